@@ -1,0 +1,45 @@
+# lenet-batch — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+OUTPUT ?= ./runs
+SEEDS ?= 0-3
+EPOCHS ?= 10
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install data run test test-fast lint bench clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BIN)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	touch $@
+
+install: $(BIN)/.installed ## create .venv and install the project with pinned dependencies
+
+data: $(BIN)/.installed ## make sure Fashion-MNIST is available (apt package, else a cached download)
+	@bash scripts/install_data.sh $(BIN)/lenet-batch
+
+run: install data ## the nightly pipeline on a local Ray: $(SEEDS) seeds x $(EPOCHS) epochs into $(OUTPUT)
+	$(BIN)/lenet-batch nightly --seeds $(SEEDS) --epochs $(EPOCHS) --output $(OUTPUT)
+
+test: install data ## the whole test suite (real Ray, real data, S3 on a local moto server)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install ## unit tests only (no Ray cluster, no full-dataset training)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: install ## ruff check and format check
+	$(BIN)/ruff check lenet_batch jobs tests
+	$(BIN)/ruff format --check lenet_batch jobs tests
+
+bench: install data ## benchmarks against the seed recipe; prints a table and writes JSON
+	$(BIN)/python -m tests.benchmarks.run $(BENCH_ARGS)
+
+clean: ## remove the venv and caches (keeps ./runs)
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

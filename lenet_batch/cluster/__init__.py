@@ -1,0 +1,1 @@
+"""Ray orchestration: the only package (besides entry points) that imports Ray."""

@@ -1,0 +1,52 @@
+"""Connect to a Ray cluster, or start a local one bound to loopback for the length of a run."""
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+
+import ray
+
+from lenet_batch.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def check_address(address: str) -> str:
+    """Reject dashboard URLs: a driver joins a cluster by its GCS address; URLs are for `ray job submit`."""
+    if address.startswith(("http://", "https://")):
+        raise ConfigError(f"--address {address}: that is a dashboard/Jobs API URL; submit with `ray job submit` "
+                          "(see deploy/nightly.sh) or pass the GCS address (host:6379), 'auto' or ray://…")  # fmt: skip
+    return address
+
+
+@contextlib.contextmanager
+def ray_session(address: str = "", num_cpus: int | None = None) -> Iterator[None]:
+    """Join `address` (or the cluster a Ray job runs in), else start a local Ray on 127.0.0.1; shut down after."""
+    # Epoch lines of different seeds look alike; keep every one of them.
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    if ray.is_initialized():
+        yield
+        return
+    if address:
+        ray.init(address=check_address(address), log_to_driver=True)
+        log.info("joined Ray cluster at %s: %s", address, ray.cluster_resources())
+    else:
+        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1",
+                 log_to_driver=True)  # fmt: skip
+        log.info("started a local Ray: %s", ray.cluster_resources())
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def worker_logging() -> None:
+    """Inside a task: INFO lines to stderr, which Ray forwards to the driver prefixed by task and pid."""
+    root = logging.getLogger()
+    if not any(getattr(h, "_lenet_batch", False) for h in root.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler._lenet_batch = True
+        root.addHandler(handler)
+    logging.getLogger("lenet_batch").setLevel(logging.INFO)

@@ -1,0 +1,193 @@
+"""The recipe and the run settings: defaults, a TOML file, environment variables and flags, merged."""
+
+import dataclasses
+import datetime as dt
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from lenet_batch.errors import ConfigError
+
+ENV_PREFIX = "LENET_BATCH_"
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The training recipe of the seed article (LeNet-5, SGD, batch 256, 10 epochs)."""
+
+    epochs: int = 10
+    batch_size: int = 256
+    lr: float = 0.1
+    mean: float = 0.13
+    std: float = 0.31
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a command can be told; flags > environment > --config TOML > these defaults."""
+
+    seeds: str = "0-3"
+    output: str = "./runs"
+    run_id: str = ""  # empty: today's UTC date
+    data: str = ""  # empty: $LENET_BATCH_DATA, the system package, or the download cache
+    verify_data: bool = True
+    epochs: int = Recipe.epochs
+    batch_size: int = Recipe.batch_size
+    lr: float = Recipe.lr
+    cpus_per_seed: float = 1.0
+    gpus_per_seed: float = 0.0
+    max_retries: int = 3
+    address: str = ""  # empty: $RAY_ADDRESS, else a local Ray started for the run
+    storage_options: dict[str, Any] = field(default_factory=dict)
+    input: str = ""  # images to score; empty: the Fashion-MNIST test split
+    infer_batch_size: int = 8192
+    baseline: str = ""  # a run id, "previous", or empty for none
+    max_drop: float = 0.01
+    stale_lock_seconds: int = 6 * 3600
+
+    def recipe(self) -> Recipe:
+        """The training recipe these settings describe."""
+        return Recipe(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr)
+
+    def seed_list(self) -> list[int]:
+        """The seeds as a sorted list of ints."""
+        return parse_seeds(self.seeds)
+
+    def resolved_run_id(self) -> str:
+        """The run id, defaulting to today's UTC date."""
+        return self.run_id or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+
+
+def parse_seeds(spec: str) -> list[int]:
+    """Parse 'K', 'A-B' or 'A,B,C' (and mixes like '0-3,8') into sorted unique seeds."""
+    seeds: set[int] = set()
+    for part in str(spec).split(","):
+        part = part.strip()
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise ConfigError(f"--seeds: cannot parse {part!r}; use K, A-B or A,B,C with non-negative integers")
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if hi < lo:
+            raise ConfigError(f"--seeds: range {part!r} is empty (end before start)")
+        if hi - lo > 10_000:
+            raise ConfigError(f"--seeds: range {part!r} is too large")
+        seeds.update(range(lo, hi + 1))
+    return sorted(seeds)
+
+
+def check_run_id(run_id: str) -> str:
+    """A run id is a path segment: letters, digits, '.', '_' and '-'."""
+    if not RUN_ID_PATTERN.match(run_id):
+        raise ConfigError(f"--run-id {run_id!r}: use letters, digits, '.', '_' or '-' (at most 64)")
+    return run_id
+
+
+def _coerce(name: str, kind: Any, value: Any, origin: str) -> Any:
+    """Convert a value from TOML or the environment to the field's type, or fail naming its origin."""
+    try:
+        if kind is bool:
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            if isinstance(value, bool):
+                return value
+            raise ValueError(value)
+        if kind is int and not isinstance(value, bool):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        if kind is float and not isinstance(value, bool):
+            return float(value)
+        if kind is str and isinstance(value, str | int):
+            return str(value)
+        if name == "storage_options" and isinstance(value, dict):
+            return dict(value)
+    except ValueError:
+        pass
+    raise ConfigError(f"{origin}: {name} = {value!r} is not a valid {getattr(kind, '__name__', kind)}")
+
+
+def _field_types() -> dict[str, Any]:
+    return {f.name: f.type for f in fields(Settings)}
+
+
+def load_toml(path: str) -> dict[str, Any]:
+    """Read a --config TOML file (flat keys, as the flags are named with '_' for '-')."""
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"--config {path}: file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--config {path}: invalid TOML ({exc})") from None
+    return {k.replace("-", "_"): v for k, v in raw.items()}
+
+
+def from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """Settings given as LENET_BATCH_<NAME> variables (RAY_ADDRESS for the address)."""
+    values = {f.name: env[ENV_PREFIX + f.name.upper()] for f in fields(Settings) if ENV_PREFIX + f.name.upper() in env}
+    values.pop("storage_options", None)  # secrets come from the AWS environment, not from here
+    if env.get("RAY_ADDRESS") and "address" not in values:
+        values["address"] = env["RAY_ADDRESS"]
+    return values
+
+
+def resolve(flags: Mapping[str, Any], env: Mapping[str, str] | None = None, config_path: str | None = None) -> Settings:
+    """Merge defaults < TOML file < environment < flags (flags given as None are ignored)."""
+    types = _field_types()
+    layers = [
+        (load_toml(config_path) if config_path else {}, f"--config {config_path}"),
+        (from_env(os.environ if env is None else env), "environment"),
+        ({k: v for k, v in flags.items() if v is not None}, "flag"),
+    ]
+    merged: dict[str, Any] = {}
+    for values, origin in layers:
+        for name, value in values.items():
+            if name not in types:
+                raise ConfigError(f"{origin}: unknown setting {name!r} (known: {', '.join(sorted(types))})")
+            merged[name] = _coerce(name, types[name], value, origin)
+    settings = dataclasses.replace(Settings(), **merged)
+    validate(settings)
+    return settings
+
+
+def validate(s: Settings) -> None:
+    """Reject values no run could use, naming the flag."""
+    s.seed_list()
+    if s.run_id:
+        check_run_id(s.run_id)
+    checks = [
+        (s.epochs >= 1, "--epochs must be at least 1"),
+        (s.batch_size >= 1, "--batch-size must be at least 1"),
+        (s.lr > 0, "--lr must be positive"),
+        (s.cpus_per_seed > 0, "--cpus-per-seed must be positive"),
+        (s.gpus_per_seed >= 0, "--gpus-per-seed must be zero or positive"),
+        (s.max_retries >= 0, "--max-retries must be zero or positive"),
+        (s.infer_batch_size >= 1, "--infer-batch-size must be at least 1"),
+        (s.max_drop >= 0, "--max-drop must be zero or positive"),
+        (bool(s.output), "--output must not be empty"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
+def parse_storage_options(pairs: list[str] | None) -> dict[str, Any] | None:
+    """--storage-option key=value pairs into a dict (values 'true'/'false' and numbers converted)."""
+    if not pairs:
+        return None
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--storage-option {pair!r}: use key=value")
+        lowered = value.lower()
+        options[key] = True if lowered == "true" else False if lowered == "false" else value
+    return options

@@ -1,0 +1,49 @@
+"""Errors a user can cause, each with the exit code the CLI and jobs map it to."""
+
+# Exit codes shared by every command and job (see README, "Exit codes").
+EXIT_OK = 0
+EXIT_BUG = 1
+EXIT_USAGE = 2
+EXIT_SEEDS_FAILED = 3
+EXIT_REGRESSION = 4
+EXIT_LOCKED = 5
+
+
+class LenetError(Exception):
+    """A user-facing error: printed as one line, no traceback."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(LenetError):
+    """A bad flag, environment variable or config file."""
+
+
+class DataError(LenetError):
+    """The dataset or an input file is missing, malformed or fails verification."""
+
+
+class ModelFileError(LenetError):
+    """A parameter file is missing, not a parameter file, or does not fit the network."""
+
+
+class StorageError(LenetError):
+    """An output or input URI cannot be read or written (path, bucket, credentials)."""
+
+
+class SeedsFailed(LenetError):
+    """Some seeds failed; the others completed."""
+
+    exit_code = EXIT_SEEDS_FAILED
+
+
+class RegressionDetected(LenetError):
+    """Accuracy dropped against the baseline run by more than allowed."""
+
+    exit_code = EXIT_REGRESSION
+
+
+class LockHeld(LenetError):
+    """Another run holds the lock on this output."""
+
+    exit_code = EXIT_LOCKED

@@ -1,0 +1,124 @@
+"""One seed's training and evaluation: uint8 arrays in, parameters and per-epoch metrics out."""
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import mxnet as mx
+import numpy as np
+from mxnet import autograd, gluon
+
+from lenet_batch import model
+from lenet_batch.config import Recipe
+from lenet_batch.data import normalize
+
+log = logging.getLogger(__name__)
+EVAL_BATCH = 2500
+
+
+@dataclass
+class EpochMetrics:
+    """What one epoch measured."""
+
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    test_accuracy: float
+    seconds: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Checkpoint:
+    """Where training stopped: the last finished epoch, its parameters and the metrics so far."""
+
+    epoch: int
+    params: bytes
+    history: list[EpochMetrics]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and MXNet's random generators from one seed."""
+    random.seed(seed)
+    np.random.seed(seed)
+    mx.random.seed(seed)
+
+
+def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """The shuffled sample order of one epoch: a function of (seed, epoch) only, so resuming replays it."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def train_epoch(net, trainer, images: np.ndarray, labels: np.ndarray, order: np.ndarray, recipe: Recipe,
+                ctx: mx.Context) -> tuple[float, float]:  # fmt: skip
+    """One pass over the shuffled training set; returns (mean loss, accuracy)."""
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    total_loss = mx.nd.zeros(1, ctx=ctx)
+    total_correct = mx.nd.zeros(1, ctx=ctx)
+    for start in range(0, len(order), recipe.batch_size):
+        batch = order[start : start + recipe.batch_size]
+        x = mx.nd.array(normalize(images[batch], recipe.mean, recipe.std), ctx=ctx)
+        y = mx.nd.array(labels[batch], ctx=ctx, dtype="float32")
+        with autograd.record():
+            out = net(x)
+            loss = loss_fn(out, y)
+        loss.backward()
+        trainer.step(len(batch))
+        # Accumulate on the device: no host sync per batch.
+        total_loss += loss.sum()
+        total_correct += (out.argmax(axis=1) == y).sum()
+    n = len(order)
+    return float(total_loss.asscalar()) / n, float(total_correct.asscalar()) / n
+
+
+def predict_logits(net, images: np.ndarray, ctx: mx.Context, recipe: Recipe = Recipe(),
+                   batch_size: int = EVAL_BATCH) -> np.ndarray:  # fmt: skip
+    """Logits (N, 10) float32 for uint8 images, in batches."""
+    outs = []
+    for start in range(0, len(images), batch_size):
+        x = mx.nd.array(normalize(images[start : start + batch_size], recipe.mean, recipe.std), ctx=ctx)
+        outs.append(net(x).asnumpy())
+    return np.concatenate(outs) if outs else np.zeros((0, model.NUM_CLASSES), np.float32)
+
+
+def evaluate(net, images: np.ndarray, labels: np.ndarray, ctx: mx.Context, recipe: Recipe = Recipe()) -> float:
+    """Accuracy of net on (images, labels)."""
+    predictions = predict_logits(net, images, ctx, recipe).argmax(axis=1)
+    return float((predictions == labels).mean())
+
+
+def train_seed(arrays: dict[str, np.ndarray], recipe: Recipe, seed: int, ctx: mx.Context,
+               resume: Checkpoint | None = None,
+               on_epoch: Callable[[list[EpochMetrics], bytes], None] | None = None) -> tuple[bytes, list[EpochMetrics]]:  # fmt: skip
+    """Train LeNet-5 for one seed; returns the final parameters (bytes) and per-epoch metrics.
+
+    on_epoch(history, params) is called after every epoch (the checkpoint hook). With `resume`, training
+    continues after resume.epoch from its parameters; on CPU the result equals an uninterrupted run.
+    """
+    seed_everything(seed)
+    net = model.create_lenet(ctx, hybridize=False)
+    history: list[EpochMetrics] = []
+    if resume is not None:
+        model.params_from_bytes(net, resume.params, f"checkpoint of epoch {resume.epoch}", ctx)
+        history = list(resume.history)
+    net.hybridize(static_alloc=True, static_shape=True)
+    # Plain SGD keeps no optimizer state, so parameters alone are a complete checkpoint.
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": recipe.lr})
+    images, labels = arrays["train_images"], arrays["train_labels"]
+    for epoch in range(len(history) + 1, recipe.epochs + 1):
+        started = time.perf_counter()
+        order = epoch_order(seed, epoch, len(images))
+        loss, accuracy = train_epoch(net, trainer, images, labels, order, recipe, ctx)
+        seconds = time.perf_counter() - started
+        test_accuracy = evaluate(net, arrays["test_images"], arrays["test_labels"], ctx, recipe)
+        metrics = EpochMetrics(epoch, loss, accuracy, test_accuracy, round(seconds, 3))
+        history.append(metrics)
+        log.info("seed %d epoch %d/%d loss %.4f train acc %.4f test acc %.4f %.1fs", seed, epoch, recipe.epochs,
+                 loss, accuracy, test_accuracy, seconds)  # fmt: skip
+        if on_epoch is not None:
+            on_epoch(history, model.params_to_bytes(net))
+    return model.params_to_bytes(net), history
