@@ -23,8 +23,6 @@ def check_address(address: str) -> str:
 @contextlib.contextmanager
 def ray_session(address: str = "", num_cpus: int | None = None) -> Iterator[None]:
     """Join `address` (or the cluster a Ray job runs in), else start a local Ray on 127.0.0.1; shut down after."""
-    # Epoch lines of different seeds look alike; keep every one of them.
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     if ray.is_initialized():
         yield
         return
@@ -32,6 +30,7 @@ def ray_session(address: str = "", num_cpus: int | None = None) -> Iterator[None
         ray.init(address=check_address(address), log_to_driver=True)
         log.info("joined Ray cluster at %s: %s", address, ray.cluster_resources())
     else:
+        _loopback_only()
         ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1",
                  log_to_driver=True)  # fmt: skip
         log.info("started a local Ray: %s", ray.cluster_resources())
@@ -39,6 +38,18 @@ def ray_session(address: str = "", num_cpus: int | None = None) -> Iterator[None
         yield
     finally:
         ray.shutdown()
+
+
+def _loopback_only() -> None:
+    """Make a local Ray use 127.0.0.1 for every process (ray.init maps 127.0.0.1 to the host's address).
+
+    Ray does this on its own where it treats the host as single-node (macOS/Windows); the constant is read
+    at call time and the variable is inherited by the raylet and workers this driver starts.
+    """
+    import ray._private.ray_constants as ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 
 def worker_logging() -> None:

@@ -1,0 +1,258 @@
+"""Matplotlib figures of a run's summary, each returned as PNG bytes (written by the summary stage)."""
+
+import base64
+import html
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from lenet_batch.data import CLASS_NAMES
+
+DPI = 100
+WIDE = (10.0, 4.0)  # inches: 1000 x 400 pixels at DPI
+SQUARE = (7.0, 6.0)
+GRID = (2, 9)  # the seed article shows 18 images as 2 rows of 9
+# File name -> caption, in the order the report shows them.
+FIGURES = {
+    "training_curves.png": "Training loss and accuracy per epoch, every seed",
+    "seed_accuracy.png": "Test accuracy per seed, with the mean and its 95% confidence interval",
+    "per_class_accuracy.png": "Per-class test accuracy: mean across seeds, std and min-max",
+    "confusion_matrix.png": "Confusion matrix of the ensemble (mean probability across seeds)",
+    "train_images.png": "The first training images and their classes",
+    "test_predictions.png": "The first test images: true class / ensemble prediction (red when wrong)",
+}
+
+
+def _pyplot() -> Any:
+    """pyplot on the Agg backend: batch jobs have no display."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig: Any) -> bytes:
+    """The figure as PNG bytes; the figure is closed so long runs do not accumulate them."""
+    plt = _pyplot()
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=DPI)
+    finally:
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def training_curves_png(metrics: dict[int, dict | None]) -> bytes:
+    """Train loss (left) and train/test accuracy (right) per epoch for every seed."""
+    plt = _pyplot()
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=WIDE, layout="constrained")
+    for seed, m in sorted(metrics.items()):
+        epochs = (m or {}).get("epochs") or []
+        x = [e["epoch"] for e in epochs]
+        line = ax_loss.plot(x, [e["train_loss"] for e in epochs], marker=".", label=f"seed {seed}")[0]
+        ax_acc.plot(x, [e["test_accuracy"] for e in epochs], marker=".", color=line.get_color())
+        ax_acc.plot(x, [e["train_accuracy"] for e in epochs], linestyle="--", color=line.get_color())
+    ax_loss.set(xlabel="epoch", ylabel="train loss", title="Training loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="Accuracy (solid: test, dashed: train)")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+    if 0 < len(metrics) <= 12:  # beyond a dozen seeds a legend hides the curves
+        ax_loss.legend(fontsize="small")
+    return _png(fig)
+
+
+def seed_accuracy_png(per_seed: Sequence[dict], accuracy: dict[str, Any], ensemble: float | None) -> bytes:
+    """Each seed's test accuracy as a point, the mean as a line, the 95% CI as a band."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=WIDE, layout="constrained")
+    seeds = [str(r["seed"]) for r in per_seed]
+    ax.plot(seeds, [r["test_accuracy"] for r in per_seed], "o", color="C0", label="seed")
+    if accuracy.get("mean") is not None:
+        ax.axhline(accuracy["mean"], color="C0", label=f"mean {accuracy['mean']:.4f}")
+    if accuracy.get("ci_low") is not None:
+        level = round(100 * accuracy.get("ci_level", 0.95))
+        ax.axhspan(accuracy["ci_low"], accuracy["ci_high"], color="C0", alpha=0.15, label=f"{level}% CI")
+    if ensemble is not None:
+        ax.axhline(ensemble, color="C2", linestyle="--", label=f"ensemble {ensemble:.4f}")
+    ax.set(xlabel="seed", ylabel="test accuracy", title="Test accuracy per seed")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="lower right")
+    return _png(fig)
+
+
+def per_class_png(per_class: Sequence[dict]) -> bytes:
+    """Bars of the mean per-class accuracy with std error bars and min-max ticks."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=WIDE, layout="constrained")
+    x = np.arange(len(per_class))
+    mean = np.array([r["mean"] for r in per_class], dtype=float)
+    std = np.array([r["std"] if r.get("std") is not None else 0.0 for r in per_class], dtype=float)
+    ax.bar(x, mean, yerr=std, capsize=4, color="C0", alpha=0.7, label="mean ± std")
+    lo = [r["min"] for r in per_class]
+    hi = [r["max"] for r in per_class]
+    ax.vlines(x, lo, hi, color="k", linewidth=1, label="min-max")
+    ax.set_xticks(x, [r["class_name"] for r in per_class], rotation=30, ha="right")
+    ax.set(ylabel="test accuracy", title="Per-class accuracy across seeds", ylim=(0, 1.02))
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize="small", loc="lower left")
+    return _png(fig)
+
+
+def confusion_png(matrix: Sequence[Sequence[int]], class_names: Sequence[str] = CLASS_NAMES) -> bytes:
+    """The ensemble's confusion matrix: counts, coloured by the share of each true class."""
+    plt = _pyplot()
+    counts = np.asarray(matrix, dtype=np.int64)
+    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)  # rows with no samples stay blank
+    fig, ax = plt.subplots(figsize=SQUARE, layout="constrained")
+    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for (i, j), n in np.ndenumerate(counts):
+        if n:
+            ax.text(j, i, str(n), ha="center", va="center", fontsize=7,
+                    color="white" if share[i, j] > 0.5 else "black")  # fmt: skip
+    ticks = np.arange(len(class_names))
+    ax.set_xticks(ticks, class_names, rotation=45, ha="right")
+    ax.set_yticks(ticks, class_names)
+    ax.set(xlabel="predicted", ylabel="true", title="Ensemble confusion matrix")
+    fig.colorbar(image, ax=ax, label="share of the true class")
+    return _png(fig)
+
+
+def _image_grid(images: np.ndarray, titles: Sequence[str], colors: Sequence[str]) -> bytes:
+    """Grayscale images on a 2 x 9 grid, each with its title (as d2l's show_images)."""
+    plt = _pyplot()
+    rows, cols = GRID
+    fig, axes = plt.subplots(rows, cols, figsize=(1.2 * cols, 1.5 * rows), layout="constrained")
+    for k, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if k < len(images):
+            ax.imshow(images[k], cmap="gray", vmin=0, vmax=255)
+            ax.set_title(titles[k], fontsize=8, color=colors[k])
+    return _png(fig)
+
+
+def train_images_png(
+    images: np.ndarray, labels: np.ndarray, class_names: Sequence[str] = CLASS_NAMES
+) -> bytes:
+    """The first training images (uint8, N x 28 x 28) with their class names."""
+    n = min(len(images), GRID[0] * GRID[1])
+    titles = [class_names[int(c)] for c in labels[:n]]
+    return _image_grid(np.asarray(images[:n]), titles, ["black"] * n)
+
+
+def test_predictions_png(images: np.ndarray, labels: np.ndarray, predictions: np.ndarray,
+                         class_names: Sequence[str] = CLASS_NAMES) -> bytes:  # fmt: skip
+    """The first test images titled 'true / predicted', red where the prediction is wrong."""
+    n = min(len(images), len(predictions), GRID[0] * GRID[1])
+    pairs = [(int(t), int(p)) for t, p in zip(labels[:n], predictions[:n], strict=True)]
+    titles = [f"{class_names[t]}\n{class_names[p]}" for t, p in pairs]
+    colors = ["black" if t == p else "red" for t, p in pairs]
+    return _image_grid(np.asarray(images[:n]), titles, colors)
+
+
+def build_figures(summary: dict[str, Any], metrics: dict[int, dict | None],
+                  images: dict[str, np.ndarray] | None = None,
+                  test_predictions: np.ndarray | None = None) -> dict[str, bytes]:  # fmt: skip
+    """Every figure as file name -> PNG bytes; the article's pictures only when images are given."""
+    names = summary["class_names"]
+    figures = {
+        "training_curves.png": training_curves_png(metrics),
+        "seed_accuracy.png": seed_accuracy_png(
+            summary["per_seed"], summary["accuracy"], summary["ensemble"]["accuracy"]
+        ),  # fmt: skip
+        "per_class_accuracy.png": per_class_png(summary["per_class"]),
+        "confusion_matrix.png": confusion_png(summary["confusion_matrix"], names),
+    }
+    images = images or {}
+    if "train_images" in images and "train_labels" in images:
+        figures["train_images.png"] = train_images_png(images["train_images"], images["train_labels"], names)
+    if "test_images" in images and "test_labels" in images and test_predictions is not None:
+        figures["test_predictions.png"] = test_predictions_png(
+            images["test_images"], images["test_labels"], test_predictions, names
+        )
+    return figures
+
+
+def _fmt(value: Any, digits: int = 4) -> str:
+    """A number for a table cell; None (undefined, e.g. std of one seed) shows as an em dash."""
+    if value is None:
+        return "—"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def headline(summary: dict[str, Any]) -> list[str]:
+    """The run's numbers as short sentences, shared by the Markdown and HTML reports."""
+    acc, n = summary["accuracy"], summary["n_seeds"]
+    spread = (f"std {_fmt(acc['std'])}, 95% CI [{_fmt(acc['ci_low'])}, {_fmt(acc['ci_high'])}]"
+              if acc["std"] is not None else "std and CI undefined with one seed")  # fmt: skip
+    lines = [
+        f"Mean test accuracy over {n} seed(s): {_fmt(acc['mean'])} ({spread}; "
+        f"min {_fmt(acc['min'])}, max {_fmt(acc['max'])})",
+        f"Ensemble accuracy (mean probability): {_fmt(summary['ensemble']['accuracy'])} over "
+        f"{summary['ensemble']['n_samples']} samples",
+        f"Majority-vote accuracy: {_fmt(summary['majority_vote']['accuracy'])} "
+        f"(ties go to the {summary['majority_vote']['tie_break']})",
+        f"Mean pairwise disagreement between seeds: {_fmt(summary['disagreement']['mean'])}",
+    ]
+    if summary.get("failed_seeds"):
+        lines.append(f"Failed seeds: {summary['failed_seeds']}")
+    return lines
+
+
+def tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) of the baseline comparison, per-seed and per-class tables."""
+    cmp = summary.get("comparison") or {}
+    base = cmp.get("baseline_run_id") or "none"
+    compare_rows = [[name, _fmt(d.get("current")), _fmt(d.get("baseline")), _fmt(d.get("delta"))]
+                    for name, d in (("mean accuracy", cmp.get("mean_accuracy") or {}),
+                                    ("ensemble accuracy", cmp.get("ensemble_accuracy") or {}))]  # fmt: skip
+    verdict = "REGRESSED: " + "; ".join(cmp["reasons"]) if cmp.get("regressed") else "passed"
+    compare_rows.append([f"gate (max drop {cmp.get('max_drop', '—')})", verdict, "", ""])
+    seed_rows = [[str(r["seed"]), _fmt(r["test_accuracy"]), _fmt(r["final_train_loss"]),
+                  _fmt(r["final_train_accuracy"]), _fmt(r["train_seconds"], 1), _fmt(r["epochs"])]
+                 for r in summary["per_seed"]]  # fmt: skip
+    class_rows = [[r["class_name"], _fmt(r["mean"]), _fmt(r["std"]), _fmt(r["min"]), _fmt(r["max"]),
+                   _fmt(r["ensemble_accuracy"])] for r in summary["per_class"]]  # fmt: skip
+    return [
+        (f"Baseline comparison (baseline run: {base})", ["", "current", "baseline", "delta"], compare_rows),
+        ("Per seed", ["seed", "test accuracy", "final train loss", "final train accuracy", "train seconds",
+                      "epochs"], seed_rows),
+        ("Per class", ["class", "mean", "std", "min", "max", "ensemble"], class_rows),
+    ]  # fmt: skip
+
+
+def render_markdown(summary: dict[str, Any], figures: Sequence[str]) -> str:
+    """report.md: headline, tables, and the PNG files (which sit beside it) by relative name."""
+    out = [f"# lenet-batch run {summary['run_id']}", ""] + [f"- {line}" for line in headline(summary)]
+    for title, header, rows in tables(summary):
+        out += ["", f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        out += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    out += ["", "## Figures"]
+    out += [f"\n![{FIGURES.get(name, name)}]({name})" for name in figures]
+    return "\n".join(out) + "\n"
+
+
+def render_html(summary: dict[str, Any], figures: dict[str, bytes]) -> str:
+    """report.html, self-contained: the figures are embedded as base64 data URIs."""
+    esc = html.escape
+    body = [f"<h1>lenet-batch run {esc(summary['run_id'])}</h1>", "<ul>"]
+    body += [f"<li>{esc(line)}</li>" for line in headline(summary)] + ["</ul>"]
+    for title, header, rows in tables(summary):
+        body += [f"<h2>{esc(title)}</h2>", "<table>"]
+        body.append("<tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr>")
+        body += ["<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows]
+        body.append("</table>")
+    body.append("<h2>Figures</h2>")
+    for name, png in figures.items():
+        uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+        caption = esc(FIGURES.get(name, name))
+        body.append(f'<figure><img src="{uri}" alt="{caption}"><figcaption>{caption}</figcaption></figure>')
+    style = ("body{font-family:sans-serif;max-width:1040px;margin:2em auto}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}img{max-width:100%}")  # fmt: skip
+    head = (
+        f"<meta charset='utf-8'><title>lenet-batch run {esc(summary['run_id'])}</title><style>{style}</style>"
+    )
+    return f"<!DOCTYPE html>\n<html><head>{head}</head><body>\n" + "\n".join(body) + "\n</body></html>\n"

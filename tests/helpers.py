@@ -1,0 +1,111 @@
+"""Test helpers: writing IDX data sets, running the CLI, and a Ray cluster on loopback we start and stop."""
+
+import gzip
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from lenet_batch import idx
+from lenet_batch.data import FILES
+
+REPO = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> Path:
+    """Write a uint8 array as an IDX file (.gz when compress)."""
+    data = idx.encode_idx(array)
+    path.write_bytes(gzip.compress(data, compresslevel=1) if compress else data)
+    return path
+
+
+def write_dataset(folder: Path, dataset, n_train: int, n_test: int) -> None:
+    """Write the first n_train / n_test images and labels of a dataset in Fashion-MNIST's file names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {
+        "train_images": dataset.train_images[:n_train], "train_labels": dataset.train_labels[:n_train],
+        "test_images": dataset.test_images[:n_test], "test_labels": dataset.test_labels[:n_test],
+    }  # fmt: skip
+    for key, stem in FILES.items():
+        write_idx(folder / (stem + ".gz"), arrays[key])
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run `lenet-batch ARGS` in a subprocess; returns the completed process (text output)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([str(VENV_BIN / "lenet-batch"), *args], capture_output=True, text=True, env=full_env,
+                          timeout=timeout, cwd=REPO)  # fmt: skip
+
+
+class RayCluster:
+    """A Ray cluster of processes on 127.0.0.1 under a temp dir of its own, so we stop only what we started."""
+
+    def __init__(self, num_cpus: int = 2, num_gpus: int = 0) -> None:
+        self.num_cpus, self.num_gpus = num_cpus, num_gpus
+        # Ray puts sockets under the temp dir: keep the path short.
+        self.temp_dir = tempfile.mkdtemp(prefix="lbray-", dir="/tmp")
+        self.port = free_port()
+        self.dashboard_port = free_port()
+        self.address = f"127.0.0.1:{self.port}"
+        self.dashboard_url = f"http://127.0.0.1:{self.dashboard_port}"
+
+    def env(self) -> dict[str, str]:
+        """Environment of a client of this cluster (token auth on)."""
+        return {**os.environ, "RAY_AUTH_MODE": "token"}
+
+    def _ray(self, *args: str) -> None:
+        subprocess.run([str(VENV_BIN / "ray"), *args], check=True, env=self.env(), capture_output=True, timeout=180)
+
+    def start_head(self) -> None:
+        """Start the head node: GCS, dashboard and Jobs API on loopback only."""
+        self._ray("start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(self.port),
+                  "--dashboard-host", "127.0.0.1", "--dashboard-port", str(self.dashboard_port),
+                  "--num-cpus", str(self.num_cpus), "--num-gpus", str(self.num_gpus),
+                  "--temp-dir", self.temp_dir, "--disable-usage-stats", "--include-dashboard", "true")  # fmt: skip
+
+    def add_worker(self, num_cpus: int = 1) -> None:
+        """Start a second node (its own raylet) joining the head, also on 127.0.0.1."""
+        self._ray("start", "--address", self.address, "--node-ip-address", "127.0.0.1", "--num-cpus",
+                  str(num_cpus), "--disable-usage-stats")  # fmt: skip
+
+    def pids(self) -> list[int]:
+        """Processes of this cluster: those whose command line names its temp dir or its GCS address."""
+        found = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit() or int(entry) == os.getpid():
+                continue
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if self.temp_dir in cmdline or f"127.0.0.1:{self.port}" in cmdline:
+                found.append(int(entry))
+        return found
+
+    def stop(self) -> None:
+        """SIGTERM then SIGKILL every process of this cluster (never other Ray instances)."""
+        for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0)):
+            for pid in self.pids():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.time() + wait
+            while self.pids() and time.time() < deadline:
+                time.sleep(0.2)
+        shutil.rmtree(self.temp_dir, ignore_errors=True)

@@ -1,0 +1,210 @@
+"""Summary aggregation and the regression gate, on hand-built predictions whose answers are known."""
+
+import json
+import math
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from scipy import stats
+
+from lenet_batch import summary
+from lenet_batch.errors import DataError
+
+# Six samples, three seeds: (label, [(prediction, confidence) for seeds 0, 1, 2]).
+# Confidence p goes to the predicted class and (1 - p) / 9 to each other class.
+CASES = [
+    (0, [(0, 0.9), (0, 0.9), (0, 0.9)]),  # all right
+    (1, [(1, 0.4), (1, 0.4), (2, 0.99)]),  # vote says 1 (right); one confident seed pulls the ensemble to 2
+    (2, [(3, 0.5), (4, 0.5), (2, 0.9)]),  # three-way tie: lowest class 2 wins (right); ensemble 2
+    (3, [(5, 0.5), (4, 0.5), (3, 0.6)]),  # three-way tie: lowest class 3 wins (right); ensemble 3
+    (9, [(9, 0.9), (1, 0.5), (0, 0.5)]),  # three-way tie: lowest class 0 wins (wrong); ensemble 9
+    (5, [(6, 0.4), (6, 0.4), (5, 0.99)]),  # vote says 6 (wrong); ensemble 5
+]
+SEED_ACCURACY = {0: 3 / 6, 1: 2 / 6, 2: 4 / 6}
+ENSEMBLE_ACCURACY = 5 / 6
+MAJORITY_ACCURACY = 4 / 6
+DISAGREEMENT = {(0, 1): 3 / 6, (0, 2): 5 / 6, (1, 2): 5 / 6}
+
+
+def probabilities(prediction: int, confidence: float) -> list[float]:
+    """A 10-class vector with `confidence` on the prediction and the rest spread evenly."""
+    vector = [(1 - confidence) / 9] * 10
+    vector[prediction] = confidence
+    return vector
+
+
+def predictions_table(seeds=(0, 1, 2), cases=CASES, run_id="r1") -> pa.Table:
+    """A table with the predictions schema of the infer stage, built from CASES."""
+    rows = [
+        {"run_id": run_id, "seed": seed, "sample_id": sid, "label": label, "prediction": votes[seed][0],
+         "correct": votes[seed][0] == label, "confidence": votes[seed][1],
+         "probabilities": probabilities(*votes[seed])}
+        for seed in seeds for sid, (label, votes) in enumerate(cases)
+    ]  # fmt: skip
+    schema = pa.schema([("run_id", pa.string()), ("seed", pa.int64()), ("sample_id", pa.int64()),
+                        ("label", pa.int32()), ("prediction", pa.int32()), ("correct", pa.bool_()),
+                        ("confidence", pa.float32()), ("probabilities", pa.list_(pa.float32()))])  # fmt: skip
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def metrics_for(seed: int) -> dict:
+    """A metrics.json as training writes it, with two epochs."""
+    epochs = [{"epoch": e, "train_loss": 1.0 / e + seed, "train_accuracy": 0.5 + 0.1 * e,
+               "test_accuracy": 0.6, "seconds": 2.0} for e in (1, 2)]  # fmt: skip
+    return {"status": "complete", "seed": seed, "epochs": epochs, "test_accuracy": 0.6, "train_seconds": 4.0}
+
+
+@pytest.fixture
+def result() -> summary.Summary:
+    return summary.summarize(predictions_table(), {s: metrics_for(s) for s in (0, 1, 2)}, "r1")
+
+
+def test_per_seed_accuracy_is_computed_from_predictions(result):
+    got = dict(zip(result.per_seed["seed"], result.per_seed["test_accuracy"], strict=True))
+    assert got == pytest.approx(SEED_ACCURACY)
+    assert result.accuracy["mean"] == pytest.approx(np.mean(list(SEED_ACCURACY.values())))
+    assert result.accuracy["min"] == pytest.approx(2 / 6) and result.accuracy["max"] == pytest.approx(4 / 6)
+
+
+def test_per_seed_training_numbers_come_from_metrics(result):
+    row = result.per_seed.set_index("seed").loc[1]
+    assert row["final_train_loss"] == pytest.approx(1.5)
+    assert row["final_train_accuracy"] == pytest.approx(0.7)
+    assert row["train_seconds"] == 4.0 and row["epochs"] == 2 and row["metrics_test_accuracy"] == 0.6
+
+
+def test_ensemble_uses_mean_probability_not_votes(result):
+    assert result.ensemble["accuracy"] == pytest.approx(ENSEMBLE_ACCURACY)
+    assert result.ensemble["n_samples"] == 6
+    assert list(result.samples["ensemble"]) == [0, 2, 2, 3, 9, 5]
+
+
+def test_majority_vote_breaks_ties_by_lowest_class(result):
+    assert list(result.samples["majority_vote"]) == [0, 1, 2, 3, 0, 6]
+    assert result.majority_vote["accuracy"] == pytest.approx(MAJORITY_ACCURACY)
+    assert result.majority_vote["tie_break"] == "lowest class index"
+
+
+def test_pairwise_disagreement_matrix_and_mean(result):
+    matrix = np.array(result.disagreement["matrix"])
+    for (i, j), share in DISAGREEMENT.items():
+        assert matrix[i, j] == pytest.approx(share) and matrix[j, i] == pytest.approx(share)
+    assert np.all(np.diag(matrix) == 0)
+    assert result.disagreement["mean"] == pytest.approx(np.mean(list(DISAGREEMENT.values())))
+
+
+def test_confusion_matrix_is_of_the_ensemble(result):
+    matrix = np.array(result.confusion_matrix)
+    assert matrix.sum() == 6 and matrix[1, 2] == 1
+    assert [matrix[c, c] for c in (0, 1, 2, 3, 5, 9)] == [1, 0, 1, 1, 1, 1]
+
+
+def test_per_class_accuracy_across_seeds(result):
+    class1 = next(r for r in result.per_class if r["class"] == 1)
+    assert class1["mean"] == pytest.approx(2 / 3)
+    assert class1["std"] == pytest.approx(np.std([1, 1, 0], ddof=1))
+    assert (class1["min"], class1["max"], class1["ensemble_accuracy"]) == (0.0, 1.0, 0.0)
+    assert class1["class_name"] == "trouser"
+    assert len(result.per_class_by_seed) == 3 * 6
+
+
+@pytest.mark.parametrize("values", [[0.5, 0.6, 0.7, 0.8], [0.88, 0.885], [0.9, 0.9, 0.9]])
+def test_confidence_interval_matches_scipy_t_interval(values):
+    got = summary.describe(values)
+    n, mean, std = len(values), np.mean(values), np.std(values, ddof=1)
+    assert got["std"] == pytest.approx(std)
+    half = stats.t.ppf(0.975, n - 1) * std / math.sqrt(n)
+    assert (got["ci_low"], got["ci_high"]) == pytest.approx((mean - half, mean + half))
+    if std > 0:
+        assert (got["ci_low"], got["ci_high"]) == pytest.approx(
+            stats.t.interval(0.95, n - 1, mean, stats.sem(values))
+        )
+
+
+def test_one_seed_leaves_std_ci_and_disagreement_undefined():
+    one = summary.summarize(predictions_table(seeds=(2,)), {2: metrics_for(2)}, "r1")
+    doc = one.to_dict()
+    assert doc["accuracy"]["mean"] == pytest.approx(4 / 6)
+    assert (
+        doc["accuracy"]["std"] is None
+        and doc["accuracy"]["ci_low"] is None
+        and doc["accuracy"]["ci_high"] is None
+    )
+    assert doc["disagreement"]["mean"] is None and doc["per_class"][0]["std"] is None
+    assert doc["ensemble"]["accuracy"] == pytest.approx(4 / 6)
+    json.dumps(doc, allow_nan=False)
+
+
+def test_summary_dict_is_strict_json_and_keeps_key_numbers(result):
+    doc = json.loads(json.dumps(result.to_dict(), allow_nan=False))
+    assert doc["seeds"] == [0, 1, 2] and doc["n_seeds"] == 3
+    assert {"accuracy", "per_seed", "per_class", "ensemble", "majority_vote", "disagreement",
+            "confusion_matrix", "failed_seeds", "train_seconds", "class_names"} <= set(doc)  # fmt: skip
+
+
+def test_missing_metrics_leave_training_columns_empty():
+    doc = summary.summarize(predictions_table(), {0: metrics_for(0)}, "r1").to_dict()
+    assert doc["per_seed"][1]["train_seconds"] is None and doc["per_seed"][1]["epochs"] is None
+    assert doc["train_seconds"]["n"] == 1
+
+
+def test_unlabelled_rows_are_ignored_and_ensemble_uses_common_samples():
+    table = predictions_table().to_pandas()
+    table.loc[0, "label"] = None  # seed 0, sample 0 has no label: it leaves seed 0's accuracy
+    table = table[~((table["seed"] == 2) & (table["sample_id"] == 5))]  # seed 2 never scored sample 5
+    result = summary.summarize(table, {}, "r1")
+    assert result.per_seed["test_accuracy"].tolist() == pytest.approx([2 / 5, 2 / 6, 3 / 5])
+    assert result.ensemble["n_samples"] == 4  # samples 1-4: scored and labelled for every seed
+
+
+@pytest.mark.parametrize("column, value", [("label", 10), ("prediction", -1)])
+def test_out_of_range_classes_are_data_errors(column, value):
+    table = predictions_table().to_pandas()
+    table.loc[3, column] = value
+    with pytest.raises(DataError, match="outside 0..9"):
+        summary.summarize(table, {}, "r1")
+
+
+def test_duplicate_rows_are_data_errors():
+    table = pa.concat_tables([predictions_table(), predictions_table(seeds=(0,))])
+    with pytest.raises(DataError, match="more than once"):
+        summary.summarize(table, {}, "r1")
+
+
+def doc_with(mean: float, ensemble: float = 0.9, failed=(), run_id="cur") -> dict:
+    return {"run_id": run_id, "accuracy": {"mean": mean}, "ensemble": {"accuracy": ensemble},
+            "failed_seeds": list(failed)}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "current, baseline_mean, regressed",
+    [
+        (0.87, 0.90, True),
+        (0.89, 0.90, False),
+        (0.8901, 0.90, False),
+        (0.92, 0.90, False),
+        (0.90, None, False),
+    ],
+    ids=["drop-0.03", "drop-exactly-max", "drop-under-max", "improved", "no-baseline"],
+)
+def test_gate_regresses_only_on_a_drop_beyond_max_drop(current, baseline_mean, regressed):
+    baseline = None if baseline_mean is None else doc_with(baseline_mean, run_id="base")
+    cmp = summary.compare(doc_with(current), baseline, max_drop=0.01)
+    assert cmp["regressed"] is regressed and bool(cmp["reasons"]) is regressed
+    if baseline is None:
+        assert cmp["mean_accuracy"]["delta"] is None and cmp["baseline_run_id"] is None
+    else:
+        assert cmp["mean_accuracy"]["delta"] == pytest.approx(current - baseline_mean)
+        assert cmp["baseline_run_id"] == "base"
+
+
+def test_gate_reports_the_ensemble_delta():
+    cmp = summary.compare(doc_with(0.9, ensemble=0.91), doc_with(0.9, ensemble=0.93), max_drop=0.01)
+    assert cmp["ensemble_accuracy"]["delta"] == pytest.approx(-0.02) and not cmp["regressed"]
+
+
+@pytest.mark.parametrize("baseline", [None, doc_with(0.80)])
+def test_gate_regresses_when_seeds_failed(baseline):
+    cmp = summary.compare(doc_with(0.9, failed=[3]), baseline, max_drop=0.01)
+    assert cmp["regressed"] and cmp["failed_seeds"] == [3] and "failed" in cmp["reasons"][0]
