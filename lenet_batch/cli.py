@@ -24,7 +24,10 @@ class Parser(argparse.ArgumentParser):
 def _common(p: argparse.ArgumentParser, *names: str) -> None:
     """Add the named shared flags; defaults are None so unset flags do not override env or --config."""
     spec = {
-        "output": (["--output", "-o"], {"help": "output URI: a folder or s3://bucket/prefix (default ./runs)"}),
+        "output": (
+            ["--output", "-o"],
+            {"help": "output URI: a folder or s3://bucket/prefix (default ./runs)"},
+        ),
         "run_id": (["--run-id", "--run"], {"help": "run id (default: today's UTC date)"}),
         "seeds": (["--seeds"], {"help": "K, A-B or A,B,C (default 0-3)"}),
         "data": (["--data"], {"help": "Fashion-MNIST folder: path, s3://… or https://…"}),
@@ -41,7 +44,9 @@ def _recipe_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=None, help="epochs per seed (default 10)")
     p.add_argument("--batch-size", type=int, default=None, help="SGD batch size (default 256)")
     p.add_argument("--lr", type=float, default=None, help="SGD learning rate (default 0.1)")
-    p.add_argument("--max-retries", type=int, default=None, help="retries of a seed whose worker died (default 3)")
+    p.add_argument(
+        "--max-retries", type=int, default=None, help="retries of a seed whose worker died (default 3)"
+    )
 
 
 def build_parser() -> Parser:
@@ -50,8 +55,14 @@ def build_parser() -> Parser:
     parent = Parser(add_help=False)
     parent.add_argument("--config", default=None, help="TOML file of settings (flags beat env beat file)")
     parent.add_argument("--storage-option", action="append", metavar="KEY=VALUE", help="fsspec/s3fs option")
-    parent.add_argument("--no-verify", dest="verify_data", action="store_const", const=False, default=None,
-                        help="accept data files whose SHA-256 differs from Fashion-MNIST's")  # fmt: skip
+    parent.add_argument(
+        "--no-verify",
+        dest="verify_data",
+        action="store_const",
+        const=False,
+        default=None,
+        help="accept data files whose SHA-256 differs from Fashion-MNIST's",
+    )
     parent.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parent.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
@@ -65,7 +76,9 @@ def build_parser() -> Parser:
     p = sub.add_parser("train", parents=[parent], help="train seeds in parallel as Ray tasks")
     _common(p, "output", "run_id", "seeds", "data", "address", "cpus_per_seed", "gpus_per_seed")
     _recipe_flags(p)
-    p.add_argument("--dry-run", action="store_true", help="check settings and data, print the plan, train nothing")
+    p.add_argument(
+        "--dry-run", action="store_true", help="check settings and data, print the plan, train nothing"
+    )
     p.add_argument("--json", action="store_true", help="print the per-seed table as JSON")
 
     p = sub.add_parser("predict", parents=[parent], help="one seed's predictions on the first test images")
@@ -77,7 +90,9 @@ def build_parser() -> Parser:
     p = sub.add_parser("infer", parents=[parent], help="score images with every seed's model into Parquet")
     _common(p, "output", "run_id", "seeds", "data", "address", "cpus_per_seed", "gpus_per_seed")
     p.add_argument("--input", default=None, help="images to score: IDX, .npy (N×28×28 uint8) or Parquet")
-    p.add_argument("--infer-batch-size", type=int, default=None, help="images per scoring batch (default 8192)")
+    p.add_argument(
+        "--infer-batch-size", type=int, default=None, help="images per scoring batch (default 8192)"
+    )
     p.add_argument("--json", action="store_true", help="print the per-seed table as JSON")
 
     p = sub.add_parser("query", parents=[parent], help="SQL over the predictions (a `predictions` view)")
@@ -88,14 +103,20 @@ def build_parser() -> Parser:
     p = sub.add_parser("summary", parents=[parent], help="accuracy across seeds: tables, plots, report, gate")
     _common(p, "output", "run_id", "data")
     p.add_argument("--baseline", default=None, help="run id to compare with, or 'previous'")
-    p.add_argument("--max-drop", type=float, default=None, help="allowed drop of mean accuracy (default 0.01)")
+    p.add_argument(
+        "--max-drop", type=float, default=None, help="allowed drop of mean accuracy (default 0.01)"
+    )
     p.add_argument("--json", action="store_true", help="print summary.json to stdout")
 
     p = sub.add_parser("nightly", parents=[parent], help="train, infer and summarise one run (the main job)")
     _common(p, "output", "run_id", "seeds", "data", "address", "cpus_per_seed", "gpus_per_seed")
     _recipe_flags(p)
-    p.add_argument("--baseline", default=None, help="run id to compare with, or 'previous' (default previous)")
-    p.add_argument("--max-drop", type=float, default=None, help="allowed drop of mean accuracy (default 0.01)")
+    p.add_argument(
+        "--baseline", default=None, help="run id to compare with, or 'previous' (default previous)"
+    )
+    p.add_argument(
+        "--max-drop", type=float, default=None, help="allowed drop of mean accuracy (default 0.01)"
+    )
     return parser
 
 
@@ -110,8 +131,12 @@ def settings_from_args(args: argparse.Namespace) -> config.Settings:
 def configure_logging(verbose: bool, quiet: bool) -> None:
     """Progress to stderr: INFO by default."""
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S",
-                        stream=sys.stderr)  # fmt: skip
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(asctime)s %(levelname)s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
     logging.getLogger("lenet_batch").setLevel(level)
 
 

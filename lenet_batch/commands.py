@@ -35,16 +35,20 @@ def describe(dataset: data.FashionMNIST) -> dict[str, Any]:
         "source": dataset.source,
         "splits": {
             split: {
-                "images": {"shape": list(getattr(dataset, f"{split}_images").shape),
-                           "dtype": str(getattr(dataset, f"{split}_images").dtype)},
-                "labels": {"shape": list(getattr(dataset, f"{split}_labels").shape),
-                           "dtype": str(getattr(dataset, f"{split}_labels").dtype)},
+                "images": {
+                    "shape": list(getattr(dataset, f"{split}_images").shape),
+                    "dtype": str(getattr(dataset, f"{split}_images").dtype),
+                },
+                "labels": {
+                    "shape": list(getattr(dataset, f"{split}_labels").shape),
+                    "dtype": str(getattr(dataset, f"{split}_labels").dtype),
+                },
                 "class_balance": data.class_balance(getattr(dataset, f"{split}_labels")),
             }
             for split in ("train", "test")
         },
         "sha256": dataset.digests,
-    }  # fmt: skip
+    }
 
 
 def cmd_data(args: argparse.Namespace, settings: Settings) -> int:
@@ -54,7 +58,7 @@ def cmd_data(args: argparse.Namespace, settings: Settings) -> int:
     if args.plot:
         from lenet_batch import report
 
-        png = report.first_images_png(dataset.train_images[: args.first], dataset.train_labels[: args.first])
+        png = report.train_images_png(dataset.train_images[: args.first], dataset.train_labels[: args.first])
         storage.write_bytes_atomic(args.plot, png, settings.storage_options)
         info["plot"] = args.plot
     if args.json:
@@ -64,8 +68,10 @@ def cmd_data(args: argparse.Namespace, settings: Settings) -> int:
     elif not args.quiet:
         print(f"source: {info['source']}")
         for split, s in info["splits"].items():
-            print(f"{split}: images {tuple(s['images']['shape'])} {s['images']['dtype']}, "
-                  f"labels {tuple(s['labels']['shape'])} {s['labels']['dtype']}")  # fmt: skip
+            print(
+                f"{split}: images {tuple(s['images']['shape'])} {s['images']['dtype']}, "
+                f"labels {tuple(s['labels']['shape'])} {s['labels']['dtype']}"
+            )
             print("  " + ", ".join(f"{k} {v}" for k, v in s["class_balance"].items()))
         if args.plot:
             print(f"plot: {args.plot}")
@@ -80,10 +86,13 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     run_id = settings.resolved_run_id()
     if args.dry_run:
         dataset = pipeline.load_dataset(settings)
-        print(f"run {run_id}: seeds {settings.seed_list()} x {settings.epochs} epochs, batch {settings.batch_size}, "
-              f"lr {settings.lr}; {settings.cpus_per_seed} CPU / {settings.gpus_per_seed} GPU per seed; "
-              f"data {dataset.source} ({len(dataset.train_images)} train); outputs under "
-              f"{storage.Layout(settings.output).run_dir(run_id)}; nothing trained (--dry-run)")  # fmt: skip
+        print(
+            f"run {run_id}: seeds {settings.seed_list()} x {settings.epochs} epochs, "
+            f"batch {settings.batch_size}, "
+            f"lr {settings.lr}; {settings.cpus_per_seed} CPU / {settings.gpus_per_seed} GPU per seed; "
+            f"data {dataset.source} ({len(dataset.train_images)} train); outputs under "
+            f"{storage.Layout(settings.output).run_dir(run_id)}; nothing trained (--dry-run)"
+        )
         return EXIT_OK
     rows = pipeline.train(settings, run_id)
     _print_rows(args, rows, SEED_COLUMNS + (["error"] if any("error" in r for r in rows) else []))
@@ -114,12 +123,15 @@ def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
     images, labels = dataset.test_images[: args.first], dataset.test_labels[: args.first]
     predicted = train.predict_logits(net, images, mx.cpu(), settings.recipe()).argmax(axis=1)
     for i, (t, p) in enumerate(zip(labels, predicted, strict=True)):
-        print(f"{i}\ttrue {data.CLASS_NAMES[t]:<12}\tpredicted {data.CLASS_NAMES[p]:<12}\t{'ok' if t == p else 'WRONG'}")
+        print(
+            f"{i}\ttrue {data.CLASS_NAMES[t]:<12}\tpredicted {data.CLASS_NAMES[p]:<12}\t"
+            f"{'ok' if t == p else 'WRONG'}"
+        )
     print(f"{int(np.sum(labels == predicted))}/{len(labels)} correct")
     if args.plot:
         from lenet_batch import report
 
-        png = report.predictions_png(images, labels, predicted)
+        png = report.test_predictions_png(images, labels, predicted)
         storage.write_bytes_atomic(args.plot, png, settings.storage_options)
         print(f"plot: {args.plot}")
     return EXIT_OK
@@ -146,7 +158,9 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     """Run SQL over the predictions; print a table or JSON lines to stdout."""
     from lenet_batch import query
 
-    table = query.run_query(args.sql, settings.output, settings.storage_options, run_id=settings.run_id or None)
+    table = query.run_query(
+        args.sql, settings.output, settings.storage_options, run_id=settings.run_id or None
+    )
     rows = table.to_pylist()
     if args.json:
         import json

@@ -69,7 +69,9 @@ def parse_seeds(spec: str) -> list[int]:
         part = part.strip()
         m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
         if not m:
-            raise ConfigError(f"--seeds: cannot parse {part!r}; use K, A-B or A,B,C with non-negative integers")
+            raise ConfigError(
+                f"--seeds: cannot parse {part!r}; use K, A-B or A,B,C with non-negative integers"
+            )
         lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
         if hi < lo:
             raise ConfigError(f"--seeds: range {part!r} is empty (end before start)")
@@ -132,14 +134,20 @@ def load_toml(path: str) -> dict[str, Any]:
 
 def from_env(env: Mapping[str, str]) -> dict[str, Any]:
     """Settings given as LENET_BATCH_<NAME> variables (RAY_ADDRESS for the address)."""
-    values = {f.name: env[ENV_PREFIX + f.name.upper()] for f in fields(Settings) if ENV_PREFIX + f.name.upper() in env}
+    values = {
+        f.name: env[ENV_PREFIX + f.name.upper()]
+        for f in fields(Settings)
+        if ENV_PREFIX + f.name.upper() in env
+    }
     values.pop("storage_options", None)  # secrets come from the AWS environment, not from here
     if env.get("RAY_ADDRESS") and "address" not in values:
         values["address"] = env["RAY_ADDRESS"]
     return values
 
 
-def resolve(flags: Mapping[str, Any], env: Mapping[str, str] | None = None, config_path: str | None = None) -> Settings:
+def resolve(
+    flags: Mapping[str, Any], env: Mapping[str, str] | None = None, config_path: str | None = None
+) -> Settings:
     """Merge defaults < TOML file < environment < flags (flags given as None are ignored)."""
     types = _field_types()
     layers = [

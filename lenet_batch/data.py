@@ -14,9 +14,17 @@ from lenet_batch.errors import DataError, StorageError
 log = logging.getLogger(__name__)
 
 CLASS_NAMES = (
-    "t-shirt", "trouser", "pullover", "dress", "coat",
-    "sandal", "shirt", "sneaker", "bag", "ankle boot",
-)  # fmt: skip
+    "t-shirt",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
+)
 FILES = {
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
@@ -72,7 +80,9 @@ def _file_uri(folder: str, stem: str, options: dict[str, Any] | None) -> str:
     return raw
 
 
-def read_split_file(uri: str, key: str, options: dict[str, Any] | None, verify: bool) -> tuple[np.ndarray, str]:
+def read_split_file(
+    uri: str, key: str, options: dict[str, Any] | None, verify: bool
+) -> tuple[np.ndarray, str]:
     """Read, decompress, verify and parse one of the four files; returns the array and its digest."""
     try:
         raw = storage.read_bytes(uri, options)
@@ -81,8 +91,10 @@ def read_split_file(uri: str, key: str, options: dict[str, Any] | None, verify: 
     data = idx.decompress(raw, uri)
     digest = idx.sha256_hex(data)
     if verify and digest != SHA256[key]:
-        raise DataError(f"{uri}: SHA-256 of the decompressed bytes is {digest[:12]}…, expected "
-                        f"{SHA256[key][:12]}… (corrupted or not Fashion-MNIST; pass --no-verify for other data)")
+        raise DataError(
+            f"{uri}: SHA-256 of the decompressed bytes is {digest[:12]}…, expected "
+            f"{SHA256[key][:12]}… (corrupted or not Fashion-MNIST; pass --no-verify for other data)"
+        )
     parse = idx.parse_images if key.endswith("images") else idx.parse_labels
     return parse(data, uri), digest
 
@@ -94,8 +106,12 @@ def read_folder(folder: str, options: dict[str, Any] | None = None, verify: bool
         uri = _file_uri(folder, stem, options)
         arrays[key], digests[key] = read_split_file(uri, key, options, verify)
     for split in ("train", "test"):
-        idx.check_counts(arrays[f"{split}_images"], arrays[f"{split}_labels"],
-                         FILES[f"{split}_images"], FILES[f"{split}_labels"])  # fmt: skip
+        idx.check_counts(
+            arrays[f"{split}_images"],
+            arrays[f"{split}_labels"],
+            FILES[f"{split}_images"],
+            FILES[f"{split}_labels"],
+        )
     return FashionMNIST(**arrays, source=folder, digests=digests)
 
 
@@ -130,20 +146,32 @@ def locate(data: str | None = None) -> str:
     return str(cache_dir())
 
 
-def load(data: str | None = None, options: dict[str, Any] | None = None, verify: bool = True,
-         allow_download: bool = True) -> FashionMNIST:  # fmt: skip
+def load(
+    data: str | None = None,
+    options: dict[str, Any] | None = None,
+    verify: bool = True,
+    allow_download: bool = True,
+) -> FashionMNIST:
     """Load Fashion-MNIST from the first available source (see `locate`), downloading if needed."""
     folder = locate(data)
     is_cache = folder == str(cache_dir())
     if is_cache and allow_download and not all((cache_dir() / (s + ".gz")).exists() for s in FILES.values()):
-        log.info("Fashion-MNIST not found in --data, $%s or %s; downloading to %s", ENV_VAR, SYSTEM_DIR, folder)
+        log.info(
+            "Fashion-MNIST not found in --data, $%s or %s; downloading to %s", ENV_VAR, SYSTEM_DIR, folder
+        )
         download()
     elif is_cache and not (cache_dir() / (FILES["train_images"] + ".gz")).exists():
-        raise DataError(f"Fashion-MNIST not found: pass --data, set ${ENV_VAR}, or install the package "
-                        "dataset-fashion-mnist")
+        raise DataError(
+            f"Fashion-MNIST not found: pass --data, set ${ENV_VAR}, or install the package "
+            "dataset-fashion-mnist"
+        )
     dataset = read_folder(folder, options, verify)
-    log.info("Fashion-MNIST from %s: %d train, %d test images", folder, len(dataset.train_images),
-             len(dataset.test_images))  # fmt: skip
+    log.info(
+        "Fashion-MNIST from %s: %d train, %d test images",
+        folder,
+        len(dataset.train_images),
+        len(dataset.test_images),
+    )
     return dataset
 
 

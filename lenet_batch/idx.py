@@ -66,7 +66,9 @@ def parse_labels(data: bytes, name: str) -> np.ndarray:
     """Parse an IDX label file: uint8, shape (N,), every value a class 0-9."""
     labels = parse_idx(data, name)
     if labels.dtype != np.uint8 or labels.ndim != 1:
-        raise DataError(f"{name}: labels must be a 1-D IDX file of unsigned bytes, got {labels.dtype} {labels.shape}")
+        raise DataError(
+            f"{name}: labels must be a 1-D IDX file of unsigned bytes, got {labels.dtype} {labels.shape}"
+        )
     if labels.size and int(labels.max()) >= NUM_CLASSES:
         bad = int(np.argmax(labels >= NUM_CLASSES))
         raise DataError(f"{name}: label {int(labels[bad])} at index {bad} is outside 0-{NUM_CLASSES - 1}")

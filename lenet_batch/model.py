@@ -74,8 +74,10 @@ def mxnet_has_cuda() -> bool:
 def require_cuda() -> None:
     """Fail clearly when GPUs are asked for but this MXNet is the CPU build."""
     if not mxnet_has_cuda():
-        raise ConfigError("--gpus-per-seed > 0 but the installed MXNet has no CUDA support; install the CUDA "
-                          "build (e.g. mxnet-cu112) on GPU nodes or use --gpus-per-seed 0")  # fmt: skip
+        raise ConfigError(
+            "--gpus-per-seed > 0 but the installed MXNet has no CUDA support; install the CUDA "
+            "build (e.g. mxnet-cu112) on GPU nodes or use --gpus-per-seed 0"
+        )
 
 
 def _named_params(net: nn.Block) -> dict:
@@ -111,7 +113,9 @@ def params_from_bytes(net: nn.Block, data: bytes, name: str, ctx: mx.Context) ->
     expected = _named_params(net)
     missing, extra = sorted(set(expected) - set(loaded)), sorted(set(loaded) - set(expected))
     if missing or extra:
-        raise ModelFileError(f"{name}: parameters do not match LeNet-5 (missing {missing}, unexpected {extra})")
+        raise ModelFileError(
+            f"{name}: parameters do not match LeNet-5 (missing {missing}, unexpected {extra})"
+        )
     for key, param in expected.items():
         if tuple(loaded[key].shape) != tuple(param.shape):
             raise ModelFileError(f"{name}: {key} has shape {loaded[key].shape}, LeNet-5 needs {param.shape}")

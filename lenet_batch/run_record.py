@@ -14,7 +14,9 @@ STAGES = ("train", "infer", "summary")
 def read_run(layout: Layout, run_id: str, options: dict | None) -> dict[str, Any]:
     """The run record, or an empty one when the run has none yet."""
     uri = layout.run_json(run_id)
-    return storage.read_json(uri, options) if storage.exists(uri, options) else {"run_id": run_id, "stages": {}}
+    return (
+        storage.read_json(uri, options) if storage.exists(uri, options) else {"run_id": run_id, "stages": {}}
+    )
 
 
 def public_config(settings: Settings) -> dict[str, Any]:
@@ -24,11 +26,14 @@ def public_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
-def start(layout: Layout, run_id: str, settings: Settings, data_info: dict | None, options: dict | None) -> None:
+def start(
+    layout: Layout, run_id: str, settings: Settings, data_info: dict | None, options: dict | None
+) -> None:
     """Record the config, versions and data of a run (kept across reruns; stages untouched)."""
     record = read_run(layout, run_id, options)
-    record.update({"run_id": run_id, "config": public_config(settings), "versions": versions(),
-                   "updated_at": now_utc()})  # fmt: skip
+    record.update(
+        {"run_id": run_id, "config": public_config(settings), "versions": versions(), "updated_at": now_utc()}
+    )
     if data_info is not None:
         record["data"] = data_info
     record.setdefault("created_at", now_utc())
@@ -40,8 +45,15 @@ def stage_status(rows: list[dict[str, Any]]) -> str:
     return "complete" if rows and all(r.get("status") != "failed" for r in rows) else "failed"
 
 
-def update_stage(layout: Layout, run_id: str, stage: str, rows: list[dict[str, Any]] | None, options: dict | None,
-                 status: str | None = None, **extra: Any) -> dict[str, Any]:  # fmt: skip
+def update_stage(
+    layout: Layout,
+    run_id: str,
+    stage: str,
+    rows: list[dict[str, Any]] | None,
+    options: dict | None,
+    status: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     """Set one stage's status (and per-seed rows) in run.json; returns the stage entry."""
     record = read_run(layout, run_id, options)
     entry = {"status": status or stage_status(rows or []), "finished_at": now_utc(), **extra}

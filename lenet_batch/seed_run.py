@@ -32,8 +32,12 @@ def now_utc() -> str:
 
 def versions() -> dict[str, str]:
     """Library versions that decide the bits a run produces."""
-    return {"lenet_batch": __version__, "mxnet": mx.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}  # fmt: skip
+    return {
+        "lenet_batch": __version__,
+        "mxnet": mx.__version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def load_complete(layout: Layout, run_id: str, seed: int, options: dict | None) -> dict | None:
@@ -49,8 +53,14 @@ def record_attempt(layout: Layout, run_id: str, seed: int, options: dict | None)
     """Append this attempt (host, pid, time) to attempts.json; returns the list."""
     uri = layout.attempts_json(run_id, seed)
     attempts = storage.read_json(uri, options) if storage.exists(uri, options) else []
-    attempts.append({"attempt": len(attempts) + 1, "host": socket.gethostname(), "pid": os.getpid(),
-                     "started_at": now_utc()})  # fmt: skip
+    attempts.append(
+        {
+            "attempt": len(attempts) + 1,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started_at": now_utc(),
+        }
+    )
     storage.write_json_atomic(uri, attempts, options)
     return attempts
 
@@ -74,29 +84,47 @@ def load_checkpoint(layout: Layout, run_id: str, seed: int, options: dict | None
     return Checkpoint(epoch=latest["epoch"], params=params, history=history)
 
 
-def save_checkpoint(layout: Layout, run_id: str, seed: int, options: dict | None, history: list[EpochMetrics],
-                    params: bytes) -> None:  # fmt: skip
+def save_checkpoint(
+    layout: Layout, run_id: str, seed: int, options: dict | None, history: list[EpochMetrics], params: bytes
+) -> None:
     """Write epoch-named parameters, then point latest.json at them, then drop the older file."""
     folder = layout.checkpoint_dir(run_id, seed)
     epoch = history[-1].epoch
     name = f"epoch-{epoch:04d}.params"
     storage.write_bytes_atomic(storage.join(folder, name), params, options)
-    latest = {"epoch": epoch, "params": name, "params_sha256": hashlib.sha256(params).hexdigest(),
-              "history": [m.as_dict() for m in history]}  # fmt: skip
+    latest = {
+        "epoch": epoch,
+        "params": name,
+        "params_sha256": hashlib.sha256(params).hexdigest(),
+        "history": [m.as_dict() for m in history],
+    }
     storage.write_json_atomic(storage.join(folder, "latest.json"), latest, options)
     if epoch > 1:
         storage.remove(storage.join(folder, f"epoch-{epoch - 1:04d}.params"), options)
 
 
-def run_seed(arrays: dict[str, np.ndarray], data_info: dict[str, Any], recipe: Recipe, seed: int, output: str,
-             run_id: str, options: dict | None, context: tuple[str, int] = ("cpu", 0)) -> dict[str, Any]:  # fmt: skip
+def run_seed(
+    arrays: dict[str, np.ndarray],
+    data_info: dict[str, Any],
+    recipe: Recipe,
+    seed: int,
+    output: str,
+    run_id: str,
+    options: dict | None,
+    context: tuple[str, int] = ("cpu", 0),
+) -> dict[str, Any]:
     """Train (or resume, or skip) one seed; returns its row for the run's per-seed table."""
     layout = Layout(output)
     done = load_complete(layout, run_id, seed, options)
     if done is not None:
         log.info("seed %d: already complete (test accuracy %.4f), skipped", seed, done["test_accuracy"])
-        return {"seed": seed, "status": "skipped", "test_accuracy": done["test_accuracy"],
-                "train_seconds": done["train_seconds"], "attempts": len(done.get("attempts", []))}  # fmt: skip
+        return {
+            "seed": seed,
+            "status": "skipped",
+            "test_accuracy": done["test_accuracy"],
+            "train_seconds": done["train_seconds"],
+            "attempts": len(done.get("attempts", [])),
+        }
     attempts = record_attempt(layout, run_id, seed, options)
     resume = load_checkpoint(layout, run_id, seed, options)
     if resume is not None:
@@ -104,21 +132,39 @@ def run_seed(arrays: dict[str, np.ndarray], data_info: dict[str, Any], recipe: R
     ctx = mx.gpu(context[1]) if context[0] == "gpu" else mx.cpu()
     started = time.perf_counter()
     params, history = train_seed(
-        arrays, recipe, seed, ctx, resume,
+        arrays,
+        recipe,
+        seed,
+        ctx,
+        resume,
         on_epoch=lambda hist, p: save_checkpoint(layout, run_id, seed, options, hist, p),
-    )  # fmt: skip
+    )
     metrics = {
-        "status": "complete", "run_id": run_id, "seed": seed, "recipe": vars(recipe),
-        "epochs": [m.as_dict() for m in history], "test_accuracy": history[-1].test_accuracy,
+        "status": "complete",
+        "run_id": run_id,
+        "seed": seed,
+        "recipe": vars(recipe),
+        "epochs": [m.as_dict() for m in history],
+        "test_accuracy": history[-1].test_accuracy,
         "train_seconds": round(sum(m.seconds for m in history), 3),
         "wall_seconds_this_attempt": round(time.perf_counter() - started, 3),
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"), "context": f"{context[0]}({context[1]})",
-        "versions": versions(), "data": data_info, "attempts": attempts, "finished_at": now_utc(),
-        "model_sha256": hashlib.sha256(params).hexdigest(), "argv": sys.argv[:1],
-    }  # fmt: skip
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "context": f"{context[0]}({context[1]})",
+        "versions": versions(),
+        "data": data_info,
+        "attempts": attempts,
+        "finished_at": now_utc(),
+        "model_sha256": hashlib.sha256(params).hexdigest(),
+        "argv": sys.argv[:1],
+    }
     storage.write_bytes_atomic(layout.model_params(run_id, seed), params, options)
     storage.write_json_atomic(layout.metrics_json(run_id, seed), metrics, options)  # last: marks complete
     storage.remove(layout.checkpoint_dir(run_id, seed), options, recursive=True)
     log.info("seed %d: done, test accuracy %.4f", seed, metrics["test_accuracy"])
-    return {"seed": seed, "status": "trained", "test_accuracy": metrics["test_accuracy"],
-            "train_seconds": metrics["train_seconds"], "attempts": len(attempts)}  # fmt: skip
+    return {
+        "seed": seed,
+        "status": "trained",
+        "test_accuracy": metrics["test_accuracy"],
+        "train_seconds": metrics["train_seconds"],
+        "attempts": len(attempts),
+    }

@@ -16,6 +16,7 @@ from lenet_batch.data import normalize
 
 log = logging.getLogger(__name__)
 EVAL_BATCH = 2500
+DEFAULT_RECIPE = Recipe()
 
 
 @dataclass
@@ -53,8 +54,9 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
-def train_epoch(net, trainer, images: np.ndarray, labels: np.ndarray, order: np.ndarray, recipe: Recipe,
-                ctx: mx.Context) -> tuple[float, float]:  # fmt: skip
+def train_epoch(
+    net, trainer, images: np.ndarray, labels: np.ndarray, order: np.ndarray, recipe: Recipe, ctx: mx.Context
+) -> tuple[float, float]:
     """One pass over the shuffled training set; returns (mean loss, accuracy)."""
     loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
     total_loss = mx.nd.zeros(1, ctx=ctx)
@@ -75,8 +77,9 @@ def train_epoch(net, trainer, images: np.ndarray, labels: np.ndarray, order: np.
     return float(total_loss.asscalar()) / n, float(total_correct.asscalar()) / n
 
 
-def predict_logits(net, images: np.ndarray, ctx: mx.Context, recipe: Recipe = Recipe(),
-                   batch_size: int = EVAL_BATCH) -> np.ndarray:  # fmt: skip
+def predict_logits(
+    net, images: np.ndarray, ctx: mx.Context, recipe: Recipe = DEFAULT_RECIPE, batch_size: int = EVAL_BATCH
+) -> np.ndarray:
     """Logits (N, 10) float32 for uint8 images, in batches."""
     outs = []
     for start in range(0, len(images), batch_size):
@@ -85,15 +88,22 @@ def predict_logits(net, images: np.ndarray, ctx: mx.Context, recipe: Recipe = Re
     return np.concatenate(outs) if outs else np.zeros((0, model.NUM_CLASSES), np.float32)
 
 
-def evaluate(net, images: np.ndarray, labels: np.ndarray, ctx: mx.Context, recipe: Recipe = Recipe()) -> float:
+def evaluate(
+    net, images: np.ndarray, labels: np.ndarray, ctx: mx.Context, recipe: Recipe = DEFAULT_RECIPE
+) -> float:
     """Accuracy of net on (images, labels)."""
     predictions = predict_logits(net, images, ctx, recipe).argmax(axis=1)
     return float((predictions == labels).mean())
 
 
-def train_seed(arrays: dict[str, np.ndarray], recipe: Recipe, seed: int, ctx: mx.Context,
-               resume: Checkpoint | None = None,
-               on_epoch: Callable[[list[EpochMetrics], bytes], None] | None = None) -> tuple[bytes, list[EpochMetrics]]:  # fmt: skip
+def train_seed(
+    arrays: dict[str, np.ndarray],
+    recipe: Recipe,
+    seed: int,
+    ctx: mx.Context,
+    resume: Checkpoint | None = None,
+    on_epoch: Callable[[list[EpochMetrics], bytes], None] | None = None,
+) -> tuple[bytes, list[EpochMetrics]]:
     """Train LeNet-5 for one seed; returns the final parameters (bytes) and per-epoch metrics.
 
     on_epoch(history, params) is called after every epoch (the checkpoint hook). With `resume`, training
@@ -117,8 +127,16 @@ def train_seed(arrays: dict[str, np.ndarray], recipe: Recipe, seed: int, ctx: mx
         test_accuracy = evaluate(net, arrays["test_images"], arrays["test_labels"], ctx, recipe)
         metrics = EpochMetrics(epoch, loss, accuracy, test_accuracy, round(seconds, 3))
         history.append(metrics)
-        log.info("seed %d epoch %d/%d loss %.4f train acc %.4f test acc %.4f %.1fs", seed, epoch, recipe.epochs,
-                 loss, accuracy, test_accuracy, seconds)  # fmt: skip
+        log.info(
+            "seed %d epoch %d/%d loss %.4f train acc %.4f test acc %.4f %.1fs",
+            seed,
+            epoch,
+            recipe.epochs,
+            loss,
+            accuracy,
+            test_accuracy,
+            seconds,
+        )
         if on_epoch is not None:
             on_epoch(history, model.params_to_bytes(net))
     return model.params_to_bytes(net), history

@@ -1,4 +1,4 @@
-"""Shared fixtures: thread caps, the real dataset, small IDX data sets, and a local Ray cluster on loopback."""
+"""Shared fixtures: thread caps, the real dataset, small IDX data sets, a local Ray cluster on loopback."""
 
 import os
 

@@ -31,9 +31,11 @@ def write_dataset(folder: Path, dataset, n_train: int, n_test: int) -> None:
     """Write the first n_train / n_test images and labels of a dataset in Fashion-MNIST's file names."""
     folder.mkdir(parents=True, exist_ok=True)
     arrays = {
-        "train_images": dataset.train_images[:n_train], "train_labels": dataset.train_labels[:n_train],
-        "test_images": dataset.test_images[:n_test], "test_labels": dataset.test_labels[:n_test],
-    }  # fmt: skip
+        "train_images": dataset.train_images[:n_train],
+        "train_labels": dataset.train_labels[:n_train],
+        "test_images": dataset.test_images[:n_test],
+        "test_labels": dataset.test_labels[:n_test],
+    }
     for key, stem in FILES.items():
         write_idx(folder / (stem + ".gz"), arrays[key])
 
@@ -48,12 +50,18 @@ def free_port() -> int:
 def run_cli(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run `lenet-batch ARGS` in a subprocess; returns the completed process (text output)."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([str(VENV_BIN / "lenet-batch"), *args], capture_output=True, text=True, env=full_env,
-                          timeout=timeout, cwd=REPO)  # fmt: skip
+    return subprocess.run(
+        [str(VENV_BIN / "lenet-batch"), *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        cwd=REPO,
+    )
 
 
 class RayCluster:
-    """A Ray cluster of processes on 127.0.0.1 under a temp dir of its own, so we stop only what we started."""
+    """A Ray cluster on 127.0.0.1 under a temp dir of its own, so that we stop only what we started."""
 
     def __init__(self, num_cpus: int = 2, num_gpus: int = 0) -> None:
         self.num_cpus, self.num_gpus = num_cpus, num_gpus
@@ -69,19 +77,46 @@ class RayCluster:
         return {**os.environ, "RAY_AUTH_MODE": "token"}
 
     def _ray(self, *args: str) -> None:
-        subprocess.run([str(VENV_BIN / "ray"), *args], check=True, env=self.env(), capture_output=True, timeout=180)
+        subprocess.run(
+            [str(VENV_BIN / "ray"), *args], check=True, env=self.env(), capture_output=True, timeout=180
+        )
 
     def start_head(self) -> None:
         """Start the head node: GCS, dashboard and Jobs API on loopback only."""
-        self._ray("start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(self.port),
-                  "--dashboard-host", "127.0.0.1", "--dashboard-port", str(self.dashboard_port),
-                  "--num-cpus", str(self.num_cpus), "--num-gpus", str(self.num_gpus),
-                  "--temp-dir", self.temp_dir, "--disable-usage-stats", "--include-dashboard", "true")  # fmt: skip
+        self._ray(
+            "start",
+            "--head",
+            "--node-ip-address",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dashboard-host",
+            "127.0.0.1",
+            "--dashboard-port",
+            str(self.dashboard_port),
+            "--num-cpus",
+            str(self.num_cpus),
+            "--num-gpus",
+            str(self.num_gpus),
+            "--temp-dir",
+            self.temp_dir,
+            "--disable-usage-stats",
+            "--include-dashboard",
+            "true",
+        )
 
     def add_worker(self, num_cpus: int = 1) -> None:
         """Start a second node (its own raylet) joining the head, also on 127.0.0.1."""
-        self._ray("start", "--address", self.address, "--node-ip-address", "127.0.0.1", "--num-cpus",
-                  str(num_cpus), "--disable-usage-stats")  # fmt: skip
+        self._ray(
+            "start",
+            "--address",
+            self.address,
+            "--node-ip-address",
+            "127.0.0.1",
+            "--num-cpus",
+            str(num_cpus),
+            "--disable-usage-stats",
+        )
 
     def pids(self) -> list[int]:
         """Processes of this cluster: those whose command line names its temp dir or its GCS address."""
@@ -90,7 +125,9 @@ class RayCluster:
             if not entry.isdigit() or int(entry) == os.getpid():
                 continue
             try:
-                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                cmdline = (
+                    Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                )
             except OSError:
                 continue
             if self.temp_dir in cmdline or f"127.0.0.1:{self.port}" in cmdline:

@@ -15,8 +15,19 @@ pytestmark = pytest.mark.slow
 
 
 def train_args(cluster, output, run_id, data_dir, *extra):
-    return ("train", "--address", cluster.address, "--output", str(output), "--run-id", run_id, "--data", data_dir,
-            "--no-verify", *extra)  # fmt: skip
+    return (
+        "train",
+        "--address",
+        cluster.address,
+        "--output",
+        str(output),
+        "--run-id",
+        run_id,
+        "--data",
+        data_dir,
+        "--no-verify",
+        *extra,
+    )
 
 
 def seed_dir(output, run_id, seed) -> Path:
@@ -24,8 +35,12 @@ def seed_dir(output, run_id, seed) -> Path:
 
 
 def test_two_seeds_train_in_parallel_then_a_rerun_skips_them(ray_cluster, small_data_dir, tmp_path):
-    result = helpers.run_cli(*train_args(ray_cluster, tmp_path, "par", small_data_dir, "--seeds", "0-1",
-                                         "--epochs", "2", "--json"), env=ray_cluster.env())  # fmt: skip
+    result = helpers.run_cli(
+        *train_args(
+            ray_cluster, tmp_path, "par", small_data_dir, "--seeds", "0-1", "--epochs", "2", "--json"
+        ),
+        env=ray_cluster.env(),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     rows = json.loads(result.stdout)
     assert [(r["seed"], r["status"], r["attempts"]) for r in rows] == [(0, "trained", 1), (1, "trained", 1)]
@@ -36,14 +51,20 @@ def test_two_seeds_train_in_parallel_then_a_rerun_skips_them(ray_cluster, small_
         assert (seed_dir(tmp_path, "par", seed) / "model.params").stat().st_size > 200_000
         assert not (seed_dir(tmp_path, "par", seed) / "checkpoint").exists()
     # Both tasks ran at once: their first attempts started before either seed finished.
-    starts = [json.loads((seed_dir(tmp_path, "par", s) / "attempts.json").read_text())[0]["pid"] for s in (0, 1)]
+    starts = [
+        json.loads((seed_dir(tmp_path, "par", s) / "attempts.json").read_text())[0]["pid"] for s in (0, 1)
+    ]
     assert starts[0] != starts[1]
     assert "seeds done: 2/2" in result.stderr
     run = json.loads((tmp_path / "runs" / "par" / "run.json").read_text())
     assert run["stages"]["train"]["status"] == "complete"
 
-    rerun = helpers.run_cli(*train_args(ray_cluster, tmp_path, "par", small_data_dir, "--seeds", "0-1",
-                                        "--epochs", "2", "--json"), env=ray_cluster.env())  # fmt: skip
+    rerun = helpers.run_cli(
+        *train_args(
+            ray_cluster, tmp_path, "par", small_data_dir, "--seeds", "0-1", "--epochs", "2", "--json"
+        ),
+        env=ray_cluster.env(),
+    )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert [r["status"] for r in json.loads(rerun.stdout)] == ["skipped", "skipped"]
 
@@ -70,9 +91,16 @@ def _checkpointed_pid(output, run_id, seed):
 
 def test_killed_worker_is_retried_and_resumes_to_identical_parameters(ray_cluster, small_data_dir, tmp_path):
     args = ("--seeds", "4", "--epochs", "5")
-    driver = subprocess.Popen([str(helpers.VENV_BIN / "lenet-batch"), *train_args(ray_cluster, tmp_path, "killed",
-                              small_data_dir, *args)], env=ray_cluster.env(), stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)  # fmt: skip
+    driver = subprocess.Popen(
+        [
+            str(helpers.VENV_BIN / "lenet-batch"),
+            *train_args(ray_cluster, tmp_path, "killed", small_data_dir, *args),
+        ],
+        env=ray_cluster.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     pid = _wait_for(lambda: _checkpointed_pid(tmp_path, "killed", 4), 120, "the first epoch checkpoint")
     os.kill(pid, signal.SIGKILL)
     out, err = driver.communicate(timeout=300)
@@ -81,7 +109,9 @@ def test_killed_worker_is_retried_and_resumes_to_identical_parameters(ray_cluste
     metrics = json.loads((seed_dir(tmp_path, "killed", 4) / "metrics.json").read_text())
     assert len(metrics["attempts"]) == 2 and len(metrics["epochs"]) == 5
 
-    clean = helpers.run_cli(*train_args(ray_cluster, tmp_path, "clean", small_data_dir, *args), env=ray_cluster.env())
+    clean = helpers.run_cli(
+        *train_args(ray_cluster, tmp_path, "clean", small_data_dir, *args), env=ray_cluster.env()
+    )
     assert clean.returncode == 0, clean.stderr[-3000:]
     killed_params = (seed_dir(tmp_path, "killed", 4) / "model.params").read_bytes()
     assert killed_params == (seed_dir(tmp_path, "clean", 4) / "model.params").read_bytes()
@@ -92,8 +122,10 @@ def test_a_failing_seed_does_not_stop_the_others_and_exits_3(ray_cluster, small_
     blocked = seed_dir(tmp_path, "fail", 1)
     blocked.parent.mkdir(parents=True)
     blocked.write_text("not a folder")
-    result = helpers.run_cli(*train_args(ray_cluster, tmp_path, "fail", small_data_dir, "--seeds", "0-1",
-                                         "--epochs", "1"), env=ray_cluster.env())  # fmt: skip
+    result = helpers.run_cli(
+        *train_args(ray_cluster, tmp_path, "fail", small_data_dir, "--seeds", "0-1", "--epochs", "1"),
+        env=ray_cluster.env(),
+    )
     assert result.returncode == 3, result.stderr[-3000:]
     assert (seed_dir(tmp_path, "fail", 0) / "metrics.json").exists()
     assert "failed" in result.stdout and "1 of 2 seeds failed: [1]" in result.stderr
@@ -104,8 +136,10 @@ def test_a_failing_seed_does_not_stop_the_others_and_exits_3(ray_cluster, small_
 
 def test_gpus_without_cuda_mxnet_is_a_clear_error_before_training(ray_cluster, small_data_dir, tmp_path):
     # The test cluster declares one GPU; the MXNet installed here is the CPU build.
-    result = helpers.run_cli(*train_args(ray_cluster, tmp_path, "gpu", small_data_dir, "--seeds", "0",
-                                         "--gpus-per-seed", "0.5"), env=ray_cluster.env())  # fmt: skip
+    result = helpers.run_cli(
+        *train_args(ray_cluster, tmp_path, "gpu", small_data_dir, "--seeds", "0", "--gpus-per-seed", "0.5"),
+        env=ray_cluster.env(),
+    )
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert "no CUDA support" in last and "Traceback" not in result.stderr

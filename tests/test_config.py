@@ -46,7 +46,12 @@ def test_wrong_type_in_file_is_rejected(tmp_path):
 
 @pytest.mark.parametrize(
     ("flags", "message"),
-    [({"epochs": 0}, "--epochs"), ({"lr": -1.0}, "--lr"), ({"run_id": "a/b"}, "--run-id"), ({"batch_size": 0}, "--batch")],
+    [
+        ({"epochs": 0}, "--epochs"),
+        ({"lr": -1.0}, "--lr"),
+        ({"run_id": "a/b"}, "--run-id"),
+        ({"batch_size": 0}, "--batch"),
+    ],
 )
 def test_invalid_values_are_rejected(flags, message):
     with pytest.raises(ConfigError, match=message):
@@ -61,6 +66,8 @@ def test_default_run_id_is_todays_utc_date():
 
 def test_storage_options_pairs():
     assert config.parse_storage_options(["anon=false", "endpoint_url=http://127.0.0.1:9"]) == {
-        "anon": False, "endpoint_url": "http://127.0.0.1:9"}  # fmt: skip
+        "anon": False,
+        "endpoint_url": "http://127.0.0.1:9",
+    }
     with pytest.raises(ConfigError, match="key=value"):
         config.parse_storage_options(["novalue"])

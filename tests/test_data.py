@@ -24,7 +24,9 @@ def test_real_dataset_verifies_and_has_the_documented_shapes(fashion_mnist):
 def test_raw_files_are_accepted_and_recompressed_copies_verify(tmp_path, fashion_mnist):
     for key, stem in data.FILES.items():
         array = getattr(fashion_mnist, key)
-        if key == "train_images":  # recompressed at another level: digest of the decompressed bytes still matches
+        if (
+            key == "train_images"
+        ):  # recompressed at another level: digest of the decompressed bytes still matches
             helpers.write_idx(tmp_path / (stem + ".gz"), array)
         else:
             helpers.write_idx(tmp_path / stem, array, compress=False)

@@ -16,8 +16,12 @@ CPU = mx.cpu()
 @pytest.fixture(scope="module")
 def tiny_arrays(fashion_mnist):
     """2,048 training and 512 test images of the real data."""
-    return {"train_images": fashion_mnist.train_images[:2048], "train_labels": fashion_mnist.train_labels[:2048],
-            "test_images": fashion_mnist.test_images[:512], "test_labels": fashion_mnist.test_labels[:512]}  # fmt: skip
+    return {
+        "train_images": fashion_mnist.train_images[:2048],
+        "train_labels": fashion_mnist.train_labels[:2048],
+        "test_images": fashion_mnist.test_images[:512],
+        "test_labels": fashion_mnist.test_labels[:512],
+    }
 
 
 def test_lenet_output_shape_and_parameter_count():
@@ -44,7 +48,9 @@ def test_save_then_load_gives_identical_predictions(tiny_arrays):
     net = model.create_lenet(CPU)
     loaded = model.load_lenet(model.params_to_bytes(net), "model.params", CPU)
     images = tiny_arrays["test_images"]
-    np.testing.assert_array_equal(train.predict_logits(net, images, CPU), train.predict_logits(loaded, images, CPU))
+    np.testing.assert_array_equal(
+        train.predict_logits(net, images, CPU), train.predict_logits(loaded, images, CPU)
+    )
 
 
 @pytest.mark.parametrize(
@@ -92,17 +98,21 @@ def test_same_seed_is_bit_identical_and_other_seeds_differ(tiny_arrays):
     b, hist_b = train.train_seed(tiny_arrays, recipe, 7, CPU)
     c, _ = train.train_seed(tiny_arrays, recipe, 8, CPU)
     assert a == b and hist_a[0].train_loss == hist_b[0].train_loss
-    assert any(not np.array_equal(x, y) for x, y in zip(_params(a).values(), _params(c).values(), strict=True))
+    assert any(
+        not np.array_equal(x, y) for x, y in zip(_params(a).values(), _params(c).values(), strict=True)
+    )
 
 
 def test_resume_from_a_checkpoint_equals_an_uninterrupted_run(tiny_arrays):
     recipe = Recipe(epochs=3)
     checkpoints = {}
-    full, history = train.train_seed(tiny_arrays, recipe, 3, CPU,
-                                     on_epoch=lambda h, p: checkpoints.setdefault(h[-1].epoch, (list(h), p)))  # fmt: skip
+    full, history = train.train_seed(
+        tiny_arrays, recipe, 3, CPU, on_epoch=lambda h, p: checkpoints.setdefault(h[-1].epoch, (list(h), p))
+    )
     hist1, params1 = checkpoints[1]
-    resumed, resumed_history = train.train_seed(tiny_arrays, recipe, 3, CPU,
-                                                resume=train.Checkpoint(1, params1, hist1))  # fmt: skip
+    resumed, resumed_history = train.train_seed(
+        tiny_arrays, recipe, 3, CPU, resume=train.Checkpoint(1, params1, hist1)
+    )
     assert resumed == full
     assert [m.train_loss for m in resumed_history] == [m.train_loss for m in history]
 

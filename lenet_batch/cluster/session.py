@@ -15,14 +15,16 @@ log = logging.getLogger(__name__)
 def check_address(address: str) -> str:
     """Reject dashboard URLs: a driver joins a cluster by its GCS address; URLs are for `ray job submit`."""
     if address.startswith(("http://", "https://")):
-        raise ConfigError(f"--address {address}: that is a dashboard/Jobs API URL; submit with `ray job submit` "
-                          "(see deploy/nightly.sh) or pass the GCS address (host:6379), 'auto' or ray://…")  # fmt: skip
+        raise ConfigError(
+            f"--address {address}: that is a dashboard/Jobs API URL; submit with `ray job submit` "
+            "(see deploy/nightly.sh) or pass the GCS address (host:6379), 'auto' or ray://…"
+        )
     return address
 
 
 @contextlib.contextmanager
 def ray_session(address: str = "", num_cpus: int | None = None) -> Iterator[None]:
-    """Join `address` (or the cluster a Ray job runs in), else start a local Ray on 127.0.0.1; shut down after."""
+    """Join `address` (or the cluster a Ray job runs in), else run a local Ray on 127.0.0.1 for the block."""
     if ray.is_initialized():
         yield
         return
@@ -31,8 +33,12 @@ def ray_session(address: str = "", num_cpus: int | None = None) -> Iterator[None
         log.info("joined Ray cluster at %s: %s", address, ray.cluster_resources())
     else:
         _loopback_only()
-        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, _node_ip_address="127.0.0.1",
-                 log_to_driver=True)  # fmt: skip
+        ray.init(
+            num_cpus=num_cpus or os.cpu_count(),
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",
+            log_to_driver=True,
+        )
         log.info("started a local Ray: %s", ray.cluster_resources())
     try:
         yield

@@ -34,11 +34,15 @@ def check_gpus(gpus_per_seed: float) -> None:
     if gpus_per_seed <= 0:
         return
     if ray.cluster_resources().get("GPU", 0) < gpus_per_seed:
-        raise ConfigError(f"--gpus-per-seed {gpus_per_seed}: the Ray cluster has no GPUs to give "
-                          f"(resources: {ray.cluster_resources()})")  # fmt: skip
+        raise ConfigError(
+            f"--gpus-per-seed {gpus_per_seed}: the Ray cluster has no GPUs to give "
+            f"(resources: {ray.cluster_resources()})"
+        )
     if not ray.get(_cuda_probe.options(num_gpus=gpus_per_seed, num_cpus=0).remote(), timeout=300):
-        raise ConfigError("--gpus-per-seed > 0 but the MXNet installed on the GPU workers has no CUDA support; "
-                          "install the CUDA build (e.g. mxnet-cu112) or use --gpus-per-seed 0")  # fmt: skip
+        raise ConfigError(
+            "--gpus-per-seed > 0 but the MXNet installed on the GPU workers has no CUDA support; "
+            "install the CUDA build (e.g. mxnet-cu112) or use --gpus-per-seed 0"
+        )
 
 
 def task_options(settings: Settings) -> dict[str, Any]:
@@ -62,8 +66,14 @@ def _failure_row(layout: Layout, run_id: str, seed: int, options: dict, exc: Exc
     except Exception:  # the attempts file is informative only
         attempts = None
     log.error("seed %d failed: %s: %s", seed, type(cause).__name__, message)
-    return {"seed": seed, "status": "failed", "test_accuracy": None, "train_seconds": None, "attempts": attempts,
-            "error": f"{type(cause).__name__}: {message}"[:500]}  # fmt: skip
+    return {
+        "seed": seed,
+        "status": "failed",
+        "test_accuracy": None,
+        "train_seconds": None,
+        "attempts": attempts,
+        "error": f"{type(cause).__name__}: {message}"[:500],
+    }
 
 
 def train_seeds(settings: Settings, dataset: FashionMNIST, run_id: str) -> list[dict[str, Any]]:
@@ -73,8 +83,10 @@ def train_seeds(settings: Settings, dataset: FashionMNIST, run_id: str) -> list[
     data_info = {"source": dataset.source, "sha256": dataset.digests}
     arrays_ref = ray.put(dataset.arrays())  # once; tasks read it zero-copy from the object store
     remote = _train_task.options(**task_options(settings))
-    pending = {remote.remote(arrays_ref, data_info, settings.recipe(), seed, settings.output, run_id, options): seed
-               for seed in seeds}  # fmt: skip
+    pending = {
+        remote.remote(arrays_ref, data_info, settings.recipe(), seed, settings.output, run_id, options): seed
+        for seed in seeds
+    }
     rows = []
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)

@@ -1,0 +1,63 @@
+"""CLI: user errors are one line on stderr with exit code 2; data and predict commands work."""
+
+import json
+
+import pytest
+
+from lenet_batch import cli, data
+from tests import helpers
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "--seeds", "x-y"], "--seeds: cannot parse"),
+        (["train", "--epochs", "zero"], "invalid int value"),
+        (["train", "--bogus"], "unrecognized arguments: --bogus"),
+        (["train", "--epochs", "0", "--dry-run"], "--epochs must be at least 1"),
+        (["data", "--data", "/nonexistent/folder"], "cannot read Fashion-MNIST file"),
+        (["train", "--config", "/nonexistent.toml", "--dry-run"], "--config /nonexistent.toml: file not found"),
+        (["predict", "--run", "nope", "--seed", "0", "--output", "/nonexistent"], "no model for that run and seed"),
+        (["nosuchcommand"], "invalid choice"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(args, message, capsys):
+    with pytest.raises(SystemExit) as exited:
+        raise SystemExit(cli.main(args))
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert "Traceback" not in err[0]
+
+
+def test_unknown_key_in_config_file_exits_2(tmp_path, capsys):
+    (tmp_path / "c.toml").write_text("epoks = 3\n")
+    assert cli.main(["train", "--config", str(tmp_path / "c.toml"), "--dry-run"]) == 2
+    assert "unknown setting 'epoks'" in capsys.readouterr().err
+
+
+def test_corrupt_data_file_exits_2_naming_it(tmp_path, fashion_mnist):
+    helpers.write_dataset(tmp_path, fashion_mnist, 100, 100)
+    raw = (tmp_path / "t10k-images-idx3-ubyte.gz").read_bytes()
+    (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(raw[: len(raw) // 2])
+    result = helpers.run_cli("data", "--data", str(tmp_path), "--no-verify")
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("damaged or truncated gzip data (Compressed file ended before the "
+                                          "end-of-stream marker was reached)")  # fmt: skip
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_data_command_describes_the_dataset_and_plots(tmp_path, capsys):
+    plot = tmp_path / "first.png"
+    assert cli.main(["data", "--json", "--plot", str(plot), "--first", "8"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["splits"]["train"]["images"] == {"shape": [60000, 28, 28], "dtype": "uint8"}
+    assert info["splits"]["test"]["class_balance"] == {name: 1000 for name in data.CLASS_NAMES}
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_config_file_values_reach_the_dry_run_plan(tmp_path, capsys):
+    (tmp_path / "c.toml").write_text('epochs = 3\nseeds = "2,5"\nbatch_size = 128\n')
+    assert cli.main(["train", "--config", str(tmp_path / "c.toml"), "--epochs", "4", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "seeds [2, 5] x 4 epochs" in out and "batch 128" in out and "nothing trained" in out
