@@ -43,9 +43,16 @@ class ImageBatch:
         return len(self.sample_ids)
 
 
-def iter_batches(input_uri: str | None, batch_size: int, options: dict | None = None,
-                 dataset_loader: Callable[..., Any] = data.load, *, data_uri: str | None = None,
-                 verify: bool = True, labels_uri: str | None = None) -> Iterator[ImageBatch]:  # fmt: skip
+def iter_batches(
+    input_uri: str | None,
+    batch_size: int,
+    options: dict | None = None,
+    dataset_loader: Callable[..., Any] = data.load,
+    *,
+    data_uri: str | None = None,
+    verify: bool = True,
+    labels_uri: str | None = None,
+) -> Iterator[ImageBatch]:
     """Batches of at most batch_size images from input_uri (None or "": the Fashion-MNIST test split).
 
     The input is opened and validated now (DataError naming the file); its pixels are read lazily.
@@ -69,14 +76,18 @@ def iter_batches(input_uri: str | None, batch_size: int, options: dict | None = 
     return bounded(batches, batch_size)
 
 
-def array_batches(images: np.ndarray, labels: np.ndarray | None, batch_size: int,
-                  first_id: int = 0) -> Iterator[ImageBatch]:  # fmt: skip
+def array_batches(
+    images: np.ndarray, labels: np.ndarray | None, batch_size: int, first_id: int = 0
+) -> Iterator[ImageBatch]:
     """Batches that are views of in-memory arrays (e.g. the test split from Ray's object store)."""
     check_images(images, "images")
     for start in range(0, len(images), batch_size):
         stop = min(start + batch_size, len(images))
-        yield ImageBatch(np.arange(first_id + start, first_id + stop, dtype=np.int64), images[start:stop],
-                         None if labels is None else labels[start:stop])  # fmt: skip
+        yield ImageBatch(
+            np.arange(first_id + start, first_id + stop, dtype=np.int64),
+            images[start:stop],
+            None if labels is None else labels[start:stop],
+        )
 
 
 def bounded(batches: Iterator[ImageBatch], batch_size: int) -> Iterator[ImageBatch]:
@@ -105,8 +116,9 @@ def sniff(uri: str, options: dict | None) -> str:
 def check_images(images: np.ndarray, name: str) -> None:
     """Images are uint8 of shape (N, 28, 28)."""
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (HEIGHT, WIDTH):
-        raise DataError(f"{name}: images must be uint8 of shape (N, {HEIGHT}, {WIDTH}), "
-                        f"got {images.dtype} {images.shape}")  # fmt: skip
+        raise DataError(
+            f"{name}: images must be uint8 of shape (N, {HEIGHT}, {WIDTH}), got {images.dtype} {images.shape}"
+        )
 
 
 def check_labels(labels: np.ndarray, name: str, first_id: int = 0) -> None:
@@ -149,8 +161,10 @@ def _idx_header(stream: BinaryIO, uri: str, ndim: int) -> tuple[int, ...]:
     """Read and check an IDX header of unsigned bytes with ndim dimensions; returns the shape."""
     magic = _read_exact(stream, 4, uri)
     if magic[:2] != b"\x00\x00" or magic[2] != 0x08 or magic[3] != ndim:
-        raise DataError(f"{uri}: expected an IDX file of unsigned bytes with {ndim} dimensions "
-                        f"(magic 000008{ndim:02x}), got magic {magic.hex()}")  # fmt: skip
+        raise DataError(
+            f"{uri}: expected an IDX file of unsigned bytes with {ndim} dimensions "
+            f"(magic 000008{ndim:02x}), got magic {magic.hex()}"
+        )
     return tuple(int(d) for d in np.frombuffer(_read_exact(stream, 4 * ndim, uri), ">u4"))
 
 
@@ -170,8 +184,9 @@ def _idx_shapes(images_uri: str, labels_uri: str | None, options: dict | None) -
     return shape[0]
 
 
-def _idx_batches(images_uri: str, labels_uri: str | None, batch_size: int,
-                 options: dict | None) -> Iterator[ImageBatch]:  # fmt: skip
+def _idx_batches(
+    images_uri: str, labels_uri: str | None, batch_size: int, options: dict | None
+) -> Iterator[ImageBatch]:
     n = _idx_shapes(images_uri, labels_uri, options)
     log.info(
         "scoring %d images from IDX %s%s", n, images_uri, f" (labels {labels_uri})" if labels_uri else ""
@@ -179,8 +194,9 @@ def _idx_batches(images_uri: str, labels_uri: str | None, batch_size: int,
     return _idx_read(images_uri, labels_uri, n, batch_size, options)
 
 
-def _idx_read(images_uri: str, labels_uri: str | None, n: int, batch_size: int,
-              options: dict | None) -> Iterator[ImageBatch]:  # fmt: skip
+def _idx_read(
+    images_uri: str, labels_uri: str | None, n: int, batch_size: int, options: dict | None
+) -> Iterator[ImageBatch]:
     with contextlib.ExitStack() as stack:
         images = stack.enter_context(_idx_stream(images_uri, options))
         _idx_header(images, images_uri, 3)
@@ -257,8 +273,9 @@ def _npy_ranged(uri: str, offset: int, n: int, batch_size: int, options: dict | 
             count = min(batch_size, n - start)
             f.seek(offset + start * IMAGE_BYTES)
             pixels = np.frombuffer(_read_exact(f, count * IMAGE_BYTES, uri), np.uint8)
-            yield ImageBatch(np.arange(start, start + count, dtype=np.int64),
-                             pixels.reshape(count, HEIGHT, WIDTH), None)  # fmt: skip
+            yield ImageBatch(
+                np.arange(start, start + count, dtype=np.int64), pixels.reshape(count, HEIGHT, WIDTH), None
+            )
 
 
 # --- Parquet: a 784-byte binary `image` column and an optional integer `label` column -----------------------
@@ -274,11 +291,16 @@ def _parquet_file(f: BinaryIO, uri: str) -> pq.ParquetFile:
 def _parquet_columns(schema: pa.Schema, uri: str) -> list[str]:
     """The columns to read, after checking their types."""
     if "image" not in schema.names:
-        raise DataError(f"{uri}: Parquet input needs an 'image' column of {IMAGE_BYTES}-byte binary values "
-                        f"(columns: {', '.join(schema.names)})")  # fmt: skip
+        raise DataError(
+            f"{uri}: Parquet input needs an 'image' column of {IMAGE_BYTES}-byte binary values "
+            f"(columns: {', '.join(schema.names)})"
+        )
     image_type = schema.field("image").type
-    if not (pa.types.is_binary(image_type) or pa.types.is_large_binary(image_type)
-            or image_type == pa.binary(IMAGE_BYTES)):  # fmt: skip
+    if not (
+        pa.types.is_binary(image_type)
+        or pa.types.is_large_binary(image_type)
+        or image_type == pa.binary(IMAGE_BYTES)
+    ):
         raise DataError(f"{uri}: column 'image' must be binary ({IMAGE_BYTES} bytes a row), got {image_type}")
     if "label" not in schema.names:
         return ["image"]
@@ -322,8 +344,10 @@ def _image_column(column: pa.Array, uri: str, first_id: int) -> np.ndarray:
         wrong = pc.not_equal(lengths, IMAGE_BYTES)
         if pc.any(wrong).as_py():
             row = _first_true(wrong)
-            raise DataError(f"{uri}: column 'image' row {first_id + row} has {lengths[row].as_py()} bytes, "
-                            f"expected {IMAGE_BYTES} (28x28 uint8)")  # fmt: skip
+            raise DataError(
+                f"{uri}: column 'image' row {first_id + row} has {lengths[row].as_py()} bytes, "
+                f"expected {IMAGE_BYTES} (28x28 uint8)"
+            )
         column = column.cast(pa.binary(IMAGE_BYTES))
     values = np.frombuffer(column.buffers()[1], np.uint8)
     start = column.offset * IMAGE_BYTES
@@ -332,8 +356,10 @@ def _image_column(column: pa.Array, uri: str, first_id: int) -> np.ndarray:
 
 def _label_column(column: pa.Array, uri: str, first_id: int) -> np.ndarray:
     if column.null_count:
-        raise DataError(f"{uri}: column 'label' is null at row {first_id + _first_true(column.is_null())}; "
-                        "give every row a label or drop the column")  # fmt: skip
+        raise DataError(
+            f"{uri}: column 'label' is null at row {first_id + _first_true(column.is_null())}; "
+            "give every row a label or drop the column"
+        )
     labels = column.to_numpy()
     if labels.size and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
         row = int(np.argmax((labels < 0) | (labels >= NUM_CLASSES)))

@@ -33,18 +33,20 @@ from lenet_batch.storage import Layout
 
 log = logging.getLogger(__name__)
 
-PREDICTION_SCHEMA = pa.schema([
-    pa.field("sample_id", pa.int64(), nullable=False),
-    pa.field("label", pa.int32()),
-    pa.field("label_name", pa.string()),
-    pa.field("prediction", pa.int32(), nullable=False),
-    pa.field("prediction_name", pa.string(), nullable=False),
-    pa.field("correct", pa.bool_()),
-    pa.field("confidence", pa.float32(), nullable=False),
-    pa.field("probabilities", pa.list_(pa.float32()), nullable=False),
-    pa.field("model_sha256", pa.string(), nullable=False),
-    pa.field("scored_at", pa.timestamp("us", tz="UTC"), nullable=False),
-])  # fmt: skip
+PREDICTION_SCHEMA = pa.schema(
+    [
+        pa.field("sample_id", pa.int64(), nullable=False),
+        pa.field("label", pa.int32()),
+        pa.field("label_name", pa.string()),
+        pa.field("prediction", pa.int32(), nullable=False),
+        pa.field("prediction_name", pa.string(), nullable=False),
+        pa.field("correct", pa.bool_()),
+        pa.field("confidence", pa.float32(), nullable=False),
+        pa.field("probabilities", pa.list_(pa.float32()), nullable=False),
+        pa.field("model_sha256", pa.string(), nullable=False),
+        pa.field("scored_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
 # The partition columns, typed as read_predictions and the query view give them (never inferred: a run id
 # such as 2026-11-27 would otherwise become a date).
 PARTITION_SCHEMA = pa.schema([pa.field("run_id", pa.string()), pa.field("seed", pa.int64())])
@@ -62,36 +64,53 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True, dtype=np.float32)
 
 
-def to_record_batch(batch: images.ImageBatch, logits: np.ndarray, model_sha256: str,
-                    scored_at: dt.datetime) -> pa.RecordBatch:  # fmt: skip
+def _label_columns(labels: np.ndarray | None, prediction: np.ndarray) -> list[pa.Array]:
+    """label, label_name and correct: nulls when the input has no labels."""
+    n = len(prediction)
+    if labels is None:
+        return [pa.nulls(n, pa.int32()), pa.nulls(n, pa.string()), pa.nulls(n, pa.bool_())]
+    labels = labels.astype(np.int32)
+    return [pa.array(labels), _CLASS_NAMES.take(labels), pa.array(labels == prediction)]
+
+
+def to_record_batch(
+    batch: images.ImageBatch, logits: np.ndarray, model_sha256: str, scored_at: dt.datetime
+) -> pa.RecordBatch:
     """One batch's logits as rows of PREDICTION_SCHEMA."""
     n = len(batch)
     probabilities = softmax(logits)
     # The argmax of the logits, as train.evaluate takes it (softmax rounding could tie near-equal classes).
     prediction = logits.argmax(axis=1).astype(np.int32)
-    if batch.labels is None:
-        label, label_name, correct = pa.nulls(n, pa.int32()), pa.nulls(n, pa.string()), pa.nulls(n, pa.bool_())
-    else:
-        labels = batch.labels.astype(np.int32)
-        label, label_name, correct = pa.array(labels), _CLASS_NAMES.take(labels), pa.array(labels == prediction)
+    label, label_name, correct = _label_columns(batch.labels, prediction)
     offsets = pa.array(np.arange(0, 10 * n + 1, 10, dtype=np.int32))
     columns = [
-        pa.array(batch.sample_ids.astype(np.int64)), label, label_name, pa.array(prediction),
-        _CLASS_NAMES.take(prediction), correct, pa.array(probabilities.max(axis=1)),
+        pa.array(batch.sample_ids.astype(np.int64)),
+        label,
+        label_name,
+        pa.array(prediction),
+        _CLASS_NAMES.take(prediction),
+        correct,
+        pa.array(probabilities.max(axis=1)),
         pa.ListArray.from_arrays(offsets, pa.array(probabilities.reshape(-1))),
         pa.repeat(pa.scalar(model_sha256, pa.string()), n),
         pa.repeat(pa.scalar(scored_at, PREDICTION_SCHEMA.field("scored_at").type), n),
-    ]  # fmt: skip
+    ]
     return pa.RecordBatch.from_arrays(columns, schema=PREDICTION_SCHEMA)
 
 
 class Predictor:
     """A seed's LeNet-5, loaded once; each call scores one ImageBatch into a record batch."""
 
-    def __init__(self, params_bytes: bytes, name: str, ctx: mx.Context, recipe: Recipe = Recipe(),
-                 scored_at: dt.datetime | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        params_bytes: bytes,
+        name: str,
+        ctx: mx.Context,
+        recipe: Recipe | None = None,
+        scored_at: dt.datetime | None = None,
+    ) -> None:
         self.net = model.load_lenet(params_bytes, name, ctx)
-        self.ctx, self.recipe = ctx, recipe
+        self.ctx, self.recipe = ctx, recipe or Recipe()
         self.model_sha256 = hashlib.sha256(params_bytes).hexdigest()
         # One timestamp for the whole partition: rows scored together say so.
         self.scored_at = scored_at or dt.datetime.now(dt.UTC)
@@ -129,7 +148,7 @@ def _write_staged(uri: str, batches: Iterable[pa.RecordBatch], options: dict | N
     local = storage.is_local(uri)
     if local:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-    with storage.storage_errors(uri), (open(path, "wb") if local else fs.open(path, "wb")) as f:
+    with storage.storage_errors(uri), open(path, "wb") if local else fs.open(path, "wb") as f:
         writer = pq.ParquetWriter(f, PREDICTION_SCHEMA, compression="zstd")
         try:
             rows = _write_row_groups(writer, batches)
@@ -156,17 +175,24 @@ def _commit(staged: str, final: str, options: dict | None) -> int:
     return size
 
 
-def _discard_staged(layout: Layout, run_id: str, seed: int, options: dict | None, keep: str = "") -> None:
-    """Remove this partition's staged objects (a failed write's, or leftovers of a killed writer)."""
+def _discard_leftovers(layout: Layout, run_id: str, seed: int, options: dict | None) -> None:
+    """Remove staged objects a killed writer of this partition left (the run lock serialises writers)."""
     folder = storage.join(layout.staging_dir(), run_id)
     for name in storage.list_dir(folder, options):
-        uri = storage.join(folder, name)
-        if name.startswith(f"seed-{seed}.") and uri != keep:
-            storage.remove(uri, options)
+        if name.startswith(f"seed-{seed}."):
+            log.info("removing a killed writer's staged file %s", name)
+            storage.remove(storage.join(folder, name), options)
 
 
-def write_partition(layout: Layout, run_id: str, seed: int, batches: Iterable[pa.RecordBatch],
-                    options: dict | None, model_sha256: str, **marker_extra: Any) -> dict[str, Any]:  # fmt: skip
+def write_partition(
+    layout: Layout,
+    run_id: str,
+    seed: int,
+    batches: Iterable[pa.RecordBatch],
+    options: dict | None,
+    model_sha256: str,
+    **marker_extra: Any,
+) -> dict[str, Any]:
     """Write one (run, seed) partition atomically and mark it committed; returns the marker.
 
     Until the new file is committed the old one (if any) stays in place and readable; a failure (or a
@@ -183,18 +209,27 @@ def write_partition(layout: Layout, run_id: str, seed: int, batches: Iterable[pa
         except StorageError as exc:  # keep the original error; the leftover is removed by the next write
             log.warning("could not remove staged file %s: %s", staged, exc)
         raise
-    marker = {"file": PART_FILE, "rows": rows, "bytes": size, "model_sha256": model_sha256,
-              "committed_at": now_utc(), "run_id": run_id, "seed": seed, **marker_extra}  # fmt: skip
+    marker = {
+        "file": PART_FILE,
+        "rows": rows,
+        "bytes": size,
+        "model_sha256": model_sha256,
+        "committed_at": now_utc(),
+        "run_id": run_id,
+        "seed": seed,
+        **marker_extra,
+    }
     storage.write_json_atomic(storage.join(layout.partition_dir(run_id, seed), MARKER), marker, options)
-    _discard_staged(layout, run_id, seed, options)
+    _discard_leftovers(layout, run_id, seed, options)
     return marker
 
 
 # --- reading committed partitions -----------------------------------------------------------------------
 
 
-def committed_partitions(layout: Layout, run_id: str | None = None,
-                         options: dict | None = None) -> list[tuple[str, int, str]]:  # fmt: skip
+def committed_partitions(
+    layout: Layout, run_id: str | None = None, options: dict | None = None
+) -> list[tuple[str, int, str]]:
     """(run_id, seed, file URI) of every partition with a commit marker, sorted; others are ignored."""
     root = layout.predictions_root()
     fs, root_path = storage.get_fs(root, options)
@@ -207,29 +242,41 @@ def committed_partitions(layout: Layout, run_id: str | None = None,
         if match:
             rid, seed = match.group(1), int(match.group(2))
             marker = storage.read_json(storage.join(layout.partition_dir(rid, seed), MARKER), options)
-            parts.append((rid, seed, storage.join(layout.partition_dir(rid, seed), marker.get("file", PART_FILE))))
+            parts.append(
+                (rid, seed, storage.join(layout.partition_dir(rid, seed), marker.get("file", PART_FILE)))
+            )
     return sorted(parts, key=lambda p: (p[0], p[1]))
 
 
-def predictions_dataset(layout: Layout, options: dict | None = None, run_id: str | None = None,
-                        seeds: list[int] | None = None) -> ds.Dataset:  # fmt: skip
+def predictions_dataset(
+    layout: Layout, options: dict | None = None, run_id: str | None = None, seeds: list[int] | None = None
+) -> ds.Dataset:
     """A pyarrow dataset over the committed partitions, with typed run_id and seed columns from the paths."""
     parts = [p for p in committed_partitions(layout, run_id, options) if seeds is None or p[1] in seeds]
     if not parts:
         which = f"run {run_id}" if run_id else "any run"
-        raise DataError(f"no committed predictions for {which} under {layout.predictions_root()}; "
-                        "run `lenet-batch infer` first")  # fmt: skip
+        raise DataError(
+            f"no committed predictions for {which} under {layout.predictions_root()}; "
+            "run `lenet-batch infer` first"
+        )
     fs, root = storage.get_fs(layout.predictions_root(), options)
     paths = [storage.get_fs(uri, options)[1] for *_, uri in parts]
     schema = pa.unify_schemas([PREDICTION_SCHEMA, PARTITION_SCHEMA])
     partitioning = ds.partitioning(PARTITION_SCHEMA, flavor="hive")
     with storage.storage_errors(layout.predictions_root()):
-        return ds.dataset(paths, schema=schema, format="parquet", filesystem=fs, partitioning=partitioning,
-                          partition_base_dir=root)  # fmt: skip
+        return ds.dataset(
+            paths,
+            schema=schema,
+            format="parquet",
+            filesystem=fs,
+            partitioning=partitioning,
+            partition_base_dir=root,
+        )
 
 
-def read_predictions(layout: Layout, run_id: str, options: dict | None = None,
-                     seeds: list[int] | None = None) -> pa.Table:  # fmt: skip
+def read_predictions(
+    layout: Layout, run_id: str, options: dict | None = None, seeds: list[int] | None = None
+) -> pa.Table:
     """The committed predictions of one run (optionally some seeds), with run_id and seed columns."""
     dataset = predictions_dataset(layout, options, run_id, seeds)
     if seeds is not None:
@@ -246,8 +293,10 @@ def read_predictions(layout: Layout, run_id: str, options: dict | None = None,
 def trained_seeds(layout: Layout, run_id: str, options: dict | None = None) -> list[int]:
     """Seeds of a run whose training is complete; a run that does not exist is a DataError."""
     if not storage.exists(layout.run_dir(run_id), options):
-        raise DataError(f"run {run_id!r} not found: {layout.run_dir(run_id)} does not exist "
-                        "(check --run and --output, or train it first)")  # fmt: skip
+        raise DataError(
+            f"run {run_id!r} not found: {layout.run_dir(run_id)} does not exist "
+            "(check --run and --output, or train it first)"
+        )
     names = storage.list_dir(storage.join(layout.run_dir(run_id), "seeds"), options)
     seeds = sorted(int(n.split("=", 1)[1]) for n in names if re.fullmatch(r"seed=\d+", n))
     return [s for s in seeds if load_complete(layout, run_id, s, options) is not None]
@@ -258,8 +307,10 @@ def load_model(layout: Layout, run_id: str, seed: int, options: dict | None) -> 
     trained_seeds(layout, run_id, options)  # a missing run says so, rather than "no model"
     metrics = load_complete(layout, run_id, seed, options)
     if metrics is None:
-        raise ModelFileError(f"seed {seed} of run {run_id} has no finished model "
-                             f"({layout.metrics_json(run_id, seed)} missing or incomplete); train it first")  # fmt: skip
+        raise ModelFileError(
+            f"seed {seed} of run {run_id} has no finished model "
+            f"({layout.metrics_json(run_id, seed)} missing or incomplete); train it first"
+        )
     uri = layout.model_params(run_id, seed)
     try:
         params = storage.read_bytes(uri, options)
@@ -267,8 +318,10 @@ def load_model(layout: Layout, run_id: str, seed: int, options: dict | None) -> 
         raise ModelFileError(f"cannot read the model of seed {seed}: {exc}") from None
     digest = hashlib.sha256(params).hexdigest()
     if metrics.get("model_sha256") and digest != metrics["model_sha256"]:
-        raise ModelFileError(f"{uri}: SHA-256 {digest[:12]}… differs from {metrics['model_sha256'][:12]}… "
-                             "in metrics.json; the file is damaged or was replaced (retrain the seed)")  # fmt: skip
+        raise ModelFileError(
+            f"{uri}: SHA-256 {digest[:12]}… differs from {metrics['model_sha256'][:12]}… "
+            "in metrics.json; the file is damaged or was replaced (retrain the seed)"
+        )
     return params, metrics
 
 
@@ -278,7 +331,9 @@ def recipe_of(metrics: dict[str, Any]) -> Recipe:
     return Recipe(**{k: v for k, v in (metrics.get("recipe") or {}).items() if k in known})
 
 
-def _tallied(predictor: Predictor, batches: Iterable[images.ImageBatch], tally: dict[str, int]) -> Iterator[pa.RecordBatch]:  # fmt: skip
+def _tallied(
+    predictor: Predictor, batches: Iterable[images.ImageBatch], tally: dict[str, int]
+) -> Iterator[pa.RecordBatch]:
     """Score each batch, counting labelled and correct rows on the way."""
     for batch in batches:
         record = predictor(batch)
@@ -288,10 +343,20 @@ def _tallied(predictor: Predictor, batches: Iterable[images.ImageBatch], tally: 
         yield record
 
 
-def score_seed(output: str, run_id: str, seed: int, input_uri: str | None, options: dict | None, batch_size: int,
-               context: tuple[str, int] = ("cpu", 0), data: str | None = None, verify: bool = True, *,
-               labels_uri: str | None = None,
-               test_split: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:  # fmt: skip
+def score_seed(
+    output: str,
+    run_id: str,
+    seed: int,
+    input_uri: str | None,
+    options: dict | None,
+    batch_size: int,
+    context: tuple[str, int] = ("cpu", 0),
+    data: str | None = None,
+    verify: bool = True,
+    *,
+    labels_uri: str | None = None,
+    test_split: Mapping[str, np.ndarray] | None = None,
+) -> dict[str, Any]:
     """Score one seed's model over the input and commit its partition; returns its row for run.json.
 
     input_uri None/"" scores the Fashion-MNIST test split: `test_split` (arrays already loaded, e.g. from
@@ -301,17 +366,38 @@ def score_seed(output: str, run_id: str, seed: int, input_uri: str | None, optio
     started = time.perf_counter()
     layout = Layout(output)
     params, metrics = load_model(layout, run_id, seed, options)
-    predictor = Predictor(params, layout.model_params(run_id, seed), model.mx_context(*context), recipe_of(metrics))
+    predictor = Predictor(
+        params, layout.model_params(run_id, seed), model.mx_context(*context), recipe_of(metrics)
+    )
     if test_split is not None and not input_uri:
         batches = images.array_batches(test_split["test_images"], test_split["test_labels"], batch_size)
     else:
-        batches = images.iter_batches(input_uri, batch_size, options, data_uri=data, verify=verify,
-                                      labels_uri=labels_uri)  # fmt: skip
+        batches = images.iter_batches(
+            input_uri, batch_size, options, data_uri=data, verify=verify, labels_uri=labels_uri
+        )
     tally = {"labelled": 0, "correct": 0}
-    marker = write_partition(layout, run_id, seed, _tallied(predictor, batches, tally), options,
-                             predictor.model_sha256, input=input_uri or "fashion-mnist:test")  # fmt: skip
+    marker = write_partition(
+        layout,
+        run_id,
+        seed,
+        _tallied(predictor, batches, tally),
+        options,
+        predictor.model_sha256,
+        input=input_uri or "fashion-mnist:test",
+    )
     accuracy = tally["correct"] / tally["labelled"] if tally["labelled"] else None
     seconds = round(time.perf_counter() - started, 3)
-    log.info("seed %d: scored %d images%s in %.1fs", seed, marker["rows"],
-             f", accuracy {accuracy:.4f}" if accuracy is not None else "", seconds)  # fmt: skip
-    return {"seed": seed, "status": "scored", "rows": marker["rows"], "accuracy": accuracy, "seconds": seconds}
+    log.info(
+        "seed %d: scored %d images%s in %.1fs",
+        seed,
+        marker["rows"],
+        f", accuracy {accuracy:.4f}" if accuracy is not None else "",
+        seconds,
+    )
+    return {
+        "seed": seed,
+        "status": "scored",
+        "rows": marker["rows"],
+        "accuracy": accuracy,
+        "seconds": seconds,
+    }

@@ -18,7 +18,7 @@ GRID = (2, 9)  # the seed article shows 18 images as 2 rows of 9
 FIGURES = {
     "training_curves.png": "Training loss and accuracy per epoch, every seed",
     "seed_accuracy.png": "Test accuracy per seed, with the mean and its 95% confidence interval",
-    "per_class_accuracy.png": "Per-class test accuracy: mean across seeds, std and min-max",
+    "per_class_accuracy.png": "Per-class test accuracy: mean and std across seeds, min-max, ensemble",
     "confusion_matrix.png": "Confusion matrix of the ensemble (mean probability across seeds)",
     "train_images.png": "The first training images and their classes",
     "test_predictions.png": "The first test images: true class / ensemble prediction (red when wrong)",
@@ -73,9 +73,8 @@ def seed_accuracy_png(per_seed: Sequence[dict], accuracy: dict[str, Any], ensemb
     ax.plot(seeds, [r["test_accuracy"] for r in per_seed], "o", color="C0", label="seed")
     if accuracy.get("mean") is not None:
         ax.axhline(accuracy["mean"], color="C0", label=f"mean {accuracy['mean']:.4f}")
-    if accuracy.get("ci_low") is not None:
-        level = round(100 * accuracy.get("ci_level", 0.95))
-        ax.axhspan(accuracy["ci_low"], accuracy["ci_high"], color="C0", alpha=0.15, label=f"{level}% CI")
+    if accuracy.get("ci95") is not None:
+        ax.axhspan(*accuracy["ci95"], color="C0", alpha=0.15, label="95% CI")
     if ensemble is not None:
         ax.axhline(ensemble, color="C2", linestyle="--", label=f"ensemble {ensemble:.4f}")
     ax.set(xlabel="seed", ylabel="test accuracy", title="Test accuracy per seed")
@@ -85,20 +84,23 @@ def seed_accuracy_png(per_seed: Sequence[dict], accuracy: dict[str, Any], ensemb
 
 
 def per_class_png(per_class: Sequence[dict]) -> bytes:
-    """Bars of the mean per-class accuracy with std error bars and min-max ticks."""
+    """Per class: the mean accuracy with std error bars, the min-max range, and the ensemble's accuracy."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=WIDE, layout="constrained")
     x = np.arange(len(per_class))
     mean = np.array([r["mean"] for r in per_class], dtype=float)
     std = np.array([r["std"] if r.get("std") is not None else 0.0 for r in per_class], dtype=float)
-    ax.bar(x, mean, yerr=std, capsize=4, color="C0", alpha=0.7, label="mean ± std")
-    lo = [r["min"] for r in per_class]
-    hi = [r["max"] for r in per_class]
-    ax.vlines(x, lo, hi, color="k", linewidth=1, label="min-max")
+    # Points, not bars: bars from zero would flatten the spread between seeds that this figure is for.
+    ax.vlines(
+        x, [r["min"] for r in per_class], [r["max"] for r in per_class], color="0.6", lw=6, label="min-max"
+    )
+    ax.errorbar(x, mean, yerr=std, fmt="o", color="C0", capsize=4, label="mean ± std")
+    ensemble = [r.get("ensemble_accuracy") for r in per_class]
+    ax.plot(x, [np.nan if e is None else e for e in ensemble], "x", color="C2", label="ensemble")
     ax.set_xticks(x, [r["class_name"] for r in per_class], rotation=30, ha="right")
-    ax.set(ylabel="test accuracy", title="Per-class accuracy across seeds", ylim=(0, 1.02))
+    ax.set(ylabel="test accuracy", title="Per-class accuracy across seeds")
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize="small", loc="lower left")
+    ax.legend(fontsize="small", loc="best")
     return _png(fig)
 
 
@@ -121,11 +123,12 @@ def confusion_png(matrix: Sequence[Sequence[int]], class_names: Sequence[str] = 
     return _png(fig)
 
 
-def _image_grid(images: np.ndarray, titles: Sequence[str], colors: Sequence[str]) -> bytes:
+def _image_grid(images: np.ndarray, titles: Sequence[str], colors: Sequence[str], heading: str) -> bytes:
     """Grayscale images on a 2 x 9 grid, each with its title (as d2l's show_images)."""
     plt = _pyplot()
     rows, cols = GRID
-    fig, axes = plt.subplots(rows, cols, figsize=(1.2 * cols, 1.5 * rows), layout="constrained")
+    fig, axes = plt.subplots(rows, cols, figsize=(1.2 * cols, 1.6 * rows), layout="constrained")
+    fig.suptitle(heading, fontsize=9)
     for k, ax in enumerate(axes.flat):
         ax.axis("off")
         if k < len(images):
@@ -140,7 +143,7 @@ def train_images_png(
     """The first training images (uint8, N x 28 x 28) with their class names."""
     n = min(len(images), GRID[0] * GRID[1])
     titles = [class_names[int(c)] for c in labels[:n]]
-    return _image_grid(np.asarray(images[:n]), titles, ["black"] * n)
+    return _image_grid(np.asarray(images[:n]), titles, ["black"] * n, "Training images and their classes")
 
 
 def test_predictions_png(images: np.ndarray, labels: np.ndarray, predictions: np.ndarray,
@@ -150,7 +153,8 @@ def test_predictions_png(images: np.ndarray, labels: np.ndarray, predictions: np
     pairs = [(int(t), int(p)) for t, p in zip(labels[:n], predictions[:n], strict=True)]
     titles = [f"{class_names[t]}\n{class_names[p]}" for t, p in pairs]
     colors = ["black" if t == p else "red" for t, p in pairs]
-    return _image_grid(np.asarray(images[:n]), titles, colors)
+    heading = "Test images: true class (top) / prediction (bottom), red when wrong"
+    return _image_grid(np.asarray(images[:n]), titles, colors, heading)
 
 
 def build_figures(summary: dict[str, Any], metrics: dict[int, dict | None],
@@ -161,7 +165,7 @@ def build_figures(summary: dict[str, Any], metrics: dict[int, dict | None],
     figures = {
         "training_curves.png": training_curves_png(metrics),
         "seed_accuracy.png": seed_accuracy_png(
-            summary["per_seed"], summary["accuracy"], summary["ensemble"]["accuracy"]
+            summary["per_seed"], summary["across_seeds"], summary["ensemble"]["accuracy"]
         ),  # fmt: skip
         "per_class_accuracy.png": per_class_png(summary["per_class"]),
         "confusion_matrix.png": confusion_png(summary["confusion_matrix"], names),
@@ -185,8 +189,8 @@ def _fmt(value: Any, digits: int = 4) -> str:
 
 def headline(summary: dict[str, Any]) -> list[str]:
     """The run's numbers as short sentences, shared by the Markdown and HTML reports."""
-    acc, n = summary["accuracy"], summary["n_seeds"]
-    spread = (f"std {_fmt(acc['std'])}, 95% CI [{_fmt(acc['ci_low'])}, {_fmt(acc['ci_high'])}]"
+    acc, n = summary["across_seeds"], summary["n_seeds"]
+    spread = (f"std {_fmt(acc['std'])}, 95% CI [{_fmt(acc['ci95'][0])}, {_fmt(acc['ci95'][1])}]"
               if acc["std"] is not None else "std and CI undefined with one seed")  # fmt: skip
     lines = [
         f"Mean test accuracy over {n} seed(s): {_fmt(acc['mean'])} ({spread}; "

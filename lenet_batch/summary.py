@@ -29,7 +29,7 @@ class Summary:
     per_seed: pd.DataFrame  # one row per seed: accuracy from predictions, train metrics
     per_class_by_seed: pd.DataFrame  # one row per (seed, class)
     per_class: list[dict[str, Any]]  # one entry per class: mean, std, min, max across seeds, ensemble
-    accuracy: dict[str, Any]  # describe() of the per-seed test accuracies
+    across_seeds: dict[str, Any]  # describe() of the per-seed test accuracies
     train_seconds: dict[str, Any]
     ensemble: dict[str, Any]
     majority_vote: dict[str, Any]
@@ -43,7 +43,7 @@ class Summary:
         return clean({
             "run_id": self.run_id, "seeds": self.seeds, "n_seeds": len(self.seeds),
             "class_names": self.class_names, "failed_seeds": self.failed_seeds,
-            "accuracy": self.accuracy, "train_seconds": self.train_seconds,
+            "across_seeds": self.across_seeds, "train_seconds": self.train_seconds,
             "per_seed": self.per_seed.to_dict(orient="records"), "per_class": self.per_class,
             "ensemble": self.ensemble, "majority_vote": self.majority_vote,
             "disagreement": self.disagreement, "confusion_matrix": self.confusion_matrix,
@@ -67,18 +67,18 @@ def clean(value: Any) -> Any:
     return value
 
 
-def describe(values: Sequence[float], level: float = CI_LEVEL) -> dict[str, Any]:
-    """n, mean, std (ddof=1), min, max and a t-distribution CI (std and CI: None below 2 values)."""
+def describe(values: Sequence[float]) -> dict[str, Any]:
+    """n_seeds, mean, std (ddof=1), min, max and the 95% t-interval ci95 (std and CI: None below 2 values)."""
     x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
-    out: dict[str, Any] = {"n": int(x.size), "mean": None, "std": None, "min": None, "max": None,
-                           "ci_low": None, "ci_high": None, "ci_level": level}  # fmt: skip
+    out: dict[str, Any] = {"n_seeds": int(x.size), "mean": None, "std": None, "min": None, "max": None,
+                           "ci95": None}  # fmt: skip
     if x.size == 0:
         return out
     out.update(mean=float(x.mean()), min=float(x.min()), max=float(x.max()))
     if x.size >= 2:
         std = float(x.std(ddof=1))
-        half = float(stats.t.ppf(0.5 + level / 2, x.size - 1)) * std / math.sqrt(x.size)
-        out.update(std=std, ci_low=out["mean"] - half, ci_high=out["mean"] + half)
+        half = float(stats.t.ppf(0.5 + CI_LEVEL / 2, x.size - 1)) * std / math.sqrt(x.size)
+        out.update(std=std, ci95=[out["mean"] - half, out["mean"] + half])
     return out
 
 
@@ -200,7 +200,7 @@ def summarize(
     seeds = [int(s) for s in per_seed["seed"]]
     return Summary(
         run_id=run_id, seeds=seeds, class_names=names, per_seed=per_seed, per_class_by_seed=by_seed,
-        per_class=across.to_dict(orient="records"), accuracy=describe(per_seed["test_accuracy"].tolist()),
+        per_class=across.to_dict(orient="records"), across_seeds=describe(per_seed["test_accuracy"].tolist()),
         train_seconds=describe(per_seed["train_seconds"].dropna().tolist()),
         ensemble={"accuracy": float(np.mean(ensemble == labels)), "n_samples": int(sample_ids.size),
                   "method": "argmax of the mean probability across seeds, per sample_id"},
@@ -222,7 +222,7 @@ def _delta(current: float | None, baseline: float | None) -> dict[str, float | N
 def compare(current: dict[str, Any], baseline: dict[str, Any] | None, max_drop: float) -> dict[str, Any]:
     """The regression gate: regressed when mean accuracy fell by more than max_drop or seeds failed."""
     base = baseline or {}
-    mean = _delta(current["accuracy"]["mean"], (base.get("accuracy") or {}).get("mean"))
+    mean = _delta(current["across_seeds"]["mean"], (base.get("across_seeds") or {}).get("mean"))
     ens = _delta(current["ensemble"]["accuracy"], (base.get("ensemble") or {}).get("accuracy"))
     failed = sorted(current.get("failed_seeds") or [])
     reasons = []

@@ -107,6 +107,10 @@ def write_outputs(layout: Layout, run_id: str, result: summary.Summary, doc: dic
     folder = layout.summary_dir(run_id)
     for name, png in figures.items():
         storage.write_bytes_atomic(storage.join(folder, name), png, options)
+    for name in sorted(set(report.FIGURES) - set(figures)):  # e.g. an earlier summary drew the pictures
+        stale = storage.join(folder, name)
+        if storage.exists(stale, options):  # storage.remove raises on a missing file despite its docstring
+            storage.remove(stale, options)
     storage.write_bytes_atomic(
         storage.join(folder, "summary.parquet"), parquet_bytes(result.per_seed), options
     )
@@ -148,11 +152,11 @@ def finish(layout: Layout, run_id: str, doc: dict[str, Any], options: dict | Non
     cmp = doc["comparison"]
     status = "regressed" if cmp["regressed"] else "complete"
     run_record.update_stage(
-        layout, run_id, "summary", None, options, status=status, mean_accuracy=doc["accuracy"]["mean"],
+        layout, run_id, "summary", None, options, status=status, mean_accuracy=doc["across_seeds"]["mean"],
         ensemble_accuracy=doc["ensemble"]["accuracy"], baseline_run_id=cmp["baseline_run_id"],
         regressed=cmp["regressed"], report_html=doc["report_html"],
     )  # fmt: skip
-    acc = doc["accuracy"]
+    acc = doc["across_seeds"]
     log.info("run %s: %d seeds, mean test accuracy %.4f (std %s), ensemble %.4f; report %s", run_id,
              doc["n_seeds"], acc["mean"], "undefined" if acc["std"] is None else f"{acc['std']:.4f}",
              doc["ensemble"]["accuracy"], doc["report_html"])  # fmt: skip

@@ -88,7 +88,7 @@ def draw(name: str, doc: dict) -> bytes:
     if name == "training_curves":
         return report.training_curves_png({s: metrics(s) for s in (0, 1, 2)})
     if name == "seed_accuracy":
-        return report.seed_accuracy_png(doc["per_seed"], doc["accuracy"], 0.85)
+        return report.seed_accuracy_png(doc["per_seed"], doc["across_seeds"], 0.85)
     if name == "per_class":
         return report.per_class_png(doc["per_class"])
     if name == "confusion":
@@ -134,7 +134,7 @@ def test_html_embeds_every_figure_as_a_decodable_data_uri(doc):
     for uri in sources:
         assert uri.startswith("data:image/png;base64,")
         read_png(base64.b64decode(uri.split(",", 1)[1]))
-    assert f"{doc['accuracy']['mean']:.4f}" in page and "Baseline comparison" in page
+    assert f"{doc['across_seeds']['mean']:.4f}" in page and "Baseline comparison" in page
 
 
 def test_markdown_links_exactly_the_figure_files(doc):
@@ -182,13 +182,16 @@ def test_summarize_run_writes_every_output(tmp_path, fake_predictions):
     assert names <= {p.name for p in folder.iterdir()} and set(doc["files"]) == names
     assert doc["report_html"] == str(folder / "report.html")
     written = json.loads((folder / "summary.json").read_text())
-    assert written["accuracy"] == pytest.approx(doc["accuracy"]) and not written["comparison"]["regressed"]
+    assert written["across_seeds"]["ci95"] == pytest.approx(doc["across_seeds"]["ci95"])
+    assert written["comparison"]["regressed"] is False and written["report_html"] == doc["report_html"]
     assert pq.read_table(folder / "summary.parquet").column("seed").to_pylist() == [0, 1, 2]
     assert pq.read_table(folder / "per_class.parquet").num_rows == 30
     for link in re.findall(r"\]\(([^)]+)\)", (folder / "report.md").read_text()):
         read_png((folder / link).read_bytes())
     stage = run_record.read_run(layout, "2026-11-01", None)["stages"]["summary"]
-    assert stage["status"] == "complete" and stage["mean_accuracy"] == pytest.approx(doc["accuracy"]["mean"])
+    assert stage["status"] == "complete" and stage["mean_accuracy"] == pytest.approx(
+        doc["across_seeds"]["mean"]
+    )
 
 
 def test_gate_fails_after_writing_against_a_better_previous_run(tmp_path, fake_predictions):
@@ -229,3 +232,12 @@ def test_summarize_run_writes_through_fsspec(fake_predictions):
     assert storage.read_bytes(doc["report_html"]).startswith(b"<!DOCTYPE html>")
     assert set(doc["files"]) <= set(storage.list_dir(Layout(output).summary_dir("r1")))
     storage.remove(output, recursive=True)
+
+
+def test_resummarising_without_images_drops_the_old_pictures(tmp_path, fake_predictions):
+    make_run(Layout(str(tmp_path)), fake_predictions, "r1", 0.8)
+    summary_stage.summarize_run(str(tmp_path), "r1", images=pictures())
+    doc = summary_stage.summarize_run(str(tmp_path), "r1")
+    folder = tmp_path / "runs" / "r1" / "summary"
+    assert not (folder / "train_images.png").exists() and not (folder / "test_predictions.png").exists()
+    assert set(doc["files"]) == {p.name for p in folder.iterdir()}

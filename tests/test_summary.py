@@ -63,8 +63,10 @@ def result() -> summary.Summary:
 def test_per_seed_accuracy_is_computed_from_predictions(result):
     got = dict(zip(result.per_seed["seed"], result.per_seed["test_accuracy"], strict=True))
     assert got == pytest.approx(SEED_ACCURACY)
-    assert result.accuracy["mean"] == pytest.approx(np.mean(list(SEED_ACCURACY.values())))
-    assert result.accuracy["min"] == pytest.approx(2 / 6) and result.accuracy["max"] == pytest.approx(4 / 6)
+    assert result.across_seeds["mean"] == pytest.approx(np.mean(list(SEED_ACCURACY.values())))
+    assert result.across_seeds["min"] == pytest.approx(2 / 6) and result.across_seeds["max"] == pytest.approx(
+        4 / 6
+    )
 
 
 def test_per_seed_training_numbers_come_from_metrics(result):
@@ -115,22 +117,16 @@ def test_confidence_interval_matches_scipy_t_interval(values):
     n, mean, std = len(values), np.mean(values), np.std(values, ddof=1)
     assert got["std"] == pytest.approx(std)
     half = stats.t.ppf(0.975, n - 1) * std / math.sqrt(n)
-    assert (got["ci_low"], got["ci_high"]) == pytest.approx((mean - half, mean + half))
+    assert got["n_seeds"] == n and got["ci95"] == pytest.approx([mean - half, mean + half])
     if std > 0:
-        assert (got["ci_low"], got["ci_high"]) == pytest.approx(
-            stats.t.interval(0.95, n - 1, mean, stats.sem(values))
-        )
+        assert tuple(got["ci95"]) == pytest.approx(stats.t.interval(0.95, n - 1, mean, stats.sem(values)))
 
 
 def test_one_seed_leaves_std_ci_and_disagreement_undefined():
     one = summary.summarize(predictions_table(seeds=(2,)), {2: metrics_for(2)}, "r1")
     doc = one.to_dict()
-    assert doc["accuracy"]["mean"] == pytest.approx(4 / 6)
-    assert (
-        doc["accuracy"]["std"] is None
-        and doc["accuracy"]["ci_low"] is None
-        and doc["accuracy"]["ci_high"] is None
-    )
+    assert doc["across_seeds"]["mean"] == pytest.approx(4 / 6)
+    assert doc["across_seeds"]["std"] is None and doc["across_seeds"]["ci95"] is None
     assert doc["disagreement"]["mean"] is None and doc["per_class"][0]["std"] is None
     assert doc["ensemble"]["accuracy"] == pytest.approx(4 / 6)
     json.dumps(doc, allow_nan=False)
@@ -139,14 +135,14 @@ def test_one_seed_leaves_std_ci_and_disagreement_undefined():
 def test_summary_dict_is_strict_json_and_keeps_key_numbers(result):
     doc = json.loads(json.dumps(result.to_dict(), allow_nan=False))
     assert doc["seeds"] == [0, 1, 2] and doc["n_seeds"] == 3
-    assert {"accuracy", "per_seed", "per_class", "ensemble", "majority_vote", "disagreement",
+    assert {"across_seeds", "per_seed", "per_class", "ensemble", "majority_vote", "disagreement",
             "confusion_matrix", "failed_seeds", "train_seconds", "class_names"} <= set(doc)  # fmt: skip
 
 
 def test_missing_metrics_leave_training_columns_empty():
     doc = summary.summarize(predictions_table(), {0: metrics_for(0)}, "r1").to_dict()
     assert doc["per_seed"][1]["train_seconds"] is None and doc["per_seed"][1]["epochs"] is None
-    assert doc["train_seconds"]["n"] == 1
+    assert doc["train_seconds"]["n_seeds"] == 1
 
 
 def test_unlabelled_rows_are_ignored_and_ensemble_uses_common_samples():
@@ -173,7 +169,7 @@ def test_duplicate_rows_are_data_errors():
 
 
 def doc_with(mean: float, ensemble: float = 0.9, failed=(), run_id="cur") -> dict:
-    return {"run_id": run_id, "accuracy": {"mean": mean}, "ensemble": {"accuracy": ensemble},
+    return {"run_id": run_id, "across_seeds": {"mean": mean}, "ensemble": {"accuracy": ensemble},
             "failed_seeds": list(failed)}  # fmt: skip
 
 

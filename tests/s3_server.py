@@ -1,0 +1,61 @@
+"""An S3 endpoint on 127.0.0.1 for tests: moto's threaded server, fake credentials, one fresh bucket.
+
+Import the fixture into a test module with `from tests.s3_server import s3_endpoint  # noqa: F401`.
+"""
+
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import boto3
+import pytest
+import s3fs
+from moto.server import ThreadedMotoServer
+
+BUCKET = "lenet-test"
+REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class S3Endpoint:
+    """Where the test S3 listens and the bucket it holds."""
+
+    url: str
+    bucket: str
+
+    def uri(self, *parts: str) -> str:
+        """An s3:// URI in the test bucket."""
+        return "/".join([f"s3://{self.bucket}", *parts])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Endpoint]:
+    """A moto S3 server on loopback; botocore and s3fs reach it through AWS_ENDPOINT_URL."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "AWS_ENDPOINT_URL": url,
+        # Never look for credentials or endpoints elsewhere (no instance metadata, no user config).
+        "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+    }  # fmt: skip
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    s3fs.S3FileSystem.clear_instance_cache()  # an instance cached before the env changed would talk to AWS
+    try:
+        boto3.client("s3", endpoint_url=url, region_name=REGION).create_bucket(Bucket=BUCKET)
+        yield S3Endpoint(url=url, bucket=BUCKET)
+    finally:
+        s3fs.S3FileSystem.clear_instance_cache()
+        server.stop()
