@@ -174,12 +174,24 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
     """Aggregate a run's predictions and metrics; write tables, plots and report; gate on regressions."""
-    result = pipeline.summarize(settings, settings.resolved_run_id(), json_out=args.json)
+    dataset = _dataset_for_pictures(settings)
+    result = pipeline.summarize(settings, settings.resolved_run_id(), dataset=dataset)
     if args.json:
         from lenet_batch.cli import print_json
 
         print_json(result)
     return EXIT_OK
+
+
+def _dataset_for_pictures(settings: Settings) -> data.FashionMNIST | None:
+    """The dataset for the report's two image pictures; the summary still works without it."""
+    from lenet_batch.errors import DataError
+
+    try:
+        return pipeline.load_dataset(settings)
+    except DataError as exc:
+        log.warning("report without the image pictures: %s", exc)
+        return None
 
 
 def cmd_nightly(args: argparse.Namespace, settings: Settings) -> int:

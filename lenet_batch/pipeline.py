@@ -66,9 +66,7 @@ def infer(settings: Settings, run_id: str, in_session: bool = False) -> list[dic
         return infer_seeds(settings, run_id, seeds)
 
 
-def summarize(
-    settings: Settings, run_id: str, dataset: data.FashionMNIST | None = None, json_out: bool = False
-) -> dict[str, Any]:
+def summarize(settings: Settings, run_id: str, dataset: data.FashionMNIST | None = None) -> dict[str, Any]:
     """Tables, plots, report and the regression gate for one run (raises RegressionDetected: exit 4)."""
     from lenet_batch.summary_stage import summarize_run
 

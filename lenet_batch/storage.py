@@ -110,7 +110,7 @@ def write_json_atomic(uri: str, value: Any, options: dict[str, Any] | None = Non
 def remove(uri: str, options: dict[str, Any] | None = None, recursive: bool = False) -> None:
     """Remove an object (or a folder with recursive=True); missing is fine."""
     fs, path = get_fs(uri, options)
-    with contextlib.suppress(FileNotFoundError), storage_errors(uri):
+    with storage_errors(uri), contextlib.suppress(FileNotFoundError):
         fs.rm(path, recursive=recursive)
 
 

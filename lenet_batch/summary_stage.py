@@ -78,7 +78,10 @@ def load_baseline(layout: Layout, run_id: str, baseline: str, options: dict | No
         raise ConfigError(
             f"--baseline {baseline}: {uri} not found; summarise run {base_id} first or pick another"
         )
-    return storage.read_json(uri, options)
+    doc = storage.read_json(uri, options)
+    if (doc.get("across_seeds") or {}).get("mean") is None:
+        raise DataError(f"{uri}: no across_seeds.mean to compare with; summarise run {base_id} again")
+    return doc
 
 
 def parquet_bytes(frame: pd.DataFrame) -> bytes:

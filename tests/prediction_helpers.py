@@ -29,9 +29,11 @@ def tiny_arrays() -> dict[str, np.ndarray]:
     """The first TINY_TRAIN training and TINY_TEST test images of the real data set."""
     ds = fashion()
     return {
-        "train_images": ds.train_images[:TINY_TRAIN], "train_labels": ds.train_labels[:TINY_TRAIN],
-        "test_images": ds.test_images[:TINY_TEST], "test_labels": ds.test_labels[:TINY_TEST],
-    }  # fmt: skip
+        "train_images": ds.train_images[:TINY_TRAIN],
+        "train_labels": ds.train_labels[:TINY_TRAIN],
+        "test_images": ds.test_images[:TINY_TEST],
+        "test_labels": ds.test_labels[:TINY_TEST],
+    }
 
 
 @functools.cache
@@ -57,8 +59,11 @@ def install_run(output: str, run_id: str, seeds: list[int], options: dict | None
 def fake_batch(n: int, start: int = 0, seed: int = 0, sha: str = "f" * 64) -> pa.RecordBatch:
     """n prediction rows from random logits (no model), numbered from start."""
     rng = np.random.default_rng([seed, start])
-    batch = ImageBatch(np.arange(start, start + n, dtype=np.int64), np.zeros((n, 28, 28), np.uint8),
-                       rng.integers(0, 10, n).astype(np.uint8))  # fmt: skip
+    batch = ImageBatch(
+        np.arange(start, start + n, dtype=np.int64),
+        np.zeros((n, 28, 28), np.uint8),
+        rng.integers(0, 10, n).astype(np.uint8),
+    )
     logits = rng.normal(size=(n, 10)).astype(np.float32)
     return to_record_batch(batch, logits, sha, dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
 
@@ -73,5 +78,7 @@ def snapshot(output: str, run_id: str, seed: int, options: dict | None = None) -
     """(SHA-256 of the partition file, its marker): to prove a partition was left untouched."""
     layout = Layout(output)
     folder = layout.partition_dir(run_id, seed)
-    digest = hashlib.sha256(storage.read_bytes(storage.join(folder, "part-00000.parquet"), options)).hexdigest()
+    digest = hashlib.sha256(
+        storage.read_bytes(storage.join(folder, "part-00000.parquet"), options)
+    ).hexdigest()
     return digest, storage.read_json(storage.join(folder, "_COMMITTED.json"), options)

@@ -4,6 +4,7 @@ Import the fixture into a test module with `from tests.s3_server import s3_endpo
 """
 
 import socket
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -42,18 +43,27 @@ def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Endpoint]:
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
     env = {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, "AWS_ENDPOINT_URL": url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ENDPOINT_URL": url,
         # Never look for credentials or endpoints elsewhere (no instance metadata, no user config).
-        "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": "/dev/null",
-        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "NO_PROXY": "127.0.0.1,localhost",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        "NO_PROXY": "127.0.0.1,localhost",
         "no_proxy": "127.0.0.1,localhost",
-    }  # fmt: skip
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     s3fs.S3FileSystem.clear_instance_cache()  # an instance cached before the env changed would talk to AWS
     try:
+        # moto keeps its buckets in process-wide state: start every test from an empty S3.
+        no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        no_proxy.open(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10).close()
         boto3.client("s3", endpoint_url=url, region_name=REGION).create_bucket(Bucket=BUCKET)
         yield S3Endpoint(url=url, bucket=BUCKET)
     finally:

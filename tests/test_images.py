@@ -31,13 +31,17 @@ def collect(batches) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, list[in
     """(sample ids, images, labels or None, batch sizes) of a whole stream."""
     batches = list(batches)
     labels = None if batches[0].labels is None else np.concatenate([b.labels for b in batches])
-    return (np.concatenate([b.sample_ids for b in batches]), np.concatenate([b.images for b in batches]), labels,
-            [len(b) for b in batches])  # fmt: skip
+    return (
+        np.concatenate([b.sample_ids for b in batches]),
+        np.concatenate([b.images for b in batches]),
+        labels,
+        [len(b) for b in batches],
+    )
 
 
-def write_parquet(path, imgs: np.ndarray, labels=None, image_type=pa.binary(), row_group_size=None) -> str:
+def write_parquet(path, imgs: np.ndarray, labels=None, image_type=None, row_group_size=None) -> str:
     flat = [bytes(row) for row in imgs.reshape(len(imgs), -1)]
-    columns = {"image": pa.array(flat, image_type)}
+    columns = {"image": pa.array(flat, image_type or pa.binary())}
     if labels is not None:
         columns["label"] = pa.array(labels)
     pq.write_table(pa.table(columns), path, row_group_size=row_group_size)
@@ -52,8 +56,9 @@ def test_default_is_the_test_split_from_the_loader_with_data_and_verify_passed_t
         calls.append((data_uri, options, verify))
         return split
 
-    ids, imgs, labels, sizes = collect(images.iter_batches(None, 10, {"anon": True}, loader, data_uri="s3://d",
-                                                           verify=False))  # fmt: skip
+    ids, imgs, labels, sizes = collect(
+        images.iter_batches(None, 10, {"anon": True}, loader, data_uri="s3://d", verify=False)
+    )
     assert calls == [("s3://d", {"anon": True}, False)]
     assert sizes == [10, 10, 5]
     assert ids.tolist() == list(range(25)) and ids.dtype == np.int64
@@ -63,7 +68,9 @@ def test_default_is_the_test_split_from_the_loader_with_data_and_verify_passed_t
 def test_default_real_test_split_has_10000_labelled_images(fashion_mnist):
     ids, imgs, labels, sizes = collect(images.iter_batches(None, 4096, None, lambda *a: fashion_mnist))
     assert sizes == [4096, 4096, 1808]
-    assert np.array_equal(imgs, fashion_mnist.test_images) and np.array_equal(labels, fashion_mnist.test_labels)
+    assert np.array_equal(imgs, fashion_mnist.test_images) and np.array_equal(
+        labels, fashion_mnist.test_labels
+    )
 
 
 @pytest.mark.parametrize("compress", [True, False], ids=["gz", "raw"])

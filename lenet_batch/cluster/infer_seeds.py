@@ -72,27 +72,20 @@ def _test_split_ref(settings: Settings) -> Any:
     return ray.put({"test_images": dataset.test_images, "test_labels": dataset.test_labels})
 
 
+def _launch(settings: Settings, run_id: str, seeds: list[int], split_ref: Any) -> dict:
+    """Start one task per seed (all before waiting on any); returns {ref: seed}."""
+    remote = _infer_task.options(**task_options(settings))
+    data_uri, input_uri = settings.data or None, settings.input or None
+    args = (settings.storage_options, settings.infer_batch_size, data_uri, settings.verify_data, split_ref)
+    return {remote.remote(settings.output, run_id, seed, input_uri, *args): seed for seed in seeds}
+
+
 def infer_seeds(settings: Settings, run_id: str, seeds: list[int] | None = None) -> list[dict[str, Any]]:
     """Score the seeds (default: every seed whose training is complete) on the connected Ray cluster."""
     options, layout = settings.storage_options, Layout(settings.output)
     todo, rows = _select_seeds(layout, run_id, seeds, options)
     check_gpus(settings.gpus_per_seed)
-    split_ref = _test_split_ref(settings) if todo else None
-    remote = _infer_task.options(**task_options(settings))
-    pending = {
-        remote.remote(
-            settings.output,
-            run_id,
-            seed,
-            settings.input or None,
-            options,
-            settings.infer_batch_size,
-            settings.data or None,
-            settings.verify_data,
-            split_ref,
-        ): seed
-        for seed in todo
-    }
+    pending = _launch(settings, run_id, todo, _test_split_ref(settings)) if todo else {}
     total = len(todo) + len(rows)
     while pending:
         done, _ = ray.wait(list(pending), num_returns=1)
@@ -103,9 +96,9 @@ def infer_seeds(settings: Settings, run_id: str, seeds: list[int] | None = None)
             except ray.exceptions.RayError as exc:
                 rows.append(failure_row(seed, _error_text(exc)))
             log.info("seeds done: %d/%d", len(rows), total)
-    run_record.update_stage(
-        layout, run_id, "infer", rows, options, input=settings.input or "fashion-mnist:test"
-    )
+    rows.sort(key=lambda r: r["seed"])
+    source = settings.input or "fashion-mnist:test"
+    run_record.update_stage(layout, run_id, "infer", rows, options, input=source)
     scored = [r for r in rows if r["status"] == "scored"]
     log.info("infer: %d/%d seeds scored, %d rows", len(scored), len(rows), sum(r["rows"] for r in scored))
-    return sorted(rows, key=lambda r: r["seed"])
+    return rows

@@ -1,0 +1,125 @@
+"""Helpers of deploy/nightly.sh for the Ray Jobs API: runtime env, submission id, the job's exit status.
+
+Run with the venv's Python (it needs only `ray`, not lenet_batch):
+  ray_job.py runtime-env REPO VENV           print the --runtime-env-json for `ray job submit`
+  ray_job.py pick-id ADDRESS BASE_ID         print `submit ID`, `running ID` or `succeeded ID`
+  ray_job.py wait ADDRESS ID SUBMITTER       wait for the job; exit with its entrypoint's exit code
+
+`ray job submit` itself exits 1 for any failed job and 0 for a stopped one, so the exact status comes
+from the job's record (JobDetails.driver_exit_code), read here.
+"""
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+# Never uploaded: caches, outputs, tests, and env files (they may hold credentials). The venv is added
+# when it lives inside the repo. Patterns are gitignore-style, relative to the working dir.
+EXCLUDES = [".git", ".venv", "/runs/", "/tests/", "/bench-results/", "__pycache__", ".pytest_cache",
+            ".ruff_cache", "*.egg-info", "*.env", "/deploy/"]  # fmt: skip
+SCRIPT_ONLY = {"LENET_BATCH_VENV", "LENET_BATCH_ENV", "LENET_BATCH_SUBMISSION_ID", "LENET_BATCH_FORWARD_AWS"}
+AWS_PLAIN = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
+AWS_SECRET = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+EXIT_USAGE, EXIT_LOCKED, EXIT_STOPPED = 2, 5, 143
+POLL_SECONDS = 3.0
+
+
+def runtime_env(repo: str, venv: str) -> dict:
+    """The job's runtime env: excludes, and the LENET_BATCH_* settings (the job sees no other env)."""
+    excludes = list(EXCLUDES)
+    venv_path, repo_path = Path(venv).resolve(), Path(repo).resolve()
+    if venv_path.is_relative_to(repo_path) and venv_path != repo_path:
+        excludes.append("/" + venv_path.relative_to(repo_path).as_posix() + "/")
+    names = [k for k in os.environ if k.startswith("LENET_BATCH_") and k not in SCRIPT_ONLY]
+    names += [k for k in AWS_PLAIN if k in os.environ]
+    if os.environ.get("LENET_BATCH_FORWARD_AWS") == "1":
+        names += [k for k in AWS_SECRET if k in os.environ]
+    return {"excludes": excludes, "env_vars": {k: os.environ[k] for k in sorted(names)}}
+
+
+def _client(address: str):
+    from ray.job_submission import JobSubmissionClient
+
+    try:
+        return JobSubmissionClient(address)
+    except Exception as exc:  # noqa: BLE001 - connection, auth and version errors all mean "cannot submit"
+        fail(EXIT_USAGE, f"cannot use the Ray Jobs API at {address}: {first_line(str(exc)) or exc!r}")
+
+
+def _info(client, submission_id: str):
+    """The job's details, or None when no job has this submission id."""
+    try:
+        return client.get_job_info(submission_id)
+    except RuntimeError as exc:
+        if "does not exist" in str(exc) or "404" in str(exc):
+            return None
+        raise
+
+
+def pick_id(address: str, base: str) -> str:
+    """First free id of BASE, BASE-attempt2, …; stops at one that is running or succeeded."""
+    client = _client(address)
+    for attempt in range(1, 50):
+        candidate = base if attempt == 1 else f"{base}-attempt{attempt}"
+        info = _info(client, candidate)
+        if info is None:
+            return f"submit {candidate}"
+        status = str(info.status.value if hasattr(info.status, "value") else info.status)
+        if status in ("PENDING", "RUNNING"):
+            return f"running {candidate}"
+        if status == "SUCCEEDED":
+            return f"succeeded {candidate}"
+    fail(EXIT_USAGE, f"{base}: 49 earlier attempts failed; set LENET_BATCH_SUBMISSION_ID to go on")
+
+
+def wait(address: str, submission_id: str, submitter: str) -> int:
+    """Wait until the job ends; return its entrypoint's exit code (0, 1-5, …; 143 when stopped)."""
+    client = _client(address)
+    info = _info(client, submission_id)
+    if info is None:
+        fail(1, f"job {submission_id} was not created (see the `ray job submit` output above)")
+    if (info.metadata or {}).get("submitter") != submitter:
+        fail(EXIT_LOCKED, f"job {submission_id} was submitted by another run ({info.metadata}); refused")
+    while not info.status.is_terminal():
+        time.sleep(POLL_SECONDS)
+        info = client.get_job_info(submission_id)
+    status = info.status.value
+    if status == "SUCCEEDED":
+        return 0
+    if status == "STOPPED":
+        log(f"job {submission_id} was stopped: {info.message}")
+        return EXIT_STOPPED
+    code = info.driver_exit_code
+    log(f"job {submission_id} failed with exit code {code}: {first_line(info.message)}")
+    return code if code else 1  # None: the job failed before its entrypoint ran (e.g. runtime env)
+
+
+def first_line(text: str | None) -> str:
+    return (text or "").strip().split("\n", 1)[0]
+
+
+def log(message: str) -> None:
+    sys.stderr.write(f"nightly.sh: {message}\n")
+
+
+def fail(code: int, message: str):
+    log(message)
+    sys.exit(code)
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["runtime-env"] and len(argv) == 3:
+        print(json.dumps(runtime_env(argv[1], argv[2])))
+    elif argv[:1] == ["pick-id"] and len(argv) == 3:
+        print(pick_id(argv[1], argv[2]))
+    elif argv[:1] == ["wait"] and len(argv) == 4:
+        return wait(argv[1], argv[2], argv[3])
+    else:
+        fail(EXIT_USAGE, f"usage: {__doc__.splitlines()[3].strip()} (see the module docstring)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

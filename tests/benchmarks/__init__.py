@@ -1,0 +1,1 @@
+"""`make bench`: our training, inference and nightly against the seed article's Gluon recipe."""
