@@ -90,6 +90,7 @@ def build_parser() -> Parser:
     p = sub.add_parser("infer", parents=[parent], help="score images with every seed's model into Parquet")
     _common(p, "output", "run_id", "seeds", "data", "address", "cpus_per_seed", "gpus_per_seed")
     p.add_argument("--input", default=None, help="images to score: IDX, .npy (N×28×28 uint8) or Parquet")
+    p.add_argument("--input-labels", default=None, help="IDX labels file for an IDX --input (optional)")
     p.add_argument(
         "--infer-batch-size", type=int, default=None, help="images per scoring batch (default 8192)"
     )

@@ -44,6 +44,7 @@ class Settings:
     address: str = ""  # empty: $RAY_ADDRESS, else a local Ray started for the run
     storage_options: dict[str, Any] = field(default_factory=dict)
     input: str = ""  # images to score; empty: the Fashion-MNIST test split
+    input_labels: str = ""  # IDX labels of --input when it is an IDX images file
     infer_batch_size: int = 8192
     baseline: str = ""  # a run id, "previous", or empty for none
     max_drop: float = 0.01

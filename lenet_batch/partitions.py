@@ -184,10 +184,10 @@ def committed_partitions(
     return sorted(parts, key=lambda p: (p[0], p[1]))
 
 
-def predictions_dataset(
-    layout: Layout, options: dict | None = None, run_id: str | None = None, seeds: list[int] | None = None
-) -> ds.Dataset:
-    """A pyarrow dataset over the committed partitions, with typed run_id and seed columns from the paths."""
+def require_committed(
+    layout: Layout, run_id: str | None = None, options: dict | None = None, seeds: list[int] | None = None
+) -> list[tuple[str, int, str]]:
+    """The committed partitions (of a run, of some seeds); a DataError when none or a seed has none."""
     parts = [p for p in committed_partitions(layout, run_id, options) if seeds is None or p[1] in seeds]
     which = f"run {run_id}" if run_id else "any run"
     if not parts:
@@ -198,6 +198,14 @@ def predictions_dataset(
     missing = sorted(set(seeds or []) - {seed for _, seed, _ in parts})
     if missing:
         raise DataError(f"{which}: no committed predictions for seeds {missing}; score them first")
+    return parts
+
+
+def predictions_dataset(
+    layout: Layout, options: dict | None = None, run_id: str | None = None, seeds: list[int] | None = None
+) -> ds.Dataset:
+    """A pyarrow dataset over the committed partitions, with typed run_id and seed columns from the paths."""
+    parts = require_committed(layout, run_id, options, seeds)
     fs, root = storage.get_fs(layout.predictions_root(), options)
     paths = [storage.get_fs(uri, options)[1] for *_, uri in parts]
     schema = pa.unify_schemas([PREDICTION_SCHEMA, PARTITION_SCHEMA])

@@ -6,8 +6,8 @@ import duckdb
 import pyarrow as pa
 
 from lenet_batch import storage
-from lenet_batch.errors import ConfigError, DataError, StorageError
-from lenet_batch.predict import committed_partitions
+from lenet_batch.errors import ConfigError, StorageError
+from lenet_batch.partitions import require_committed
 from lenet_batch.storage import Layout
 
 log = logging.getLogger(__name__)
@@ -39,14 +39,7 @@ def connect(files: list[str], remote_fs: object | None = None) -> duckdb.DuckDBP
 
 def _files(output: str, options: dict | None, run_id: str | None) -> tuple[list[str], object | None]:
     """The committed files as DuckDB should name them, and the fsspec filesystem to register (remote only)."""
-    parts = committed_partitions(Layout(output), run_id, options)
-    if not parts:
-        which = f"run {run_id}" if run_id else "any run"
-        raise DataError(
-            f"no committed predictions for {which} under {Layout(output).predictions_root()}; "
-            "run `lenet-batch infer` first"
-        )
-    uris = [uri for *_, uri in parts]
+    uris = [uri for *_, uri in require_committed(Layout(output), run_id, options)]
     if storage.is_local(output):
         return [storage.get_fs(uri, options)[1] for uri in uris], None
     fs, _ = storage.get_fs(output, options)

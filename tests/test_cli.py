@@ -16,8 +16,14 @@ from tests import helpers
         (["train", "--bogus"], "unrecognized arguments: --bogus"),
         (["train", "--epochs", "0", "--dry-run"], "--epochs must be at least 1"),
         (["data", "--data", "/nonexistent/folder"], "cannot read Fashion-MNIST file"),
-        (["train", "--config", "/nonexistent.toml", "--dry-run"], "--config /nonexistent.toml: file not found"),
-        (["predict", "--run", "nope", "--seed", "0", "--output", "/nonexistent"], "no model for that run and seed"),
+        (
+            ["train", "--config", "/nonexistent.toml", "--dry-run"],
+            "--config /nonexistent.toml: file not found",
+        ),
+        (
+            ["predict", "--run", "nope", "--seed", "0", "--output", "/nonexistent"],
+            "no model for that run and seed",
+        ),
         (["nosuchcommand"], "invalid choice"),
     ],
 )
@@ -42,8 +48,9 @@ def test_corrupt_data_file_exits_2_naming_it(tmp_path, fashion_mnist):
     (tmp_path / "t10k-images-idx3-ubyte.gz").write_bytes(raw[: len(raw) // 2])
     result = helpers.run_cli("data", "--data", str(tmp_path), "--no-verify")
     assert result.returncode == 2
-    assert result.stderr.strip().endswith("damaged or truncated gzip data (Compressed file ended before the "
-                                          "end-of-stream marker was reached)")  # fmt: skip
+    assert result.stderr.strip().endswith(
+        "damaged or truncated gzip data (Compressed file ended before the end-of-stream marker was reached)"
+    )
     assert len(result.stderr.strip().splitlines()) == 1
 
 

@@ -13,8 +13,20 @@ pytestmark = pytest.mark.slow
 
 
 def test_nightly_locally_completes_then_a_rerun_resumes_without_retraining(small_data_dir, tmp_path):
-    args = ("nightly", "--output", str(tmp_path), "--run-id", "night", "--data", small_data_dir, "--no-verify",
-            "--seeds", "0-1", "--epochs", "1")  # fmt: skip
+    args = (
+        "nightly",
+        "--output",
+        str(tmp_path),
+        "--run-id",
+        "night",
+        "--data",
+        small_data_dir,
+        "--no-verify",
+        "--seeds",
+        "0-1",
+        "--epochs",
+        "1",
+    )
     first = helpers.run_cli(*args)
     assert first.returncode == 0, first.stderr[-3000:]
     report = tmp_path / "runs" / "night" / "summary" / "report.html"
@@ -47,21 +59,45 @@ def test_nightly_reads_data_from_s3_and_writes_every_output_to_s3(s3_endpoint, s
     for f in Path(small_data_dir).iterdir():
         fs.put_file(str(f), f"{s3_endpoint.bucket}/data/{f.name}")
     output = s3_endpoint.uri("lenet")
-    result = helpers.run_cli("nightly", "--output", output, "--run-id", "s3run", "--data", s3_endpoint.uri("data"),
-                             "--no-verify", "--seeds", "0-1", "--epochs", "1")  # fmt: skip
+    result = helpers.run_cli(
+        "nightly",
+        "--output",
+        output,
+        "--run-id",
+        "s3run",
+        "--data",
+        s3_endpoint.uri("data"),
+        "--no-verify",
+        "--seeds",
+        "0-1",
+        "--epochs",
+        "1",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"report: {output}/runs/s3run/summary/report.html" in result.stdout
     keys = set(fs.find(f"{s3_endpoint.bucket}/lenet"))
     prefix = f"{s3_endpoint.bucket}/lenet"
-    for key in ("runs/s3run/run.json", "runs/s3run/seeds/seed=0/model.params", "runs/s3run/seeds/seed=1/metrics.json",
-                "predictions/run_id=s3run/seed=1/part-00000.parquet", "predictions/run_id=s3run/seed=1/_COMMITTED.json",
-                "runs/s3run/summary/summary.json", "runs/s3run/summary/report.html", "_last_success.json"):  # fmt: skip
+    for key in (
+        "runs/s3run/run.json",
+        "runs/s3run/seeds/seed=0/model.params",
+        "runs/s3run/seeds/seed=1/metrics.json",
+        "predictions/run_id=s3run/seed=1/part-00000.parquet",
+        "predictions/run_id=s3run/seed=1/_COMMITTED.json",
+        "runs/s3run/summary/summary.json",
+        "runs/s3run/summary/report.html",
+        "_last_success.json",
+    ):
         assert f"{prefix}/{key}" in keys, key
     assert not any("_staging" in k for k in keys) and f"{prefix}/_lock.json" not in keys
     assert "testing" not in fs.cat_file(f"{prefix}/runs/s3run/run.json").decode()
 
-    query = helpers.run_cli("query", "SELECT seed, count(*) AS n FROM predictions GROUP BY seed ORDER BY seed",
-                            "--output", output, "--json")  # fmt: skip
+    query = helpers.run_cli(
+        "query",
+        "SELECT seed, count(*) AS n FROM predictions GROUP BY seed ORDER BY seed",
+        "--output",
+        output,
+        "--json",
+    )
     assert query.returncode == 0, query.stderr[-2000:]
     assert [json.loads(line) for line in query.stdout.splitlines()] == [
         {"seed": 0, "n": 2000},

@@ -19,11 +19,23 @@ log = logging.getLogger(__name__)
 
 
 @ray.remote
-def _infer_task(output, run_id, seed, input_uri, options, batch_size, data_uri, verify, test_split) -> dict:
+def _infer_task(
+    output, run_id, seed, input_uri, options, batch_size, data_uri, verify, test_split, labels_uri
+) -> dict:
     worker_logging()
     context = model.context_for(ray.get_gpu_ids(), os.environ.get("CUDA_VISIBLE_DEVICES"))
     return score_seed(
-        output, run_id, seed, input_uri, options, batch_size, context, data_uri, verify, test_split=test_split
+        output,
+        run_id,
+        seed,
+        input_uri,
+        options,
+        batch_size,
+        context,
+        data_uri,
+        verify,
+        test_split=test_split,
+        labels_uri=labels_uri,
     )
 
 
@@ -66,7 +78,12 @@ def _test_split_ref(settings: Settings) -> Any:
     """The test split in the object store when scoring it (loaded once here), else None."""
     if settings.input:
         # Fail here, once, on a bad input file, rather than in every task.
-        images.iter_batches(settings.input, settings.infer_batch_size, settings.storage_options)
+        images.iter_batches(
+            settings.input,
+            settings.infer_batch_size,
+            settings.storage_options,
+            labels_uri=settings.input_labels or None,
+        )
         return None
     dataset = data.load(settings.data or None, settings.storage_options, settings.verify_data)
     return ray.put({"test_images": dataset.test_images, "test_labels": dataset.test_labels})
@@ -76,7 +93,14 @@ def _launch(settings: Settings, run_id: str, seeds: list[int], split_ref: Any) -
     """Start one task per seed (all before waiting on any); returns {ref: seed}."""
     remote = _infer_task.options(**task_options(settings))
     data_uri, input_uri = settings.data or None, settings.input or None
-    args = (settings.storage_options, settings.infer_batch_size, data_uri, settings.verify_data, split_ref)
+    args = (
+        settings.storage_options,
+        settings.infer_batch_size,
+        data_uri,
+        settings.verify_data,
+        split_ref,
+        settings.input_labels or None,
+    )
     return {remote.remote(settings.output, run_id, seed, input_uri, *args): seed for seed in seeds}
 
 

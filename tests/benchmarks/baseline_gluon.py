@@ -39,7 +39,7 @@ def build_net() -> nn.Sequential:
 
 
 def loader(images: np.ndarray, labels: np.ndarray, shuffle: bool, num_workers: int) -> gluon.data.DataLoader:
-    """The article's input pipeline over (N, 28, 28) uint8 images: HWC uint8 NDArrays, per-sample transform."""
+    """The article's input pipeline over (N, 28, 28) uint8 images: HWC NDArrays, per-sample transform."""
     transformer = transforms.Compose([transforms.ToTensor(), transforms.Normalize(MEAN, STD)])
     dataset = gluon.data.ArrayDataset(mx.nd.array(images[..., None], dtype=np.uint8), labels.astype(np.int32))
     return gluon.data.DataLoader(
