@@ -7,6 +7,7 @@ from typing import Any
 import ray
 
 from lenet_batch import data, images, model, run_record
+from lenet_batch.cluster.progress import collect
 from lenet_batch.cluster.session import worker_logging
 from lenet_batch.cluster.train_seeds import check_gpus, task_options
 from lenet_batch.config import Settings
@@ -110,17 +111,7 @@ def infer_seeds(settings: Settings, run_id: str, seeds: list[int] | None = None)
     todo, rows = _select_seeds(layout, run_id, seeds, options)
     check_gpus(settings.gpus_per_seed)
     pending = _launch(settings, run_id, todo, _test_split_ref(settings)) if todo else {}
-    total = len(todo) + len(rows)
-    while pending:
-        done, _ = ray.wait(list(pending), num_returns=1)
-        for ref in done:
-            seed = pending.pop(ref)
-            try:
-                rows.append(ray.get(ref))
-            except ray.exceptions.RayError as exc:
-                rows.append(failure_row(seed, _error_text(exc)))
-            log.info("seeds done: %d/%d", len(rows), total)
-    rows.sort(key=lambda r: r["seed"])
+    rows = collect(pending, lambda seed, exc: failure_row(seed, _error_text(exc)), rows)
     source = settings.input or "fashion-mnist:test"
     run_record.update_stage(layout, run_id, "infer", rows, options, input=source)
     scored = [r for r in rows if r["status"] == "scored"]

@@ -7,6 +7,7 @@ from typing import Any
 import ray
 
 from lenet_batch import model, run_record, storage
+from lenet_batch.cluster.progress import collect
 from lenet_batch.cluster.session import worker_logging
 from lenet_batch.config import Settings
 from lenet_batch.data import FashionMNIST
@@ -87,15 +88,6 @@ def train_seeds(settings: Settings, dataset: FashionMNIST, run_id: str) -> list[
         remote.remote(arrays_ref, data_info, settings.recipe(), seed, settings.output, run_id, options): seed
         for seed in seeds
     }
-    rows = []
-    while pending:
-        done, _ = ray.wait(list(pending), num_returns=1)
-        for ref in done:
-            seed = pending.pop(ref)
-            try:
-                rows.append(ray.get(ref))
-            except (ray.exceptions.RayTaskError, ray.exceptions.RayError) as exc:
-                rows.append(_failure_row(layout, run_id, seed, options, exc))
-            log.info("seeds done: %d/%d", len(rows), len(seeds))
+    rows = collect(pending, lambda seed, exc: _failure_row(layout, run_id, seed, options, exc))
     run_record.update_stage(layout, run_id, "train", rows, options)
-    return sorted(rows, key=lambda r: r["seed"])
+    return rows
