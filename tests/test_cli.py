@@ -68,3 +68,31 @@ def test_config_file_values_reach_the_dry_run_plan(tmp_path, capsys):
     assert cli.main(["train", "--config", str(tmp_path / "c.toml"), "--epochs", "4", "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "seeds [2, 5] x 4 epochs" in out and "batch 128" in out and "nothing trained" in out
+
+
+def test_predict_prints_true_vs_predicted_and_plots(tmp_path, fashion_mnist, capsys):
+
+    from lenet_batch import seed_run
+    from lenet_batch.config import Recipe
+
+    arrays = {k: v[:2048] for k, v in fashion_mnist.arrays().items()}
+    seed_run.run_seed(arrays, {}, Recipe(epochs=1), 0, str(tmp_path), "r1", None, ("cpu", 0))
+    plot = tmp_path / "pred.png"
+    argv = [
+        "predict",
+        "--output",
+        str(tmp_path),
+        "--run",
+        "r1",
+        "--seed",
+        "0",
+        "--first",
+        "6",
+        "--plot",
+        str(plot),
+    ]
+    assert cli.main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"0\ttrue {data.CLASS_NAMES[fashion_mnist.test_labels[0]]}")
+    assert lines[6].endswith("/6 correct") and lines[7] == f"plot: {plot}"
+    assert plot.read_bytes()[:4] == b"\x89PNG"
