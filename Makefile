@@ -35,8 +35,8 @@ test-fast: install ## unit tests only (no Ray cluster, no full-dataset training)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: install ## ruff check and format check
-	$(BIN)/ruff check lenet_batch jobs tests
-	$(BIN)/ruff format --check lenet_batch jobs tests
+	$(BIN)/ruff check lenet_batch jobs tests deploy
+	$(BIN)/ruff format --check lenet_batch jobs tests deploy
 
 bench: install data ## benchmarks against the seed recipe; prints a table and writes JSON
 	$(BIN)/python -m tests.benchmarks.run $(BENCH_ARGS)

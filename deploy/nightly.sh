@@ -61,6 +61,8 @@ PY=$VENV/bin/python
 export PATH="$VENV/bin:$PATH"
 [[ -n ${LENET_BATCH_OUTPUT:-} ]] || die 2 "LENET_BATCH_OUTPUT is not set in $ENV_FILE"
 RUN_ID=${LENET_BATCH_RUN_ID:-$(date -u +%Y-%m-%d)}
+[[ $RUN_ID =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ ]] ||
+    die 2 "LENET_BATCH_RUN_ID=$RUN_ID: use letters, digits, '.', '_' or '-' (at most 64)"
 export RAY_AUTH_MODE=token  # every cluster we talk to (or start) uses token auth
 
 ARGS=(--run-id "$RUN_ID" --output "$LENET_BATCH_OUTPUT")
@@ -90,7 +92,7 @@ else
         succeeded) log "job $SUBMISSION_ID already succeeded; nothing to do"; exit 0 ;;
     esac
 fi
-SUBMITTER="$(hostname):$$:$(date -u +%s%N)"
+SUBMITTER="${HOSTNAME:-$(uname -n)}:$$:$(date -u +%s%N)"
 METADATA=$(printf '{"submitter": "%s", "run_id": "%s"}' "$SUBMITTER" "$RUN_ID")
 RUNTIME_ENV=$("${HELPER[@]}" runtime-env "$REPO" "$VENV")
 

@@ -23,7 +23,7 @@ SCRIPT_ONLY = {"LENET_BATCH_VENV", "LENET_BATCH_ENV", "LENET_BATCH_SUBMISSION_ID
 AWS_PLAIN = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
 AWS_SECRET = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 EXIT_USAGE, EXIT_LOCKED, EXIT_STOPPED = 2, 5, 143
-POLL_SECONDS = 3.0
+POLL_SECONDS, PATIENCE_SECONDS = 3.0, 600.0  # poll period; how long the Jobs API may be unreachable
 
 
 def runtime_env(repo: str, venv: str) -> dict:
@@ -66,7 +66,7 @@ def pick_id(address: str, base: str) -> str:
         info = _info(client, candidate)
         if info is None:
             return f"submit {candidate}"
-        status = str(info.status.value if hasattr(info.status, "value") else info.status)
+        status = info.status.value
         if status in ("PENDING", "RUNNING"):
             return f"running {candidate}"
         if status == "SUCCEEDED":
@@ -82,9 +82,7 @@ def wait(address: str, submission_id: str, submitter: str) -> int:
         fail(1, f"job {submission_id} was not created (see the `ray job submit` output above)")
     if (info.metadata or {}).get("submitter") != submitter:
         fail(EXIT_LOCKED, f"job {submission_id} was submitted by another run ({info.metadata}); refused")
-    while not info.status.is_terminal():
-        time.sleep(POLL_SECONDS)
-        info = client.get_job_info(submission_id)
+    info = poll_until_done(client, submission_id, info)
     status = info.status.value
     if status == "SUCCEEDED":
         return 0
@@ -93,7 +91,22 @@ def wait(address: str, submission_id: str, submitter: str) -> int:
         return EXIT_STOPPED
     code = info.driver_exit_code
     log(f"job {submission_id} failed with exit code {code}: {first_line(info.message)}")
-    return code if code else 1  # None: the job failed before its entrypoint ran (e.g. runtime env)
+    if code is None:  # the job failed before its entrypoint ran (e.g. its runtime env)
+        return 1
+    return 128 - code if code < 0 else code  # killed by signal N: 128 + N, as a shell reports it
+
+
+def poll_until_done(client, submission_id: str, info):
+    """The job's final details; rides out up to PATIENCE_SECONDS of an unreachable Jobs API."""
+    last_ok = time.monotonic()
+    while not info.status.is_terminal():
+        time.sleep(POLL_SECONDS)
+        try:
+            info, last_ok = client.get_job_info(submission_id), time.monotonic()
+        except Exception as exc:  # noqa: BLE001 - network blips while a night's job runs on
+            if time.monotonic() - last_ok > PATIENCE_SECONDS:
+                fail(1, f"lost the Ray Jobs API while job {submission_id} runs: {first_line(str(exc))}")
+    return info
 
 
 def first_line(text: str | None) -> str:
@@ -117,7 +130,10 @@ def main(argv: list[str]) -> int:
     elif argv[:1] == ["wait"] and len(argv) == 4:
         return wait(argv[1], argv[2], argv[3])
     else:
-        fail(EXIT_USAGE, f"usage: {__doc__.splitlines()[3].strip()} (see the module docstring)")
+        fail(
+            EXIT_USAGE,
+            "usage: ray_job.py runtime-env REPO VENV | pick-id ADDRESS BASE_ID | wait ADDRESS ID SUBMITTER",
+        )
     return 0
 
 

@@ -60,6 +60,21 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 600) -> subpro
     )
 
 
+# `ray start` maps --node-ip-address 127.0.0.1 to the host's address unless Ray treats the host as
+# single-node (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0), which in turn refuses `ray start --address`. A
+# second node on 127.0.0.1 therefore starts through this shim: the check passes, the address stays.
+WORKER_SHIM = """
+import sys
+import ray._private.ray_constants as constants
+import ray._private.services as services
+constants.ENABLE_RAY_CLUSTER = True
+services.resolve_ip_for_localhost = lambda host: host
+from ray.scripts.scripts import main
+sys.argv = ["ray", *sys.argv[1:]]
+main()
+"""
+
+
 class RayCluster:
     """A Ray cluster on 127.0.0.1 under a temp dir of its own, so that we stop only what we started."""
 
@@ -73,8 +88,15 @@ class RayCluster:
         self.dashboard_url = f"http://127.0.0.1:{self.dashboard_port}"
 
     def env(self) -> dict[str, str]:
-        """Environment of a client of this cluster (token auth on)."""
-        return {**os.environ, "RAY_AUTH_MODE": "token"}
+        """Environment of the cluster's processes and clients: token auth, loopback only, venv on PATH."""
+        # Jobs' entry points run `python`: the venv's, as on a real node whose PATH starts with its venv.
+        path = f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+        return {
+            **os.environ,
+            "RAY_AUTH_MODE": "token",
+            "PATH": path,
+            "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+        }
 
     def _ray(self, *args: str) -> None:
         subprocess.run(
@@ -83,40 +105,27 @@ class RayCluster:
 
     def start_head(self) -> None:
         """Start the head node: GCS, dashboard and Jobs API on loopback only."""
+        # Free ports for the agent's HTTP server and the client server: their defaults (52365, 10001)
+        # collide with other Ray instances on a shared machine ("No available agent to submit job").
         self._ray(
-            "start",
-            "--head",
-            "--node-ip-address",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-            "--dashboard-host",
-            "127.0.0.1",
-            "--dashboard-port",
-            str(self.dashboard_port),
-            "--num-cpus",
-            str(self.num_cpus),
-            "--num-gpus",
-            str(self.num_gpus),
-            "--temp-dir",
-            self.temp_dir,
-            "--disable-usage-stats",
-            "--include-dashboard",
-            "true",
-        )
+            "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(self.port),
+            "--dashboard-host", "127.0.0.1", "--dashboard-port", str(self.dashboard_port),
+            "--dashboard-agent-listen-port", str(free_port()), "--ray-client-server-port", str(free_port()),
+            "--num-cpus", str(self.num_cpus), "--num-gpus", str(self.num_gpus), "--temp-dir", self.temp_dir,
+            "--disable-usage-stats", "--include-dashboard", "true",
+        )  # fmt: skip
 
     def add_worker(self, num_cpus: int = 1) -> None:
-        """Start a second node (its own raylet) joining the head, also on 127.0.0.1."""
-        self._ray(
-            "start",
-            "--address",
-            self.address,
-            "--node-ip-address",
-            "127.0.0.1",
-            "--num-cpus",
-            str(num_cpus),
-            "--disable-usage-stats",
-        )
+        """Start a second node (its own raylet and temp dir) joining the head, also on 127.0.0.1."""
+        # A temp dir of its own: nodes sharing one unpack the same job's working_dir into the same
+        # folder, and one node's unpacking races the other's imports (ModuleNotFoundError in the job).
+        subprocess.run(
+            [str(VENV_BIN / "python"), "-c", WORKER_SHIM, "start", "--address", self.address,
+             "--node-ip-address", "127.0.0.1", "--num-cpus", str(num_cpus),
+             "--dashboard-agent-listen-port", str(free_port()), "--temp-dir", f"{self.temp_dir}/w",
+             "--disable-usage-stats"],
+            check=True, env=self.env(), capture_output=True, timeout=180,
+        )  # fmt: skip
 
     def pids(self) -> list[int]:
         """Processes of this cluster: those whose command line names its temp dir or its GCS address."""

@@ -1,0 +1,296 @@
+"""deploy/: manifests parse and name what exists, the GPU type gets the CUDA build, cron, nightly.sh."""
+
+import copy
+import importlib.util
+import os
+import re
+import shlex
+import shutil
+import stat
+import subprocess
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lenet_batch.cli import build_parser
+from tests.helpers import REPO, free_port
+
+DEPLOY = REPO / "deploy"
+NIGHTLY_SH = DEPLOY / "nightly.sh"
+MANIFESTS = ["ray-cluster.yaml", "rayjob.yaml", "raycronjob.yaml"]
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((DEPLOY / name).read_text())
+
+
+def load_ray_job_module():
+    spec = importlib.util.spec_from_file_location("deploy_ray_job", DEPLOY / "ray_job.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def mxnet_pin() -> str:
+    """The mxnet requirement of pyproject.toml, e.g. 'mxnet==1.9.1'."""
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    return next(d for d in deps if d.startswith("mxnet=="))
+
+
+def kuberay_job_specs() -> dict[str, dict]:
+    return {
+        "rayjob.yaml": load("rayjob.yaml")["spec"],
+        "raycronjob.yaml": load("raycronjob.yaml")["spec"]["jobTemplate"],
+    }
+
+
+@pytest.mark.parametrize("name", MANIFESTS)
+def test_manifest_parses_as_one_yaml_mapping(name):
+    docs = list(yaml.safe_load_all((DEPLOY / name).read_text()))
+    assert len(docs) == 1 and isinstance(docs[0], dict)
+
+
+def test_cluster_config_passes_rays_own_validation():
+    from ray.autoscaler._private.util import fillout_defaults, validate_config
+
+    config = load("ray-cluster.yaml")
+    validate_config(config)
+    validate_config(fillout_defaults(copy.deepcopy(config)))
+    assert config["provider"]["type"] == "aws"
+    assert config["head_node_type"] in config["available_node_types"]
+
+
+def test_node_types_declare_cpu_and_gpu_resources():
+    types = load("ray-cluster.yaml")["available_node_types"]
+    assert types["head"]["resources"] == {"CPU": 0}  # seeds never land on the head
+    assert types["cpu_worker"]["resources"]["CPU"] > 0 and "GPU" not in types["cpu_worker"]["resources"]
+    assert types["gpu_worker"]["resources"]["GPU"] >= 1 and types["gpu_worker"]["resources"]["CPU"] > 0
+    for name in ("cpu_worker", "gpu_worker"):
+        assert types[name]["min_workers"] == 0 and types[name]["max_workers"] >= 1
+
+
+def test_gpu_worker_installs_the_cuda_build_of_the_same_mxnet_version():
+    config = load("ray-cluster.yaml")
+    version = mxnet_pin().split("==")[1]
+    gpu = config["available_node_types"]["gpu_worker"]["worker_setup_commands"]
+    text = "\n".join(gpu)
+    assert f"mxnet-cu112=={version}" in text
+    uninstall = next(i for i, c in enumerate(gpu) if re.search(r"pip uninstall .*\bmxnet\b", c))
+    install_cuda = next(i for i, c in enumerate(gpu) if "mxnet-cu112" in c)
+    install_project = next(i for i, c in enumerate(gpu) if "-e ~/lenet-batch" in c)
+    assert install_project < uninstall < install_cuda
+    assert "constraints.txt" in gpu[install_cuda]  # numpy etc. stay pinned
+    assert "num_gpus()" in gpu[-1]  # setup fails on a node where MXNet sees no GPU
+    # Head and CPU workers keep the CPU build pinned by constraints.txt.
+    assert f"{mxnet_pin()}\n" in (REPO / "constraints.txt").read_text()
+    assert "mxnet-cu" not in "\n".join(config["setup_commands"] + config["worker_setup_commands"])
+
+
+def test_every_node_installs_the_project_with_the_pinned_constraints():
+    config = load("ray-cluster.yaml")
+    assert config["file_mounts"]["~/lenet-batch"] == "."
+    for commands in (
+        config["setup_commands"],
+        config["available_node_types"]["gpu_worker"]["worker_setup_commands"],
+    ):
+        assert any(
+            "pip install" in c and "-c ~/lenet-batch/constraints.txt -e ~/lenet-batch" in c for c in commands
+        )
+        assert any("--python 3.11" in c for c in commands)  # one Python minor version on every node
+    excluded = set(config["rsync_exclude"])
+    assert {"**/.git", "**/.venv", "runs", "deploy/*.env"} <= excluded
+
+
+def test_cluster_runs_ray_with_token_auth_and_a_loopback_dashboard():
+    config = load("ray-cluster.yaml")
+    head = " ".join(config["head_start_ray_commands"])
+    worker = " ".join(config["worker_start_ray_commands"])
+    assert "RAY_AUTH_MODE=token" in head and "RAY_AUTH_MODE=token" in worker
+    assert "--dashboard-host=127.0.0.1" in head
+    assert config["file_mounts"]["~/.ray/auth_token"] == "~/.ray/auth_token"
+
+
+@pytest.mark.parametrize("name", ["rayjob.yaml", "raycronjob.yaml"])
+def test_kuberay_entrypoint_is_the_nightly_job_with_valid_flags(name):
+    spec = kuberay_job_specs()[name]
+    argv = shlex.split(spec["entrypoint"])
+    assert argv[:3] == ["python", "-m", "jobs.nightly"]
+    assert (REPO / "jobs" / "nightly.py").is_file()
+    args = build_parser().parse_args(["nightly", *argv[3:]])  # exits (fails the test) on an unknown flag
+    assert args.output.startswith("s3://")
+    runtime_env = yaml.safe_load(spec["runtimeEnvYAML"])
+    assert runtime_env["env_vars"]["PYTHONPATH"] == "/home/ray/lenet-batch"
+    assert all(isinstance(v, str) for v in runtime_env["env_vars"].values())  # Ray wants strings
+
+
+def test_kuberay_cluster_uses_token_auth_and_a_gpu_group():
+    for name, spec in kuberay_job_specs().items():
+        cluster = spec["rayClusterSpec"]
+        assert cluster["authOptions"]["mode"] == "token", name
+        assert cluster["rayVersion"] == "2.60.0", name
+        groups = {g["groupName"]: g for g in cluster["workerGroupSpecs"]}
+        gpu = groups["gpu"]["template"]["spec"]["containers"][0]
+        assert gpu["resources"]["limits"]["nvidia.com/gpu"] == 1 and "cu112" in gpu["image"], name
+        assert spec["shutdownAfterJobFinishes"] is True and spec["backoffLimit"] == 0, name
+
+
+def test_raycronjob_runs_the_same_job_as_rayjob_every_night():
+    cron = load("raycronjob.yaml")
+    assert (cron["apiVersion"], cron["kind"]) == ("ray.io/v1", "RayCronJob")
+    assert load("rayjob.yaml")["kind"] == "RayJob"
+    specs = kuberay_job_specs()
+    assert specs["raycronjob.yaml"] == specs["rayjob.yaml"]
+    minute, hour, dom, month, dow = cron["spec"]["schedule"].split()
+    assert minute.isdigit() and hour.isdigit() and (dom, month, dow) == ("*", "*", "*")
+    assert cron["spec"]["suspend"] is False
+
+
+def test_crontab_runs_nightly_sh_under_flock_in_utc_with_a_log():
+    lines = [
+        ln for ln in (DEPLOY / "crontab").read_text().splitlines() if ln.strip() and not ln.startswith("#")
+    ]
+    assert "CRON_TZ=UTC" in lines
+    jobs = [ln for ln in lines if not re.match(r"^[A-Z_]+=", ln)]
+    assert len(jobs) == 1
+    fields = jobs[0].split()
+    assert fields[:5] == ["0", "2", "*", "*", "*"]
+    command = fields[5:]
+    assert command[:5] == ["flock", "-n", "-E", "5", "/var/lock/lenet-batch.lock"]
+    assert command[5].endswith("/deploy/nightly.sh") and command[6].endswith(".env")  # env file path
+    assert command[7].startswith(">>/var/log/") and command[8] == "2>&1"
+    assert "%" not in jobs[0]  # cron would turn it into a newline
+
+
+def test_nightly_sh_is_strict_executable_bash():
+    text = NIGHTLY_SH.read_text()
+    assert text.startswith("#!/usr/bin/env bash\n") and "\nset -euo pipefail\n" in text
+    assert NIGHTLY_SH.stat().st_mode & stat.S_IXUSR
+    subprocess.run(["bash", "-n", str(NIGHTLY_SH)], check=True)
+    if shutil.which("shellcheck"):
+        subprocess.run(["shellcheck", "-x", str(NIGHTLY_SH)], check=True)
+
+
+def run_nightly_sh(tmp_path: Path, lines: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
+    """nightly.sh with an env file, in an empty environment (as cron gives it) plus `env`."""
+    env_file = tmp_path / "nightly.env"
+    env_file.write_text("\n".join(lines) + "\n")
+    return subprocess.run(
+        [str(NIGHTLY_SH), str(env_file)], env=env or {}, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    "lines, message",
+    [
+        (["LENET_BATCH_SEEDS=0-1"], "LENET_BATCH_OUTPUT is not set"),
+        (["LENET_BATCH_OUTPUT=/tmp/x", "this is not a setting"], "not KEY=VALUE"),
+        (["LENET_BATCH_OUTPUT=/tmp/x", 'LENET_BATCH_VENV="/no where"'], "no Python at /no where/bin/python"),
+        (["LENET_BATCH_OUTPUT=/tmp/x", "RAY_ADDRESS=127.0.0.1:6379"], "needs the dashboard URL"),
+        (["LENET_BATCH_OUTPUT=/tmp/x", 'LENET_BATCH_RUN_ID=a"b'], 'LENET_BATCH_RUN_ID=a"b: use letters'),
+    ],
+)
+def test_nightly_sh_rejects_bad_settings_with_exit_2(tmp_path, lines, message):
+    result = run_nightly_sh(tmp_path, ["# comment", "", *lines])
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+
+
+def test_nightly_sh_missing_env_file_is_exit_2(tmp_path):
+    result = subprocess.run(
+        [str(NIGHTLY_SH), str(tmp_path / "absent.env")], env={}, capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "absent.env not found" in result.stderr
+
+
+def test_nightly_sh_environment_wins_over_the_env_file(tmp_path):
+    lines = ["LENET_BATCH_OUTPUT=/tmp/x", "LENET_BATCH_VENV=/from/file"]
+    result = run_nightly_sh(tmp_path, lines, env={"LENET_BATCH_VENV": "/from/env"})
+    assert result.returncode == 2 and "no Python at /from/env/bin/python" in result.stderr
+
+
+def test_nightly_sh_unreachable_cluster_is_exit_2(tmp_path):
+    lines = ["LENET_BATCH_OUTPUT=/tmp/x", f"RAY_ADDRESS=http://127.0.0.1:{free_port()}"]
+    result = run_nightly_sh(tmp_path, lines)
+    assert result.returncode == 2, result.stderr
+    assert "cannot use the Ray Jobs API" in result.stderr
+
+
+def test_runtime_env_excludes_heavy_and_secret_files_and_forwards_settings(monkeypatch):
+    ray_job = load_ray_job_module()
+    for key in [k for k in os.environ if k.startswith(("LENET_BATCH_", "AWS_"))]:
+        monkeypatch.delenv(key)
+    monkeypatch.setenv("LENET_BATCH_OUTPUT", "s3://bucket/x")
+    monkeypatch.setenv("LENET_BATCH_VENV", str(REPO / "venv-gpu"))
+    monkeypatch.setenv("AWS_REGION", "us-west-2")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-for-the-job")
+    env = ray_job.runtime_env(str(REPO), str(REPO / "venv-gpu"))
+    assert {".git", ".venv", "/runs/", "/tests/", "*.env", "/venv-gpu/"} <= set(env["excludes"])
+    assert env["env_vars"] == {"LENET_BATCH_OUTPUT": "s3://bucket/x", "AWS_REGION": "us-west-2"}
+    monkeypatch.setenv("LENET_BATCH_FORWARD_AWS", "1")
+    assert (
+        ray_job.runtime_env(str(REPO), "/opt/venv")["env_vars"]["AWS_SECRET_ACCESS_KEY"] == "not-for-the-job"
+    )
+
+
+class FakeJobs:
+    """A Jobs API client that knows some jobs: submission id -> (status, exit code, metadata)."""
+
+    def __init__(self, jobs: dict):
+        self.jobs = jobs
+
+    def get_job_info(self, submission_id):
+        from types import SimpleNamespace
+
+        from ray.job_submission import JobStatus
+
+        if submission_id not in self.jobs:
+            raise RuntimeError(f"Request failed with status code 404: Job {submission_id} does not exist.")
+        status, code, metadata = self.jobs[submission_id]
+        message = f"Job entrypoint command failed with exit code {code}" if status == "FAILED" else ""
+        return SimpleNamespace(
+            status=JobStatus(status), driver_exit_code=code, metadata=metadata, message=message
+        )
+
+
+@pytest.mark.parametrize(
+    "status, code, expected",
+    [("SUCCEEDED", 0, 0), ("FAILED", 3, 3), ("FAILED", 4, 4), ("FAILED", 5, 5), ("FAILED", None, 1),
+     ("FAILED", -9, 137), ("STOPPED", None, 143)],
+)  # fmt: skip
+def test_wait_exits_with_the_entrypoints_own_status(monkeypatch, status, code, expected):
+    ray_job = load_ray_job_module()
+    monkeypatch.setattr(
+        ray_job, "_client", lambda address: FakeJobs({"j": (status, code, {"submitter": "me"})})
+    )
+    assert ray_job.wait("http://x", "j", "me") == expected
+
+
+@pytest.mark.parametrize(
+    "jobs, submission_id, exit_code",
+    [({}, "j", 1), ({"j": ("SUCCEEDED", 0, {"submitter": "someone else"})}, "j", 5)],
+)
+def test_wait_refuses_a_job_that_is_missing_or_not_ours(monkeypatch, jobs, submission_id, exit_code):
+    ray_job = load_ray_job_module()
+    monkeypatch.setattr(ray_job, "_client", lambda address: FakeJobs(jobs))
+    with pytest.raises(SystemExit) as exited:
+        ray_job.wait("http://x", submission_id, "me")
+    assert exited.value.code == exit_code
+
+
+@pytest.mark.parametrize(
+    "jobs, expected",
+    [
+        ({}, "submit b"),
+        ({"b": ("RUNNING", None, {})}, "running b"),
+        ({"b": ("SUCCEEDED", 0, {})}, "succeeded b"),
+        ({"b": ("FAILED", 3, {})}, "submit b-attempt2"),
+        ({"b": ("STOPPED", None, {}), "b-attempt2": ("FAILED", 2, {})}, "submit b-attempt3"),
+        ({"b": ("FAILED", 3, {}), "b-attempt2": ("PENDING", None, {})}, "running b-attempt2"),
+    ],
+)
+def test_pick_id_reuses_nothing_that_ran_and_retries_failed_nights(monkeypatch, jobs, expected):
+    ray_job = load_ray_job_module()
+    monkeypatch.setattr(ray_job, "_client", lambda address: FakeJobs(jobs))
+    assert ray_job.pick_id("http://x", "b") == expected
