@@ -119,7 +119,6 @@ def test_resume_from_a_checkpoint_equals_an_uninterrupted_run(tiny_arrays):
 
 @pytest.mark.slow
 def test_one_epoch_on_the_full_training_set_reaches_80_percent(fashion_mnist):
-    # After one epoch at lr 0.1 the test accuracy still swings with the seed: seeds 0-5 gave 0.747-0.812
-    # here (OMP_NUM_THREADS=1). Seed 5 is pinned (0.8124, bit-reproducible on CPU); 10 epochs reach ~0.89.
-    _, history = train.train_seed(fashion_mnist.arrays(), Recipe(epochs=1), 5, CPU)
+    # Seeds 0-5 gave 0.8164, 0.8100, 0.8008, 0.8014, 0.8105, 0.8176 here (OMP_NUM_THREADS=1).
+    _, history = train.train_seed(fashion_mnist.arrays(), Recipe(epochs=1), 0, CPU)
     assert history[0].test_accuracy >= 0.80

@@ -56,6 +56,23 @@ def machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / TICKS
 
 
+def wait_for_quiet(max_seconds: float, threshold: float = 0.25, window: float = 2.0) -> float:
+    """Wait up to max_seconds for other processes to use fewer than `threshold` cores; returns their load."""
+    deadline = time.monotonic() + max_seconds
+    while True:
+        before = machine_busy_seconds()
+        time.sleep(window)
+        load = (machine_busy_seconds() - before) / window
+        if load < threshold or time.monotonic() + window > deadline:
+            return round(load, 2)
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds a live process has used (0 when it is gone)."""
+    stat = _stat(pid)
+    return stat[1] if stat else 0.0
+
+
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime

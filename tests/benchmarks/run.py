@@ -22,12 +22,13 @@ from typing import Any
 import numpy as np
 
 from tests.benchmarks import table
-from tests.benchmarks.procs import ProcSampler, machine
+from tests.benchmarks.procs import ProcSampler, machine, wait_for_quiet
 
 REPO = Path(__file__).resolve().parents[2]
 SECTIONS = ("roofline", "train", "infer", "nightly")
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MXNET_CPU_WORKER_NTHREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 INFER_IMAGES = 200_000
+ONE_CORE = {min(os.sched_getaffinity(0))}  # where the one-core measurements run
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -41,9 +42,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
     p.add_argument("--output-dir", default="bench-results", help="where the JSON and logs go")
+    p.add_argument("--render", metavar="JSON", help="print the table of a saved results file and exit")
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=None,
+        help="before each step, wait up to this many seconds for other processes to use < 0.25 cores "
+        "(default 30, --quick 4)",
+    )
     args = p.parse_args(argv)
-    quick = {"seeds": 2, "epochs": 1, "train_epochs": 1}
-    full = {"seeds": 8, "epochs": 10, "train_epochs": 2}
+    quick = {"seeds": 2, "epochs": 1, "train_epochs": 1, "quiet_wait": 4}
+    full = {"seeds": 8, "epochs": 10, "train_epochs": 2, "quiet_wait": 30}
     for name, value in (quick if args.quick else full).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -54,9 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 class Bench:
     """Runs measurement processes under a /proc sampler, logging their output to one file."""
 
-    def __init__(self, work: Path, log_path: Path) -> None:
-        self.work, self.log_path = work, log_path
-        self.log = open(log_path, "a")  # noqa: SIM115  (closed in close())
+    def __init__(self, work: Path, log_path: Path, quiet_wait: float) -> None:
+        self.work, self.log_path, self.quiet_wait = work, log_path, quiet_wait
+        self.log = open(log_path, "a")  # closed by close()
 
     def close(self) -> None:
         self.log.close()
@@ -71,6 +80,7 @@ class Bench:
         self.log.write(f"\n=== {cmds} one_thread={one_thread} cpus={cpus}\n")
         self.log.flush()
         affinity = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+        load_before = wait_for_quiet(self.quiet_wait)
         with ProcSampler() as sampler:
             procs = [
                 subprocess.Popen(
@@ -88,7 +98,8 @@ class Bench:
         failed = [cmd for cmd, p in zip(cmds, procs, strict=True) if p.returncode != 0]
         if failed:
             raise RuntimeError(f"benchmark step failed: {failed[0]} (see {self.log_path})")
-        return outs, sampler.report(driver_pid=procs[0].pid if len(procs) == 1 else None)
+        report = sampler.report(driver_pid=procs[0].pid if len(procs) == 1 else None)
+        return outs, {**report, "other_load_cores_before": load_before}
 
     def measure(self, kind: str, params: list[dict], one_thread: bool, cpus: set[int] | None = None) -> dict:
         """Run measure.py KIND once per params, concurrently; results and the sampler's report."""
@@ -100,16 +111,16 @@ class Bench:
 
 def roofline(bench: Bench, args: argparse.Namespace) -> dict:
     """One core's fp32 matmul rate (NumPy and MXNet, one thread, 2048x2048)."""
-    return bench.measure("matmul", [{"n": 2048}], one_thread=True, cpus={0})
+    return bench.measure("matmul", [{"n": 2048}], one_thread=True, cpus=ONE_CORE)
 
 
 def train(bench: Bench, args: argparse.Namespace) -> dict:
     """Training throughput: one seed on one core, and one seed per core on the whole machine; the baseline."""
-    cores, epochs = os.cpu_count() or 1, args.train_epochs
+    cores, epochs = len(os.sched_getaffinity(0)), args.train_epochs
     one = {"seed": 0, "epochs": epochs}
     return {
-        "ours_1core": bench.measure("train-ours", [one], one_thread=True, cpus={0}),
-        "baseline_1core": bench.measure("train-baseline", [one], one_thread=True, cpus={0}),
+        "ours_1core": bench.measure("train-ours", [one], one_thread=True, cpus=ONE_CORE),
+        "baseline_1core": bench.measure("train-baseline", [one], one_thread=True, cpus=ONE_CORE),
         "ours_ray": bench.measure(
             "train-ray",
             [{"seeds": cores, "epochs": epochs, "output": str(bench.work / "train"), "num_cpus": cores}],
@@ -137,8 +148,8 @@ def infer(bench: Bench, args: argparse.Namespace) -> dict:
     test = {"output": str(bench.work / "infer-test")}
     big = {"output": str(bench.work / "infer-npy"), "input": str(npy)}
     return {
-        "test_split": bench.measure("infer", [test], one_thread=True, cpus={0}),
-        "npy_200k": bench.measure("infer", [big], one_thread=True, cpus={0}),
+        "test_split": bench.measure("infer", [test], one_thread=True, cpus=ONE_CORE),
+        "npy_200k": bench.measure("infer", [big], one_thread=True, cpus=ONE_CORE),
     }
 
 
@@ -178,7 +189,7 @@ def nightly(bench: Bench, args: argparse.Namespace) -> dict:
             "wall_seconds": sum(b["procs"]["wall_seconds"] for b in baseline),
             "test_accuracy": [b["results"][0]["test_accuracy"] for b in baseline],
             "other_load_cores": max(b["procs"]["other_load_cores"] for b in baseline),
-            "peak_rss_mib": max(b["procs"]["peak_total_rss_mib"] for b in baseline),
+            "peak_total_pss_mib": max(b["procs"]["peak_total_pss_mib"] for b in baseline),
             "runs": baseline,
         },
     }
@@ -187,12 +198,16 @@ def nightly(bench: Bench, args: argparse.Namespace) -> dict:
 def main(argv: list[str] | None = None) -> int:
     """Run the sections, print the table, write the JSON; returns the exit code."""
     args = parse_args(argv)
+    if args.render:
+        doc = json.loads(Path(args.render).read_text())
+        print(table.render({**doc, "rows": table.rows(doc)}))
+        return 0
     started = dt.datetime.now(dt.UTC)
     out_dir = Path(args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"bench-{started.strftime('%Y%m%dT%H%M%SZ')}"
     work = Path(tempfile.mkdtemp(prefix="lenet-bench-"))
-    bench = Bench(work, out_dir / f"{stem}.log")
+    bench = Bench(work, out_dir / f"{stem}.log", args.quiet_wait)
     doc: dict[str, Any] = {"started_at": started.isoformat(), "settings": vars(args), "machine": machine()}
     sections = {"roofline": roofline, "train": train, "infer": infer, "nightly": nightly}
     try:
@@ -203,8 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         bench.close()
         shutil.rmtree(work, ignore_errors=True)
     doc["finished_at"] = dt.datetime.now(dt.UTC).isoformat()
-    doc["rows"] = table.rows(doc)
     path = out_dir / f"{stem}.json"
+    path.write_text(json.dumps(doc, indent=2, default=str))  # the raw figures first, whatever follows
+    doc["rows"] = table.rows(doc)
     path.write_text(json.dumps(doc, indent=2, default=str))
     print(table.render(doc))
     print(f"\nresults: {path}\nlogs:    {bench.log_path}")
