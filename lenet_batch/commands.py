@@ -180,6 +180,10 @@ def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
         from lenet_batch.cli import print_json
 
         print_json(result)
+    else:
+        print(pipeline.headline(result["run_id"], result))
+        print(pipeline.comparison_line(result))
+        print(f"report: {result['report_html']}")
     return EXIT_OK
 
 

@@ -79,7 +79,7 @@ def summarize(settings: Settings, run_id: str, dataset: data.FashionMNIST | None
         max_drop=settings.max_drop,
         images=images,
     )
-    log.info("%s", headline(run_id, result))
+    log.info("%s", comparison_line(result))
     return result
 
 
@@ -94,6 +94,23 @@ def headline(run_id: str, result: dict[str, Any]) -> str:
         f"run {run_id}: {across.get('n_seeds', '?')} seeds, "
         f"mean test accuracy {across.get('mean', float('nan')):.4f}"
         f"{ci_text}{ensemble_text}"
+    )
+
+
+def comparison_line(result: dict[str, Any]) -> str:
+    """The gate's verdict and the deltas against the baseline run, in one line."""
+    cmp = result.get("comparison") or {}
+    if not cmp.get("baseline_run_id"):
+        return "baseline: none (no earlier completed run to compare with)"
+    mean, ens = cmp["mean_accuracy"], cmp["ensemble_accuracy"]
+
+    def delta(d: dict) -> str:
+        return "?" if d.get("delta") is None else f"{d['delta']:+.4f}"
+
+    verdict = "REGRESSED: " + "; ".join(cmp.get("reasons", [])) if cmp.get("regressed") else "passed"
+    return (
+        f"baseline {cmp['baseline_run_id']}: mean accuracy {delta(mean)}, ensemble {delta(ens)} "
+        f"(max drop {cmp['max_drop']}): {verdict}"
     )
 
 
