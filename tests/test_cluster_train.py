@@ -144,3 +144,23 @@ def test_gpus_without_cuda_mxnet_is_a_clear_error_before_training(ray_cluster, s
     last = result.stderr.strip().splitlines()[-1]
     assert "no CUDA support" in last and "Traceback" not in result.stderr
     assert not seed_dir(tmp_path, "gpu", 0).exists()
+
+
+def test_infer_command_scores_an_idx_input_with_its_labels(
+    ray_cluster, small_data_dir, tmp_path, fashion_mnist
+):
+    import pyarrow.parquet as pq
+
+    trained = helpers.run_cli(*train_args(ray_cluster, tmp_path, "inf", small_data_dir, "--seeds", "0",
+                                          "--epochs", "1"), env=ray_cluster.env())  # fmt: skip
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    images = helpers.write_idx(tmp_path / "imgs.idx.gz", fashion_mnist.test_images[:300])
+    labels = helpers.write_idx(tmp_path / "labels.idx", fashion_mnist.test_labels[:300], compress=False)
+    args = ("infer", "--address", ray_cluster.address, "--output", str(tmp_path), "--run", "inf", "--input",
+            str(images), "--input-labels", str(labels), "--infer-batch-size", "128", "--json")  # fmt: skip
+    result = helpers.run_cli(*args, env=ray_cluster.env())
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [(r["seed"], r["status"], r["rows"]) for r in json.loads(result.stdout)] == [(0, "scored", 300)]
+    table = pq.read_table(tmp_path / "predictions" / "run_id=inf" / "seed=0" / "part-00000.parquet")
+    assert table.column("label").to_pylist() == fashion_mnist.test_labels[:300].tolist()
+    assert table.column("sample_id").to_pylist() == list(range(300))
