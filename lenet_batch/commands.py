@@ -113,15 +113,20 @@ def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
     """Predict the first test images with one seed's model; print true vs predicted; optional picture."""
     import mxnet as mx
 
-    from lenet_batch import model, train
+    from lenet_batch import model, predict, train
+    from lenet_batch.errors import DataError, ModelFileError
 
     run_id = settings.resolved_run_id()
     layout = storage.Layout(settings.output)
-    uri = layout.model_params(run_id, args.seed)
-    net = model.load_lenet(_read_model(uri, settings), uri, mx.cpu())
+    try:  # the same checked loading as batch inference: run exists, training complete, digest matches
+        params, metrics = predict.load_model(layout, run_id, args.seed, settings.storage_options)
+    except (DataError, ModelFileError) as exc:
+        raise ModelFileError(f"no model for that run and seed: {exc}") from None
+    net = model.load_lenet(params, layout.model_params(run_id, args.seed), mx.cpu())
     dataset = pipeline.load_dataset(settings)
     images, labels = dataset.test_images[: args.first], dataset.test_labels[: args.first]
-    predicted = train.predict_logits(net, images, mx.cpu(), settings.recipe()).argmax(axis=1)
+    recipe = predict.recipe_of(metrics)
+    predicted = train.predict_logits(net, images, mx.cpu(), recipe).argmax(axis=1)
     for i, (t, p) in enumerate(zip(labels, predicted, strict=True)):
         print(
             f"{i}\ttrue {data.CLASS_NAMES[t]:<12}\tpredicted {data.CLASS_NAMES[p]:<12}\t"
@@ -135,15 +140,6 @@ def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
         storage.write_bytes_atomic(args.plot, png, settings.storage_options)
         print(f"plot: {args.plot}")
     return EXIT_OK
-
-
-def _read_model(uri: str, settings: Settings) -> bytes:
-    from lenet_batch.errors import ModelFileError, StorageError
-
-    try:
-        return storage.read_bytes(uri, settings.storage_options)
-    except StorageError as exc:
-        raise ModelFileError(f"no model for that run and seed: {exc}") from None
 
 
 def cmd_infer(args: argparse.Namespace, settings: Settings) -> int:

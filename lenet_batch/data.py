@@ -55,6 +55,10 @@ class FashionMNIST:
     source: str
     digests: dict[str, str] = field(default_factory=dict)
 
+    def info(self) -> dict[str, Any]:
+        """Where the data came from and its digests, as recorded in run.json and metrics.json."""
+        return {"source": self.source, "sha256": self.digests}
+
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays by name (what goes into Ray's object store)."""
         return {k: getattr(self, k) for k in FILES}

@@ -15,9 +15,12 @@ INPUT_SHAPE = (1, 28, 28)
 PARAMS_MAGIC = (0x112).to_bytes(8, "little")
 
 
-def build_lenet() -> nn.HybridSequential:
-    """LeNet-5 as in the seed article: conv 6@5x5, pool, conv 16@3x3, pool, dense 120, 84, 10."""
-    net = nn.HybridSequential()
+def build_lenet(container: type[nn.Sequential | nn.HybridSequential] = nn.HybridSequential):
+    """LeNet-5 as in the seed article: conv 6@5x5, pool, conv 16@3x3, pool, dense 120, 84, 10.
+
+    The default container is hybridizable; the benchmark's baseline passes nn.Sequential, as the article.
+    """
+    net = container()
     net.add(
         nn.Conv2D(channels=6, kernel_size=5, activation="relu"),
         nn.MaxPool2D(pool_size=2, strides=2),

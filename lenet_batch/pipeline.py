@@ -17,21 +17,14 @@ def load_dataset(settings: Settings) -> data.FashionMNIST:
     return data.load(settings.data or None, settings.storage_options, verify=settings.verify_data)
 
 
-def data_info(dataset: data.FashionMNIST) -> dict[str, Any]:
-    """Where the data came from and its digests, as recorded in run.json and metrics.json."""
-    return {"source": dataset.source, "sha256": dataset.digests}
-
-
-def train(
-    settings: Settings, run_id: str, in_session: bool = False, dataset: data.FashionMNIST | None = None
-) -> list[dict[str, Any]]:
-    """Train every seed on Ray (joining --address or a local Ray); raises SeedsFailed when any failed."""
+def train(settings: Settings, run_id: str, dataset: data.FashionMNIST | None = None) -> list[dict[str, Any]]:
+    """Train every seed on Ray (joining --address, the session already open, or a local Ray); row per seed."""
     from lenet_batch.cluster.session import ray_session
     from lenet_batch.cluster.train_seeds import train_seeds
 
     layout = Layout(settings.output)
     dataset = dataset or load_dataset(settings)
-    run_record.start(layout, run_id, settings, data_info(dataset), settings.storage_options)
+    run_record.start(layout, run_id, settings, dataset.info(), settings.storage_options)
     log.info(
         "run %s: training seeds %s for %d epochs into %s",
         run_id,
@@ -39,12 +32,8 @@ def train(
         settings.epochs,
         layout.run_dir(run_id),
     )
-    if in_session:
-        rows = train_seeds(settings, dataset, run_id)
-    else:
-        with ray_session(settings.address):
-            rows = train_seeds(settings, dataset, run_id)
-    return rows
+    with ray_session(settings.address):
+        return train_seeds(settings, dataset, run_id)
 
 
 def raise_if_failed(rows: list[dict[str, Any]], stage: str) -> None:
@@ -54,16 +43,14 @@ def raise_if_failed(rows: list[dict[str, Any]], stage: str) -> None:
         raise SeedsFailed(f"{stage}: {len(failed)} of {len(rows)} seeds failed: {failed}")
 
 
-def infer(settings: Settings, run_id: str, in_session: bool = False) -> list[dict[str, Any]]:
+def infer(settings: Settings, run_id: str, dataset: data.FashionMNIST | None = None) -> list[dict[str, Any]]:
     """Score the input with every trained seed's model on Ray, writing committed Parquet partitions."""
     from lenet_batch.cluster.infer_seeds import infer_seeds
     from lenet_batch.cluster.session import ray_session
 
     seeds = settings.seed_list() if settings.seeds != Settings.seeds else None
-    if in_session:
-        return infer_seeds(settings, run_id, seeds)
     with ray_session(settings.address):
-        return infer_seeds(settings, run_id, seeds)
+        return infer_seeds(settings, run_id, seeds, dataset)
 
 
 def summarize(settings: Settings, run_id: str, dataset: data.FashionMNIST | None = None) -> dict[str, Any]:
@@ -126,9 +113,10 @@ def nightly(settings: Settings) -> dict[str, Any]:
     layout = Layout(settings.output)
     with lock.run_lock(layout, run_id, options, settings.stale_lock_seconds):
         dataset = load_dataset(settings)
+        # One Ray session for both stages: the stages' own ray_session calls join it.
         with ray_session(settings.address):
-            raise_if_failed(train(settings, run_id, in_session=True, dataset=dataset), "train")
-            raise_if_failed(infer(settings, run_id, in_session=True), "infer")
+            raise_if_failed(train(settings, run_id, dataset), "train")
+            raise_if_failed(infer(settings, run_id, dataset), "infer")
         result = summarize(settings, run_id, dataset=dataset)
         storage.write_json_atomic(
             layout.heartbeat(),

@@ -104,19 +104,21 @@ class Predictor:
 # --- writing a partition -----------------------------------------------------------------------------------
 
 
-# --- reading committed partitions -----------------------------------------------------------------------
-
-
 # --- scoring one seed (the plain function a Ray task wraps) ------------------------------------------------
 
 
-def trained_seeds(layout: Layout, run_id: str, options: dict | None = None) -> list[int]:
-    """Seeds of a run whose training is complete; a run that does not exist is a DataError."""
+def require_run(layout: Layout, run_id: str, options: dict | None = None) -> None:
+    """A run that does not exist is a DataError naming where it was looked for."""
     if not storage.exists(layout.run_dir(run_id), options):
         raise DataError(
             f"run {run_id!r} not found: {layout.run_dir(run_id)} does not exist "
             "(check --run and --output, or train it first)"
         )
+
+
+def trained_seeds(layout: Layout, run_id: str, options: dict | None = None) -> list[int]:
+    """Seeds of a run whose training is complete; a run that does not exist is a DataError."""
+    require_run(layout, run_id, options)
     names = storage.list_dir(storage.join(layout.run_dir(run_id), "seeds"), options)
     seeds = sorted(int(n.split("=", 1)[1]) for n in names if re.fullmatch(r"seed=\d+", n))
     return [s for s in seeds if load_complete(layout, run_id, s, options) is not None]
@@ -124,7 +126,7 @@ def trained_seeds(layout: Layout, run_id: str, options: dict | None = None) -> l
 
 def load_model(layout: Layout, run_id: str, seed: int, options: dict | None) -> tuple[bytes, dict[str, Any]]:
     """A finished seed's parameters (checked against the digest in metrics.json) and its metrics."""
-    trained_seeds(layout, run_id, options)  # a missing run says so, rather than "no model"
+    require_run(layout, run_id, options)  # a missing run says so, rather than "no model"
     metrics = load_complete(layout, run_id, seed, options)
     if metrics is None:
         raise ModelFileError(

@@ -7,10 +7,11 @@ from typing import Any
 import ray
 
 from lenet_batch import data, images, model, run_record
-from lenet_batch.cluster.progress import collect
+from lenet_batch.cluster.progress import collect, error_text
 from lenet_batch.cluster.session import worker_logging
 from lenet_batch.cluster.train_seeds import check_gpus, task_options
 from lenet_batch.config import Settings
+from lenet_batch.data import FashionMNIST
 from lenet_batch.errors import DataError
 from lenet_batch.predict import score_seed, trained_seeds
 from lenet_batch.seed_run import load_complete
@@ -53,12 +54,6 @@ def failure_row(seed: int, error: str) -> dict[str, Any]:
     }
 
 
-def _error_text(exc: Exception) -> str:
-    cause = getattr(exc, "cause", None) or exc
-    text = str(cause).strip()
-    return f"{type(cause).__name__}: {text.splitlines()[-1] if text else ''}".rstrip(": ")
-
-
 def _select_seeds(
     layout: Layout, run_id: str, seeds: list[int] | None, options: dict
 ) -> tuple[list[int], list]:
@@ -75,8 +70,8 @@ def _select_seeds(
     return [s for s in seeds if s not in unfinished], rows
 
 
-def _test_split_ref(settings: Settings) -> Any:
-    """The test split in the object store when scoring it (loaded once here), else None."""
+def _test_split_ref(settings: Settings, dataset: FashionMNIST | None) -> Any:
+    """The test split in the object store when scoring it (loaded once here unless given), else None."""
     if settings.input:
         # Fail here, once, on a bad input file, rather than in every task.
         images.iter_batches(
@@ -86,7 +81,7 @@ def _test_split_ref(settings: Settings) -> Any:
             labels_uri=settings.input_labels or None,
         )
         return None
-    dataset = data.load(settings.data or None, settings.storage_options, settings.verify_data)
+    dataset = dataset or data.load(settings.data or None, settings.storage_options, settings.verify_data)
     return ray.put({"test_images": dataset.test_images, "test_labels": dataset.test_labels})
 
 
@@ -105,13 +100,18 @@ def _launch(settings: Settings, run_id: str, seeds: list[int], split_ref: Any) -
     return {remote.remote(settings.output, run_id, seed, input_uri, *args): seed for seed in seeds}
 
 
-def infer_seeds(settings: Settings, run_id: str, seeds: list[int] | None = None) -> list[dict[str, Any]]:
-    """Score the seeds (default: every seed whose training is complete) on the connected Ray cluster."""
+def infer_seeds(
+    settings: Settings, run_id: str, seeds: list[int] | None = None, dataset: FashionMNIST | None = None
+) -> list[dict[str, Any]]:
+    """Score the seeds (default: every seed whose training is complete) on the connected Ray cluster.
+
+    `dataset` is the already loaded Fashion-MNIST (the nightly's), used when scoring its test split.
+    """
     options, layout = settings.storage_options, Layout(settings.output)
     todo, rows = _select_seeds(layout, run_id, seeds, options)
     check_gpus(settings.gpus_per_seed)
-    pending = _launch(settings, run_id, todo, _test_split_ref(settings)) if todo else {}
-    rows = collect(pending, lambda seed, exc: failure_row(seed, _error_text(exc)), rows)
+    pending = _launch(settings, run_id, todo, _test_split_ref(settings, dataset)) if todo else {}
+    rows = collect(pending, lambda seed, exc: failure_row(seed, error_text(exc)), rows)
     source = settings.input or "fashion-mnist:test"
     run_record.update_stage(layout, run_id, "infer", rows, options, input=source)
     scored = [r for r in rows if r["status"] == "scored"]

@@ -7,7 +7,7 @@ from typing import Any
 import ray
 
 from lenet_batch import model, run_record, storage
-from lenet_batch.cluster.progress import collect
+from lenet_batch.cluster.progress import collect, error_text
 from lenet_batch.cluster.session import worker_logging
 from lenet_batch.config import Settings
 from lenet_batch.data import FashionMNIST
@@ -60,20 +60,19 @@ def task_options(settings: Settings) -> dict[str, Any]:
 
 
 def _failure_row(layout: Layout, run_id: str, seed: int, options: dict, exc: Exception) -> dict[str, Any]:
-    cause = getattr(exc, "cause", None) or exc
-    message = str(cause).strip().splitlines()[-1] if str(cause).strip() else type(cause).__name__
+    error = error_text(exc)
     try:
         attempts = len(storage.read_json(layout.attempts_json(run_id, seed), options))
     except Exception:  # the attempts file is informative only
         attempts = None
-    log.error("seed %d failed: %s: %s", seed, type(cause).__name__, message)
+    log.error("seed %d failed: %s", seed, error)
     return {
         "seed": seed,
         "status": "failed",
         "test_accuracy": None,
         "train_seconds": None,
         "attempts": attempts,
-        "error": f"{type(cause).__name__}: {message}"[:500],
+        "error": error,
     }
 
 
@@ -81,11 +80,12 @@ def train_seeds(settings: Settings, dataset: FashionMNIST, run_id: str) -> list[
     """Train every seed of the settings on the connected Ray cluster; one row per seed."""
     seeds, options, layout = settings.seed_list(), settings.storage_options, Layout(settings.output)
     check_gpus(settings.gpus_per_seed)
-    data_info = {"source": dataset.source, "sha256": dataset.digests}
     arrays_ref = ray.put(dataset.arrays())  # once; tasks read it zero-copy from the object store
     remote = _train_task.options(**task_options(settings))
     pending = {
-        remote.remote(arrays_ref, data_info, settings.recipe(), seed, settings.output, run_id, options): seed
+        remote.remote(
+            arrays_ref, dataset.info(), settings.recipe(), seed, settings.output, run_id, options
+        ): seed
         for seed in seeds
     }
     rows = collect(pending, lambda seed, exc: _failure_row(layout, run_id, seed, options, exc))

@@ -17,6 +17,7 @@ from mxnet import autograd, gluon, init
 from mxnet.gluon import nn
 from mxnet.gluon.data.vision import transforms
 
+from lenet_batch.model import build_lenet
 from tests.benchmarks.procs import process_cpu_seconds
 
 BATCH_SIZE = 256
@@ -27,18 +28,7 @@ NUM_WORKERS = 4
 
 def build_net() -> nn.Sequential:
     """LeNet-5 as the article writes it: a plain (imperative) Sequential."""
-    net = nn.Sequential()
-    net.add(
-        nn.Conv2D(channels=6, kernel_size=5, activation="relu"),
-        nn.MaxPool2D(pool_size=2, strides=2),
-        nn.Conv2D(channels=16, kernel_size=3, activation="relu"),
-        nn.MaxPool2D(pool_size=2, strides=2),
-        nn.Flatten(),
-        nn.Dense(120, activation="relu"),
-        nn.Dense(84, activation="relu"),
-        nn.Dense(10),
-    )
-    return net
+    return build_lenet(nn.Sequential)
 
 
 def loader(images: np.ndarray, labels: np.ndarray, shuffle: bool, num_workers: int) -> gluon.data.DataLoader:
