@@ -49,9 +49,18 @@ def _recipe_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> Parser:
-    """The `lenet-batch` argument parser."""
-    parser = Parser(prog="lenet-batch", description="LeNet-5 on Fashion-MNIST over many seeds, on Ray.")
+def _gate_flags(p: argparse.ArgumentParser, baseline_default: str) -> None:
+    """The regression gate's flags (summary and nightly)."""
+    p.add_argument(
+        "--baseline", default=None, help=f"run id to compare with, or 'previous' (default {baseline_default})"
+    )
+    p.add_argument(
+        "--max-drop", type=float, default=None, help="allowed drop of mean accuracy (default 0.01)"
+    )
+
+
+def _global_flags() -> Parser:
+    """Flags every subcommand takes: config file, storage options, data verification, verbosity."""
     parent = Parser(add_help=False)
     parent.add_argument("--config", default=None, help="TOML file of settings (flags beat env beat file)")
     parent.add_argument("--storage-option", action="append", metavar="KEY=VALUE", help="fsspec/s3fs option")
@@ -65,6 +74,13 @@ def build_parser() -> Parser:
     )
     parent.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parent.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    return parent
+
+
+def build_parser() -> Parser:
+    """The `lenet-batch` argument parser."""
+    parser = Parser(prog="lenet-batch", description="LeNet-5 on Fashion-MNIST over many seeds, on Ray.")
+    parent = _global_flags()
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     p = sub.add_parser("data", parents=[parent], help="where the data comes from, counts, class balance")
@@ -103,21 +119,13 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("summary", parents=[parent], help="accuracy across seeds: tables, plots, report, gate")
     _common(p, "output", "run_id", "data")
-    p.add_argument("--baseline", default=None, help="run id to compare with, or 'previous'")
-    p.add_argument(
-        "--max-drop", type=float, default=None, help="allowed drop of mean accuracy (default 0.01)"
-    )
+    _gate_flags(p, "none")
     p.add_argument("--json", action="store_true", help="print summary.json to stdout")
 
     p = sub.add_parser("nightly", parents=[parent], help="train, infer and summarise one run (the main job)")
     _common(p, "output", "run_id", "seeds", "data", "address", "cpus_per_seed", "gpus_per_seed")
     _recipe_flags(p)
-    p.add_argument(
-        "--baseline", default=None, help="run id to compare with, or 'previous' (default previous)"
-    )
-    p.add_argument(
-        "--max-drop", type=float, default=None, help="allowed drop of mean accuracy (default 0.01)"
-    )
+    _gate_flags(p, "previous")
     return parser
 
 

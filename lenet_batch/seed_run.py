@@ -19,6 +19,7 @@ import numpy as np
 from lenet_batch import __version__, storage
 from lenet_batch.config import Recipe
 from lenet_batch.errors import StorageError
+from lenet_batch.model import mx_context
 from lenet_batch.storage import Layout
 from lenet_batch.train import Checkpoint, EpochMetrics, train_seed
 
@@ -103,6 +104,42 @@ def save_checkpoint(
         storage.remove(storage.join(folder, f"epoch-{epoch - 1:04d}.params"), options)
 
 
+def _row(seed: int, status: str, metrics: dict[str, Any], attempts: int) -> dict[str, Any]:
+    """The seed's row in the run's per-seed table."""
+    return {
+        "seed": seed,
+        "status": status,
+        "test_accuracy": metrics["test_accuracy"],
+        "train_seconds": metrics["train_seconds"],
+        "attempts": attempts,
+    }
+
+
+def final_metrics(
+    run_id: str, seed: int, recipe: Recipe, history: list[EpochMetrics], params: bytes,
+    context: tuple[str, int], data_info: dict[str, Any], attempts: list[dict], wall_seconds: float,
+) -> dict[str, Any]:  # fmt: skip
+    """metrics.json of a finished seed: config, per-epoch metrics, versions, data, threads, attempts."""
+    return {
+        "status": "complete",
+        "run_id": run_id,
+        "seed": seed,
+        "recipe": vars(recipe),
+        "epochs": [m.as_dict() for m in history],
+        "test_accuracy": history[-1].test_accuracy,
+        "train_seconds": round(sum(m.seconds for m in history), 3),
+        "wall_seconds_this_attempt": round(wall_seconds, 3),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "context": f"{context[0]}({context[1]})",
+        "versions": versions(),
+        "data": data_info,
+        "attempts": attempts,
+        "finished_at": now_utc(),
+        "model_sha256": hashlib.sha256(params).hexdigest(),
+        "argv": sys.argv[:1],
+    }
+
+
 def run_seed(
     arrays: dict[str, np.ndarray],
     data_info: dict[str, Any],
@@ -118,53 +155,21 @@ def run_seed(
     done = load_complete(layout, run_id, seed, options)
     if done is not None:
         log.info("seed %d: already complete (test accuracy %.4f), skipped", seed, done["test_accuracy"])
-        return {
-            "seed": seed,
-            "status": "skipped",
-            "test_accuracy": done["test_accuracy"],
-            "train_seconds": done["train_seconds"],
-            "attempts": len(done.get("attempts", [])),
-        }
+        return _row(seed, "skipped", done, len(done.get("attempts", [])))
     attempts = record_attempt(layout, run_id, seed, options)
     resume = load_checkpoint(layout, run_id, seed, options)
     if resume is not None:
         log.info("seed %d: resuming after epoch %d (attempt %d)", seed, resume.epoch, len(attempts))
-    ctx = mx.gpu(context[1]) if context[0] == "gpu" else mx.cpu()
     started = time.perf_counter()
     params, history = train_seed(
-        arrays,
-        recipe,
-        seed,
-        ctx,
-        resume,
+        arrays, recipe, seed, mx_context(*context), resume,
         on_epoch=lambda hist, p: save_checkpoint(layout, run_id, seed, options, hist, p),
+    )  # fmt: skip
+    metrics = final_metrics(
+        run_id, seed, recipe, history, params, context, data_info, attempts, time.perf_counter() - started
     )
-    metrics = {
-        "status": "complete",
-        "run_id": run_id,
-        "seed": seed,
-        "recipe": vars(recipe),
-        "epochs": [m.as_dict() for m in history],
-        "test_accuracy": history[-1].test_accuracy,
-        "train_seconds": round(sum(m.seconds for m in history), 3),
-        "wall_seconds_this_attempt": round(time.perf_counter() - started, 3),
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-        "context": f"{context[0]}({context[1]})",
-        "versions": versions(),
-        "data": data_info,
-        "attempts": attempts,
-        "finished_at": now_utc(),
-        "model_sha256": hashlib.sha256(params).hexdigest(),
-        "argv": sys.argv[:1],
-    }
     storage.write_bytes_atomic(layout.model_params(run_id, seed), params, options)
     storage.write_json_atomic(layout.metrics_json(run_id, seed), metrics, options)  # last: marks complete
     storage.remove(layout.checkpoint_dir(run_id, seed), options, recursive=True)
     log.info("seed %d: done, test accuracy %.4f", seed, metrics["test_accuracy"])
-    return {
-        "seed": seed,
-        "status": "trained",
-        "test_accuracy": metrics["test_accuracy"],
-        "train_seconds": metrics["train_seconds"],
-        "attempts": len(attempts),
-    }
+    return _row(seed, "trained", metrics, len(attempts))
