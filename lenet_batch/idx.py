@@ -69,10 +69,18 @@ def parse_labels(data: bytes, name: str) -> np.ndarray:
         raise DataError(
             f"{name}: labels must be a 1-D IDX file of unsigned bytes, got {labels.dtype} {labels.shape}"
         )
-    if labels.size and int(labels.max()) >= NUM_CLASSES:
-        bad = int(np.argmax(labels >= NUM_CLASSES))
-        raise DataError(f"{name}: label {int(labels[bad])} at index {bad} is outside 0-{NUM_CLASSES - 1}")
+    check_label_range(labels, name)
     return labels
+
+
+def check_label_range(labels: np.ndarray, name: str, first: int = 0, position: str = "at index") -> None:
+    """Every label is a class 0-9; else a DataError naming the first bad one ('label 12 of sample 3')."""
+    bad_mask = (labels < 0) | (labels >= NUM_CLASSES)
+    if labels.size and bad_mask.any():
+        bad = int(np.argmax(bad_mask))
+        raise DataError(
+            f"{name}: label {int(labels[bad])} {position} {first + bad} is outside 0-{NUM_CLASSES - 1}"
+        )
 
 
 def check_counts(images: np.ndarray, labels: np.ndarray, images_name: str, labels_name: str) -> None:

@@ -17,14 +17,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lenet_batch import data, storage
+from lenet_batch import data, idx, storage
 from lenet_batch.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
 HEIGHT = WIDTH = 28
 IMAGE_BYTES = HEIGHT * WIDTH
-NUM_CLASSES = len(data.CLASS_NAMES)
 NPY_MAGIC = b"\x93NUMPY"
 PARQUET_MAGIC = b"PAR1"
 # Parquet pages are read through a buffer of this size instead of whole column chunks (pre_buffer).
@@ -108,7 +107,7 @@ def sniff(uri: str, options: dict | None) -> str:
         return "npy"
     if head.startswith(PARQUET_MAGIC):
         return "parquet"
-    if head.startswith(b"\x1f\x8b") or head.startswith(b"\x00\x00\x08"):
+    if head.startswith(idx.GZIP_MAGIC) or head.startswith(b"\x00\x00\x08"):
         return "idx"
     raise DataError(f"{uri}: not an IDX (.gz or raw), .npy or Parquet file (starts with {head.hex()})")
 
@@ -123,9 +122,7 @@ def check_images(images: np.ndarray, name: str) -> None:
 
 def check_labels(labels: np.ndarray, name: str, first_id: int = 0) -> None:
     """Labels are classes 0-9."""
-    if labels.size and int(labels.max()) >= NUM_CLASSES:
-        bad = int(np.argmax(labels >= NUM_CLASSES))
-        raise DataError(f"{name}: label {int(labels[bad])} of sample {first_id + bad} is outside 0-9")
+    idx.check_label_range(labels, name, first_id, position="of sample")
 
 
 # --- IDX (.gz or raw), read as a stream ------------------------------------------------------------------
@@ -136,7 +133,7 @@ def _idx_stream(uri: str, options: dict | None) -> Iterator[BinaryIO]:
     """The decompressed byte stream of an IDX file (gzip detected from its magic)."""
     fs, path = storage.get_fs(uri, options)
     with storage.storage_errors(uri), fs.open(path, "rb") as raw:
-        compressed = raw.read(2) == b"\x1f\x8b"
+        compressed = raw.read(2) == idx.GZIP_MAGIC
         raw.seek(0)
         with gzip.GzipFile(fileobj=raw, mode="rb") if compressed else contextlib.nullcontext(raw) as stream:
             yield stream
@@ -361,9 +358,7 @@ def _label_column(column: pa.Array, uri: str, first_id: int) -> np.ndarray:
             "give every row a label or drop the column"
         )
     labels = column.to_numpy()
-    if labels.size and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
-        row = int(np.argmax((labels < 0) | (labels >= NUM_CLASSES)))
-        raise DataError(f"{uri}: label {int(labels[row])} at row {first_id + row} is outside 0-9")
+    idx.check_label_range(labels, uri, first_id, position="at row")
     return labels.astype(np.uint8)
 
 
