@@ -9,37 +9,25 @@ import gzip
 import logging
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from lenet_batch import data, idx, storage
 from lenet_batch.errors import ConfigError, DataError
+from lenet_batch.image_batch import (  # noqa: F401  (re-exported: images' public API)
+    HEIGHT,
+    IMAGE_BYTES,
+    WIDTH,
+    ImageBatch,
+    check_images,
+    check_labels,
+)
+from lenet_batch.image_parquet import PARQUET_MAGIC, parquet_batches
 
 log = logging.getLogger(__name__)
 
-HEIGHT = WIDTH = 28
-IMAGE_BYTES = HEIGHT * WIDTH
 NPY_MAGIC = b"\x93NUMPY"
-PARQUET_MAGIC = b"PAR1"
-# Parquet pages are read through a buffer of this size instead of whole column chunks (pre_buffer).
-PARQUET_BUFFER = 1 << 20
-
-
-@dataclass(frozen=True)
-class ImageBatch:
-    """Consecutive images of one input: their positions, pixels and (when known) labels."""
-
-    sample_ids: np.ndarray  # int64: position in the input
-    images: np.ndarray  # uint8 (N, 28, 28)
-    labels: np.ndarray | None  # uint8 (N,), or None when the input has no labels
-
-    def __len__(self) -> int:
-        return len(self.sample_ids)
 
 
 def iter_batches(
@@ -71,7 +59,7 @@ def iter_batches(
     elif kind == "npy":
         batches = _npy_batches(input_uri, batch_size, options)
     else:
-        batches = _parquet_batches(input_uri, batch_size, options)
+        batches = parquet_batches(input_uri, batch_size, options)
     return bounded(batches, batch_size)
 
 
@@ -110,19 +98,6 @@ def sniff(uri: str, options: dict | None) -> str:
     if head.startswith(idx.GZIP_MAGIC) or head.startswith(b"\x00\x00\x08"):
         return "idx"
     raise DataError(f"{uri}: not an IDX (.gz or raw), .npy or Parquet file (starts with {head.hex()})")
-
-
-def check_images(images: np.ndarray, name: str) -> None:
-    """Images are uint8 of shape (N, 28, 28)."""
-    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (HEIGHT, WIDTH):
-        raise DataError(
-            f"{name}: images must be uint8 of shape (N, {HEIGHT}, {WIDTH}), got {images.dtype} {images.shape}"
-        )
-
-
-def check_labels(labels: np.ndarray, name: str, first_id: int = 0) -> None:
-    """Labels are classes 0-9."""
-    idx.check_label_range(labels, name, first_id, position="of sample")
 
 
 # --- IDX (.gz or raw), read as a stream ------------------------------------------------------------------
@@ -273,94 +248,3 @@ def _npy_ranged(uri: str, offset: int, n: int, batch_size: int, options: dict | 
             yield ImageBatch(
                 np.arange(start, start + count, dtype=np.int64), pixels.reshape(count, HEIGHT, WIDTH), None
             )
-
-
-# --- Parquet: a 784-byte binary `image` column and an optional integer `label` column -----------------------
-
-
-def _parquet_file(f: BinaryIO, uri: str) -> pq.ParquetFile:
-    try:
-        return pq.ParquetFile(f, pre_buffer=False, buffer_size=PARQUET_BUFFER)
-    except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"{uri}: not a readable Parquet file ({exc})") from None
-
-
-def _parquet_columns(schema: pa.Schema, uri: str) -> list[str]:
-    """The columns to read, after checking their types."""
-    if "image" not in schema.names:
-        raise DataError(
-            f"{uri}: Parquet input needs an 'image' column of {IMAGE_BYTES}-byte binary values "
-            f"(columns: {', '.join(schema.names)})"
-        )
-    image_type = schema.field("image").type
-    if not (
-        pa.types.is_binary(image_type)
-        or pa.types.is_large_binary(image_type)
-        or image_type == pa.binary(IMAGE_BYTES)
-    ):
-        raise DataError(f"{uri}: column 'image' must be binary ({IMAGE_BYTES} bytes a row), got {image_type}")
-    if "label" not in schema.names:
-        return ["image"]
-    if not pa.types.is_integer(schema.field("label").type):
-        raise DataError(
-            f"{uri}: column 'label' must be an integer class 0-9, got {schema.field('label').type}"
-        )
-    return ["image", "label"]
-
-
-def _parquet_batches(uri: str, batch_size: int, options: dict | None) -> Iterator[ImageBatch]:
-    fs, path = storage.get_fs(uri, options)
-    with storage.storage_errors(uri), fs.open(path, "rb") as f:
-        parquet = _parquet_file(f, uri)
-        columns = _parquet_columns(parquet.schema_arrow, uri)
-        n = parquet.metadata.num_rows
-    log.info("scoring %d images from Parquet %s", n, uri)
-    return _parquet_read(uri, columns, batch_size, options)
-
-
-def _parquet_read(
-    uri: str, columns: list[str], batch_size: int, options: dict | None
-) -> Iterator[ImageBatch]:
-    fs, path = storage.get_fs(uri, options)
-    start = 0
-    with storage.storage_errors(uri), fs.open(path, "rb") as f:
-        for record_batch in _parquet_file(f, uri).iter_batches(batch_size=batch_size, columns=columns):
-            images = _image_column(record_batch.column("image"), uri, start)
-            labels = _label_column(record_batch.column("label"), uri, start) if "label" in columns else None
-            count = record_batch.num_rows
-            yield ImageBatch(np.arange(start, start + count, dtype=np.int64), images, labels)
-            start += count
-
-
-def _image_column(column: pa.Array, uri: str, first_id: int) -> np.ndarray:
-    """A binary column of 784-byte values as uint8 (N, 28, 28), without a copy per row."""
-    if column.null_count:
-        raise DataError(f"{uri}: column 'image' is null at row {first_id + _first_true(column.is_null())}")
-    if column.type != pa.binary(IMAGE_BYTES):
-        lengths = pc.binary_length(column)
-        wrong = pc.not_equal(lengths, IMAGE_BYTES)
-        if pc.any(wrong).as_py():
-            row = _first_true(wrong)
-            raise DataError(
-                f"{uri}: column 'image' row {first_id + row} has {lengths[row].as_py()} bytes, "
-                f"expected {IMAGE_BYTES} (28x28 uint8)"
-            )
-        column = column.cast(pa.binary(IMAGE_BYTES))
-    values = np.frombuffer(column.buffers()[1], np.uint8)
-    start = column.offset * IMAGE_BYTES
-    return values[start : start + len(column) * IMAGE_BYTES].reshape(len(column), HEIGHT, WIDTH)
-
-
-def _label_column(column: pa.Array, uri: str, first_id: int) -> np.ndarray:
-    if column.null_count:
-        raise DataError(
-            f"{uri}: column 'label' is null at row {first_id + _first_true(column.is_null())}; "
-            "give every row a label or drop the column"
-        )
-    labels = column.to_numpy()
-    idx.check_label_range(labels, uri, first_id, position="at row")
-    return labels.astype(np.uint8)
-
-
-def _first_true(mask: pa.Array) -> int:
-    return int(np.argmax(mask.to_numpy(zero_copy_only=False)))
