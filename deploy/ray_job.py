@@ -17,8 +17,19 @@ from pathlib import Path
 
 # Never uploaded: caches, outputs, tests, and env files (they may hold credentials). The venv is added
 # when it lives inside the repo. Patterns are gitignore-style, relative to the working dir.
-EXCLUDES = [".git", ".venv", "/runs/", "/tests/", "/bench-results/", "__pycache__", ".pytest_cache",
-            ".ruff_cache", "*.egg-info", "*.env", "/deploy/"]  # fmt: skip
+EXCLUDES = [
+    ".git",
+    ".venv",
+    "/runs/",
+    "/tests/",
+    "/bench-results/",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+    "*.egg-info",
+    "*.env",
+    "/deploy/",
+]
 SCRIPT_ONLY = {"LENET_BATCH_VENV", "LENET_BATCH_ENV", "LENET_BATCH_SUBMISSION_ID", "LENET_BATCH_FORWARD_AWS"}
 AWS_PLAIN = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
 AWS_SECRET = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")

@@ -5,6 +5,7 @@ import datetime as dt
 import os
 import re
 import tomllib
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -12,7 +13,8 @@ from typing import Any
 from lenet_batch.errors import ConfigError
 
 ENV_PREFIX = "LENET_BATCH_"
-RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+DEFAULT_SEEDS = "0-3"
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class Recipe:
 class Settings:
     """Everything a command can be told; flags > environment > --config TOML > these defaults."""
 
-    seeds: str = "0-3"
+    seeds: str | None = None  # None: not given (train: DEFAULT_SEEDS; infer: every trained seed)
     output: str = "./runs"
     run_id: str = ""  # empty: today's UTC date
     data: str = ""  # empty: $LENET_BATCH_DATA, the system package, or the download cache
@@ -55,8 +57,12 @@ class Settings:
         return Recipe(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr)
 
     def seed_list(self) -> list[int]:
-        """The seeds as a sorted list of ints."""
-        return parse_seeds(self.seeds)
+        """The seeds as a sorted list of ints (DEFAULT_SEEDS when none were given)."""
+        return parse_seeds(self.seeds or DEFAULT_SEEDS)
+
+    def given_seeds(self) -> list[int] | None:
+        """The seeds given by flag, environment or file; None when none were."""
+        return parse_seeds(self.seeds) if self.seeds is not None else None
 
     def resolved_run_id(self) -> str:
         """The run id, defaulting to today's UTC date."""
@@ -84,13 +90,15 @@ def parse_seeds(spec: str) -> list[int]:
 
 def check_run_id(run_id: str) -> str:
     """A run id is a path segment: letters, digits, '.', '_' and '-'."""
-    if not RUN_ID_PATTERN.match(run_id):
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):
         raise ConfigError(f"--run-id {run_id!r}: use letters, digits, '.', '_' or '-' (at most 64)")
     return run_id
 
 
 def _coerce(name: str, kind: Any, value: Any, origin: str) -> Any:
     """Convert a value from TOML or the environment to the field's type, or fail naming its origin."""
+    if isinstance(kind, types.UnionType):  # `str | None`: None is only ever the default
+        kind = next(k for k in kind.__args__ if k is not type(None))
     try:
         if kind is bool:
             if isinstance(value, str):
@@ -186,6 +194,25 @@ def validate(s: Settings) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+
+
+# A key holding any of these words is a credential: its value is never recorded or logged.
+SECRET_WORDS = ("key", "secret", "token", "password", "passwd", "session", "credential", "signature", "auth")
+
+
+def is_secret_key(key: str) -> bool:
+    """True for keys that look like credentials (aws_secret_access_key, session_token, password, ...)."""
+    lowered = str(key).lower()
+    return any(word in lowered for word in SECRET_WORDS)
+
+
+def redact(value: Any) -> Any:
+    """A copy safe to record or log: values of secret-looking keys masked at any depth (dicts, lists)."""
+    if isinstance(value, Mapping):
+        return {k: ("***" if is_secret_key(k) else redact(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    return value
 
 
 def parse_storage_options(pairs: list[str] | None) -> dict[str, Any] | None:

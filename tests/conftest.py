@@ -1,6 +1,13 @@
 """Shared fixtures: thread caps, the real dataset, small IDX data sets, a local Ray cluster on loopback."""
 
 import os
+import secrets
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests import helpers
 
 # Before MXNet is imported anywhere: one OpenMP thread, so in-process training is bit-reproducible.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -8,17 +15,28 @@ os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 os.environ.setdefault("RAY_COLOR_PREFIX", "0")
 os.environ.setdefault("RAY_AUTH_MODE", "token")
 
-import pytest  # noqa: E402
 
-from tests import helpers  # noqa: E402
+def _test_token() -> None:
+    """A Ray auth token of the tests' own (never the user's ~/.ray/auth_token), for clusters and clients."""
+    if os.environ.get("RAY_AUTH_TOKEN_PATH") or os.environ.get("RAY_AUTH_TOKEN"):
+        return
+    path = Path(tempfile.mkdtemp(prefix="lbtoken-")) / "home" / ".ray" / "auth_token"
+    path.parent.mkdir(parents=True)
+    path.write_text(secrets.token_hex(32))
+    path.chmod(0o600)
+    os.environ["RAY_AUTH_TOKEN_PATH"] = str(path)
+
+
+_test_token()
+pytest_plugins = ["tests.s3_server"]
 
 
 @pytest.fixture(scope="session")
 def fashion_mnist():
     """The real Fashion-MNIST (installed by `make test` / .ci/run)."""
-    from lenet_batch import data
+    from lenet_batch.data import fashion_mnist
 
-    return data.load(allow_download=False)
+    return fashion_mnist.load(allow_download=False)
 
 
 @pytest.fixture(scope="session")
@@ -38,3 +56,15 @@ def ray_cluster(tmp_path_factory):
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster():
+    """Head (1 CPU) plus a second node (1 CPU), both on 127.0.0.1, token auth on: for Ray Jobs tests."""
+    c = helpers.RayCluster(num_cpus=1)
+    try:
+        c.start_head()
+        c.add_worker(num_cpus=1)
+        yield c
+    finally:
+        c.stop()

@@ -1,6 +1,8 @@
 """Test helpers: writing IDX data sets, running the CLI, and a Ray cluster on loopback we start and stop."""
 
 import gzip
+import importlib.util
+import json
 import os
 import shutil
 import signal
@@ -13,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lenet_batch import idx
-from lenet_batch.data import FILES
+from lenet_batch.data import idx
+from lenet_batch.data.fashion_mnist import FILES
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -45,6 +47,14 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def ray_job_module():
+    """deploy/ray_job.py (nightly.sh's Jobs API helper) loaded as a module."""
+    spec = importlib.util.spec_from_file_location("deploy_ray_job", REPO / "deploy" / "ray_job.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -108,24 +118,58 @@ class RayCluster:
         # Free ports for the agent's HTTP server and the client server: their defaults (52365, 10001)
         # collide with other Ray instances on a shared machine ("No available agent to submit job").
         self._ray(
-            "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(self.port),
-            "--dashboard-host", "127.0.0.1", "--dashboard-port", str(self.dashboard_port),
-            "--dashboard-agent-listen-port", str(free_port()), "--ray-client-server-port", str(free_port()),
-            "--num-cpus", str(self.num_cpus), "--num-gpus", str(self.num_gpus), "--temp-dir", self.temp_dir,
-            "--disable-usage-stats", "--include-dashboard", "true",
-        )  # fmt: skip
+            "start",
+            "--head",
+            "--node-ip-address",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dashboard-host",
+            "127.0.0.1",
+            "--dashboard-port",
+            str(self.dashboard_port),
+            "--dashboard-agent-listen-port",
+            str(free_port()),
+            "--ray-client-server-port",
+            str(free_port()),
+            "--num-cpus",
+            str(self.num_cpus),
+            "--num-gpus",
+            str(self.num_gpus),
+            "--temp-dir",
+            self.temp_dir,
+            "--disable-usage-stats",
+            "--include-dashboard",
+            "true",
+        )
 
     def add_worker(self, num_cpus: int = 1) -> None:
         """Start a second node (its own raylet and temp dir) joining the head, also on 127.0.0.1."""
         # A temp dir of its own: nodes sharing one unpack the same job's working_dir into the same
         # folder, and one node's unpacking races the other's imports (ModuleNotFoundError in the job).
         subprocess.run(
-            [str(VENV_BIN / "python"), "-c", WORKER_SHIM, "start", "--address", self.address,
-             "--node-ip-address", "127.0.0.1", "--num-cpus", str(num_cpus),
-             "--dashboard-agent-listen-port", str(free_port()), "--temp-dir", f"{self.temp_dir}/w",
-             "--disable-usage-stats"],
-            check=True, env=self.env(), capture_output=True, timeout=180,
-        )  # fmt: skip
+            [
+                str(VENV_BIN / "python"),
+                "-c",
+                WORKER_SHIM,
+                "start",
+                "--address",
+                self.address,
+                "--node-ip-address",
+                "127.0.0.1",
+                "--num-cpus",
+                str(num_cpus),
+                "--dashboard-agent-listen-port",
+                str(free_port()),
+                "--temp-dir",
+                f"{self.temp_dir}/w",
+                "--disable-usage-stats",
+            ],
+            check=True,
+            env=self.env(),
+            capture_output=True,
+            timeout=180,
+        )
 
     def pids(self) -> list[int]:
         """Processes of this cluster: those whose command line names its temp dir or its GCS address."""
@@ -155,3 +199,48 @@ class RayCluster:
             while self.pids() and time.time() < deadline:
                 time.sleep(0.2)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+
+# --- the Ray Jobs API of a test cluster ----------------------------------------------------------------
+
+
+def client_env(**extra: str) -> dict[str, str]:
+    """The test's environment with token auth on (as conftest sets it), plus extra."""
+    return {**os.environ, "RAY_AUTH_MODE": "token", **extra}
+
+
+def ray_cli(*args: str, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The `ray` CLI of the venv, run from the repo."""
+    return subprocess.run(
+        [str(VENV_BIN / "ray"), *args],
+        capture_output=True,
+        text=True,
+        env=env or client_env(),
+        cwd=REPO,
+        timeout=timeout,
+    )
+
+
+def submit(cluster, submission_id: str, *entrypoint: str, env=None) -> subprocess.CompletedProcess:
+    """`ray job submit` of the repo as working dir, with nightly.sh's excludes; waits for the job."""
+    runtime_env = json.dumps({"excludes": ray_job_module().EXCLUDES})
+    return ray_cli(
+        *("job", "submit", "--address", cluster.dashboard_url, "--submission-id", submission_id),
+        *("--working-dir", str(REPO), "--runtime-env-json", runtime_env, "--", *entrypoint),
+        env=env,
+    )
+
+
+def job_info(cluster, submission_id: str):
+    """The Jobs API's record of a job."""
+    from ray.job_submission import JobSubmissionClient
+
+    return JobSubmissionClient(cluster.dashboard_url).get_job_info(submission_id)
+
+
+def job_exists(cluster, submission_id: str) -> bool:
+    """True when the cluster knows a job with this submission id."""
+    from ray.job_submission import JobSubmissionClient
+
+    jobs = JobSubmissionClient(cluster.dashboard_url).list_jobs()
+    return any(j.submission_id == submission_id for j in jobs)

@@ -8,21 +8,22 @@ import tempfile
 import numpy as np
 import pyarrow as pa
 
-from lenet_batch import data, storage
 from lenet_batch.config import Recipe
-from lenet_batch.images import ImageBatch
-from lenet_batch.predict import to_record_batch
-from lenet_batch.seed_run import run_seed
-from lenet_batch.storage import Layout
+from lenet_batch.data import fashion_mnist
+from lenet_batch.data.batch import ImageBatch
+from lenet_batch.scoring.predictor import to_record_batch
+from lenet_batch.store import storage
+from lenet_batch.store.layout import Layout, RunRef
+from lenet_batch.training.seed import run_seed
 
 TINY_TRAIN = 2000  # real training images: one epoch takes about a second and beats chance clearly
 TINY_TEST = 500
 
 
 @functools.cache
-def fashion() -> data.FashionMNIST:
+def fashion() -> fashion_mnist.FashionMNIST:
     """The real Fashion-MNIST, loaded once per process."""
-    return data.load(allow_download=False)
+    return fashion_mnist.load(allow_download=False)
 
 
 def tiny_arrays() -> dict[str, np.ndarray]:
@@ -40,20 +41,18 @@ def tiny_arrays() -> dict[str, np.ndarray]:
 def trained(seed: int) -> tuple[bytes, dict]:
     """A LeNet-5 trained for one epoch on the tiny arrays with run_seed: (params bytes, metrics.json)."""
     with tempfile.TemporaryDirectory() as tmp:
-        run_seed(tiny_arrays(), {"source": "tiny"}, Recipe(epochs=1), seed, tmp, "tiny", None)
-        layout = Layout(tmp)
-        return storage.read_bytes(layout.model_params("tiny", seed)), storage.read_json(
-            layout.metrics_json("tiny", seed)
-        )
+        run = RunRef(tmp, "tiny")
+        run_seed(tiny_arrays(), data_info={"source": "tiny"}, recipe=Recipe(epochs=1), seed=seed, run=run)
+        return storage.read_bytes(run.model_params(seed)), storage.read_json(run.metrics_json(seed))
 
 
 def install_run(output: str, run_id: str, seeds: list[int], options: dict | None = None) -> None:
     """Lay out finished seeds (model.params + metrics.json) of a run, as training would leave them."""
-    layout = Layout(output)
+    run = Layout(output, options or {}).run(run_id)
     for seed in seeds:
         params, metrics = trained(seed)
-        storage.write_bytes_atomic(layout.model_params(run_id, seed), params, options)
-        storage.write_json_atomic(layout.metrics_json(run_id, seed), {**metrics, "run_id": run_id}, options)
+        storage.write_bytes_atomic(run.model_params(seed), params, options)
+        storage.write_json_atomic(run.metrics_json(seed), {**metrics, "run_id": run_id}, options)
 
 
 def fake_batch(n: int, start: int = 0, seed: int = 0, sha: str = "f" * 64) -> pa.RecordBatch:
@@ -76,8 +75,7 @@ def fake_batches(total: int, batch_size: int = 1000, seed: int = 0):
 
 def snapshot(output: str, run_id: str, seed: int, options: dict | None = None) -> tuple[str, dict]:
     """(SHA-256 of the partition file, its marker): to prove a partition was left untouched."""
-    layout = Layout(output)
-    folder = layout.partition_dir(run_id, seed)
+    folder = RunRef(output, run_id).partition_dir(seed)
     digest = hashlib.sha256(
         storage.read_bytes(storage.join(folder, "part-00000.parquet"), options)
     ).hexdigest()

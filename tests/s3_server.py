@@ -1,9 +1,8 @@
 """An S3 endpoint on 127.0.0.1 for tests: moto's threaded server, fake credentials, one fresh bucket.
 
-Import the fixture into a test module with `from tests.s3_server import s3_endpoint  # noqa: F401`.
+conftest registers the `s3_endpoint` fixture (pytest_plugins); tests just ask for it.
 """
 
-import socket
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,6 +11,8 @@ import boto3
 import pytest
 import s3fs
 from moto.server import ThreadedMotoServer
+
+from tests.helpers import free_port
 
 BUCKET = "lenet-test"
 REGION = "us-east-1"
@@ -29,16 +30,10 @@ class S3Endpoint:
         return "/".join([f"s3://{self.bucket}", *parts])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Endpoint]:
     """A moto S3 server on loopback; botocore and s3fs reach it through AWS_ENDPOINT_URL."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=_free_port(), verbose=False)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"

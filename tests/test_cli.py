@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from lenet_batch import cli, data
+from lenet_batch import cli
+from lenet_batch.data.classes import CLASS_NAMES
 from tests import helpers
 
 
@@ -59,7 +60,7 @@ def test_data_command_describes_the_dataset_and_plots(tmp_path, capsys):
     assert cli.main(["data", "--json", "--plot", str(plot), "--first", "8"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["splits"]["train"]["images"] == {"shape": [60000, 28, 28], "dtype": "uint8"}
-    assert info["splits"]["test"]["class_balance"] == {name: 1000 for name in data.CLASS_NAMES}
+    assert info["splits"]["test"]["class_balance"] == {name: 1000 for name in CLASS_NAMES}
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -72,11 +73,12 @@ def test_config_file_values_reach_the_dry_run_plan(tmp_path, capsys):
 
 def test_predict_prints_true_vs_predicted_and_plots(tmp_path, fashion_mnist, capsys):
 
-    from lenet_batch import seed_run
     from lenet_batch.config import Recipe
+    from lenet_batch.store.layout import RunRef
+    from lenet_batch.training.seed import run_seed
 
     arrays = {k: v[:2048] for k, v in fashion_mnist.arrays().items()}
-    seed_run.run_seed(arrays, {}, Recipe(epochs=1), 0, str(tmp_path), "r1", None, ("cpu", 0))
+    run_seed(arrays, data_info={}, recipe=Recipe(epochs=1), seed=0, run=RunRef(str(tmp_path), "r1"))
     plot = tmp_path / "pred.png"
     argv = [
         "predict",
@@ -93,6 +95,6 @@ def test_predict_prints_true_vs_predicted_and_plots(tmp_path, fashion_mnist, cap
     ]
     assert cli.main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith(f"0\ttrue {data.CLASS_NAMES[fashion_mnist.test_labels[0]]}")
+    assert lines[0].startswith(f"0\ttrue {CLASS_NAMES[fashion_mnist.test_labels[0]]}")
     assert lines[6].endswith("/6 correct") and lines[7] == f"plot: {plot}"
     assert plot.read_bytes()[:4] == b"\x89PNG"

@@ -1,5 +1,6 @@
 """Training seeds as Ray tasks on a real local cluster (127.0.0.1, started and stopped by the tests)."""
 
+import datetime as dt
 import json
 import os
 import signal
@@ -50,11 +51,15 @@ def test_two_seeds_train_in_parallel_then_a_rerun_skips_them(ray_cluster, small_
         assert metrics["omp_num_threads"] == "1"
         assert (seed_dir(tmp_path, "par", seed) / "model.params").stat().st_size > 200_000
         assert not (seed_dir(tmp_path, "par", seed) / "checkpoint").exists()
-    # Both tasks ran at once: their first attempts started before either seed finished.
-    starts = [
-        json.loads((seed_dir(tmp_path, "par", s) / "attempts.json").read_text())[0]["pid"] for s in (0, 1)
+    # Both tasks ran at once, in two workers: each seed's attempt started before the other one finished.
+    attempts = [json.loads((seed_dir(tmp_path, "par", s) / "attempts.json").read_text())[0] for s in (0, 1)]
+    finished = [
+        json.loads((seed_dir(tmp_path, "par", s) / "metrics.json").read_text())["finished_at"] for s in (0, 1)
     ]
-    assert starts[0] != starts[1]
+    starts = [dt.datetime.fromisoformat(a["started_at"]) for a in attempts]
+    ends = [dt.datetime.fromisoformat(f) for f in finished]
+    assert max(starts) < min(ends), f"no overlap: started {starts}, finished {ends}"
+    assert attempts[0]["pid"] != attempts[1]["pid"]
     assert "seeds done: 2/2" in result.stderr
     run = json.loads((tmp_path / "runs" / "par" / "run.json").read_text())
     assert run["stages"]["train"]["status"] == "complete"
@@ -151,13 +156,29 @@ def test_infer_command_scores_an_idx_input_with_its_labels(
 ):
     import pyarrow.parquet as pq
 
-    trained = helpers.run_cli(*train_args(ray_cluster, tmp_path, "inf", small_data_dir, "--seeds", "0",
-                                          "--epochs", "1"), env=ray_cluster.env())  # fmt: skip
+    trained = helpers.run_cli(
+        *train_args(ray_cluster, tmp_path, "inf", small_data_dir, "--seeds", "0", "--epochs", "1"),
+        env=ray_cluster.env(),
+    )
     assert trained.returncode == 0, trained.stderr[-3000:]
     images = helpers.write_idx(tmp_path / "imgs.idx.gz", fashion_mnist.test_images[:300])
     labels = helpers.write_idx(tmp_path / "labels.idx", fashion_mnist.test_labels[:300], compress=False)
-    args = ("infer", "--address", ray_cluster.address, "--output", str(tmp_path), "--run", "inf", "--input",
-            str(images), "--input-labels", str(labels), "--infer-batch-size", "128", "--json")  # fmt: skip
+    args = (
+        "infer",
+        "--address",
+        ray_cluster.address,
+        "--output",
+        str(tmp_path),
+        "--run",
+        "inf",
+        "--input",
+        str(images),
+        "--input-labels",
+        str(labels),
+        "--infer-batch-size",
+        "128",
+        "--json",
+    )
     result = helpers.run_cli(*args, env=ray_cluster.env())
     assert result.returncode == 0, result.stderr[-3000:]
     assert [(r["seed"], r["status"], r["rows"]) for r in json.loads(result.stdout)] == [(0, "scored", 300)]

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from lenet_batch import data
+from lenet_batch.data import fashion_mnist as data
 from lenet_batch.errors import DataError
 from tests import helpers
 
@@ -94,7 +94,7 @@ def test_download_of_a_corrupt_file_keeps_nothing(http_folder, tmp_path, monkeyp
 
 def test_normalize_matches_totensor_then_normalize():
     images = np.array([[[0, 255], [51, 128]]], dtype=np.uint8)
-    x = data.normalize(images)
+    x = data.normalize(images, 0.13, 0.31)
     assert x.shape == (1, 1, 2, 2) and x.dtype == np.float32
     expected = (images.astype(np.float64) / 255.0 - 0.13) / 0.31
     np.testing.assert_allclose(x[:, 0], expected, rtol=1e-6, atol=1e-6)

@@ -1,7 +1,6 @@
 """deploy/: manifests parse and name what exists, the GPU type gets the CUDA build, cron, nightly.sh."""
 
 import copy
-import importlib.util
 import os
 import re
 import shlex
@@ -15,7 +14,7 @@ import pytest
 import yaml
 
 from lenet_batch.cli import build_parser
-from tests.helpers import REPO, free_port
+from tests.helpers import REPO, free_port, ray_job_module
 
 DEPLOY = REPO / "deploy"
 NIGHTLY_SH = DEPLOY / "nightly.sh"
@@ -26,17 +25,14 @@ def load(name: str) -> dict:
     return yaml.safe_load((DEPLOY / name).read_text())
 
 
-def load_ray_job_module():
-    spec = importlib.util.spec_from_file_location("deploy_ray_job", DEPLOY / "ray_job.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def pinned(name: str) -> str:
+    """The requirement of pyproject.toml pinning a distribution, e.g. 'mxnet==1.9.1'."""
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    return next(d.split("#")[0].strip() for d in deps if d.split("[")[0].split("=")[0] == name)
 
 
 def mxnet_pin() -> str:
-    """The mxnet requirement of pyproject.toml, e.g. 'mxnet==1.9.1'."""
-    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-    return next(d for d in deps if d.startswith("mxnet=="))
+    return pinned("mxnet")
 
 
 def kuberay_job_specs() -> dict[str, dict]:
@@ -129,7 +125,7 @@ def test_kuberay_cluster_uses_token_auth_and_a_gpu_group():
     for name, spec in kuberay_job_specs().items():
         cluster = spec["rayClusterSpec"]
         assert cluster["authOptions"]["mode"] == "token", name
-        assert cluster["rayVersion"] == "2.60.0", name
+        assert cluster["rayVersion"] == pinned("ray").split("==")[1], name
         groups = {g["groupName"]: g for g in cluster["workerGroupSpecs"]}
         gpu = groups["gpu"]["template"]["spec"]["containers"][0]
         assert gpu["resources"]["limits"]["nvidia.com/gpu"] == 1 and "cu112" in gpu["image"], name
@@ -218,7 +214,7 @@ def test_nightly_sh_unreachable_cluster_is_exit_2(tmp_path):
 
 
 def test_runtime_env_excludes_heavy_and_secret_files_and_forwards_settings(monkeypatch):
-    ray_job = load_ray_job_module()
+    ray_job = ray_job_module()
     for key in [k for k in os.environ if k.startswith(("LENET_BATCH_", "AWS_"))]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("LENET_BATCH_OUTPUT", "s3://bucket/x")
@@ -256,11 +252,18 @@ class FakeJobs:
 
 @pytest.mark.parametrize(
     "status, code, expected",
-    [("SUCCEEDED", 0, 0), ("FAILED", 3, 3), ("FAILED", 4, 4), ("FAILED", 5, 5), ("FAILED", None, 1),
-     ("FAILED", -9, 137), ("STOPPED", None, 143)],
-)  # fmt: skip
+    [
+        ("SUCCEEDED", 0, 0),
+        ("FAILED", 3, 3),
+        ("FAILED", 4, 4),
+        ("FAILED", 5, 5),
+        ("FAILED", None, 1),
+        ("FAILED", -9, 137),
+        ("STOPPED", None, 143),
+    ],
+)
 def test_wait_exits_with_the_entrypoints_own_status(monkeypatch, status, code, expected):
-    ray_job = load_ray_job_module()
+    ray_job = ray_job_module()
     monkeypatch.setattr(
         ray_job, "_client", lambda address: FakeJobs({"j": (status, code, {"submitter": "me"})})
     )
@@ -272,7 +275,7 @@ def test_wait_exits_with_the_entrypoints_own_status(monkeypatch, status, code, e
     [({}, "j", 1), ({"j": ("SUCCEEDED", 0, {"submitter": "someone else"})}, "j", 5)],
 )
 def test_wait_refuses_a_job_that_is_missing_or_not_ours(monkeypatch, jobs, submission_id, exit_code):
-    ray_job = load_ray_job_module()
+    ray_job = ray_job_module()
     monkeypatch.setattr(ray_job, "_client", lambda address: FakeJobs(jobs))
     with pytest.raises(SystemExit) as exited:
         ray_job.wait("http://x", submission_id, "me")
@@ -291,6 +294,6 @@ def test_wait_refuses_a_job_that_is_missing_or_not_ours(monkeypatch, jobs, submi
     ],
 )
 def test_pick_id_reuses_nothing_that_ran_and_retries_failed_nights(monkeypatch, jobs, expected):
-    ray_job = load_ray_job_module()
+    ray_job = ray_job_module()
     monkeypatch.setattr(ray_job, "_client", lambda address: FakeJobs(jobs))
     assert ray_job.pick_id("http://x", "b") == expected

@@ -5,7 +5,7 @@ import gzip
 import numpy as np
 import pytest
 
-from lenet_batch import idx
+from lenet_batch.data import idx
 from lenet_batch.errors import DataError
 
 IMAGES = np.arange(3 * 28 * 28, dtype=np.uint64).astype(np.uint8).reshape(3, 28, 28)

@@ -9,7 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lenet_batch import idx, images
+from lenet_batch.data import idx
+from lenet_batch.data import inputs as images
+from lenet_batch.data.batch import ImageBatch
 from lenet_batch.errors import ConfigError, DataError
 from tests import helpers
 
@@ -205,7 +207,7 @@ def test_unknown_format_missing_file_and_misplaced_labels_are_user_errors(tmp_pa
 
 
 def test_bounded_splits_a_batch_larger_than_the_bound():
-    big = images.ImageBatch(np.arange(10, dtype=np.int64), sample_images(10), np.zeros(10, np.uint8))
+    big = ImageBatch(np.arange(10, dtype=np.int64), sample_images(10), np.zeros(10, np.uint8))
     sizes = [len(b) for b in images.bounded(iter([big]), 4)]
     assert sizes == [4, 4, 2]
 

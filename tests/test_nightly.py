@@ -7,7 +7,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests import helpers
-from tests.s3_server import s3_endpoint  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +51,7 @@ def test_nightly_locally_completes_then_a_rerun_resumes_without_retraining(small
     )
 
 
-def test_nightly_reads_data_from_s3_and_writes_every_output_to_s3(s3_endpoint, small_data_dir):  # noqa: F811
+def test_nightly_reads_data_from_s3_and_writes_every_output_to_s3(s3_endpoint, small_data_dir):
     import s3fs
 
     fs = s3fs.S3FileSystem()

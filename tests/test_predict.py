@@ -17,12 +17,20 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from lenet_batch import model, partitions, predict, run_record, storage, train
 from lenet_batch.config import Recipe
-from lenet_batch.data import CLASS_NAMES
+from lenet_batch.data.batch import ImageBatch
+from lenet_batch.data.classes import CLASS_NAMES
+from lenet_batch.data.inputs import ImageSource
 from lenet_batch.errors import DataError, ModelFileError
-from lenet_batch.images import ImageBatch
-from lenet_batch.storage import Layout
+from lenet_batch.scoring import partitions
+from lenet_batch.scoring.committed import committed_partitions, read_predictions
+from lenet_batch.scoring.partitions import MARKER, PREDICTION_SCHEMA, write_partition
+from lenet_batch.scoring.predictor import Predictor
+from lenet_batch.scoring.seed import score_seed
+from lenet_batch.store import run_record, storage
+from lenet_batch.store.layout import Layout, RunRef
+from lenet_batch.training import loop as train
+from lenet_batch.training import model
 from tests import helpers
 from tests.prediction_helpers import fake_batches, fashion, install_run, snapshot, trained
 
@@ -46,7 +54,7 @@ def real_images(n: int) -> np.ndarray:
 
 
 def part_file(output, run_id: str, seed: int) -> Path:
-    return Path(Layout(str(output)).partition_dir(run_id, seed)) / "part-00000.parquet"
+    return Path(RunRef(str(output), run_id).partition_dir(seed)) / "part-00000.parquet"
 
 
 def visible_parquet_files(output) -> list[str]:
@@ -55,21 +63,21 @@ def visible_parquet_files(output) -> list[str]:
 
 
 def test_schema_is_exactly_the_documented_one_with_plain_arrow_types():
-    assert [(f.name, f.type, f.nullable) for f in predict.PREDICTION_SCHEMA] == DOCUMENTED_COLUMNS
-    assert not predict.PREDICTION_SCHEMA.metadata
-    assert all(not isinstance(f.type, pa.ExtensionType) for f in predict.PREDICTION_SCHEMA)
-    assert "run_id" not in predict.PREDICTION_SCHEMA.names and "seed" not in predict.PREDICTION_SCHEMA.names
+    assert [(f.name, f.type, f.nullable) for f in PREDICTION_SCHEMA] == DOCUMENTED_COLUMNS
+    assert not PREDICTION_SCHEMA.metadata
+    assert all(not isinstance(f.type, pa.ExtensionType) for f in PREDICTION_SCHEMA)
+    assert "run_id" not in PREDICTION_SCHEMA.names and "seed" not in PREDICTION_SCHEMA.names
 
 
 def test_predictor_rows_follow_the_model_logits():
     params, _ = trained(0)
-    predictor = predict.Predictor(params, "seed 0", mx.cpu())
+    predictor = Predictor(params, "seed 0", mx.cpu())
     imgs = real_images(64)
     labels = (np.arange(64) % 10).astype(np.uint8)
     record = predictor(ImageBatch(np.arange(100, 164, dtype=np.int64), imgs, labels))
     logits = train.predict_logits(model.load_lenet(params, "x", mx.cpu()), imgs, mx.cpu())
     probs = np.stack(record.column("probabilities").to_numpy(zero_copy_only=False))
-    assert record.schema == predict.PREDICTION_SCHEMA and record.num_rows == 64
+    assert record.schema == PREDICTION_SCHEMA and record.num_rows == 64
     assert probs.dtype == np.float32 and probs.shape == (64, 10)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     np.testing.assert_allclose(probs, np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True), rtol=1e-4)
@@ -88,36 +96,37 @@ def test_predictor_rows_follow_the_model_logits():
 def test_full_test_split_rows_and_accuracy_equal_the_model_on_10000_images(tmp_path, fashion_mnist):
     install_run(str(tmp_path), "acc", [0, 1])
     layout = Layout(str(tmp_path))
-    rows = [predict.score_seed(str(tmp_path), "acc", seed, None, None, 4096) for seed in (0, 1)]
-    table = predict.read_predictions(layout, "acc")
+    rows = [
+        score_seed(RunRef(str(tmp_path), "acc"), seed, ImageSource(uri=None, batch_size=4096))
+        for seed in (0, 1)
+    ]
+    table = read_predictions(layout, "acc")
     assert table.num_rows == 20_000
     for row in rows:
-        params, metrics = trained(row["seed"])
+        params, metrics = trained(row.seed)
         net = model.load_lenet(params, "x", mx.cpu())
         expected = train.evaluate(
             net, fashion_mnist.test_images, fashion_mnist.test_labels, mx.cpu(), Recipe()
         )
-        part = table.filter(pc.equal(table["seed"], row["seed"]))
-        assert row["status"] == "scored" and row["rows"] == part.num_rows == 10_000
+        part = table.filter(pc.equal(table["seed"], row.seed))
+        assert row.status == "scored" and row.rows == part.num_rows == 10_000
         assert part["sample_id"].to_pylist() == list(range(10_000))
         assert np.array_equal(part["label"].to_numpy(), fashion_mnist.test_labels)
         from_parquet = float(np.mean(part["correct"].to_numpy()))
-        assert from_parquet == pytest.approx(expected, abs=1e-12) and row["accuracy"] == pytest.approx(
-            expected
-        )
+        assert from_parquet == pytest.approx(expected, abs=1e-12) and row.accuracy == pytest.approx(expected)
         assert 0.2 < expected < 0.9  # a trained model, not chance
         assert set(part["model_sha256"].to_pylist()) == {metrics["model_sha256"]}
-        marker = storage.read_json(storage.join(layout.partition_dir("acc", row["seed"]), predict.MARKER))
+        marker = storage.read_json(storage.join(layout.run("acc").partition_dir(row.seed), MARKER))
         assert marker["rows"] == 10_000 and marker["model_sha256"] == metrics["model_sha256"]
-        assert marker["bytes"] == part_file(tmp_path, "acc", row["seed"]).stat().st_size
-    assert rows[0]["accuracy"] != rows[1]["accuracy"]  # two seeds, two models
-    assert pq.read_schema(part_file(tmp_path, "acc", 0)).remove_metadata() == predict.PREDICTION_SCHEMA
+        assert marker["bytes"] == part_file(tmp_path, "acc", row.seed).stat().st_size
+    assert rows[0].accuracy != rows[1].accuracy  # two seeds, two models
+    assert pq.read_schema(part_file(tmp_path, "acc", 0)).remove_metadata() == PREDICTION_SCHEMA
 
 
 def test_row_groups_are_sized_for_scans_and_zstd_compressed(tmp_path, monkeypatch):
     monkeypatch.setattr(partitions, "ROW_GROUP_ROWS", 1000)
     layout = Layout(str(tmp_path))
-    marker = predict.write_partition(layout, "rg", 0, fake_batches(2500, batch_size=300), None, "f" * 64)
+    marker = write_partition(layout.run("rg"), 0, fake_batches(2500, batch_size=300), "f" * 64)
     meta = pq.ParquetFile(part_file(tmp_path, "rg", 0)).metadata
     assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [1000, 1000, 500]
     assert meta.row_group(0).column(0).compression == "ZSTD"
@@ -126,7 +135,7 @@ def test_row_groups_are_sized_for_scans_and_zstd_compressed(tmp_path, monkeypatc
 
 def test_a_failure_while_writing_keeps_the_old_partition_and_leaves_nothing_visible(tmp_path):
     layout = Layout(str(tmp_path))
-    predict.write_partition(layout, "A", 0, fake_batches(3000, seed=1), None, "a" * 64)
+    write_partition(layout.run("A"), 0, fake_batches(3000, seed=1), "a" * 64)
     before = snapshot(str(tmp_path), "A", 0)
 
     def failing():
@@ -134,18 +143,18 @@ def test_a_failure_while_writing_keeps_the_old_partition_and_leaves_nothing_visi
         raise RuntimeError("scoring crashed")
 
     with pytest.raises(RuntimeError, match="scoring crashed"):
-        predict.write_partition(layout, "A", 0, failing(), None, "b" * 64)
+        write_partition(layout.run("A"), 0, failing(), "b" * 64)
     assert snapshot(str(tmp_path), "A", 0) == before
     assert visible_parquet_files(tmp_path) == ["predictions/run_id=A/seed=0/part-00000.parquet"]
     assert storage.list_dir(storage.join(layout.staging_dir(), "A")) == []
-    assert predict.read_predictions(layout, "A").num_rows == 3000
+    assert read_predictions(layout, "A").num_rows == 3000
 
 
 KILLED_WRITER = """
 import sys, time
 from pathlib import Path
-from lenet_batch import predict
-from lenet_batch.storage import Layout
+from lenet_batch.scoring.partitions import write_partition
+from lenet_batch.store.layout import RunRef
 from tests.prediction_helpers import fake_batches
 
 def batches():
@@ -153,14 +162,14 @@ def batches():
     Path(sys.argv[2]).write_text("mid-write")
     time.sleep(120)
 
-predict.write_partition(Layout(sys.argv[1]), "A", 0, batches(), None, "c" * 64)
+write_partition(RunRef(sys.argv[1], "A"), 0, batches(), "c" * 64)
 """
 
 
 def test_a_writer_killed_mid_write_leaves_the_previous_predictions_readable(tmp_path):
     output, flag = tmp_path / "out", tmp_path / "flag"
     layout = Layout(str(output))
-    predict.write_partition(layout, "A", 0, fake_batches(3000, seed=1), None, "a" * 64)
+    write_partition(layout.run("A"), 0, fake_batches(3000, seed=1), "a" * 64)
     before = snapshot(str(output), "A", 0)
     proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(output), str(flag)], cwd=helpers.REPO)
     try:
@@ -176,16 +185,16 @@ def test_a_writer_killed_mid_write_leaves_the_previous_predictions_readable(tmp_
     assert len(staged) == 1 and not staged[0].endswith(".parquet")  # the killed write, invisible
     assert visible_parquet_files(output) == ["predictions/run_id=A/seed=0/part-00000.parquet"]
     # Readers of every kind see the old 3000 rows only.
-    assert predict.read_predictions(layout, "A").num_rows == 3000
+    assert read_predictions(layout, "A").num_rows == 3000
     assert ds.dataset(layout.predictions_root(), partitioning="hive").count_rows() == 3000
     glob = f"{layout.predictions_root()}/**/*.parquet"
     assert duckdb.sql(f"SELECT count(*) FROM read_parquet('{glob}', hive_partitioning=true)").fetchall() == [
         (3000,)
     ]
     # The next write of that partition commits and removes the killed writer's leftover.
-    predict.write_partition(layout, "A", 0, fake_batches(10), None, "d" * 64)
+    write_partition(layout.run("A"), 0, fake_batches(10), "d" * 64)
     assert storage.list_dir(storage.join(layout.staging_dir(), "A")) == []
-    assert predict.read_predictions(layout, "A").num_rows == 10
+    assert read_predictions(layout, "A").num_rows == 10
 
 
 def test_rerun_of_run_a_replaces_only_its_partitions_and_leaves_run_b_untouched(tmp_path):
@@ -194,17 +203,17 @@ def test_rerun_of_run_a_replaces_only_its_partitions_and_leaves_run_b_untouched(
     install_run(out, "B", [0, 1])
     split = {"test_images": real_images(500), "test_labels": fashion().test_labels[:500]}
     for run_id, seed in (("A", 0), ("B", 0), ("B", 1)):
-        predict.score_seed(out, run_id, seed, None, None, 128, test_split=split)
+        score_seed(RunRef(out, run_id), seed, ImageSource(uri=None, batch_size=128), test_split=split)
     b_before = [snapshot(out, "B", s) for s in (0, 1)]
     b_mtimes = [part_file(tmp_path, "B", s).stat().st_mtime_ns for s in (0, 1)]
     a_before = snapshot(out, "A", 0)
     time.sleep(1.1)  # committed_at has one-second resolution
-    predict.score_seed(out, "A", 0, None, None, 100, test_split=split)
+    score_seed(RunRef(out, "A"), 0, ImageSource(uri=None, batch_size=100), test_split=split)
     assert [snapshot(out, "B", s) for s in (0, 1)] == b_before
     assert [part_file(tmp_path, "B", s).stat().st_mtime_ns for s in (0, 1)] == b_mtimes
     a_after = snapshot(out, "A", 0)
     assert a_after[1]["committed_at"] > a_before[1]["committed_at"]
-    assert predict.committed_partitions(Layout(out)) == [
+    assert committed_partitions(Layout(out)) == [
         (r, s, str(part_file(tmp_path, r, s))) for r, s in (("A", 0), ("B", 0), ("B", 1))
     ]
 
@@ -215,20 +224,20 @@ def scored_run(tmp_path) -> str:
     out = str(tmp_path / "out")
     install_run(out, "r", [0, 1])
     split = {"test_images": real_images(300), "test_labels": np.zeros(300, np.uint8)}
-    predict.score_seed(out, "r", 0, None, None, 128, test_split=split)
+    score_seed(RunRef(out, "r"), 0, ImageSource(uri=None, batch_size=128), test_split=split)
     return out
 
 
 def _corrupt_params(out: str, keep_digest: bool) -> None:
-    layout = Layout(out)
-    params = bytearray(storage.read_bytes(layout.model_params("r", 0)))
+    run = RunRef(out, "r")
+    params = bytearray(storage.read_bytes(run.model_params(0)))
     params[len(params) // 2 :] = b"\x00" * (len(params) - len(params) // 2)
     params = params[: len(params) - 1000]
-    storage.write_bytes_atomic(layout.model_params("r", 0), bytes(params))
+    storage.write_bytes_atomic(run.model_params(0), bytes(params))
     if keep_digest:  # a damaged file that matches its recorded digest: the loader itself must refuse it
-        metrics = storage.read_json(layout.metrics_json("r", 0))
+        metrics = storage.read_json(run.metrics_json(0))
         metrics["model_sha256"] = hashlib.sha256(params).hexdigest()
-        storage.write_json_atomic(layout.metrics_json("r", 0), metrics)
+        storage.write_json_atomic(run.metrics_json(0), metrics)
 
 
 @pytest.mark.parametrize(
@@ -254,46 +263,46 @@ def test_bad_inputs_raise_user_errors_and_leave_existing_predictions_untouched(
     elif case == "seed-without-model":
         seed = 7
     elif case == "incomplete-seed":
-        storage.write_json_atomic(layout.metrics_json("r", 0), {"status": "running"})
+        storage.write_json_atomic(layout.run("r").metrics_json(0), {"status": "running"})
     elif case == "missing-params":
-        os.unlink(layout.model_params("r", 0))
+        os.unlink(layout.run("r").model_params(0))
     elif case.startswith("corrupt-params"):
         _corrupt_params(out, keep_digest=case.endswith("same-digest"))
     elif case == "wrong-shape-npy":
         input_uri = str(Path(out).parent / "wrong.npy")
         np.save(input_uri, np.zeros((10, 32, 32), np.uint8))
     with pytest.raises(error, match=match) as err:
-        predict.score_seed(out, run_id, seed, input_uri, None, 128)
+        score_seed(RunRef(out, run_id), seed, ImageSource(uri=input_uri, batch_size=128))
     assert err.value.exit_code == 2 and "\n" not in str(err.value)
     assert snapshot(out, "r", 0) == before
-    assert [p[:2] for p in predict.committed_partitions(layout)] == [("r", 0)]
+    assert [p[:2] for p in committed_partitions(layout)] == [("r", 0)]
     assert storage.list_dir(layout.staging_dir() + "/r") == []
 
 
 def test_unlabelled_npy_input_has_null_labels_and_no_accuracy(scored_run, tmp_path):
     npy = str(tmp_path / "x.npy")
     np.save(npy, real_images(700))
-    row = predict.score_seed(scored_run, "r", 1, npy, None, 256)
-    assert row["rows"] == 700 and row["accuracy"] is None
-    table = predict.read_predictions(Layout(scored_run), "r", seeds=[1])
+    row = score_seed(RunRef(scored_run, "r"), 1, ImageSource(uri=npy, batch_size=256))
+    assert row.rows == 700 and row.accuracy is None
+    table = read_predictions(Layout(scored_run), "r", seeds=[1])
     assert table["label"].null_count == table["correct"].null_count == table["label_name"].null_count == 700
     assert table["seed"].to_pylist() == [1] * 700 and table["run_id"].to_pylist() == ["r"] * 700
     with pytest.raises(DataError, match=r"no committed predictions for seeds \[5\]"):
-        predict.read_predictions(Layout(scored_run), "r", seeds=[1, 5])
+        read_predictions(Layout(scored_run), "r", seeds=[1, 5])
 
 
 @pytest.mark.slow
 def test_infer_seeds_on_a_local_ray_scores_finished_seeds_and_reports_failures(tmp_path):
     ray = pytest.importorskip("ray")
-    from lenet_batch.cluster.infer_seeds import infer_seeds
     from lenet_batch.config import Settings
+    from lenet_batch.pipeline.stages import infer
 
     out = str(tmp_path)
     install_run(out, "ray", [0, 1])
     settings = Settings(output=out, infer_batch_size=4096, cpus_per_seed=1, max_retries=0)
     ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
     try:
-        rows = infer_seeds(settings, "ray", seeds=[0, 1, 3])
+        rows = [r.to_row() for r in infer(settings, RunRef(out, "ray"), seeds=[0, 1, 3])]
     finally:
         ray.shutdown()
     assert [(r["seed"], r["status"], r["rows"]) for r in rows] == [
@@ -302,9 +311,9 @@ def test_infer_seeds_on_a_local_ray_scores_finished_seeds_and_reports_failures(t
         (3, "failed", None),
     ]
     assert "ModelFileError" in rows[2]["error"]
-    stage = run_record.read_run(Layout(out), "ray", None)["stages"]["infer"]
+    stage = run_record.read_run(RunRef(out, "ray"))["stages"]["infer"]
     assert stage["status"] == "failed" and [r["seed"] for r in stage["seeds"]] == [0, 1, 3]
-    table = predict.read_predictions(Layout(out), "ray")
+    table = read_predictions(Layout(out), "ray")
     assert table.num_rows == 20_000
     for row in rows[:2]:
         part = table.filter(pc.equal(table["seed"], row["seed"]))

@@ -11,10 +11,11 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pytest
 
-from lenet_batch import predict
 from lenet_batch.errors import ConfigError, DataError
-from lenet_batch.query import run_query
-from lenet_batch.storage import Layout
+from lenet_batch.scoring.committed import committed_partitions, predictions_dataset, read_predictions
+from lenet_batch.scoring.partitions import write_partition
+from lenet_batch.scoring.query import run_query
+from lenet_batch.store.layout import Layout
 from tests import helpers
 from tests.prediction_helpers import fake_batches
 
@@ -28,12 +29,14 @@ def output(tmp_path) -> str:
     """Predictions of two runs committed under tmp_path (fake rows: no model needed)."""
     layout = Layout(str(tmp_path))
     for (run_id, seed), rows in PARTITIONS.items():
-        predict.write_partition(layout, run_id, seed, fake_batches(rows, 50, seed), None, "e" * 64)
+        write_partition(layout.run(run_id), seed, fake_batches(rows, 50, seed), "e" * 64)
     return str(tmp_path)
 
 
 def test_duckdb_counts_per_partition_with_typed_partition_columns(output):
-    table = run_query("SELECT run_id, seed, count(*) AS n FROM predictions GROUP BY ALL ORDER BY ALL", output)
+    table = run_query(
+        "SELECT run_id, seed, count(*) AS n FROM predictions GROUP BY ALL ORDER BY ALL", Layout(output)
+    )
     assert table.schema.field("run_id").type == pa.string() and table.schema.field("seed").type == pa.int64()
     assert [(r["run_id"], r["seed"], r["n"]) for r in table.to_pylist()] == [
         (r, s, n) for (r, s), n in PARTITIONS.items()
@@ -51,12 +54,12 @@ def test_duckdb_counts_per_partition_with_typed_partition_columns(output):
 )
 def test_duckdb_partition_filters_return_the_right_rows(output, where, rows, distinct_ids):
     sql = f"SELECT count(*) AS n, count(DISTINCT sample_id) AS ids FROM predictions WHERE {where}"
-    assert run_query(sql, output).to_pylist() == [{"n": rows, "ids": distinct_ids}]
+    assert run_query(sql, Layout(output)).to_pylist() == [{"n": rows, "ids": distinct_ids}]
 
 
 def test_run_id_argument_limits_the_view_to_one_run(output):
     table = run_query(
-        "SELECT DISTINCT run_id, seed FROM predictions ORDER BY seed", output, run_id="2026-11-26"
+        "SELECT DISTINCT run_id, seed FROM predictions ORDER BY seed", Layout(output), run_id="2026-11-26"
     )
     assert table.to_pylist() == [{"run_id": "2026-11-26", "seed": 0}, {"run_id": "2026-11-26", "seed": 1}]
 
@@ -65,16 +68,16 @@ def test_query_accuracy_matches_the_rows(output):
     table = run_query(
         "SELECT seed, avg(correct::int) AS acc, sum(correct::int) AS ok, count(*) AS n "
         "FROM predictions WHERE run_id = '2026-11-27' GROUP BY seed ORDER BY seed",
-        output,
+        Layout(output),
     )
-    expected = predict.read_predictions(Layout(output), "2026-11-27")
+    expected = read_predictions(Layout(output), "2026-11-27")
     for row in table.to_pylist():
         part = expected.filter(pc.equal(expected["seed"], row["seed"]))
         assert row["ok"] == sum(part["correct"].to_pylist()) and row["n"] == part.num_rows
 
 
 def test_pyarrow_dataset_with_partition_filters(output):
-    dataset = predict.predictions_dataset(Layout(output))
+    dataset = predictions_dataset(Layout(output))
     assert (
         dataset.schema.field("run_id").type == pa.string() and dataset.schema.field("seed").type == pa.int64()
     )
@@ -90,16 +93,16 @@ def test_pyarrow_dataset_with_partition_filters(output):
 def test_only_committed_partitions_are_queried(output):
     layout = Layout(output)
     # A partition folder whose file has no marker (e.g. copied in by hand, or a commit that never finished).
-    stray = Path(layout.partition_dir("2026-11-27", 9))
+    stray = Path(layout.run("2026-11-27").partition_dir(9))
     stray.mkdir(parents=True)
     shutil.copy(
-        Path(layout.partition_dir("2026-11-27", 0)) / "part-00000.parquet", stray / "part-00000.parquet"
+        Path(layout.run("2026-11-27").partition_dir(0)) / "part-00000.parquet", stray / "part-00000.parquet"
     )
     table = run_query(
-        "SELECT DISTINCT seed FROM predictions WHERE run_id = '2026-11-27' ORDER BY seed", output
+        "SELECT DISTINCT seed FROM predictions WHERE run_id = '2026-11-27' ORDER BY seed", layout
     )
     assert table["seed"].to_pylist() == [0, 2]
-    assert [p[:2] for p in predict.committed_partitions(layout, "2026-11-27")] == [
+    assert [p[:2] for p in committed_partitions(layout, "2026-11-27")] == [
         ("2026-11-27", 0),
         ("2026-11-27", 2),
     ]
@@ -153,7 +156,7 @@ def test_the_query_command_prints_rows_as_json_lines(output):
 )
 def test_bad_sql_is_a_one_line_config_error(output, sql, match):
     with pytest.raises(ConfigError, match=match) as err:
-        run_query(sql, output)
+        run_query(sql, Layout(output))
     assert "\n" not in str(err.value) and err.value.exit_code == 2
 
 
@@ -161,6 +164,29 @@ def test_no_committed_predictions_is_a_clear_error(tmp_path, output):
     with pytest.raises(
         DataError, match="no committed predictions for any run under .*; run `lenet-batch infer`"
     ):
-        run_query("SELECT 1", str(tmp_path / "empty"))
+        run_query("SELECT 1", Layout(str(tmp_path / "empty")))
     with pytest.raises(DataError, match="no committed predictions for run 1999-01-01"):
-        run_query("SELECT 1", output, run_id="1999-01-01")
+        run_query("SELECT 1", Layout(output), run_id="1999-01-01")
+
+
+def readme_block(heading: str) -> str:
+    """The first ```python block after a README heading."""
+    text = (helpers.REPO / "README.md").read_text()
+    section = text[text.index(heading) :]
+    start = section.index("```python\n") + len("```python\n")
+    return section[start : section.index("```", start)]
+
+
+def test_the_readme_python_api_snippet_reads_a_run(output):
+    from lenet_batch.store import storage
+
+    storage.write_json_atomic(
+        Layout(output).run("2026-11-27").summary_json,
+        {"across_seeds": {"mean": 0.5}, "ensemble": {"accuracy": 0.6}},
+    )
+    code = readme_block("## Python API").replace('"./runs"', repr(output))
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["table"].num_rows == PARTITIONS[("2026-11-27", 0)] + PARTITIONS[("2026-11-27", 2)]
+    assert sorted(namespace["per_seed"]["seed"]) == [0, 1, 2]
+    assert namespace["summary"]["ensemble"]["accuracy"] == 0.6

@@ -1,12 +1,9 @@
 """Report figures and documents, and the summary stage end to end on a local output folder."""
 
 import base64
-import importlib
 import io
 import json
 import re
-import sys
-import types
 
 import numpy as np
 import pyarrow as pa
@@ -15,10 +12,14 @@ import pyarrow.parquet as pq
 import pytest
 from matplotlib import image as mpimg
 
-import lenet_batch
-from lenet_batch import report, run_record, storage, summary, summary_stage
 from lenet_batch.errors import ConfigError, RegressionDetected
-from lenet_batch.storage import Layout
+from lenet_batch.store import run_record, storage
+from lenet_batch.store.layout import Layout
+from lenet_batch.store.seed_records import SeedMetrics
+from lenet_batch.summary import figures as fig
+from lenet_batch.summary import gate, report
+from lenet_batch.summary import stage as summary_stage
+from lenet_batch.summary import statistics as summary
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 N_SAMPLES = 120
@@ -52,12 +53,33 @@ def predictions_table(run_id: str, accuracy: float, seeds=(0, 1, 2), n=N_SAMPLES
     return table.append_column("correct", pc.equal(table["label"], table["prediction"]))
 
 
-def metrics(seed: int, epochs: int = 5) -> dict:
+def metrics_json(seed: int, epochs: int = 5) -> dict:
     """A metrics.json as training writes it."""
-    rows = [{"epoch": e, "train_loss": 2.0 / e + 0.05 * seed, "train_accuracy": 0.9 - 0.3 / e,
-             "test_accuracy": 0.88 - 0.3 / e, "seconds": 2.0} for e in range(1, epochs + 1)]  # fmt: skip
-    return {"status": "complete", "seed": seed, "epochs": rows, "test_accuracy": rows[-1]["test_accuracy"],
-            "train_seconds": 2.0 * epochs}  # fmt: skip
+    rows = [
+        {
+            "epoch": e,
+            "train_loss": 2.0 / e + 0.05 * seed,
+            "train_accuracy": 0.9 - 0.3 / e,
+            "test_accuracy": 0.88 - 0.3 / e,
+            "seconds": 2.0,
+        }
+        for e in range(1, epochs + 1)
+    ]
+    return {
+        "status": "complete",
+        "run_id": "r",
+        "seed": seed,
+        "epochs": rows,
+        "recipe": {},
+        "test_accuracy": rows[-1]["test_accuracy"],
+        "train_seconds": 2.0 * epochs,
+        "model_sha256": "0" * 64,
+    }
+
+
+def metrics(seed: int, epochs: int = 5) -> SeedMetrics:
+    """The same, as the summary reads it."""
+    return SeedMetrics.from_json(metrics_json(seed, epochs), "metrics.json")
 
 
 def pictures(n: int = 20) -> dict[str, np.ndarray]:
@@ -73,7 +95,7 @@ def pictures(n: int = 20) -> dict[str, np.ndarray]:
 def doc() -> dict:
     result = summary.summarize(predictions_table("r1", 0.8), {s: metrics(s) for s in (0, 1, 2)}, "r1")
     doc = result.to_dict()
-    doc["comparison"] = summary.compare(doc, None, 0.01)
+    doc["comparison"] = gate.compare(doc, None, 0.01)
     return doc
 
 
@@ -86,19 +108,19 @@ def draw(name: str, doc: dict) -> bytes:
     """One figure of the report, drawn from the module's summary and pictures."""
     images = pictures()
     if name == "training_curves":
-        return report.training_curves_png({s: metrics(s) for s in (0, 1, 2)})
+        return fig.training_curves_png({s: metrics(s) for s in (0, 1, 2)})
     if name == "seed_accuracy":
-        return report.seed_accuracy_png(doc["per_seed"], doc["across_seeds"], 0.85)
+        return fig.seed_accuracy_png(doc["per_seed"], doc["across_seeds"], 0.85)
     if name == "per_class":
-        return report.per_class_png(doc["per_class"])
+        return fig.per_class_png(doc["per_class"])
     if name == "confusion":
-        return report.confusion_png(doc["confusion_matrix"])
+        return fig.confusion_png(doc["confusion_matrix"])
     if name == "train_images":
-        return report.train_images_png(images["train_images"], images["train_labels"])
-    return report.test_predictions_png(images["test_images"], images["test_labels"], np.zeros(20, int))
+        return fig.train_images_png(images["train_images"], images["train_labels"])
+    return fig.test_predictions_png(images["test_images"], images["test_labels"], np.zeros(20, int))
 
 
-# (height, width) in pixels: the figure sizes in inches times report.DPI
+# (height, width) in pixels: the figure sizes in inches times fig.DPI
 FIGURE_SIZES = {
     "training_curves": (400, 1000),
     "seed_accuracy": (400, 1000),
@@ -109,24 +131,79 @@ FIGURE_SIZES = {
 }
 
 
+# matplotlib's default cycle: seed k of a per-seed figure is drawn in colour Ck.
+CYCLE = {
+    "C0": (0x1F, 0x77, 0xB4),
+    "C1": (0xFF, 0x7F, 0x0E),
+    "C2": (0x2C, 0xA0, 0x2C),
+    "C3": (0xD6, 0x27, 0x28),
+}
+# What each figure must show, as the colours of its marks: (present, absent).
+FIGURE_COLOURS = {
+    "training_curves": (("C0", "C1", "C2"), ("C3",)),  # three seeds, three colours, no fourth
+    "seed_accuracy": (("C0", "C2"), ("C1", "C3")),  # seeds and mean in C0, the ensemble line in C2
+    "per_class": (("C0", "C2"), ("C1", "C3")),  # the means in C0, the ensemble marks in C2
+}
+
+
+def colour_pixels(pixels: np.ndarray, rgb: tuple[int, int, int], tolerance: float = 0.06) -> int:
+    """How many pixels are within tolerance of a colour (anti-aliased edges aside)."""
+    target = np.array(rgb) / 255.0
+    return int((np.abs(pixels[..., :3] - target) < tolerance).all(axis=-1).sum())
+
+
 @pytest.mark.parametrize("name", FIGURE_SIZES)
-def test_figures_are_valid_non_blank_pngs_of_the_expected_size(doc, name):
+def test_figures_are_valid_pngs_of_the_expected_size(doc, name):
     pixels = read_png(draw(name, doc))
     assert pixels.shape[:2] == FIGURE_SIZES[name]
-    assert pixels[..., :3].std() > 0.01
+
+
+@pytest.mark.parametrize("name", FIGURE_COLOURS)
+def test_per_seed_figures_draw_each_series_in_its_colour(doc, name):
+    pixels = read_png(draw(name, doc))
+    present, absent = FIGURE_COLOURS[name]
+    for colour in present:
+        assert colour_pixels(pixels, CYCLE[colour]) > 20, f"{name}: no {colour} marks"
+    for colour in absent:
+        assert colour_pixels(pixels, CYCLE[colour]) < 5, f"{name}: unexpected {colour} marks"
+
+
+def test_seed_accuracy_figure_has_one_marker_per_seed(doc):
+    from scipy import ndimage
+
+    pixels = read_png(draw("seed_accuracy", doc))
+    # The markers are the solid C0 blobs above the 15%-alpha CI band: count the connected ones.
+    blobs, count = ndimage.label(
+        ndimage.binary_opening(
+            (np.abs(pixels[..., :3] - np.array(CYCLE["C0"]) / 255) < 0.06).all(axis=-1), iterations=2
+        )
+    )
+    sizes = np.bincount(blobs.ravel())[1:]
+    assert len([s for s in sizes if 20 < s < 400]) == doc["n_seeds"] + 1  # and the legend's sample marker
+
+
+def test_image_grids_show_the_pictures_where_the_labels_put_them():
+    images = pictures()
+    pixels = read_png(fig.train_images_png(images["train_images"], images["train_labels"]))
+    gray = pixels[..., :3].mean(axis=-1)
+    assert (gray > 0.95).mean() > 0.3 and (gray < 0.05).mean() > 0.05  # white page, black tiles
 
 
 def test_one_seed_figures_and_report_render_without_std(tmp_path):
     one = summary.summarize(predictions_table("r1", 0.8, seeds=(4,)), {4: metrics(4)}, "r1").to_dict()
-    one["comparison"] = summary.compare(one, None, 0.01)
-    figures = report.build_figures(one, {4: metrics(4)})
-    assert set(figures) == {"training_curves.png", "seed_accuracy.png", "per_class_accuracy.png",
-                            "confusion_matrix.png"}  # fmt: skip
+    one["comparison"] = gate.compare(one, None, 0.01)
+    figures = fig.build_figures(one, {4: metrics(4)})
+    assert set(figures) == {
+        "training_curves.png",
+        "seed_accuracy.png",
+        "per_class_accuracy.png",
+        "confusion_matrix.png",
+    }
     assert "std and CI undefined with one seed" in report.render_markdown(one, list(figures))
 
 
 def test_html_embeds_every_figure_as_a_decodable_data_uri(doc):
-    figures = report.build_figures(doc, {0: metrics(0)}, pictures(), np.arange(18) % 10)
+    figures = fig.build_figures(doc, {0: metrics(0)}, pictures(), np.arange(18) % 10)
     assert len(figures) == 6
     page = report.render_html(doc, figures)
     sources = re.findall(r'(?:src|href)="([^"]*)"', page)
@@ -145,40 +222,45 @@ def test_markdown_links_exactly_the_figure_files(doc):
 
 @pytest.fixture
 def fake_predictions(monkeypatch) -> dict[str, pa.Table]:
-    """Serve hand-made tables from predict.read_predictions, whether or not predict.py exists yet."""
+    """Serve hand-made tables as the summary stage's predictions of each run."""
     tables: dict[str, pa.Table] = {}
-    try:
-        module = importlib.import_module("lenet_batch.predict")
-    except ImportError:
-        module = types.ModuleType("lenet_batch.predict")
-        monkeypatch.setitem(sys.modules, "lenet_batch.predict", module)
-        monkeypatch.setattr(lenet_batch, "predict", module, raising=False)
 
-    def read_predictions(layout, run_id, options, seeds=None):
+    def read_predictions(layout, run_id, seeds=None):
         return tables[run_id]
 
-    monkeypatch.setattr(module, "read_predictions", read_predictions, raising=False)
+    monkeypatch.setattr(summary_stage, "read_predictions", read_predictions)
     return tables
 
 
 def make_run(layout: Layout, tables: dict, run_id: str, accuracy: float, seeds=(0, 1, 2), failed=()) -> None:
     """A trained and scored run: run.json with its train stage, metrics.json per seed, predictions."""
-    storage.write_json_atomic(layout.run_json(run_id), {"run_id": run_id, "config": {"seeds": "0-2"}})
+    run = layout.run(run_id)
+    storage.write_json_atomic(run.run_json, {"run_id": run_id, "config": {"seeds": "0-2"}})
     rows = [{"seed": s, "status": "failed" if s in failed else "trained"} for s in (0, 1, 2)]
-    run_record.update_stage(layout, run_id, "train", rows, None)
+    run_record.update_stage(run, "train", rows)
     for seed in seeds:
-        storage.write_json_atomic(layout.metrics_json(run_id, seed), metrics(seed))
+        storage.write_json_atomic(run.metrics_json(seed), metrics_json(seed))
     tables[run_id] = predictions_table(run_id, accuracy, seeds)
 
 
 def test_summarize_run_writes_every_output(tmp_path, fake_predictions):
     layout = Layout(str(tmp_path))
     make_run(layout, fake_predictions, "2026-11-01", 0.8)
-    doc = summary_stage.summarize_run(str(tmp_path), "2026-11-01", images=pictures())
+    doc = summary_stage.summarize_run(Layout(str(tmp_path)).run("2026-11-01"), images=pictures())
     folder = tmp_path / "runs" / "2026-11-01" / "summary"
-    names = {"summary.parquet", "per_class.parquet", "summary.json", "report.md", "report.html",
-             "training_curves.png", "seed_accuracy.png", "per_class_accuracy.png", "confusion_matrix.png",
-             "train_images.png", "test_predictions.png"}  # fmt: skip
+    names = {
+        "summary.parquet",
+        "per_class.parquet",
+        "summary.json",
+        "report.md",
+        "report.html",
+        "training_curves.png",
+        "seed_accuracy.png",
+        "per_class_accuracy.png",
+        "confusion_matrix.png",
+        "train_images.png",
+        "test_predictions.png",
+    }
     assert names <= {p.name for p in folder.iterdir()} and set(doc["files"]) == names
     assert doc["report_html"] == str(folder / "report.html")
     written = json.loads((folder / "summary.json").read_text())
@@ -188,7 +270,7 @@ def test_summarize_run_writes_every_output(tmp_path, fake_predictions):
     assert pq.read_table(folder / "per_class.parquet").num_rows == 30
     for link in re.findall(r"\]\(([^)]+)\)", (folder / "report.md").read_text()):
         read_png((folder / link).read_bytes())
-    stage = run_record.read_run(layout, "2026-11-01", None)["stages"]["summary"]
+    stage = run_record.read_run(layout.run("2026-11-01"))["stages"]["summary"]
     assert stage["status"] == "complete" and stage["mean_accuracy"] == pytest.approx(
         doc["across_seeds"]["mean"]
     )
@@ -197,47 +279,49 @@ def test_summarize_run_writes_every_output(tmp_path, fake_predictions):
 def test_gate_fails_after_writing_against_a_better_previous_run(tmp_path, fake_predictions):
     layout = Layout(str(tmp_path))
     make_run(layout, fake_predictions, "2026-11-01", 0.95)
-    summary_stage.summarize_run(str(tmp_path), "2026-11-01")
+    summary_stage.summarize_run(Layout(str(tmp_path)).run("2026-11-01"))
     make_run(layout, fake_predictions, "2026-11-02", 0.5)
     with pytest.raises(RegressionDetected) as caught:
-        summary_stage.summarize_run(str(tmp_path), "2026-11-02", baseline="previous", max_drop=0.01)
+        summary_stage.summarize_run(
+            Layout(str(tmp_path)).run("2026-11-02"), baseline="previous", max_drop=0.01
+        )
     assert caught.value.exit_code == 4 and "2026-11-02" in str(caught.value)
     written = json.loads((tmp_path / "runs/2026-11-02/summary/summary.json").read_text())
     assert written["comparison"]["regressed"] and written["comparison"]["baseline_run_id"] == "2026-11-01"
     assert (tmp_path / "runs/2026-11-02/summary/report.html").exists()
-    assert run_record.read_run(layout, "2026-11-02", None)["stages"]["summary"]["status"] == "regressed"
+    assert run_record.read_run(layout.run("2026-11-02"))["stages"]["summary"]["status"] == "regressed"
     # A regressed run is not a baseline: the next run is compared with the last good one.
     make_run(layout, fake_predictions, "2026-11-03", 0.95)
-    doc = summary_stage.summarize_run(str(tmp_path), "2026-11-03", baseline="previous")
+    doc = summary_stage.summarize_run(Layout(str(tmp_path)).run("2026-11-03"), baseline="previous")
     assert doc["comparison"]["baseline_run_id"] == "2026-11-01" and not doc["comparison"]["regressed"]
 
 
 def test_failed_seed_fails_the_gate_without_a_baseline(tmp_path, fake_predictions):
     make_run(Layout(str(tmp_path)), fake_predictions, "r1", 0.8, seeds=(0, 1), failed=(2,))
     with pytest.raises(RegressionDetected, match=r"seed\(s\) failed: \[2\]"):
-        summary_stage.summarize_run(str(tmp_path), "r1")
+        summary_stage.summarize_run(Layout(str(tmp_path)).run("r1"))
 
 
 def test_missing_baseline_run_is_a_config_error(tmp_path, fake_predictions):
     make_run(Layout(str(tmp_path)), fake_predictions, "r1", 0.8)
     with pytest.raises(ConfigError, match="nope"):
-        summary_stage.summarize_run(str(tmp_path), "r1", baseline="nope")
+        summary_stage.summarize_run(Layout(str(tmp_path)).run("r1"), baseline="nope")
 
 
 def test_summarize_run_writes_through_fsspec(fake_predictions):
     output = "memory://lenet-report-test"
     make_run(Layout(output), fake_predictions, "r1", 0.8)
-    doc = summary_stage.summarize_run(output, "r1")
+    doc = summary_stage.summarize_run(Layout(output).run("r1"))
     assert doc["report_html"] == "memory://lenet-report-test/runs/r1/summary/report.html"
     assert storage.read_bytes(doc["report_html"]).startswith(b"<!DOCTYPE html>")
-    assert set(doc["files"]) <= set(storage.list_dir(Layout(output).summary_dir("r1")))
+    assert set(doc["files"]) <= set(storage.list_dir(Layout(output).run("r1").summary_dir))
     storage.remove(output, recursive=True)
 
 
 def test_resummarising_without_images_drops_the_old_pictures(tmp_path, fake_predictions):
     make_run(Layout(str(tmp_path)), fake_predictions, "r1", 0.8)
-    summary_stage.summarize_run(str(tmp_path), "r1", images=pictures())
-    doc = summary_stage.summarize_run(str(tmp_path), "r1")
+    summary_stage.summarize_run(Layout(str(tmp_path)).run("r1"), images=pictures())
+    doc = summary_stage.summarize_run(Layout(str(tmp_path)).run("r1"))
     folder = tmp_path / "runs" / "r1" / "summary"
     assert not (folder / "train_images.png").exists() and not (folder / "test_predictions.png").exists()
     assert set(doc["files"]) == {p.name for p in folder.iterdir()}

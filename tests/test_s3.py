@@ -7,15 +7,21 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from lenet_batch import images, model, predict, storage, train
 from lenet_batch.config import Recipe
+from lenet_batch.data import inputs as images
+from lenet_batch.data.inputs import ImageSource
 from lenet_batch.errors import DataError
-from lenet_batch.query import run_query
-from lenet_batch.seed_run import run_seed
-from lenet_batch.storage import Layout
+from lenet_batch.scoring.committed import read_predictions
+from lenet_batch.scoring.partitions import write_partition
+from lenet_batch.scoring.query import run_query
+from lenet_batch.scoring.seed import score_seed
+from lenet_batch.store import storage
+from lenet_batch.store.layout import Layout
+from lenet_batch.training import loop as train
+from lenet_batch.training import model
+from lenet_batch.training.seed import run_seed
 from tests import helpers
 from tests.prediction_helpers import fake_batches, fashion, snapshot, tiny_arrays
-from tests.s3_server import s3_endpoint  # noqa: F401
 
 
 def s3_keys(endpoint, prefix: str = "") -> list[str]:
@@ -24,13 +30,20 @@ def s3_keys(endpoint, prefix: str = "") -> list[str]:
     return sorted(p.split("/", 1)[1] for p in fs.find(f"{endpoint.bucket}/{prefix}"))
 
 
-def test_train_score_read_and_query_round_trip_on_s3(s3_endpoint):  # noqa: F811
+def test_train_score_read_and_query_round_trip_on_s3(s3_endpoint):
     out = s3_endpoint.uri("lenet")
     layout = Layout(out)
     for seed in (0, 1):
-        run_seed(tiny_arrays(), {"source": "tiny"}, Recipe(epochs=1), seed, out, "s3run", None)
+        run_seed(
+            tiny_arrays(),
+            data_info={"source": "tiny"},
+            recipe=Recipe(epochs=1),
+            seed=seed,
+            run=layout.run("s3run"),
+        )
     split = {"test_images": fashion().test_images, "test_labels": fashion().test_labels}
-    rows = [predict.score_seed(out, "s3run", seed, None, None, 4096, test_split=split) for seed in (0, 1)]
+    source = ImageSource(batch_size=4096)
+    rows = [score_seed(layout.run("s3run"), seed, source, test_split=split).to_row() for seed in (0, 1)]
     assert [r["rows"] for r in rows] == [10_000, 10_000]
     keys = s3_keys(s3_endpoint, "lenet/predictions")
     assert keys == [
@@ -38,10 +51,10 @@ def test_train_score_read_and_query_round_trip_on_s3(s3_endpoint):  # noqa: F811
         for s in (0, 1)
         for name in ("_COMMITTED.json", "part-00000.parquet")
     ]
-    table = predict.read_predictions(layout, "s3run")
+    table = read_predictions(layout, "s3run")
     assert table.num_rows == 20_000 and table.schema.remove_metadata().field("seed").type == pa.int64()
     for row in rows:
-        params = storage.read_bytes(layout.model_params("s3run", row["seed"]))
+        params = storage.read_bytes(layout.run("s3run").model_params(row["seed"]))
         net = model.load_lenet(params, "s3", mx.cpu())
         expected = train.evaluate(net, split["test_images"], split["test_labels"], mx.cpu())
         part = table.filter(pc.equal(table["seed"], row["seed"]))
@@ -49,18 +62,18 @@ def test_train_score_read_and_query_round_trip_on_s3(s3_endpoint):  # noqa: F811
     by_seed = run_query(
         "SELECT run_id, seed, count(*) AS n, avg(correct::int) AS acc FROM predictions "
         "WHERE seed = 1 GROUP BY ALL",
-        out,
+        layout,
     )
     assert by_seed.to_pylist() == [
         {"run_id": "s3run", "seed": 1, "n": 10_000, "acc": pytest.approx(rows[1]["accuracy"])}
     ]
 
 
-def test_a_failed_write_on_s3_leaves_no_staged_object_and_the_old_partition(s3_endpoint):  # noqa: F811
+def test_a_failed_write_on_s3_leaves_no_staged_object_and_the_old_partition(s3_endpoint):
     out = s3_endpoint.uri("lenet")
     layout = Layout(out)
-    predict.write_partition(layout, "A", 0, fake_batches(2000, seed=1), None, "a" * 64)
-    predict.write_partition(layout, "B", 0, fake_batches(100, seed=2), None, "b" * 64)
+    write_partition(layout.run("A"), 0, fake_batches(2000, seed=1), "a" * 64)
+    write_partition(layout.run("B"), 0, fake_batches(100, seed=2), "b" * 64)
     before = [snapshot(out, "A", 0), snapshot(out, "B", 0)]
 
     def failing():
@@ -69,19 +82,19 @@ def test_a_failed_write_on_s3_leaves_no_staged_object_and_the_old_partition(s3_e
 
     # s3fs completes the upload of a file closed by an exception: the staging object must absorb that.
     with pytest.raises(RuntimeError, match="scoring crashed"):
-        predict.write_partition(layout, "A", 0, failing(), None, "c" * 64)
+        write_partition(layout.run("A"), 0, failing(), "c" * 64)
     assert [snapshot(out, "A", 0), snapshot(out, "B", 0)] == before
     assert not [k for k in s3_keys(s3_endpoint, "lenet/predictions") if "_staging" in k]
-    assert predict.read_predictions(layout, "A").num_rows == 2000
+    assert read_predictions(layout, "A").num_rows == 2000
     # A rerun of A replaces A's partition only.
-    predict.write_partition(layout, "A", 0, fake_batches(700, seed=4), None, "d" * 64)
+    write_partition(layout.run("A"), 0, fake_batches(700, seed=4), "d" * 64)
     assert snapshot(out, "B", 0) == before[1]
     assert run_query(
-        "SELECT run_id, count(*) AS n FROM predictions GROUP BY run_id ORDER BY run_id", out
+        "SELECT run_id, count(*) AS n FROM predictions GROUP BY run_id ORDER BY run_id", layout
     ).to_pylist() == [{"run_id": "A", "n": 700}, {"run_id": "B", "n": 100}]
 
 
-def test_image_inputs_stream_from_s3(s3_endpoint, tmp_path):  # noqa: F811
+def test_image_inputs_stream_from_s3(s3_endpoint, tmp_path):
     imgs, labels = fashion().test_images[:300], fashion().test_labels[:300]
     fs, _ = storage.get_fs(s3_endpoint.uri())
     np.save(tmp_path / "x.npy", imgs)

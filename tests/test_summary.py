@@ -8,8 +8,10 @@ import pyarrow as pa
 import pytest
 from scipy import stats
 
-from lenet_batch import summary
 from lenet_batch.errors import DataError
+from lenet_batch.store.seed_records import SeedMetrics
+from lenet_batch.summary import gate
+from lenet_batch.summary import statistics as summary
 
 # Six samples, three seeds: (label, [(prediction, confidence) for seeds 0, 1, 2]).
 # Confidence p goes to the predicted class and (1 - p) / 9 to each other class.
@@ -37,22 +39,57 @@ def probabilities(prediction: int, confidence: float) -> list[float]:
 def predictions_table(seeds=(0, 1, 2), cases=CASES, run_id="r1") -> pa.Table:
     """A table with the predictions schema of the infer stage, built from CASES."""
     rows = [
-        {"run_id": run_id, "seed": seed, "sample_id": sid, "label": label, "prediction": votes[seed][0],
-         "correct": votes[seed][0] == label, "confidence": votes[seed][1],
-         "probabilities": probabilities(*votes[seed])}
-        for seed in seeds for sid, (label, votes) in enumerate(cases)
-    ]  # fmt: skip
-    schema = pa.schema([("run_id", pa.string()), ("seed", pa.int64()), ("sample_id", pa.int64()),
-                        ("label", pa.int32()), ("prediction", pa.int32()), ("correct", pa.bool_()),
-                        ("confidence", pa.float32()), ("probabilities", pa.list_(pa.float32()))])  # fmt: skip
+        {
+            "run_id": run_id,
+            "seed": seed,
+            "sample_id": sid,
+            "label": label,
+            "prediction": votes[seed][0],
+            "correct": votes[seed][0] == label,
+            "confidence": votes[seed][1],
+            "probabilities": probabilities(*votes[seed]),
+        }
+        for seed in seeds
+        for sid, (label, votes) in enumerate(cases)
+    ]
+    schema = pa.schema(
+        [
+            ("run_id", pa.string()),
+            ("seed", pa.int64()),
+            ("sample_id", pa.int64()),
+            ("label", pa.int32()),
+            ("prediction", pa.int32()),
+            ("correct", pa.bool_()),
+            ("confidence", pa.float32()),
+            ("probabilities", pa.list_(pa.float32())),
+        ]
+    )
     return pa.Table.from_pylist(rows, schema=schema)
 
 
-def metrics_for(seed: int) -> dict:
+def metrics_for(seed: int) -> SeedMetrics:
     """A metrics.json as training writes it, with two epochs."""
-    epochs = [{"epoch": e, "train_loss": 1.0 / e + seed, "train_accuracy": 0.5 + 0.1 * e,
-               "test_accuracy": 0.6, "seconds": 2.0} for e in (1, 2)]  # fmt: skip
-    return {"status": "complete", "seed": seed, "epochs": epochs, "test_accuracy": 0.6, "train_seconds": 4.0}
+    epochs = [
+        {
+            "epoch": e,
+            "train_loss": 1.0 / e + seed,
+            "train_accuracy": 0.5 + 0.1 * e,
+            "test_accuracy": 0.6,
+            "seconds": 2.0,
+        }
+        for e in (1, 2)
+    ]
+    doc = {
+        "status": "complete",
+        "run_id": "r1",
+        "seed": seed,
+        "recipe": {},
+        "epochs": epochs,
+        "test_accuracy": 0.6,
+        "train_seconds": 4.0,
+        "model_sha256": "0" * 64,
+    }
+    return SeedMetrics.from_json(doc, "metrics.json")
 
 
 @pytest.fixture
@@ -135,8 +172,31 @@ def test_one_seed_leaves_std_ci_and_disagreement_undefined():
 def test_summary_dict_is_strict_json_and_keeps_key_numbers(result):
     doc = json.loads(json.dumps(result.to_dict(), allow_nan=False))
     assert doc["seeds"] == [0, 1, 2] and doc["n_seeds"] == 3
-    assert {"across_seeds", "per_seed", "per_class", "ensemble", "majority_vote", "disagreement",
-            "confusion_matrix", "failed_seeds", "train_seconds", "class_names"} <= set(doc)  # fmt: skip
+    assert {
+        "across_seeds",
+        "per_seed",
+        "per_class",
+        "ensemble",
+        "majority_vote",
+        "disagreement",
+        "confusion_matrix",
+        "failed_seeds",
+        "train_seconds",
+        "class_names",
+    } <= set(doc)
+    # The numbers survive the round trip, not only the keys.
+    across = result.across_seeds
+    assert {k: doc["across_seeds"][k] for k in ("mean", "std", "min", "max")} == pytest.approx(
+        {k: across[k] for k in ("mean", "std", "min", "max")}
+    )
+    assert doc["across_seeds"]["ci95"] == pytest.approx(across["ci95"])
+    assert [r["test_accuracy"] for r in doc["per_seed"]] == pytest.approx(
+        result.per_seed["test_accuracy"].tolist()
+    )
+    assert doc["ensemble"]["accuracy"] == pytest.approx(result.ensemble["accuracy"])
+    assert doc["confusion_matrix"] == result.confusion_matrix
+    assert np.allclose(doc["disagreement"]["matrix"], result.disagreement["matrix"])
+    assert doc["class_names"] == list(result.class_names) and doc["failed_seeds"] == []
 
 
 def test_missing_metrics_leave_training_columns_empty():
@@ -169,8 +229,12 @@ def test_duplicate_rows_are_data_errors():
 
 
 def doc_with(mean: float, ensemble: float = 0.9, failed=(), run_id="cur") -> dict:
-    return {"run_id": run_id, "across_seeds": {"mean": mean}, "ensemble": {"accuracy": ensemble},
-            "failed_seeds": list(failed)}  # fmt: skip
+    return {
+        "run_id": run_id,
+        "across_seeds": {"mean": mean},
+        "ensemble": {"accuracy": ensemble},
+        "failed_seeds": list(failed),
+    }
 
 
 @pytest.mark.parametrize(
@@ -186,7 +250,7 @@ def doc_with(mean: float, ensemble: float = 0.9, failed=(), run_id="cur") -> dic
 )
 def test_gate_regresses_only_on_a_drop_beyond_max_drop(current, baseline_mean, regressed):
     baseline = None if baseline_mean is None else doc_with(baseline_mean, run_id="base")
-    cmp = summary.compare(doc_with(current), baseline, max_drop=0.01)
+    cmp = gate.compare(doc_with(current), baseline, max_drop=0.01)
     assert cmp["regressed"] is regressed and bool(cmp["reasons"]) is regressed
     if baseline is None:
         assert cmp["mean_accuracy"]["delta"] is None and cmp["baseline_run_id"] is None
@@ -196,11 +260,11 @@ def test_gate_regresses_only_on_a_drop_beyond_max_drop(current, baseline_mean, r
 
 
 def test_gate_reports_the_ensemble_delta():
-    cmp = summary.compare(doc_with(0.9, ensemble=0.91), doc_with(0.9, ensemble=0.93), max_drop=0.01)
+    cmp = gate.compare(doc_with(0.9, ensemble=0.91), doc_with(0.9, ensemble=0.93), max_drop=0.01)
     assert cmp["ensemble_accuracy"]["delta"] == pytest.approx(-0.02) and not cmp["regressed"]
 
 
 @pytest.mark.parametrize("baseline", [None, doc_with(0.80)])
 def test_gate_regresses_when_seeds_failed(baseline):
-    cmp = summary.compare(doc_with(0.9, failed=[3]), baseline, max_drop=0.01)
+    cmp = gate.compare(doc_with(0.9, failed=[3]), baseline, max_drop=0.01)
     assert cmp["regressed"] and cmp["failed_seeds"] == [3] and "failed" in cmp["reasons"][0]

@@ -1,12 +1,13 @@
-"""Wait on a set of per-seed tasks as they finish, with a running count; a failure becomes a row."""
+"""Wait on a set of per-seed tasks as they finish, with a running count; a failure becomes a result."""
 
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import ray
 
 log = logging.getLogger(__name__)
+Result = TypeVar("Result")
 
 
 def error_text(exc: Exception) -> str:
@@ -17,21 +18,19 @@ def error_text(exc: Exception) -> str:
 
 
 def collect(
-    pending: dict[Any, int],
-    on_failure: Callable[[int, Exception], dict[str, Any]],
-    rows: list[dict[str, Any]] | None = None,
-) -> list[dict[str, Any]]:
+    pending: dict[Any, int], on_failure: Callable[[int, Exception], Result], done: list[Result] | None = None
+) -> list[Result]:
     """Results of every task ({ref: seed}) in seed order, waiting with ray.wait as each finishes."""
-    rows = list(rows or [])
-    total = len(rows) + len(pending)
+    results = list(done or [])
+    total = len(results) + len(pending)
     pending = dict(pending)
     while pending:
-        done, _ = ray.wait(list(pending), num_returns=1)
-        for ref in done:
+        finished, _ = ray.wait(list(pending), num_returns=1)
+        for ref in finished:
             seed = pending.pop(ref)
             try:
-                rows.append(ray.get(ref))
+                results.append(ray.get(ref))
             except ray.exceptions.RayError as exc:
-                rows.append(on_failure(seed, exc))
-            log.info("seeds done: %d/%d", len(rows), total)
-    return sorted(rows, key=lambda r: r["seed"])
+                results.append(on_failure(seed, exc))
+            log.info("seeds done: %d/%d", len(results), total)
+    return sorted(results, key=lambda r: r.seed)

@@ -87,9 +87,10 @@ def train_baseline(params: dict) -> dict[str, Any]:
 
 def train_ray(params: dict) -> dict[str, Any]:
     """K seeds as Ray tasks via cluster.train_seeds on a local Ray (timed: worker start-up, not Ray's)."""
+    from lenet_batch.cluster.train_seeds import train_seeds
+
     from lenet_batch import data
     from lenet_batch.cluster.session import ray_session
-    from lenet_batch.cluster.train_seeds import train_seeds
     from lenet_batch.config import Settings
 
     dataset = data.load()
@@ -113,8 +114,9 @@ def train_ray(params: dict) -> dict[str, Any]:
 
 def _bench_model(output: str, run_id: str) -> None:
     """A complete seed 0 in `output` (1 epoch on 4,096 images: inference speed does not need accuracy)."""
-    from lenet_batch.config import Recipe
     from lenet_batch.seed_run import run_seed
+
+    from lenet_batch.config import Recipe
 
     arrays = _fashion_mnist()
     small = {k: v[:4096] if k.startswith("train") else v for k, v in arrays.items()}

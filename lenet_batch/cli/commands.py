@@ -1,0 +1,131 @@
+"""What each `lenet-batch` subcommand does with its resolved settings; returns an exit code."""
+
+import argparse
+import logging
+
+from lenet_batch.cli import output
+from lenet_batch.config import Settings
+from lenet_batch.data.classes import CLASS_NAMES
+from lenet_batch.errors import EXIT_OK, DataError, ModelFileError
+from lenet_batch.pipeline import stages
+from lenet_batch.store import storage
+
+log = logging.getLogger(__name__)
+
+TRAIN_COLUMNS = ["seed", "status", "test_accuracy", "train_seconds", "attempts"]
+SCORE_COLUMNS = ["seed", "status", "rows", "accuracy", "seconds"]
+
+
+def cmd_data(args: argparse.Namespace, settings: Settings) -> int:
+    """Describe the dataset; optionally plot the first training images."""
+    dataset = stages.load_dataset(settings)
+    info = dataset.describe()
+    if args.plot:
+        from lenet_batch.summary.figures import train_images_png
+
+        png = train_images_png(dataset.train_images[: args.first], dataset.train_labels[: args.first])
+        storage.write_bytes_atomic(args.plot, png, settings.storage_options)
+        info["plot"] = args.plot
+    if args.json:
+        output.print_json(info)
+    elif not args.quiet:
+        output.print_dataset(info)
+    return EXIT_OK
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    """Train the seeds on Ray; print the per-seed table; exit 3 when any seed failed."""
+    run = stages.run_ref(settings)
+    if args.dry_run:
+        dataset = stages.load_dataset(settings)
+        print(
+            f"run {run.run_id}: seeds {settings.seed_list()} x {settings.epochs} epochs, "
+            f"batch {settings.batch_size}, lr {settings.lr}; "
+            f"{settings.cpus_per_seed} CPU / {settings.gpus_per_seed} GPU per seed; "
+            f"data {dataset.source} ({len(dataset.train_images)} train); outputs under "
+            f"{run.run_dir}; nothing trained (--dry-run)"
+        )
+        return EXIT_OK
+    results = stages.train(settings, run)
+    output.print_rows([r.to_row() for r in results], TRAIN_COLUMNS, args.json)
+    stages.raise_if_failed(results, "train")
+    return EXIT_OK
+
+
+def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
+    """Predict the first test images with one seed's model; print true vs predicted; optional picture."""
+    from lenet_batch.scoring.seed import predict_classes
+
+    run = stages.run_ref(settings)
+    dataset = stages.load_dataset(settings)
+    images, labels = dataset.test_images[: args.first], dataset.test_labels[: args.first]
+    try:  # the same checked loading as batch inference: run exists, training complete, digest matches
+        predicted = predict_classes(run, args.seed, images)
+    except (DataError, ModelFileError) as exc:
+        raise ModelFileError(f"no model for that run and seed: {exc}") from None
+    output.print_predictions([int(x) for x in labels], [int(x) for x in predicted], CLASS_NAMES)
+    if args.plot:
+        from lenet_batch.summary.figures import test_predictions_png
+
+        png = test_predictions_png(images, labels, predicted)
+        storage.write_bytes_atomic(args.plot, png, settings.storage_options)
+        print(f"plot: {args.plot}")
+    return EXIT_OK
+
+
+def cmd_infer(args: argparse.Namespace, settings: Settings) -> int:
+    """Score the input with every trained seed's model; write Parquet partitions."""
+    results = stages.infer(settings, stages.run_ref(settings), settings.given_seeds())
+    output.print_rows([r.to_row() for r in results], SCORE_COLUMNS, args.json)
+    stages.raise_if_failed(results, "infer")
+    return EXIT_OK
+
+
+def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
+    """Run SQL over the predictions; print a table or JSON lines to stdout."""
+    from lenet_batch.scoring.query import run_query
+    from lenet_batch.store.layout import Layout
+
+    table = run_query(
+        args.sql, Layout(settings.output, settings.storage_options), run_id=settings.run_id or None
+    )
+    rows = table.to_pylist()
+    if args.json:
+        output.print_json_lines(rows)
+    else:
+        print(output.format_table(rows, table.column_names) if rows else "(no rows)")
+    return EXIT_OK
+
+
+def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
+    """Aggregate a run's predictions and metrics; write tables, plots and report; gate on regressions."""
+    from lenet_batch.summary.report import comparison_line, headline_line
+
+    result = stages.summarize(settings, stages.run_ref(settings), dataset=_dataset_for_pictures(settings))
+    if args.json:
+        output.print_json(result)
+    else:
+        print(headline_line(result))
+        print(comparison_line(result))
+        print(f"report: {result['report_html']}")
+    return EXIT_OK
+
+
+def _dataset_for_pictures(settings: Settings):
+    """The dataset for the report's two image pictures; the summary still works without it."""
+    try:
+        return stages.load_dataset(settings)
+    except DataError as exc:
+        log.warning("report without the image pictures: %s", exc)
+        return None
+
+
+def cmd_nightly(args: argparse.Namespace, settings: Settings) -> int:
+    """Train, infer and summarise one run under a lock on the output; print the headline and report path."""
+    from lenet_batch.pipeline.nightly import nightly
+    from lenet_batch.summary.report import headline_line
+
+    result = nightly(settings)
+    print(headline_line(result))
+    print(f"report: {result['report_html']}")
+    return EXIT_OK

@@ -1,0 +1,63 @@
+"""Everything the CLI prints to stdout: plain tables for people, JSON for programs, headline lines."""
+
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+
+def print_json(value: Any) -> None:
+    """Data to stdout as JSON."""
+    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def print_json_lines(rows: Sequence[dict[str, Any]]) -> None:
+    """Rows to stdout as JSON lines."""
+    for row in rows:
+        sys.stdout.write(json.dumps(row, default=str) + "\n")
+
+
+def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    """A plain-text table (for people; use --json for programs)."""
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return "-"
+        return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    cells = [[cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(lines)
+
+
+def print_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str], as_json: bool) -> None:
+    """A per-seed table: JSON when asked, else plain text (an `error` column when any row has one)."""
+    if as_json:
+        print_json(list(rows))
+        return
+    if any(r.get("error") for r in rows):
+        columns = [*columns, "error"]
+    print(format_table(rows, columns))
+
+
+def print_dataset(info: dict[str, Any]) -> None:
+    """`lenet-batch data`: source, shapes, class balance."""
+    print(f"source: {info['source']}")
+    for split, s in info["splits"].items():
+        print(
+            f"{split}: images {tuple(s['images']['shape'])} {s['images']['dtype']}, "
+            f"labels {tuple(s['labels']['shape'])} {s['labels']['dtype']}"
+        )
+        print("  " + ", ".join(f"{k} {v}" for k, v in s["class_balance"].items()))
+    if info.get("plot"):
+        print(f"plot: {info['plot']}")
+
+
+def print_predictions(labels: Sequence[int], predicted: Sequence[int], class_names: Sequence[str]) -> None:
+    """`lenet-batch predict`: true vs predicted per image, then the count correct."""
+    for i, (t, p) in enumerate(zip(labels, predicted, strict=True)):
+        verdict = "ok" if t == p else "WRONG"
+        print(f"{i}\ttrue {class_names[t]:<12}\tpredicted {class_names[p]:<12}\t{verdict}")
+    print(f"{sum(int(t == p) for t, p in zip(labels, predicted, strict=True))}/{len(labels)} correct")

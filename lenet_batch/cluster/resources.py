@@ -1,0 +1,36 @@
+"""What a seed's task asks Ray for, and which device it uses of what Ray assigned (pure: no Ray import)."""
+
+from typing import Any
+
+from lenet_batch.config import Settings
+
+
+def task_options(settings: Settings) -> dict[str, Any]:
+    """Ray options of one seed's task: its CPUs and GPUs, retries on worker death, thread caps."""
+    return {
+        "num_cpus": settings.cpus_per_seed,
+        "num_gpus": settings.gpus_per_seed,
+        "max_retries": settings.max_retries,  # system failures (worker death) only
+        "retry_exceptions": False,  # a seed's own error is not retried
+        "runtime_env": {"env_vars": thread_env(settings.cpus_per_seed)},
+    }
+
+
+def thread_env(cpus: float) -> dict[str, str]:
+    """MXNet's CPU results depend on the OpenMP thread count: fix it to the task's CPUs (and record it)."""
+    return {"OMP_NUM_THREADS": str(max(1, int(cpus))), "MXNET_CPU_WORKER_NTHREADS": "1"}
+
+
+def context_for(gpu_ids: list[int] | list[str], cuda_visible_devices: str | None = None) -> tuple[str, int]:
+    """("gpu", i) for the first GPU Ray assigned, ("cpu", 0) when it assigned none.
+
+    Ray sets CUDA_VISIBLE_DEVICES to the assigned GPUs, so inside the task the first one is device 0
+    unless the variable is unset (then the assigned id is the physical index).
+    """
+    if not gpu_ids:
+        return ("cpu", 0)
+    if cuda_visible_devices is None or cuda_visible_devices == "":
+        return ("gpu", int(gpu_ids[0]))
+    visible = [d.strip() for d in cuda_visible_devices.split(",") if d.strip()]
+    first = str(gpu_ids[0])
+    return ("gpu", visible.index(first) if first in visible else 0)

@@ -1,0 +1,51 @@
+"""Score many seeds as Ray tasks: the test split put once, explicit resources, failures reported per seed."""
+
+import logging
+import os
+from typing import Any
+
+import ray
+
+from lenet_batch.cluster.progress import collect, error_text
+from lenet_batch.cluster.resources import context_for, task_options
+from lenet_batch.cluster.session import worker_logging
+from lenet_batch.cluster.train_tasks import check_gpus
+from lenet_batch.config import Settings
+from lenet_batch.data.fashion_mnist import FashionMNIST
+from lenet_batch.data.inputs import ImageSource
+from lenet_batch.store.layout import RunRef
+from lenet_batch.store.seed_records import ScoreResult
+
+log = logging.getLogger(__name__)
+
+
+@ray.remote
+def _score_task(run: RunRef, seed: int, source: ImageSource, test_split: Any) -> ScoreResult:
+    from lenet_batch.scoring.seed import score_seed  # MXNet: imported in the worker, not by the driver
+
+    worker_logging()
+    context = context_for(ray.get_gpu_ids(), os.environ.get("CUDA_VISIBLE_DEVICES"))
+    return score_seed(run, seed, source, context=context, test_split=test_split)
+
+
+def failure(seed: int, error: str) -> ScoreResult:
+    """The result of a seed that could not be scored."""
+    log.error("seed %d: not scored: %s", seed, error)
+    return ScoreResult(seed, "failed", error=error[:500])
+
+
+def score_seeds(
+    settings: Settings,
+    run: RunRef,
+    seeds: list[int],
+    source: ImageSource,
+    dataset: FashionMNIST | None,
+) -> list[ScoreResult]:
+    """Score the seeds on the connected Ray cluster; `dataset` supplies the test split when scoring it."""
+    check_gpus(settings.gpus_per_seed)
+    split_ref = None
+    if not source.uri and dataset is not None:  # put once; every task reads it from the object store
+        split_ref = ray.put({"test_images": dataset.test_images, "test_labels": dataset.test_labels})
+    remote = _score_task.options(**task_options(settings))
+    pending = {remote.remote(run, seed, source, split_ref): seed for seed in seeds}
+    return collect(pending, lambda seed, exc: failure(seed, error_text(exc)))

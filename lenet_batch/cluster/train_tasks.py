@@ -1,0 +1,71 @@
+"""Train many seeds as Ray tasks: data put once, explicit resources, retries on worker death."""
+
+import logging
+import os
+
+import ray
+
+from lenet_batch.cluster.progress import collect, error_text
+from lenet_batch.cluster.resources import context_for, task_options
+from lenet_batch.cluster.session import worker_logging
+from lenet_batch.config import Recipe, Settings
+from lenet_batch.data.fashion_mnist import FashionMNIST
+from lenet_batch.errors import ConfigError
+from lenet_batch.store.layout import RunRef
+from lenet_batch.store.seed_records import TrainResult, read_attempts
+
+log = logging.getLogger(__name__)
+
+
+@ray.remote
+def _train_task(arrays, data_info: dict, recipe: Recipe, seed: int, run: RunRef) -> TrainResult:
+    from lenet_batch.training.seed import run_seed  # MXNet: imported in the worker, not by the driver
+
+    worker_logging()
+    context = context_for(ray.get_gpu_ids(), os.environ.get("CUDA_VISIBLE_DEVICES"))
+    return run_seed(arrays, data_info=data_info, recipe=recipe, seed=seed, run=run, context=context)
+
+
+@ray.remote
+def _cuda_probe() -> bool:
+    from lenet_batch.training.model import mxnet_has_cuda
+
+    return mxnet_has_cuda()
+
+
+def check_gpus(gpus_per_seed: float) -> None:
+    """Before any training: the cluster has GPUs and the MXNet on a GPU worker is a CUDA build."""
+    if gpus_per_seed <= 0:
+        return
+    if ray.cluster_resources().get("GPU", 0) < gpus_per_seed:
+        raise ConfigError(
+            f"--gpus-per-seed {gpus_per_seed}: the Ray cluster has no GPUs to give "
+            f"(resources: {ray.cluster_resources()})"
+        )
+    if not ray.get(_cuda_probe.options(num_gpus=gpus_per_seed, num_cpus=0).remote(), timeout=300):
+        raise ConfigError(
+            "--gpus-per-seed > 0 but the MXNet installed on the GPU workers has no CUDA support; "
+            "install the CUDA build (e.g. mxnet-cu112) or use --gpus-per-seed 0"
+        )
+
+
+def _failure(run: RunRef, seed: int, exc: Exception) -> TrainResult:
+    error = error_text(exc)
+    try:
+        attempts = len(read_attempts(run, seed))
+    except Exception:  # the attempts file is informative only
+        attempts = None
+    log.error("seed %d failed: %s", seed, error)
+    return TrainResult(seed, "failed", attempts=attempts, error=error)
+
+
+def train_seeds(
+    settings: Settings, dataset: FashionMNIST, run: RunRef, seeds: list[int]
+) -> list[TrainResult]:
+    """Train the seeds on the connected Ray cluster; one result per seed, in seed order."""
+    check_gpus(settings.gpus_per_seed)
+    arrays_ref = ray.put(dataset.arrays())  # once; tasks read it zero-copy from the object store
+    remote = _train_task.options(**task_options(settings))
+    recipe, data_info = settings.recipe(), dataset.info()
+    pending = {remote.remote(arrays_ref, data_info, recipe, seed, run): seed for seed in seeds}
+    return collect(pending, lambda seed, exc: _failure(run, seed, exc))

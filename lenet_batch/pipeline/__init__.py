@@ -1,0 +1,1 @@
+"""The stages as users run them (train, infer, summary) and the nightly that chains them under a lock."""

@@ -1,0 +1,88 @@
+"""Reading prediction partitions: only those with a _COMMITTED.json marker, with typed partition columns."""
+
+import posixpath
+import re
+from typing import NamedTuple
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from lenet_batch.errors import DataError
+from lenet_batch.scoring.partitions import MARKER, PART_FILE, PREDICTION_SCHEMA
+from lenet_batch.store import storage
+from lenet_batch.store.layout import Layout
+
+# The partition columns, typed as read_predictions and the query view give them (never inferred: a run id
+# such as 2026-11-27 would otherwise become a date).
+PARTITION_SCHEMA = pa.schema([pa.field("run_id", pa.string()), pa.field("seed", pa.int64())])
+_MARKER_PATH = re.compile(r"run_id=([^/]+)/seed=(\d+)/" + re.escape(MARKER) + "$")
+
+
+class Partition(NamedTuple):
+    """One committed (run, seed) partition and its Parquet file."""
+
+    run_id: str
+    seed: int
+    uri: str
+
+
+def committed_partitions(layout: Layout, run_id: str | None = None) -> list[Partition]:
+    """Every partition with a commit marker (of one run, or all), sorted; others are ignored."""
+    root = layout.predictions_root()
+    fs, root_path = storage.get_fs(root, layout.options)
+    with storage.storage_errors(root):
+        fs.invalidate_cache()  # another process may have committed since this filesystem last listed
+        found = fs.glob(posixpath.join(root_path, f"run_id={run_id or '*'}", "seed=*", MARKER))
+    parts = []
+    for path in found:
+        match = _MARKER_PATH.search(path)
+        if match:
+            folder = layout.run(match.group(1)).partition_dir(int(match.group(2)))
+            marker = storage.read_json(storage.join(folder, MARKER), layout.options)
+            name = marker.get("file", PART_FILE) if isinstance(marker, dict) else PART_FILE
+            parts.append(Partition(match.group(1), int(match.group(2)), storage.join(folder, name)))
+    return sorted(parts)
+
+
+def require_committed(
+    layout: Layout, run_id: str | None = None, seeds: list[int] | None = None
+) -> list[Partition]:
+    """The committed partitions (of a run, of some seeds); a DataError when none or a seed has none."""
+    parts = [p for p in committed_partitions(layout, run_id) if seeds is None or p.seed in seeds]
+    which = f"run {run_id}" if run_id else "any run"
+    if not parts:
+        raise DataError(
+            f"no committed predictions for {which} under {layout.predictions_root()}; "
+            "run `lenet-batch infer` first"
+        )
+    missing = sorted(set(seeds or []) - {p.seed for p in parts})
+    if missing:
+        raise DataError(f"{which}: no committed predictions for seeds {missing}; score them first")
+    return parts
+
+
+def predictions_dataset(
+    layout: Layout, run_id: str | None = None, seeds: list[int] | None = None
+) -> ds.Dataset:
+    """A pyarrow dataset over the committed partitions, with typed run_id and seed columns from the paths."""
+    parts = require_committed(layout, run_id, seeds)
+    fs, root = storage.get_fs(layout.predictions_root(), layout.options)
+    paths = [storage.get_fs(p.uri, layout.options)[1] for p in parts]
+    schema = pa.unify_schemas([PREDICTION_SCHEMA, PARTITION_SCHEMA])
+    partitioning = ds.partitioning(PARTITION_SCHEMA, flavor="hive")
+    with storage.storage_errors(layout.predictions_root()):
+        return ds.dataset(
+            paths,
+            schema=schema,
+            format="parquet",
+            filesystem=fs,
+            partitioning=partitioning,
+            partition_base_dir=root,
+        )
+
+
+def read_predictions(layout: Layout, run_id: str, seeds: list[int] | None = None) -> pa.Table:
+    """The committed predictions of one run (optionally some seeds), with run_id and seed columns."""
+    dataset = predictions_dataset(layout, run_id, seeds)
+    with storage.storage_errors(layout.predictions_root()):
+        return dataset.to_table()

@@ -1,0 +1,187 @@
+"""The predictions' Parquet schema and partitions: atomic writes, commit markers, reading committed ones.
+
+A partition is `predictions/run_id=<ID>/seed=<K>/part-00000.parquet` plus a `_COMMITTED.json` marker. It is
+written to a staging object first (pyarrow leaves a valid-looking but incomplete file when interrupted, and
+s3fs completes a multipart upload on close even after an exception), then moved into place, then marked.
+Readers list the markers, so they never see a half-written file.
+"""
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lenet_batch.errors import StorageError
+from lenet_batch.provenance import now_utc
+from lenet_batch.store import storage
+from lenet_batch.store.layout import RunRef
+
+log = logging.getLogger(__name__)
+
+PREDICTION_SCHEMA = pa.schema(
+    [
+        pa.field("sample_id", pa.int64(), nullable=False),
+        pa.field("label", pa.int32()),
+        pa.field("label_name", pa.string()),
+        pa.field("prediction", pa.int32(), nullable=False),
+        pa.field("prediction_name", pa.string(), nullable=False),
+        pa.field("correct", pa.bool_()),
+        pa.field("confidence", pa.float32(), nullable=False),
+        pa.field("probabilities", pa.list_(pa.float32()), nullable=False),
+        pa.field("model_sha256", pa.string(), nullable=False),
+        pa.field("scored_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+)
+PART_FILE = "part-00000.parquet"
+MARKER = "_COMMITTED.json"
+ROW_GROUP_ROWS = 131_072  # ~14 MB a row group: large enough for scans, small enough to buffer
+
+# --- writing a partition -----------------------------------------------------------------------------------
+
+
+def _staging_folder(run: RunRef) -> str:
+    return storage.join(run.layout.staging_dir(), run.run_id)
+
+
+def _staging_uri(run: RunRef, seed: int) -> str:
+    # Under the underscore folder, not ending in .parquet: no reader or glob picks it up. A name of its own
+    # per writer (host, pid, random), so that two writers of one partition never touch each other's file.
+    name = f"seed-{seed}.{socket.gethostname()}.{os.getpid()}.{uuid.uuid4().hex}.staged"
+    return storage.join(_staging_folder(run), name)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def _left_by_dead_writer(name: str, seed: int) -> bool:
+    """A staged file of this partition whose writer ran on this host and is gone (killed mid-write)."""
+    parts = name.split(".")
+    if len(parts) < 5 or parts[0] != f"seed-{seed}" or not parts[-3].isdigit():
+        return False
+    host = ".".join(parts[1:-3])
+    return host == socket.gethostname() and not _pid_alive(int(parts[-3]))
+
+
+def _discard_dead_writers(run: RunRef, seed: int) -> None:
+    """Remove staged files that killed writers on this host left; never another live writer's."""
+    folder = _staging_folder(run)
+    try:
+        names = storage.list_dir(folder, run.options)
+    except StorageError as exc:
+        log.warning("could not list %s: %s", folder, exc)
+        return
+    for name in names:
+        if _left_by_dead_writer(name, seed):
+            _remove_quietly(storage.join(folder, name), run.options)
+
+
+def _write_row_groups(writer: pq.ParquetWriter, batches: Iterable[pa.RecordBatch]) -> int:
+    """Write the batches in row groups of ROW_GROUP_ROWS (the last may be smaller); returns the row count."""
+    rows, buffer = 0, PREDICTION_SCHEMA.empty_table()
+    for batch in batches:
+        rows += batch.num_rows
+        buffer = pa.concat_tables([buffer, pa.Table.from_batches([batch], PREDICTION_SCHEMA)])
+        while buffer.num_rows >= ROW_GROUP_ROWS:
+            writer.write_table(buffer.slice(0, ROW_GROUP_ROWS))
+            buffer = buffer.slice(ROW_GROUP_ROWS)
+    if buffer.num_rows:
+        writer.write_table(buffer)
+    return rows
+
+
+def _write_staged(uri: str, batches: Iterable[pa.RecordBatch], options: dict | None) -> int:
+    """Write the Parquet file to the staging object; returns its row count."""
+    fs, path = storage.get_fs(uri, options)
+    local = storage.is_local(uri)
+    if local:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+    with storage.storage_errors(uri), open(path, "wb") if local else fs.open(path, "wb") as f:
+        writer = pq.ParquetWriter(f, PREDICTION_SCHEMA, compression="zstd")
+        try:
+            rows = _write_row_groups(writer, batches)
+        finally:
+            writer.close()
+        if local:
+            f.flush()
+            os.fsync(f.fileno())
+    return rows
+
+
+def _commit(staged: str, final: str, options: dict | None) -> int:
+    """Move the staged file to its final name (replacing any old one in one step); returns its size."""
+    fs, staged_path = storage.get_fs(staged, options)
+    final_path = storage.get_fs(final, options)[1]
+    with storage.storage_errors(final):
+        size = fs.size(staged_path)
+        if storage.is_local(final):
+            os.makedirs(os.path.dirname(final_path), exist_ok=True)
+            os.replace(staged_path, final_path)
+        else:
+            # A server-side copy: the key flips from old to new. The staged object goes after the marker.
+            fs.copy(staged_path, final_path)
+    return size
+
+
+def _remove_quietly(uri: str, options: dict | None) -> None:
+    try:
+        storage.remove(uri, options)
+    except StorageError as exc:  # never mask the real outcome; the next write of the partition retries
+        log.warning("could not remove staged file %s: %s", uri, exc)
+
+
+def _remove_staging_folder(run: RunRef) -> None:
+    """Drop the run's staging folder once it is empty (object stores have no folders to drop)."""
+    if storage.is_local(run.output):
+        path = storage.get_fs(_staging_folder(run), run.options)[1]
+        for folder in (path, os.path.dirname(path)):
+            try:
+                os.rmdir(folder)
+            except OSError:  # not empty (another writer is at work), or already gone
+                return
+
+
+def write_partition(
+    run: RunRef, seed: int, batches: Iterable[pa.RecordBatch], model_sha256: str, **marker_extra: Any
+) -> dict[str, Any]:
+    """Write one (run, seed) partition atomically and mark it committed; returns the marker.
+
+    Until the new file is committed the old one (if any) stays in place and readable; a failure (or a
+    kill) leaves at most a staged object that readers never see.
+    """
+    options = run.options
+    staged = _staging_uri(run, seed)
+    final = storage.join(run.partition_dir(seed), PART_FILE)
+    try:
+        rows = _write_staged(staged, batches, options)
+        size = _commit(staged, final, options)
+    except BaseException:
+        _remove_quietly(staged, options)
+        raise
+    marker = {
+        "file": PART_FILE,
+        "rows": rows,
+        "bytes": size,
+        "model_sha256": model_sha256,
+        "committed_at": now_utc(),
+        "run_id": run.run_id,
+        "seed": seed,
+        **marker_extra,
+    }
+    storage.write_json_atomic(storage.join(run.partition_dir(seed), MARKER), marker, options)
+    if not storage.is_local(final):  # locally the rename consumed it
+        _remove_quietly(staged, options)
+    _discard_dead_writers(run, seed)
+    _remove_staging_folder(run)
+    return marker

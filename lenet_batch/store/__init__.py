@@ -1,0 +1,1 @@
+"""Storage: fsspec I/O with atomic writes, the output layout, run and seed records, the run lock."""

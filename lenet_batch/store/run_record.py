@@ -1,0 +1,61 @@
+"""runs/<run_id>/run.json: the run's config, versions, data digests and the status of each stage."""
+
+import dataclasses
+from typing import Any
+
+from lenet_batch.config import Settings, redact
+from lenet_batch.errors import DataError
+from lenet_batch.provenance import now_utc, versions
+from lenet_batch.store import storage
+from lenet_batch.store.layout import RunRef
+
+
+def read_run(run: RunRef) -> dict[str, Any]:
+    """The run record, or an empty one when the run has none yet."""
+    if not storage.exists(run.run_json, run.options):
+        return {"run_id": run.run_id, "stages": {}}
+    record = storage.read_json(run.run_json, run.options)
+    if not isinstance(record, dict):
+        raise DataError(f"{run.run_json}: expected a JSON object, found {type(record).__name__}")
+    return record
+
+
+def public_config(settings: Settings) -> dict[str, Any]:
+    """The settings as recorded: values of secret-looking keys masked at any depth."""
+    return redact(dataclasses.asdict(settings))
+
+
+def start(run: RunRef, settings: Settings, data_info: dict[str, Any] | None) -> None:
+    """Record the config, versions and data of a run (kept across reruns; stages untouched)."""
+    record = read_run(run)
+    record.update(
+        {
+            "run_id": run.run_id,
+            "config": public_config(settings),
+            "versions": versions(),
+            "updated_at": now_utc(),
+        }
+    )
+    if data_info is not None:
+        record["data"] = data_info
+    record.setdefault("created_at", now_utc())
+    storage.write_json_atomic(run.run_json, record, run.options)
+
+
+def stage_status(rows: list[dict[str, Any]]) -> str:
+    """'complete' when every seed succeeded or was already done, else 'failed'."""
+    return "complete" if rows and all(r.get("status") != "failed" for r in rows) else "failed"
+
+
+def update_stage(
+    run: RunRef, stage: str, rows: list[dict[str, Any]] | None, status: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """Set one stage's status (and per-seed rows) in run.json; returns the stage entry."""
+    record = read_run(run)
+    entry = {"status": status or stage_status(rows or []), "finished_at": now_utc(), **extra}
+    if rows is not None:
+        entry["seeds"] = rows
+    record.setdefault("stages", {})[stage] = entry
+    record["updated_at"] = now_utc()
+    storage.write_json_atomic(run.run_json, record, run.options)
+    return entry

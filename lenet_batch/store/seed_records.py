@@ -1,0 +1,172 @@
+"""A seed's records: metrics.json of a finished seed, its attempts, and its rows in the run's tables.
+
+Each record is a dataclass written to and read from JSON here only; a file that is not the expected JSON
+object is a DataError naming it.
+"""
+
+import dataclasses
+import os
+import re
+import socket
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from lenet_batch.errors import DataError
+from lenet_batch.provenance import now_utc
+from lenet_batch.store import storage
+from lenet_batch.store.layout import RunRef
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """What one epoch measured."""
+
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    test_accuracy: float
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _object(doc: Any, uri: str) -> dict[str, Any]:
+    if not isinstance(doc, dict):
+        raise DataError(f"{uri}: expected a JSON object, found {type(doc).__name__}")
+    return doc
+
+
+@dataclass(frozen=True)
+class SeedMetrics:
+    """metrics.json of a finished seed: recipe, per-epoch metrics, provenance (written last: complete)."""
+
+    run_id: str
+    seed: int
+    recipe: dict[str, Any]
+    epochs: list[EpochMetrics]
+    model_sha256: str
+    data: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, Any] = field(default_factory=dict)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    train_seconds: float = 0.0
+    wall_seconds_this_attempt: float = 0.0
+    omp_num_threads: str | None = None
+    context: str = "cpu(0)"
+    finished_at: str = ""
+    status: str = "complete"
+
+    @property
+    def test_accuracy(self) -> float:
+        return self.epochs[-1].test_accuracy
+
+    def to_json(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["test_accuracy"] = self.test_accuracy
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: Any, uri: str) -> "SeedMetrics":
+        """Parse metrics.json; a file of the wrong shape is a DataError naming it."""
+        doc = _object(doc, uri)
+        known = {f.name for f in dataclasses.fields(cls)}
+        try:
+            values = {k: v for k, v in doc.items() if k in known}
+            values["epochs"] = [EpochMetrics(**e) for e in doc["epochs"]]
+            metrics = cls(**values)
+            if not metrics.epochs or not isinstance(metrics.recipe, dict):
+                raise ValueError("no epochs or no recipe")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"{uri}: not a metrics.json of a finished seed ({exc})") from None
+        return metrics
+
+
+def _row(result: Any) -> dict[str, Any]:
+    """A result as its row in run.json and the CLI's table (no error column when it has none)."""
+    return {k: v for k, v in asdict(result).items() if k != "error" or v is not None}
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """A seed's row in the train stage's table."""
+
+    seed: int
+    status: str  # trained, resumed, skipped or failed
+    test_accuracy: float | None = None
+    train_seconds: float | None = None
+    attempts: int | None = None
+    error: str | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        return _row(self)
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """A seed's row in the infer stage's table."""
+
+    seed: int
+    status: str  # scored or failed
+    rows: int | None = None
+    accuracy: float | None = None
+    seconds: float | None = None
+    error: str | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        return _row(self)
+
+
+def load_complete(run: RunRef, seed: int) -> SeedMetrics | None:
+    """The seed's metrics when its outputs are complete (metrics.json is written last), else None."""
+    uri = run.metrics_json(seed)
+    if not storage.exists(uri, run.options):
+        return None
+    doc = storage.read_json(uri, run.options)
+    if isinstance(doc, dict) and doc.get("status") != "complete":
+        return None
+    return SeedMetrics.from_json(doc, uri)
+
+
+def read_attempts(run: RunRef, seed: int) -> list[dict[str, Any]]:
+    """The seed's attempts so far (host, pid, start time); an unreadable file counts as none."""
+    uri = run.attempts_json(seed)
+    if not storage.exists(uri, run.options):
+        return []
+    doc = storage.read_json(uri, run.options)
+    return doc if isinstance(doc, list) else []
+
+
+def record_attempt(run: RunRef, seed: int) -> list[dict[str, Any]]:
+    """Append this attempt (host, pid, time) to attempts.json; returns the list."""
+    attempts = read_attempts(run, seed)
+    attempts.append(
+        {
+            "attempt": len(attempts) + 1,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started_at": now_utc(),
+        }
+    )
+    storage.write_json_atomic(run.attempts_json(seed), attempts, run.options)
+    return attempts
+
+
+def require_run(run: RunRef) -> None:
+    """A run that does not exist is a DataError naming where it was looked for."""
+    if not storage.exists(run.run_dir, run.options):
+        raise DataError(
+            f"run {run.run_id!r} not found: {run.run_dir} does not exist "
+            "(check --run and --output, or train it first)"
+        )
+
+
+def seed_folders(run: RunRef) -> list[int]:
+    """Seeds that have a folder in the run, finished or not."""
+    names = storage.list_dir(run.seeds_dir, run.options)
+    return sorted(int(n.split("=", 1)[1]) for n in names if re.fullmatch(r"seed=\d+", n))
+
+
+def trained_seeds(run: RunRef) -> list[int]:
+    """Seeds of a run whose training is complete; a run that does not exist is a DataError."""
+    require_run(run)
+    return [s for s in seed_folders(run) if load_complete(run, s) is not None]

@@ -1,0 +1,1 @@
+"""LeNet-5 training with MXNet: the network, the training loop, one seed with its checkpoints."""

@@ -1,0 +1,99 @@
+"""Train one seed into its output folder: skip when complete, resume from the last epoch checkpoint.
+
+This is the plain function a Ray task wraps; it knows nothing of Ray.
+"""
+
+import dataclasses
+import hashlib
+import logging
+import os
+import time
+from typing import Any
+
+import numpy as np
+
+from lenet_batch.config import Recipe
+from lenet_batch.provenance import now_utc, versions
+from lenet_batch.store import storage
+from lenet_batch.store.layout import RunRef
+from lenet_batch.store.seed_records import SeedMetrics, TrainResult, load_complete, record_attempt
+from lenet_batch.training.checkpoints import load_checkpoint, save_checkpoint
+from lenet_batch.training.loop import train_seed
+from lenet_batch.training.model import mx_context
+
+log = logging.getLogger(__name__)
+
+
+def _metrics(
+    run: RunRef,
+    seed: int,
+    recipe: Recipe,
+    history: list,
+    params: bytes,
+    *,
+    data_info: dict[str, Any],
+    attempts: list[dict[str, Any]],
+    context: tuple[str, int],
+    wall_seconds: float,
+) -> SeedMetrics:
+    """metrics.json of a finished seed: recipe, per-epoch metrics, digest, provenance, threads, attempts."""
+    return SeedMetrics(
+        run_id=run.run_id,
+        seed=seed,
+        recipe=dataclasses.asdict(recipe),
+        epochs=list(history),
+        model_sha256=hashlib.sha256(params).hexdigest(),
+        data=data_info,
+        versions=versions(),
+        attempts=attempts,
+        train_seconds=round(sum(m.seconds for m in history), 3),
+        wall_seconds_this_attempt=round(wall_seconds, 3),
+        omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
+        context=f"{context[0]}({context[1]})",
+        finished_at=now_utc(),
+    )
+
+
+def run_seed(
+    arrays: dict[str, np.ndarray],
+    *,
+    data_info: dict[str, Any],
+    recipe: Recipe,
+    seed: int,
+    run: RunRef,
+    context: tuple[str, int] = ("cpu", 0),
+) -> TrainResult:
+    """Train (or resume, or skip) one seed; returns its row for the run's per-seed table."""
+    done = load_complete(run, seed)
+    if done is not None:
+        log.info("seed %d: already complete (test accuracy %.4f), skipped", seed, done.test_accuracy)
+        return TrainResult(seed, "skipped", done.test_accuracy, done.train_seconds, len(done.attempts))
+    attempts = record_attempt(run, seed)
+    resume = load_checkpoint(run, seed)
+    if resume is not None:
+        log.info("seed %d: resuming after epoch %d (attempt %d)", seed, resume.epoch, len(attempts))
+    started = time.perf_counter()
+    params, history = train_seed(
+        arrays,
+        recipe,
+        seed,
+        mx_context(*context),
+        resume,
+        on_epoch=lambda hist, p: save_checkpoint(run, seed, hist, p),
+    )
+    metrics = _metrics(
+        run,
+        seed,
+        recipe,
+        history,
+        params,
+        data_info=data_info,
+        attempts=attempts,
+        context=context,
+        wall_seconds=time.perf_counter() - started,
+    )
+    storage.write_bytes_atomic(run.model_params(seed), params, run.options)
+    storage.write_json_atomic(run.metrics_json(seed), metrics.to_json(), run.options)  # last: marks complete
+    storage.remove(run.checkpoint_dir(seed), run.options, recursive=True)
+    log.info("seed %d: done, test accuracy %.4f", seed, metrics.test_accuracy)
+    return TrainResult(seed, "trained", metrics.test_accuracy, metrics.train_seconds, len(attempts))

@@ -1,0 +1,66 @@
+"""Reading JSON and Parquet must not pull in the training stack: checked in a fresh interpreter each time."""
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import REPO
+
+# Modules that read records, Parquet or settings: query, summary, report, storage and config.
+LIGHT_MODULES = [
+    "lenet_batch.config",
+    "lenet_batch.store.storage",
+    "lenet_batch.store.layout",
+    "lenet_batch.store.lock",
+    "lenet_batch.store.run_record",
+    "lenet_batch.store.seed_records",
+    "lenet_batch.scoring.committed",
+    "lenet_batch.scoring.query",
+    "lenet_batch.summary.statistics",
+    "lenet_batch.summary.gate",
+    "lenet_batch.summary.figures",
+    "lenet_batch.summary.report",
+    "lenet_batch.summary.stage",
+    "lenet_batch.data.fashion_mnist",
+    "lenet_batch.data.inputs",
+    "lenet_batch.pipeline.stages",
+    "lenet_batch.cli",
+    "lenet_batch.cli.commands",
+]
+HEAVY = ("mxnet", "ray")
+
+
+def imported_after(statement: str) -> set[str]:
+    """Which of HEAVY a fresh interpreter has imported after running the statement."""
+    probe = f"{statement}\nimport sys\nprint('HEAVY:', *(m for m in {HEAVY!r} if m in sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return set(result.stdout.strip().splitlines()[-1].split()[1:])
+
+
+@pytest.mark.parametrize("module", LIGHT_MODULES)
+def test_module_imports_neither_mxnet_nor_ray(module):
+    assert imported_after(f"import {module}") == set()
+
+
+def test_the_probe_sees_a_heavy_import():
+    # The check can fail: the modules that run a model do import MXNet.
+    assert imported_after("import lenet_batch.training.loop") == {"mxnet"}
+    assert "ray" in imported_after("import lenet_batch.cluster.session")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--help"],
+        ["query", "--help"],
+        ["summary", "--help"],
+        ["query", "SELECT 1", "--output", "/nonexistent/lenet-batch-output"],
+    ],
+)
+def test_light_commands_import_neither_mxnet_nor_ray(argv):
+    statement = f"from lenet_batch.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass"
+    assert imported_after(statement) == set()
