@@ -97,10 +97,13 @@ METADATA=$(printf '{"submitter": "%s", "run_id": "%s"}' "$SUBMITTER" "$RUN_ID")
 RUNTIME_ENV=$("${HELPER[@]}" runtime-env "$REPO" "$VENV")
 
 log "run $RUN_ID: submitting job $SUBMISSION_ID to $RAY_ADDRESS -> $LENET_BATCH_OUTPUT"
-submit_rc=0
+# Plain records, no colour codes, UTC ISO-8601 timestamps: this output ends up in the cron log file.
+set +e
 ray job submit --address "$RAY_ADDRESS" --submission-id "$SUBMISSION_ID" --working-dir "$REPO" \
-    --runtime-env-json "$RUNTIME_ENV" --metadata-json "$METADATA" \
-    -- python -m jobs.nightly "${ARGS[@]}" || submit_rc=$?
+    --runtime-env-json "$RUNTIME_ENV" --metadata-json "$METADATA" --log-style record --log-color false \
+    -- python -m jobs.nightly "${ARGS[@]}" 2>&1 | "${HELPER[@]}" relog
+submit_rc=${PIPESTATUS[0]}
+set -e
 # `ray job submit` exits 1 for every failed job and 0 for a stopped one: read the real status.
 job_rc=0
 "${HELPER[@]}" wait "$RAY_ADDRESS" "$SUBMISSION_ID" "$SUBMITTER" || job_rc=$?

@@ -4,13 +4,16 @@ Run with the venv's Python (it needs only `ray`, not lenet_batch):
   ray_job.py runtime-env REPO VENV           print the --runtime-env-json for `ray job submit`
   ray_job.py pick-id ADDRESS BASE_ID         print `submit ID`, `running ID` or `succeeded ID`
   ray_job.py wait ADDRESS ID SUBMITTER       wait for the job; exit with its entrypoint's exit code
+  ray_job.py relog < lines                   copy lines: colour codes removed, Ray's times in UTC ISO-8601
 
 `ray job submit` itself exits 1 for any failed job and 0 for a stopped one, so the exact status comes
 from the job's record (JobDetails.driver_exit_code), read here.
 """
 
+import datetime as dt
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -120,12 +123,36 @@ def poll_until_done(client, submission_id: str, info):
     return info
 
 
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+# A line of Ray's own logging: "2026-11-28 02:00:01,234\tINFO cli.py:39 -- message" (host's local time).
+RAY_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})\s+([A-Z]+) \S+ -- (.*)$")
+
+
+def relog_line(line: str) -> str:
+    """A line for the cron log: no colour codes; Ray's local timestamps as lenet-batch's UTC ones."""
+    line = ANSI.sub("", line)
+    match = RAY_LINE.match(line)
+    if not match:
+        return line
+    local = dt.datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S").astimezone()
+    stamp = local.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{match.group(2)}Z {match.group(3)} {match.group(4)}"
+
+
+def relog(lines, out) -> None:
+    """Copy lines as they come (the job's log is streamed), each through relog_line."""
+    for line in lines:
+        out.write(relog_line(line.rstrip("\n")) + "\n")
+        out.flush()
+
+
 def first_line(text: str | None) -> str:
     return (text or "").strip().split("\n", 1)[0]
 
 
 def log(message: str) -> None:
-    sys.stderr.write(f"nightly.sh: {message}\n")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    sys.stderr.write(f"{stamp} nightly.sh: {message}\n")
 
 
 def fail(code: int, message: str):
@@ -138,6 +165,8 @@ def main(argv: list[str]) -> int:
         print(json.dumps(runtime_env(argv[1], argv[2])))
     elif argv[:1] == ["pick-id"] and len(argv) == 3:
         print(pick_id(argv[1], argv[2]))
+    elif argv[:1] == ["relog"] and len(argv) == 1:
+        relog(sys.stdin, sys.stdout)
     elif argv[:1] == ["wait"] and len(argv) == 4:
         return wait(argv[1], argv[2], argv[3])
     else:

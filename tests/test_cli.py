@@ -1,6 +1,8 @@
 """CLI: user errors are one line on stderr with exit code 2; data and predict commands work."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -98,3 +100,44 @@ def test_predict_prints_true_vs_predicted_and_plots(tmp_path, fashion_mnist, cap
     assert lines[0].startswith(f"0\ttrue {CLASS_NAMES[fashion_mnist.test_labels[0]]}")
     assert lines[6].endswith("/6 correct") and lines[7] == f"plot: {plot}"
     assert plot.read_bytes()[:4] == b"\x89PNG"
+    # metrics.json says nothing of the process that trained it (in a Ray worker: Ray's worker script).
+    assert "argv" not in json.loads(
+        (tmp_path / "runs" / "r1" / "seeds" / "seed=0" / "metrics.json").read_text()
+    )
+
+
+def test_version_and_global_flags_before_or_after_the_command(tmp_path, capsys):
+    from lenet_batch import __version__
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"lenet-batch {__version__}"
+    (tmp_path / "c.toml").write_text("epochs = 3\n")
+    for argv in (
+        ["--config", str(tmp_path / "c.toml"), "-q", "train", "--dry-run"],
+        ["train", "--config", str(tmp_path / "c.toml"), "-q", "--dry-run"],
+    ):
+        assert cli.main(argv) == 0
+        assert "x 3 epochs" in capsys.readouterr().out
+
+
+def test_query_takes_no_data_flags_and_says_it_reads_every_run(capsys):
+    with pytest.raises(SystemExit) as usage:
+        cli.main(["query", "SELECT 1", "--no-verify"])
+    assert usage.value.code == 2 and "unrecognized arguments: --no-verify" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["query", "--help"])
+    assert "only this run (default: every run)" in capsys.readouterr().out
+
+
+def test_jobs_are_packaged_and_run_from_any_working_directory(tmp_path):
+    # `python -m jobs.nightly` as a Ray job's entrypoint or a cron line, outside the checkout.
+    result = subprocess.run(
+        [sys.executable, "-m", "jobs.nightly", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "--seeds" in result.stdout and "nightly" in result.stdout

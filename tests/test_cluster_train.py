@@ -60,7 +60,7 @@ def test_two_seeds_train_in_parallel_then_a_rerun_skips_them(ray_cluster, small_
     ends = [dt.datetime.fromisoformat(f) for f in finished]
     assert max(starts) < min(ends), f"no overlap: started {starts}, finished {ends}"
     assert attempts[0]["pid"] != attempts[1]["pid"]
-    assert "seeds done: 2/2" in result.stderr
+    assert "[2/2 seeds done]" in result.stderr
     run = json.loads((tmp_path / "runs" / "par" / "run.json").read_text())
     assert run["stages"]["train"]["status"] == "complete"
 

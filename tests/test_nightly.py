@@ -1,6 +1,7 @@
 """The nightly pipeline end to end on a local Ray: local folder and S3 (moto on 127.0.0.1)."""
 
 import json
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -9,6 +10,21 @@ import pytest
 from tests import helpers
 
 pytestmark = pytest.mark.slow
+
+ISO_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")
+
+
+def assert_log_lines_are_stamped_alike(stderr: str) -> None:
+    """Every log line, the driver's and Ray's (worker lines carry Ray's '(task pid=…)' prefix), is ISO UTC."""
+    lines = [re.sub(r"^\(\w+ pid=\d+\) ", "", ln) for ln in stderr.splitlines() if ln.strip()]
+    unstamped = [ln for ln in lines if not ISO_LINE.match(ln)]
+    assert not unstamped, unstamped[:5]
+    assert "Token authentication is enabled" not in stderr and "\x1b[" not in stderr
+
+
+def seed_progress(text: str) -> list[tuple[int, int]]:
+    """(k, n) of the driver's '[k/n seeds done]' lines, in the order they were written."""
+    return [(int(k), int(n)) for k, n in re.findall(r"\[(\d+)/(\d+) seeds done\]", text)]
 
 
 def test_nightly_locally_completes_then_a_rerun_resumes_without_retraining(small_data_dir, tmp_path):
@@ -41,6 +57,16 @@ def test_nightly_locally_completes_then_a_rerun_resumes_without_retraining(small
     for seed in (0, 1):
         part = tmp_path / "predictions" / "run_id=night" / f"seed={seed}" / "part-00000.parquet"
         assert pq.read_metadata(part).num_rows == 2_000
+
+    # The driver's story: one format, seed lines from the driver's results in order, a durable copy.
+    assert_log_lines_are_stamped_alike(first.stderr)
+    assert seed_progress(first.stderr) == [(1, 2), (2, 2), (1, 2), (2, 2)]  # train, then infer
+    logs = list((tmp_path / "runs" / "night" / "logs").iterdir())
+    assert len(logs) == 1 and logs[0].name.startswith("nightly-")
+    durable = logs[0].read_text()
+    assert seed_progress(durable) == seed_progress(first.stderr)
+    assert all(ISO_LINE.match(line) for line in durable.splitlines())
+    assert "run night: 2 seeds, mean test accuracy" in durable
 
     params = Path(tmp_path / "runs" / "night" / "seeds" / "seed=0" / "model.params").stat().st_mtime_ns
     again = helpers.run_cli(*args)
@@ -88,6 +114,11 @@ def test_nightly_reads_data_from_s3_and_writes_every_output_to_s3(s3_endpoint, s
     ):
         assert f"{prefix}/{key}" in keys, key
     assert not any("_staging" in k for k in keys) and f"{prefix}/_lock.json" not in keys
+    # The driver's log outlives the machine that ran it: read it back from S3.
+    logs = sorted(k for k in keys if k.startswith(f"{prefix}/runs/s3run/logs/"))
+    assert len(logs) == 1 and logs[0].rsplit("/", 1)[1].startswith("nightly-")
+    durable = fs.cat_file(logs[0]).decode()
+    assert seed_progress(durable) == [(1, 2), (2, 2), (1, 2), (2, 2)] and "report.html" in durable
     assert "testing" not in fs.cat_file(f"{prefix}/runs/s3run/run.json").decode()
 
     query = helpers.run_cli(

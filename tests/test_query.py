@@ -1,6 +1,7 @@
 """SQL and pyarrow.dataset over the committed predictions: partition filters, committed files only, errors."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -106,6 +107,25 @@ def test_only_committed_partitions_are_queried(output):
         ("2026-11-27", 0),
         ("2026-11-27", 2),
     ]
+
+
+def readme_duckdb_sql() -> str:
+    """The SQL of the README's `duckdb -c "…"` example."""
+    text = (helpers.REPO / "README.md").read_text()
+    start = text.index('duckdb -c "') + len('duckdb -c "')
+    return text[start : text.index('"\n', start)]
+
+
+def test_the_readme_duckdb_example_keeps_run_ids_strings(output):
+    root = Layout(output).predictions_root()
+    sql = readme_duckdb_sql().replace("runs/predictions", root).replace("2026-11-27", "2026-11-26")
+    rows = duckdb.sql(sql).fetchall()
+    table = read_predictions(Layout(output), "2026-11-26").to_pandas()
+    expected = table.groupby("seed")["correct"].mean()
+    assert [seed for seed, _ in rows] == expected.index.tolist() == [0, 1]
+    assert [acc for _, acc in rows] == pytest.approx(expected.tolist())
+    source = re.search(r"read_parquet\(.*?\}\)", sql, re.DOTALL).group(0)
+    assert duckdb.sql(f"SELECT typeof(run_id) FROM {source} LIMIT 1").fetchall() == [("VARCHAR",)]
 
 
 def test_the_readme_snippets_work_on_the_layout(output):

@@ -4,6 +4,7 @@ deploy/nightly.sh as cron runs it: locally, submitted, and refused while another
 import ipaddress
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -241,6 +242,16 @@ def test_nightly_sh_submits_and_a_second_run_on_the_same_output_is_refused(clust
         os.kill(holder, signal.SIGCONT)
     code, out = finish(first)
     assert code == 0, out[-4000:]
+    # The cron log: no colour codes, and Ray's client lines in the same UTC ISO-8601 format as ours.
+    assert "\x1b[" not in out
+    ray_lines = [
+        ln
+        for ln in out.splitlines()
+        if "Job submission server address" in ln or "submitted successfully" in ln
+    ]
+    assert ray_lines and all(
+        re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO ", ln) for ln in ray_lines
+    ), ray_lines
     for name, (rc, text) in refused.items():
         assert rc == 5, f"{name}: exit {rc}\n{text[-3000:]}"
     assert "lenet-nightly-night-1 is already running" in refused["same"][1]  # refused before submitting

@@ -1,5 +1,6 @@
 """`lenet-batch`: parse flags, run the subcommand, map errors to one line and an exit code."""
 
+import argparse
 import logging
 import os
 import sys
@@ -8,11 +9,15 @@ from typing import Any
 
 from lenet_batch import config, errors
 from lenet_batch.cli.parser import build_parser
+from lenet_batch.store import run_log
+from lenet_batch.store.layout import Layout
 
 log = logging.getLogger("lenet_batch")
+# Commands that work on one run: their log is also kept under runs/<run_id>/logs/.
+RUN_COMMANDS = {"train", "infer", "summary", "nightly"}
 
 
-def settings_from_args(args) -> config.Settings:
+def settings_from_args(args: argparse.Namespace) -> config.Settings:
     """Resolve flags over environment over --config over defaults."""
     names = set(config.Settings.__dataclass_fields__)
     flags: dict[str, Any] = {k: v for k, v in vars(args).items() if k in names}
@@ -21,15 +26,38 @@ def settings_from_args(args) -> config.Settings:
 
 
 def configure_logging(verbose: bool, quiet: bool) -> None:
-    """Progress to stderr: INFO by default."""
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
-    logging.basicConfig(
-        level=logging.WARNING,
-        format="%(asctime)s %(levelname)s %(message)s",
-        datefmt="%H:%M:%S",
-        stream=sys.stderr,
-    )
-    logging.getLogger("lenet_batch").setLevel(level)
+    """Progress to stderr (INFO; --quiet: warnings only), every line stamped in ISO-8601 UTC."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(run_log.formatter())
+    handler.setLevel(logging.WARNING if quiet else logging.NOTSET)  # --quiet quiets the terminal only
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    logging.getLogger("lenet_batch").setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def _durable_log(args: argparse.Namespace, settings: config.Settings) -> run_log.DurableLogHandler | None:
+    """A durable copy of this command's log for the run it works on (none for a dry run or no run)."""
+    if args.command not in RUN_COMMANDS or getattr(args, "dry_run", False):
+        return None
+    run = Layout(settings.output, settings.storage_options).run(settings.resolved_run_id())
+    return run_log.attach(run, run_log.log_name(args.command))
+
+
+def _run(args: argparse.Namespace, settings: config.Settings) -> int:
+    """The subcommand's exit code: user errors as one line, bugs with their traceback."""
+    from lenet_batch.cli import commands
+
+    try:
+        return getattr(commands, f"cmd_{args.command}")(args, settings)
+    except errors.LenetError as exc:
+        log.debug("%s", exc, exc_info=True)
+        sys.stderr.write(f"lenet-batch {args.command}: error: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("lenet-batch: interrupted\n")
+        return 130
+    except Exception:
+        log.exception("lenet-batch %s: a bug, please report it with this traceback", args.command)
+        return errors.EXIT_BUG
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,17 +67,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Read by Ray at import: keep every seed's epoch line (they look alike) and no colour codes in logs.
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("RAY_COLOR_PREFIX", "0")
-    from lenet_batch.cli import commands
-
     try:
         settings = settings_from_args(args)
-        return getattr(commands, f"cmd_{args.command}")(args, settings)
     except errors.LenetError as exc:
         sys.stderr.write(f"lenet-batch {args.command}: error: {exc}\n")
         return exc.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write("lenet-batch: interrupted\n")
-        return 130
+    durable = _durable_log(args, settings)
+    code = errors.EXIT_BUG
+    try:
+        code = _run(args, settings)
+    finally:
+        if durable is not None:  # refused runs (usage, lock) did nothing worth a log in the run
+            run_log.detach(durable, keep=code not in (errors.EXIT_USAGE, errors.EXIT_LOCKED))
+    return code
 
 
 if __name__ == "__main__":

@@ -54,15 +54,16 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
     """Predict the first test images with one seed's model; print true vs predicted; optional picture."""
-    from lenet_batch.scoring.seed import predict_classes
+    from lenet_batch.scoring.seed import load_model, predict_classes
 
     run = stages.run_ref(settings)
-    dataset = stages.load_dataset(settings)
-    images, labels = dataset.test_images[: args.first], dataset.test_labels[: args.first]
     try:  # the same checked loading as batch inference: run exists, training complete, digest matches
-        predicted = predict_classes(run, args.seed, images)
+        model = load_model(run, args.seed)
     except (DataError, ModelFileError) as exc:
         raise ModelFileError(f"no model for that run and seed: {exc}") from None
+    dataset = stages.load_dataset(settings)
+    images, labels = dataset.test_images[: args.first], dataset.test_labels[: args.first]
+    predicted = predict_classes(run, args.seed, model, images)
     output.print_predictions([int(x) for x in labels], [int(x) for x in predicted], CLASS_NAMES)
     if args.plot:
         from lenet_batch.summary.figures import test_predictions_png

@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from lenet_batch import errors
+from lenet_batch import __version__, errors
 
 
 class Parser(argparse.ArgumentParser):
@@ -27,6 +27,14 @@ def _common(p: argparse.ArgumentParser, *names: str) -> None:
         "address": (["--address"], {"help": "Ray cluster address (default $RAY_ADDRESS, else a local Ray)"}),
         "cpus_per_seed": (["--cpus-per-seed"], {"type": float, "help": "CPUs per seed's task (default 1)"}),
         "gpus_per_seed": (["--gpus-per-seed"], {"type": float, "help": "GPUs per seed's task (default 0)"}),
+        "verify_data": (
+            ["--no-verify"],
+            {
+                "action": "store_const",
+                "const": False,
+                "help": "accept data files whose SHA-256 differs from Fashion-MNIST's",
+            },
+        ),
     }
     for name in names:
         flags, kwargs = spec[name]
@@ -52,38 +60,42 @@ def _gate_flags(p: argparse.ArgumentParser, baseline_default: str) -> None:
     )
 
 
-def _global_flags() -> Parser:
-    """Flags every subcommand takes: config file, storage options, data verification, verbosity."""
-    parent = Parser(add_help=False)
-    parent.add_argument("--config", default=None, help="TOML file of settings (flags beat env beat file)")
-    parent.add_argument("--storage-option", action="append", metavar="KEY=VALUE", help="fsspec/s3fs option")
-    parent.add_argument(
-        "--no-verify",
-        dest="verify_data",
-        action="store_const",
-        const=False,
-        default=None,
-        help="accept data files whose SHA-256 differs from Fashion-MNIST's",
+def _global_flags(parser: argparse.ArgumentParser, default: object = None) -> argparse.ArgumentParser:
+    """Flags every command takes, before or after its name: config file, storage options, verbosity.
+
+    The subcommands' copies default to SUPPRESS, so a flag given before the command name is not reset.
+    """
+    parser.add_argument("--config", default=default, help="TOML file of settings (flags beat env beat file)")
+    parser.add_argument(
+        "--storage-option", action="append", default=default, metavar="KEY=VALUE", help="fsspec/s3fs option"
     )
-    parent.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parent.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
-    return parent
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=default or False, help="debug logging"
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", default=default or False, help="warnings and errors only"
+    )
+    return parser
 
 
 def build_parser() -> Parser:
     """The `lenet-batch` argument parser."""
     parser = Parser(prog="lenet-batch", description="LeNet-5 on Fashion-MNIST over many seeds, on Ray.")
-    parent = _global_flags()
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _global_flags(parser)
+    parent = _global_flags(Parser(add_help=False), default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     p = sub.add_parser("data", parents=[parent], help="where the data comes from, counts, class balance")
-    _common(p, "data")
+    _common(p, "data", "verify_data")
     p.add_argument("--plot", metavar="FILE", help="write a PNG of the first training images with class names")
     p.add_argument("--first", type=int, default=18, help="images in the plot (default 18)")
     p.add_argument("--json", action="store_true", help="print the description as JSON")
 
     p = sub.add_parser("train", parents=[parent], help="train seeds in parallel as Ray tasks")
-    _common(p, "output", "run_id", "seeds", "data", "address", "cpus_per_seed", "gpus_per_seed")
+    _common(
+        p, "output", "run_id", "seeds", "data", "verify_data", "address", "cpus_per_seed", "gpus_per_seed"
+    )
     _recipe_flags(p)
     p.add_argument(
         "--dry-run", action="store_true", help="check settings and data, print the plan, train nothing"
@@ -91,13 +103,15 @@ def build_parser() -> Parser:
     p.add_argument("--json", action="store_true", help="print the per-seed table as JSON")
 
     p = sub.add_parser("predict", parents=[parent], help="one seed's predictions on the first test images")
-    _common(p, "output", "run_id", "data")
+    _common(p, "output", "run_id", "data", "verify_data")
     p.add_argument("--seed", type=int, required=True, help="the seed whose model to use")
     p.add_argument("--first", type=int, default=6, help="how many test images (default 6)")
     p.add_argument("--plot", metavar="FILE", help="write the 'true vs predicted' picture as PNG")
 
     p = sub.add_parser("infer", parents=[parent], help="score images with every seed's model into Parquet")
-    _common(p, "output", "run_id", "seeds", "data", "address", "cpus_per_seed", "gpus_per_seed")
+    _common(
+        p, "output", "run_id", "seeds", "data", "verify_data", "address", "cpus_per_seed", "gpus_per_seed"
+    )
     p.add_argument("--input", default=None, help="images to score: IDX, .npy (N×28×28 uint8) or Parquet")
     p.add_argument("--input-labels", default=None, help="IDX labels file for an IDX --input (optional)")
     p.add_argument(
@@ -106,17 +120,22 @@ def build_parser() -> Parser:
     p.add_argument("--json", action="store_true", help="print the per-seed table as JSON")
 
     p = sub.add_parser("query", parents=[parent], help="SQL over the predictions (a `predictions` view)")
-    _common(p, "output", "run_id")
+    _common(p, "output")
+    p.add_argument(
+        "--run-id", "--run", dest="run_id", default=None, help="only this run (default: every run)"
+    )
     p.add_argument("sql", help='e.g. "SELECT seed, avg(correct::int) FROM predictions GROUP BY seed"')
     p.add_argument("--json", action="store_true", help="rows as JSON lines instead of a table")
 
     p = sub.add_parser("summary", parents=[parent], help="accuracy across seeds: tables, plots, report, gate")
-    _common(p, "output", "run_id", "data")
+    _common(p, "output", "run_id", "data", "verify_data")
     _gate_flags(p, "none")
     p.add_argument("--json", action="store_true", help="print summary.json to stdout")
 
     p = sub.add_parser("nightly", parents=[parent], help="train, infer and summarise one run (the main job)")
-    _common(p, "output", "run_id", "seeds", "data", "address", "cpus_per_seed", "gpus_per_seed")
+    _common(
+        p, "output", "run_id", "seeds", "data", "verify_data", "address", "cpus_per_seed", "gpus_per_seed"
+    )
     _recipe_flags(p)
     _gate_flags(p, "previous")
     return parser

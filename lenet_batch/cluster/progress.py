@@ -32,5 +32,6 @@ def collect(
                 results.append(ray.get(ref))
             except ray.exceptions.RayError as exc:
                 results.append(on_failure(seed, exc))
-            log.info("seeds done: %d/%d", len(results), total)
+            # From the driver, as results arrive: workers' own lines are forwarded late or not at all.
+            log.info("%s [%d/%d seeds done]", results[-1].describe(), len(results), total)
     return sorted(results, key=lambda r: r.seed)

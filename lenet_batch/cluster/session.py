@@ -3,13 +3,17 @@
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Iterator
 
 import ray
 
 from lenet_batch.errors import ConfigError
+from lenet_batch.store import run_log
 
 log = logging.getLogger(__name__)
+# Ray 2.60 logs, on every local start, that token auth is on and where it saved a new token.
+TOKEN_SETUP_LOGGER = "ray._private.authentication.authentication_token_setup"
 
 
 def check_address(address: str) -> str:
@@ -28,22 +32,61 @@ def ray_session(address: str = "", num_cpus: int | None = None) -> Iterator[None
     if ray.is_initialized():
         yield
         return
+    _restamp_ray_logs()
     if address:
         ray.init(address=check_address(address), log_to_driver=True)
         log.info("joined Ray cluster at %s: %s", address, ray.cluster_resources())
     else:
         _loopback_only()
-        ray.init(
-            num_cpus=num_cpus or os.cpu_count(),
-            include_dashboard=False,
-            _node_ip_address="127.0.0.1",
-            log_to_driver=True,
-        )
-        log.info("started a local Ray: %s", ray.cluster_resources())
+        with _quiet(TOKEN_SETUP_LOGGER):  # token auth stays on; its notice says nothing to act on here
+            ray.init(
+                num_cpus=num_cpus or os.cpu_count(),
+                include_dashboard=False,
+                _node_ip_address="127.0.0.1",
+                log_to_driver=True,
+            )
+        log.info("started a local Ray on 127.0.0.1: %s", ray.cluster_resources())
+    _restamp_ray_logs()
     try:
         yield
     finally:
         ray.shutdown()
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    """Only errors from one logger for the block."""
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+class _RayLines(logging.StreamHandler):
+    """Ray's own lines in lenet-batch's format (ISO-8601 UTC); ray.init cannot set its format back."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+        super().setFormatter(run_log.formatter())
+
+    def setFormatter(self, fmt: logging.Formatter | None) -> None:
+        """Ignored: ray.init re-formats every handler of the "ray" logger with its own format."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr  # wherever stderr points now (as Ray's own handler does)
+        super().emit(record)
+
+
+def _restamp_ray_logs() -> None:
+    """Ray's own lines in the driver get lenet-batch's line format (ISO-8601 UTC timestamps)."""
+    ray_logger = logging.getLogger("ray")
+    if not any(isinstance(h, _RayLines) for h in ray_logger.handlers):
+        for handler in list(ray_logger.handlers):
+            ray_logger.removeHandler(handler)
+        ray_logger.addHandler(_RayLines())
 
 
 def _loopback_only() -> None:
@@ -63,7 +106,8 @@ def worker_logging() -> None:
     root = logging.getLogger()
     if not any(getattr(h, "_lenet_batch", False) for h in root.handlers):
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler.setFormatter(run_log.formatter())
         handler._lenet_batch = True
         root.addHandler(handler)
     logging.getLogger("lenet_batch").setLevel(logging.INFO)
+    _restamp_ray_logs()

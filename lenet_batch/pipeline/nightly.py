@@ -7,7 +7,7 @@ from typing import Any
 from lenet_batch.config import Settings
 from lenet_batch.pipeline import stages
 from lenet_batch.provenance import now_utc
-from lenet_batch.store import lock, storage
+from lenet_batch.store import lock, run_log, storage
 from lenet_batch.summary.baseline import PREVIOUS
 from lenet_batch.summary.report import headline_line
 
@@ -26,7 +26,9 @@ def nightly(settings: Settings) -> dict[str, Any]:
         # One Ray session for both stages: the stages' own ray_session calls join it.
         with ray_session(settings.address):
             stages.raise_if_failed(stages.train(settings, run, dataset), "train")
+            run_log.save_all()  # the durable log, at each stage boundary
             stages.raise_if_failed(stages.infer(settings, run, settings.seed_list(), dataset), "infer")
+            run_log.save_all()
         result = stages.summarize(settings, run, dataset=dataset)
         storage.write_json_atomic(
             run.layout.heartbeat(),

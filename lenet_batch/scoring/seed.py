@@ -56,12 +56,14 @@ def recipe_of(metrics: SeedMetrics) -> Recipe:
     return Recipe(**{k: v for k, v in metrics.recipe.items() if k in known})
 
 
-def predict_classes(run: RunRef, seed: int, images: np.ndarray) -> np.ndarray:
-    """The classes one seed's model predicts for uint8 images (in-process, on the CPU)."""
+def predict_classes(
+    run: RunRef, seed: int, model: tuple[bytes, SeedMetrics], images: np.ndarray
+) -> np.ndarray:
+    """The classes a seed's model (as load_model returns it) predicts for uint8 images, on the CPU."""
     from lenet_batch.training.loop import predict_logits
     from lenet_batch.training.model import load_lenet
 
-    params, metrics = load_model(run, seed)
+    params, metrics = model
     ctx = mx_context("cpu", 0)
     net = load_lenet(params, run.model_params(seed), ctx)
     return predict_logits(net, images, ctx, recipe_of(metrics)).argmax(axis=1)

@@ -100,6 +100,15 @@ class TrainResult:
     def to_row(self) -> dict[str, Any]:
         return _row(self)
 
+    def describe(self) -> str:
+        """One progress line: 'seed 3: trained, test accuracy 0.8812, 41.2 s, 1 attempt(s)'."""
+        if self.status == "failed":
+            return f"seed {self.seed}: failed: {self.error}"
+        return (
+            f"seed {self.seed}: {self.status}, test accuracy {self.test_accuracy:.4f}, "
+            f"{self.train_seconds:.1f} s of training, {self.attempts} attempt(s)"
+        )
+
 
 @dataclass(frozen=True)
 class ScoreResult:
@@ -114,6 +123,13 @@ class ScoreResult:
 
     def to_row(self) -> dict[str, Any]:
         return _row(self)
+
+    def describe(self) -> str:
+        """One progress line: 'seed 3: scored 10000 images, accuracy 0.8812, 1.2 s'."""
+        if self.status == "failed":
+            return f"seed {self.seed}: failed: {self.error}"
+        accuracy = "" if self.accuracy is None else f", accuracy {self.accuracy:.4f}"
+        return f"seed {self.seed}: {self.status} {self.rows} images{accuracy}, {self.seconds:.1f} s"
 
 
 def load_complete(run: RunRef, seed: int) -> SeedMetrics | None:
