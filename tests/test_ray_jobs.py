@@ -250,7 +250,7 @@ def test_nightly_sh_submits_and_a_second_run_on_the_same_output_is_refused(clust
         if "Job submission server address" in ln or "submitted successfully" in ln
     ]
     assert ray_lines and all(
-        re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO ", ln) for ln in ray_lines
+        re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z [A-Z]+ ", ln) for ln in ray_lines
     ), ray_lines
     for name, (rc, text) in refused.items():
         assert rc == 5, f"{name}: exit {rc}\n{text[-3000:]}"
