@@ -15,7 +15,7 @@ VERSIONS = ("lenet_batch", "python", "mxnet", "numpy", "ray", "pyarrow")
 SCHEMA = pa.schema(
     [
         ("run_id", pa.string()),
-        ("created_at", pa.timestamp("s", tz="UTC")),
+        ("created_at", pa.timestamp("ms", tz="UTC")),  # Parquet has no seconds unit: ms round-trips
         ("seed", pa.int64()),
         ("seed_status", pa.string()),  # ok, failed, or pending (not scored yet)
         ("test_accuracy", pa.float64()),
