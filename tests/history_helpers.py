@@ -4,11 +4,14 @@ Shaped as the pipeline writes them (the summary's comparison comes from the real
 """
 
 import datetime as dt
+import io
 import json
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from matplotlib import image as mpimg
+from scipy import ndimage
 
 from lenet_batch.data.classes import CLASS_NAMES
 from lenet_batch.scoring.partitions import PREDICTION_SCHEMA, write_partition
@@ -17,6 +20,8 @@ from lenet_batch.store.layout import Layout
 from lenet_batch.summary import gate
 from lenet_batch.summary.statistics import describe
 
+# matplotlib's cycle: the trend marks ok nights in C0, regressed in C3, failed or incomplete in C1
+MARK_COLOURS = {"ok": (0x1F, 0x77, 0xB4), "regressed": (0xD6, 0x27, 0x28), "failed": (0xFF, 0x7F, 0x0E)}
 START = dt.datetime(2026, 1, 1, 2, 0, tzinfo=dt.UTC)
 MEAN, NOISE, REGRESSED_MEAN = 0.88, 0.003, 0.80
 DIGESTS = {
@@ -152,3 +157,22 @@ def scored_run(layout: Layout, rid: str, day: int, accuracies: list[float], n: i
     for seed, accuracy in zip(seeds, accuracies, strict=True):
         table = _predictions(accuracy, n, sha=f"{seed:064d}")
         write_partition(run, seed, table.to_batches(), table["model_sha256"][0].as_py())
+
+
+def read_png(data: bytes) -> np.ndarray:
+    """A PNG's pixels (RGBA floats in 0..1)."""
+    return mpimg.imread(io.BytesIO(data), format="png")
+
+
+def marks(pixels: np.ndarray) -> tuple[list[str], list[str]]:
+    """The trend figure's marks, by colour: (one state per night, left to right; the legend's, sorted)."""
+    found = []
+    for name, rgb in MARK_COLOURS.items():
+        mask = (np.abs(pixels[..., :3] - np.array(rgb) / 255) < 0.06).all(axis=-1)
+        blobs, _ = ndimage.label(ndimage.binary_opening(mask, iterations=1))
+        for k, where in enumerate(ndimage.find_objects(blobs), start=1):
+            if 15 < (blobs[where] == k).sum() < 400:  # a marker, not a line or a stray pixel
+                found.append(((where[1].start + where[1].stop) / 2, name))
+    legend_x = max(x for x, _ in found)  # the legend sits right of the axes, its marks in one column
+    nights = [name for x, name in sorted(found) if x < legend_x - 20]
+    return nights, sorted(name for x, name in found if x >= legend_x - 20)

@@ -1,4 +1,4 @@
-"""Summary aggregation and the regression gate, on hand-built predictions whose answers are known."""
+"""Summary aggregation on hand-built predictions whose answers are known (the gate: test_gate.py)."""
 
 import json
 import math

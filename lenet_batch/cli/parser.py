@@ -143,6 +143,16 @@ def build_parser() -> Parser:
     _gate_flags(p)
     p.add_argument("--json", action="store_true", help="print summary.json to stdout")
 
+    p = sub.add_parser("nightly", parents=[parent], help="train, infer and summarise one run (the main job)")
+    _common(p, "output", "run_id", "seeds", "data", "address", "cpus_per_seed", "gpus_per_seed")
+    _recipe_flags(p)
+    _gate_flags(p)
+    _history_commands(sub, parent)
+    return parser
+
+
+def _history_commands(sub: argparse._SubParsersAction, parent: Parser) -> None:
+    """`runs` and `history`: the runs of an output across nights, from their small records."""
     p = sub.add_parser(
         "runs", parents=[parent], help="one line per run, newest first: stages, accuracy, gate"
     )
@@ -155,9 +165,3 @@ def build_parser() -> Parser:
     )
     _common(p, "output")
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
-
-    p = sub.add_parser("nightly", parents=[parent], help="train, infer and summarise one run (the main job)")
-    _common(p, "output", "run_id", "seeds", "data", "address", "cpus_per_seed", "gpus_per_seed")
-    _recipe_flags(p)
-    _gate_flags(p)
-    return parser

@@ -13,6 +13,7 @@ from typing import Any
 from lenet_batch.errors import ConfigError, DataError
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
+from lenet_batch.summary.history import stage_status
 from lenet_batch.summary.runs_index import RunFiles, read_records
 
 log = logging.getLogger(__name__)
@@ -34,12 +35,11 @@ def summary_status(run: RunFiles) -> str:
     """complete, regressed, or why the run has no summary (a stage failed, never summarised, unreadable)."""
     if run.record is None:
         return "without a readable run.json"
-    stages = run.record.get("stages") or {}
-    status = (stages.get("summary") or {}).get("status")
+    status = stage_status(run.record, "summary")
     if status:
         return status
     for stage in ("train", "infer"):
-        if (stages.get(stage) or {}).get("status") == "failed":
+        if stage_status(run.record, stage) == "failed":
             return f"failed in {stage}"
     return "never summarised"
 

@@ -6,7 +6,7 @@ seed variance on either side, there is no noise to test against and the threshol
 Rule "threshold": a regression is a drop of the mean of more than max_drop. Failed seeds always regress.
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from lenet_batch.config import GATE_RULES
@@ -117,10 +117,7 @@ def compare(
     doc = {
         "baseline_run_id": base.get("run_id"),
         "baseline_reason": None if baseline is not None else (why_none or "no baseline run"),
-        "rule": rule.rule,
-        "alpha": rule.alpha,
-        "min_effect": rule.min_effect,
-        "max_drop": rule.max_drop,
+        **asdict(rule),  # rule, alpha, min_effect, max_drop
         "applied_rule": judgement.applied if judgement else None,
         "fallback": judgement.fallback if judgement else None,
         "n_seeds": {"current": len(ours), "baseline": len(theirs) if baseline is not None else None},

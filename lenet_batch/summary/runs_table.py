@@ -12,35 +12,34 @@ from lenet_batch.summary.history import run_row, stage_failures, stage_seeds
 from lenet_batch.summary.runs_index import RunFiles
 
 VERSIONS = ("lenet_batch", "python", "mxnet", "numpy", "ray", "pyarrow")
-SCHEMA = pa.schema(
-    [
-        ("run_id", pa.string()),
-        ("created_at", pa.timestamp("ms", tz="UTC")),  # Parquet has no seconds unit: ms round-trips
-        ("seed", pa.int64()),
-        ("seed_status", pa.string()),  # ok, failed, or pending (not scored yet)
-        ("test_accuracy", pa.float64()),
-        ("accuracy_source", pa.string()),  # predictions (the summary) or training (its last evaluation)
-        ("epochs", pa.int32()),
-        ("batch_size", pa.int32()),
-        ("lr", pa.float64()),
-        ("data_source", pa.string()),
-        ("data_digest", pa.string()),  # SHA-256 over the data files' digests (first 16 hex digits)
-        *[(f"{name}_version", pa.string()) for name in VERSIONS],
-        ("run_state", pa.string()),  # ok, regressed, failed, incomplete
-        ("train_status", pa.string()),
-        ("infer_status", pa.string()),
-        ("summary_status", pa.string()),
-        ("run_mean_accuracy", pa.float64()),
-        ("run_ci95_low", pa.float64()),
-        ("run_ci95_high", pa.float64()),
-        ("run_ensemble_accuracy", pa.float64()),
-        ("gate_verdict", pa.string()),  # passed, regressed, n/a (no baseline)
-        ("gate_rule", pa.string()),  # the rule applied: welch or threshold
-        ("gate_p_value", pa.float64()),
-        ("gate_effect", pa.float64()),  # mean accuracy minus the baseline's
-        ("baseline_run_id", pa.string()),
-    ]
-)
+COLUMNS = {
+    "run_id": pa.string(),
+    "created_at": pa.timestamp("ms", tz="UTC"),  # Parquet has no seconds unit: ms round-trips
+    "seed": pa.int64(),
+    "seed_status": pa.string(),  # ok, failed, or pending (not scored yet)
+    "test_accuracy": pa.float64(),
+    "accuracy_source": pa.string(),  # predictions (the summary) or training (its last evaluation)
+    "epochs": pa.int32(),
+    "batch_size": pa.int32(),
+    "lr": pa.float64(),
+    "data_source": pa.string(),
+    "data_digest": pa.string(),  # SHA-256 over the data files' digests (first 16 hex digits)
+    **{f"{name}_version": pa.string() for name in VERSIONS},
+    "run_state": pa.string(),  # ok, regressed, failed, incomplete
+    "train_status": pa.string(),
+    "infer_status": pa.string(),
+    "summary_status": pa.string(),
+    "run_mean_accuracy": pa.float64(),
+    "run_ci95_low": pa.float64(),
+    "run_ci95_high": pa.float64(),
+    "run_ensemble_accuracy": pa.float64(),
+    "gate_verdict": pa.string(),  # passed, regressed, n/a (no baseline)
+    "gate_rule": pa.string(),  # the rule applied: welch or threshold
+    "gate_p_value": pa.float64(),
+    "gate_effect": pa.float64(),  # mean accuracy minus the baseline's
+    "baseline_run_id": pa.string(),
+}
+SCHEMA = pa.schema(list(COLUMNS.items()))
 
 
 def _timestamp(value: Any) -> dt.datetime | None:
