@@ -5,7 +5,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 
 @dataclass(frozen=True)
@@ -28,6 +27,8 @@ def welch_less(current: Sequence[float | None], baseline: Sequence[float | None]
     accuracies within each run): the standard error is 0, so t is ±inf or 0/0 and no p-value means anything.
     With zero variance on one side only, the other side's variance carries the test (df = n - 1 there).
     """
+    from scipy import stats  # here: `lenet-batch runs` reads verdicts and should not pay for scipy's import
+
     x, y = _finite(current), _finite(baseline)
     if x.size < 2 or y.size < 2:
         return None
