@@ -15,6 +15,7 @@ from lenet_batch.errors import ConfigError
 ENV_PREFIX = "LENET_BATCH_"
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 DEFAULT_SEEDS = "0-3"
+GATE_RULES = ("welch", "threshold")  # the regression gate: seed-noise test, or a fixed drop
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,11 @@ class Settings:
     input: str = ""  # images to score; empty: the Fashion-MNIST test split
     input_labels: str = ""  # IDX labels of --input when it is an IDX images file
     infer_batch_size: int = 8192
-    baseline: str = ""  # a run id, "previous", or empty for none
-    max_drop: float = 0.01
+    baseline: str = "previous"  # a run id, "previous" (the last earlier completed run), or "none"
+    gate: str = "welch"  # "welch": one-sided Welch t-test on per-seed accuracies; "threshold": max_drop
+    alpha: float = 0.01  # welch: significance level of the one-sided test
+    min_effect: float = 0.002  # welch: smallest drop of mean accuracy that counts as a regression
+    max_drop: float = 0.01  # threshold (and the fallback with < 2 seeds on a side): allowed drop of the mean
     stale_lock_seconds: int = 6 * 3600
 
     def recipe(self) -> Recipe:
@@ -189,6 +193,9 @@ def validate(s: Settings) -> None:
         (s.max_retries >= 0, "--max-retries must be zero or positive"),
         (s.infer_batch_size >= 1, "--infer-batch-size must be at least 1"),
         (s.max_drop >= 0, "--max-drop must be zero or positive"),
+        (s.gate in GATE_RULES, f"--gate {s.gate!r}: use one of {', '.join(GATE_RULES)}"),
+        (0 < s.alpha < 1, "--alpha must be between 0 and 1 (exclusive)"),
+        (s.min_effect >= 0, "--min-effect must be zero or positive"),
         (bool(s.output), "--output must not be empty"),
     ]
     for ok, message in checks:

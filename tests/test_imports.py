@@ -22,6 +22,15 @@ LIGHT_MODULES = [
     "lenet_batch.summary.figures",
     "lenet_batch.summary.report",
     "lenet_batch.summary.stage",
+    "lenet_batch.summary.noise",
+    "lenet_batch.summary.baseline",
+    "lenet_batch.summary.runs_index",
+    "lenet_batch.summary.history",
+    "lenet_batch.summary.runs_table",
+    "lenet_batch.summary.history_figures",
+    "lenet_batch.summary.history_report",
+    "lenet_batch.summary.history_stage",
+    "lenet_batch.pipeline.nightly",
     "lenet_batch.data.fashion_mnist",
     "lenet_batch.data.inputs",
     "lenet_batch.pipeline.stages",
@@ -59,8 +68,22 @@ def test_the_probe_sees_a_heavy_import():
         ["query", "--help"],
         ["summary", "--help"],
         ["query", "SELECT 1", "--output", "/nonexistent/lenet-batch-output"],
+        ["runs", "--help"],
+        ["history", "--help"],
     ],
 )
 def test_light_commands_import_neither_mxnet_nor_ray(argv):
     statement = f"from lenet_batch.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass"
     assert imported_after(statement) == set()
+
+
+@pytest.mark.parametrize("command", ["runs", "history"])
+def test_runs_and_history_over_real_records_import_neither_mxnet_nor_ray(tmp_path, command):
+    statement = (
+        "from tests.history_helpers import write_synthetic_runs\n"
+        f"write_synthetic_runs({str(tmp_path)!r}, 3, 2, {{1: 'failed'}})\n"
+        "from lenet_batch.cli import main\n"
+        f"assert main([{command!r}, '--output', {str(tmp_path)!r}, '-q']) == 0"
+    )
+    assert imported_after(statement) == set()
+    assert command != "history" or (tmp_path / "history" / "history.html").exists()

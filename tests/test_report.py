@@ -95,7 +95,7 @@ def pictures(n: int = 20) -> dict[str, np.ndarray]:
 def doc() -> dict:
     result = summary.summarize(predictions_table("r1", 0.8), {s: metrics(s) for s in (0, 1, 2)}, "r1")
     doc = result.to_dict()
-    doc["comparison"] = gate.compare(doc, None, 0.01)
+    doc["comparison"] = gate.compare(doc, None)
     return doc
 
 
@@ -191,7 +191,7 @@ def test_image_grids_show_the_pictures_where_the_labels_put_them():
 
 def test_one_seed_figures_and_report_render_without_std(tmp_path):
     one = summary.summarize(predictions_table("r1", 0.8, seeds=(4,)), {4: metrics(4)}, "r1").to_dict()
-    one["comparison"] = gate.compare(one, None, 0.01)
+    one["comparison"] = gate.compare(one, None)
     figures = fig.build_figures(one, {4: metrics(4)})
     assert set(figures) == {
         "training_curves.png",
@@ -282,9 +282,7 @@ def test_gate_fails_after_writing_against_a_better_previous_run(tmp_path, fake_p
     summary_stage.summarize_run(Layout(str(tmp_path)).run("2026-11-01"))
     make_run(layout, fake_predictions, "2026-11-02", 0.5)
     with pytest.raises(RegressionDetected) as caught:
-        summary_stage.summarize_run(
-            Layout(str(tmp_path)).run("2026-11-02"), baseline="previous", max_drop=0.01
-        )
+        summary_stage.summarize_run(Layout(str(tmp_path)).run("2026-11-02"), baseline="previous")
     assert caught.value.exit_code == 4 and "2026-11-02" in str(caught.value)
     written = json.loads((tmp_path / "runs/2026-11-02/summary/summary.json").read_text())
     assert written["comparison"]["regressed"] and written["comparison"]["baseline_run_id"] == "2026-11-01"

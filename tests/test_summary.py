@@ -1,4 +1,4 @@
-"""Summary aggregation and the regression gate, on hand-built predictions whose answers are known."""
+"""Summary aggregation on hand-built predictions whose answers are known (the gate: test_gate.py)."""
 
 import json
 import math
@@ -10,7 +10,6 @@ from scipy import stats
 
 from lenet_batch.errors import DataError
 from lenet_batch.store.seed_records import SeedMetrics
-from lenet_batch.summary import gate
 from lenet_batch.summary import statistics as summary
 
 # Six samples, three seeds: (label, [(prediction, confidence) for seeds 0, 1, 2]).
@@ -226,45 +225,3 @@ def test_duplicate_rows_are_data_errors():
     table = pa.concat_tables([predictions_table(), predictions_table(seeds=(0,))])
     with pytest.raises(DataError, match="more than once"):
         summary.summarize(table, {}, "r1")
-
-
-def doc_with(mean: float, ensemble: float = 0.9, failed=(), run_id="cur") -> dict:
-    return {
-        "run_id": run_id,
-        "across_seeds": {"mean": mean},
-        "ensemble": {"accuracy": ensemble},
-        "failed_seeds": list(failed),
-    }
-
-
-@pytest.mark.parametrize(
-    "current, baseline_mean, regressed",
-    [
-        (0.87, 0.90, True),
-        (0.89, 0.90, False),
-        (0.8901, 0.90, False),
-        (0.92, 0.90, False),
-        (0.90, None, False),
-    ],
-    ids=["drop-0.03", "drop-exactly-max", "drop-under-max", "improved", "no-baseline"],
-)
-def test_gate_regresses_only_on_a_drop_beyond_max_drop(current, baseline_mean, regressed):
-    baseline = None if baseline_mean is None else doc_with(baseline_mean, run_id="base")
-    cmp = gate.compare(doc_with(current), baseline, max_drop=0.01)
-    assert cmp["regressed"] is regressed and bool(cmp["reasons"]) is regressed
-    if baseline is None:
-        assert cmp["mean_accuracy"]["delta"] is None and cmp["baseline_run_id"] is None
-    else:
-        assert cmp["mean_accuracy"]["delta"] == pytest.approx(current - baseline_mean)
-        assert cmp["baseline_run_id"] == "base"
-
-
-def test_gate_reports_the_ensemble_delta():
-    cmp = gate.compare(doc_with(0.9, ensemble=0.91), doc_with(0.9, ensemble=0.93), max_drop=0.01)
-    assert cmp["ensemble_accuracy"]["delta"] == pytest.approx(-0.02) and not cmp["regressed"]
-
-
-@pytest.mark.parametrize("baseline", [None, doc_with(0.80)])
-def test_gate_regresses_when_seeds_failed(baseline):
-    cmp = gate.compare(doc_with(0.9, failed=[3]), baseline, max_drop=0.01)
-    assert cmp["regressed"] and cmp["failed_seeds"] == [3] and "failed" in cmp["reasons"][0]

@@ -9,6 +9,7 @@ from lenet_batch.data.classes import CLASS_NAMES
 from lenet_batch.errors import EXIT_OK, DataError, ModelFileError
 from lenet_batch.pipeline import stages
 from lenet_batch.store import storage
+from lenet_batch.store.layout import Layout
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,6 @@ def cmd_infer(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     """Run SQL over the predictions; print a table or JSON lines to stdout."""
     from lenet_batch.scoring.query import run_query
-    from lenet_batch.store.layout import Layout
 
     table = run_query(
         args.sql, Layout(settings.output, settings.storage_options), run_id=settings.run_id or None
@@ -122,11 +122,45 @@ def _dataset_for_pictures(settings: Settings):
 
 
 def cmd_nightly(args: argparse.Namespace, settings: Settings) -> int:
-    """Train, infer and summarise one run under a lock on the output; print the headline and report path."""
+    """Train, infer, summarise and rebuild the history under a lock on the output; print what it found."""
     from lenet_batch.pipeline.nightly import nightly
-    from lenet_batch.summary.report import headline_line
+    from lenet_batch.summary.report import comparison_line, headline_line
 
     result = nightly(settings)
     print(headline_line(result))
+    print(comparison_line(result))
+    print(f"history: {result['history']['history_html']}")
     print(f"report: {result['report_html']}")
+    return EXIT_OK
+
+
+def _layout(settings: Settings) -> Layout:
+    """The output location; one that does not exist is a DataError (a typo must not read as "no runs")."""
+    layout = Layout(settings.output, settings.storage_options)
+    if not storage.exists(layout.output, layout.options):
+        raise DataError(f"--output {settings.output}: not found (no runs have been written there)")
+    return layout
+
+
+def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
+    """One line per run, newest first: stages, seeds, accuracy with its CI, ensemble, gate and baseline."""
+    from lenet_batch.summary import history, runs_index
+
+    rows = history.run_rows(runs_index.read_records(_layout(settings), last=args.last))
+    if args.json:
+        output.print_json(rows)
+    else:
+        output.print_runs(rows)
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
+    """Rebuild <output>/history/ (runs.parquet, trend PNGs, history.html) from the runs' small records."""
+    from lenet_batch.summary.history_stage import build_history
+
+    result = build_history(_layout(settings))
+    if args.json:
+        output.print_json(result)
+    else:
+        output.print_history(result)
     return EXIT_OK

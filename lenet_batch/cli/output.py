@@ -61,3 +61,55 @@ def print_predictions(labels: Sequence[int], predicted: Sequence[int], class_nam
         verdict = "ok" if t == p else "WRONG"
         print(f"{i}\ttrue {class_names[t]:<12}\tpredicted {class_names[p]:<12}\t{verdict}")
     print(f"{sum(int(t == p) for t, p in zip(labels, predicted, strict=True))}/{len(labels)} correct")
+
+
+RUN_COLUMNS = [
+    "run_id",
+    "created",
+    "train",
+    "infer",
+    "summary",
+    "seeds",
+    "mean",
+    "95% CI",
+    "ensemble",
+    "gate",
+]
+
+
+def _run_cells(row: dict[str, Any]) -> dict[str, Any]:
+    """A run's row as `lenet-batch runs` prints it."""
+    ci = None if row["ci95_low"] is None else f"{row['ci95_low']:.4f}-{row['ci95_high']:.4f}"
+    seeds = f"{row['seeds_ok']}" + (f"+{row['seeds_failed']} failed" if row["seeds_failed"] else "")
+    gate = row["gate"] or ("failed" if row["state"] == "failed" else None)
+    if row["baseline_run_id"]:
+        gate = f"{gate} vs {row['baseline_run_id']}"
+    return {
+        **row,
+        "created": row["created_at"],
+        "seeds": seeds,
+        "mean": row["mean_accuracy"],
+        "95% CI": ci,
+        "ensemble": row["ensemble_accuracy"],
+        "gate": gate,
+    }
+
+
+def print_runs(rows: Sequence[dict[str, Any]]) -> None:
+    """`lenet-batch runs`: one line per run, newest first, then the newest run's verdict in words."""
+    if not rows:
+        print("(no runs)")
+        return
+    print(format_table([_run_cells(r) for r in rows], RUN_COLUMNS))
+    newest = rows[0]
+    print(f"\n{newest['run_id']}: {newest['gate_sentence'] or newest['state']}")
+
+
+def print_history(result: dict[str, Any]) -> None:
+    """`lenet-batch history`: what was written, and the newest run's verdict."""
+    print(f"history: {result['runs']} run(s), {result['seed_rows']} seed row(s)")
+    latest = result["latest"]
+    if latest:
+        print(f"{latest['run_id']}: {latest['gate_sentence'] or latest['state']}")
+    print(f"table: {result['runs_parquet']}")
+    print(f"report: {result['history_html']}")

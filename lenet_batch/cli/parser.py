@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from lenet_batch import __version__, errors
+from lenet_batch import __version__, config, errors
 
 
 class Parser(argparse.ArgumentParser):
@@ -50,14 +50,42 @@ def _recipe_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _gate_flags(p: argparse.ArgumentParser, baseline_default: str) -> None:
-    """The regression gate's flags (summary and nightly)."""
+def _gate_flags(p: argparse.ArgumentParser) -> None:
+    """The regression gate's flags (summary and nightly: the same defaults, hence the same verdict)."""
     p.add_argument(
-        "--baseline", default=None, help=f"run id to compare with, or 'previous' (default {baseline_default})"
+        "--baseline",
+        default=None,
+        help="run id to compare with, 'previous' (default: the last run started before this one whose "
+        "summary completed without regressing) or 'none'",
     )
     p.add_argument(
-        "--max-drop", type=float, default=None, help="allowed drop of mean accuracy (default 0.01)"
+        "--gate",
+        choices=config.GATE_RULES,
+        default=None,
+        help="welch (default): one-sided Welch t-test on per-seed accuracies, regressed when p < --alpha "
+        "and the mean fell by >= --min-effect; threshold: the mean fell by > --max-drop",
     )
+    p.add_argument("--alpha", type=float, default=None, help="welch: significance level (default 0.01)")
+    p.add_argument(
+        "--min-effect", type=float, default=None, help="welch: smallest drop that counts (default 0.002)"
+    )
+    p.add_argument(
+        "--max-drop",
+        type=float,
+        default=None,
+        help="threshold rule, and welch with < 2 seeds on a side: allowed drop of the mean (default 0.01)",
+    )
+
+
+def _positive(text: str) -> int:
+    """An integer >= 1 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
 
 
 def _global_flags(parser: argparse.ArgumentParser, default: object = None) -> argparse.ArgumentParser:
@@ -129,7 +157,7 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("summary", parents=[parent], help="accuracy across seeds: tables, plots, report, gate")
     _common(p, "output", "run_id", "data", "verify_data")
-    _gate_flags(p, "none")
+    _gate_flags(p)
     p.add_argument("--json", action="store_true", help="print summary.json to stdout")
 
     p = sub.add_parser("nightly", parents=[parent], help="train, infer and summarise one run (the main job)")
@@ -137,5 +165,22 @@ def build_parser() -> Parser:
         p, "output", "run_id", "seeds", "data", "verify_data", "address", "cpus_per_seed", "gpus_per_seed"
     )
     _recipe_flags(p)
-    _gate_flags(p, "previous")
+    _gate_flags(p)
+    _history_commands(sub, parent)
     return parser
+
+
+def _history_commands(sub: argparse._SubParsersAction, parent: Parser) -> None:
+    """`runs` and `history`: the runs of an output across nights, from their small records."""
+    p = sub.add_parser(
+        "runs", parents=[parent], help="one line per run, newest first: stages, accuracy, gate"
+    )
+    _common(p, "output")
+    p.add_argument("--last", type=_positive, default=None, metavar="N", help="only the N newest runs")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON")
+
+    p = sub.add_parser(
+        "history", parents=[parent], help="rebuild history/: runs.parquet, trend PNGs and history.html"
+    )
+    _common(p, "output")
+    p.add_argument("--json", action="store_true", help="print what was written as JSON")

@@ -1,38 +1,81 @@
-"""The nightly: train → infer → summary for one run id under the output's lock; resumable, one at a time."""
+"""The nightly: train → infer → summary → history for one run id under the output's lock; resumable."""
 
-import dataclasses
 import logging
 from typing import Any
 
 from lenet_batch.config import Settings
+from lenet_batch.errors import LenetError
 from lenet_batch.pipeline import stages
 from lenet_batch.provenance import now_utc
 from lenet_batch.store import lock, run_log, storage
-from lenet_batch.summary.baseline import PREVIOUS
+from lenet_batch.store.layout import Layout, RunRef
 from lenet_batch.summary.report import headline_line
 
 log = logging.getLogger(__name__)
 
 
 def nightly(settings: Settings) -> dict[str, Any]:
-    """Run the three stages; returns the summary (with its report path). The heartbeat is written last."""
-    from lenet_batch.cluster.session import ray_session
+    """Run the stages and rebuild the history; returns the summary. The heartbeat is written last.
 
-    if not settings.baseline:
-        settings = dataclasses.replace(settings, baseline=PREVIOUS)
+    A night that fails (seeds failed: exit 3, regression: exit 4, bad input: exit 2) still rebuilds the
+    history, so that it shows the night, and keeps its own exit code. A good night whose history cannot be
+    written is not a success: the error says that the run itself completed, and no heartbeat is written.
+    """
     run = stages.run_ref(settings)
     with lock.run_lock(run, settings.stale_lock_seconds):
-        dataset = stages.load_dataset(settings)
-        # One Ray session for both stages: the stages' own ray_session calls join it.
-        with ray_session(settings.address):
-            stages.raise_if_failed(stages.train(settings, run, dataset), "train")
-            run_log.save_all()  # the durable log, at each stage boundary
-            stages.raise_if_failed(stages.infer(settings, run, settings.seed_list(), dataset), "infer")
-            run_log.save_all()
-        result = stages.summarize(settings, run, dataset=dataset)
+        try:
+            result = _stages(settings, run)
+        except LenetError:
+            _history_after_failure(run.layout)
+            raise
+        result["history"] = _history_after_success(run, result)
         storage.write_json_atomic(
             run.layout.heartbeat(),
             {"run_id": run.run_id, "finished_at": now_utc(), "headline": headline_line(result)},
             run.options,
         )
     return result
+
+
+def _stages(settings: Settings, run: RunRef) -> dict[str, Any]:
+    """Train, infer and summarise; raises SeedsFailed (3) or RegressionDetected (4)."""
+    from lenet_batch.cluster.session import ray_session
+
+    dataset = stages.load_dataset(settings)
+    # One Ray session for both stages: the stages' own ray_session calls join it.
+    with ray_session(settings.address):
+        stages.raise_if_failed(stages.train(settings, run, dataset), "train")
+        run_log.save_all()  # the durable log, at each stage boundary
+        stages.raise_if_failed(stages.infer(settings, run, settings.seed_list(), dataset), "infer")
+        run_log.save_all()
+    return stages.summarize(settings, run, dataset=dataset)
+
+
+def _history_after_failure(layout: Layout) -> None:
+    """Rebuild the history after a failed night; its own failure is logged, the night's exit code stands."""
+    from lenet_batch.summary.history_stage import build_history
+
+    try:
+        build_history(layout)
+    except Exception:  # the night's error is what the exit code reports; this one is logged in full
+        log.exception("the history under %s was not rebuilt after the failed night", layout.history_dir())
+
+
+def _history_after_success(run: RunRef, result: dict[str, Any]) -> dict[str, Any]:
+    """Rebuild the history after a good night; a failure says that the run itself completed."""
+    from lenet_batch.summary.gate import verdict
+    from lenet_batch.summary.history_stage import build_history
+
+    done = (
+        f"run {run.run_id} completed (gate: {verdict(result['comparison'])}; report: {result['report_html']})"
+    )
+    try:
+        return build_history(run.layout)
+    except LenetError as exc:
+        raise type(exc)(
+            f"{done}, but the history was not written: {exc}; "
+            f"rerun `lenet-batch history --output {run.output}`"
+        ) from None
+    except Exception:
+        log.error("%s, but rebuilding the history failed:", done)
+        raise

@@ -105,10 +105,12 @@ def infer(
 
 def summarize(settings: Settings, run: RunRef, dataset: FashionMNIST | None = None) -> dict[str, Any]:
     """Tables, plots, report and the regression gate for one run (raises RegressionDetected: exit 4)."""
+    from lenet_batch.summary.gate import GateRule
     from lenet_batch.summary.report import comparison_line
     from lenet_batch.summary.stage import summarize_run
 
     images = dataset.arrays() if dataset is not None else None
-    result = summarize_run(run, baseline=settings.baseline, max_drop=settings.max_drop, images=images)
+    rule = GateRule.from_settings(settings)
+    result = summarize_run(run, baseline=settings.baseline, rule=rule, images=images)
     log.info("%s", comparison_line(result))
     return result

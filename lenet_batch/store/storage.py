@@ -114,3 +114,27 @@ def list_dir(uri: str, options: dict[str, Any] | None = None) -> list[str]:
             return []
         fs.invalidate_cache(path)
         return sorted(posixpath.basename(p.rstrip("/")) for p in fs.ls(path, detail=False))
+
+
+# Object stores answer many small GETs at once; a bound keeps sockets and memory in check.
+READ_MANY_BATCH = 64
+
+
+def read_many(uris: list[str], options: dict[str, Any] | None = None) -> dict[str, bytes]:
+    """Read many objects of one filesystem (concurrently on async ones, e.g. s3://); missing ones left out."""
+    if not uris:
+        return {}
+    fs, _ = get_fs(uris[0], options)
+    paths = {fs._strip_protocol(uri): uri for uri in uris}
+    extra = {"batch_size": READ_MANY_BATCH} if getattr(fs, "async_impl", False) else {}
+    with storage_errors(uris[0]):
+        found = fs.cat(list(paths), on_error="return", **extra)
+    out = {}
+    for path, value in found.items():
+        if isinstance(value, FileNotFoundError):
+            continue
+        if isinstance(value, BaseException):
+            with storage_errors(paths[path]):
+                raise value
+        out[paths[path]] = value
+    return out

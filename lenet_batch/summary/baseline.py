@@ -1,39 +1,93 @@
-"""Which run tonight's is compared with: an explicit run id, or the previous completed run."""
+"""Which run tonight's is compared with: an explicit run id, the previous completed run (default), or none.
+
+"previous" is the most recent run started before this one (run.json's created_at, then the run id) whose
+summary completed without regressing. It depends only on runs started earlier, so a summary rerun by hand
+after the nightly compares with the same baseline and reaches the same verdict.
+"""
 
 import logging
+from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from lenet_batch.errors import ConfigError, DataError
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
-from lenet_batch.store.run_record import read_run
+from lenet_batch.summary.history import stage_status
+from lenet_batch.summary.runs_index import RunFiles, read_records
 
 log = logging.getLogger(__name__)
 
 PREVIOUS = "previous"
+NO_BASELINE = ("none", "")
 
 
-def previous_run(run: RunRef) -> str | None:
-    """The latest run id sorted before this one whose summary stage completed (regressed runs are skipped)."""
-    earlier = [r for r in storage.list_dir(run.layout.runs_root(), run.options) if r < run.run_id]
-    for candidate in sorted(earlier, reverse=True):
-        other = run.with_run_id(candidate)
-        if not storage.exists(other.run_json, run.options):
+@dataclass(frozen=True)
+class Baseline:
+    """The run to compare with (its summary.json), or None and why there is none."""
+
+    run_id: str | None
+    summary: dict[str, Any] | None
+    reason: str  # how it was chosen, or why there is none
+
+
+def summary_status(run: RunFiles) -> str:
+    """complete, regressed, or why the run has no summary (a stage failed, never summarised, unreadable)."""
+    if run.record is None:
+        return "without a readable run.json"
+    status = stage_status(run.record, "summary")
+    if status:
+        return status
+    for stage in ("train", "infer"):
+        if stage_status(run.record, stage) == "failed":
+            return f"failed in {stage}"
+    return "never summarised"
+
+
+def earlier_runs(current: RunFiles, runs: list[RunFiles]) -> list[RunFiles]:
+    """Runs started before the current one, newest first."""
+    earlier = [r for r in runs if r.run_id != current.run_id and r.order_key() < current.order_key()]
+    return sorted(earlier, key=RunFiles.order_key, reverse=True)
+
+
+def why_none(current_id: str, earlier: list[RunFiles], missing: list[str]) -> str:
+    """Why no earlier run can be the baseline: there is none, or what became of each."""
+    if not earlier:
+        return f"no earlier run in this output: {current_id} is the first"
+    groups: dict[str, list[str]] = defaultdict(list)
+    for run in earlier:
+        status = "summary.json missing" if run.run_id in missing else summary_status(run)
+        groups[status].append(run.run_id)
+    parts = [
+        f"{len(ids)} {status} ({', '.join(ids[:3])}{', …' if len(ids) > 3 else ''})"
+        for status, ids in groups.items()
+    ]
+    return f"none of the {len(earlier)} earlier run(s) completed its summary: {'; '.join(parts)}"
+
+
+def previous_run(run: RunRef) -> tuple[str | None, str]:
+    """The previous completed run's id (or None) and, in words, how it was chosen or why there is none."""
+    runs = read_records(run.layout, summaries=False)
+    current = next((r for r in runs if r.run_id == run.run_id), RunFiles(run.run_id, None))
+    earlier = earlier_runs(current, runs)
+    missing = []
+    for candidate in earlier:
+        if summary_status(candidate) != "complete":
             continue
-        stage = (read_run(other).get("stages") or {}).get("summary") or {}
-        if stage.get("status") == "complete" and storage.exists(other.summary_json, run.options):
-            return candidate
-    return None
+        if storage.exists(run.with_run_id(candidate.run_id).summary_json, run.options):
+            return candidate.run_id, "the previous completed run"
+        missing.append(candidate.run_id)
+    return None, why_none(run.run_id, earlier, missing)
 
 
-def load_baseline(run: RunRef, baseline: str) -> dict[str, Any] | None:
-    """The baseline run's summary.json: a run id, "previous", or "" for none."""
-    if not baseline:
-        return None
-    base_id = previous_run(run) if baseline == PREVIOUS else baseline
+def load_baseline(run: RunRef, baseline: str) -> Baseline:
+    """The baseline: a run id, "previous" (the default) or "none"."""
+    if baseline in NO_BASELINE:
+        return Baseline(None, None, "--baseline none: no comparison asked for")
+    base_id, reason = previous_run(run) if baseline == PREVIOUS else (baseline, f"--baseline {baseline}")
     if base_id is None:
-        log.info("run %s: no earlier run with a complete summary; no baseline to compare with", run.run_id)
-        return None
+        log.info("run %s: no baseline: %s", run.run_id, reason)
+        return Baseline(None, None, reason)
     if base_id == run.run_id:
         raise ConfigError(f"--baseline {baseline}: the baseline must be another run than {run.run_id}")
     uri = run.with_run_id(base_id).summary_json
@@ -44,4 +98,5 @@ def load_baseline(run: RunRef, baseline: str) -> dict[str, Any] | None:
     doc = storage.read_json(uri, run.options)
     if not isinstance(doc, dict) or (doc.get("across_seeds") or {}).get("mean") is None:
         raise DataError(f"{uri}: no across_seeds.mean to compare with; summarise run {base_id} again")
-    return doc
+    log.info("run %s: baseline %s (%s)", run.run_id, base_id, reason)
+    return Baseline(base_id, doc, reason)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lenet_batch.summary.figures import FIGURES
+from lenet_batch.summary.gate import gate_line
 
 
 def _fmt(value: Any, digits: int = 4) -> str:
@@ -34,6 +35,7 @@ def headline(summary: dict[str, Any]) -> list[str]:
     ]
     if summary.get("failed_seeds"):
         lines.append(f"Failed seeds: {summary['failed_seeds']}")
+    lines.append("Gate" + gate_line(summary.get("comparison") or {}).removeprefix("gate"))
     return lines
 
 
@@ -53,20 +55,8 @@ def headline_line(summary: dict[str, Any]) -> str:
 
 
 def comparison_line(summary: dict[str, Any]) -> str:
-    """The gate's verdict and the deltas against the baseline run, in one line."""
-    cmp = summary.get("comparison") or {}
-    if not cmp.get("baseline_run_id"):
-        return "baseline: none (no earlier completed run to compare with)"
-    mean, ens = cmp["mean_accuracy"], cmp["ensemble_accuracy"]
-
-    def delta(d: dict) -> str:
-        return "?" if d.get("delta") is None else f"{d['delta']:+.4f}"
-
-    verdict = "REGRESSED: " + "; ".join(cmp.get("reasons", [])) if cmp.get("regressed") else "passed"
-    return (
-        f"baseline {cmp['baseline_run_id']}: mean accuracy {delta(mean)}, ensemble {delta(ens)} "
-        f"(max drop {cmp['max_drop']}): {verdict}"
-    )
+    """The gate's verdict against the baseline run (or why there is none), in one line."""
+    return gate_line(summary.get("comparison") or {})
 
 
 def tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
@@ -80,8 +70,7 @@ def tables(summary: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
             ("ensemble accuracy", cmp.get("ensemble_accuracy") or {}),
         )
     ]
-    verdict = "REGRESSED: " + "; ".join(cmp["reasons"]) if cmp.get("regressed") else "passed"
-    compare_rows.append([f"gate (max drop {cmp.get('max_drop', '—')})", verdict, "", ""])
+    compare_rows.append(["gate", gate_line(cmp).removeprefix("gate: "), "", ""])
     seed_rows = [
         [
             str(r["seed"]),

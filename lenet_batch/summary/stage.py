@@ -17,7 +17,7 @@ from lenet_batch.store import run_record, storage
 from lenet_batch.store.layout import RunRef
 from lenet_batch.store.seed_records import SeedMetrics, load_complete
 from lenet_batch.summary import figures, gate, report, statistics
-from lenet_batch.summary.baseline import load_baseline
+from lenet_batch.summary.baseline import PREVIOUS, load_baseline
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,11 @@ def write_outputs(
 
 
 def summarize_run(
-    run: RunRef, *, baseline: str = "", max_drop: float = 0.01, images: dict | None = None
+    run: RunRef,
+    *,
+    baseline: str = PREVIOUS,
+    rule: gate.GateRule | None = None,
+    images: dict | None = None,
 ) -> dict[str, Any]:
     """Summarise one run into runs/<id>/summary/; raises RegressionDetected (exit 4) after writing."""
     table = read_predictions(run.layout, run.run_id)
@@ -101,7 +105,8 @@ def summarize_run(
     metrics = read_metrics(run, seeds)
     result = statistics.summarize(table, metrics, run.run_id, failed_seeds(record, seeds))
     doc = result.to_dict()
-    doc["comparison"] = gate.compare(doc, load_baseline(run, baseline), max_drop)
+    base = load_baseline(run, baseline)
+    doc["comparison"] = gate.compare(doc, base.summary, rule, why_none=base.reason)
     pictures, test_predictions = picture_inputs(images, result.samples)
     pngs = figures.build_figures(doc, metrics, pictures, test_predictions)
     files = [*pngs, "summary.parquet", "per_class.parquet", "summary.json", "report.md", "report.html"]
@@ -127,6 +132,7 @@ def finish(run: RunRef, doc: dict[str, Any]) -> dict[str, Any]:
         ensemble_accuracy=doc["ensemble"]["accuracy"],
         baseline_run_id=cmp["baseline_run_id"],
         regressed=cmp["regressed"],
+        verdict=gate.verdict(cmp),
         report_html=doc["report_html"],
     )
     std = "undefined" if acc["std"] is None else f"{acc['std']:.4f}"
@@ -140,7 +146,5 @@ def finish(run: RunRef, doc: dict[str, Any]) -> dict[str, Any]:
         doc["report_html"],
     )
     if cmp["regressed"]:
-        raise RegressionDetected(
-            f"run {run.run_id}: " + "; ".join(cmp["reasons"]) + f" (report: {doc['report_html']})"
-        )
+        raise RegressionDetected(f"run {run.run_id}: {gate.gate_line(cmp)} (report: {doc['report_html']})")
     return doc

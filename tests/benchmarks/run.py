@@ -25,9 +25,10 @@ from tests.benchmarks import table
 from tests.benchmarks.procs import ProcSampler, machine, wait_for_quiet
 
 REPO = Path(__file__).resolve().parents[2]
-SECTIONS = ("roofline", "train", "infer", "nightly")
+SECTIONS = ("roofline", "train", "infer", "nightly", "history")
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MXNET_CPU_WORKER_NTHREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 INFER_IMAGES = 200_000
+HISTORY_SEEDS = 8
 ONE_CORE = {min(os.sched_getaffinity(0))}  # where the one-core measurements run
 
 
@@ -40,6 +41,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--quick", action="store_true", help="smoke settings: 2 seeds x 1 epoch, 1 throughput epoch"
     )
+    p.add_argument(
+        "--history-runs",
+        type=int,
+        default=None,
+        help="synthetic nights of the history section (default 1000)",
+    )
     p.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
     p.add_argument("--output-dir", default="bench-results", help="where the JSON and logs go")
     p.add_argument("--render", metavar="JSON", help="print the table of a saved results file and exit")
@@ -51,8 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(default 30, --quick 4)",
     )
     args = p.parse_args(argv)
-    quick = {"seeds": 2, "epochs": 1, "train_epochs": 1, "quiet_wait": 4}
-    full = {"seeds": 8, "epochs": 10, "train_epochs": 2, "quiet_wait": 30}
+    quick = {"seeds": 2, "epochs": 1, "train_epochs": 1, "quiet_wait": 4, "history_runs": 100}
+    full = {"seeds": 8, "epochs": 10, "train_epochs": 2, "quiet_wait": 30, "history_runs": 1000}
     for name, value in (quick if args.quick else full).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -195,6 +202,31 @@ def nightly(bench: Bench, args: argparse.Namespace) -> dict:
     }
 
 
+def _history_step(bench: Bench, kind: str, params: dict) -> dict:
+    """One step of tests/benchmarks/history_bench.py: its JSON result and what the sampler saw."""
+    cmd = [sys.executable, "-m", "tests.benchmarks.history_bench", kind, json.dumps(params)]
+    outs, procs = bench.run([cmd], one_thread=False, cpus=None)
+    return {"result": json.loads(outs[0].strip().splitlines()[-1]), "procs": procs}
+
+
+def history(bench: Bench, args: argparse.Namespace) -> dict:
+    """`lenet-batch runs` and `history` over N synthetic nights x 8 seeds locally; record reads on moto S3."""
+    output, n = str(bench.work / "history"), args.history_runs
+    generated = _history_step(bench, "generate", {"output": output, "runs": n, "seeds": HISTORY_SEEDS})
+    cli = str(Path(sys.executable).with_name("lenet-batch"))
+    _, runs = bench.run([[cli, "runs", "--output", output, "-q"]], one_thread=False, cpus=None)
+    _, built = bench.run([[cli, "history", "--output", output, "-q"]], one_thread=False, cpus=None)
+    s3 = _history_step(bench, "s3", {"runs": n, "seeds": HISTORY_SEEDS})
+    return {
+        "runs": n,
+        "seeds": HISTORY_SEEDS,
+        "generate": generated,
+        "runs_cmd": {"procs": runs},
+        "history_cmd": {"procs": built},
+        "s3": s3,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the sections, print the table, write the JSON; returns the exit code."""
     args = parse_args(argv)
@@ -209,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="lenet-bench-"))
     bench = Bench(work, out_dir / f"{stem}.log", args.quiet_wait)
     doc: dict[str, Any] = {"started_at": started.isoformat(), "settings": vars(args), "machine": machine()}
-    sections = {"roofline": roofline, "train": train, "infer": infer, "nightly": nightly}
+    sections = {"roofline": roofline, "train": train, "infer": infer, "nightly": nightly, "history": history}
     try:
         for name in args.only:
             print(f"bench: {name} ...", file=sys.stderr, flush=True)

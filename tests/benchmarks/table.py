@@ -208,6 +208,45 @@ def nightly_memory_rows(doc: dict) -> list[dict]:
     ]
 
 
+def history_rows(doc: dict) -> list[dict]:
+    """`lenet-batch runs` and `history` over N nights x 8 seeds (local, target 10 s); reads on moto S3."""
+    h = doc["history"]
+    size = f"{h['runs']:,} runs x {h['seeds']} seeds"  # the names fit the table's 50-character column
+    s3 = h["s3"]["result"]
+    one, many = s3["read_batch_1"], s3[f"read_batch_{s3['batch']}"]
+    rows = [
+        _row(
+            f"{name}: {size}, local (s)",
+            h[key]["procs"]["wall_seconds"],
+            target=("<= 10 s", lambda o, r: o <= 10),
+            unit="s",
+            busy=_busy(h[key]),
+        )
+        for name, key in (("runs", "runs_cmd"), ("history", "history_cmd"))
+    ]
+    rows += [
+        _row(
+            f"  CPU seconds: runs {h['runs_cmd']['procs']['own_cpu_seconds']:.1f}, history "
+            f"{h['history_cmd']['procs']['own_cpu_seconds']:.1f}",
+            None,
+        ),
+        _row(
+            f"S3 (moto) read {s3['runs']:,} runs, {s3['batch']} at a time vs 1 (s)",
+            many["wall_seconds"],
+            one["wall_seconds"],
+            unit="s",
+            busy=_busy(h["s3"]),
+        ),
+        _row(
+            f"  CPU s client/server: {many['cpu_seconds']:.1f}/{many['server_cpu_seconds']:.1f} "
+            f"({s3['batch']}), {one['cpu_seconds']:.1f}/{one['server_cpu_seconds']:.1f} (1)",
+            None,
+        ),
+        _row("  history on S3 (moto) (s)", s3["history"]["wall_seconds"], unit="s"),
+    ]
+    return rows
+
+
 def rows(doc: dict) -> list[dict]:
     """Every row the sections that ran can give."""
     out = []
@@ -216,7 +255,12 @@ def rows(doc: dict) -> list[dict]:
         out.append(
             _row("1-core fp32 matmul, best of NumPy/MXNet (GFLOP/s)", gflops, busy=_busy(doc["roofline"]))
         )
-    makers = {"train": (per_core_rows, machine_rows), "infer": (infer_rows,), "nightly": (nightly_rows,)}
+    makers = {
+        "train": (per_core_rows, machine_rows),
+        "infer": (infer_rows,),
+        "nightly": (nightly_rows,),
+        "history": (history_rows,),
+    }
     for section, makes in makers.items():
         if section in doc:
             out += [row for make in makes for row in make(doc)]
@@ -239,12 +283,13 @@ def render(doc: dict) -> str:
     """The table with a description of the machine and the settings."""
     m, s = doc["machine"], doc["settings"]
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+    history = f" --history-runs {s['history_runs']}" if s.get("history_runs") else ""
     lines = [
         f"lenet-batch benchmark, {doc['started_at']} .. {doc['finished_at']}",
         f"machine: {m['cpu_model']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}",
         f"versions: {versions}",
         f"settings: --seeds {s['seeds']} --epochs {s['epochs']} --train-epochs {s['train_epochs']}"
-        f"{' --quick' if s['quick'] else ''}; sections {', '.join(s['only'])}",
+        f"{' --quick' if s['quick'] else ''}{history}; sections {', '.join(s['only'])}",
         "",
         f"{'metric':<50} {'ours':>10} {'baseline':>10} {'ratio':>7}  {'target':<18} met",
     ]

@@ -1,0 +1,94 @@
+"""The runs of an output, from their small records only: runs/<id>/run.json and summary/summary.json.
+
+Never a Parquet file, a model or a cluster: listing a thousand nights reads two small JSON files each,
+fetched many at a time on object stores.
+"""
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from lenet_batch.config import RUN_ID_PATTERN
+from lenet_batch.store import storage
+from lenet_batch.store.layout import Layout
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """One run's records as read: run.json, summary.json (None when absent) and what was wrong with them."""
+
+    run_id: str
+    record: dict[str, Any] | None
+    summary: dict[str, Any] | None = None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def created_at(self) -> str:
+        """When the run was started ("" when unknown: such runs sort first, by id)."""
+        return str((self.record or {}).get("created_at") or "")
+
+    def order_key(self) -> tuple[str, str]:
+        """Runs are ordered by when they were started, then by id (ids need not sort by date)."""
+        return (self.created_at, self.run_id)
+
+
+def run_ids(layout: Layout) -> list[str]:
+    """The run folders under <output>/runs (names that are valid run ids; temporary files left out)."""
+    return [
+        name
+        for name in storage.list_dir(layout.runs_root(), layout.options)
+        if RUN_ID_PATTERN.fullmatch(name)
+    ]
+
+
+def _parse(uri: str, raw: bytes | None) -> tuple[dict[str, Any] | None, str | None]:
+    """A JSON object, or None and what is wrong with the file."""
+    if raw is None:
+        return None, None
+    try:
+        doc = json.loads(raw)
+    except ValueError as exc:
+        return None, f"{uri}: not valid JSON ({exc})"
+    if not isinstance(doc, dict):
+        return None, f"{uri}: expected a JSON object, found {type(doc).__name__}"
+    return doc, None
+
+
+def _read_json_many(uris: list[str], options: dict[str, Any]) -> dict[str, tuple[dict | None, str | None]]:
+    raw = storage.read_many(uris, options)
+    return {uri: _parse(uri, raw.get(uri)) for uri in uris}
+
+
+def read_records(layout: Layout, last: int | None = None, summaries: bool = True) -> list[RunFiles]:
+    """Every run (or the `last` newest) with its run.json and summary.json, newest first."""
+    refs = [layout.run(run_id) for run_id in run_ids(layout)]
+    records = _read_json_many([r.run_json for r in refs], layout.options)
+    runs = []
+    for ref in refs:
+        record, problem = records[ref.run_json]
+        if record is None and problem is None:
+            problem = f"{ref.run_json}: not found"
+        runs.append(RunFiles(ref.run_id, record, None, (problem,) if problem else ()))
+    runs.sort(key=RunFiles.order_key, reverse=True)
+    runs = runs[:last] if last is not None else runs
+    if summaries:
+        runs = _with_summaries(layout, runs)
+    for run in runs:
+        for problem in run.problems:
+            log.warning("run %s: %s", run.run_id, problem)
+    return runs
+
+
+def _with_summaries(layout: Layout, runs: list[RunFiles]) -> list[RunFiles]:
+    """The runs with their summary.json added where it exists."""
+    uris = {run.run_id: layout.run(run.run_id).summary_json for run in runs}
+    docs = _read_json_many(list(uris.values()), layout.options)
+    out = []
+    for run in runs:
+        summary, problem = docs[uris[run.run_id]]
+        problems = run.problems + ((problem,) if problem else ())
+        out.append(RunFiles(run.run_id, run.record, summary, problems))
+    return out

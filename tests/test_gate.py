@@ -1,0 +1,222 @@
+"""The regression gate: Welch's test against scipy, the rules, the fallbacks, and the verdict in words."""
+
+import json
+import math
+import warnings
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from lenet_batch import config
+from lenet_batch.errors import ConfigError
+from lenet_batch.summary import gate, noise
+from lenet_batch.summary.gate import GateRule
+
+THRESHOLD = GateRule(rule="threshold", max_drop=0.01)
+
+
+def scipy_welch(current, baseline):
+    """scipy's one-sided Welch test (alternative: current < baseline), warnings of degenerate cases muted."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return stats.ttest_ind(current, baseline, equal_var=False, alternative="less")
+
+
+WELCH_CASES = {
+    "equal-variances": ([0.80, 0.82, 0.84], [0.85, 0.87, 0.89]),
+    "unequal-variances-and-sizes": ([0.870, 0.875, 0.881, 0.868, 0.879], [0.885, 0.879, 0.890]),
+    "zero-variance-tonight": ([0.80, 0.80, 0.80], [0.85, 0.86, 0.88]),
+    "zero-variance-baseline": ([0.84, 0.85, 0.87, 0.86], [0.86, 0.86]),
+    "improvement": ([0.90, 0.91, 0.93], [0.88, 0.89, 0.885]),
+    "eight-seeds-within-noise": (
+        [0.8825, 0.8791, 0.8850, 0.8802, 0.8777, 0.8833, 0.8810, 0.8795],
+        [0.8830, 0.8815, 0.8842, 0.8801, 0.8826, 0.8809, 0.8838, 0.8812],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", WELCH_CASES)
+def test_welch_equals_scipy(case):
+    current, baseline = WELCH_CASES[case]
+    ours, theirs = noise.welch_less(current, baseline), scipy_welch(current, baseline)
+    assert ours.statistic == pytest.approx(theirs.statistic, rel=1e-12)
+    assert ours.df == pytest.approx(theirs.df, rel=1e-12)
+    assert ours.p_value == pytest.approx(theirs.pvalue, rel=1e-9, abs=1e-15)
+
+
+def test_zero_variance_on_one_side_leaves_the_other_sides_degrees_of_freedom():
+    result = noise.welch_less([0.80, 0.80, 0.80], [0.85, 0.86, 0.88, 0.87])
+    assert result.df == pytest.approx(3.0)  # n - 1 of the side that varies
+
+
+@pytest.mark.parametrize(
+    "current, baseline",
+    [([0.85], [0.86, 0.87]), ([0.85, 0.86], [0.87]), ([0.8, 0.8], [0.9, 0.9]), ([0.9, 0.9], [0.9, 0.9])],
+    ids=["one-seed-tonight", "one-seed-baseline", "both-zero-variance-apart", "both-zero-variance-equal"],
+)
+def test_no_variance_to_test_gives_no_welch_result(current, baseline):
+    # scipy answers nan (one seed; equal constants) or t = -inf, p = 0 (distinct constants): no noise was
+    # measured, so the gate does not pretend to a p-value and falls back to the threshold rule instead.
+    theirs = scipy_welch(current, baseline)
+    assert math.isnan(theirs.pvalue) or math.isinf(theirs.statistic)
+    assert noise.welch_less(current, baseline) is None
+
+
+@pytest.mark.parametrize(
+    "current, baseline",
+    [([0.8, 0.9], [0.85, 0.9]), ([0.86, 0.87, 0.88], [0.85, 0.87, 0.87, 0.89]), ([0.9], [0.8, 0.95])],
+)
+def test_probability_of_superiority_is_the_share_of_seed_pairs_ties_half(current, baseline):
+    u = stats.mannwhitneyu(current, baseline, alternative="two-sided").statistic
+    assert noise.prob_superiority(current, baseline) == pytest.approx(u / (len(current) * len(baseline)))
+
+
+def test_probability_of_superiority_by_hand():
+    # pairs: (0.8, 0.85) lost, (0.8, 0.9) lost, (0.9, 0.85) won, (0.9, 0.9) tie -> 1.5 of 4
+    assert noise.prob_superiority([0.8, 0.9], [0.85, 0.9]) == 0.375
+
+
+def summary_doc(accuracies, run_id="tonight", failed=()) -> dict:
+    """The parts of a summary.json the gate reads."""
+    accuracies = list(accuracies)
+    return {
+        "run_id": run_id,
+        "per_seed": [{"seed": k, "test_accuracy": a} for k, a in enumerate(accuracies)],
+        "across_seeds": {"mean": float(np.mean(accuracies)) if accuracies else None},
+        "ensemble": {"accuracy": 0.9},
+        "failed_seeds": list(failed),
+    }
+
+
+def compare(current, baseline, rule=None, failed=()):
+    base = None if baseline is None else summary_doc(baseline, run_id="base")
+    return gate.compare(summary_doc(current, failed=failed), base, rule, why_none="no earlier run")
+
+
+def test_welch_gate_records_statistic_df_p_effect_verdict_and_sentence():
+    current, baseline = [0.80, 0.81, 0.79], [0.88, 0.885, 0.878]
+    cmp = compare(current, baseline)
+    theirs = scipy_welch(current, baseline)
+    assert cmp["applied_rule"] == "welch" and cmp["fallback"] is None
+    assert cmp["test"]["statistic"] == pytest.approx(theirs.statistic)
+    assert cmp["test"]["df"] == pytest.approx(theirs.df)
+    assert cmp["test"]["p_value"] == pytest.approx(theirs.pvalue)
+    assert cmp["effect"] == pytest.approx(np.mean(current) - np.mean(baseline))
+    assert cmp["verdict"] == "regressed" and cmp["regressed"]
+    assert "Welch one-sided t-test" in cmp["sentence"] and "regression beyond seed noise" in cmp["sentence"]
+    assert gate.gate_line(cmp).startswith("gate: REGRESSED — baseline base: mean 0.8810 → 0.8000 (-0.0810)")
+    json.dumps(cmp, allow_nan=False)
+
+
+def test_the_issues_example_reads_within_seed_noise():
+    current = [0.8790 + d for d in (-0.004, 0.003, 0.001, 0.0)]
+    baseline = [0.8825 + d for d in (0.004, -0.003, -0.001, 0.0)]
+    cmp = compare(current, baseline)
+    assert cmp["verdict"] == "passed"
+    line = gate.gate_line(cmp)
+    assert line.startswith("gate: passed — baseline base: mean 0.8825 → 0.8790 (-0.0035), Welch one-sided")
+    # tonight's 0.882 beats two of the baseline's seeds and 0.880 one: 3 of 16 pairs
+    assert line.endswith("within seed noise; P(tonight's seed beats the baseline's) = 0.19")
+
+
+@pytest.mark.parametrize(
+    "current, baseline, min_effect, verdict, words",
+    [
+        ([0.8799, 0.8800, 0.8801], [0.8809, 0.8810, 0.8811], 0.002, "passed", "too small to count"),
+        ([0.8789, 0.8790, 0.8791], [0.8809, 0.8810, 0.8811], 0.002, "regressed", "regression beyond"),
+        ([0.86, 0.88, 0.90], [0.87, 0.89, 0.91], 0.002, "passed", "within seed noise"),
+        ([0.90, 0.91, 0.92], [0.87, 0.88, 0.89], 0.002, "passed", "no drop"),
+    ],
+    ids=["significant-but-small", "drop-exactly-min-effect", "within-noise", "improved"],
+)
+def test_welch_gate_needs_both_significance_and_effect(current, baseline, min_effect, verdict, words):
+    cmp = compare(current, baseline, GateRule(min_effect=min_effect))
+    assert cmp["verdict"] == verdict and cmp["regressed"] is (verdict == "regressed")
+    assert words in cmp["sentence"] and cmp["applied_rule"] == "welch"
+
+
+def test_alpha_is_the_p_value_threshold():
+    current, baseline = [0.86, 0.87, 0.865], [0.875, 0.88, 0.872]
+    p = scipy_welch(current, baseline).pvalue
+    assert compare(current, baseline, GateRule(alpha=p * 1.01))["regressed"]
+    assert not compare(current, baseline, GateRule(alpha=p * 0.99))["regressed"]
+
+
+@pytest.mark.parametrize(
+    "current, baseline, regressed, why",
+    [
+        ([0.80], [0.88, 0.885], True, "needs 2 seeds on each side, tonight has 1 and the baseline 2"),
+        ([0.875], [0.88, 0.885], False, "needs 2 seeds on each side, tonight has 1 and the baseline 2"),
+        ([0.87, 0.88], [0.90], True, "tonight has 2 and the baseline 1"),
+        ([0.85, 0.85], [0.90, 0.90], True, "no seed variance on either side"),
+        ([0.895, 0.895], [0.90, 0.90], False, "no seed variance on either side"),
+    ],
+)
+def test_without_variance_the_threshold_rule_applies_and_says_why(current, baseline, regressed, why):
+    cmp = compare(current, baseline)
+    assert cmp["rule"] == "welch" and cmp["applied_rule"] == "threshold" and cmp["test"] is None
+    assert why in cmp["fallback"] and why in cmp["sentence"]
+    assert cmp["regressed"] is regressed and "threshold rule (max drop 0.01; " in cmp["sentence"]
+
+
+@pytest.mark.parametrize(
+    "current, baseline_mean, regressed",
+    [(0.87, 0.90, True), (0.89, 0.90, False), (0.8901, 0.90, False), (0.92, 0.90, False)],
+    ids=["drop-0.03", "drop-exactly-max", "drop-under-max", "improved"],
+)
+def test_threshold_rule_regresses_only_on_a_drop_beyond_max_drop(current, baseline_mean, regressed):
+    cmp = compare([current, current + 0.002], [baseline_mean, baseline_mean + 0.002], THRESHOLD)
+    assert cmp["regressed"] is regressed and bool(cmp["reasons"]) is regressed
+    assert cmp["applied_rule"] == "threshold" and cmp["fallback"] is None and cmp["test"] is None
+    assert cmp["mean_accuracy"]["delta"] == pytest.approx(current - baseline_mean)
+
+
+def test_without_a_baseline_the_verdict_is_not_applicable_not_passed():
+    cmp = compare([0.88, 0.89], None)
+    assert cmp["verdict"] == "n/a" and not cmp["regressed"] and cmp["baseline_run_id"] is None
+    assert cmp["mean_accuracy"]["delta"] is None and cmp["prob_superiority"] is None
+    assert gate.gate_line(cmp) == "gate: n/a (no baseline): no earlier run"
+
+
+@pytest.mark.parametrize("rule", [None, THRESHOLD])
+@pytest.mark.parametrize("baseline", [None, [0.80, 0.81]])
+def test_failed_seeds_regress_under_every_rule(rule, baseline):
+    cmp = compare([0.88, 0.89], baseline, rule, failed=[3])
+    assert cmp["regressed"] and cmp["verdict"] == "regressed" and cmp["failed_seeds"] == [3]
+    assert "1 seed(s) failed: [3]" in cmp["sentence"] and gate.gate_line(cmp).startswith("gate: REGRESSED")
+
+
+def test_the_ensemble_delta_is_reported_not_gated():
+    current, base = summary_doc([0.88, 0.89]), summary_doc([0.88, 0.89], run_id="base")
+    base["ensemble"]["accuracy"] = 0.95
+    cmp = gate.compare(current, base)
+    assert cmp["ensemble_accuracy"]["delta"] == pytest.approx(-0.05) and not cmp["regressed"]
+
+
+def test_a_summary_json_from_before_the_verdict_still_reads():
+    old = {"baseline_run_id": "b", "regressed": False, "reasons": []}
+    assert gate.verdict(old) == "passed" and gate.gate_line(old) == "gate: passed"
+    assert gate.verdict({"baseline_run_id": None, "regressed": False}) == "n/a"
+
+
+@pytest.mark.parametrize(
+    "values, flag",
+    [
+        ({"gate": "bayes"}, "--gate"),
+        ({"alpha": 0.0}, "--alpha"),
+        ({"alpha": 1.0}, "--alpha"),
+        ({"alpha": float("nan")}, "--alpha"),
+        ({"min_effect": -0.001}, "--min-effect"),
+        ({"max_drop": -0.01}, "--max-drop"),
+    ],
+)
+def test_gate_settings_are_validated(values, flag):
+    with pytest.raises(ConfigError, match=flag):
+        config.resolve(values, env={})
+
+
+def test_gate_settings_come_from_the_environment_and_reach_the_rule():
+    settings = config.resolve({}, env={"LENET_BATCH_GATE": "threshold", "LENET_BATCH_ALPHA": "0.05"})
+    assert GateRule.from_settings(settings) == GateRule("threshold", 0.05, 0.002, 0.01)
+    assert config.resolve({}, env={}).baseline == "previous"
