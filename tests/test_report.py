@@ -17,9 +17,11 @@ from lenet_batch.store import run_record, storage
 from lenet_batch.store.layout import Layout
 from lenet_batch.store.seed_records import SeedMetrics
 from lenet_batch.summary import figures as fig
-from lenet_batch.summary import gate, report
+from lenet_batch.summary import gate
 from lenet_batch.summary import stage as summary_stage
 from lenet_batch.summary import statistics as summary
+from lenet_batch.summary.report_html import render_html
+from lenet_batch.summary.report_md import render_markdown
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 N_SAMPLES = 120
@@ -126,8 +128,8 @@ FIGURE_SIZES = {
     "seed_accuracy": (400, 1000),
     "per_class": (400, 1000),
     "confusion": (600, 700),
-    "train_images": (320, 1080),
-    "test_predictions": (320, 1080),
+    "train_images": (510, 840),  # 20 images: 3 rows of 7
+    "test_predictions": (510, 840),
 }
 
 
@@ -190,33 +192,43 @@ def test_image_grids_show_the_pictures_where_the_labels_put_them():
 
 
 def test_one_seed_figures_and_report_render_without_std(tmp_path):
-    one = summary.summarize(predictions_table("r1", 0.8, seeds=(4,)), {4: metrics(4)}, "r1").to_dict()
+    one_result = summary.summarize(predictions_table("r1", 0.8, seeds=(4,)), {4: metrics(4)}, "r1")
+    one = one_result.to_dict()
     one["comparison"] = gate.compare(one, None, 0.01)
-    figures = fig.build_figures(one, {4: metrics(4)})
-    assert set(figures) == {
+    figures = fig.build_figures(one, {4: metrics(4)}, one_result.disagreement_matrix)
+    assert set(figures) == {  # no disagreement figure: one seed has no pairs
         "training_curves.png",
         "seed_accuracy.png",
         "per_class_accuracy.png",
         "confusion_matrix.png",
     }
-    assert "std and CI undefined with one seed" in report.render_markdown(one, list(figures))
+    text = render_markdown(one, figures)
+    assert "std and CI undefined with one seed" in text and "One seed: no pairs to compare." in text
 
 
 def test_html_embeds_every_figure_as_a_decodable_data_uri(doc):
-    figures = fig.build_figures(doc, {0: metrics(0)}, pictures(), np.arange(18) % 10)
-    assert len(figures) == 6
-    page = report.render_html(doc, figures)
-    sources = re.findall(r'(?:src|href)="([^"]*)"', page)
+    matrix = np.array(doc["disagreement"]["matrix"])
+    figures = fig.build_figures(
+        doc, {0: metrics(0)}, matrix, images=pictures(), test_predictions=np.arange(18) % 10
+    )
+    assert list(figures) == list(fig.FIGURE_FILES)  # all seven, in the report's order
+    page = render_html(doc, figures)
+    sources = re.findall(r'src="([^"]*)"', page)
     assert len(sources) == len(figures)
-    for uri in sources:
+    for uri, figure in zip(sources, figures.values(), strict=True):
         assert uri.startswith("data:image/png;base64,")
-        read_png(base64.b64decode(uri.split(",", 1)[1]))
-    assert f"{doc['across_seeds']['mean']:.4f}" in page and "Baseline comparison" in page
+        assert base64.b64decode(uri.split(",", 1)[1]) == figure.png
+    # Nothing is fetched: the only links are to the tables written beside the report, and to anchors.
+    hrefs = set(re.findall(r'href="([^"#]*)"', page)) - {"data:,"}
+    assert hrefs == {"per_seed.csv", "summary.parquet", "disagreement.parquet"}
+    assert f"{doc['across_seeds']['mean']:.4f}" in page and "Against the baseline" in page
 
 
 def test_markdown_links_exactly_the_figure_files(doc):
-    text = report.render_markdown(doc, ["training_curves.png", "seed_accuracy.png"])
-    assert re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text) == ["training_curves.png", "seed_accuracy.png"]
+    figures = fig.build_figures(doc, {s: metrics(s) for s in (0, 1, 2)})
+    shown = {k: figures[k] for k in ("training_curves.png", "seed_accuracy.png")}
+    text = render_markdown(doc, shown)
+    assert re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text) == ["seed_accuracy.png", "training_curves.png"]
     assert "| seed | test accuracy |" in text and f"{doc['ensemble']['accuracy']:.4f}" in text
 
 
@@ -258,8 +270,11 @@ def test_summarize_run_writes_every_output(tmp_path, fake_predictions):
         "seed_accuracy.png",
         "per_class_accuracy.png",
         "confusion_matrix.png",
+        "disagreement.png",
         "train_images.png",
         "test_predictions.png",
+        "per_seed.csv",
+        "disagreement.parquet",
     }
     assert names <= {p.name for p in folder.iterdir()} and set(doc["files"]) == names
     assert doc["report_html"] == str(folder / "report.html")
@@ -268,8 +283,11 @@ def test_summarize_run_writes_every_output(tmp_path, fake_predictions):
     assert written["comparison"]["regressed"] is False and written["report_html"] == doc["report_html"]
     assert pq.read_table(folder / "summary.parquet").column("seed").to_pylist() == [0, 1, 2]
     assert pq.read_table(folder / "per_class.parquet").num_rows == 30
-    for link in re.findall(r"\]\(([^)]+)\)", (folder / "report.md").read_text()):
+    text = (folder / "report.md").read_text()
+    for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
         read_png((folder / link).read_bytes())
+    for link in re.findall(r"(?<!!)\[[^\]]*\]\(([^)]+)\)", text):  # the tables beside the report
+        assert (folder / link).stat().st_size > 0
     stage = run_record.read_run(layout.run("2026-11-01"))["stages"]["summary"]
     assert stage["status"] == "complete" and stage["mean_accuracy"] == pytest.approx(
         doc["across_seeds"]["mean"]

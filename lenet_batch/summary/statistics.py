@@ -3,16 +3,18 @@
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import combinations
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy import stats
 
 from lenet_batch.data.classes import CLASS_NAMES
 from lenet_batch.errors import DataError
 from lenet_batch.store.seed_records import SeedMetrics
+from lenet_batch.summary import disagreement as pairwise
 
 CI_LEVEL = 0.95
 TIE_BREAK = "lowest class index"  # majority vote: a tie goes to the smallest class index among the tied
@@ -36,6 +38,7 @@ class Summary:
     confusion_matrix: list[list[int]]  # rows: true class, columns: ensemble prediction
     failed_seeds: list[int] = field(default_factory=list)
     samples: pd.DataFrame | None = None  # per sample: label, ensemble and majority predictions (not in JSON)
+    disagreement_matrix: np.ndarray | None = None  # seeds x seeds, always in full (JSON: up to a size)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN becomes None, numpy scalars become Python numbers)."""
@@ -96,27 +99,72 @@ def describe(values: Sequence[float]) -> dict[str, Any]:
     return out
 
 
-def to_frame(predictions: Any) -> pd.DataFrame:
-    """A pandas frame of the labelled predictions (accepts a pyarrow Table or a DataFrame)."""
-    frame = predictions.to_pandas() if hasattr(predictions, "to_pandas") else pd.DataFrame(predictions)
-    missing = {"seed", "sample_id", "label", "prediction", "probabilities"} - set(frame.columns)
+PREDICTION_COLUMNS = ("seed", "sample_id", "label", "prediction", "probabilities")
+
+
+def _probability_lengths(column: Any) -> np.ndarray:
+    """The length of each row's probability vector (an Arrow list column or a pandas column of sequences)."""
+    if isinstance(column, pa.ChunkedArray | pa.Array):
+        return pc.list_value_length(column).to_numpy(zero_copy_only=False)
+    return column.map(len).to_numpy()
+
+
+def _probability_rows(column: Any, n_classes: int) -> np.ndarray:
+    """(rows, classes) float32; from Arrow without a Python object per row (millions of rows at scale)."""
+    if isinstance(column, pa.ChunkedArray | pa.Array):
+        flat = pc.list_flatten(column).to_numpy(zero_copy_only=False)
+        return flat.astype(np.float32, copy=False).reshape(-1, n_classes)
+    return np.stack(column.to_numpy()).astype(np.float32).reshape(-1, n_classes)
+
+
+def to_frame(predictions: Any, n_classes: int = len(CLASS_NAMES)) -> tuple[pd.DataFrame, np.ndarray]:
+    """The labelled predictions sorted by (seed, sample_id), and their probabilities as a float32 array."""
+    is_arrow = isinstance(predictions, pa.Table)
+    names = predictions.column_names if is_arrow else list(pd.DataFrame(predictions).columns)
+    missing = set(PREDICTION_COLUMNS) - set(names)
     if missing:
         raise DataError(f"predictions lack the columns {sorted(missing)}")
-    frame = frame[frame["label"].notna()]  # images scored without a label cannot count towards accuracy
-    if frame.empty:
+    if is_arrow:
+        frame = predictions.select(list(PREDICTION_COLUMNS[:-1])).to_pandas()
+        probs = predictions.column("probabilities")
+    else:
+        frame = pd.DataFrame(predictions)[list(PREDICTION_COLUMNS[:-1])].reset_index(drop=True)
+        probs = pd.DataFrame(predictions)["probabilities"].reset_index(drop=True)
+    check_classes(frame, _probability_lengths(probs), n_classes)
+    probs = _probability_rows(probs, n_classes)
+    keep = frame["label"].notna().to_numpy()  # images scored without a label cannot count towards accuracy
+    if not keep.any():
         raise DataError("predictions have no labelled rows: accuracy cannot be computed")
-    if frame.duplicated(["seed", "sample_id"]).any():
+    frame = frame[keep].astype({c: "int64" for c in PREDICTION_COLUMNS[:-1]})
+    order = np.lexsort((frame["sample_id"].to_numpy(), frame["seed"].to_numpy()))
+    frame, probs = frame.iloc[order].reset_index(drop=True), probs[keep][order]
+    same = (np.diff(frame["seed"].to_numpy()) == 0) & (np.diff(frame["sample_id"].to_numpy()) == 0)
+    if same.any():
         raise DataError("predictions hold the same (seed, sample_id) more than once")
-    frame = frame.astype({"seed": "int64", "sample_id": "int64", "label": "int64", "prediction": "int64"})
-    return frame.sort_values(["seed", "sample_id"]).reset_index(drop=True)
+    return frame, probs
+
+
+TRAINING_COLUMNS = (
+    "metrics_test_accuracy",
+    "final_train_loss",
+    "final_train_accuracy",
+    "train_seconds",
+    "epochs",
+    "attempts",
+    "hosts",
+)
+
+
+def seed_hosts(attempts: Sequence[dict[str, Any]]) -> str | None:
+    """The hosts a seed's attempts ran on, in order and without repeats, comma-separated."""
+    hosts = [str(a["host"]) for a in attempts if isinstance(a, dict) and a.get("host")]
+    return ", ".join(dict.fromkeys(hosts)) or None
 
 
 def _training_columns(m: SeedMetrics | None) -> dict[str, Any]:
-    """A seed's final training numbers (empty where it has no metrics.json)."""
+    """A seed's final training numbers and attempts (empty where it has no metrics.json)."""
     if m is None:
-        return dict.fromkeys(
-            ("metrics_test_accuracy", "final_train_loss", "final_train_accuracy", "train_seconds", "epochs")
-        )
+        return dict.fromkeys(TRAINING_COLUMNS)
     last = m.epochs[-1]
     return {
         "metrics_test_accuracy": m.test_accuracy,
@@ -124,6 +172,8 @@ def _training_columns(m: SeedMetrics | None) -> dict[str, Any]:
         "final_train_accuracy": last.train_accuracy,
         "train_seconds": m.train_seconds,
         "epochs": len(m.epochs),
+        "attempts": len(m.attempts) or None,  # metrics.json of older runs did not list them
+        "hosts": seed_hosts(m.attempts),
     }
 
 
@@ -138,7 +188,7 @@ def per_seed_table(frame: pd.DataFrame, metrics: dict[int, SeedMetrics | None], 
         )
     table = pd.DataFrame(rows)
     floats = ["metrics_test_accuracy", "final_train_loss", "final_train_accuracy", "train_seconds"]
-    return table.astype({c: "float64" for c in floats} | {"epochs": "Int64"})
+    return table.astype({c: "float64" for c in floats} | {"epochs": "Int64", "attempts": "Int64"})
 
 
 def per_class_tables(frame: pd.DataFrame, class_names: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -154,48 +204,38 @@ def per_class_tables(frame: pd.DataFrame, class_names: Sequence[str]) -> tuple[p
     return by_seed, across
 
 
-def probability_cube(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def probability_cube(frame: pd.DataFrame, probs: np.ndarray) -> tuple[np.ndarray, ...]:
     """Over the sample ids every seed scored: probabilities (seeds, samples, classes), votes, ids, labels."""
-    seeds = np.sort(frame["seed"].unique())
-    common = frame.groupby("sample_id")["seed"].nunique()
-    common_ids = np.sort(common.index[common == len(seeds)].to_numpy())
+    seeds = np.unique(frame["seed"].to_numpy())
+    ids, counts = np.unique(frame["sample_id"].to_numpy(), return_counts=True)
+    common_ids = ids[counts == len(seeds)]
     if common_ids.size == 0:
         raise DataError("the seeds' predictions share no sample_id: no ensemble can be formed")
-    sub = frame[frame["sample_id"].isin(common_ids)]  # already sorted by seed, then sample_id
-    probs = np.stack(sub["probabilities"].to_numpy()).astype(np.float64)
-    labels = sub["label"].to_numpy()[: common_ids.size]
-    votes = sub["prediction"].to_numpy().reshape(len(seeds), common_ids.size)
-    return probs.reshape(len(seeds), common_ids.size, -1), votes, common_ids, labels
+    if common_ids.size < ids.size:  # a copy only when some seed missed some samples
+        keep = frame["sample_id"].isin(common_ids).to_numpy()
+        frame, probs = frame[keep], probs[keep]
+    shape = (len(seeds), common_ids.size)
+    labels = frame["label"].to_numpy()[: common_ids.size]
+    votes = frame["prediction"].to_numpy().reshape(shape)
+    return probs.reshape(*shape, -1), votes, common_ids, labels
 
 
-def check_classes(frame: pd.DataFrame, n_classes: int) -> None:
+def check_classes(frame: pd.DataFrame, lengths: np.ndarray, n_classes: int) -> None:
     """Labels, predictions and probability vectors must fit the class list."""
-    bad = ~frame["label"].between(0, n_classes - 1) | ~frame["prediction"].between(0, n_classes - 1)
+    label, prediction = frame["label"], frame["prediction"]
+    bad = (label.notna() & ~label.between(0, n_classes - 1)) | ~prediction.between(0, n_classes - 1)
     if bad.any():
         raise DataError(
             f"{int(bad.sum())} prediction rows have a label or prediction outside 0..{n_classes - 1}"
         )
-    lengths = frame["probabilities"].map(len)
     if (lengths != n_classes).any():
         raise DataError(f"probabilities must hold {n_classes} values per row; found {sorted(set(lengths))}")
 
 
 def majority_vote(votes: np.ndarray, n_classes: int) -> np.ndarray:
     """Per sample, the class most seeds predicted; ties go to the lowest class index (argmax's first)."""
-    counts = np.zeros((votes.shape[1], n_classes), dtype=np.int64)
-    for seed_votes in votes:
-        counts[np.arange(votes.shape[1]), seed_votes] += 1
+    counts = np.stack([(votes == c).sum(axis=0) for c in range(n_classes)], axis=1)
     return counts.argmax(axis=1)
-
-
-def disagreement(votes: np.ndarray, seeds: Sequence[int]) -> dict[str, Any]:
-    """Share of samples where two seeds predict differently: the matrix and the mean over pairs."""
-    n = len(seeds)
-    matrix = np.zeros((n, n))
-    for i, j in combinations(range(n), 2):
-        matrix[i, j] = matrix[j, i] = float(np.mean(votes[i] != votes[j]))
-    pairs = [matrix[i, j] for i, j in combinations(range(n), 2)]
-    return {"seeds": list(seeds), "matrix": matrix.tolist(), "mean": float(np.mean(pairs)) if pairs else None}
 
 
 def confusion(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
@@ -213,17 +253,18 @@ def summarize(
     class_names: Sequence[str] = CLASS_NAMES,
 ) -> Summary:
     """The whole summary of one run from its predictions and each seed's metrics.json."""
-    frame = to_frame(predictions)
     names = list(class_names)
-    check_classes(frame, len(names))
+    frame, probs = to_frame(predictions, len(names))
     per_seed = per_seed_table(frame, metrics, run_id)
     by_seed, across = per_class_tables(frame, names)
-    probs, votes, sample_ids, labels = probability_cube(frame)
-    ensemble = probs.mean(axis=0).argmax(axis=1)
+    cube, votes, sample_ids, labels = probability_cube(frame, probs)
+    ensemble = cube.mean(axis=0, dtype=np.float64).argmax(axis=1)
     majority = majority_vote(votes, len(names))
     ens_class = pd.Series(ensemble == labels).groupby(labels).mean()
     across["ensemble_accuracy"] = across["class"].map(ens_class)
     seeds = [int(s) for s in per_seed["seed"]]
+    matrix = pairwise.pairwise(votes, len(names))
+    per_seed["mean_disagreement"] = pairwise.per_seed_mean(matrix)
     return Summary(
         run_id=run_id,
         seeds=seeds,
@@ -239,10 +280,11 @@ def summarize(
             "method": "argmax of the mean probability across seeds, per sample_id",
         },
         majority_vote={"accuracy": float(np.mean(majority == labels)), "tie_break": TIE_BREAK},
-        disagreement=disagreement(votes, seeds),
+        disagreement=pairwise.describe(matrix, seeds),
         confusion_matrix=confusion(labels, ensemble, len(names)).tolist(),
         failed_seeds=sorted(int(s) for s in failed_seeds),
         samples=pd.DataFrame(
             {"sample_id": sample_ids, "label": labels, "ensemble": ensemble, "majority_vote": majority}
         ),
+        disagreement_matrix=matrix,
     )
