@@ -1,7 +1,6 @@
 """Report figures and documents, and the summary stage end to end on a local output folder."""
 
 import base64
-import io
 import json
 import re
 
@@ -10,7 +9,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from matplotlib import image as mpimg
 
 from lenet_batch.errors import ConfigError, RegressionDetected
 from lenet_batch.store import run_record, storage
@@ -22,8 +20,8 @@ from lenet_batch.summary import stage as summary_stage
 from lenet_batch.summary import statistics as summary
 from lenet_batch.summary.report_html import render_html
 from lenet_batch.summary.report_md import render_markdown
+from tests.pixels import CYCLE, colour_pixels, markers, read_png
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 N_SAMPLES = 120
 
 
@@ -101,11 +99,6 @@ def doc() -> dict:
     return doc
 
 
-def read_png(png: bytes) -> np.ndarray:
-    assert png.startswith(PNG_SIGNATURE)
-    return mpimg.imread(io.BytesIO(png), format="png")
-
-
 def draw(name: str, doc: dict) -> bytes:
     """One figure of the report, drawn from the module's summary and pictures."""
     images = pictures()
@@ -133,25 +126,12 @@ FIGURE_SIZES = {
 }
 
 
-# matplotlib's default cycle: seed k of a per-seed figure is drawn in colour Ck.
-CYCLE = {
-    "C0": (0x1F, 0x77, 0xB4),
-    "C1": (0xFF, 0x7F, 0x0E),
-    "C2": (0x2C, 0xA0, 0x2C),
-    "C3": (0xD6, 0x27, 0x28),
-}
 # What each figure must show, as the colours of its marks: (present, absent).
 FIGURE_COLOURS = {
     "training_curves": (("C0", "C1", "C2"), ("C3",)),  # three seeds, three colours, no fourth
     "seed_accuracy": (("C0", "C2"), ("C1", "C3")),  # seeds and mean in C0, the ensemble line in C2
     "per_class": (("C0", "C2"), ("C1", "C3")),  # the means in C0, the ensemble marks in C2
 }
-
-
-def colour_pixels(pixels: np.ndarray, rgb: tuple[int, int, int], tolerance: float = 0.06) -> int:
-    """How many pixels are within tolerance of a colour (anti-aliased edges aside)."""
-    target = np.array(rgb) / 255.0
-    return int((np.abs(pixels[..., :3] - target) < tolerance).all(axis=-1).sum())
 
 
 @pytest.mark.parametrize("name", FIGURE_SIZES)
@@ -171,17 +151,9 @@ def test_per_seed_figures_draw_each_series_in_its_colour(doc, name):
 
 
 def test_seed_accuracy_figure_has_one_marker_per_seed(doc):
-    from scipy import ndimage
-
     pixels = read_png(draw("seed_accuracy", doc))
-    # The markers are the solid C0 blobs above the 15%-alpha CI band: count the connected ones.
-    blobs, count = ndimage.label(
-        ndimage.binary_opening(
-            (np.abs(pixels[..., :3] - np.array(CYCLE["C0"]) / 255) < 0.06).all(axis=-1), iterations=2
-        )
-    )
-    sizes = np.bincount(blobs.ravel())[1:]
-    assert len([s for s in sizes if 20 < s < 400]) == doc["n_seeds"] + 1  # and the legend's sample marker
+    # The markers are the solid C0 blobs above the 15%-alpha CI band, and the legend's sample marker.
+    assert markers(pixels, CYCLE["C0"]) == doc["n_seeds"] + 1
 
 
 def test_image_grids_show_the_pictures_where_the_labels_put_them():
@@ -343,3 +315,86 @@ def test_resummarising_without_images_drops_the_old_pictures(tmp_path, fake_pred
     folder = tmp_path / "runs" / "r1" / "summary"
     assert not (folder / "train_images.png").exists() and not (folder / "test_predictions.png").exists()
     assert set(doc["files"]) == {p.name for p in folder.iterdir()}
+
+
+def html_and_markdown(doc: dict, figures: dict | None = None) -> tuple[str, str]:
+    return render_html(doc, figures or {}), render_markdown(doc, figures or {})
+
+
+def test_without_a_baseline_the_gate_is_not_applicable(doc):
+    page, text = html_and_markdown(doc)
+    assert '<span class="verdict na">gate: n/a (no baseline)</span>' in page
+    assert "gate: n/a (no baseline)" in text and "passed" not in text
+
+
+def test_failed_seeds_fail_the_gate_even_without_a_baseline(doc):
+    failed = {**doc, "comparison": gate.compare({**doc, "failed_seeds": [2]}, None, 0.01)}
+    page, _ = html_and_markdown(failed)
+    assert (
+        '<span class="verdict regressed">gate: FAILED: 1 seed(s) failed: [2] (no baseline run to compare '
+        "accuracy with)</span>" in page
+    )
+
+
+def test_the_comparison_is_rendered_whatever_fields_it_has(doc):
+    # A richer gate (e.g. a Welch test) adds metrics, columns, settings and its own verdict sentence.
+    comparison = {
+        **gate.compare(doc, {**doc, "run_id": "2026-11-26"}, 0.01),
+        "welch_t": {"current": 0.5, "baseline": 0.6, "delta": -0.1, "p_value": 0.00002},
+        "test": "welch",
+        "verdict": "passed: no drop beyond 0.01 at p < 0.05 against run 2026-11-26",
+    }
+    page, text = html_and_markdown({**doc, "comparison": comparison})
+    assert '<span class="verdict passed">passed: no drop beyond 0.01 at p &lt; 0.05' in page
+    assert "<th>p_value</th>" in page and "2.00e-05" in page and "<td>test</td><td>welch</td>" in page
+    assert (
+        "Compared with run 2026-11-26." in text
+        and "| welch t | 0.5000 | 0.6000 | -0.1000 | 2.00e-05 |" in text
+    )
+
+
+def test_the_headline_comes_first_then_the_verdict_then_the_seeds(doc):
+    page = render_html(doc, {})
+    order = [page.index(s) for s in ('class="lead"', 'class="verdict', 'id="baseline"', 'id="seeds"')]
+    assert order == sorted(order)
+
+
+def many_seeds_doc(n: int) -> dict:
+    seeds = tuple(range(100, 100 + n))
+    result = summary.summarize(predictions_table("r1", 0.8, seeds=seeds), {}, "r1").to_dict()
+    return {**result, "comparison": gate.compare(result, None, 0.01)}
+
+
+def test_per_seed_table_is_worst_first_and_folds_past_20_rows():
+    doc = many_seeds_doc(25)
+    page, text = html_and_markdown(doc)
+    worst_first = [r["seed"] for r in sorted(doc["per_seed"], key=lambda r: (r["test_accuracy"], r["seed"]))]
+    section = page[page.index('<section id="seeds">') : page.index('<section id="classes">')]
+    shown, folded = section.split("<details>")
+    seeds_in = [
+        [int(s) for s in re.findall(r"<tr><td class=\"num\">(\d+)</td>", part)] for part in (shown, folded)
+    ]
+    assert seeds_in == [worst_first[:20], worst_first[20:]]
+    assert "show the other 5 seeds" in folded and 'href="per_seed.csv"' in section
+    rows = re.findall(r"^\| (\d+) \|", text, flags=re.M)
+    assert [int(s) for s in rows] == worst_first[:20]
+    assert (
+        "*5 more seeds not shown here: [all seeds as CSV](per_seed.csv), [Parquet](summary.parquet).*" in text
+    )
+
+
+def test_a_short_table_does_not_fold(doc):
+    page = render_html(doc, {})
+    assert "<details>" not in page and "Full list beside this report" in page
+
+
+def test_per_seed_csv_lists_every_seed_worst_first(tmp_path, fake_predictions):
+    make_run(Layout(str(tmp_path)), fake_predictions, "r1", 0.8)
+    doc = summary_stage.summarize_run(Layout(str(tmp_path)).run("r1"))
+    rows = (tmp_path / "runs/r1/summary/per_seed.csv").read_text().splitlines()
+    assert rows[0].startswith("run_id,seed,n_samples,test_accuracy")
+    accuracies = [float(r.split(",")[3]) for r in rows[1:]]
+    assert len(accuracies) == doc["n_seeds"] and accuracies == sorted(accuracies)
+    pairs = pq.read_table(tmp_path / "runs/r1/summary/disagreement.parquet").to_pylist()
+    assert [(p["seed_a"], p["seed_b"]) for p in pairs] == [(0, 1), (0, 2), (1, 2)]
+    assert pairs[0]["disagreement"] == doc["disagreement"]["matrix"][0][1]

@@ -29,7 +29,7 @@ def pairwise(votes: np.ndarray, n_classes: int) -> np.ndarray:
         for c in range(n_classes):
             onehot = (block == c).astype(np.float32)
             agree += onehot @ onehot.T
-    return 1.0 - agree / max(n_samples, 1)
+    return (n_samples - agree) / max(n_samples, 1)  # counts of differences, then one division: exact shares
 
 
 def _upper(matrix: np.ndarray) -> np.ndarray:

@@ -42,7 +42,8 @@ def _reference_lines(ax: Any, accuracy: dict[str, Any], ensemble: float | None, 
 def _per_seed_points(ax: Any, per_seed: Sequence[dict]) -> None:
     """One point per seed, labelled with its seed id (rotated when there are many)."""
     seeds = [str(r["seed"]) for r in per_seed]
-    ax.plot(seeds, [r["test_accuracy"] for r in per_seed], "o", color="C0", label="seed")
+    # Above the mean and ensemble lines, which pass right through a single seed's point.
+    ax.plot(seeds, [r["test_accuracy"] for r in per_seed], "o", color="C0", label="seed", zorder=3)
     if len(seeds) * (max(map(len, seeds), default=0) + 2) > 80:  # about 80 characters fit side by side
         ax.tick_params(axis="x", labelrotation=45)
     title = (
