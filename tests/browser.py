@@ -36,12 +36,19 @@ IMAGES_JS = """JSON.stringify(Array.from(document.images).map(i => ({
   src: i.currentSrc.slice(0, 40), complete: i.complete, width: i.naturalWidth, height: i.naturalHeight})))"""
 
 
+def _runs(binary: str) -> bool:
+    """Whether the binary starts at all (Ubuntu's chromium-browser is a stub for a snap, for one)."""
+    try:
+        return subprocess.run([binary, "--version"], capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
 def find_chromium() -> str | None:
-    """The Chromium binary: $LENET_BATCH_CHROMIUM, else the first of the usual names on PATH."""
+    """A Chromium that runs: $LENET_BATCH_CHROMIUM, else the first of the usual names on PATH."""
     explicit = os.environ.get("LENET_BATCH_CHROMIUM")
-    if explicit:
-        return explicit if Path(explicit).exists() else None
-    return next((path for name in CANDIDATES if (path := shutil.which(name))), None)
+    found = [explicit] if explicit else [p for name in CANDIDATES if (p := shutil.which(name))]
+    return next((path for path in found if Path(path).exists() and _runs(path)), None)
 
 
 @dataclass
@@ -162,6 +169,7 @@ class Chromium:
 
     def check_page(self, path: Path) -> PageCheck:
         """Load a local HTML file; its images, console errors, page height and a full-page screenshot."""
+        self.events.clear()  # what an earlier page reported is not this page's
         for domain in ("Page", "Runtime", "Log"):
             self.call(f"{domain}.enable")
         self.call(

@@ -17,6 +17,7 @@ from lenet_batch.summary.plotting import SQUARE, WIDE, epoch_axis, pyplot
 PER_SEED_MAX = 20
 CURVE_LINES_MAX = 10
 HEATMAP_MAX = MATRIX_MAX_SEEDS
+ANNOTATED_MAX = 10  # heatmap cells carry their value up to this many seeds
 EXTREMES = 5  # the best and the worst seeds named beside a distribution
 MAX_BINS = 40
 
@@ -178,10 +179,16 @@ def disagreement_figure(matrix: np.ndarray, seeds: Sequence[int], n_samples: int
         image = ax.imshow(pairs, cmap="magma_r")
         step = max(1, int(np.ceil(n / 20)))  # at most 20 labels per axis
         ticks = np.arange(0, n, step)
-        ax.set_xticks(ticks, [str(seeds[t]) for t in ticks], rotation=90)
+        ax.set_xticks(ticks, [str(seeds[t]) for t in ticks], rotation=90 if n > 10 else 0)
         ax.set_yticks(ticks, [str(seeds[t]) for t in ticks])
         ax.set(xlabel="seed", ylabel="seed", title=f"Pairwise disagreement of {n} seeds")
         fig.colorbar(image, ax=ax, label="share of samples predicted differently")
+        if n <= ANNOTATED_MAX:  # the colours stretch small differences: the numbers keep them honest
+            middle = (pairs.min() + pairs.max()) / 2
+            for (i, j), value in np.ndenumerate(matrix):
+                if i != j:
+                    colour = "white" if value > middle else "black"
+                    ax.text(j, i, f"{value:.3f}", ha="center", va="center", fontsize=8, color=colour)
         return fig
     pairs = matrix[np.triu_indices(n, k=1)]
     fig, ax = plt.subplots(figsize=WIDE, layout="constrained")

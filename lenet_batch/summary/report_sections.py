@@ -131,7 +131,7 @@ def agreement_section(doc: dict[str, Any], figures: Mapping[str, Any]) -> Sectio
     q = d.get("quantiles") or {}
     pair = d["most_different_pair"]
     rows = [["pairs", f"{d['n_pairs']:,}"]] + [[k, fmt(d.get(k))] for k in ("mean", "median", "min", "max")]
-    rows += [[name, fmt(value)] for name, value in q.items()]
+    rows += [[name, fmt(value)] for name, value in q.items() if name != "p50"]  # p50 is the median
     rows.append(
         [
             "most different pair",
