@@ -26,11 +26,17 @@ def shared_signal(n: int) -> tuple[np.ndarray, np.ndarray]:
     return labels, base
 
 
-def seed_probabilities(seed: int, labels: np.ndarray, base: np.ndarray) -> np.ndarray:
-    """One seed's probabilities: the shared logits, a skill of its own, and its own noise."""
+def seed_logits(seed: int, labels: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """One seed's logits: the shared ones, a skill of its own, and its own noise."""
     rng = np.random.default_rng([seed, 7])
     logits = base + rng.normal(0.0, 0.3, base.shape).astype(np.float32)
     logits[np.arange(len(labels)), labels] += rng.normal(0.0, 0.08)
+    return logits
+
+
+def seed_probabilities(seed: int, labels: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """One seed's probabilities (the softmax of its logits)."""
+    logits = seed_logits(seed, labels, base)
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
     return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
 

@@ -195,3 +195,36 @@ def test_image_grid_caps_at_its_maximum_and_says_so(caplog):
         png = fig.train_images_png(images, np.arange(n) % 10)
     assert tiles(png) == MAX_GRID_IMAGES
     assert f"the first {MAX_GRID_IMAGES} of the {n} training images" in caplog.text
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, fashion_mnist):
+    """A seed trained for one epoch on 2,048 real images (a model for `predict`)."""
+    from lenet_batch.config import Recipe
+    from lenet_batch.store.layout import RunRef
+    from lenet_batch.training.seed import run_seed
+
+    output = tmp_path_factory.mktemp("predict")
+    arrays = {k: v[:2048] for k, v in fashion_mnist.arrays().items()}
+    run_seed(arrays, data_info={}, recipe=Recipe(epochs=1), seed=0, run=RunRef(str(output), "r1"))
+    return output
+
+
+@pytest.mark.parametrize(
+    "first, rows, capped", [(6, 1, False), (20, 3, False), (MAX_GRID_IMAGES + 5, 10, True)]
+)
+def test_predict_plot_fits_its_images_and_says_when_it_caps(
+    trained_run, tmp_path, capsys, caplog, first, rows, capped
+):
+    from lenet_batch import cli
+
+    plot = tmp_path / "pred.png"
+    argv = ["predict", "--output", str(trained_run), "--run", "r1", "--seed", "0", "--first", str(first)]
+    with caplog.at_level(logging.WARNING, logger="lenet_batch"):
+        assert cli.main([*argv, "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len([line for line in out if "\ttrue " in line]) == first  # every asked-for prediction is printed
+    height = read_png(plot.read_bytes()).shape[0]
+    assert rows * 160 < height < rows * 160 + 100  # as many rows as the images need, none empty
+    warning = f"the picture shows the first {MAX_GRID_IMAGES} of the {first} test images"
+    assert (warning in caplog.text) is capped

@@ -20,6 +20,7 @@ from lenet_batch.store.run_record import StageClock
 from lenet_batch.store.seed_records import SeedMetrics, load_complete, read_attempts
 from lenet_batch.summary import disagreement, figures, gate, statistics
 from lenet_batch.summary.baseline import load_baseline
+from lenet_batch.summary.prediction_frame import PREDICTION_COLUMNS
 from lenet_batch.summary.report_html import render_html
 from lenet_batch.summary.report_md import render_markdown
 from lenet_batch.summary.run_metadata import run_metadata
@@ -34,7 +35,7 @@ def read_predictions(layout: Layout, run_id: str) -> pa.Table:
     """The committed predictions of a run, only the columns the summary uses (not names, digests, times)."""
     dataset = predictions_dataset(layout, run_id)
     with storage.storage_errors(layout.predictions_root()):
-        return dataset.to_table(columns=list(statistics.PREDICTION_COLUMNS))
+        return dataset.to_table(columns=list(PREDICTION_COLUMNS))
 
 
 def read_metrics(run: RunRef, seeds: list[int]) -> dict[int, SeedMetrics | None]:

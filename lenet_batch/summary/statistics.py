@@ -7,14 +7,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from scipy import stats
 
 from lenet_batch.data.classes import CLASS_NAMES
 from lenet_batch.errors import DataError
 from lenet_batch.store.seed_records import SeedMetrics
 from lenet_batch.summary import disagreement as pairwise
+from lenet_batch.summary.prediction_frame import to_frame
 
 CI_LEVEL = 0.95
 TIE_BREAK = "lowest class index"  # majority vote: a tie goes to the smallest class index among the tied
@@ -99,51 +98,6 @@ def describe(values: Sequence[float]) -> dict[str, Any]:
     return out
 
 
-PREDICTION_COLUMNS = ("seed", "sample_id", "label", "prediction", "probabilities")
-
-
-def _probability_lengths(column: Any) -> np.ndarray:
-    """The length of each row's probability vector (an Arrow list column or a pandas column of sequences)."""
-    if isinstance(column, pa.ChunkedArray | pa.Array):
-        return pc.list_value_length(column).to_numpy(zero_copy_only=False)
-    return column.map(len).to_numpy()
-
-
-def _probability_rows(column: Any, n_classes: int) -> np.ndarray:
-    """(rows, classes) float32; from Arrow without a Python object per row (millions of rows at scale)."""
-    if isinstance(column, pa.ChunkedArray | pa.Array):
-        flat = pc.list_flatten(column).to_numpy(zero_copy_only=False)
-        return flat.astype(np.float32, copy=False).reshape(-1, n_classes)
-    return np.stack(column.to_numpy()).astype(np.float32).reshape(-1, n_classes)
-
-
-def to_frame(predictions: Any, n_classes: int = len(CLASS_NAMES)) -> tuple[pd.DataFrame, np.ndarray]:
-    """The labelled predictions sorted by (seed, sample_id), and their probabilities as a float32 array."""
-    is_arrow = isinstance(predictions, pa.Table)
-    names = predictions.column_names if is_arrow else list(pd.DataFrame(predictions).columns)
-    missing = set(PREDICTION_COLUMNS) - set(names)
-    if missing:
-        raise DataError(f"predictions lack the columns {sorted(missing)}")
-    if is_arrow:
-        frame = predictions.select(list(PREDICTION_COLUMNS[:-1])).to_pandas()
-        probs = predictions.column("probabilities")
-    else:
-        frame = pd.DataFrame(predictions)[list(PREDICTION_COLUMNS[:-1])].reset_index(drop=True)
-        probs = pd.DataFrame(predictions)["probabilities"].reset_index(drop=True)
-    check_classes(frame, _probability_lengths(probs), n_classes)
-    probs = _probability_rows(probs, n_classes)
-    keep = frame["label"].notna().to_numpy()  # images scored without a label cannot count towards accuracy
-    if not keep.any():
-        raise DataError("predictions have no labelled rows: accuracy cannot be computed")
-    frame = frame[keep].astype({c: "int64" for c in PREDICTION_COLUMNS[:-1]})
-    order = np.lexsort((frame["sample_id"].to_numpy(), frame["seed"].to_numpy()))
-    frame, probs = frame.iloc[order].reset_index(drop=True), probs[keep][order]
-    same = (np.diff(frame["seed"].to_numpy()) == 0) & (np.diff(frame["sample_id"].to_numpy()) == 0)
-    if same.any():
-        raise DataError("predictions hold the same (seed, sample_id) more than once")
-    return frame, probs
-
-
 TRAINING_COLUMNS = (
     "metrics_test_accuracy",
     "final_train_loss",
@@ -177,15 +131,22 @@ def _training_columns(m: SeedMetrics | None) -> dict[str, Any]:
     }
 
 
+def _by_seed(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(seeds, each row's index into seeds, whether each row's prediction is right): no groupby copies."""
+    seeds, index = np.unique(frame["seed"].to_numpy(), return_inverse=True)
+    return seeds, index, frame["prediction"].to_numpy() == frame["label"].to_numpy()
+
+
 def per_seed_table(frame: pd.DataFrame, metrics: dict[int, SeedMetrics | None], run_id: str) -> pd.DataFrame:
     """Per seed: test accuracy from the predictions; final train loss/accuracy and time from metrics."""
-    rows = []
-    for seed, group in frame.groupby("seed", sort=True):
-        accuracy = float((group["prediction"] == group["label"]).mean())
-        rows.append(
-            {"run_id": run_id, "seed": int(seed), "n_samples": len(group), "test_accuracy": accuracy}
-            | _training_columns(metrics.get(int(seed)))
-        )
+    seeds, index, correct = _by_seed(frame)
+    counts = np.bincount(index, minlength=seeds.size)
+    accuracy = np.bincount(index, weights=correct, minlength=seeds.size) / counts
+    rows = [
+        {"run_id": run_id, "seed": int(s), "n_samples": int(n), "test_accuracy": float(a)}
+        | _training_columns(metrics.get(int(s)))
+        for s, n, a in zip(seeds, counts, accuracy, strict=True)
+    ]
     table = pd.DataFrame(rows)
     floats = ["metrics_test_accuracy", "final_train_loss", "final_train_accuracy", "train_seconds"]
     return table.astype({c: "float64" for c in floats} | {"epochs": "Int64", "attempts": "Int64"})
@@ -193,9 +154,20 @@ def per_seed_table(frame: pd.DataFrame, metrics: dict[int, SeedMetrics | None], 
 
 def per_class_tables(frame: pd.DataFrame, class_names: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per (seed, class) accuracy, and per class its mean, std (ddof=1), min and max across seeds."""
-    hits = frame.assign(correct=frame["prediction"] == frame["label"])
-    by_seed = hits.groupby(["seed", "label"]).agg(n_samples=("correct", "size"), accuracy=("correct", "mean"))
-    by_seed = by_seed.reset_index().rename(columns={"label": "class"})
+    seeds, index, correct = _by_seed(frame)
+    n_classes = len(class_names)
+    key = index * n_classes + frame["label"].to_numpy()
+    counts = np.bincount(key, minlength=seeds.size * n_classes)
+    hits = np.bincount(key, weights=correct, minlength=seeds.size * n_classes)
+    present = np.flatnonzero(counts)  # (seed, class) pairs with samples, in seed then class order
+    by_seed = pd.DataFrame(
+        {
+            "seed": seeds[present // n_classes],
+            "class": present % n_classes,
+            "n_samples": counts[present],
+            "accuracy": hits[present] / counts[present],
+        }
+    )
     by_seed.insert(2, "class_name", [class_names[c] for c in by_seed["class"]])
     across = by_seed.groupby("class")["accuracy"].agg(["mean", "std", "min", "max"])  # std: ddof=1
     across["n_samples"] = by_seed.groupby("class")["n_samples"].max()
@@ -218,18 +190,6 @@ def probability_cube(frame: pd.DataFrame, probs: np.ndarray) -> tuple[np.ndarray
     labels = frame["label"].to_numpy()[: common_ids.size]
     votes = frame["prediction"].to_numpy().reshape(shape)
     return probs.reshape(*shape, -1), votes, common_ids, labels
-
-
-def check_classes(frame: pd.DataFrame, lengths: np.ndarray, n_classes: int) -> None:
-    """Labels, predictions and probability vectors must fit the class list."""
-    label, prediction = frame["label"], frame["prediction"]
-    bad = (label.notna() & ~label.between(0, n_classes - 1)) | ~prediction.between(0, n_classes - 1)
-    if bad.any():
-        raise DataError(
-            f"{int(bad.sum())} prediction rows have a label or prediction outside 0..{n_classes - 1}"
-        )
-    if (lengths != n_classes).any():
-        raise DataError(f"probabilities must hold {n_classes} values per row; found {sorted(set(lengths))}")
 
 
 def majority_vote(votes: np.ndarray, n_classes: int) -> np.ndarray:
