@@ -2,6 +2,7 @@
 
 import base64
 import json
+import logging
 import re
 
 import numpy as np
@@ -398,3 +399,13 @@ def test_per_seed_csv_lists_every_seed_worst_first(tmp_path, fake_predictions):
     pairs = pq.read_table(tmp_path / "runs/r1/summary/disagreement.parquet").to_pylist()
     assert [(p["seed_a"], p["seed_b"]) for p in pairs] == [(0, 1), (0, 2), (1, 2)]
     assert pairs[0]["disagreement"] == doc["disagreement"]["matrix"][0][1]
+
+
+def test_the_article_pictures_show_the_first_18_images_of_a_whole_split(tmp_path, fake_predictions, caplog):
+    make_run(Layout(str(tmp_path)), fake_predictions, "r1", 0.8)
+    with caplog.at_level(logging.WARNING, logger="lenet_batch"):
+        summary_stage.summarize_run(Layout(str(tmp_path)).run("r1"), images=pictures(N_SAMPLES))
+    folder = tmp_path / "runs" / "r1" / "summary"
+    for name in ("train_images.png", "test_predictions.png"):
+        assert read_png((folder / name).read_bytes()).shape[:2] == (350, 1080)  # 2 rows of 9
+    assert "picture shows" not in caplog.text

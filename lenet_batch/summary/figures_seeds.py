@@ -89,6 +89,15 @@ def _named_extremes(ax: Any, per_seed: Sequence[dict]) -> None:
     ax.text(0.0, 1.0, "\n".join(lines), va="top", ha="left", family="monospace", fontsize=9)
 
 
+def _include(ax: Any, per_seed: Sequence[dict], accuracy: dict[str, Any], ensemble: float | None) -> None:
+    """Accuracy limits around every seed, the CI and the ensemble, with a margin: none sits on the frame."""
+    values = [r["test_accuracy"] for r in per_seed] + list(accuracy.get("ci95") or [])
+    values += [ensemble] if ensemble is not None else []
+    lo, hi = min(values), max(values)
+    pad = 0.06 * (hi - lo) or 0.005
+    (ax.set_xlim if len(per_seed) > PER_SEED_MAX else ax.set_ylim)(lo - pad, hi + pad)
+
+
 def seed_accuracy_figure(per_seed: Sequence[dict], accuracy: dict[str, Any], ensemble: float | None) -> Any:
     """Up to PER_SEED_MAX seeds a point per seed; beyond, their distribution and the extremes named."""
     plt = pyplot()
@@ -96,6 +105,7 @@ def seed_accuracy_figure(per_seed: Sequence[dict], accuracy: dict[str, Any], ens
         fig, ax = plt.subplots(figsize=WIDE, layout="constrained")
         _per_seed_points(ax, per_seed)
         _reference_lines(ax, accuracy, ensemble, vertical=False)
+        _include(ax, per_seed, accuracy, ensemble)
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside: never on a point
     else:
         fig, (ax, side) = plt.subplots(
@@ -103,6 +113,7 @@ def seed_accuracy_figure(per_seed: Sequence[dict], accuracy: dict[str, Any], ens
         )
         _distribution(ax, per_seed)
         _reference_lines(ax, accuracy, ensemble, vertical=True)
+        _include(ax, per_seed, accuracy, ensemble)
         ax.legend(fontsize="small", loc="upper left")
         _named_extremes(side, per_seed)
     ax.grid(alpha=0.3)

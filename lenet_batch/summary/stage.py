@@ -67,8 +67,8 @@ def parquet_bytes(frame: pd.DataFrame) -> bytes:
 
 
 def picture_inputs(images: dict | None, samples: pd.DataFrame) -> tuple[dict, np.ndarray | None]:
-    """The images for the article's pictures, the test ones cut to those with an ensemble prediction."""
-    images = dict(images or {})
+    """The first PICTURE_COUNT images for the article's pictures (test ones: with an ensemble prediction)."""
+    images = {k: v[:PICTURE_COUNT] if k.startswith("train") else v for k, v in (images or {}).items()}
     if "test_images" not in images or "test_labels" not in images:
         return images, None
     ensemble = samples.set_index("sample_id")["ensemble"]
