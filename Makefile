@@ -9,7 +9,7 @@ EPOCHS ?= 10
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install data run test test-fast lint bench clean
+.PHONY: help install data browser run test test-fast lint bench clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -25,13 +25,16 @@ install: $(BIN)/.installed ## create .venv and install the project with pinned d
 data: $(BIN)/.installed ## make sure Fashion-MNIST is available (apt package, else a cached download)
 	@bash scripts/install_data.sh $(BIN)/lenet-batch
 
+browser: ## install Debian's chromium for the browser tests (root or passwordless sudo; else they skip)
+	@bash scripts/install_chromium.sh
+
 run: install data ## the nightly pipeline on a local Ray: $(SEEDS) seeds x $(EPOCHS) epochs into $(OUTPUT)
 	$(BIN)/lenet-batch nightly --seeds $(SEEDS) --epochs $(EPOCHS) --output $(OUTPUT)
 
-test: install data ## the whole test suite (real Ray, real data, S3 on a local moto server)
+test: install data browser ## the whole test suite (real Ray, real data, S3 on a local moto server, Chromium)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: install ## unit tests only (no Ray cluster, no full-dataset training)
+test-fast: install browser ## unit tests only (no Ray cluster, no full-dataset training)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: install ## ruff check and format check

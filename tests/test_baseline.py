@@ -122,7 +122,7 @@ def test_a_first_run_reports_gate_not_applicable_rather_than_passed(tmp_path):
     folder = tmp_path / "runs" / "first" / "summary"
     for name in ("report.md", "report.html"):
         text = (folder / name).read_text()
-        assert "n/a (no baseline)" in text and "passed" not in text, name
+        assert "n/a (no baseline)" in text and "gate: passed" not in text, name
     stage = run_record.read_run(layout.run("first"))["stages"]["summary"]
     assert stage["verdict"] == "n/a" and stage["baseline_run_id"] is None
 

@@ -1,8 +1,8 @@
 """Report figures and documents, and the summary stage end to end on a local output folder."""
 
 import base64
-import io
 import json
+import logging
 import re
 
 import numpy as np
@@ -10,18 +10,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from matplotlib import image as mpimg
 
 from lenet_batch.errors import ConfigError, RegressionDetected
 from lenet_batch.store import run_record, storage
 from lenet_batch.store.layout import Layout
 from lenet_batch.store.seed_records import SeedMetrics
 from lenet_batch.summary import figures as fig
-from lenet_batch.summary import gate, report
+from lenet_batch.summary import gate
 from lenet_batch.summary import stage as summary_stage
 from lenet_batch.summary import statistics as summary
+from lenet_batch.summary.report_html import render_html
+from lenet_batch.summary.report_md import render_markdown
+from tests.pixels import CYCLE, colour_pixels, markers, read_png
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 N_SAMPLES = 120
 
 
@@ -99,11 +100,6 @@ def doc() -> dict:
     return doc
 
 
-def read_png(png: bytes) -> np.ndarray:
-    assert png.startswith(PNG_SIGNATURE)
-    return mpimg.imread(io.BytesIO(png), format="png")
-
-
 def draw(name: str, doc: dict) -> bytes:
     """One figure of the report, drawn from the module's summary and pictures."""
     images = pictures()
@@ -126,30 +122,17 @@ FIGURE_SIZES = {
     "seed_accuracy": (400, 1000),
     "per_class": (400, 1000),
     "confusion": (600, 700),
-    "train_images": (320, 1080),
-    "test_predictions": (320, 1080),
+    "train_images": (510, 840),  # 20 images: 3 rows of 7
+    "test_predictions": (510, 840),
 }
 
 
-# matplotlib's default cycle: seed k of a per-seed figure is drawn in colour Ck.
-CYCLE = {
-    "C0": (0x1F, 0x77, 0xB4),
-    "C1": (0xFF, 0x7F, 0x0E),
-    "C2": (0x2C, 0xA0, 0x2C),
-    "C3": (0xD6, 0x27, 0x28),
-}
 # What each figure must show, as the colours of its marks: (present, absent).
 FIGURE_COLOURS = {
     "training_curves": (("C0", "C1", "C2"), ("C3",)),  # three seeds, three colours, no fourth
     "seed_accuracy": (("C0", "C2"), ("C1", "C3")),  # seeds and mean in C0, the ensemble line in C2
     "per_class": (("C0", "C2"), ("C1", "C3")),  # the means in C0, the ensemble marks in C2
 }
-
-
-def colour_pixels(pixels: np.ndarray, rgb: tuple[int, int, int], tolerance: float = 0.06) -> int:
-    """How many pixels are within tolerance of a colour (anti-aliased edges aside)."""
-    target = np.array(rgb) / 255.0
-    return int((np.abs(pixels[..., :3] - target) < tolerance).all(axis=-1).sum())
 
 
 @pytest.mark.parametrize("name", FIGURE_SIZES)
@@ -169,17 +152,9 @@ def test_per_seed_figures_draw_each_series_in_its_colour(doc, name):
 
 
 def test_seed_accuracy_figure_has_one_marker_per_seed(doc):
-    from scipy import ndimage
-
     pixels = read_png(draw("seed_accuracy", doc))
-    # The markers are the solid C0 blobs above the 15%-alpha CI band: count the connected ones.
-    blobs, count = ndimage.label(
-        ndimage.binary_opening(
-            (np.abs(pixels[..., :3] - np.array(CYCLE["C0"]) / 255) < 0.06).all(axis=-1), iterations=2
-        )
-    )
-    sizes = np.bincount(blobs.ravel())[1:]
-    assert len([s for s in sizes if 20 < s < 400]) == doc["n_seeds"] + 1  # and the legend's sample marker
+    # The markers are the solid C0 blobs above the 15%-alpha CI band, and the legend's sample marker.
+    assert markers(pixels, CYCLE["C0"]) == doc["n_seeds"] + 1
 
 
 def test_image_grids_show_the_pictures_where_the_labels_put_them():
@@ -190,33 +165,43 @@ def test_image_grids_show_the_pictures_where_the_labels_put_them():
 
 
 def test_one_seed_figures_and_report_render_without_std(tmp_path):
-    one = summary.summarize(predictions_table("r1", 0.8, seeds=(4,)), {4: metrics(4)}, "r1").to_dict()
+    one_result = summary.summarize(predictions_table("r1", 0.8, seeds=(4,)), {4: metrics(4)}, "r1")
+    one = one_result.to_dict()
     one["comparison"] = gate.compare(one, None)
-    figures = fig.build_figures(one, {4: metrics(4)})
-    assert set(figures) == {
+    figures = fig.build_figures(one, {4: metrics(4)}, one_result.disagreement_matrix)
+    assert set(figures) == {  # no disagreement figure: one seed has no pairs
         "training_curves.png",
         "seed_accuracy.png",
         "per_class_accuracy.png",
         "confusion_matrix.png",
     }
-    assert "std and CI undefined with one seed" in report.render_markdown(one, list(figures))
+    text = render_markdown(one, figures)
+    assert "std and CI undefined with one seed" in text and "One seed: no pairs to compare." in text
 
 
 def test_html_embeds_every_figure_as_a_decodable_data_uri(doc):
-    figures = fig.build_figures(doc, {0: metrics(0)}, pictures(), np.arange(18) % 10)
-    assert len(figures) == 6
-    page = report.render_html(doc, figures)
-    sources = re.findall(r'(?:src|href)="([^"]*)"', page)
+    matrix = np.array(doc["disagreement"]["matrix"])
+    figures = fig.build_figures(
+        doc, {0: metrics(0)}, matrix, images=pictures(), test_predictions=np.arange(18) % 10
+    )
+    assert list(figures) == list(fig.FIGURE_FILES)  # all seven, in the report's order
+    page = render_html(doc, figures)
+    sources = re.findall(r'src="([^"]*)"', page)
     assert len(sources) == len(figures)
-    for uri in sources:
+    for uri, figure in zip(sources, figures.values(), strict=True):
         assert uri.startswith("data:image/png;base64,")
-        read_png(base64.b64decode(uri.split(",", 1)[1]))
-    assert f"{doc['across_seeds']['mean']:.4f}" in page and "Baseline comparison" in page
+        assert base64.b64decode(uri.split(",", 1)[1]) == figure.png
+    # Nothing is fetched: the only links are to the tables written beside the report, and to anchors.
+    hrefs = set(re.findall(r'href="([^"#]*)"', page)) - {"data:,"}
+    assert hrefs == {"per_seed.csv", "summary.parquet", "disagreement.parquet"}
+    assert f"{doc['across_seeds']['mean']:.4f}" in page and "Against the baseline" in page
 
 
 def test_markdown_links_exactly_the_figure_files(doc):
-    text = report.render_markdown(doc, ["training_curves.png", "seed_accuracy.png"])
-    assert re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text) == ["training_curves.png", "seed_accuracy.png"]
+    figures = fig.build_figures(doc, {s: metrics(s) for s in (0, 1, 2)})
+    shown = {k: figures[k] for k in ("training_curves.png", "seed_accuracy.png")}
+    text = render_markdown(doc, shown)
+    assert re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text) == ["seed_accuracy.png", "training_curves.png"]
     assert "| seed | test accuracy |" in text and f"{doc['ensemble']['accuracy']:.4f}" in text
 
 
@@ -258,8 +243,11 @@ def test_summarize_run_writes_every_output(tmp_path, fake_predictions):
         "seed_accuracy.png",
         "per_class_accuracy.png",
         "confusion_matrix.png",
+        "disagreement.png",
         "train_images.png",
         "test_predictions.png",
+        "per_seed.csv",
+        "disagreement.parquet",
     }
     assert names <= {p.name for p in folder.iterdir()} and set(doc["files"]) == names
     assert doc["report_html"] == str(folder / "report.html")
@@ -268,8 +256,11 @@ def test_summarize_run_writes_every_output(tmp_path, fake_predictions):
     assert written["comparison"]["regressed"] is False and written["report_html"] == doc["report_html"]
     assert pq.read_table(folder / "summary.parquet").column("seed").to_pylist() == [0, 1, 2]
     assert pq.read_table(folder / "per_class.parquet").num_rows == 30
-    for link in re.findall(r"\]\(([^)]+)\)", (folder / "report.md").read_text()):
+    text = (folder / "report.md").read_text()
+    for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
         read_png((folder / link).read_bytes())
+    for link in re.findall(r"(?<!!)\[[^\]]*\]\(([^)]+)\)", text):  # the tables beside the report
+        assert (folder / link).stat().st_size > 0
     stage = run_record.read_run(layout.run("2026-11-01"))["stages"]["summary"]
     assert stage["status"] == "complete" and stage["mean_accuracy"] == pytest.approx(
         doc["across_seeds"]["mean"]
@@ -323,3 +314,96 @@ def test_resummarising_without_images_drops_the_old_pictures(tmp_path, fake_pred
     folder = tmp_path / "runs" / "r1" / "summary"
     assert not (folder / "train_images.png").exists() and not (folder / "test_predictions.png").exists()
     assert set(doc["files"]) == {p.name for p in folder.iterdir()}
+
+
+def html_and_markdown(doc: dict, figures: dict | None = None) -> tuple[str, str]:
+    return render_html(doc, figures or {}), render_markdown(doc, figures or {})
+
+
+def test_without_a_baseline_the_gate_is_not_applicable(doc):
+    page, text = html_and_markdown(doc)
+    assert '<span class="verdict na">gate: n/a (no baseline): ' in page
+    assert "gate: n/a (no baseline)" in text and "passed" not in text
+
+
+def test_failed_seeds_fail_the_gate_even_without_a_baseline(doc):
+    failed = {**doc, "comparison": gate.compare({**doc, "failed_seeds": [2]}, None)}
+    page, _ = html_and_markdown(failed)
+    line = gate.gate_line(failed["comparison"])
+    assert line.startswith("gate: REGRESSED") and "1 seed(s) failed: [2]" in line
+    assert f'<span class="verdict regressed">{line}</span>' in page
+
+
+def test_the_comparison_is_rendered_whatever_fields_it_has(doc):
+    # A richer gate (e.g. a Welch test) adds metrics, columns, settings and its own verdict sentence.
+    comparison = {
+        **gate.compare(doc, {**doc, "run_id": "2026-11-26"}),
+        "welch_t": {"current": 0.5, "baseline": 0.6, "delta": -0.1, "p_value": 0.00002},
+        "test": "welch",
+        "verdict": "passed",
+        "sentence": "no drop beyond 0.01 at p < 0.05 against run 2026-11-26",
+    }
+    page, text = html_and_markdown({**doc, "comparison": comparison})
+    assert '<span class="verdict passed">gate: passed — no drop beyond 0.01 at p &lt; 0.05' in page
+    assert "<th>p_value</th>" in page and "2.00e-05" in page and "<td>test</td><td>welch</td>" in page
+    assert (
+        "Compared with run 2026-11-26." in text
+        and "| welch t | 0.5000 | 0.6000 | -0.1000 | 2.00e-05 |" in text
+    )
+
+
+def test_the_headline_comes_first_then_the_verdict_then_the_seeds(doc):
+    page = render_html(doc, {})
+    order = [page.index(s) for s in ('class="lead"', 'class="verdict', 'id="baseline"', 'id="seeds"')]
+    assert order == sorted(order)
+
+
+def many_seeds_doc(n: int) -> dict:
+    seeds = tuple(range(100, 100 + n))
+    result = summary.summarize(predictions_table("r1", 0.8, seeds=seeds), {}, "r1").to_dict()
+    return {**result, "comparison": gate.compare(result, None)}
+
+
+def test_per_seed_table_is_worst_first_and_folds_past_20_rows():
+    doc = many_seeds_doc(25)
+    page, text = html_and_markdown(doc)
+    worst_first = [r["seed"] for r in sorted(doc["per_seed"], key=lambda r: (r["test_accuracy"], r["seed"]))]
+    section = page[page.index('<section id="seeds">') : page.index('<section id="classes">')]
+    shown, folded = section.split("<details>")
+    seeds_in = [
+        [int(s) for s in re.findall(r"<tr><td class=\"num\">(\d+)</td>", part)] for part in (shown, folded)
+    ]
+    assert seeds_in == [worst_first[:20], worst_first[20:]]
+    assert "show the other 5 seeds" in folded and 'href="per_seed.csv"' in section
+    rows = re.findall(r"^\| (\d+) \|", text, flags=re.M)
+    assert [int(s) for s in rows] == worst_first[:20]
+    assert (
+        "*5 more seeds not shown here: [all seeds as CSV](per_seed.csv), [Parquet](summary.parquet).*" in text
+    )
+
+
+def test_a_short_table_does_not_fold(doc):
+    page = render_html(doc, {})
+    assert "<details>" not in page and "Full list beside this report" in page
+
+
+def test_per_seed_csv_lists_every_seed_worst_first(tmp_path, fake_predictions):
+    make_run(Layout(str(tmp_path)), fake_predictions, "r1", 0.8)
+    doc = summary_stage.summarize_run(Layout(str(tmp_path)).run("r1"))
+    rows = (tmp_path / "runs/r1/summary/per_seed.csv").read_text().splitlines()
+    assert rows[0].startswith("run_id,seed,n_samples,test_accuracy")
+    accuracies = [float(r.split(",")[3]) for r in rows[1:]]
+    assert len(accuracies) == doc["n_seeds"] and accuracies == sorted(accuracies)
+    pairs = pq.read_table(tmp_path / "runs/r1/summary/disagreement.parquet").to_pylist()
+    assert [(p["seed_a"], p["seed_b"]) for p in pairs] == [(0, 1), (0, 2), (1, 2)]
+    assert pairs[0]["disagreement"] == doc["disagreement"]["matrix"][0][1]
+
+
+def test_the_article_pictures_show_the_first_18_images_of_a_whole_split(tmp_path, fake_predictions, caplog):
+    make_run(Layout(str(tmp_path)), fake_predictions, "r1", 0.8)
+    with caplog.at_level(logging.WARNING, logger="lenet_batch"):
+        summary_stage.summarize_run(Layout(str(tmp_path)).run("r1"), images=pictures(N_SAMPLES))
+    folder = tmp_path / "runs" / "r1" / "summary"
+    for name in ("train_images.png", "test_predictions.png"):
+        assert read_png((folder / name).read_bytes()).shape[:2] == (350, 1080)  # 2 rows of 9
+    assert "picture shows" not in caplog.text

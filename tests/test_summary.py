@@ -10,7 +10,9 @@ from scipy import stats
 
 from lenet_batch.errors import DataError
 from lenet_batch.store.seed_records import SeedMetrics
+from lenet_batch.summary import disagreement
 from lenet_batch.summary import statistics as summary
+from tests import synthetic_runs as syn
 
 # Six samples, three seeds: (label, [(prediction, confidence) for seeds 0, 1, 2]).
 # Confidence p goes to the predicted class and (1 - p) / 9 to each other class.
@@ -225,3 +227,64 @@ def test_duplicate_rows_are_data_errors():
     table = pa.concat_tables([predictions_table(), predictions_table(seeds=(0,))])
     with pytest.raises(DataError, match="more than once"):
         summary.summarize(table, {}, "r1")
+
+
+def brute_force_disagreement(votes: np.ndarray) -> np.ndarray:
+    """The definition, pair by pair."""
+    n = len(votes)
+    return np.array([[np.mean(votes[i] != votes[j]) for j in range(n)] for i in range(n)])
+
+
+@pytest.mark.parametrize("seeds, samples", [(2, 7), (5, 100), (30, 5000), (3, disagreement.BLOCK * 2 + 3)])
+def test_vectorised_disagreement_equals_the_pairwise_definition(seeds, samples):
+    votes = np.random.default_rng(seeds).integers(0, 10, (seeds, samples))
+    votes[1] = votes[0]  # a pair that always agrees
+    got = disagreement.pairwise(votes, 10)
+    assert np.array_equal(got, brute_force_disagreement(votes))  # exact: counts, then one division
+    assert got[0, 1] == 0.0 and np.all(np.diag(got) == 0.0)
+
+
+def test_disagreement_statistics_describe_every_pair():
+    matrix = brute_force_disagreement(np.random.default_rng(0).integers(0, 3, (6, 50)))
+    got = disagreement.describe(matrix, [10, 11, 12, 13, 14, 15])
+    pairs = matrix[np.triu_indices(6, k=1)]
+    assert got["n_pairs"] == 15 and got["mean"] == pytest.approx(pairs.mean())
+    assert got["median"] == pytest.approx(np.median(pairs)) and got["max"] == pytest.approx(pairs.max())
+    assert got["quantiles"]["p10"] == pytest.approx(np.quantile(pairs, 0.1))
+    a, b = got["most_different_pair"]["seeds"]
+    assert matrix[a - 10, b - 10] == pairs.max() and got["matrix"] == matrix.tolist()
+
+
+@pytest.mark.parametrize("n_seeds, kept", [(50, True), (51, False)])
+def test_summary_json_keeps_the_matrix_up_to_50_seeds_and_statistics_always(n_seeds, kept):
+    doc = summary.summarize(syn.predictions_table("r", range(n_seeds), 40), {}, "r").to_dict()
+    d = doc["disagreement"]
+    assert (d["matrix"] is not None) is kept and d["seeds"] == list(range(n_seeds))
+    assert d["n_pairs"] == n_seeds * (n_seeds - 1) // 2 and 0 <= d["min"] <= d["median"] <= d["max"] > 0
+    assert d["mean"] == pytest.approx(np.mean([r["mean_disagreement"] for r in doc["per_seed"]]))
+
+
+def test_summary_json_of_256_seeds_is_small():
+    doc = summary.summarize(syn.predictions_table("r", range(256), 100), syn.metrics("r", range(256), 3), "r")
+    text = json.dumps(doc.to_dict(), allow_nan=False)
+    assert len(text) < 250_000, len(text)  # it was 1 MB with the 256 x 256 matrix
+
+
+def test_arrow_and_pandas_inputs_give_the_same_summary():
+    table = predictions_table()
+    from_arrow = summary.summarize(table, {}, "r1").to_dict()
+    from_pandas = summary.summarize(table.to_pandas(), {}, "r1").to_dict()
+    assert json.dumps(from_arrow, sort_keys=True) == json.dumps(from_pandas, sort_keys=True)
+
+
+def test_wrong_length_probability_vectors_are_data_errors():
+    table = predictions_table().to_pandas()
+    table.at[2, "probabilities"] = [0.5, 0.5]
+    with pytest.raises(DataError, match="10 values per row; found \\[2, 10\\]"):
+        summary.summarize(table, {}, "r1")
+
+
+def test_per_seed_rows_carry_attempts_and_hosts():
+    metrics = syn.metrics("r", [3, 4], 2)  # seed 3 needed two attempts on two hosts
+    rows = summary.summarize(syn.predictions_table("r", [3, 4], 30), metrics, "r").to_dict()["per_seed"]
+    assert [(r["attempts"], r["hosts"]) for r in rows] == [(2, "node-b, node-a"), (1, "node-a")]

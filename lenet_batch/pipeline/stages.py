@@ -49,6 +49,7 @@ def train(settings: Settings, run: RunRef, dataset: FashionMNIST | None = None) 
     from lenet_batch.cluster.session import ray_session
     from lenet_batch.cluster.train_tasks import train_seeds
 
+    clock = run_record.StageClock.start()
     dataset = dataset or load_dataset(settings)
     run_record.start(run, settings, dataset.info())
     seeds = settings.seed_list()
@@ -57,7 +58,7 @@ def train(settings: Settings, run: RunRef, dataset: FashionMNIST | None = None) 
     )
     with ray_session(settings.address):
         results = train_seeds(settings, dataset, run, seeds)
-    run_record.update_stage(run, "train", [r.to_row() for r in results])
+    run_record.update_stage(run, "train", [r.to_row() for r in results], clock=clock)
     return results
 
 
@@ -83,6 +84,7 @@ def infer(
     from lenet_batch.cluster.score_tasks import score_seeds
     from lenet_batch.cluster.session import ray_session
 
+    clock = run_record.StageClock.start()
     todo, failures = _seeds_to_score(run, seeds)
     source = image_source(settings)
     if source.uri:
@@ -95,7 +97,7 @@ def infer(
             results = sorted(
                 failures + score_seeds(settings, run, todo, source, dataset), key=lambda r: r.seed
             )
-    run_record.update_stage(run, "infer", [r.to_row() for r in results], input=source.name)
+    run_record.update_stage(run, "infer", [r.to_row() for r in results], clock=clock, input=source.name)
     scored = [r for r in results if r.status == "scored"]
     log.info(
         "infer: %d/%d seeds scored, %d rows", len(scored), len(results), sum(r.rows or 0 for r in scored)

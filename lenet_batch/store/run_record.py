@@ -1,11 +1,13 @@
-"""runs/<run_id>/run.json: the run's config, versions, data digests and the status of each stage."""
+"""runs/<run_id>/run.json: the run's config, versions, git commit, data digests and each stage's status."""
 
 import dataclasses
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from lenet_batch.config import Settings, redact
 from lenet_batch.errors import DataError
-from lenet_batch.provenance import now_utc, versions
+from lenet_batch.provenance import git_commit, now_utc, versions
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
 
@@ -33,6 +35,7 @@ def start(run: RunRef, settings: Settings, data_info: dict[str, Any] | None) -> 
             "run_id": run.run_id,
             "config": public_config(settings),
             "versions": versions(),
+            "git": git_commit(),  # None when not run from a checkout (a wheel, a Ray Jobs working_dir)
             "updated_at": now_utc(),
         }
     )
@@ -47,12 +50,35 @@ def stage_status(rows: list[dict[str, Any]]) -> str:
     return "complete" if rows and all(r.get("status") != "failed" for r in rows) else "failed"
 
 
+@dataclass(frozen=True)
+class StageClock:
+    """When a stage started (UTC) and a monotonic reading to time it by."""
+
+    started_at: str
+    monotonic: float
+
+    @classmethod
+    def start(cls) -> "StageClock":
+        """A clock started now."""
+        return cls(now_utc(), time.monotonic())
+
+    def fields(self) -> dict[str, Any]:
+        """started_at and the seconds since, as a stage entry records them."""
+        return {"started_at": self.started_at, "seconds": round(time.monotonic() - self.monotonic, 3)}
+
+
 def update_stage(
-    run: RunRef, stage: str, rows: list[dict[str, Any]] | None, status: str | None = None, **extra: Any
+    run: RunRef,
+    stage: str,
+    rows: list[dict[str, Any]] | None,
+    status: str | None = None,
+    clock: StageClock | None = None,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """Set one stage's status (and per-seed rows) in run.json; returns the stage entry."""
+    """Set one stage's status (per-seed rows, start and wall seconds) in run.json; returns the entry."""
     record = read_run(run)
-    entry = {"status": status or stage_status(rows or []), "finished_at": now_utc(), **extra}
+    timing = clock.fields() if clock is not None else {}
+    entry = {"status": status or stage_status(rows or []), **timing, "finished_at": now_utc(), **extra}
     if rows is not None:
         entry["seeds"] = rows
     record.setdefault("stages", {})[stage] = entry

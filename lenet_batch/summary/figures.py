@@ -1,190 +1,185 @@
-"""Matplotlib figures of a run's summary, each returned as PNG bytes (written by the summary stage)."""
+"""The summary's figures, each as PNG bytes with a caption that says what to look at (the front door)."""
 
-import io
-from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from lenet_batch.data.classes import CLASS_NAMES
 from lenet_batch.store.seed_records import SeedMetrics
+from lenet_batch.summary import figures_seeds as seeds_fig
+from lenet_batch.summary.figures_images import (
+    confusion_png,
+    grid_shape,
+    per_class_png,
+    test_predictions_png,
+    train_images_png,
+)
+from lenet_batch.summary.plotting import png
 
-DPI = 100
-WIDE = (10.0, 4.0)  # inches: 1000 x 400 pixels at DPI
-SQUARE = (7.0, 6.0)
-GRID = (2, 9)  # the seed article shows 18 images as 2 rows of 9
-# File name -> caption, in the order the report shows them.
-FIGURES = {
-    "training_curves.png": "Training loss and accuracy per epoch, every seed",
-    "seed_accuracy.png": "Test accuracy per seed, with the mean and its 95% confidence interval",
-    "per_class_accuracy.png": "Per-class test accuracy: mean and std across seeds, min-max, ensemble",
-    "confusion_matrix.png": "Confusion matrix of the ensemble (mean probability across seeds)",
-    "train_images.png": "The first training images and their classes",
-    "test_predictions.png": "The first test images: true class / ensemble prediction (red when wrong)",
-}
+__all__ = [
+    "FIGURE_FILES",
+    "Figure",
+    "build_figures",
+    "confusion_png",
+    "disagreement_png",
+    "grid_shape",
+    "per_class_png",
+    "seed_accuracy_png",
+    "test_predictions_png",
+    "train_images_png",
+    "training_curves_png",
+]
+
+# Every figure file the summary may write, in the order the report shows them.
+FIGURE_FILES = (
+    "seed_accuracy.png",
+    "training_curves.png",
+    "per_class_accuracy.png",
+    "confusion_matrix.png",
+    "disagreement.png",
+    "train_images.png",
+    "test_predictions.png",
+)
 
 
-def _pyplot() -> Any:
-    """pyplot on the Agg backend: batch jobs have no display."""
-    import matplotlib
+@dataclass(frozen=True)
+class Figure:
+    """A drawn figure: its PNG bytes and the caption the report puts under it."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    png: bytes
+    caption: str
 
 
-def _png(fig: Any) -> bytes:
-    """The figure as PNG bytes; the figure is closed so long runs do not accumulate them."""
-    plt = _pyplot()
-    buf = io.BytesIO()
-    try:
-        fig.savefig(buf, format="png", dpi=DPI)
-    finally:
-        plt.close(fig)
-    return buf.getvalue()
+def seed_accuracy_png(per_seed: list[dict], accuracy: dict[str, Any], ensemble: float | None) -> bytes:
+    """Test accuracy per seed (points up to 20 seeds, else their distribution), mean, CI, ensemble."""
+    return png(seeds_fig.seed_accuracy_figure(per_seed, accuracy, ensemble))
 
 
 def training_curves_png(metrics: dict[int, SeedMetrics | None]) -> bytes:
-    """Train loss (left) and train/test accuracy (right) per epoch for every seed."""
-    plt = _pyplot()
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=WIDE, layout="constrained")
-    for seed, m in sorted(metrics.items()):
-        epochs = m.epochs if m is not None else []
-        x = [e.epoch for e in epochs]
-        line = ax_loss.plot(x, [e.train_loss for e in epochs], marker=".", label=f"seed {seed}")[0]
-        ax_acc.plot(x, [e.test_accuracy for e in epochs], marker=".", color=line.get_color())
-        ax_acc.plot(x, [e.train_accuracy for e in epochs], linestyle="--", color=line.get_color())
-    ax_loss.set(xlabel="epoch", ylabel="train loss", title="Training loss")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="Accuracy (solid: test, dashed: train)")
-    for ax in (ax_loss, ax_acc):
-        ax.grid(alpha=0.3)
-    if 0 < len(metrics) <= 12:  # beyond a dozen seeds a legend hides the curves
-        ax_loss.legend(fontsize="small")
-    return _png(fig)
+    """Loss and accuracy per epoch (a line per seed up to 10 seeds, else median and bands)."""
+    return png(seeds_fig.training_curves_figure(metrics))
 
 
-def seed_accuracy_png(per_seed: Sequence[dict], accuracy: dict[str, Any], ensemble: float | None) -> bytes:
-    """Each seed's test accuracy as a point, the mean as a line, the 95% CI as a band."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=WIDE, layout="constrained")
-    seeds = [str(r["seed"]) for r in per_seed]
-    ax.plot(seeds, [r["test_accuracy"] for r in per_seed], "o", color="C0", label="seed")
-    if accuracy.get("mean") is not None:
-        ax.axhline(accuracy["mean"], color="C0", label=f"mean {accuracy['mean']:.4f}")
-    if accuracy.get("ci95") is not None:
-        ax.axhspan(*accuracy["ci95"], color="C0", alpha=0.15, label="95% CI")
-    if ensemble is not None:
-        ax.axhline(ensemble, color="C2", linestyle="--", label=f"ensemble {ensemble:.4f}")
-    ax.set(xlabel="seed", ylabel="test accuracy", title="Test accuracy per seed")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", loc="lower right")
-    return _png(fig)
+def disagreement_png(matrix: np.ndarray, seeds: list[int], n_samples: int | None = None) -> bytes:
+    """Pairwise disagreement between seeds (heatmap up to 50 seeds, else a histogram over pairs)."""
+    return png(seeds_fig.disagreement_figure(matrix, seeds, n_samples))
 
 
-def per_class_png(per_class: Sequence[dict]) -> bytes:
-    """Per class: the mean accuracy with std error bars, the min-max range, and the ensemble's accuracy."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=WIDE, layout="constrained")
-    x = np.arange(len(per_class))
-    mean = np.array([r["mean"] for r in per_class], dtype=float)
-    std = np.array([r["std"] if r.get("std") is not None else 0.0 for r in per_class], dtype=float)
-    # Points, not bars: bars from zero would flatten the spread between seeds that this figure is for.
-    ax.vlines(
-        x, [r["min"] for r in per_class], [r["max"] for r in per_class], color="0.6", lw=6, label="min-max"
+def _seed_caption(summary: dict[str, Any]) -> str:
+    n, per_seed = summary["n_seeds"], summary["per_seed"]
+    worst, best = seeds_fig.extremes(per_seed, 1)
+    span = f"seed {worst[0]['seed']} is the worst at {worst[0]['test_accuracy']:.4f}, seed {best[0]['seed']} "
+    span += f"the best at {best[0]['test_accuracy']:.4f}."
+    if n == 1:
+        return "Test accuracy of the single seed and the ensemble (here the same model)."
+    if n <= seeds_fig.PER_SEED_MAX:
+        return (
+            f"Test accuracy of each of {n} seeds (points), their mean (line) with its 95% confidence "
+            "interval (band) and the ensemble (dashed). Look at how far single seeds stray from the "
+            f"mean: {span}"
+        )
+    return (
+        f"How the test accuracy of {n} seeds is distributed (bars; a tick below for each seed), with the "
+        "mean, its 95% confidence interval and the ensemble. Look at the width of the bars, what one "
+        f"training run may give, against the narrow CI of the mean: {span} The 5 worst and best are "
+        "listed right."
     )
-    ax.errorbar(x, mean, yerr=std, fmt="o", color="C0", capsize=4, label="mean ± std")
-    ensemble = [r.get("ensemble_accuracy") for r in per_class]
-    ax.plot(x, [np.nan if e is None else e for e in ensemble], "x", color="C2", label="ensemble")
-    ax.set_xticks(x, [r["class_name"] for r in per_class], rotation=30, ha="right")
-    ax.set(ylabel="test accuracy", title="Per-class accuracy across seeds")
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize="small", loc="best")
-    return _png(fig)
 
 
-def confusion_png(matrix: Sequence[Sequence[int]], class_names: Sequence[str] = CLASS_NAMES) -> bytes:
-    """The ensemble's confusion matrix: counts, coloured by the share of each true class."""
-    plt = _pyplot()
-    counts = np.asarray(matrix, dtype=np.int64)
-    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)  # rows with no samples stay blank
-    fig, ax = plt.subplots(figsize=SQUARE, layout="constrained")
-    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
-    for (i, j), n in np.ndenumerate(counts):
-        if n:
-            ax.text(
-                j,
-                i,
-                str(n),
-                ha="center",
-                va="center",
-                fontsize=7,
-                color="white" if share[i, j] > 0.5 else "black",
-            )
-    ticks = np.arange(len(class_names))
-    ax.set_xticks(ticks, class_names, rotation=45, ha="right")
-    ax.set_yticks(ticks, class_names)
-    ax.set(xlabel="predicted", ylabel="true", title="Ensemble confusion matrix")
-    fig.colorbar(image, ax=ax, label="share of the true class")
-    return _png(fig)
+def _curves_caption(summary: dict[str, Any], metrics: dict[int, SeedMetrics | None]) -> str:
+    epochs = max((len(m.epochs) for m in metrics.values() if m is not None), default=0)
+    n = sum(m is not None for m in metrics.values())
+    if epochs == 0:
+        return "No seed has a metrics.json: there are no training curves to show."
+    one = " With one epoch each series is a single point." if epochs == 1 else ""
+    if n <= seeds_fig.CURVE_LINES_MAX:
+        look = "Look for a seed whose curves leave the others, and for test accuracy falling while train "
+        return f"Training loss and accuracy per epoch, one colour per seed. {look}accuracy rises.{one}"
+    return (
+        f"The median over {n} seeds per epoch, with the 10-90% band (darker) and min-max (lighter). Look at "
+        f"the width of the band at the last epoch and whether the median test accuracy still climbs.{one}"
+    )
 
 
-def _image_grid(images: np.ndarray, titles: Sequence[str], colors: Sequence[str], heading: str) -> bytes:
-    """Grayscale images on a 2 x 9 grid, each with its title (as d2l's show_images)."""
-    plt = _pyplot()
-    rows, cols = GRID
-    fig, axes = plt.subplots(rows, cols, figsize=(1.2 * cols, 1.6 * rows), layout="constrained")
-    fig.suptitle(heading, fontsize=9)
-    for k, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if k < len(images):
-            ax.imshow(images[k], cmap="gray", vmin=0, vmax=255)
-            ax.set_title(titles[k], fontsize=8, color=colors[k])
-    return _png(fig)
+def _class_caption(summary: dict[str, Any]) -> str:
+    weakest = min(summary["per_class"], key=lambda r: r["mean"])
+    widest = max(summary["per_class"], key=lambda r: r["max"] - r["min"])
+    return (
+        "Per-class test accuracy: mean ± std across seeds, min-max (grey) and the ensemble (x). Look at the "
+        f"weakest class, here {weakest['class_name']} ({weakest['mean']:.4f}), and at the class whose seeds "
+        f"differ most, here {widest['class_name']} ({widest['min']:.4f} to {widest['max']:.4f})."
+    )
 
 
-def train_images_png(
-    images: np.ndarray, labels: np.ndarray, class_names: Sequence[str] = CLASS_NAMES
-) -> bytes:
-    """The first training images (uint8, N x 28 x 28) with their class names."""
-    n = min(len(images), GRID[0] * GRID[1])
-    titles = [class_names[int(c)] for c in labels[:n]]
-    return _image_grid(np.asarray(images[:n]), titles, ["black"] * n, "Training images and their classes")
+def _confusion_caption(summary: dict[str, Any]) -> str:
+    counts = np.array(summary["confusion_matrix"])
+    np.fill_diagonal(counts, 0)
+    names = summary["class_names"]
+    i, j = np.unravel_index(int(counts.argmax()), counts.shape)
+    common = f"{names[i]} taken for {names[j]}, {counts[i, j]} times" if counts.any() else "none here"
+    return (
+        "The ensemble's predictions against the true classes, coloured by the share of each true class. "
+        f"Look off the diagonal: the darkest cell is the most common confusion ({common})."
+    )
 
 
-def test_predictions_png(
-    images: np.ndarray, labels: np.ndarray, predictions: np.ndarray, class_names: Sequence[str] = CLASS_NAMES
-) -> bytes:
-    """The first test images titled 'true / predicted', red where the prediction is wrong."""
-    n = min(len(images), len(predictions), GRID[0] * GRID[1])
-    pairs = [(int(t), int(p)) for t, p in zip(labels[:n], predictions[:n], strict=True)]
-    titles = [f"{class_names[t]}\n{class_names[p]}" for t, p in pairs]
-    colors = ["black" if t == p else "red" for t, p in pairs]
-    heading = "Test images: true class (top) / prediction (bottom), red when wrong"
-    return _image_grid(np.asarray(images[:n]), titles, colors, heading)
+def _disagreement_caption(summary: dict[str, Any]) -> str:
+    d = summary["disagreement"]
+    pair = d["most_different_pair"]
+    most = f"seeds {pair['seeds'][0]} and {pair['seeds'][1]} differ on {pair['disagreement']:.4f}"
+    if summary["n_seeds"] <= seeds_fig.HEATMAP_MAX:
+        return (
+            "The share of test samples on which two seeds predict different classes. Look for a row darker "
+            f"than the rest, a seed unlike all others; the most different pair: {most}."
+        )
+    return (
+        f"Pairwise disagreement over all {d['n_pairs']:,} pairs of seeds (median {d['median']:.4f}). Look at "
+        f"the right tail, pairs that differ far more than the rest; the most different: {most}. "
+        "Every pair is in disagreement.parquet."
+    )
+
+
+def _drawn(
+    summary: dict[str, Any], metrics: dict[int, SeedMetrics | None], matrix: np.ndarray | None
+) -> dict[str, Figure]:
+    """The figures every summary has (disagreement: from two seeds on)."""
+    drawn = {
+        "seed_accuracy.png": Figure(
+            seed_accuracy_png(summary["per_seed"], summary["across_seeds"], summary["ensemble"]["accuracy"]),
+            _seed_caption(summary),
+        ),
+        "training_curves.png": Figure(training_curves_png(metrics), _curves_caption(summary, metrics)),
+        "per_class_accuracy.png": Figure(per_class_png(summary["per_class"]), _class_caption(summary)),
+        "confusion_matrix.png": Figure(
+            confusion_png(summary["confusion_matrix"], summary["class_names"]), _confusion_caption(summary)
+        ),
+    }
+    if matrix is not None and len(matrix) >= 2:
+        drawn["disagreement.png"] = Figure(
+            disagreement_png(matrix, summary["seeds"], summary["ensemble"]["n_samples"]),
+            _disagreement_caption(summary),
+        )
+    return drawn
 
 
 def build_figures(
     summary: dict[str, Any],
     metrics: dict[int, SeedMetrics | None],
+    matrix: np.ndarray | None = None,
     images: dict[str, np.ndarray] | None = None,
     test_predictions: np.ndarray | None = None,
-) -> dict[str, bytes]:
-    """Every figure as file name -> PNG bytes; the article's pictures only when images are given."""
-    names = summary["class_names"]
-    figures = {
-        "training_curves.png": training_curves_png(metrics),
-        "seed_accuracy.png": seed_accuracy_png(
-            summary["per_seed"], summary["across_seeds"], summary["ensemble"]["accuracy"]
-        ),
-        "per_class_accuracy.png": per_class_png(summary["per_class"]),
-        "confusion_matrix.png": confusion_png(summary["confusion_matrix"], names),
-    }
-    images = images or {}
+) -> dict[str, Figure]:
+    """Every figure as file name -> Figure, in report order; the article's pictures only given images."""
+    figures = _drawn(summary, metrics, matrix)
+    names, images = summary["class_names"], images or {}
     if "train_images" in images and "train_labels" in images:
-        figures["train_images.png"] = train_images_png(images["train_images"], images["train_labels"], names)
-    if "test_images" in images and "test_labels" in images and test_predictions is not None:
-        figures["test_predictions.png"] = test_predictions_png(
-            images["test_images"], images["test_labels"], test_predictions, names
+        figures["train_images.png"] = Figure(
+            train_images_png(images["train_images"], images["train_labels"], names),
+            "The first training images with their classes: a check that images and labels line up.",
         )
-    return figures
+    if "test_images" in images and "test_labels" in images and test_predictions is not None:
+        figures["test_predictions.png"] = Figure(
+            test_predictions_png(images["test_images"], images["test_labels"], test_predictions, names),
+            "The first test images: true class over the ensemble's prediction, red where it is wrong.",
+        )
+    return {name: figures[name] for name in FIGURE_FILES if name in figures}

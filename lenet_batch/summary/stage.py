@@ -7,21 +7,35 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from lenet_batch.config import parse_seeds
 from lenet_batch.errors import DataError, RegressionDetected
 from lenet_batch.provenance import now_utc
-from lenet_batch.scoring.committed import read_predictions
+from lenet_batch.scoring.committed import predictions_dataset
 from lenet_batch.store import run_record, storage
-from lenet_batch.store.layout import RunRef
-from lenet_batch.store.seed_records import SeedMetrics, load_complete
-from lenet_batch.summary import figures, gate, report, statistics
+from lenet_batch.store.layout import Layout, RunRef
+from lenet_batch.store.run_record import StageClock
+from lenet_batch.store.seed_records import SeedMetrics, load_complete, read_attempts
+from lenet_batch.summary import disagreement, figures, gate, statistics
 from lenet_batch.summary.baseline import PREVIOUS, load_baseline
+from lenet_batch.summary.prediction_frame import PREDICTION_COLUMNS
+from lenet_batch.summary.report_html import render_html
+from lenet_batch.summary.report_md import render_markdown
+from lenet_batch.summary.run_metadata import run_metadata
 
 log = logging.getLogger(__name__)
 
 PICTURE_COUNT = 18  # images in each of the seed article's two pictures
+TABLES = ("summary.parquet", "per_class.parquet", "per_seed.csv", "disagreement.parquet")
+
+
+def read_predictions(layout: Layout, run_id: str) -> pa.Table:
+    """The committed predictions of a run, only the columns the summary uses (not names, digests, times)."""
+    dataset = predictions_dataset(layout, run_id)
+    with storage.storage_errors(layout.predictions_root()):
+        return dataset.to_table(columns=list(PREDICTION_COLUMNS))
 
 
 def read_metrics(run: RunRef, seeds: list[int]) -> dict[int, SeedMetrics | None]:
@@ -53,8 +67,8 @@ def parquet_bytes(frame: pd.DataFrame) -> bytes:
 
 
 def picture_inputs(images: dict | None, samples: pd.DataFrame) -> tuple[dict, np.ndarray | None]:
-    """The images for the article's pictures, the test ones cut to those with an ensemble prediction."""
-    images = dict(images or {})
+    """The first PICTURE_COUNT images for the article's pictures (test ones: with an ensemble prediction)."""
+    images = {k: v[:PICTURE_COUNT] if k.startswith("train") else v for k, v in (images or {}).items()}
     if "test_images" not in images or "test_labels" not in images:
         return images, None
     ensemble = samples.set_index("sample_id")["ensemble"]
@@ -65,26 +79,37 @@ def picture_inputs(images: dict | None, samples: pd.DataFrame) -> tuple[dict, np
     return images, ensemble.loc[ids].to_numpy()
 
 
-def write_outputs(
-    run: RunRef, result: statistics.Summary, doc: dict[str, Any], pngs: dict[str, bytes]
-) -> None:
+def table_files(result: statistics.Summary, run_id: str) -> dict[str, bytes]:
+    """The tables beside the report: per seed (Parquet, and CSV worst first), per class, every pair."""
+    worst_first = result.per_seed.sort_values(["test_accuracy", "seed"], kind="stable")
+    pairs = disagreement.pairs_frame(result.disagreement_matrix, result.seeds)
+    return {
+        "summary.parquet": parquet_bytes(result.per_seed),
+        "per_class.parquet": parquet_bytes(result.per_class_by_seed.assign(run_id=run_id)),
+        "per_seed.csv": worst_first.to_csv(index=False, float_format="%.6g").encode(),
+        "disagreement.parquet": parquet_bytes(pairs.assign(run_id=run_id)),
+    }
+
+
+def write_outputs(run: RunRef, tables: dict[str, bytes], doc: dict[str, Any], drawn: dict) -> None:
     """Figures, tables and reports first; summary.json last, so its presence means the rest is there."""
     folder, options = run.summary_dir, run.options
-    for name, png in pngs.items():
-        storage.write_bytes_atomic(storage.join(folder, name), png, options)
-    for name in sorted(set(figures.FIGURES) - set(pngs)):  # e.g. an earlier summary drew the pictures
+    for name, figure in drawn.items():
+        storage.write_bytes_atomic(storage.join(folder, name), figure.png, options)
+    for name in sorted(set(figures.FIGURE_FILES) - set(drawn)):  # e.g. an earlier summary drew the pictures
         stale = storage.join(folder, name)
         if storage.exists(stale, options):
             storage.remove(stale, options)
-    storage.write_bytes_atomic(
-        storage.join(folder, "summary.parquet"), parquet_bytes(result.per_seed), options
-    )
-    per_class = parquet_bytes(result.per_class_by_seed.assign(run_id=run.run_id))
-    storage.write_bytes_atomic(storage.join(folder, "per_class.parquet"), per_class, options)
-    markdown = report.render_markdown(doc, list(pngs))
-    storage.write_bytes_atomic(storage.join(folder, "report.md"), markdown.encode(), options)
-    storage.write_bytes_atomic(doc["report_html"], report.render_html(doc, pngs).encode(), options)
+    for name, data in tables.items():
+        storage.write_bytes_atomic(storage.join(folder, name), data, options)
+    storage.write_bytes_atomic(doc["report_md"], render_markdown(doc, drawn).encode(), options)
+    storage.write_bytes_atomic(doc["report_html"], render_html(doc, drawn).encode(), options)
     storage.write_json_atomic(run.summary_json, doc, options)
+
+
+def failed_attempts(run: RunRef, failed: list[int]) -> dict[int, list[dict]]:
+    """attempts.json of the seeds that left no predictions (the others' attempts are in metrics.json)."""
+    return {seed: read_attempts(run, seed) for seed in failed}
 
 
 def summarize_run(
@@ -95,39 +120,52 @@ def summarize_run(
     images: dict | None = None,
 ) -> dict[str, Any]:
     """Summarise one run into runs/<id>/summary/; raises RegressionDetected (exit 4) after writing."""
+    clock = StageClock.start()
     table = read_predictions(run.layout, run.run_id)
     if table.num_rows == 0:
         raise DataError(
             f"run {run.run_id}: no predictions under {run.layout.predictions_root()}; run infer first"
         )
     record = run_record.read_run(run)
-    seeds = sorted(int(s) for s in set(table.column("seed").to_pylist()))
+    seeds = sorted(int(s) for s in pc.unique(table.column("seed")).to_pylist())
     metrics = read_metrics(run, seeds)
     result = statistics.summarize(table, metrics, run.run_id, failed_seeds(record, seeds))
+    del table  # the largest object of the stage; the figures need only the result
     doc = result.to_dict()
     base = load_baseline(run, baseline)
     doc["comparison"] = gate.compare(doc, base.summary, rule, why_none=base.reason)
     pictures, test_predictions = picture_inputs(images, result.samples)
-    pngs = figures.build_figures(doc, metrics, pictures, test_predictions)
-    files = [*pngs, "summary.parquet", "per_class.parquet", "summary.json", "report.md", "report.html"]
+    drawn = figures.build_figures(doc, metrics, result.disagreement_matrix, pictures, test_predictions)
+    tables = table_files(result, run.run_id)
     doc.update(
         report_html=storage.join(run.summary_dir, "report.html"),
         report_md=storage.join(run.summary_dir, "report.md"),
-        files=sorted(files),
+        files=sorted([*drawn, *tables, "summary.json", "report.md", "report.html"]),
         generated_at=now_utc(),
+        run_metadata=run_metadata(
+            record,
+            doc["per_seed"],
+            metrics,
+            failed_attempts(run, doc["failed_seeds"]),
+            {"status": "writing this report", **clock.fields()},
+        ),
     )
-    write_outputs(run, result, doc, pngs)
-    return finish(run, doc)
+    write_outputs(run, tables, doc, drawn)
+    return finish(run, doc, clock)
 
 
-def finish(run: RunRef, doc: dict[str, Any]) -> dict[str, Any]:
+def finish(run: RunRef, doc: dict[str, Any], clock: StageClock) -> dict[str, Any]:
     """Record the stage in run.json, log the result, and fail the job on a regression."""
     cmp, acc = doc["comparison"], doc["across_seeds"]
+    seed_rows = [
+        {"seed": r["seed"], "attempts": r.get("attempts"), "hosts": r.get("hosts")} for r in doc["per_seed"]
+    ]
     run_record.update_stage(
         run,
         "summary",
-        None,
+        seed_rows,
         status="regressed" if cmp["regressed"] else "complete",
+        clock=clock,
         mean_accuracy=acc["mean"],
         ensemble_accuracy=doc["ensemble"]["accuracy"],
         baseline_run_id=cmp["baseline_run_id"],

@@ -3,7 +3,6 @@
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import combinations
 from typing import Any
 
 import numpy as np
@@ -13,6 +12,8 @@ from scipy import stats
 from lenet_batch.data.classes import CLASS_NAMES
 from lenet_batch.errors import DataError
 from lenet_batch.store.seed_records import SeedMetrics
+from lenet_batch.summary import disagreement as pairwise
+from lenet_batch.summary.prediction_frame import to_frame
 
 CI_LEVEL = 0.95
 TIE_BREAK = "lowest class index"  # majority vote: a tie goes to the smallest class index among the tied
@@ -36,6 +37,7 @@ class Summary:
     confusion_matrix: list[list[int]]  # rows: true class, columns: ensemble prediction
     failed_seeds: list[int] = field(default_factory=list)
     samples: pd.DataFrame | None = None  # per sample: label, ensemble and majority predictions (not in JSON)
+    disagreement_matrix: np.ndarray | None = None  # seeds x seeds, always in full (JSON: up to a size)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN becomes None, numpy scalars become Python numbers)."""
@@ -96,27 +98,27 @@ def describe(values: Sequence[float]) -> dict[str, Any]:
     return out
 
 
-def to_frame(predictions: Any) -> pd.DataFrame:
-    """A pandas frame of the labelled predictions (accepts a pyarrow Table or a DataFrame)."""
-    frame = predictions.to_pandas() if hasattr(predictions, "to_pandas") else pd.DataFrame(predictions)
-    missing = {"seed", "sample_id", "label", "prediction", "probabilities"} - set(frame.columns)
-    if missing:
-        raise DataError(f"predictions lack the columns {sorted(missing)}")
-    frame = frame[frame["label"].notna()]  # images scored without a label cannot count towards accuracy
-    if frame.empty:
-        raise DataError("predictions have no labelled rows: accuracy cannot be computed")
-    if frame.duplicated(["seed", "sample_id"]).any():
-        raise DataError("predictions hold the same (seed, sample_id) more than once")
-    frame = frame.astype({"seed": "int64", "sample_id": "int64", "label": "int64", "prediction": "int64"})
-    return frame.sort_values(["seed", "sample_id"]).reset_index(drop=True)
+TRAINING_COLUMNS = (
+    "metrics_test_accuracy",
+    "final_train_loss",
+    "final_train_accuracy",
+    "train_seconds",
+    "epochs",
+    "attempts",
+    "hosts",
+)
+
+
+def seed_hosts(attempts: Sequence[dict[str, Any]]) -> str | None:
+    """The hosts a seed's attempts ran on, in order and without repeats, comma-separated."""
+    hosts = [str(a["host"]) for a in attempts if isinstance(a, dict) and a.get("host")]
+    return ", ".join(dict.fromkeys(hosts)) or None
 
 
 def _training_columns(m: SeedMetrics | None) -> dict[str, Any]:
-    """A seed's final training numbers (empty where it has no metrics.json)."""
+    """A seed's final training numbers and attempts (empty where it has no metrics.json)."""
     if m is None:
-        return dict.fromkeys(
-            ("metrics_test_accuracy", "final_train_loss", "final_train_accuracy", "train_seconds", "epochs")
-        )
+        return dict.fromkeys(TRAINING_COLUMNS)
     last = m.epochs[-1]
     return {
         "metrics_test_accuracy": m.test_accuracy,
@@ -124,28 +126,48 @@ def _training_columns(m: SeedMetrics | None) -> dict[str, Any]:
         "final_train_accuracy": last.train_accuracy,
         "train_seconds": m.train_seconds,
         "epochs": len(m.epochs),
+        "attempts": len(m.attempts) or None,  # metrics.json of older runs did not list them
+        "hosts": seed_hosts(m.attempts),
     }
+
+
+def _by_seed(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(seeds, each row's index into seeds, whether each row's prediction is right): no groupby copies."""
+    seeds, index = np.unique(frame["seed"].to_numpy(), return_inverse=True)
+    return seeds, index, frame["prediction"].to_numpy() == frame["label"].to_numpy()
 
 
 def per_seed_table(frame: pd.DataFrame, metrics: dict[int, SeedMetrics | None], run_id: str) -> pd.DataFrame:
     """Per seed: test accuracy from the predictions; final train loss/accuracy and time from metrics."""
-    rows = []
-    for seed, group in frame.groupby("seed", sort=True):
-        accuracy = float((group["prediction"] == group["label"]).mean())
-        rows.append(
-            {"run_id": run_id, "seed": int(seed), "n_samples": len(group), "test_accuracy": accuracy}
-            | _training_columns(metrics.get(int(seed)))
-        )
+    seeds, index, correct = _by_seed(frame)
+    counts = np.bincount(index, minlength=seeds.size)
+    accuracy = np.bincount(index, weights=correct, minlength=seeds.size) / counts
+    rows = [
+        {"run_id": run_id, "seed": int(s), "n_samples": int(n), "test_accuracy": float(a)}
+        | _training_columns(metrics.get(int(s)))
+        for s, n, a in zip(seeds, counts, accuracy, strict=True)
+    ]
     table = pd.DataFrame(rows)
     floats = ["metrics_test_accuracy", "final_train_loss", "final_train_accuracy", "train_seconds"]
-    return table.astype({c: "float64" for c in floats} | {"epochs": "Int64"})
+    return table.astype({c: "float64" for c in floats} | {"epochs": "Int64", "attempts": "Int64"})
 
 
 def per_class_tables(frame: pd.DataFrame, class_names: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per (seed, class) accuracy, and per class its mean, std (ddof=1), min and max across seeds."""
-    hits = frame.assign(correct=frame["prediction"] == frame["label"])
-    by_seed = hits.groupby(["seed", "label"]).agg(n_samples=("correct", "size"), accuracy=("correct", "mean"))
-    by_seed = by_seed.reset_index().rename(columns={"label": "class"})
+    seeds, index, correct = _by_seed(frame)
+    n_classes = len(class_names)
+    key = index * n_classes + frame["label"].to_numpy()
+    counts = np.bincount(key, minlength=seeds.size * n_classes)
+    hits = np.bincount(key, weights=correct, minlength=seeds.size * n_classes)
+    present = np.flatnonzero(counts)  # (seed, class) pairs with samples, in seed then class order
+    by_seed = pd.DataFrame(
+        {
+            "seed": seeds[present // n_classes],
+            "class": present % n_classes,
+            "n_samples": counts[present],
+            "accuracy": hits[present] / counts[present],
+        }
+    )
     by_seed.insert(2, "class_name", [class_names[c] for c in by_seed["class"]])
     across = by_seed.groupby("class")["accuracy"].agg(["mean", "std", "min", "max"])  # std: ddof=1
     across["n_samples"] = by_seed.groupby("class")["n_samples"].max()
@@ -154,48 +176,26 @@ def per_class_tables(frame: pd.DataFrame, class_names: Sequence[str]) -> tuple[p
     return by_seed, across
 
 
-def probability_cube(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def probability_cube(frame: pd.DataFrame, probs: np.ndarray) -> tuple[np.ndarray, ...]:
     """Over the sample ids every seed scored: probabilities (seeds, samples, classes), votes, ids, labels."""
-    seeds = np.sort(frame["seed"].unique())
-    common = frame.groupby("sample_id")["seed"].nunique()
-    common_ids = np.sort(common.index[common == len(seeds)].to_numpy())
+    seeds = np.unique(frame["seed"].to_numpy())
+    ids, counts = np.unique(frame["sample_id"].to_numpy(), return_counts=True)
+    common_ids = ids[counts == len(seeds)]
     if common_ids.size == 0:
         raise DataError("the seeds' predictions share no sample_id: no ensemble can be formed")
-    sub = frame[frame["sample_id"].isin(common_ids)]  # already sorted by seed, then sample_id
-    probs = np.stack(sub["probabilities"].to_numpy()).astype(np.float64)
-    labels = sub["label"].to_numpy()[: common_ids.size]
-    votes = sub["prediction"].to_numpy().reshape(len(seeds), common_ids.size)
-    return probs.reshape(len(seeds), common_ids.size, -1), votes, common_ids, labels
-
-
-def check_classes(frame: pd.DataFrame, n_classes: int) -> None:
-    """Labels, predictions and probability vectors must fit the class list."""
-    bad = ~frame["label"].between(0, n_classes - 1) | ~frame["prediction"].between(0, n_classes - 1)
-    if bad.any():
-        raise DataError(
-            f"{int(bad.sum())} prediction rows have a label or prediction outside 0..{n_classes - 1}"
-        )
-    lengths = frame["probabilities"].map(len)
-    if (lengths != n_classes).any():
-        raise DataError(f"probabilities must hold {n_classes} values per row; found {sorted(set(lengths))}")
+    if common_ids.size < ids.size:  # a copy only when some seed missed some samples
+        keep = frame["sample_id"].isin(common_ids).to_numpy()
+        frame, probs = frame[keep], probs[keep]
+    shape = (len(seeds), common_ids.size)
+    labels = frame["label"].to_numpy()[: common_ids.size]
+    votes = frame["prediction"].to_numpy().reshape(shape)
+    return probs.reshape(*shape, -1), votes, common_ids, labels
 
 
 def majority_vote(votes: np.ndarray, n_classes: int) -> np.ndarray:
     """Per sample, the class most seeds predicted; ties go to the lowest class index (argmax's first)."""
-    counts = np.zeros((votes.shape[1], n_classes), dtype=np.int64)
-    for seed_votes in votes:
-        counts[np.arange(votes.shape[1]), seed_votes] += 1
+    counts = np.stack([(votes == c).sum(axis=0) for c in range(n_classes)], axis=1)
     return counts.argmax(axis=1)
-
-
-def disagreement(votes: np.ndarray, seeds: Sequence[int]) -> dict[str, Any]:
-    """Share of samples where two seeds predict differently: the matrix and the mean over pairs."""
-    n = len(seeds)
-    matrix = np.zeros((n, n))
-    for i, j in combinations(range(n), 2):
-        matrix[i, j] = matrix[j, i] = float(np.mean(votes[i] != votes[j]))
-    pairs = [matrix[i, j] for i, j in combinations(range(n), 2)]
-    return {"seeds": list(seeds), "matrix": matrix.tolist(), "mean": float(np.mean(pairs)) if pairs else None}
 
 
 def confusion(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
@@ -213,17 +213,18 @@ def summarize(
     class_names: Sequence[str] = CLASS_NAMES,
 ) -> Summary:
     """The whole summary of one run from its predictions and each seed's metrics.json."""
-    frame = to_frame(predictions)
     names = list(class_names)
-    check_classes(frame, len(names))
+    frame, probs = to_frame(predictions, len(names))
     per_seed = per_seed_table(frame, metrics, run_id)
     by_seed, across = per_class_tables(frame, names)
-    probs, votes, sample_ids, labels = probability_cube(frame)
-    ensemble = probs.mean(axis=0).argmax(axis=1)
+    cube, votes, sample_ids, labels = probability_cube(frame, probs)
+    ensemble = cube.mean(axis=0, dtype=np.float64).argmax(axis=1)
     majority = majority_vote(votes, len(names))
     ens_class = pd.Series(ensemble == labels).groupby(labels).mean()
     across["ensemble_accuracy"] = across["class"].map(ens_class)
     seeds = [int(s) for s in per_seed["seed"]]
+    matrix = pairwise.pairwise(votes, len(names))
+    per_seed["mean_disagreement"] = pairwise.per_seed_mean(matrix)
     return Summary(
         run_id=run_id,
         seeds=seeds,
@@ -239,10 +240,11 @@ def summarize(
             "method": "argmax of the mean probability across seeds, per sample_id",
         },
         majority_vote={"accuracy": float(np.mean(majority == labels)), "tie_break": TIE_BREAK},
-        disagreement=disagreement(votes, seeds),
+        disagreement=pairwise.describe(matrix, seeds),
         confusion_matrix=confusion(labels, ensemble, len(names)).tolist(),
         failed_seeds=sorted(int(s) for s in failed_seeds),
         samples=pd.DataFrame(
             {"sample_id": sample_ids, "label": labels, "ensemble": ensemble, "majority_vote": majority}
         ),
+        disagreement_matrix=matrix,
     )

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from tests.benchmarks import summary_bench
+
 TRAIN_MFLOP = 1.39  # LeNet-5, one training sample, forward + backward
 INFER_MFLOP = 0.46  # one inference
 
@@ -153,6 +155,7 @@ KINDS = {
     "train-baseline": train_baseline,
     "train-ray": train_ray,
     "infer": infer,
+    **summary_bench.KINDS,
 }
 
 

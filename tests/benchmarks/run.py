@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from tests.benchmarks import table
+from tests.benchmarks import summary_bench, table
 from tests.benchmarks.procs import ProcSampler, machine, wait_for_quiet
 
 REPO = Path(__file__).resolve().parents[2]
-SECTIONS = ("roofline", "train", "infer", "nightly", "history")
+SECTIONS = ("roofline", "train", "infer", "nightly", "summary", "history")
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MXNET_CPU_WORKER_NTHREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 INFER_IMAGES = 200_000
 HISTORY_SEEDS = 8
@@ -227,6 +227,17 @@ def history(bench: Bench, args: argparse.Namespace) -> dict:
     }
 
 
+def summary(bench: Bench, args: argparse.Namespace) -> dict:
+    """The summary stage from 64 to 1,000 seeds on synthetic predictions; the disagreement alone at 1,000."""
+    runs = []
+    for seeds, images in summary_bench.QUICK if args.quick else summary_bench.FULL:
+        params = {"output": str(bench.work / f"summary-{seeds}x{images}"), "seeds": seeds, "images": images}
+        bench.measure("summary-data", [params], one_thread=False)  # written by another process, not timed
+        runs.append(bench.measure("summary", [params], one_thread=False))
+        shutil.rmtree(params["output"], ignore_errors=True)
+    return {"runs": runs, "disagreement": bench.measure("disagreement", [summary_bench.DISAGREEMENT], False)}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the sections, print the table, write the JSON; returns the exit code."""
     args = parse_args(argv)
@@ -241,7 +252,14 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="lenet-bench-"))
     bench = Bench(work, out_dir / f"{stem}.log", args.quiet_wait)
     doc: dict[str, Any] = {"started_at": started.isoformat(), "settings": vars(args), "machine": machine()}
-    sections = {"roofline": roofline, "train": train, "infer": infer, "nightly": nightly, "history": history}
+    sections = {
+        "roofline": roofline,
+        "train": train,
+        "infer": infer,
+        "nightly": nightly,
+        "summary": summary,
+        "history": history,
+    }
     try:
         for name in args.only:
             print(f"bench: {name} ...", file=sys.stderr, flush=True)

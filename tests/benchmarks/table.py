@@ -247,6 +247,39 @@ def history_rows(doc: dict) -> list[dict]:
     return rows
 
 
+def _timed(metric: str, section: dict, cpu_note: str = "") -> list[dict]:
+    """A measured step's wall seconds (flagged when the machine was busy) and its CPU seconds."""
+    r = _first(section)
+    return [
+        _row(metric, r["wall_seconds"], unit="s", busy=_busy(section)),
+        _row(f"  CPU seconds (all threads){cpu_note}", r["cpu_seconds"], unit="s"),
+    ]
+
+
+def summary_rows(doc: dict) -> list[dict]:
+    """The summary stage per run size: seconds, CPU seconds per seed, peak RSS; the disagreement alone."""
+    out = []
+    for section in doc["summary"]["runs"]:
+        r = _first(section)
+        out += _timed(f"summary {r['seeds']:,} seeds x {r['images']:,} images (s)", section)
+        out += [
+            _row("  CPU milliseconds per seed", 1000 * r["cpu_seconds"] / r["seeds"]),
+            _row(
+                f"  peak RSS (MiB; {r['rss_after_imports_mib']:.0f} after imports)",
+                r["max_rss_mib"],
+                unit="MiB",
+            ),
+            _row(
+                f"  summary.json {r['summary_json_kib']:,.0f} KiB, "
+                f"report.html {r['report_html_kib']:,.0f} KiB",
+                None,
+            ),
+        ]
+    d = _first(doc["summary"]["disagreement"])
+    label = f"disagreement alone, {d['seeds']:,} seeds x {d['images']:,} images (s)"
+    return out + _timed(label, doc["summary"]["disagreement"], f"; {d['pairs']:,} pairs")
+
+
 def rows(doc: dict) -> list[dict]:
     """Every row the sections that ran can give."""
     out = []
@@ -259,6 +292,7 @@ def rows(doc: dict) -> list[dict]:
         "train": (per_core_rows, machine_rows),
         "infer": (infer_rows,),
         "nightly": (nightly_rows,),
+        "summary": (summary_rows,),
         "history": (history_rows,),
     }
     for section, makes in makers.items():

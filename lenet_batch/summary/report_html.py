@@ -1,0 +1,130 @@
+"""report.html: self-contained (figures as data URIs, no scripts, nothing fetched), readable offline."""
+
+import base64
+import html
+import re
+import struct
+from collections.abc import Mapping
+from typing import Any
+
+from lenet_batch.summary.figures import Figure
+from lenet_batch.summary.report_model import Section, Table
+from lenet_batch.summary.report_sections import sections
+
+STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1040px;margin:1.5em auto;
+  padding:0 1em;color:#222;line-height:1.4}
+h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #ddd}
+nav{font-size:.9em;color:#555}nav a{margin-right:.8em}
+.lead{font-size:1.25em;font-weight:600;margin:.6em 0}
+.verdict{display:inline-block;padding:.3em .7em;border-radius:4px;font-weight:600}
+.passed{background:#e3f4e1;color:#1d5e1a}.regressed{background:#fbe3e1;color:#8a1c12}.na{background:#eee;color:#444}
+table{border-collapse:collapse;margin:.5em 0;font-size:.9em}
+td,th{border:1px solid #ddd;padding:2px 8px;text-align:left;vertical-align:top}
+th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
+tbody tr:nth-child(even){background:#fafafa}
+table.folded{width:100%;table-layout:fixed}table.folded td{overflow-wrap:anywhere}
+caption{text-align:left;font-weight:600;padding:.3em 0}
+details{margin:.3em 0 .8em}summary{cursor:pointer;color:#0b5394}
+figure{margin:1em 0}img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.9em;color:#444;margin-top:.3em}.links{font-size:.9em}
+"""
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """(width, height) from a PNG's IHDR chunk, so the page lays out before images decode."""
+    return struct.unpack(">II", png[16:24])
+
+
+NUMBER = re.compile(r"[+-]?[\d,]*\.?\d+(e[+-]?\d+)?|—")
+
+
+def _cell(text: str) -> str:
+    """A table cell; numbers (and the em dash of a missing one) align right."""
+    cls = ' class="num"' if NUMBER.fullmatch(text) else ""
+    return f"<td{cls}>{html.escape(text)}</td>"
+
+
+def _rows(rows: list[list[str]]) -> str:
+    return "".join("<tr>" + "".join(_cell(c) for c in row) + "</tr>" for row in rows)
+
+
+def _columns(t: Table) -> str:
+    """Column widths in proportion to their longest content, shared by a folded table's two parts."""
+    longest = [
+        max([len(w) for w in t.header[i].split()] + [len(row[i]) for row in t.rows] + [3])
+        for i in range(len(t.header))
+    ]
+    return (
+        "<colgroup>"
+        + "".join(f'<col style="width:{100 * n / sum(longest):.1f}%">' for n in longest)
+        + "</colgroup>"
+    )
+
+
+def _table(t: Table) -> list[str]:
+    """A table; past `visible` rows the rest goes into a <details> block below the first rows."""
+    folded = len(t.rows) > t.visible
+    head = "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in t.header) + "</tr></thead>"
+    cls = ' class="folded"' if folded else ""
+    caption = f"<caption>{html.escape(t.title)}</caption>" if t.title else ""
+    cols = _columns(t) if folded else ""
+    out = [f"<table{cls}>{caption}{cols}{head}<tbody>{_rows(t.rows[: t.visible])}</tbody></table>"]
+    if folded:
+        rest = len(t.rows) - t.visible
+        out.append(
+            f"<details><summary>show the other {rest:,} {html.escape(t.noun)}</summary>"
+            f"<table{cls}>{cols}{head}<tbody>{_rows(t.rows[t.visible :])}</tbody></table></details>"
+        )
+    if t.links:
+        links = " · ".join(f'<a href="{html.escape(href)}">{html.escape(text)}</a>' for text, href in t.links)
+        out.append(f'<p class="links">Full list beside this report: {links}</p>')
+    return out
+
+
+def _figure(name: str, figure: Figure) -> str:
+    uri = "data:image/png;base64," + base64.b64encode(figure.png).decode("ascii")
+    width, height = png_size(figure.png)
+    caption = html.escape(figure.caption)
+    return (
+        f'<figure id="{html.escape(name)}"><img src="{uri}" width="{width}" height="{height}" '
+        f'alt="{caption}"><figcaption>{caption}</figcaption></figure>'
+    )
+
+
+def _section(section: Section, figures: Mapping[str, Figure]) -> list[str]:
+    out = [f'<section id="{section.anchor}"><h2>{html.escape(section.title)}</h2>']
+    if section.anchor == "headline":  # the headline's sentence is the page's lead, not a paragraph
+        out = [f'<section id="{section.anchor}">']
+        out += [f'<p class="lead">{html.escape(p)}</p>' for p in section.paragraphs]
+    else:
+        out += [f"<p>{html.escape(p)}</p>" for p in section.paragraphs]
+    if section.verdict:
+        status, sentence = section.verdict
+        out.append(f'<p><span class="verdict {status}">{html.escape(sentence)}</span></p>')
+    if section.bullets:
+        out.append("<ul>" + "".join(f"<li>{html.escape(b)}</li>" for b in section.bullets) + "</ul>")
+    out += [_figure(name, figures[name]) for name in section.figures]
+    for table in section.tables:
+        out += _table(table)
+    return [*out, "</section>"]
+
+
+def render_html(summary: dict[str, Any], figures: Mapping[str, Figure]) -> str:
+    """report.html, self-contained: the figures are embedded as base64 data URIs."""
+    title = html.escape(f"lenet-batch run {summary['run_id']}")
+    parts = sections(summary, figures)
+    nav = " ".join(f'<a href="#{s.anchor}">{html.escape(s.title)}</a>' for s in parts[1:])
+    body = [f"<h1>{title}</h1>", f"<nav>{nav}</nav>"]
+    for section in parts:
+        body += _section(section, figures)
+    head = (
+        '<meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="icon" href="data:,">'
+        f"<title>{title}</title><style>{STYLE}</style>"
+    )
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head>{head}</head><body>\n'
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
