@@ -3,23 +3,15 @@
 import contextlib
 import logging
 import os
+import signal
+import threading
 from collections.abc import Iterator
 
 import ray
 
-from lenet_batch.errors import ConfigError
+from lenet_batch.checks import check_address
 
 log = logging.getLogger(__name__)
-
-
-def check_address(address: str) -> str:
-    """Reject dashboard URLs: a driver joins a cluster by its GCS address; URLs are for `ray job submit`."""
-    if address.startswith(("http://", "https://")):
-        raise ConfigError(
-            f"--address {address}: that is a dashboard/Jobs API URL; submit with `ray job submit` "
-            "(see deploy/nightly.sh) or pass the GCS address (host:6379), 'auto' or ray://…"
-        )
-    return address
 
 
 @contextlib.contextmanager
@@ -28,6 +20,7 @@ def ray_session(address: str = "", num_cpus: int | None = None) -> Iterator[None
     if ray.is_initialized():
         yield
         return
+    on_sigterm = signal.getsignal(signal.SIGTERM)
     if address:
         ray.init(address=check_address(address), log_to_driver=True)
         log.info("joined Ray cluster at %s: %s", address, ray.cluster_resources())
@@ -40,6 +33,8 @@ def ray_session(address: str = "", num_cpus: int | None = None) -> Iterator[None
             log_to_driver=True,
         )
         log.info("started a local Ray: %s", ray.cluster_resources())
+    if callable(on_sigterm) and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_sigterm)  # ray.init replaced the caller's handler with sys.exit
     try:
         yield
     finally:
