@@ -1,9 +1,13 @@
 """`lenet-batch`: parse flags, run the subcommand, map errors to one line and an exit code."""
 
+import contextlib
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from types import FrameType
 from typing import Any
 
 from lenet_batch import config, errors
@@ -32,6 +36,26 @@ def configure_logging(verbose: bool, quiet: bool) -> None:
     logging.getLogger("lenet_batch").setLevel(level)
 
 
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (cron timeout, kill, Kubernetes): unwind like an error, once, so that tasks stop, the lock is
+    released and the running stage is marked; a second SIGTERM during that clean-up is ignored."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise errors.Interrupted("stopped by SIGTERM; the next run resumes where this one stopped")
+
+
+@contextlib.contextmanager
+def _sigterm_handled() -> Iterator[None]:
+    """Our SIGTERM handler for the command's duration (main thread only), the previous one restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `lenet-batch`; returns the exit code."""
     args = build_parser().parse_args(argv)
@@ -42,8 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from lenet_batch.cli import commands
 
     try:
-        settings = settings_from_args(args)
-        return getattr(commands, f"cmd_{args.command}")(args, settings)
+        with _sigterm_handled():
+            settings = settings_from_args(args)
+            return getattr(commands, f"cmd_{args.command}")(args, settings)
     except errors.LenetError as exc:
         sys.stderr.write(f"lenet-batch {args.command}: error: {exc}\n")
         return exc.exit_code

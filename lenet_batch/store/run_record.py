@@ -1,13 +1,18 @@
 """runs/<run_id>/run.json: the run's config, versions, data digests and the status of each stage."""
 
+import contextlib
 import dataclasses
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 from lenet_batch.config import Settings, redact
-from lenet_batch.errors import DataError
+from lenet_batch.errors import DataError, Interrupted, StorageError
 from lenet_batch.provenance import now_utc, versions
-from lenet_batch.store import storage
+from lenet_batch.store import backends, storage
 from lenet_batch.store.layout import RunRef
+
+log = logging.getLogger(__name__)
 
 
 def read_run(run: RunRef) -> dict[str, Any]:
@@ -22,7 +27,12 @@ def read_run(run: RunRef) -> dict[str, Any]:
 
 def public_config(settings: Settings) -> dict[str, Any]:
     """The settings as recorded: values of secret-looking keys masked at any depth."""
-    return redact(dataclasses.asdict(settings))
+    config = dataclasses.asdict(settings)
+    # The timeout and retries are recorded once, as storage_timeout and storage_retries.
+    config["storage_options"] = {
+        k: v for k, v in settings.storage_options.items() if k not in backends.RESERVED
+    }
+    return redact(config)
 
 
 def start(run: RunRef, settings: Settings, data_info: dict[str, Any] | None) -> None:
@@ -59,3 +69,16 @@ def update_stage(
     record["updated_at"] = now_utc()
     storage.write_json_atomic(run.run_json, record, run.options)
     return entry
+
+
+@contextlib.contextmanager
+def marks_interruption(run: RunRef, stage: str) -> Iterator[None]:
+    """Record the stage as 'interrupted' in run.json when the job is stopped (SIGTERM) inside the block."""
+    try:
+        yield
+    except Interrupted:
+        try:
+            update_stage(run, stage, None, status="interrupted")
+        except StorageError as exc:  # the stop must not wait on, or fail for, the record
+            log.warning("could not mark stage %s interrupted in %s: %s", stage, run.run_json, exc)
+        raise
