@@ -56,7 +56,25 @@ def _global_flags() -> Parser:
     """Flags every subcommand takes: config file, storage options, data verification, verbosity."""
     parent = Parser(add_help=False)
     parent.add_argument("--config", default=None, help="TOML file of settings (flags beat env beat file)")
-    parent.add_argument("--storage-option", action="append", metavar="KEY=VALUE", help="fsspec/s3fs option")
+    parent.add_argument(
+        "--storage-option",
+        action="append",
+        metavar="KEY=VALUE",
+        help='fsspec/s3fs option; a table as JSON: client_kwargs=\'{"region_name": "eu-west-1"}\'',
+    )
+    parent.add_argument(
+        "--storage-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="connect and read timeout of the storage (default 10)",
+    )
+    parent.add_argument(
+        "--storage-retries",
+        type=int,
+        default=None,
+        help="retries of a storage request after a network error (default 2)",
+    )
     parent.add_argument(
         "--no-verify",
         dest="verify_data",
@@ -101,6 +119,11 @@ def build_parser() -> Parser:
     p.add_argument("--input", default=None, help="images to score: IDX, .npy (N×28×28 uint8) or Parquet")
     p.add_argument("--input-labels", default=None, help="IDX labels file for an IDX --input (optional)")
     p.add_argument(
+        "--input-name",
+        default=None,
+        help="name of the --input's predictions: scored/input=NAME/… (default: from its file name)",
+    )
+    p.add_argument(
         "--infer-batch-size", type=int, default=None, help="images per scoring batch (default 8192)"
     )
     p.add_argument("--json", action="store_true", help="print the per-seed table as JSON")
@@ -109,6 +132,17 @@ def build_parser() -> Parser:
     _common(p, "output", "run_id")
     p.add_argument("sql", help='e.g. "SELECT seed, avg(correct::int) FROM predictions GROUP BY seed"')
     p.add_argument("--json", action="store_true", help="rows as JSON lines instead of a table")
+    p.add_argument(
+        "--input-name",
+        default=None,
+        help="query a named --input's predictions, not the test split's",
+    )
+    p.add_argument(
+        "--unrestricted",
+        action="store_true",
+        help="any SQL with DuckDB's full access to files and network (default: one read-only SELECT "
+        "over the output's prediction files)",
+    )
 
     p = sub.add_parser("summary", parents=[parent], help="accuracy across seeds: tables, plots, report, gate")
     _common(p, "output", "run_id", "data")

@@ -23,6 +23,10 @@ class Layout:
         # Underscore-prefixed: pyarrow, Spark and Hive skip it; staged files do not end in .parquet.
         return join(self.predictions_root(), "_staging")
 
+    def scored_root(self) -> str:
+        # Scorings of other image sets (infer --input): apart from the run's evaluation in predictions/.
+        return join(self.output, "scored")
+
     def history_dir(self) -> str:
         return join(self.output, "history")
 
@@ -90,6 +94,10 @@ class RunRef:
 
     def partition_dir(self, seed: int) -> str:
         return join(self.layout.predictions_root(), f"run_id={self.run_id}", f"seed={seed}")
+
+    def input_partition_dir(self, input_name: str, seed: int) -> str:
+        """Where one seed's predictions on a named --input go (never the evaluation partition)."""
+        return join(self.layout.scored_root(), f"input={input_name}", f"run_id={self.run_id}", f"seed={seed}")
 
     def with_run_id(self, run_id: str) -> "RunRef":
         """Another run in the same output (e.g. the baseline)."""
