@@ -36,15 +36,19 @@ NUMBER_RANGES = (
 )
 
 
+def _shown(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
 def check_number(flag: str, value: float, low: float, high: float, low_excluded: bool = False) -> None:
     """A finite value in [low, high] ((low, high] when low_excluded); else a ConfigError naming the flag."""
     if not math.isfinite(value):
         raise ConfigError(f"{flag} must be a finite number, got {value}")
     if value < low or (low_excluded and value == low):
-        bound = "positive" if low_excluded and low == 0 else f"at least {low:g}"
-        raise ConfigError(f"{flag} must be {bound}, got {value:g}")
+        bound = "positive" if low_excluded and low == 0 else f"at least {_shown(low)}"
+        raise ConfigError(f"{flag} must be {bound}, got {_shown(value)}")
     if value > high:
-        raise ConfigError(f"{flag} must be at most {high:g}, got {value:g}")
+        raise ConfigError(f"{flag} must be at most {_shown(high)}, got {_shown(value)}")
 
 
 def check_address(address: str) -> str:

@@ -188,6 +188,7 @@ def write_partition(
         size = _commit(staged, final, options)
     except BaseException:
         _remove_quietly(staged, options)
+        _remove_staging_folder(run)
         raise
     marker = {
         "file": PART_FILE,
