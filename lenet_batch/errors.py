@@ -52,9 +52,3 @@ class LockHeld(LenetError):
     """Another run holds the lock on this output."""
 
     exit_code = EXIT_LOCKED
-
-
-class Interrupted(LenetError):
-    """The job was asked to stop (SIGTERM): tasks stopped, lock released, the running stage marked."""
-
-    exit_code = EXIT_INTERRUPTED

@@ -116,11 +116,12 @@ def test_nested_storage_options_from_toml_are_recorded_masked_and_never_in_repr(
     toml.write_text(NESTED_TOML)
     settings = config.resolve({}, env={}, config_path=str(toml))
     assert settings.storage_options["client_kwargs"]["aws_secret_access_key"] == "NESTEDSECRET"  # in use
-    run = RunRef(str(tmp_path / "out"), "r1")
+    run = RunRef(str(tmp_path / "out"), "r1", settings.storage_options)
     run_record.start(run, settings, None)
     recorded = (tmp_path / "out" / "runs" / "r1" / "run.json").read_text()
     for secret in ("AKIAFLATKEY", "NESTEDSECRET", "LISTSECRET"):
         assert secret not in recorded and secret not in repr(settings) and secret not in str(settings)
+    assert "NESTEDSECRET" not in repr(run) and "NESTEDSECRET" not in repr(run.layout)  # RunRef, Layout
     options = run_record.read_run(run)["config"]["storage_options"]
     assert options["client_kwargs"] == {"aws_secret_access_key": "***", "region_name": "eu-west-1"}
     assert options["profiles"] == [{"name": "first", "session_token": "***"}] and options["key"] == "***"

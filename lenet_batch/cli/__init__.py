@@ -36,11 +36,16 @@ def configure_logging(verbose: bool, quiet: bool) -> None:
     logging.getLogger("lenet_batch").setLevel(level)
 
 
+_sigterm = threading.Event()
+
+
 def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM (cron timeout, kill, Kubernetes): unwind like an error, once, so that tasks stop, the lock is
+    """SIGTERM (cron timeout, kill, Kubernetes): unwind as on Ctrl-C, once, so that tasks stop, the lock is
     released and the running stage is marked; a second SIGTERM during that clean-up is ignored."""
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise errors.Interrupted("stopped by SIGTERM; the next run resumes where this one stopped")
+    _sigterm.set()
+    # KeyboardInterrupt is what Ray's blocking calls (ray.wait, ray.get) let through; main() tells them apart.
+    raise KeyboardInterrupt("SIGTERM")
 
 
 @contextlib.contextmanager
@@ -49,6 +54,7 @@ def _sigterm_handled() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    _sigterm.clear()
     previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         yield
@@ -73,6 +79,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"lenet-batch {args.command}: error: {exc}\n")
         return exc.exit_code
     except KeyboardInterrupt:
+        if _sigterm.is_set():
+            sys.stderr.write(
+                f"lenet-batch {args.command}: stopped by SIGTERM; tasks stopped, lock released, the running "
+                "stage marked interrupted; the next run resumes\n"
+            )
+            return errors.EXIT_INTERRUPTED
         sys.stderr.write("lenet-batch: interrupted\n")
         return 130
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from lenet_batch.config import Settings, redact
-from lenet_batch.errors import DataError, Interrupted, StorageError
+from lenet_batch.errors import DataError, StorageError
 from lenet_batch.provenance import now_utc, versions
 from lenet_batch.store import backends, storage
 from lenet_batch.store.layout import RunRef
@@ -73,10 +73,13 @@ def update_stage(
 
 @contextlib.contextmanager
 def marks_interruption(run: RunRef, stage: str) -> Iterator[None]:
-    """Record the stage as 'interrupted' in run.json when the job is stopped (SIGTERM) inside the block."""
+    """Record the stage as 'interrupted' in run.json when the job is stopped inside the block.
+
+    The CLI turns SIGTERM into KeyboardInterrupt (what Ray's blocking calls let through), as Ctrl-C is.
+    """
     try:
         yield
-    except Interrupted:
+    except KeyboardInterrupt:
         try:
             update_stage(run, stage, None, status="interrupted")
         except StorageError as exc:  # the stop must not wait on, or fail for, the record
