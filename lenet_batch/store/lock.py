@@ -50,17 +50,9 @@ def _create_local(path: str, data: bytes) -> bool:
 def _create_local_without_links(path: str, data: bytes) -> bool:
     """For filesystems without hard links: exclusive create, removed again if writing it fails."""
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o666)
+        storage.create_new(path, data)
     except FileExistsError:
         return False
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        os.unlink(path)
-        raise
     return True
 
 

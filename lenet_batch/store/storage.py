@@ -94,15 +94,13 @@ def exists(uri: str, options: dict[str, Any] | None = None) -> bool:
         return fs.exists(path)
 
 
-def write_temp(folder: str, data: bytes) -> str:
-    """A new, fsynced file of `data` in a local folder (made if missing); its path. Nothing left on failure.
+def create_new(path: str, data: bytes) -> None:
+    """Create a local file holding `data`, fsynced; FileExistsError if it exists; removed if writing fails.
 
     Created with mode 0666 like any new file, so the process umask alone decides who may read it (mkstemp
     would make it 0600 whatever the umask).
     """
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".tmp-{uuid.uuid4().hex}")
-    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o666)
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -110,8 +108,15 @@ def write_temp(folder: str, data: bytes) -> str:
             os.fsync(f.fileno())
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(tmp)
+            os.unlink(path)
         raise
+
+
+def write_temp(folder: str, data: bytes) -> str:
+    """A new, fsynced file of `data` in a local folder (made if missing); returns its path."""
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".tmp-{uuid.uuid4().hex}")
+    create_new(tmp, data)
     return tmp
 
 
