@@ -26,33 +26,42 @@ def query(capsys, output: str, sql: str, *flags: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-REFUSED = {
-    "COPY TO": (
-        "COPY (SELECT * FROM predictions) TO '{tmp}/stolen.csv'",
-        "only SELECT queries are run, not COPY",
-    ),
-    "read_text": ("SELECT * FROM read_text('/etc/passwd')", 'Cannot access file "/etc/passwd"'),
-    "read_csv": ("SELECT * FROM read_csv('{tmp}/secret.txt')", "secret.txt"),
-    "other parquet": ("SELECT * FROM read_parquet('/etc/*.parquet')", "Permission Error"),
-    "glob": ("SELECT * FROM glob('/root/*')", "Permission Error"),
-    "ATTACH": ("ATTACH '{tmp}/db.duckdb' AS d", "only SELECT queries are run, not ATTACH"),
-    "INSTALL": ("INSTALL httpfs", "only SELECT queries are run"),
-    "LOAD": ("LOAD httpfs", "only SELECT queries are run, not LOAD"),
-    "SET": ("SET enable_external_access = true", "only SELECT queries are run"),
-    "CREATE": ("CREATE TABLE t AS SELECT * FROM predictions", "only SELECT queries are run, not CREATE"),
-    "two statements": ("SELECT 1; COPY (SELECT 1) TO '{tmp}/x.csv'", "give one SQL statement, not 2"),
-    "in a subquery": ("SELECT (SELECT count(*) FROM read_text('{tmp}/secret.txt'))", "Permission Error"),
-    "EXPLAIN ANALYZE": ("EXPLAIN ANALYZE SELECT * FROM read_text('/etc/hostname')", "Permission Error"),
-}
+# Statements that are not one SELECT: refused before DuckDB runs anything (the statement kind is named).
+NOT_ONE_SELECT = [
+    ("COPY (SELECT * FROM predictions) TO '{tmp}/stolen.csv'", "not COPY"),
+    ("ATTACH '{tmp}/db.duckdb' AS d", "not ATTACH"),
+    ("INSTALL httpfs", "not LOAD"),
+    ("LOAD httpfs", "not LOAD"),
+    ("SET enable_external_access = true", "not SET"),
+    ("CREATE TABLE t AS SELECT * FROM predictions", "not CREATE"),
+    ("SELECT 1; COPY (SELECT 1) TO '{tmp}/x.csv'", "give one SQL statement, not 2"),
+]
+# SELECTs that reach for files other than the predictions: refused by DuckDB itself.
+OTHER_FILES = [
+    "SELECT * FROM read_text('/etc/passwd')",
+    "SELECT * FROM read_csv('{tmp}/secret.txt')",
+    "SELECT * FROM read_parquet('/etc/*.parquet')",
+    "SELECT * FROM glob('/root/*')",
+    "SELECT (SELECT count(*) FROM read_text('{tmp}/secret.txt'))",
+    "EXPLAIN ANALYZE SELECT * FROM read_text('/etc/hostname')",
+]
 
 
-@pytest.mark.parametrize("case", REFUSED)
-def test_reads_writes_and_statements_outside_the_predictions_are_refused(output, tmp_path, capsys, case):
-    sql, message = REFUSED[case]
+def _refused(capsys, output: str, tmp_path, sql: str, message: str) -> None:
     code, out, err = query(capsys, output, sql.format(tmp=tmp_path))
     line = assert_one_line_error(code, err, 2, message)
     assert out == "" and "--unrestricted lifts this" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "secret.txt"]  # nothing written
+
+
+@pytest.mark.parametrize(("sql", "message"), NOT_ONE_SELECT)
+def test_anything_but_one_select_is_refused(output, tmp_path, capsys, sql, message):
+    _refused(capsys, output, tmp_path, sql, message)
+
+
+@pytest.mark.parametrize("sql", OTHER_FILES)
+def test_reading_files_other_than_the_predictions_is_refused(output, tmp_path, capsys, sql):
+    _refused(capsys, output, tmp_path, sql, "Permission Error: Cannot access file")
 
 
 @pytest.mark.parametrize(
