@@ -14,6 +14,14 @@ class Parser(argparse.ArgumentParser):
         sys.exit(errors.EXIT_USAGE)
 
 
+def count(text: str) -> int:
+    """A count of images: a whole number of at least 1 (a negative one would slice from the end)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not at least 1")
+    return value
+
+
 def _common(p: argparse.ArgumentParser, *names: str) -> None:
     """Add the named shared flags; defaults are None so unset flags do not override env or --config."""
     spec = {
@@ -97,7 +105,7 @@ def build_parser() -> Parser:
     p = sub.add_parser("data", parents=[parent], help="where the data comes from, counts, class balance")
     _common(p, "data")
     p.add_argument("--plot", metavar="FILE", help="write a PNG of the first training images with class names")
-    p.add_argument("--first", type=int, default=18, help="images in the plot (default 18)")
+    p.add_argument("--first", type=count, default=18, help="images in the plot (default 18)")
     p.add_argument("--json", action="store_true", help="print the description as JSON")
 
     p = sub.add_parser("train", parents=[parent], help="train seeds in parallel as Ray tasks")
@@ -111,7 +119,7 @@ def build_parser() -> Parser:
     p = sub.add_parser("predict", parents=[parent], help="one seed's predictions on the first test images")
     _common(p, "output", "run_id", "data")
     p.add_argument("--seed", type=int, required=True, help="the seed whose model to use")
-    p.add_argument("--first", type=int, default=6, help="how many test images (default 6)")
+    p.add_argument("--first", type=count, default=6, help="how many test images (default 6)")
     p.add_argument("--plot", metavar="FILE", help="write the 'true vs predicted' picture as PNG")
 
     p = sub.add_parser("infer", parents=[parent], help="score images with every seed's model into Parquet")
