@@ -72,15 +72,17 @@ def require_committed(
 
 
 def predictions_dataset(
-    layout: Layout, run_id: str | None = None, seeds: list[int] | None = None
+    layout: Layout, run_id: str | None = None, seeds: list[int] | None = None, input_name: str | None = None
 ) -> ds.Dataset:
-    """A pyarrow dataset over the committed partitions, with typed run_id and seed columns from the paths."""
-    parts = require_committed(layout, run_id, seeds)
-    fs, root = storage.get_fs(layout.predictions_root(), layout.options)
+    """A pyarrow dataset over the committed partitions (of the test split, or of a named input), with typed
+    run_id and seed columns from the paths."""
+    root_uri = predictions_root(layout, input_name)
+    parts = require_committed(layout, run_id, seeds, input_name)
+    fs, root = storage.get_fs(root_uri, layout.options)
     paths = [storage.get_fs(p.uri, layout.options)[1] for p in parts]
     schema = pa.unify_schemas([PREDICTION_SCHEMA, PARTITION_SCHEMA])
     partitioning = ds.partitioning(PARTITION_SCHEMA, flavor="hive")
-    with storage.storage_errors(layout.predictions_root()):
+    with storage.storage_errors(root_uri):
         return ds.dataset(
             paths,
             schema=schema,
@@ -91,8 +93,11 @@ def predictions_dataset(
         )
 
 
-def read_predictions(layout: Layout, run_id: str, seeds: list[int] | None = None) -> pa.Table:
-    """The committed predictions of one run (optionally some seeds), with run_id and seed columns."""
-    dataset = predictions_dataset(layout, run_id, seeds)
-    with storage.storage_errors(layout.predictions_root()):
+def read_predictions(
+    layout: Layout, run_id: str, seeds: list[int] | None = None, input_name: str | None = None
+) -> pa.Table:
+    """The committed predictions of one run (optionally some seeds; the test split unless input_name names
+    a scored --input), with run_id and seed columns."""
+    dataset = predictions_dataset(layout, run_id, seeds, input_name)
+    with storage.storage_errors(predictions_root(layout, input_name)):
         return dataset.to_table()
