@@ -134,8 +134,8 @@ def test_records_of_the_wrong_shape_exit_2_naming_the_file(fake_run, small_data_
 @pytest.mark.parametrize(
     ("option", "message"),
     [
-        ("no_such_option=1", "the filesystem rejected the request or the storage options"),
-        ("endpoint_url=not a url", "the filesystem rejected the request or the storage options"),
+        ("no_such_option=1", "the filesystem rejected the storage options (AioSession.__init__() got an"),
+        ("endpoint_url=not a url", "s3://lenet-test/out/predictions: Invalid endpoint: not a url"),
         ("client_kwargs=3", "storage option client_kwargs: must be a table"),
         ("config_kwargs={bad json", "--storage-option config_kwargs: the value is not a valid JSON object"),
         ('config_kwargs={"retries": {"mode": "sometimes"}}', "s3://"),

@@ -62,9 +62,9 @@ def _storage_error(uri: str, exc: BaseException) -> StorageError:
         )
     if isinstance(exc, ConnectionError) or "connect" in name:
         return StorageError(f"{uri}: cannot connect ({text}); check the endpoint, network and credentials")
-    if isinstance(exc, TypeError | ValueError):
-        return StorageError(f"{uri}: the filesystem rejected the request or the storage options ({text})")
-    if isinstance(exc, OSError):
+    if isinstance(exc, TypeError):  # from a filesystem call: an option it does not take, or of a wrong type
+        return StorageError(f"{uri}: the filesystem rejected the storage options ({text})")
+    if isinstance(exc, OSError | ValueError):  # e.g. an invalid endpoint URL, a damaged Parquet page
         return StorageError(f"{uri}: {text}")
     return StorageError(f"{uri}: {type(exc).__name__}: {text}")
 
