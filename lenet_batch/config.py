@@ -2,6 +2,7 @@
 
 import dataclasses
 import datetime as dt
+import json
 import os
 import re
 import tomllib
@@ -10,12 +11,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from lenet_batch.checks import (
+    NUMBER_RANGES,
+    check_address,
+    check_number,
+    check_run_id,
+    check_storage_options,
+)
 from lenet_batch.errors import ConfigError
+from lenet_batch.store import backends
 
 ENV_PREFIX = "LENET_BATCH_"
-RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 DEFAULT_SEEDS = "0-3"
 GATE_RULES = ("welch", "threshold")  # the regression gate: seed-noise test, or a fixed drop
+# NumPy's legacy seeding (np.random.seed) takes 0 .. 2**32-1; MXNet's seed is a C int that wraps, so every
+# seed in that range still seeds it differently.
+SEED_MAX = 2**32 - 1
+BASELINE_PREVIOUS = "previous"  # --baseline previous: the latest earlier run with a complete summary
 
 
 @dataclass(frozen=True)
@@ -45,16 +57,28 @@ class Settings:
     gpus_per_seed: float = 0.0
     max_retries: int = 3
     address: str = ""  # empty: $RAY_ADDRESS, else a local Ray started for the run
-    storage_options: dict[str, Any] = field(default_factory=dict)
+    # Never in repr (it may hold credentials); carries storage_timeout/retries to every filesystem opened.
+    storage_options: dict[str, Any] = field(default_factory=dict, repr=False)
+    storage_timeout: float = backends.DEFAULT_TIMEOUT  # seconds to connect and for each read
+    storage_retries: int = backends.DEFAULT_RETRIES  # attempts after the first on network errors
     input: str = ""  # images to score; empty: the Fashion-MNIST test split
     input_labels: str = ""  # IDX labels of --input when it is an IDX images file
+    input_name: str = ""  # the partition name of a scored --input; empty: from the file name
     infer_batch_size: int = 8192
-    baseline: str = "previous"  # a run id, "previous" (the last earlier completed run), or "none"
+    baseline: str = BASELINE_PREVIOUS  # a run id, "previous" (the last earlier completed run), or "none"
     gate: str = "welch"  # "welch": one-sided Welch t-test on per-seed accuracies; "threshold": max_drop
     alpha: float = 0.01  # welch: significance level of the one-sided test
     min_effect: float = 0.002  # welch: smallest drop of mean accuracy that counts as a regression
     max_drop: float = 0.01  # threshold (and the fallback with < 2 seeds on a side): allowed drop of the mean
     stale_lock_seconds: int = 6 * 3600
+
+    def __post_init__(self) -> None:
+        # The limits ride in the options so that Ray workers open filesystems with them too.
+        limits = {
+            backends.TIMEOUT_OPTION: self.storage_timeout,
+            backends.RETRIES_OPTION: self.storage_retries,
+        }
+        object.__setattr__(self, "storage_options", {**self.storage_options, **limits})
 
     def recipe(self) -> Recipe:
         """The training recipe these settings describe."""
@@ -78,12 +102,14 @@ def parse_seeds(spec: str) -> list[int]:
     seeds: set[int] = set()
     for part in str(spec).split(","):
         part = part.strip()
-        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        m = re.fullmatch(r"([0-9]+)(?:-([0-9]+))?", part)
         if not m:
             raise ConfigError(
                 f"--seeds: cannot parse {part!r}; use K, A-B or A,B,C with non-negative integers"
             )
         lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        if hi > SEED_MAX:
+            raise ConfigError(f"--seeds: {hi} is above {SEED_MAX}, the largest seed NumPy's generator takes")
         if hi < lo:
             raise ConfigError(f"--seeds: range {part!r} is empty (end before start)")
         if hi - lo > 10_000:
@@ -92,11 +118,12 @@ def parse_seeds(spec: str) -> list[int]:
     return sorted(seeds)
 
 
-def check_run_id(run_id: str) -> str:
-    """A run id is a path segment: letters, digits, '.', '_' and '-'."""
-    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):
-        raise ConfigError(f"--run-id {run_id!r}: use letters, digits, '.', '_' or '-' (at most 64)")
-    return run_id
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        return value.lower() in ("1", "true", "yes", "on")
+    raise ValueError(value)
 
 
 def _coerce(name: str, kind: Any, value: Any, origin: str) -> Any:
@@ -105,28 +132,22 @@ def _coerce(name: str, kind: Any, value: Any, origin: str) -> Any:
         kind = next(k for k in kind.__args__ if k is not type(None))
     try:
         if kind is bool:
-            if isinstance(value, str):
-                if value.lower() in ("1", "true", "yes", "on"):
-                    return True
-                if value.lower() in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError(value)
-            if isinstance(value, bool):
-                return value
-            raise ValueError(value)
-        if kind is int and not isinstance(value, bool):
+            return _to_bool(value)
+        if kind is int and isinstance(value, int | float | str) and not isinstance(value, bool):
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError(value)
             return int(value)
-        if kind is float and not isinstance(value, bool):
+        if kind is float and isinstance(value, int | float | str) and not isinstance(value, bool):
             return float(value)
-        if kind is str and isinstance(value, str | int):
+        if kind is str and isinstance(value, str | int) and not isinstance(value, bool):
             return str(value)
         if name == "storage_options" and isinstance(value, dict):
             return dict(value)
-    except ValueError:
+    except (ValueError, OverflowError):  # int('x'), int(float('inf'))
         pass
-    raise ConfigError(f"{origin}: {name} = {value!r} is not a valid {getattr(kind, '__name__', kind)}")
+    shown = "(a table of options)" if name == "storage_options" else repr(value)  # may hold a secret
+    kind_name = "table" if name == "storage_options" else getattr(kind, "__name__", kind)
+    raise ConfigError(f"{origin}: {name} = {shown} is not a valid {kind_name}")
 
 
 def _field_types() -> dict[str, Any]:
@@ -140,8 +161,12 @@ def load_toml(path: str) -> dict[str, Any]:
             raw = tomllib.load(f)
     except FileNotFoundError:
         raise ConfigError(f"--config {path}: file not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"--config {path}: invalid TOML ({exc})") from None
+    except IsADirectoryError:
+        raise ConfigError(f"--config {path}: is a folder; give the TOML file") from None
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: cannot read it ({exc.strerror or exc})") from None
+    except ValueError as exc:  # TOMLDecodeError, or bytes that are not UTF-8
+        raise ConfigError(f"--config {path}: invalid TOML ({str(exc).splitlines()[0]})") from None
     return {k.replace("-", "_"): v for k, v in raw.items()}
 
 
@@ -180,27 +205,36 @@ def resolve(
 
 
 def validate(s: Settings) -> None:
-    """Reject values no run could use, naming the flag."""
+    """Reject values no run could use, naming the flag: before any data is read or anything is written."""
     s.seed_list()
-    if s.run_id:
-        check_run_id(s.run_id)
-    checks = [
-        (s.epochs >= 1, "--epochs must be at least 1"),
-        (s.batch_size >= 1, "--batch-size must be at least 1"),
-        (s.lr > 0, "--lr must be positive"),
-        (s.cpus_per_seed > 0, "--cpus-per-seed must be positive"),
-        (s.gpus_per_seed >= 0, "--gpus-per-seed must be zero or positive"),
-        (s.max_retries >= 0, "--max-retries must be zero or positive"),
-        (s.infer_batch_size >= 1, "--infer-batch-size must be at least 1"),
-        (s.max_drop >= 0, "--max-drop must be zero or positive"),
-        (s.gate in GATE_RULES, f"--gate {s.gate!r}: use one of {', '.join(GATE_RULES)}"),
-        (0 < s.alpha < 1, "--alpha must be between 0 and 1 (exclusive)"),
-        (s.min_effect >= 0, "--min-effect must be zero or positive"),
-        (bool(s.output), "--output must not be empty"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise ConfigError(message)
+    for name, flag, low, high, low_excluded in NUMBER_RANGES:
+        check_number(flag, getattr(s, name), low, high, low_excluded)
+    if 0 < s.gpus_per_seed < 0.0001:
+        raise ConfigError(f"--gpus-per-seed {s.gpus_per_seed:g}: Ray counts GPUs in steps of 0.0001")
+    for flag, value in (("--run-id", s.run_id), ("--input-name", s.input_name)):
+        if value:
+            check_run_id(value, flag)
+    if s.gate not in GATE_RULES:
+        raise ConfigError(f"--gate {s.gate!r}: use one of {', '.join(GATE_RULES)}")
+    check_number("--alpha", s.alpha, 0.0, 1.0, low_excluded=True)
+    if s.alpha >= 1:
+        raise ConfigError(f"--alpha must be below 1, got {s.alpha:g}")
+    check_number("--min-effect", s.min_effect, 0.0, 1.0)
+    if s.baseline and s.baseline != BASELINE_PREVIOUS:
+        check_run_id(s.baseline, "--baseline")  # a run of this output, never a path: no escape from it
+    if not s.output:
+        raise ConfigError("--output must not be empty")
+    local_output = s.output.removeprefix("file://")
+    if "://" not in local_output and os.path.isfile(local_output):
+        raise ConfigError(f"--output {s.output} is a file; give a folder (it is made if missing)")
+    for flag, uri in (("--output", s.output), ("--data", s.data), ("--input", s.input)):
+        if uri:
+            backends.check_protocol(uri, flag)
+    if s.input_labels and not s.input:
+        raise ConfigError("--input-labels goes with an IDX --input; give --input too")
+    if s.address:
+        check_address(s.address)
+    check_storage_options(s.storage_options)
 
 
 # A key holding any of these words is a credential: its value is never recorded or logged.
@@ -222,15 +256,27 @@ def redact(value: Any) -> Any:
     return value
 
 
+def _option_value(key: str, value: str) -> Any:
+    """'true'/'false' as booleans, a JSON object as a table (client_kwargs={...}); anything else a string."""
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if value.startswith("{"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise ConfigError(f"--storage-option {key}: the value is not a valid JSON object") from None
+    return value  # numbers stay strings: a secret or a bucket may be all digits
+
+
 def parse_storage_options(pairs: list[str] | None) -> dict[str, Any] | None:
-    """--storage-option key=value pairs into a dict (values 'true'/'false' and numbers converted)."""
+    """--storage-option key=value pairs into a dict (see _option_value for how values are read)."""
     if not pairs:
         return None
     options: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--storage-option {pair!r}: use key=value")
-        lowered = value.lower()
-        options[key] = True if lowered == "true" else False if lowered == "false" else value
+        if not sep or not key.strip():
+            shown = "(a value that looks like a credential)" if is_secret_key(pair) else repr(pair)
+            raise ConfigError(f"--storage-option {shown}: use key=value")
+        options[key.strip()] = _option_value(key.strip(), value)
     return options

@@ -7,6 +7,7 @@ EXIT_USAGE = 2
 EXIT_SEEDS_FAILED = 3
 EXIT_REGRESSION = 4
 EXIT_LOCKED = 5
+EXIT_INTERRUPTED = 143  # 128 + SIGTERM, as shells report a process ended by it
 
 
 class LenetError(Exception):
@@ -21,6 +22,10 @@ class ConfigError(LenetError):
 
 class DataError(LenetError):
     """The dataset or an input file is missing, malformed or fails verification."""
+
+
+class InputError(DataError):
+    """An image set to score is malformed: its file, or a row of it (a label out of range, a short image)."""
 
 
 class ModelFileError(LenetError):

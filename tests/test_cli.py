@@ -28,6 +28,9 @@ from tests import helpers
             "no model for that run and seed",
         ),
         (["nosuchcommand"], "invalid choice"),
+        (["data", "--first", "-1", "--plot", "x.png"], "argument --first: '-1' must be at least 1"),
+        (["predict", "--seed", "0", "--first", "0"], "argument --first: '0' must be at least 1"),
+        (["predict", "--seed", "0", "--first", "many"], "argument --first: 'many' is not a whole number"),
     ],
 )
 def test_user_errors_exit_2_with_one_line(args, message, capsys):

@@ -182,6 +182,8 @@ def test_infer_command_scores_an_idx_input_with_its_labels(
     result = helpers.run_cli(*args, env=ray_cluster.env())
     assert result.returncode == 0, result.stderr[-3000:]
     assert [(r["seed"], r["status"], r["rows"]) for r in json.loads(result.stdout)] == [(0, "scored", 300)]
-    table = pq.read_table(tmp_path / "predictions" / "run_id=inf" / "seed=0" / "part-00000.parquet")
+    # a custom input is kept apart from the run's evaluation (README, "Scoring other images")
+    table = pq.read_table(tmp_path / "scored" / "input=imgs" / "run_id=inf" / "seed=0" / "part-00000.parquet")
+    assert not (tmp_path / "predictions" / "run_id=inf").exists()
     assert table.column("label").to_pylist() == fashion_mnist.test_labels[:300].tolist()
     assert table.column("sample_id").to_pylist() == list(range(300))

@@ -10,6 +10,9 @@ from tests.helpers import REPO
 # Modules that read records, Parquet or settings: query, summary, report, storage and config.
 LIGHT_MODULES = [
     "lenet_batch.config",
+    "lenet_batch.checks",
+    "lenet_batch.store.backends",
+    "lenet_batch.store.writers",
     "lenet_batch.store.storage",
     "lenet_batch.store.layout",
     "lenet_batch.store.lock",

@@ -284,11 +284,11 @@ def test_unlabelled_npy_input_has_null_labels_and_no_accuracy(scored_run, tmp_pa
     np.save(npy, real_images(700))
     row = score_seed(RunRef(scored_run, "r"), 1, ImageSource(uri=npy, batch_size=256))
     assert row.rows == 700 and row.accuracy is None
-    table = read_predictions(Layout(scored_run), "r", seeds=[1])
+    table = read_predictions(Layout(scored_run), "r", seeds=[1], input_name="x")  # scored/input=x/
     assert table["label"].null_count == table["correct"].null_count == table["label_name"].null_count == 700
     assert table["seed"].to_pylist() == [1] * 700 and table["run_id"].to_pylist() == ["r"] * 700
     with pytest.raises(DataError, match=r"no committed predictions for seeds \[5\]"):
-        read_predictions(Layout(scored_run), "r", seeds=[1, 5])
+        read_predictions(Layout(scored_run), "r", seeds=[1, 5], input_name="x")
 
 
 @pytest.mark.slow

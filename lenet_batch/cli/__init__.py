@@ -9,6 +9,7 @@ from typing import Any
 
 from lenet_batch import config, errors
 from lenet_batch.cli.parser import build_parser
+from lenet_batch.cli.signals import sigterm_handled, stopped_by_sigterm
 from lenet_batch.store import run_log
 from lenet_batch.store.layout import Layout
 
@@ -27,10 +28,16 @@ def settings_from_args(args: argparse.Namespace) -> config.Settings:
 
 def configure_logging(verbose: bool, quiet: bool) -> None:
     """Progress to stderr (INFO; --quiet: warnings only), every line stamped in ISO-8601 UTC."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "_lenet_batch_stderr", False)]:
+        root.removeHandler(old)  # main() called again in one process (tests, notebooks): one handler
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(run_log.formatter())
     handler.setLevel(logging.WARNING if quiet else logging.NOTSET)  # --quiet quiets the terminal only
-    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    handler.addFilter(run_log.ours_or_warnings)
+    handler._lenet_batch_stderr = True
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)  # other libraries: warnings only
     logging.getLogger("lenet_batch").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
@@ -47,12 +54,20 @@ def _run(args: argparse.Namespace, settings: config.Settings) -> int:
     from lenet_batch.cli import commands
 
     try:
-        return getattr(commands, f"cmd_{args.command}")(args, settings)
+        with sigterm_handled():
+            return getattr(commands, f"cmd_{args.command}")(args, settings)
     except errors.LenetError as exc:
         log.debug("%s", exc, exc_info=True)
         sys.stderr.write(f"lenet-batch {args.command}: error: {exc}\n")
         return exc.exit_code
     except KeyboardInterrupt:
+        if stopped_by_sigterm():
+            log.warning("stopped by SIGTERM")
+            sys.stderr.write(
+                f"lenet-batch {args.command}: stopped by SIGTERM; tasks stopped, lock released, the running "
+                "stage marked interrupted; the next run resumes\n"
+            )
+            return errors.EXIT_INTERRUPTED
         sys.stderr.write("lenet-batch: interrupted\n")
         return 130
     except Exception:

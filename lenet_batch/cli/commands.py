@@ -88,7 +88,11 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     from lenet_batch.scoring.query import run_query
 
     table = run_query(
-        args.sql, Layout(settings.output, settings.storage_options), run_id=settings.run_id or None
+        args.sql,
+        Layout(settings.output, settings.storage_options),
+        run_id=settings.run_id or None,
+        input_name=settings.input_name or None,
+        restricted=not args.unrestricted,
     )
     rows = table.to_pylist()
     if args.json:

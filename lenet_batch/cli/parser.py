@@ -95,7 +95,24 @@ def _global_flags(parser: argparse.ArgumentParser, default: object = None) -> ar
     """
     parser.add_argument("--config", default=default, help="TOML file of settings (flags beat env beat file)")
     parser.add_argument(
-        "--storage-option", action="append", default=default, metavar="KEY=VALUE", help="fsspec/s3fs option"
+        "--storage-option",
+        action="append",
+        default=default,
+        metavar="KEY=VALUE",
+        help='fsspec/s3fs option; a table as JSON: client_kwargs=\'{"region_name": "eu-west-1"}\'',
+    )
+    parser.add_argument(
+        "--storage-timeout",
+        type=float,
+        default=default,
+        metavar="SECONDS",
+        help="connect and read timeout of the storage (default 10)",
+    )
+    parser.add_argument(
+        "--storage-retries",
+        type=int,
+        default=default,
+        help="retries of a storage request after a network error (default 2)",
     )
     parser.add_argument(
         "-v", "--verbose", action="store_true", default=default or False, help="debug logging"
@@ -117,7 +134,7 @@ def build_parser() -> Parser:
     p = sub.add_parser("data", parents=[parent], help="where the data comes from, counts, class balance")
     _common(p, "data", "verify_data")
     p.add_argument("--plot", metavar="FILE", help="write a PNG of the first training images with class names")
-    p.add_argument("--first", type=int, default=18, help="images in the plot (default 18)")
+    p.add_argument("--first", type=_positive, default=18, help="images in the plot (default 18)")
     p.add_argument("--json", action="store_true", help="print the description as JSON")
 
     p = sub.add_parser("train", parents=[parent], help="train seeds in parallel as Ray tasks")
@@ -133,7 +150,7 @@ def build_parser() -> Parser:
     p = sub.add_parser("predict", parents=[parent], help="one seed's predictions on the first test images")
     _common(p, "output", "run_id", "data", "verify_data")
     p.add_argument("--seed", type=int, required=True, help="the seed whose model to use")
-    p.add_argument("--first", type=int, default=6, help="how many test images (default 6)")
+    p.add_argument("--first", type=_positive, default=6, help="how many test images (default 6)")
     p.add_argument("--plot", metavar="FILE", help="write the 'true vs predicted' picture as PNG")
 
     p = sub.add_parser("infer", parents=[parent], help="score images with every seed's model into Parquet")
@@ -142,6 +159,11 @@ def build_parser() -> Parser:
     )
     p.add_argument("--input", default=None, help="images to score: IDX, .npy (N×28×28 uint8) or Parquet")
     p.add_argument("--input-labels", default=None, help="IDX labels file for an IDX --input (optional)")
+    p.add_argument(
+        "--input-name",
+        default=None,
+        help="name of the --input's predictions: scored/input=NAME/… (default: from its file name)",
+    )
     p.add_argument(
         "--infer-batch-size", type=int, default=None, help="images per scoring batch (default 8192)"
     )
@@ -153,6 +175,15 @@ def build_parser() -> Parser:
         "--run-id", "--run", dest="run_id", default=None, help="only this run (default: every run)"
     )
     p.add_argument("sql", help='e.g. "SELECT seed, avg(correct::int) FROM predictions GROUP BY seed"')
+    p.add_argument(
+        "--input-name", default=None, help="query a named --input's predictions, not the test split's"
+    )
+    p.add_argument(
+        "--unrestricted",
+        action="store_true",
+        help="any SQL with DuckDB's full access to files and network (default: one read-only SELECT "
+        "over the output's prediction files)",
+    )
     p.add_argument("--json", action="store_true", help="rows as JSON lines instead of a table")
 
     p = sub.add_parser("summary", parents=[parent], help="accuracy across seeds: tables, plots, report, gate")

@@ -18,10 +18,17 @@ def error_text(exc: Exception) -> str:
 
 
 def collect(
-    pending: dict[Any, int], on_failure: Callable[[int, Exception], Result], done: list[Result] | None = None
+    pending: dict[Any, int],
+    on_failure: Callable[[int, Exception], Result],
+    done: list[Result] | None = None,
+    reraise: tuple[type[Exception], ...] = (),
 ) -> list[Result]:
-    """Results of every task ({ref: seed}) in seed order, waiting with ray.wait as each finishes."""
-    results = list(done or [])
+    """Results of every task ({ref: seed}) in seed order, waiting with ray.wait as each finishes.
+
+    A task that failed with one of `reraise` (its own error, e.g. bad input) fails the whole call once every
+    task has finished, with that error.
+    """
+    results, fatal = list(done or []), None
     total = len(results) + len(pending)
     pending = dict(pending)
     while pending:
@@ -31,7 +38,11 @@ def collect(
             try:
                 results.append(ray.get(ref))
             except ray.exceptions.RayError as exc:
+                cause = getattr(exc, "cause", None)
+                fatal = fatal or (cause if isinstance(cause, reraise) else None)
                 results.append(on_failure(seed, exc))
             # From the driver, as results arrive: workers' own lines are forwarded late or not at all.
             log.info("%s [%d/%d seeds done]", results[-1].describe(), len(results), total)
+    if fatal is not None:
+        raise fatal
     return sorted(results, key=lambda r: r.seed)

@@ -13,6 +13,7 @@ from lenet_batch.cluster.train_tasks import check_gpus
 from lenet_batch.config import Settings
 from lenet_batch.data.fashion_mnist import FashionMNIST
 from lenet_batch.data.inputs import ImageSource
+from lenet_batch.errors import InputError
 from lenet_batch.store.layout import RunRef
 from lenet_batch.store.seed_records import ScoreResult
 
@@ -48,4 +49,5 @@ def score_seeds(
         split_ref = ray.put({"test_images": dataset.test_images, "test_labels": dataset.test_labels})
     remote = _score_task.options(**task_options(settings))
     pending = {remote.remote(run, seed, source, split_ref): seed for seed in seeds}
-    return collect(pending, lambda seed, exc: failure(seed, error_text(exc)))
+    # Bad input (a label out of range, a short image) is the user's to fix: exit 2, not "seeds failed".
+    return collect(pending, lambda seed, exc: failure(seed, error_text(exc)), reraise=(InputError,))

@@ -3,27 +3,19 @@
 import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 
 import ray
 
-from lenet_batch.errors import ConfigError
+from lenet_batch.checks import check_address
 from lenet_batch.store import run_log
 
 log = logging.getLogger(__name__)
 # Ray 2.60 logs, on every local start, that token auth is on and where it saved a new token.
 TOKEN_SETUP_LOGGER = "ray._private.authentication.authentication_token_setup"
-
-
-def check_address(address: str) -> str:
-    """Reject dashboard URLs: a driver joins a cluster by its GCS address; URLs are for `ray job submit`."""
-    if address.startswith(("http://", "https://")):
-        raise ConfigError(
-            f"--address {address}: that is a dashboard/Jobs API URL; submit with `ray job submit` "
-            "(see deploy/nightly.sh) or pass the GCS address (host:6379), 'auto' or ray://…"
-        )
-    return address
 
 
 @contextlib.contextmanager
@@ -33,6 +25,7 @@ def ray_session(address: str = "", num_cpus: int | None = None) -> Iterator[None
         yield
         return
     _restamp_ray_logs()
+    on_sigterm = signal.getsignal(signal.SIGTERM)
     if address:
         ray.init(address=check_address(address), log_to_driver=True)
         log.info("joined Ray cluster at %s: %s", address, ray.cluster_resources())
@@ -47,6 +40,8 @@ def ray_session(address: str = "", num_cpus: int | None = None) -> Iterator[None
             )
         log.info("started a local Ray on 127.0.0.1: %s", ray.cluster_resources())
     _restamp_ray_logs()
+    if callable(on_sigterm) and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_sigterm)  # ray.init replaced the caller's handler with sys.exit
     try:
         yield
     finally:

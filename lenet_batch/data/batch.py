@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lenet_batch.data.classes import check_label_range
-from lenet_batch.errors import DataError
+from lenet_batch.errors import DataError, InputError
 
 HEIGHT = WIDTH = 28
 IMAGE_BYTES = HEIGHT * WIDTH
@@ -34,3 +34,9 @@ def check_images(images: np.ndarray, name: str) -> None:
 def check_labels(labels: np.ndarray, name: str, first_id: int = 0) -> None:
     """Labels are classes 0-9."""
     check_label_range(labels, name, first_id, position="of sample")
+
+
+def check_not_empty(count: int, uri: str) -> None:
+    """An input without images would replace predictions with nothing: refuse it."""
+    if count == 0:
+        raise InputError(f"{uri}: holds no images; nothing to score")

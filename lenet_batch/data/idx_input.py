@@ -10,7 +10,7 @@ from typing import BinaryIO
 import numpy as np
 
 from lenet_batch.data import idx
-from lenet_batch.data.batch import HEIGHT, IMAGE_BYTES, WIDTH, ImageBatch, check_labels
+from lenet_batch.data.batch import HEIGHT, IMAGE_BYTES, WIDTH, ImageBatch, check_labels, check_not_empty
 from lenet_batch.errors import DataError
 from lenet_batch.store import storage
 
@@ -76,6 +76,7 @@ def idx_batches(
 ) -> Iterator[ImageBatch]:
     """Validate the headers now; then stream the images (and labels) in batches of at most batch_size."""
     n = _idx_shapes(images_uri, labels_uri, options)
+    check_not_empty(n, images_uri)
     log.info(
         "scoring %d images from IDX %s%s", n, images_uri, f" (labels {labels_uri})" if labels_uri else ""
     )

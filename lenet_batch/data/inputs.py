@@ -4,7 +4,10 @@ Every source is validated before the first batch (a bad file fails before any ou
 read piecewise, so memory is bounded by the batch size whatever the size of the input.
 """
 
+import contextlib
 import logging
+import posixpath
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +19,7 @@ from lenet_batch.data.batch import ImageBatch, check_images
 from lenet_batch.data.idx_input import idx_batches
 from lenet_batch.data.npy_input import NPY_MAGIC, npy_batches
 from lenet_batch.data.parquet_input import PARQUET_MAGIC, parquet_batches
-from lenet_batch.errors import ConfigError, DataError
+from lenet_batch.errors import ConfigError, DataError, InputError
 from lenet_batch.store import storage
 
 log = logging.getLogger(__name__)
@@ -33,11 +36,19 @@ class ImageSource:
     data_uri: str | None = None  # where the test split comes from (--data), when uri is None
     verify: bool = True
     batch_size: int = 8192
+    input_name: str | None = None  # the partition name of a custom input (default: from its file name)
 
     @property
     def name(self) -> str:
         """How run.json and the partition marker name the input."""
         return self.uri or TEST_SPLIT
+
+    @property
+    def partition_name(self) -> str | None:
+        """None for the test split (the run's evaluation); else the name its predictions are kept under."""
+        if not self.uri:
+            return None
+        return self.input_name or name_from_uri(self.uri)
 
     def batches(self, options: dict | None) -> Iterator[ImageBatch]:
         """The source's batches; the input is opened and validated now."""
@@ -72,16 +83,42 @@ def iter_batches(
     if not input_uri:
         dataset = dataset_loader(data_uri, options, verify)
         return array_batches(dataset.test_images, dataset.test_labels, batch_size)
-    kind = sniff(input_uri, options)
-    if labels_uri and kind != "idx":
-        raise ConfigError(f"labels file {labels_uri} goes with IDX images only; {input_uri} is {kind}")
-    if kind == "idx":
-        batches = idx_batches(input_uri, labels_uri, batch_size, options)
-    elif kind == "npy":
-        batches = npy_batches(input_uri, batch_size, options)
-    else:
-        batches = parquet_batches(input_uri, batch_size, options)
-    return bounded(batches, batch_size)
+    with input_errors():
+        kind = sniff(input_uri, options)
+        if labels_uri and kind != "idx":
+            raise ConfigError(f"labels file {labels_uri} goes with IDX images only; {input_uri} is {kind}")
+        if kind == "idx":
+            batches = idx_batches(input_uri, labels_uri, batch_size, options)
+        elif kind == "npy":
+            batches = npy_batches(input_uri, batch_size, options)
+        else:
+            batches = parquet_batches(input_uri, batch_size, options)
+    return _checked(bounded(batches, batch_size))
+
+
+@contextlib.contextmanager
+def input_errors() -> Iterator[None]:
+    """A malformed input file or row is bad input (InputError: exit 2), even when met inside a Ray task."""
+    try:
+        yield
+    except InputError:
+        raise
+    except DataError as exc:
+        raise InputError(str(exc)) from None
+
+
+def _checked(batches: Iterator[ImageBatch]) -> Iterator[ImageBatch]:
+    with input_errors():
+        yield from batches
+
+
+def name_from_uri(uri: str) -> str:
+    """A partition name from an input's file name: 'images.npy' -> 'images' (letters, digits, . _ -)."""
+    base = posixpath.basename(uri.split("::")[-1].split("?")[0].rstrip("/"))
+    base = base[:-3] if base.endswith(".gz") else base
+    stem = base.rsplit(".", 1)[0] if "." in base.lstrip(".") else base
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", stem).lstrip("._-")[:64]
+    return name or "input"
 
 
 def array_batches(

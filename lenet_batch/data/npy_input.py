@@ -6,7 +6,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from lenet_batch.data.batch import HEIGHT, IMAGE_BYTES, WIDTH, ImageBatch
+from lenet_batch.data.batch import HEIGHT, IMAGE_BYTES, WIDTH, ImageBatch, check_not_empty
 from lenet_batch.data.idx_input import read_exact
 from lenet_batch.errors import DataError
 from lenet_batch.store import storage
@@ -50,6 +50,7 @@ def npy_batches(uri: str, batch_size: int, options: dict | None) -> Iterator[Ima
     if size != expected:
         kind = "truncated" if size < expected else "has trailing bytes"
         raise DataError(f"{uri}: {kind}: {size} bytes, its header implies {expected}")
+    check_not_empty(shape[0], uri)
     log.info("scoring %d images from .npy %s", shape[0], uri)
     if storage.is_local(uri):
         array = np.load(path, mmap_mode="r", allow_pickle=False)

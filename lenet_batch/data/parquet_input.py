@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lenet_batch.data.batch import HEIGHT, IMAGE_BYTES, WIDTH, ImageBatch
+from lenet_batch.data.batch import HEIGHT, IMAGE_BYTES, WIDTH, ImageBatch, check_not_empty
 from lenet_batch.data.classes import check_label_range
 from lenet_batch.errors import DataError
 from lenet_batch.store import storage
@@ -58,6 +58,7 @@ def parquet_batches(uri: str, batch_size: int, options: dict | None) -> Iterator
         parquet = _parquet_file(f, uri)
         columns = _parquet_columns(parquet.schema_arrow, uri)
         n = parquet.metadata.num_rows
+    check_not_empty(n, uri)
     log.info("scoring %d images from Parquet %s", n, uri)
     return _parquet_read(uri, columns, batch_size, options)
 

@@ -1,5 +1,6 @@
 """The nightly: train → infer → summary → history for one run id under the output's lock; resumable."""
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -7,7 +8,8 @@ from lenet_batch.config import Settings
 from lenet_batch.errors import LenetError
 from lenet_batch.pipeline import stages
 from lenet_batch.provenance import now_utc
-from lenet_batch.store import lock, run_log, storage
+from lenet_batch.store import lock, run_log, run_record, storage
+from lenet_batch.store.backends import check_reachable_by_workers
 from lenet_batch.store.layout import Layout, RunRef
 from lenet_batch.summary.report import headline_line
 
@@ -21,12 +23,17 @@ def nightly(settings: Settings) -> dict[str, Any]:
     history, so that it shows the night, and keeps its own exit code. A good night whose history cannot be
     written is not a success: the error says that the run itself completed, and no heartbeat is written.
     """
+    if settings.input:  # the nightly evaluates on the test split; other images are scored by `infer --input`
+        log.warning("nightly: ignoring input %s; it scores the Fashion-MNIST test split", settings.input)
+        settings = dataclasses.replace(settings, input="", input_labels="", input_name="")
     run = stages.run_ref(settings)
+    check_reachable_by_workers(run.output)
     with lock.run_lock(run, settings.stale_lock_seconds):
         try:
             result = _stages(settings, run)
         except LenetError:
-            _history_after_failure(run.layout)
+            if storage.exists(run.run_json, run.options):  # a night that never started has nothing to show
+                _history_after_failure(run.layout)
             raise
         result["history"] = _history_after_success(run, result)
         storage.write_json_atomic(
@@ -44,11 +51,14 @@ def _stages(settings: Settings, run: RunRef) -> dict[str, Any]:
     dataset = stages.load_dataset(settings)
     # One Ray session for both stages: the stages' own ray_session calls join it.
     with ray_session(settings.address):
-        stages.raise_if_failed(stages.train(settings, run, dataset), "train")
+        with run_record.marks_interruption(run, "train"):
+            stages.raise_if_failed(stages.train(settings, run, dataset), "train")
         run_log.save_all()  # the durable log, at each stage boundary
-        stages.raise_if_failed(stages.infer(settings, run, settings.seed_list(), dataset), "infer")
+        with run_record.marks_interruption(run, "infer"):
+            stages.raise_if_failed(stages.infer(settings, run, settings.seed_list(), dataset), "infer")
         run_log.save_all()
-    return stages.summarize(settings, run, dataset=dataset)
+    with run_record.marks_interruption(run, "summary"):
+        return stages.summarize(settings, run, dataset=dataset)
 
 
 def _history_after_failure(layout: Layout) -> None:

@@ -10,6 +10,7 @@ from lenet_batch.data.fashion_mnist import FashionMNIST
 from lenet_batch.data.inputs import ImageSource
 from lenet_batch.errors import DataError, SeedsFailed
 from lenet_batch.store import run_record
+from lenet_batch.store.backends import check_reachable_by_workers
 from lenet_batch.store.layout import Layout, RunRef
 from lenet_batch.store.seed_records import ScoreResult, TrainResult, load_complete, trained_seeds
 
@@ -34,6 +35,7 @@ def image_source(settings: Settings) -> ImageSource:
         data_uri=settings.data or None,
         verify=settings.verify_data,
         batch_size=settings.infer_batch_size,
+        input_name=settings.input_name or None,
     )
 
 
@@ -49,6 +51,7 @@ def train(settings: Settings, run: RunRef, dataset: FashionMNIST | None = None) 
     from lenet_batch.cluster.session import ray_session
     from lenet_batch.cluster.train_tasks import train_seeds
 
+    check_reachable_by_workers(run.output)
     clock = run_record.StageClock.start()
     dataset = dataset or load_dataset(settings)
     run_record.start(run, settings, dataset.info())
@@ -85,8 +88,9 @@ def infer(
     from lenet_batch.cluster.session import ray_session
 
     clock = run_record.StageClock.start()
-    todo, failures = _seeds_to_score(run, seeds)
     source = image_source(settings)
+    check_reachable_by_workers(run.output, source.uri, source.labels_uri)
+    todo, failures = _seeds_to_score(run, seeds)
     if source.uri:
         source.batches(run.options)  # fail here, once, on a bad input file, rather than in every task
     elif dataset is None and todo:
@@ -97,7 +101,9 @@ def infer(
             results = sorted(
                 failures + score_seeds(settings, run, todo, source, dataset), key=lambda r: r.seed
             )
-    run_record.update_stage(run, "infer", [r.to_row() for r in results], clock=clock, input=source.name)
+    # A named --input has a stage of its own: the run's evaluation (stage "infer") is left as it was.
+    stage = "infer" if source.partition_name is None else f"infer:{source.partition_name}"
+    run_record.update_stage(run, stage, [r.to_row() for r in results], clock=clock, input=source.name)
     scored = [r for r in results if r.status == "scored"]
     log.info(
         "infer: %d/%d seeds scored, %d rows", len(scored), len(results), sum(r.rows or 0 for r in scored)

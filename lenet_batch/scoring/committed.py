@@ -26,9 +26,18 @@ class Partition(NamedTuple):
     uri: str
 
 
-def committed_partitions(layout: Layout, run_id: str | None = None) -> list[Partition]:
+def predictions_root(layout: Layout, input_name: str | None = None) -> str:
+    """predictions/ (the runs' evaluation on the test split), or scored/input=<name>/ for a named input."""
+    if input_name is None:
+        return layout.predictions_root()
+    return storage.join(layout.scored_root(), f"input={input_name}")
+
+
+def committed_partitions(
+    layout: Layout, run_id: str | None = None, input_name: str | None = None
+) -> list[Partition]:
     """Every partition with a commit marker (of one run, or all), sorted; others are ignored."""
-    root = layout.predictions_root()
+    root = predictions_root(layout, input_name)
     fs, root_path = storage.get_fs(root, layout.options)
     with storage.storage_errors(root):
         fs.invalidate_cache()  # another process may have committed since this filesystem last listed
@@ -37,7 +46,7 @@ def committed_partitions(layout: Layout, run_id: str | None = None) -> list[Part
     for path in found:
         match = _MARKER_PATH.search(path)
         if match:
-            folder = layout.run(match.group(1)).partition_dir(int(match.group(2)))
+            folder = storage.join(root, f"run_id={match.group(1)}", f"seed={match.group(2)}")
             marker = storage.read_json(storage.join(folder, MARKER), layout.options)
             name = marker.get("file", PART_FILE) if isinstance(marker, dict) else PART_FILE
             parts.append(Partition(match.group(1), int(match.group(2)), storage.join(folder, name)))
@@ -45,14 +54,15 @@ def committed_partitions(layout: Layout, run_id: str | None = None) -> list[Part
 
 
 def require_committed(
-    layout: Layout, run_id: str | None = None, seeds: list[int] | None = None
+    layout: Layout, run_id: str | None = None, seeds: list[int] | None = None, input_name: str | None = None
 ) -> list[Partition]:
     """The committed partitions (of a run, of some seeds); a DataError when none or a seed has none."""
-    parts = [p for p in committed_partitions(layout, run_id) if seeds is None or p.seed in seeds]
+    parts = committed_partitions(layout, run_id, input_name)
+    parts = [p for p in parts if seeds is None or p.seed in seeds]
     which = f"run {run_id}" if run_id else "any run"
     if not parts:
         raise DataError(
-            f"no committed predictions for {which} under {layout.predictions_root()}; "
+            f"no committed predictions for {which} under {predictions_root(layout, input_name)}; "
             "run `lenet-batch infer` first"
         )
     missing = sorted(set(seeds or []) - {p.seed for p in parts})
@@ -62,15 +72,17 @@ def require_committed(
 
 
 def predictions_dataset(
-    layout: Layout, run_id: str | None = None, seeds: list[int] | None = None
+    layout: Layout, run_id: str | None = None, seeds: list[int] | None = None, input_name: str | None = None
 ) -> ds.Dataset:
-    """A pyarrow dataset over the committed partitions, with typed run_id and seed columns from the paths."""
-    parts = require_committed(layout, run_id, seeds)
-    fs, root = storage.get_fs(layout.predictions_root(), layout.options)
+    """A pyarrow dataset over the committed partitions (of the test split, or of a named input), with typed
+    run_id and seed columns from the paths."""
+    root_uri = predictions_root(layout, input_name)
+    parts = require_committed(layout, run_id, seeds, input_name)
+    fs, root = storage.get_fs(root_uri, layout.options)
     paths = [storage.get_fs(p.uri, layout.options)[1] for p in parts]
     schema = pa.unify_schemas([PREDICTION_SCHEMA, PARTITION_SCHEMA])
     partitioning = ds.partitioning(PARTITION_SCHEMA, flavor="hive")
-    with storage.storage_errors(layout.predictions_root()):
+    with storage.storage_errors(root_uri):
         return ds.dataset(
             paths,
             schema=schema,
@@ -81,8 +93,11 @@ def predictions_dataset(
         )
 
 
-def read_predictions(layout: Layout, run_id: str, seeds: list[int] | None = None) -> pa.Table:
-    """The committed predictions of one run (optionally some seeds), with run_id and seed columns."""
-    dataset = predictions_dataset(layout, run_id, seeds)
-    with storage.storage_errors(layout.predictions_root()):
+def read_predictions(
+    layout: Layout, run_id: str, seeds: list[int] | None = None, input_name: str | None = None
+) -> pa.Table:
+    """The committed predictions of one run (optionally some seeds; the test split unless input_name names
+    a scored --input), with run_id and seed columns."""
+    dataset = predictions_dataset(layout, run_id, seeds, input_name)
+    with storage.storage_errors(predictions_root(layout, input_name)):
         return dataset.to_table()

@@ -1,6 +1,7 @@
 """The predictions' Parquet schema and partitions: atomic writes, commit markers, reading committed ones.
 
-A partition is `predictions/run_id=<ID>/seed=<K>/part-00000.parquet` plus a `_COMMITTED.json` marker. It is
+A partition is `predictions/run_id=<ID>/seed=<K>/part-00000.parquet` plus a `_COMMITTED.json` marker (for
+a named --input: `scored/input=<NAME>/run_id=<ID>/seed=<K>/`, so it never replaces the evaluation). It is
 written to a staging object first (pyarrow leaves a valid-looking but incomplete file when interrupted, and
 s3fs completes a multipart upload on close even after an exception), then moved into place, then marked.
 Readers list the markers, so they never see a half-written file.
@@ -20,6 +21,7 @@ from lenet_batch.errors import StorageError
 from lenet_batch.provenance import now_utc
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
+from lenet_batch.store.writers import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -55,23 +57,13 @@ def _staging_uri(run: RunRef, seed: int) -> str:
     return storage.join(_staging_folder(run), name)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
-
-
 def _left_by_dead_writer(name: str, seed: int) -> bool:
     """A staged file of this partition whose writer ran on this host and is gone (killed mid-write)."""
     parts = name.split(".")
     if len(parts) < 5 or parts[0] != f"seed-{seed}" or not parts[-3].isdigit():
         return False
     host = ".".join(parts[1:-3])
-    return host == socket.gethostname() and not _pid_alive(int(parts[-3]))
+    return host == socket.gethostname() and not pid_alive(int(parts[-3]))
 
 
 def _discard_dead_writers(run: RunRef, seed: int) -> None:
@@ -101,13 +93,23 @@ def _write_row_groups(writer: pq.ParquetWriter, batches: Iterable[pa.RecordBatch
     return rows
 
 
+def _open_staged(path: str, uri: str):
+    """Open the local staged file for writing, making its folder; another writer may drop an empty folder
+    between the two steps (its clean-up), so that is retried rather than reported."""
+    for _ in range(5):
+        try:  # makedirs too: the parent (_staging) can go between its two mkdirs
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            return open(path, "wb")
+        except FileNotFoundError:
+            continue
+    raise StorageError(f"{uri}: its staging folder keeps disappearing; is something cleaning it?")
+
+
 def _write_staged(uri: str, batches: Iterable[pa.RecordBatch], options: dict | None) -> int:
     """Write the Parquet file to the staging object; returns its row count."""
     fs, path = storage.get_fs(uri, options)
     local = storage.is_local(uri)
-    if local:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-    with storage.storage_errors(uri), open(path, "wb") if local else fs.open(path, "wb") as f:
+    with storage.storage_errors(uri), _open_staged(path, uri) if local else fs.open(path, "wb") as f:
         writer = pq.ParquetWriter(f, PREDICTION_SCHEMA, compression="zstd")
         try:
             rows = _write_row_groups(writer, batches)
@@ -124,7 +126,13 @@ def _commit(staged: str, final: str, options: dict | None) -> int:
     fs, staged_path = storage.get_fs(staged, options)
     final_path = storage.get_fs(final, options)[1]
     with storage.storage_errors(final):
-        size = fs.size(staged_path)
+        try:
+            size = fs.size(staged_path)
+        except FileNotFoundError:
+            raise StorageError(
+                f"{staged}: the staged file vanished before its commit (removed by another process?); "
+                f"{final} was left as it was"
+            ) from None
         if storage.is_local(final):
             os.makedirs(os.path.dirname(final_path), exist_ok=True)
             os.replace(staged_path, final_path)
@@ -152,22 +160,35 @@ def _remove_staging_folder(run: RunRef) -> None:
                 return
 
 
+def partition_dir(run: RunRef, seed: int, input_name: str | None = None) -> str:
+    """The run's evaluation partition of a seed, or its partition for a named --input."""
+    return run.partition_dir(seed) if input_name is None else run.input_partition_dir(input_name, seed)
+
+
 def write_partition(
-    run: RunRef, seed: int, batches: Iterable[pa.RecordBatch], model_sha256: str, **marker_extra: Any
+    run: RunRef,
+    seed: int,
+    batches: Iterable[pa.RecordBatch],
+    model_sha256: str,
+    *,
+    input_name: str | None = None,
+    **marker_extra: Any,
 ) -> dict[str, Any]:
-    """Write one (run, seed) partition atomically and mark it committed; returns the marker.
+    """Write one (run, seed) partition (of the test split, or of the named input) atomically and mark it.
 
     Until the new file is committed the old one (if any) stays in place and readable; a failure (or a
     kill) leaves at most a staged object that readers never see.
     """
     options = run.options
+    folder = partition_dir(run, seed, input_name)
     staged = _staging_uri(run, seed)
-    final = storage.join(run.partition_dir(seed), PART_FILE)
+    final = storage.join(folder, PART_FILE)
     try:
         rows = _write_staged(staged, batches, options)
         size = _commit(staged, final, options)
     except BaseException:
         _remove_quietly(staged, options)
+        _remove_staging_folder(run)
         raise
     marker = {
         "file": PART_FILE,
@@ -179,7 +200,7 @@ def write_partition(
         "seed": seed,
         **marker_extra,
     }
-    storage.write_json_atomic(storage.join(run.partition_dir(seed), MARKER), marker, options)
+    storage.write_json_atomic(storage.join(folder, MARKER), marker, options)
     if not storage.is_local(final):  # locally the rename consumed it
         _remove_quietly(staged, options)
     _discard_dead_writers(run, seed)

@@ -1,4 +1,7 @@
-"""`lenet-batch query`: SQL (DuckDB, in-process) over the committed predictions, as an Arrow table."""
+"""`lenet-batch query`: SQL (DuckDB, in-process) over the committed predictions, as an Arrow table.
+
+By default a query is one read-only SELECT that can read the output's prediction files and nothing else.
+"""
 
 import logging
 
@@ -15,17 +18,30 @@ log = logging.getLogger(__name__)
 VIEW = "predictions"
 # Typed, not inferred: DuckDB would otherwise read a run id such as 2026-11-27 as a DATE.
 HIVE_TYPES = "{'run_id': 'VARCHAR', 'seed': 'BIGINT'}"
+READ_ONLY = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
+UNRESTRICTED = "--unrestricted lifts this"
 
 
 def _sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def connect(files: list[str], remote_fs: object | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with a `predictions` view over exactly these Parquet files."""
+def connect(
+    files: list[str], remote_fs: object | None = None, *, restricted: bool = True
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with a `predictions` view over exactly these Parquet files.
+
+    Restricted (the default), it can read those files and nothing else: no other file, no network, no
+    extension, no writes, and the settings are locked so that SQL cannot lift any of it.
+    """
     # Never fetch extensions from the network: Parquet is built in, remote files go through fsspec.
     con = duckdb.connect(
-        ":memory:", config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+        ":memory:",
+        config={
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            "python_enable_replacements": not restricted,  # no scans of this process's Python variables
+        },
     )
     if remote_fs is not None:
         con.register_filesystem(remote_fs)
@@ -34,12 +50,16 @@ def connect(files: list[str], remote_fs: object | None = None) -> duckdb.DuckDBP
         f"CREATE VIEW {VIEW} AS SELECT * FROM read_parquet([{listed}], hive_partitioning = true, "
         f"hive_types = {HIVE_TYPES})"
     )
+    if restricted:
+        con.execute(f"SET allowed_paths = [{listed}]")
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
     return con
 
 
-def _files(layout: Layout, run_id: str | None) -> tuple[list[str], object | None]:
+def _files(layout: Layout, run_id: str | None, input_name: str | None) -> tuple[list[str], object | None]:
     """The committed files as DuckDB should name them, and the fsspec filesystem to register (remote only)."""
-    uris = [p.uri for p in require_committed(layout, run_id)]
+    uris = [p.uri for p in require_committed(layout, run_id, input_name=input_name)]
     if storage.is_local(layout.output):
         return [storage.get_fs(uri, layout.options)[1] for uri in uris], None
     fs, _ = storage.get_fs(layout.output, layout.options)
@@ -50,19 +70,49 @@ def _error(exc: duckdb.Error) -> Exception:
     """One line for the user: a bad query is a ConfigError, an unreadable file a StorageError."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     message = lines[0] if lines else type(exc).__name__
+    if isinstance(exc, duckdb.PermissionException):
+        return ConfigError(
+            f"query: {message} (query reads only the output's prediction files; {UNRESTRICTED})"
+        )
     if isinstance(exc, duckdb.IOException | duckdb.HTTPException):
         return StorageError(f"query: cannot read the predictions: {message}")
     return ConfigError(f"query: {message}")
 
 
-def run_query(sql: str, layout: Layout, run_id: str | None = None) -> pa.Table:
-    """Run SQL against the view `predictions` (committed partitions only; run_id limits it to one run)."""
+def check_statement(sql: str) -> None:
+    """One read-only statement (SELECT, or EXPLAIN of one); anything else is a ConfigError."""
+    try:
+        statements = duckdb.connect(":memory:").extract_statements(sql)
+    except duckdb.Error as exc:
+        raise _error(exc) from None
+    if len(statements) != 1:
+        raise ConfigError(f"query: give one SQL statement, not {len(statements)} ({UNRESTRICTED})")
+    kind = statements[0].type
+    if kind not in READ_ONLY:
+        raise ConfigError(f"query: only SELECT queries are run, not {kind.name} ({UNRESTRICTED})")
+
+
+def run_query(
+    sql: str,
+    layout: Layout,
+    run_id: str | None = None,
+    *,
+    input_name: str | None = None,
+    restricted: bool = True,
+) -> pa.Table:
+    """Run SQL against the view `predictions` (committed partitions only; run_id limits it to one run).
+
+    The view covers the test-split predictions, or those of a named --input. Restricted (the default), the
+    SQL is one read-only statement that sees only those files.
+    """
     if not sql.strip():
         raise ConfigError(
             "query: the SQL is empty; e.g. SELECT seed, avg(correct::int) FROM predictions GROUP BY seed"
         )
-    files, remote_fs = _files(layout, run_id)
-    con = connect(files, remote_fs)
+    if restricted:
+        check_statement(sql)
+    files, remote_fs = _files(layout, run_id, input_name)
+    con = connect(files, remote_fs, restricted=restricted)
     try:
         relation = con.sql(sql)
         if relation is None:

@@ -104,7 +104,12 @@ def score_seed(
         batches = source.batches(run.options)
     tally = {"labelled": 0, "correct": 0}
     marker = write_partition(
-        run, seed, _tallied(predictor, batches, tally), predictor.model_sha256, input=source.name
+        run,
+        seed,
+        _tallied(predictor, batches, tally),
+        predictor.model_sha256,
+        input_name=source.partition_name,
+        input=source.name,
     )
     accuracy = tally["correct"] / tally["labelled"] if tally["labelled"] else None
     seconds = round(time.perf_counter() - started, 3)

@@ -11,7 +11,7 @@ class Layout:
     """An output location (URI and its storage options) and its output-level paths."""
 
     output: str
-    options: dict[str, Any] = field(default_factory=dict, compare=False)
+    options: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # may hold secrets
 
     def runs_root(self) -> str:
         return join(self.output, "runs")
@@ -22,6 +22,10 @@ class Layout:
     def staging_dir(self) -> str:
         # Underscore-prefixed: pyarrow, Spark and Hive skip it; staged files do not end in .parquet.
         return join(self.predictions_root(), "_staging")
+
+    def scored_root(self) -> str:
+        # Scorings of other image sets (infer --input): apart from the run's evaluation in predictions/.
+        return join(self.output, "scored")
 
     def history_dir(self) -> str:
         return join(self.output, "history")
@@ -43,7 +47,7 @@ class RunRef:
 
     output: str
     run_id: str
-    options: dict[str, Any] = field(default_factory=dict, compare=False)
+    options: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # may hold secrets
 
     @property
     def layout(self) -> Layout:
@@ -90,6 +94,10 @@ class RunRef:
 
     def partition_dir(self, seed: int) -> str:
         return join(self.layout.predictions_root(), f"run_id={self.run_id}", f"seed={seed}")
+
+    def input_partition_dir(self, input_name: str, seed: int) -> str:
+        """Where one seed's predictions on a named --input go (never the evaluation partition)."""
+        return join(self.layout.scored_root(), f"input={input_name}", f"run_id={self.run_id}", f"seed={seed}")
 
     def with_run_id(self, run_id: str) -> "RunRef":
         """Another run in the same output (e.g. the baseline)."""

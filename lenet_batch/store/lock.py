@@ -1,84 +1,176 @@
-"""One run at a time per output: an exclusively created lock object, local or on S3 (If-None-Match: *)."""
+"""One run at a time per output: an exclusively created lock object, local or on S3 (If-None-Match: *).
+
+A lock is never left half-written: locally it is written in full to a temporary file and then hard-linked
+into place (exclusive and atomic), so a full disk leaves no lock at all; on S3 a single conditional PUT.
+A lock is taken over when it is stale:
+- its holder ran on this host (local outputs) and that process is gone: at once;
+- it was taken longer ago than stale_lock_seconds (any host, and always on S3);
+- it cannot be read as a lock (empty, truncated, not a JSON object, no timezone-aware acquired_at): once the
+  file itself is older than stale_lock_seconds; until then the run is refused (exit 5) naming what to delete.
+"""
 
 import contextlib
 import datetime as dt
+import errno
 import json
 import logging
 import os
-import socket
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from lenet_batch.errors import LockHeld, StorageError
 from lenet_batch.provenance import now_utc
-from lenet_batch.store import storage
+from lenet_batch.store import storage, writers
 from lenet_batch.store.layout import RunRef
 
 log = logging.getLogger(__name__)
+
+NO_HARD_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS)
+
+
+def _create_local(path: str, data: bytes) -> bool:
+    """Create the file holding `data` unless it exists; a failed write leaves nothing behind."""
+    tmp = storage.write_temp(os.path.dirname(path) or ".", data)  # ENOSPC fails here, before any lock
+    try:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in NO_HARD_LINKS:
+            raise
+        return _create_local_without_links(path, data)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _create_local_without_links(path: str, data: bytes) -> bool:
+    """For filesystems without hard links: exclusive create, removed again if writing it fails."""
+    try:
+        storage.create_new(path, data)
+    except FileExistsError:
+        return False
+    return True
 
 
 def _create_exclusive(uri: str, data: bytes, options: dict | None) -> bool:
     """Create the object only if it does not exist; False when it already does."""
     fs, path = storage.get_fs(uri, options)
-    if storage.is_local(uri):
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with storage.storage_errors(uri):
+        if storage.is_local(uri):
+            return _create_local(path, data)
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            # s3fs sends If-None-Match: * so S3 itself refuses a second creator (412 Precondition Failed).
+            fs.pipe_file(path, data, mode="create")
         except FileExistsError:
             return False
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        return True
-    try:
-        # s3fs sends If-None-Match: * so S3 itself refuses a second creator (412 Precondition Failed).
-        fs.pipe_file(path, data, mode="create")
-    except FileExistsError:
-        return False
-    except OSError as exc:
-        if "PreconditionFailed" in str(exc) or "412" in str(exc):
-            return False
-        raise StorageError(f"{uri}: cannot create the run lock ({exc})") from None
+        except OSError as exc:
+            if "PreconditionFailed" in str(exc) or "412" in str(exc):
+                return False
+            raise
     return True
 
 
-def _age_seconds(lock: dict) -> float:
-    acquired = dt.datetime.fromisoformat(lock["acquired_at"])
-    return (dt.datetime.now(dt.UTC) - acquired).total_seconds()
+@dataclass(frozen=True)
+class Held:
+    """A lock found in place: its bytes, its fields (None when unreadable as a lock) and its age."""
+
+    raw: bytes
+    fields: dict[str, Any] | None
+    age_seconds: float
+    problem: str = ""  # why it cannot be read as a lock
+
+
+def _parse(raw: bytes) -> tuple[dict[str, Any] | None, str]:
+    """The lock's fields and its acquired_at as an aware datetime; (None, why) when it is not a lock."""
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None, "empty" if not raw.strip() else "not valid JSON (truncated?)"
+    if not isinstance(doc, dict):
+        return None, f"a JSON {type(doc).__name__}, not an object"
+    try:
+        acquired = dt.datetime.fromisoformat(str(doc["acquired_at"]))
+    except KeyError:
+        return None, "no acquired_at"
+    except ValueError:
+        return None, f"acquired_at {str(doc['acquired_at'])[:40]!r} is not an ISO-8601 time"
+    if acquired.tzinfo is None:
+        return None, f"acquired_at {doc['acquired_at']!r} has no timezone"
+    return {**doc, "_acquired": acquired}, ""
+
+
+def _inspect(uri: str, options: dict | None) -> Held | None:
+    """The lock in place, or None when there is none (released meanwhile)."""
+    fs, path = storage.get_fs(uri, options)
+    with storage.storage_errors(uri):
+        try:
+            raw = fs.cat_file(path)
+            modified = fs.modified(path)
+        except FileNotFoundError:
+            return None
+    fields, problem = _parse(raw)
+    since = fields["_acquired"] if fields else modified
+    since = since if since.tzinfo else since.replace(tzinfo=dt.UTC)
+    return Held(raw, fields, (dt.datetime.now(dt.UTC) - since).total_seconds(), problem)
+
+
+def _stale_reason(held: Held, stale_seconds: int, local: bool) -> str:
+    """Why the lock may be taken over, or '' when it is live."""
+    if held.fields is None:
+        if held.age_seconds > stale_seconds:
+            return f"it is unreadable ({held.problem}) and was last written {held.age_seconds:.0f} s ago"
+        return ""
+    if local and writers.certainly_gone(held.fields):
+        return f"its holder, pid {held.fields['pid']} on this host, is no longer running"
+    if held.age_seconds > stale_seconds:
+        return f"it was taken {held.age_seconds:.0f} s ago, more than stale_lock_seconds ({stale_seconds})"
+    return ""
+
+
+def _refusal(uri: str, held: Held, stale_seconds: int) -> LockHeld:
+    if held.fields is None:
+        return LockHeld(
+            f"{uri} is corrupt ({held.problem}), last written {held.age_seconds:.0f} s ago; if no run is "
+            f"using this output, delete {uri} and start again (it is taken over by itself once it is "
+            f"{stale_seconds} s old)"
+        )
+    f = held.fields
+    return LockHeld(
+        f"{uri} is held by run {f.get('run_id')} (host {f.get('host')}, pid {f.get('pid')}, since "
+        f"{f.get('acquired_at')}); it is refused rather than interleaved — wait, or delete the lock if that "
+        f"run is dead (it goes stale after {stale_seconds} s)"
+    )
+
+
+def _remove_if_unchanged(uri: str, options: dict | None, raw: bytes) -> None:
+    """Remove the stale lock unless another run replaced it since we read it."""
+    with contextlib.suppress(StorageError):
+        if storage.read_bytes(uri, options) == raw:
+            storage.remove(uri, options)
 
 
 def acquire(run: RunRef, stale_seconds: int) -> str:
-    """Take the output's lock for the run, or raise LockHeld; a lock older than stale_seconds is taken."""
+    """Take the output's lock for the run, or raise LockHeld (exit 5); stale locks are taken over."""
     uri, options = run.layout.lock(), run.options
     token = uuid.uuid4().hex
-    body = {
-        "run_id": run.run_id,
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "token": token,
-        "acquired_at": now_utc(),
-        "stale_after_seconds": stale_seconds,
-    }
+    body = {"run_id": run.run_id, **writers.this_process(), "token": token}
+    body.update(acquired_at=now_utc(), stale_after_seconds=stale_seconds)
     data = json.dumps(body, indent=2).encode()
-    for _ in range(2):
+    for _ in range(3):
         if _create_exclusive(uri, data, options):
             return token
-        try:
-            held = storage.read_json(uri, options)
-        except StorageError:
+        held = _inspect(uri, options)
+        if held is None:
             continue  # released between our attempt and the read: try again
-        if _age_seconds(held) <= stale_seconds:
-            raise LockHeld(
-                f"{uri} is held by run {held.get('run_id')} (host {held.get('host')}, pid "
-                f"{held.get('pid')}, since {held.get('acquired_at')}); it is refused rather than "
-                f"interleaved — wait, or delete the lock if that run is dead "
-                f"(it goes stale after {stale_seconds} s)"
-            )
-        log.warning(
-            "taking over a stale lock %s of run %s from %s", uri, held.get("run_id"), held.get("acquired_at")
-        )
-        storage.remove(uri, options)
+        reason = _stale_reason(held, stale_seconds, storage.is_local(uri))
+        if not reason:
+            raise _refusal(uri, held, stale_seconds)
+        log.warning("taking over the lock %s: %s", uri, reason)
+        _remove_if_unchanged(uri, options, held.raw)
     raise LockHeld(f"{uri}: could not take the lock (another run keeps taking it)")
 
 
@@ -86,7 +178,8 @@ def release(run: RunRef, token: str) -> None:
     """Remove the lock if it is still ours."""
     uri, options = run.layout.lock(), run.options
     with contextlib.suppress(StorageError):
-        if storage.read_json(uri, options).get("token") == token:
+        fields, _ = _parse(storage.read_bytes(uri, options))
+        if fields is not None and fields.get("token") == token:
             storage.remove(uri, options)
 
 

@@ -29,6 +29,11 @@ class UTCFormatter(logging.Formatter):
         return f"{stamp}.{int(record.msecs):03d}Z"
 
 
+def ours_or_warnings(record: logging.LogRecord) -> bool:
+    """lenet-batch's own progress lines, and only warnings from other libraries that log through the root."""
+    return record.name.startswith("lenet_batch") or record.levelno >= logging.WARNING
+
+
 def formatter() -> logging.Formatter:
     """The one log line format of lenet-batch: driver, workers and durable copies."""
     return UTCFormatter(LINE_FORMAT)
@@ -48,6 +53,7 @@ class DurableLogHandler(logging.FileHandler):
         os.close(fd)
         super().__init__(self.spool, encoding="utf-8")
         self.setFormatter(formatter())
+        self.addFilter(ours_or_warnings)
         self.run, self.uri = run, storage.join(run.logs_dir, name)
 
     def save(self) -> None:

@@ -1,15 +1,20 @@
 """runs/<run_id>/run.json: the run's config, versions, git commit, data digests and each stage's status."""
 
+import contextlib
 import dataclasses
+import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from lenet_batch.config import Settings, redact
-from lenet_batch.errors import DataError
+from lenet_batch.errors import DataError, StorageError
 from lenet_batch.provenance import git_commit, now_utc, versions
-from lenet_batch.store import storage
+from lenet_batch.store import backends, storage
 from lenet_batch.store.layout import RunRef
+
+log = logging.getLogger(__name__)
 
 
 def read_run(run: RunRef) -> dict[str, Any]:
@@ -24,7 +29,12 @@ def read_run(run: RunRef) -> dict[str, Any]:
 
 def public_config(settings: Settings) -> dict[str, Any]:
     """The settings as recorded: values of secret-looking keys masked at any depth."""
-    return redact(dataclasses.asdict(settings))
+    config = dataclasses.asdict(settings)
+    # The timeout and retries are recorded once, as storage_timeout and storage_retries.
+    config["storage_options"] = {
+        k: v for k, v in settings.storage_options.items() if k not in backends.RESERVED
+    }
+    return redact(config)
 
 
 def start(run: RunRef, settings: Settings, data_info: dict[str, Any] | None) -> None:
@@ -85,3 +95,19 @@ def update_stage(
     record["updated_at"] = now_utc()
     storage.write_json_atomic(run.run_json, record, run.options)
     return entry
+
+
+@contextlib.contextmanager
+def marks_interruption(run: RunRef, stage: str) -> Iterator[None]:
+    """Record the stage as 'interrupted' in run.json when the job is stopped inside the block.
+
+    The CLI turns SIGTERM into KeyboardInterrupt (what Ray's blocking calls let through), as Ctrl-C is.
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        try:
+            update_stage(run, stage, None, status="interrupted")
+        except StorageError as exc:  # the stop must not wait on, or fail for, the record
+            log.warning("could not mark stage %s interrupted in %s: %s", stage, run.run_json, exc)
+        raise

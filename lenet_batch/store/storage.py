@@ -1,16 +1,20 @@
-"""fsspec I/O on URIs (local paths, s3://, memory://): reads, atomic writes, listings, one-line errors."""
+"""fsspec I/O on URIs (local paths, s3://, memory://): reads, atomic writes, listings, one-line errors.
+
+Every file and folder is created so that the process umask decides its mode (0644/0755 under umask 022).
+"""
 
 import contextlib
 import json
 import os
 import posixpath
-import tempfile
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import fsspec
 
-from lenet_batch.errors import StorageError
+from lenet_batch.errors import LenetError, StorageError
+from lenet_batch.store import backends
 
 
 def is_local(uri: str) -> bool:
@@ -24,26 +28,56 @@ def join(uri: str, *parts: str) -> str:
 
 
 def get_fs(uri: str, options: dict[str, Any] | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
-    """The filesystem and in-filesystem path of a URI; a bad URI or option is a StorageError."""
-    try:
-        return fsspec.core.url_to_fs(uri, **(options or {}))
-    except (ValueError, ImportError, TypeError) as exc:
-        raise StorageError(f"cannot open {uri}: {exc}") from None
+    """The filesystem and path of a URI, with the options' timeouts; its errors are StorageErrors."""
+    kwargs = backends.fs_kwargs(uri, options)
+    with storage_errors(uri):  # some backends (ftp, sftp) connect as they are created
+        try:
+            fs, path = fsspec.core.url_to_fs(uri, **kwargs)
+        except ImportError as exc:
+            raise StorageError(f"cannot open {uri}: {exc}") from None
+        backends.tune(fs)
+    return fs, path
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _storage_error(uri: str, exc: BaseException) -> StorageError:
+    """One line for a filesystem's error on one URI, saying what to check."""
+    text = _first_line(exc)
+    if isinstance(exc, FileNotFoundError):
+        return StorageError(f"{uri}: not found")
+    if isinstance(exc, PermissionError):
+        return StorageError(f"{uri}: permission denied ({text}); check the path or the credentials")
+    if isinstance(exc, NotADirectoryError | FileExistsError):
+        return StorageError(f"{uri}: a file is in the way where a folder must be ({text})")
+    if isinstance(exc, IsADirectoryError):
+        return StorageError(f"{uri}: is a folder, not a file")
+    name = type(exc).__name__.lower()
+    if isinstance(exc, TimeoutError) or "timeout" in name:
+        return StorageError(
+            f"{uri}: no answer in time ({type(exc).__name__}); check the endpoint, or raise storage_timeout"
+        )
+    if isinstance(exc, ConnectionError) or "connect" in name:
+        return StorageError(f"{uri}: cannot connect ({text}); check the endpoint, network and credentials")
+    if isinstance(exc, TypeError):  # from a filesystem call: an option it does not take, or of a wrong type
+        return StorageError(f"{uri}: the filesystem rejected the storage options ({text})")
+    if isinstance(exc, OSError | ValueError):  # e.g. an invalid endpoint URL, a damaged Parquet page
+        return StorageError(f"{uri}: {text}")
+    return StorageError(f"{uri}: {type(exc).__name__}: {text}")
 
 
 @contextlib.contextmanager
 def storage_errors(uri: str) -> Iterator[None]:
-    """Turn the filesystem's errors for one URI into one-line StorageErrors."""
+    """Turn the filesystem's errors for one URI (any backend: refused, timed out, rejected) into one line."""
     try:
         yield
-    except FileNotFoundError:
-        raise StorageError(f"{uri}: not found") from None
-    except PermissionError as exc:
-        raise StorageError(f"{uri}: permission denied ({exc}); check the path or the credentials") from None
-    except OSError as exc:
-        if isinstance(exc, StorageError):
-            raise
-        raise StorageError(f"{uri}: {exc}") from None
+    except LenetError:
+        raise
+    except (OSError, TypeError, ValueError, *backends.error_types()) as exc:
+        raise _storage_error(uri, exc) from None
 
 
 def read_bytes(uri: str, options: dict[str, Any] | None = None) -> bytes:
@@ -60,6 +94,32 @@ def exists(uri: str, options: dict[str, Any] | None = None) -> bool:
         return fs.exists(path)
 
 
+def create_new(path: str, data: bytes) -> None:
+    """Create a local file holding `data`, fsynced; FileExistsError if it exists; removed if writing fails.
+
+    Created with mode 0666 like any new file, so the process umask alone decides who may read it (mkstemp
+    would make it 0600 whatever the umask).
+    """
+    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_CLOEXEC, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+
+
+def write_temp(folder: str, data: bytes) -> str:
+    """A new, fsynced file of `data` in a local folder (made if missing); returns its path."""
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".tmp-{uuid.uuid4().hex}")
+    create_new(tmp, data)
+    return tmp
+
+
 def write_bytes_atomic(uri: str, data: bytes, options: dict[str, Any] | None = None) -> None:
     """Write an object so that readers see the old bytes or the new, never a part.
 
@@ -67,21 +127,16 @@ def write_bytes_atomic(uri: str, data: bytes, options: dict[str, Any] | None = N
     """
     fs, path = get_fs(uri, options)
     with storage_errors(uri):
-        if is_local(uri):
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
-        else:
+        if not is_local(uri):
             fs.pipe_file(path, data)
+            return
+        tmp = write_temp(os.path.dirname(path) or ".", data)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
 
 def read_json(uri: str, options: dict[str, Any] | None = None) -> Any:

@@ -10,6 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from lenet_batch.config import BASELINE_PREVIOUS
 from lenet_batch.errors import ConfigError, DataError
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
@@ -18,7 +19,7 @@ from lenet_batch.summary.runs_index import RunFiles, read_records
 
 log = logging.getLogger(__name__)
 
-PREVIOUS = "previous"
+PREVIOUS = BASELINE_PREVIOUS  # the default: the latest earlier run whose summary completed
 NO_BASELINE = ("none", "")
 
 
@@ -67,7 +68,7 @@ def why_none(current_id: str, earlier: list[RunFiles], missing: list[str]) -> st
 
 def previous_run(run: RunRef) -> tuple[str | None, str]:
     """The previous completed run's id (or None) and, in words, how it was chosen or why there is none."""
-    runs = read_records(run.layout, summaries=False)
+    runs = read_records(run.layout, summaries=False, warn=False)
     current = next((r for r in runs if r.run_id == run.run_id), RunFiles(run.run_id, None))
     earlier = earlier_runs(current, runs)
     missing = []

@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from lenet_batch.config import RUN_ID_PATTERN
+from lenet_batch.checks import RUN_ID_PATTERN
 from lenet_batch.store import storage
 from lenet_batch.store.layout import Layout
 
@@ -62,8 +62,13 @@ def _read_json_many(uris: list[str], options: dict[str, Any]) -> dict[str, tuple
     return {uri: _parse(uri, raw.get(uri)) for uri in uris}
 
 
-def read_records(layout: Layout, last: int | None = None, summaries: bool = True) -> list[RunFiles]:
-    """Every run (or the `last` newest) with its run.json and summary.json, newest first."""
+def read_records(
+    layout: Layout, last: int | None = None, summaries: bool = True, warn: bool = True
+) -> list[RunFiles]:
+    """Every run (or the `last` newest) with its run.json and summary.json, newest first.
+
+    Unreadable records are logged when `warn` (the baseline's choice reports them in its reason instead).
+    """
     refs = [layout.run(run_id) for run_id in run_ids(layout)]
     records = _read_json_many([r.run_json for r in refs], layout.options)
     runs = []
@@ -76,7 +81,7 @@ def read_records(layout: Layout, last: int | None = None, summaries: bool = True
     runs = runs[:last] if last is not None else runs
     if summaries:
         runs = _with_summaries(layout, runs)
-    for run in runs:
+    for run in runs if warn else ():
         for problem in run.problems:
             log.warning("run %s: %s", run.run_id, problem)
     return runs

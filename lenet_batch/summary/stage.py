@@ -121,6 +121,7 @@ def summarize_run(
 ) -> dict[str, Any]:
     """Summarise one run into runs/<id>/summary/; raises RegressionDetected (exit 4) after writing."""
     clock = StageClock.start()
+    base = load_baseline(run, baseline)  # a bad baseline fails before any work
     table = read_predictions(run.layout, run.run_id)
     if table.num_rows == 0:
         raise DataError(
@@ -132,7 +133,6 @@ def summarize_run(
     result = statistics.summarize(table, metrics, run.run_id, failed_seeds(record, seeds))
     del table  # the largest object of the stage; the figures need only the result
     doc = result.to_dict()
-    base = load_baseline(run, baseline)
     doc["comparison"] = gate.compare(doc, base.summary, rule, why_none=base.reason)
     pictures, test_predictions = picture_inputs(images, result.samples)
     drawn = figures.build_figures(doc, metrics, result.disagreement_matrix, pictures, test_predictions)

@@ -1,0 +1,73 @@
+"""Checks of single setting values, each naming its flag: numbers, run ids, addresses, storage options."""
+
+import math
+import re
+from typing import Any
+
+from lenet_batch.errors import ConfigError
+
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+INT_MAX = 2**31 - 1  # counts handed to C code (MXNet, Arrow, Ray) stay within a C int
+
+
+def check_run_id(run_id: str, flag: str = "--run-id") -> str:
+    """A run id is one path segment: an ASCII letter or digit, then letters, digits, '.', '_' or '-'."""
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id):
+        raise ConfigError(
+            f"{flag} {run_id!r}: use letters, digits, '.', '_' or '-', starting with a letter or digit "
+            "(at most 64)"
+        )
+    return run_id
+
+
+# (setting, flag, lowest, highest, lowest excluded): every number a run uses, checked before any work.
+NUMBER_RANGES = (
+    ("epochs", "--epochs", 1, INT_MAX, False),
+    ("batch_size", "--batch-size", 1, INT_MAX, False),
+    ("lr", "--lr", 0.0, math.inf, True),
+    ("cpus_per_seed", "--cpus-per-seed", 0.0001, 1024.0, False),  # Ray counts resources in 0.0001 steps
+    ("gpus_per_seed", "--gpus-per-seed", 0.0, 64.0, False),
+    ("max_retries", "--max-retries", 0, 1000, False),
+    ("infer_batch_size", "--infer-batch-size", 1, INT_MAX, False),
+    ("max_drop", "--max-drop", 0.0, 1.0, False),
+    ("stale_lock_seconds", "stale_lock_seconds", 1, INT_MAX, False),
+    ("storage_timeout", "storage_timeout", 0.0, 3600.0, True),
+    ("storage_retries", "storage_retries", 0, 100, False),
+)
+
+
+def _shown(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
+def check_number(flag: str, value: float, low: float, high: float, low_excluded: bool = False) -> None:
+    """A finite value in [low, high] ((low, high] when low_excluded); else a ConfigError naming the flag."""
+    if not math.isfinite(value):
+        raise ConfigError(f"{flag} must be a finite number, got {value}")
+    if value < low or (low_excluded and value == low):
+        bound = "positive" if low_excluded and low == 0 else f"at least {_shown(low)}"
+        raise ConfigError(f"{flag} must be {bound}, got {_shown(value)}")
+    if value > high:
+        raise ConfigError(f"{flag} must be at most {_shown(high)}, got {_shown(value)}")
+
+
+def check_address(address: str) -> str:
+    """Reject dashboard URLs: a driver joins a cluster by its GCS address; URLs are for `ray job submit`."""
+    if address.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"--address {address}: that is a dashboard/Jobs API URL; submit with `ray job submit` "
+            "(see deploy/nightly.sh) or pass the GCS address (host:6379), 'auto' or ray://…"
+        )
+    return address
+
+
+def check_storage_options(options: dict[str, Any]) -> None:
+    """Option names are strings; the *_kwargs options (client_kwargs, config_kwargs) are tables."""
+    for key, value in options.items():
+        if not isinstance(key, str) or not key:
+            raise ConfigError(f"storage option {key!r}: option names are non-empty strings")
+        if key.endswith("_kwargs") and not isinstance(value, dict):
+            raise ConfigError(
+                f"storage option {key}: must be a table of options (TOML [storage_options.{key}] or "
+                f'--storage-option \'{key}={{"name": "value"}}\')'
+            )

@@ -1,0 +1,62 @@
+"""Which process wrote a lock or a staged file, and whether that process is certainly gone."""
+
+import os
+import socket
+from collections.abc import Mapping
+from typing import Any
+
+
+def pid_alive(pid: int) -> bool:
+    """True when a process with this id exists in our pid namespace (another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def process_start(pid: int) -> int | None:
+    """When the process started (clock ticks since boot, Linux); None where /proc does not say."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read().decode(errors="replace")
+        # Field 22 (starttime); the command name (field 2) may hold spaces and parentheses.
+        return int(stat.rpartition(")")[2].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _pid_namespace() -> str | None:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def this_process() -> dict[str, Any]:
+    """Who we are, as a lock records it: host, pid, pid namespace and start time (to tell a reused pid)."""
+    pid = os.getpid()
+    return {
+        "host": socket.gethostname(),
+        "pid": pid,
+        "pid_ns": _pid_namespace(),
+        "pid_started": process_start(pid),
+    }
+
+
+def certainly_gone(holder: Mapping[str, Any]) -> bool:
+    """True only when the holder ran on this host, in our pid namespace, and its process no longer runs.
+
+    A pid now used by another process (its start time differs) counts as gone. A holder on another host or in
+    another container is never judged here (its lock goes stale by age instead).
+    """
+    pid, started = holder.get("pid"), holder.get("pid_started")
+    if type(pid) is not int or pid <= 0 or holder.get("host") != socket.gethostname():
+        return False
+    if holder.get("pid_ns") not in (None, _pid_namespace()):
+        return False
+    if not pid_alive(pid):
+        return True
+    return type(started) is int and process_start(pid) not in (None, started)  # the pid was reused

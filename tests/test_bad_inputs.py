@@ -1,0 +1,305 @@
+"""Bad input of every class ends in exit 2 (or the documented code) with one line, and loses no output.
+
+Classes: paths of the wrong kind, JSON records of the wrong shape, storage options the backend rejects,
+baselines outside the output, outputs the Ray workers cannot reach, input files and rows that are not
+images, empty inputs; and the design that keeps a custom --input away from the run's evaluation.
+"""
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from lenet_batch import cli
+from lenet_batch.data.inputs import ImageSource, name_from_uri
+from lenet_batch.errors import InputError
+from lenet_batch.scoring.committed import committed_partitions, read_predictions
+from lenet_batch.scoring.partitions import write_partition
+from lenet_batch.scoring.seed import score_seed
+from lenet_batch.store import storage
+from lenet_batch.store.layout import Layout, RunRef
+from tests import helpers
+from tests.fault_helpers import assert_one_line_error
+from tests.prediction_helpers import fake_batches, fashion, install_run, snapshot
+
+
+def run_main(capsys, *argv: str) -> tuple[int, str]:
+    """`lenet-batch ARGV` in this process, quiet: (exit code, stderr)."""
+    code = cli.main([*argv, "-q"])
+    return code, capsys.readouterr().err
+
+
+def images(n: int) -> np.ndarray:
+    return fashion().test_images[:n]
+
+
+def parquet_input(path: Path, pixels: list[bytes], labels: list | None = None) -> str:
+    columns = {"image": pa.array(pixels, pa.binary())}
+    if labels is not None:
+        columns["label"] = pa.array(labels, pa.int64())
+    pq.write_table(pa.table(columns), path)
+    return str(path)
+
+
+@pytest.fixture
+def fake_run(tmp_path) -> str:
+    """An output with run r's committed predictions for seeds 0 and 1 (fake rows, no model)."""
+    layout = Layout(str(tmp_path / "out"))
+    for seed in (0, 1):
+        write_partition(layout.run("r"), seed, fake_batches(300, 100, seed), "e" * 64)
+    return layout.output
+
+
+@pytest.fixture
+def trained_run(tmp_path) -> str:
+    """An output whose run r has finished seeds 0 and 1 (tiny real models) and a scored evaluation."""
+    out = str(tmp_path / "out")
+    install_run(out, "r", [0])
+    score_seed(RunRef(out, "r"), 0, ImageSource(uri=None, batch_size=4096), test_split=_split(500))
+    return out
+
+
+def _split(n: int) -> dict[str, np.ndarray]:
+    return {"test_images": fashion().test_images[:n], "test_labels": fashion().test_labels[:n]}
+
+
+# --- paths of the wrong kind --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["nightly", "--output", "{file}", "--seeds", "0"], "--output {file} is a file; give a folder"),
+        (["train", "--output", "file://{file}", "--dry-run"], "is a file; give a folder"),
+        (["data", "--data", "{file}", "--no-verify"], "cannot read Fashion-MNIST file: {file}/"),
+        (
+            ["data", "--data", "{small}", "--no-verify", "--plot", "{folder}"],
+            "{folder}: is a folder, not a file",
+        ),
+        (["train", "--config", "{folder}", "--dry-run"], "--config {folder}: is a folder"),
+        (
+            ["train", "--output", "{file}/out", "--seeds", "0", "--data", "{small}", "--no-verify"],
+            "a file is in the way where a folder must be",
+        ),
+    ],
+)
+def test_paths_of_the_wrong_kind_exit_2_with_one_line(tmp_path, small_data_dir, capsys, argv, message):
+    paths = {"file": str(tmp_path / "a-file"), "folder": str(tmp_path / "a-folder"), "small": small_data_dir}
+    Path(paths["file"]).write_text("not a folder")
+    Path(paths["folder"]).mkdir()
+    code, err = run_main(capsys, *(a.format(**paths) for a in argv))
+    assert_one_line_error(code, err, 2, message.format(**paths))
+    assert Path(paths["file"]).read_text() == "not a folder" and not any(Path(paths["folder"]).iterdir())
+
+
+# --- JSON records that parse but have the wrong shape -------------------------------------------------------
+
+
+WRONG_SHAPES = ["[]", '"done"', "null", "7", '{"status": "complete"}', '{"epochs": 1']
+
+
+@pytest.mark.parametrize(
+    ("record", "content"),
+    [
+        (record, content)
+        for record in ("metrics", "run", "baseline summary")
+        for content in WRONG_SHAPES
+        if not (record == "run" and content.startswith('{"status"'))  # a valid, empty run record
+    ],
+)
+def test_records_of_the_wrong_shape_exit_2_naming_the_file(fake_run, small_data_dir, capsys, record, content):
+    run = Layout(fake_run).run("r")
+    path = {
+        "metrics": run.metrics_json(0),
+        "run": run.run_json,
+        "baseline summary": run.with_run_id("base").summary_json,
+    }[record]
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    Path(path).write_text(content)
+    before = snapshot(fake_run, "r", 0)
+    argv = ["summary", "--output", fake_run, "--run", "r", "--data", small_data_dir, "--no-verify"]
+    code, err = run_main(capsys, *argv, *(["--baseline", "base"] if record == "baseline summary" else []))
+    assert_one_line_error(code, err, 2, path)
+    assert snapshot(fake_run, "r", 0) == before and not os.path.exists(run.summary_json)
+
+
+# --- storage options the backend rejects --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("no_such_option=1", "the filesystem rejected the storage options (AioSession.__init__() got an"),
+        ("endpoint_url=not a url", "s3://lenet-test/out/predictions: Invalid endpoint: not a url"),
+        ("client_kwargs=3", "storage option client_kwargs: must be a table"),
+        ("config_kwargs={bad json", "--storage-option config_kwargs: the value is not a valid JSON object"),
+        ('config_kwargs={"retries": {"mode": "sometimes"}}', "s3://"),
+        ("=x", "use key=value"),
+    ],
+)
+def test_storage_options_the_backend_rejects_exit_2_with_one_line(s3_endpoint, capsys, option, message):
+    argv = ["query", "SELECT 1", "--output", s3_endpoint.uri("out"), "--storage-option", option]
+    code, err = run_main(capsys, *argv)
+    assert_one_line_error(code, err, 2, message)
+
+
+# --- outputs and inputs the Ray workers cannot reach --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--output", "memory://lenet", "--seeds", "0"],
+        ["nightly", "--output", "memory://lenet", "--seeds", "0"],
+        ["infer", "--output", "memory://lenet", "--run", "r"],
+        ["train", "--output", "simplecache::memory://lenet", "--seeds", "0"],
+        ["infer", "--output", "{out}", "--run", "r", "--input", "memory://images.npy"],
+    ],
+)
+def test_in_process_filesystems_are_refused_before_any_work(tmp_path, capsys, argv):
+    out = str(tmp_path / "out")
+    code, err = run_main(capsys, *(a.format(out=out) for a in argv))
+    assert_one_line_error(code, err, 2, "lives in this process's memory, and the Ray workers")
+    assert not os.path.exists(out)
+    import fsspec
+
+    assert not fsspec.filesystem("memory").exists("/lenet")  # nothing was written, not even a lock
+
+
+# --- input files and rows that are not images: InputError, exit 2, nothing replaced -------------------------
+
+
+def _bad_inputs(tmp_path: Path) -> dict[str, tuple[str, str | None, str]]:
+    """name -> (images file, labels file, expected message)."""
+    good = [img.tobytes() for img in images(700)]
+    short = [*good[:600], good[600][:783], *good[601:]]
+    labels = [int(x) for x in fashion().test_labels[:700]]
+    idx_labels = tmp_path / "labels-idx1-ubyte"
+    bad_labels = fashion().test_labels[:700].copy()
+    bad_labels[300] = 10
+    helpers.write_idx(idx_labels, bad_labels, False)
+    helpers.write_idx(tmp_path / "images-idx3-ubyte", images(700), False)
+    return {
+        "label out of range": (
+            parquet_input(tmp_path / "label.parquet", good, [*labels[:650], 12, *labels[651:]]),
+            None,
+            "label 12 at row 650 is outside 0-9",
+        ),
+        "negative label": (
+            parquet_input(tmp_path / "neg.parquet", good, [*labels[:5], -1, *labels[6:]]),
+            None,
+            "label -1 at row 5",
+        ),
+        "783-byte image": (
+            parquet_input(tmp_path / "short.parquet", short, labels),
+            None,
+            "row 600 has 783 bytes, expected 784",
+        ),
+        "null label": (
+            parquet_input(tmp_path / "null.parquet", good, [*labels[:699], None]),
+            None,
+            "column 'label' is null at row 699",
+        ),
+        "IDX label out of range": (str(tmp_path / "images-idx3-ubyte"), str(idx_labels), "label 10"),
+    }
+
+
+@pytest.mark.parametrize(
+    "case", ["label out of range", "negative label", "783-byte image", "null label", "IDX label out of range"]
+)
+def test_bad_rows_are_input_errors_and_replace_nothing(trained_run, tmp_path, case):
+    uri, labels, message = _bad_inputs(tmp_path)[case]
+    before = snapshot(trained_run, "r", 0)
+    with pytest.raises(InputError, match=message) as err:
+        score_seed(RunRef(trained_run, "r"), 0, ImageSource(uri=uri, labels_uri=labels, batch_size=256))
+    assert err.value.exit_code == 2 and "\n" not in str(err.value)
+    assert snapshot(trained_run, "r", 0) == before
+    assert [p[:2] for p in committed_partitions(Layout(trained_run))] == [("r", 0)]
+    assert storage.list_dir(Layout(trained_run).staging_dir()) == []
+
+
+def _empty_inputs(tmp_path: Path) -> dict[str, str]:
+    np.save(tmp_path / "empty.npy", np.zeros((0, 28, 28), np.uint8))
+    helpers.write_idx(tmp_path / "empty-idx3-ubyte.gz", np.zeros((0, 28, 28), np.uint8))
+    return {
+        "npy": str(tmp_path / "empty.npy"),
+        "parquet": parquet_input(tmp_path / "empty.parquet", [], []),
+        "idx": str(tmp_path / "empty-idx3-ubyte.gz"),
+    }
+
+
+@pytest.mark.parametrize("kind", ["npy", "parquet", "idx"])
+def test_an_empty_input_is_refused_before_anything_is_written(trained_run, tmp_path, capsys, kind):
+    uri = _empty_inputs(tmp_path)[kind]
+    before = snapshot(trained_run, "r", 0)
+    code, err = run_main(capsys, "infer", "--output", trained_run, "--run", "r", "--input", uri)
+    assert_one_line_error(code, err, 2, f"{uri}: holds no images; nothing to score")
+    assert snapshot(trained_run, "r", 0) == before and not os.path.exists(f"{trained_run}/scored")
+
+
+def test_an_input_that_is_a_folder_exits_2(trained_run, tmp_path, capsys):
+    code, err = run_main(capsys, "infer", "--output", trained_run, "--run", "r", "--input", str(tmp_path))
+    assert_one_line_error(code, err, 2, f"{tmp_path}: is a folder, not a file")
+
+
+# --- a custom --input never replaces the run's evaluation ---------------------------------------------------
+
+
+def test_a_custom_input_is_kept_apart_from_the_runs_evaluation(trained_run, tmp_path):
+    npy = tmp_path / "street photos.npy"
+    np.save(npy, images(64))
+    before = snapshot(trained_run, "r", 0)
+    source = ImageSource(uri=str(npy), batch_size=50)
+    result = score_seed(RunRef(trained_run, "r"), 0, source)
+    assert (result.rows, source.partition_name) == (64, "street_photos")
+    assert snapshot(trained_run, "r", 0) == before  # the evaluation the summary reads is untouched
+    assert read_predictions(Layout(trained_run), "r").num_rows == 500
+    folder = Path(trained_run) / "scored" / "input=street_photos" / "run_id=r" / "seed=0"
+    marker = json.loads((folder / "_COMMITTED.json").read_text())
+    assert marker["rows"] == 64 and marker["input"] == str(npy)
+    assert pq.read_table(folder / "part-00000.parquet").num_rows == 64
+    # the evaluation's readers never see it: predictions/ holds only the test split
+    assert sorted(p.relative_to(trained_run).parts[0] for p in Path(trained_run).rglob("*.parquet")) == [
+        "predictions",
+        "scored",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("uri", "name"),
+    [
+        ("/data/images.npy", "images"),
+        ("s3://bucket/batch 7/new images.parquet", "new_images"),
+        ("/data/t10k-images-idx3-ubyte.gz", "t10k-images-idx3-ubyte"),
+        ("/data/..hidden.npy", "hidden"),
+        ("/data/ü.npy", "input"),
+    ],
+)
+def test_input_names_from_file_names_are_one_safe_path_segment(uri, name):
+    assert name_from_uri(uri) == name
+
+
+def test_a_named_input_is_queried_by_name(trained_run, tmp_path, capsys):
+    npy = tmp_path / "x.npy"
+    np.save(npy, images(40))
+    score_seed(RunRef(trained_run, "r"), 0, ImageSource(uri=str(npy), input_name="mine", batch_size=64))
+    sql = "SELECT count(*) AS n FROM predictions"
+    assert cli.main(["query", sql, "--output", trained_run, "--input-name", "mine", "--json"]) == 0
+    assert cli.main(["query", sql, "--output", trained_run, "--json"]) == 0
+    assert [json.loads(line)["n"] for line in capsys.readouterr().out.splitlines()] == [40, 500]
+
+
+def test_idx_inputs_keep_working_with_gzip_and_labels(trained_run, tmp_path):
+    helpers.write_idx(tmp_path / "im-idx3-ubyte.gz", images(30))
+    (tmp_path / "lb-idx1-ubyte.gz").write_bytes(
+        gzip.compress(b"\x00\x00\x08\x01" + (30).to_bytes(4, "big") + fashion().test_labels[:30].tobytes())
+    )
+    source = ImageSource(
+        uri=str(tmp_path / "im-idx3-ubyte.gz"), labels_uri=str(tmp_path / "lb-idx1-ubyte.gz"), batch_size=8
+    )
+    assert score_seed(RunRef(trained_run, "r"), 0, source).accuracy is not None
