@@ -25,6 +25,11 @@ LIGHT_MODULES = [
     "lenet_batch.data.fashion_mnist",
     "lenet_batch.data.inputs",
     "lenet_batch.pipeline.stages",
+    "lenet_batch.pipeline.placement",
+    "lenet_batch.pipeline.local_scoring",
+    "lenet_batch.training.plan",
+    "lenet_batch.training.checkpoints",
+    "lenet_batch.cluster.resources",
     "lenet_batch.cli",
     "lenet_batch.cli.commands",
 ]
@@ -59,6 +64,9 @@ def test_the_probe_sees_a_heavy_import():
         ["query", "--help"],
         ["summary", "--help"],
         ["query", "SELECT 1", "--output", "/nonexistent/lenet-batch-output"],
+        ["summary", "--run", "r", "--output", "/nonexistent/lenet-batch-output"],
+        ["data", "--json"],
+        ["train", "--dry-run", "--output", "/nonexistent/lenet-batch-output"],
     ],
 )
 def test_light_commands_import_neither_mxnet_nor_ray(argv):

@@ -22,9 +22,25 @@ def check_address(address: str) -> str:
     return address
 
 
+# The thread caps the workers of the local Ray this driver started inherited (None: none started).
+_local_env: dict[str, str] | None = None
+
+
+def inherited_env() -> dict[str, str] | None:
+    """What the workers of the local Ray this process started inherited (task_options reads it)."""
+    return _local_env
+
+
 @contextlib.contextmanager
-def ray_session(address: str = "", num_cpus: int | None = None) -> Iterator[None]:
-    """Join `address` (or the cluster a Ray job runs in), else run a local Ray on 127.0.0.1 for the block."""
+def ray_session(
+    address: str = "", num_cpus: int | None = None, worker_env: dict[str, str] | None = None
+) -> Iterator[None]:
+    """Join `address` (or the cluster a Ray job runs in), else run a local Ray on 127.0.0.1 for the block.
+
+    A local Ray's processes inherit this driver's environment: `worker_env` (the tasks' thread caps) is
+    set here first, so that the workers the node starts at once can run the tasks (see task_options).
+    """
+    global _local_env
     if ray.is_initialized():
         yield
         return
@@ -33,16 +49,19 @@ def ray_session(address: str = "", num_cpus: int | None = None) -> Iterator[None
         log.info("joined Ray cluster at %s: %s", address, ray.cluster_resources())
     else:
         _loopback_only()
+        os.environ.update(worker_env or {})
         ray.init(
             num_cpus=num_cpus or os.cpu_count(),
             include_dashboard=False,
             _node_ip_address="127.0.0.1",
             log_to_driver=True,
         )
+        _local_env = dict(worker_env or {})
         log.info("started a local Ray: %s", ray.cluster_resources())
     try:
         yield
     finally:
+        _local_env = None
         ray.shutdown()
 
 
