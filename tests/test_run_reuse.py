@@ -156,3 +156,19 @@ def test_a_task_replans_its_seed_from_the_files_as_they_are(tmp_path):
     resumed = run_seed(arrays, data_info=data, recipe=recipe, seed=4, run=killed)
     assert (resumed.status, resumed.attempts) == ("resumed", 2)
     assert Path(killed.model_params(4)).read_bytes() == Path(clean.model_params(4)).read_bytes()
+
+
+@pytest.mark.slow
+def test_make_run_twice_with_more_epochs_refuses_the_second_cleanly(tmp_path, small_data_dir):
+    """`make run` then `make run EPOCHS=2` with the same run id: the nightly CLI sequence they run."""
+    args = ["nightly", "--output", str(tmp_path), "--run-id", "t1", "--data", small_data_dir, "--no-verify"]
+    first = helpers.run_cli(*args, "--seeds", "0-1", "--epochs", "1")
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = snapshot(tmp_path)
+    second = helpers.run_cli(*args, "--seeds", "0-1", "--epochs", "2")
+    assert second.returncode == 2, second.stderr[-3000:]
+    last = second.stderr.strip().splitlines()[-1]
+    assert last.startswith("lenet-batch nightly: error: run t1 holds seeds made with other settings: ")
+    assert "epochs recorded 1 (seeds [0, 1]), requested 2" in last and "Traceback" not in second.stderr
+    assert "started a local Ray" not in second.stderr
+    assert snapshot(tmp_path) == before  # no run.json update, no lock left, no new heartbeat
