@@ -18,9 +18,13 @@ from lenet_batch.training import model
 from lenet_batch.training.checkpoints import Checkpoint
 
 log = logging.getLogger(__name__)
-# Images per forward pass when predicting: 1,024 ran 24% faster per CPU-second than 256 (`make bench`,
-# "forward pass by batch size"); logits differ from batch 256 by at most ~1e-6, predictions not at all.
-INFER_BATCH = 1024
+# Images per forward pass when predicting: 512 ran 3-4% faster per CPU-second than 256, 1,024 2%, 2,048 and
+# MKLDNN fusion slower (`make bench`, "forward pass"; shared 2-core AMD EPYC). Logits differ from batch 256 by
+# at most ~1e-6; the predictions on the test split not at all.
+INFER_BATCH = 512
+# Images whose forward passes may be queued ahead of the engine: one scoring batch (--infer-batch-size), so
+# that the next batch's passes all run while this batch's rows are built and written.
+LOOKAHEAD_IMAGES = 8192
 LOOKAHEAD_STEPS = 8
 DEFAULT_RECIPE = Recipe()
 
@@ -135,8 +139,9 @@ def launch_logits(
     for start in range(0, len(images), batch_size):
         x = normalize(images[start : start + batch_size], recipe.mean, recipe.std)
         outs.append(net(device_array(x, ctx)))
-        if len(outs) > LOOKAHEAD_STEPS:  # bound the chunks queued ahead of the engine
-            outs[-LOOKAHEAD_STEPS - 1].wait_to_read()
+        ahead = max(1, LOOKAHEAD_IMAGES // batch_size)
+        if len(outs) > ahead:  # bound the chunks (and their inputs) queued ahead of the engine
+            outs[-ahead - 1].wait_to_read()
     return outs
 
 

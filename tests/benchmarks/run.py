@@ -19,16 +19,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from tests.benchmarks import table
 from tests.benchmarks.procs import ProcSampler, machine, wait_for_quiet
+from tests.benchmarks.sections import SECTIONS
 
 REPO = Path(__file__).resolve().parents[2]
-SECTIONS = ("roofline", "train", "infer", "nightly")
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MXNET_CPU_WORKER_NTHREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-INFER_IMAGES = 200_000
-ONE_CORE = {min(os.sched_getaffinity(0))}  # where the one-core measurements run
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -40,7 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--quick", action="store_true", help="smoke settings: 2 seeds x 1 epoch, 1 throughput epoch"
     )
-    p.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
+    p.add_argument(
+        "--only", action="append", choices=list(SECTIONS), help="run only this section (repeatable)"
+    )
     p.add_argument("--output-dir", default="bench-results", help="where the JSON and logs go")
     p.add_argument("--render", metavar="JSON", help="print the table of a saved results file and exit")
     p.add_argument(
@@ -109,92 +107,6 @@ class Bench:
         return {"results": results, "procs": procs}
 
 
-def roofline(bench: Bench, args: argparse.Namespace) -> dict:
-    """One core's fp32 matmul rate (NumPy and MXNet, one thread, 2048x2048)."""
-    return bench.measure("matmul", [{"n": 2048}], one_thread=True, cpus=ONE_CORE)
-
-
-def train(bench: Bench, args: argparse.Namespace) -> dict:
-    """Training throughput: one seed on one core, and one seed per core on the whole machine; the baseline."""
-    cores, epochs = len(os.sched_getaffinity(0)), args.train_epochs
-    one = {"seed": 0, "epochs": epochs}
-    return {
-        "ours_1core": bench.measure("train-ours", [one], one_thread=True, cpus=ONE_CORE),
-        "baseline_1core": bench.measure("train-baseline", [one], one_thread=True, cpus=ONE_CORE),
-        "ours_ray": bench.measure(
-            "train-ray",
-            [{"seeds": cores, "epochs": epochs, "output": str(bench.work / "train"), "num_cpus": cores}],
-            one_thread=False,
-        ),
-        "ours_processes": bench.measure(
-            "train-ours", [{"seed": s, "epochs": epochs} for s in range(cores)], one_thread=True
-        ),
-        "baseline_machine": bench.measure("train-baseline", [one], one_thread=False),
-    }
-
-
-def make_images(path: Path, n: int) -> None:
-    """n test images drawn with replacement, as an (n, 28, 28) uint8 .npy."""
-    from lenet_batch import data
-
-    test = data.load().test_images
-    np.save(path, test[np.random.default_rng(0).integers(0, len(test), n)])
-
-
-def infer(bench: Bench, args: argparse.Namespace) -> dict:
-    """Batch inference on one core: the test split, and a generated 200k-image .npy."""
-    npy = bench.work / "images-200k.npy"
-    make_images(npy, INFER_IMAGES)
-    test = {"output": str(bench.work / "infer-test")}
-    big = {"output": str(bench.work / "infer-npy"), "input": str(npy)}
-    return {
-        "test_split": bench.measure("infer", [test], one_thread=True, cpus=ONE_CORE),
-        "npy_200k": bench.measure("infer", [big], one_thread=True, cpus=ONE_CORE),
-    }
-
-
-def _run_facts(output: Path, run_id: str) -> dict[str, Any]:
-    """Per-seed accuracy and stage durations (run.json timestamps, 1 s resolution) of a finished run."""
-    run_dir = output / "runs" / run_id
-    record = json.loads((run_dir / "run.json").read_text())
-    metrics = [json.loads(p.read_text()) for p in sorted(run_dir.glob("seeds/seed=*/metrics.json"))]
-    marks = [("start", record["created_at"])]
-    marks += [
-        (s, record["stages"][s]["finished_at"])
-        for s in ("train", "infer", "summary")
-        if s in record["stages"]
-    ]
-    times = [dt.datetime.fromisoformat(t) for _, t in marks]
-    stages = {marks[i][0]: (times[i] - times[i - 1]).total_seconds() for i in range(1, len(marks))}
-    return {
-        "test_accuracy": [m["test_accuracy"] for m in metrics],
-        "train_seconds": [m["train_seconds"] for m in metrics],
-        "stage_seconds": stages,
-    }
-
-
-def nightly(bench: Bench, args: argparse.Namespace) -> dict:
-    """`lenet-batch nightly` N seeds x E epochs on a local Ray vs the baseline run seed after seed."""
-    output, run_id = bench.work / "nightly", "bench"
-    cli = Path(sys.executable).with_name("lenet-batch")
-    cmd = [str(cli), "nightly", "--seeds", f"0-{args.seeds - 1}", "--epochs", str(args.epochs)]
-    _, procs = bench.run([[*cmd, "--output", str(output), "--run-id", run_id]], one_thread=False, cpus=None)
-    baseline = [
-        bench.measure("train-baseline", [{"seed": seed, "epochs": args.epochs}], one_thread=False)
-        for seed in range(args.seeds)
-    ]
-    return {
-        "ours": {"procs": procs, **_run_facts(output, run_id)},
-        "baseline": {
-            "wall_seconds": sum(b["procs"]["wall_seconds"] for b in baseline),
-            "test_accuracy": [b["results"][0]["test_accuracy"] for b in baseline],
-            "other_load_cores": max(b["procs"]["other_load_cores"] for b in baseline),
-            "peak_total_pss_mib": max(b["procs"]["peak_total_pss_mib"] for b in baseline),
-            "runs": baseline,
-        },
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the sections, print the table, write the JSON; returns the exit code."""
     args = parse_args(argv)
@@ -209,11 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="lenet-bench-"))
     bench = Bench(work, out_dir / f"{stem}.log", args.quiet_wait)
     doc: dict[str, Any] = {"started_at": started.isoformat(), "settings": vars(args), "machine": machine()}
-    sections = {"roofline": roofline, "train": train, "infer": infer, "nightly": nightly}
     try:
         for name in args.only:
             print(f"bench: {name} ...", file=sys.stderr, flush=True)
-            doc[name] = sections[name](bench, args)
+            doc[name] = SECTIONS[name](bench, args)
     finally:
         bench.close()
         shutil.rmtree(work, ignore_errors=True)
