@@ -105,10 +105,10 @@ def _train_planned(settings: Settings, run: RunRef, dataset: FashionMNIST) -> li
     run_record.start(run, settings, info)
     results, todo = [], []
     for plan in plans:
-        log.info("seed %d: %s%s (%s)", plan.seed, plan.action, _from(plan), plan.reason)
         if plan.action == SKIP:
             results.append(_skipped(run, plan.seed))
         else:
+            log.info("seed %d: %s%s (%s)", plan.seed, plan.action, _from(plan), plan.reason)
             todo.append(plan.seed)
     if todo:
         from lenet_batch.cluster.train_tasks import train_seeds
