@@ -224,9 +224,7 @@ def validate(s: Settings) -> None:
         check_run_id(s.baseline, "--baseline")  # a run of this output, never a path: no escape from it
     if not s.output:
         raise ConfigError("--output must not be empty")
-    local_output = s.output.removeprefix("file://")
-    if "://" not in local_output and os.path.isfile(local_output):
-        raise ConfigError(f"--output {s.output} is a file; give a folder (it is made if missing)")
+    _check_local_output(s.output)
     for flag, uri in (("--output", s.output), ("--data", s.data), ("--input", s.input)):
         if uri:
             backends.check_protocol(uri, flag)
@@ -280,3 +278,17 @@ def parse_storage_options(pairs: list[str] | None) -> dict[str, Any] | None:
             raise ConfigError(f"--storage-option {shown}: use key=value")
         options[key.strip()] = _option_value(key.strip(), value)
     return options
+
+
+def _check_local_output(output: str) -> None:
+    """A local --output that is a file, or lies under one, is refused before any work (or cluster) starts."""
+    path = output.removeprefix("file://")
+    if "://" in path:
+        return
+    if os.path.isfile(path):
+        raise ConfigError(f"--output {output} is a file; give a folder (it is made if missing)")
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise ConfigError(f"--output {output}: a file is in the way where a folder must be ({parent})")

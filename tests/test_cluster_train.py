@@ -72,6 +72,7 @@ def test_two_seeds_train_in_parallel_then_a_rerun_skips_them(ray_cluster, small_
     )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert [r["status"] for r in json.loads(rerun.stdout)] == ["skipped", "skipped"]
+    assert "joined Ray cluster" not in rerun.stderr  # nothing left to do: decided before joining
 
 
 def _wait_for(predicate, timeout: float, what: str):

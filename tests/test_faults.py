@@ -134,11 +134,8 @@ def _gone(pid: int) -> bool:
     return not writers.pid_alive(pid) or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
 
 
-@pytest.mark.slow
-def test_sigterm_stops_the_tasks_releases_the_lock_marks_the_stage_and_the_next_run_resumes(
-    tiny_data_dir, tmp_path
-):
-    args = nightly_args(str(tmp_path), tiny_data_dir, "--seeds", "0-1", "--epochs", "4")
+def _terminated_after_a_checkpoint(args: list[str], output: Path) -> str:
+    """Run `lenet-batch ARGS`, send SIGTERM once a seed saved an epoch checkpoint; its stderr."""
     driver = subprocess.Popen(
         [str(helpers.VENV_BIN / "lenet-batch"), *args],
         stdout=subprocess.PIPE,
@@ -146,12 +143,31 @@ def test_sigterm_stops_the_tasks_releases_the_lock_marks_the_stage_and_the_next_
         text=True,
         cwd=helpers.REPO,
     )
-    seeds = [tmp_path / "runs" / "n1" / "seeds" / f"seed={s}" for s in (0, 1)]
+    seeds = [output / "runs" / "n1" / "seeds" / f"seed={s}" for s in (0, 1)]
     checkpoint = [s / "checkpoint" / "latest.json" for s in seeds]
     _wait_for(lambda: any(c.exists() for c in checkpoint), 300, "a first epoch checkpoint")
     driver.send_signal(signal.SIGTERM)
     _, err = driver.communicate(timeout=120)
     assert driver.returncode == 143, err[-3000:]
+    return err
+
+
+@pytest.mark.slow
+def test_sigterm_of_a_standalone_train_marks_its_stage_interrupted(tiny_data_dir, tmp_path):
+    args = nightly_args(str(tmp_path), tiny_data_dir, "--seeds", "0-1", "--epochs", "4")
+    err = _terminated_after_a_checkpoint(["train", *args[1:]], tmp_path)
+    assert "Traceback" not in err and "lenet-batch train: stopped by SIGTERM" in err.strip().splitlines()[-1]
+    stages = json.loads((tmp_path / "runs" / "n1" / "run.json").read_text())["stages"]
+    assert stages["train"]["status"] == "interrupted"
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_tasks_releases_the_lock_marks_the_stage_and_the_next_run_resumes(
+    tiny_data_dir, tmp_path
+):
+    args = nightly_args(str(tmp_path), tiny_data_dir, "--seeds", "0-1", "--epochs", "4")
+    err = _terminated_after_a_checkpoint(args, tmp_path)
+    seeds = [tmp_path / "runs" / "n1" / "seeds" / f"seed={s}" for s in (0, 1)]
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith(
         "lenet-batch nightly: stopped by SIGTERM; tasks stopped, lock released"
     ), err[-3000:]

@@ -101,17 +101,24 @@ def test_duckdb_answers_accuracy_by_night_and_which_nights_regressed(output):
     )
     assert types["run_id"] == "VARCHAR" and types["seed"] == "BIGINT"  # no hive_types needed
     assert types["created_at"] == "TIMESTAMP WITH TIME ZONE"
-    by_night = con.execute(
-        f"SELECT run_id, avg(test_accuracy) AS mean, count(*) FILTER (seed_status = 'ok') AS seeds "
-        f"FROM '{path}' GROUP BY run_id ORDER BY min(created_at)"
-    ).fetchall()
+    by_night_sql, regressed_sql = readme_history_queries(path)
+    by_night = con.execute(by_night_sql).fetchall()
     assert [r[0] for r in by_night] == [run_id(k) for k in range(NIGHTS)]
     summary = json.loads((output / "runs" / run_id(1) / "summary" / "summary.json").read_text())
     assert by_night[1][1] == pytest.approx(summary["across_seeds"]["mean"]) and by_night[1][2] == SEEDS
-    regressed = con.execute(
-        f"SELECT DISTINCT run_id FROM '{path}' WHERE gate_verdict = 'regressed'"
-    ).fetchall()
-    assert regressed == [(run_id(2),)]
+    regressed = con.execute(regressed_sql).fetchall()
+    assert [r[0] for r in regressed] == [run_id(2)] and regressed[0][3] == run_id(1)
+    assert regressed[0][1] < 0.01 and regressed[0][2] < 0
+
+
+def readme_history_queries(path: Path) -> list[str]:
+    """The README's two DuckDB queries on runs.parquet ("accuracy by night", "which nights regressed")."""
+    text = (helpers.REPO / "README.md").read_text()
+    section = text[text.index("## Across nights") :]
+    start = section.index("```sql\n") + len("```sql\n")
+    block = section[start : section.index("```", start)].replace("runs/history/runs.parquet", str(path))
+    lines = [line for line in block.splitlines() if not line.startswith("--")]
+    return [q.strip() for q in "\n".join(lines).split(";") if q.strip()]
 
 
 def test_trend_png_has_one_mark_per_night_coloured_by_state(output):

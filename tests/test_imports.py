@@ -37,6 +37,11 @@ LIGHT_MODULES = [
     "lenet_batch.data.fashion_mnist",
     "lenet_batch.data.inputs",
     "lenet_batch.pipeline.stages",
+    "lenet_batch.pipeline.placement",
+    "lenet_batch.pipeline.local_scoring",
+    "lenet_batch.training.plan",
+    "lenet_batch.training.checkpoints",
+    "lenet_batch.cluster.resources",
     "lenet_batch.cli",
     "lenet_batch.cli.commands",
 ]
@@ -73,6 +78,9 @@ def test_the_probe_sees_a_heavy_import():
         ["query", "SELECT 1", "--output", "/nonexistent/lenet-batch-output"],
         ["runs", "--help"],
         ["history", "--help"],
+        ["summary", "--run", "r", "--output", "/nonexistent/lenet-batch-output"],
+        ["data", "--json"],
+        ["train", "--dry-run", "--output", "/nonexistent/lenet-batch-output"],
     ],
 )
 def test_light_commands_import_neither_mxnet_nor_ray(argv):

@@ -100,15 +100,16 @@ class StubDataset:
 
 
 def test_train_and_infer_stages_record_their_start_and_wall_seconds(tmp_path, monkeypatch):
-    from lenet_batch.cluster import score_tasks, session, train_tasks
+    from lenet_batch.cluster import train_tasks
 
-    def slow_train(settings, dataset, run, seeds):
+    def slow_train(settings, dataset, run, seeds, data_info):
         time.sleep(1.0)
         return [TrainResult(0, "trained", 0.8, 1.0, 1)]
 
-    monkeypatch.setattr(session, "ray_session", lambda address=None: contextlib.nullcontext())
+    # No cluster: the stages' own bookkeeping around it is what is timed.
+    monkeypatch.setattr(stages, "_cluster_while_loading", lambda s, data, n: contextlib.nullcontext(data))
     monkeypatch.setattr(train_tasks, "train_seeds", slow_train)
-    monkeypatch.setattr(score_tasks, "score_seeds", lambda *a: [ScoreResult(0, "scored", 10, 0.8, 0.1)])
+    monkeypatch.setattr(stages, "_score", lambda *a: [ScoreResult(0, "scored", 10, 0.8, 0.1)])
     monkeypatch.setattr(stages, "_seeds_to_score", lambda run, seeds: ([0], []))
     settings = Settings(output=str(tmp_path), run_id="r1", seeds="0")
     run = stages.run_ref(settings)

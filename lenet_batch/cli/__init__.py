@@ -63,8 +63,9 @@ def _run(args: argparse.Namespace, settings: config.Settings) -> int:
     except KeyboardInterrupt:
         if stopped_by_sigterm():
             log.warning("stopped by SIGTERM")
+            released = ", lock released" if args.command == "nightly" else ""  # only the nightly locks
             sys.stderr.write(
-                f"lenet-batch {args.command}: stopped by SIGTERM; tasks stopped, lock released, the running "
+                f"lenet-batch {args.command}: stopped by SIGTERM; tasks stopped{released}, the running "
                 "stage marked interrupted; the next run resumes\n"
             )
             return errors.EXIT_INTERRUPTED

@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 
 TRAIN_COLUMNS = ["seed", "status", "test_accuracy", "train_seconds", "attempts"]
 SCORE_COLUMNS = ["seed", "status", "rows", "accuracy", "seconds"]
+PLAN_COLUMNS = ["seed", "action", "from_epoch", "reason"]
 
 
 def cmd_data(args: argparse.Namespace, settings: Settings) -> int:
@@ -38,14 +39,18 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     """Train the seeds on Ray; print the per-seed table; exit 3 when any seed failed."""
     run = stages.run_ref(settings)
     if args.dry_run:
+        stages.plan_training(settings, run)  # another recipe is refused before the data is loaded
         dataset = stages.load_dataset(settings)
-        print(
-            f"run {run.run_id}: seeds {settings.seed_list()} x {settings.epochs} epochs, "
-            f"batch {settings.batch_size}, lr {settings.lr}; "
-            f"{settings.cpus_per_seed} CPU / {settings.gpus_per_seed} GPU per seed; "
-            f"data {dataset.source} ({len(dataset.train_images)} train); outputs under "
-            f"{run.run_dir}; nothing trained (--dry-run)"
-        )
+        plans = [p.to_row() for p in stages.plan_training(settings, run, dataset)]
+        if not args.json:
+            print(
+                f"run {run.run_id}: seeds {settings.seed_list()} x {settings.epochs} epochs, "
+                f"batch {settings.batch_size}, lr {settings.lr}; "
+                f"{settings.cpus_per_seed} CPU / {settings.gpus_per_seed} GPU per seed; "
+                f"data {dataset.source} ({len(dataset.train_images)} train); outputs under "
+                f"{run.run_dir}; nothing trained (--dry-run)"
+            )
+        output.print_rows(plans, PLAN_COLUMNS, args.json)
         return EXIT_OK
     results = stages.train(settings, run)
     output.print_rows([r.to_row() for r in results], TRAIN_COLUMNS, args.json)

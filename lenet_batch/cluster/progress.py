@@ -10,13 +10,6 @@ log = logging.getLogger(__name__)
 Result = TypeVar("Result")
 
 
-def error_text(exc: Exception) -> str:
-    """'Type: last line of the message' of a task's own error (the cause inside Ray's wrapper)."""
-    cause = getattr(exc, "cause", None) or exc
-    text = str(cause).strip()
-    return f"{type(cause).__name__}: {text.splitlines()[-1] if text else ''}".rstrip(": ")[:500]
-
-
 def collect(
     pending: dict[Any, int],
     on_failure: Callable[[int, Exception], Result],

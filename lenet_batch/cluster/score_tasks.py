@@ -6,9 +6,9 @@ from typing import Any
 
 import ray
 
-from lenet_batch.cluster.progress import collect, error_text
-from lenet_batch.cluster.resources import context_for, task_options
-from lenet_batch.cluster.session import worker_logging
+from lenet_batch.cluster.progress import collect
+from lenet_batch.cluster.resources import context_for, error_text, task_options
+from lenet_batch.cluster.session import inherited_env, worker_logging
 from lenet_batch.cluster.train_tasks import check_gpus
 from lenet_batch.config import Settings
 from lenet_batch.data.fashion_mnist import FashionMNIST
@@ -47,7 +47,7 @@ def score_seeds(
     split_ref = None
     if not source.uri and dataset is not None:  # put once; every task reads it from the object store
         split_ref = ray.put({"test_images": dataset.test_images, "test_labels": dataset.test_labels})
-    remote = _score_task.options(**task_options(settings))
+    remote = _score_task.options(**task_options(settings, inherited_env()))
     pending = {remote.remote(run, seed, source, split_ref): seed for seed in seeds}
     # Bad input (a label out of range, a short image) is the user's to fix: exit 2, not "seeds failed".
     return collect(pending, lambda seed, exc: failure(seed, error_text(exc)), reraise=(InputError,))

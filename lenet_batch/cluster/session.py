@@ -18,9 +18,25 @@ log = logging.getLogger(__name__)
 TOKEN_SETUP_LOGGER = "ray._private.authentication.authentication_token_setup"
 
 
+# The thread caps the workers of the local Ray this driver started inherited (None: none started).
+_local_env: dict[str, str] | None = None
+
+
+def inherited_env() -> dict[str, str] | None:
+    """What the workers of the local Ray this process started inherited (task_options reads it)."""
+    return _local_env
+
+
 @contextlib.contextmanager
-def ray_session(address: str = "", num_cpus: int | None = None) -> Iterator[None]:
-    """Join `address` (or the cluster a Ray job runs in), else run a local Ray on 127.0.0.1 for the block."""
+def ray_session(
+    address: str = "", num_cpus: int | None = None, worker_env: dict[str, str] | None = None
+) -> Iterator[None]:
+    """Join `address` (or the cluster a Ray job runs in), else run a local Ray on 127.0.0.1 for the block.
+
+    A local Ray's processes inherit this driver's environment: `worker_env` (the tasks' thread caps) is
+    set here first, so that the workers the node starts at once can run the tasks (see task_options).
+    """
+    global _local_env
     if ray.is_initialized():
         yield
         return
@@ -31,6 +47,7 @@ def ray_session(address: str = "", num_cpus: int | None = None) -> Iterator[None
         log.info("joined Ray cluster at %s: %s", address, ray.cluster_resources())
     else:
         _loopback_only()
+        os.environ.update(worker_env or {})
         with _quiet(TOKEN_SETUP_LOGGER):  # token auth stays on; its notice says nothing to act on here
             ray.init(
                 num_cpus=num_cpus or os.cpu_count(),
@@ -38,6 +55,7 @@ def ray_session(address: str = "", num_cpus: int | None = None) -> Iterator[None
                 _node_ip_address="127.0.0.1",
                 log_to_driver=True,
             )
+        _local_env = dict(worker_env or {})
         log.info("started a local Ray on 127.0.0.1: %s", ray.cluster_resources())
     _restamp_ray_logs()
     if callable(on_sigterm) and threading.current_thread() is threading.main_thread():
@@ -45,6 +63,7 @@ def ray_session(address: str = "", num_cpus: int | None = None) -> Iterator[None
     try:
         yield
     finally:
+        _local_env = None
         ray.shutdown()
 
 

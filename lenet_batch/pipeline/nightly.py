@@ -8,7 +8,7 @@ from lenet_batch.config import Settings
 from lenet_batch.errors import LenetError
 from lenet_batch.pipeline import stages
 from lenet_batch.provenance import now_utc
-from lenet_batch.store import lock, run_log, run_record, storage
+from lenet_batch.store import lock, run_log, storage
 from lenet_batch.store.backends import check_reachable_by_workers
 from lenet_batch.store.layout import Layout, RunRef
 from lenet_batch.summary.report import headline_line
@@ -45,20 +45,17 @@ def nightly(settings: Settings) -> dict[str, Any]:
 
 
 def _stages(settings: Settings, run: RunRef) -> dict[str, Any]:
-    """Train, infer and summarise; raises SeedsFailed (3) or RegressionDetected (4)."""
-    from lenet_batch.cluster.session import ray_session
+    """Train, infer and summarise; raises SeedsFailed (3) or RegressionDetected (4).
 
+    Each stage starts Ray only for work that needs it: a rerun with every seed trained starts none, and
+    scoring the test split runs in this process when a local Ray would not pay for itself.
+    """
     dataset = stages.load_dataset(settings)
-    # One Ray session for both stages: the stages' own ray_session calls join it.
-    with ray_session(settings.address):
-        with run_record.marks_interruption(run, "train"):
-            stages.raise_if_failed(stages.train(settings, run, dataset), "train")
-        run_log.save_all()  # the durable log, at each stage boundary
-        with run_record.marks_interruption(run, "infer"):
-            stages.raise_if_failed(stages.infer(settings, run, settings.seed_list(), dataset), "infer")
-        run_log.save_all()
-    with run_record.marks_interruption(run, "summary"):
-        return stages.summarize(settings, run, dataset=dataset)
+    stages.raise_if_failed(stages.train(settings, run, dataset), "train")  # each stage marks its interruption
+    run_log.save_all()  # the durable log, at each stage boundary
+    stages.raise_if_failed(stages.infer(settings, run, settings.seed_list(), dataset), "infer")
+    run_log.save_all()
+    return stages.summarize(settings, run, dataset=dataset)
 
 
 def _history_after_failure(layout: Layout) -> None:

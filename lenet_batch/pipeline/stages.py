@@ -1,18 +1,27 @@
 """The stages as users run them (train, infer, summary): what the CLI and jobs/ both call."""
 
+import contextlib
 import logging
-from collections.abc import Sequence
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lenet_batch.config import Settings
 from lenet_batch.data import fashion_mnist
+from lenet_batch.data.batch import IMAGE_BYTES
 from lenet_batch.data.fashion_mnist import FashionMNIST
 from lenet_batch.data.inputs import ImageSource
 from lenet_batch.errors import DataError, SeedsFailed
-from lenet_batch.store import run_record
+from lenet_batch.pipeline.local_scoring import pin_threads, score_here
+from lenet_batch.pipeline.placement import local_slots, score_on_ray
+from lenet_batch.store import run_record, storage
 from lenet_batch.store.backends import check_reachable_by_workers
 from lenet_batch.store.layout import Layout, RunRef
 from lenet_batch.store.seed_records import ScoreResult, TrainResult, load_complete, trained_seeds
+from lenet_batch.training.checkpoints import run_states, seed_state
+from lenet_batch.training.plan import RESUME, SKIP, SeedPlan, plan_seeds
 
 log = logging.getLogger(__name__)
 
@@ -46,23 +55,88 @@ def raise_if_failed(results: Sequence[TrainResult | ScoreResult], stage: str) ->
         raise SeedsFailed(f"{stage}: {len(failed)} of {len(results)} seeds failed: {failed}")
 
 
-def train(settings: Settings, run: RunRef, dataset: FashionMNIST | None = None) -> list[TrainResult]:
-    """Train every seed on Ray (joining --address, the session already open, or a local Ray)."""
-    from lenet_batch.cluster.session import ray_session
-    from lenet_batch.cluster.train_tasks import train_seeds
+def data_info(dataset: FashionMNIST, settings: Settings) -> dict[str, Any]:
+    """What a run and each of its seeds record of the data, and are checked against on reuse."""
+    return {**dataset.info(), "verified": settings.verify_data}
 
-    check_reachable_by_workers(run.output)
-    clock = run_record.StageClock.start()
-    dataset = dataset or load_dataset(settings)
-    run_record.start(run, settings, dataset.info())
+
+def plan_training(settings: Settings, run: RunRef, dataset: FashionMNIST | None = None) -> list[SeedPlan]:
+    """Each asked-for seed's plan: train, resume or skip (what `train` does, and `train --dry-run` shows).
+
+    ConfigError (exit 2, nothing written) when a seed of the run recorded another recipe or, given the
+    dataset, other data; without it only the recipe is compared, so that is refused before any loading.
+    """
     seeds = settings.seed_list()
-    log.info(
-        "run %s: training seeds %s for %d epochs into %s", run.run_id, seeds, settings.epochs, run.run_dir
-    )
-    with ray_session(settings.address):
-        results = train_seeds(settings, dataset, run, seeds)
+    data = data_info(dataset, settings) if dataset is not None else None
+    return plan_seeds(run.run_id, seeds, run_states(run, seeds), settings.recipe(), data)
+
+
+def train(settings: Settings, run: RunRef, dataset: FashionMNIST | None = None) -> list[TrainResult]:
+    """Train the seeds with work left on Ray (--address, the open session, or a local Ray).
+
+    The plan comes first: a run whose seeds are all complete starts no cluster. Otherwise Ray starts (and
+    its workers import MXNet) while the data loads in a thread.
+    """
+    clock = run_record.StageClock.start()
+    work = [p for p in plan_training(settings, run) if p.action != SKIP]
+    with run_record.marks_interruption(run, "train"):
+        if not work:
+            return _train_planned(settings, run, dataset or load_dataset(settings), clock)
+        check_reachable_by_workers(run.output)
+        with _cluster_while_loading(settings, dataset, len(work)) as loaded:
+            return _train_planned(settings, run, loaded, clock)
+
+
+@contextlib.contextmanager
+def _cluster_while_loading(
+    settings: Settings, dataset: FashionMNIST | None, tasks: int
+) -> Iterator[FashionMNIST]:
+    """Start or join Ray and warm `tasks` workers while the dataset loads in a thread; yields the dataset."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-data") as pool:
+        loading = pool.submit(load_dataset, settings) if dataset is None else None
+        from lenet_batch.cluster.resources import thread_env
+        from lenet_batch.cluster.session import ray_session
+        from lenet_batch.cluster.warmup import warm_workers
+
+        with ray_session(settings.address, worker_env=thread_env(settings.cpus_per_seed)):
+            warm_workers(settings, tasks)
+            yield dataset if loading is None else loading.result()
+
+
+def _train_planned(
+    settings: Settings, run: RunRef, dataset: FashionMNIST, clock: run_record.StageClock
+) -> list[TrainResult]:
+    """Check the plan against the data, record the run, train what is left (on the open session)."""
+    info = data_info(dataset, settings)
+    plans = plan_training(settings, run, dataset)
+    run_record.start(run, settings, info)
+    results, todo = [], []
+    for plan in plans:
+        if plan.action == SKIP:
+            results.append(_skipped(run, plan.seed))
+        else:
+            log.info("seed %d: %s%s (%s)", plan.seed, plan.action, _from(plan), plan.reason)
+            todo.append(plan.seed)
+    if todo:
+        from lenet_batch.cluster.train_tasks import train_seeds
+
+        log.info(
+            "run %s: training seeds %s for %d epochs into %s", run.run_id, todo, settings.epochs, run.run_dir
+        )
+        results += train_seeds(settings, dataset, run, todo, info)
+    results.sort(key=lambda r: r.seed)
     run_record.update_stage(run, "train", [r.to_row() for r in results], clock=clock)
     return results
+
+
+def _from(plan: SeedPlan) -> str:
+    return f" from epoch {plan.from_epoch}" if plan.action == RESUME else ""
+
+
+def _skipped(run: RunRef, seed: int) -> TrainResult:
+    state = seed_state(run, seed)
+    log.info("seed %d: already complete (test accuracy %.4f), skipped", seed, state.test_accuracy)
+    return TrainResult(seed, "skipped", state.test_accuracy, state.train_seconds, state.attempts)
 
 
 def _seeds_to_score(run: RunRef, seeds: list[int] | None) -> tuple[list[int], list[ScoreResult]]:
@@ -84,31 +158,61 @@ def infer(
     settings: Settings, run: RunRef, seeds: list[int] | None = None, dataset: FashionMNIST | None = None
 ) -> list[ScoreResult]:
     """Score the input with the seeds' models (None: every trained seed), writing committed partitions."""
-    from lenet_batch.cluster.score_tasks import score_seeds
-    from lenet_batch.cluster.session import ray_session
-
     clock = run_record.StageClock.start()
     source = image_source(settings)
+    # Refused whichever path scores: where the work runs must not change what an output can be.
     check_reachable_by_workers(run.output, source.uri, source.labels_uri)
     todo, failures = _seeds_to_score(run, seeds)
     if source.uri:
-        source.batches(run.options)  # fail here, once, on a bad input file, rather than in every task
+        source.batches(run.options)  # fail here, once, on a bad input file, rather than in every seed
     elif dataset is None and todo:
         dataset = load_dataset(settings)
-    results = failures
-    if todo:
-        with ray_session(settings.address):
-            results = sorted(
-                failures + score_seeds(settings, run, todo, source, dataset), key=lambda r: r.seed
-            )
     # A named --input has a stage of its own: the run's evaluation (stage "infer") is left as it was.
     stage = "infer" if source.partition_name is None else f"infer:{source.partition_name}"
+    results = failures
+    if todo:
+        with run_record.marks_interruption(run, stage):
+            results = sorted(failures + _score(settings, run, todo, source, dataset), key=lambda r: r.seed)
     run_record.update_stage(run, stage, [r.to_row() for r in results], clock=clock, input=source.name)
     scored = [r for r in results if r.status == "scored"]
     log.info(
         "infer: %d/%d seeds scored, %d rows", len(scored), len(results), sum(r.rows or 0 for r in scored)
     )
     return results
+
+
+def _score(
+    settings: Settings, run: RunRef, seeds: list[int], source: ImageSource, dataset: FashionMNIST | None
+) -> list[ScoreResult]:
+    """Score in this process unless a cluster is involved or the work pays for a local Ray."""
+    on_ray = score_on_ray(
+        address=settings.address,
+        env=os.environ,
+        session_open="ray" in sys.modules and sys.modules["ray"].is_initialized(),
+        gpus_per_seed=settings.gpus_per_seed,
+        seeds=len(seeds),
+        images=_images_per_seed(source, dataset, run.options),
+        slots=local_slots(settings.cpus_per_seed),
+    )
+    if not on_ray and pin_threads(settings.cpus_per_seed):
+        log.info("scoring %d seeds in this process", len(seeds))
+        return score_here(run, seeds, source, dataset)
+    if not on_ray:
+        log.info("MXNet already runs here with other thread caps: scoring on Ray instead")
+    from lenet_batch.cluster.score_tasks import score_seeds
+    from lenet_batch.cluster.session import ray_session
+
+    with ray_session(settings.address):
+        return score_seeds(settings, run, seeds, source, dataset)
+
+
+def _images_per_seed(source: ImageSource, dataset: FashionMNIST | None, options: dict) -> int:
+    """How many images each seed scores: the test split's, or an --input file's size / 784 (at most)."""
+    if not source.uri:
+        return len(dataset.test_images) if dataset is not None else 0
+    fs, path = storage.get_fs(source.uri, options)
+    with storage.storage_errors(source.uri):
+        return int(fs.size(path)) // IMAGE_BYTES
 
 
 def summarize(settings: Settings, run: RunRef, dataset: FashionMNIST | None = None) -> dict[str, Any]:
@@ -119,6 +223,7 @@ def summarize(settings: Settings, run: RunRef, dataset: FashionMNIST | None = No
 
     images = dataset.arrays() if dataset is not None else None
     rule = GateRule.from_settings(settings)
-    result = summarize_run(run, baseline=settings.baseline, rule=rule, images=images)
+    with run_record.marks_interruption(run, "summary"):
+        result = summarize_run(run, baseline=settings.baseline, rule=rule, images=images)
     log.info("%s", comparison_line(result))
     return result

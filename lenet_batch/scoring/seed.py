@@ -6,6 +6,7 @@ This is the plain function a Ray task wraps; it knows nothing of Ray.
 import dataclasses
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Iterable, Iterator, Mapping
 
@@ -14,7 +15,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from lenet_batch.config import Recipe
-from lenet_batch.data.batch import ImageBatch
 from lenet_batch.data.inputs import ImageSource, array_batches
 from lenet_batch.errors import ModelFileError, StorageError
 from lenet_batch.scoring.partitions import write_partition
@@ -69,15 +69,13 @@ def predict_classes(
     return predict_logits(net, images, ctx, recipe_of(metrics)).argmax(axis=1)
 
 
-def _tallied(
-    predictor: Predictor, batches: Iterable[ImageBatch], tally: dict[str, int]
-) -> Iterator[pa.RecordBatch]:
-    """Score each batch, counting labelled and correct rows on the way."""
-    for batch in batches:
-        record = predictor(batch)
-        if batch.labels is not None:
+def _tallied(records: Iterable[pa.RecordBatch], tally: dict[str, int]) -> Iterator[pa.RecordBatch]:
+    """Pass the record batches on, counting labelled and correct rows on the way."""
+    for record in records:
+        correct = record.column("correct")
+        if correct.null_count < record.num_rows:  # a labelled batch
             tally["labelled"] += record.num_rows
-            tally["correct"] += int(pc.sum(record.column("correct")).as_py() or 0)
+            tally["correct"] += int(pc.sum(correct).as_py() or 0)
         yield record
 
 
@@ -106,10 +104,11 @@ def score_seed(
     marker = write_partition(
         run,
         seed,
-        _tallied(predictor, batches, tally),
+        _tallied(predictor.score(batches), tally),
         predictor.model_sha256,
         input_name=source.partition_name,
         input=source.name,
+        omp_num_threads=os.environ.get("OMP_NUM_THREADS"),  # the bits depend on it (see cluster.resources)
     )
     accuracy = tally["correct"] / tally["labelled"] if tally["labelled"] else None
     seconds = round(time.perf_counter() - started, 3)

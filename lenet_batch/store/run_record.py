@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lenet_batch.config import Settings, redact
-from lenet_batch.errors import DataError, StorageError
+from lenet_batch.errors import DataError, LenetError
 from lenet_batch.provenance import git_commit, now_utc, versions
 from lenet_batch.store import backends, storage
 from lenet_batch.store.layout import RunRef
@@ -107,7 +107,8 @@ def marks_interruption(run: RunRef, stage: str) -> Iterator[None]:
         yield
     except KeyboardInterrupt:
         try:
-            update_stage(run, stage, None, status="interrupted")
-        except StorageError as exc:  # the stop must not wait on, or fail for, the record
+            if storage.exists(run.run_json, run.options):  # not recorded yet: nothing to mark
+                update_stage(run, stage, None, status="interrupted")
+        except LenetError as exc:  # the stop must not wait on, or fail for, the record
             log.warning("could not mark stage %s interrupted in %s: %s", stage, run.run_json, exc)
         raise

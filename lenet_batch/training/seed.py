@@ -16,10 +16,11 @@ from lenet_batch.config import Recipe
 from lenet_batch.provenance import now_utc, versions
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
-from lenet_batch.store.seed_records import SeedMetrics, TrainResult, load_complete, record_attempt
-from lenet_batch.training.checkpoints import load_checkpoint, save_checkpoint
+from lenet_batch.store.seed_records import SeedMetrics, TrainResult, record_attempt
+from lenet_batch.training.checkpoints import load_checkpoint, save_checkpoint, seed_state
 from lenet_batch.training.loop import train_seed
 from lenet_batch.training.model import mx_context
+from lenet_batch.training.plan import RESUME, SKIP, plan_seeds
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +64,18 @@ def run_seed(
     run: RunRef,
     context: tuple[str, int] = ("cpu", 0),
 ) -> TrainResult:
-    """Train (or resume, or skip) one seed; returns its row for the run's per-seed table."""
-    done = load_complete(run, seed)
-    if done is not None:
-        log.info("seed %d: already complete (test accuracy %.4f), skipped", seed, done.test_accuracy)
-        return TrainResult(seed, "skipped", done.test_accuracy, done.train_seconds, len(done.attempts))
+    """Train (or resume, or skip) one seed; returns its row for the run's per-seed table.
+
+    The seed is planned again from its files as they are now (training.plan): a retried task resumes from
+    the last checkpoint, and files recording another recipe or other data are refused (ConfigError).
+    """
+    state = seed_state(run, seed)
+    plan = plan_seeds(run.run_id, [seed], {seed: state}, recipe, data_info)[0]
+    if plan.action == SKIP:
+        log.info("seed %d: already complete (test accuracy %.4f), skipped", seed, state.test_accuracy)
+        return TrainResult(seed, "skipped", state.test_accuracy, state.train_seconds, state.attempts)
     attempts = record_attempt(run, seed)
-    resume = load_checkpoint(run, seed)
+    resume = load_checkpoint(run, seed) if plan.action == RESUME else None
     if resume is not None:
         log.info("seed %d: resuming after epoch %d (attempt %d)", seed, resume.epoch, len(attempts))
     started = time.perf_counter()
@@ -79,7 +85,7 @@ def run_seed(
         seed,
         mx_context(*context),
         resume,
-        on_epoch=lambda hist, p: save_checkpoint(run, seed, hist, p),
+        on_epoch=lambda hist, p: save_checkpoint(run, seed, hist, p, recipe=recipe, data=data_info),
     )
     metrics = _metrics(
         run,
@@ -96,4 +102,5 @@ def run_seed(
     storage.write_json_atomic(run.metrics_json(seed), metrics.to_json(), run.options)  # last: marks complete
     storage.remove(run.checkpoint_dir(seed), run.options, recursive=True)
     log.info("seed %d: done, test accuracy %.4f", seed, metrics.test_accuracy)
-    return TrainResult(seed, "trained", metrics.test_accuracy, metrics.train_seconds, len(attempts))
+    status = "resumed" if resume is not None else "trained"
+    return TrainResult(seed, status, metrics.test_accuracy, metrics.train_seconds, len(attempts))

@@ -13,11 +13,11 @@ import time
 
 import mxnet as mx
 import numpy as np
-from lenet_batch.model import build_lenet
 from mxnet import autograd, gluon, init
 from mxnet.gluon import nn
 from mxnet.gluon.data.vision import transforms
 
+from lenet_batch.training.model import build_lenet
 from tests.benchmarks.procs import process_cpu_seconds
 
 BATCH_SIZE = 256

@@ -1,7 +1,8 @@
 """One measurement per process: `python -m tests.benchmarks.measure KIND '<json params>'` prints JSON.
 
 Each measurement runs in a fresh process so that its thread settings (OMP_NUM_THREADS, read when MXNet
-loads) and CPU affinity are its own; `run.py` starts them and samples their memory from /proc.
+loads) and CPU affinity are its own; `run.py` starts them and samples their memory from /proc. Training
+and Ray kinds are here; inference kinds in measure_infer.py, command latencies in measure_latency.py.
 """
 
 import json
@@ -30,6 +31,13 @@ def rss_mib() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def timed(func, *args, **kwargs) -> tuple[Any, float, float]:
+    """(result, wall seconds, CPU seconds of this process) of one call."""
+    started, cpu = time.perf_counter(), time.process_time()
+    result = func(*args, **kwargs)
+    return result, time.perf_counter() - started, time.process_time() - cpu
+
+
 def matmul(params: dict) -> dict[str, Any]:
     """One thread's fp32 matmul rate (GFLOP/s, best of a few) with NumPy's BLAS and with MXNet's nd.dot."""
     import mxnet as mx
@@ -49,31 +57,57 @@ def matmul(params: dict) -> dict[str, Any]:
     return {"n": n, "gflops_numpy": rates["numpy"], "gflops_mxnet": rates["mxnet"], "gflops": best}
 
 
-def _fashion_mnist() -> dict[str, np.ndarray]:
-    from lenet_batch import data
+def fashion_mnist_arrays() -> dict[str, np.ndarray]:
+    """The dataset's four arrays (system package, else the cache)."""
+    from lenet_batch.data import fashion_mnist
 
-    return data.load().arrays()
+    return fashion_mnist.load().arrays()
 
 
 def train_ours(params: dict) -> dict[str, Any]:
-    """lenet_batch.train.train_seed on the full training set (one seed, this process's threads)."""
+    """training.loop.train_seed on the full training set (one seed, this process's threads)."""
     import mxnet as mx
 
-    from lenet_batch import train
     from lenet_batch.config import Recipe
+    from lenet_batch.training.loop import train_seed
 
-    arrays = _fashion_mnist()
-    started, cpu = time.perf_counter(), time.process_time()
-    _, history = train.train_seed(arrays, Recipe(epochs=params["epochs"]), params["seed"], mx.cpu())
+    arrays = fashion_mnist_arrays()
+    (_, history), wall, cpu = timed(
+        train_seed, arrays, Recipe(epochs=params["epochs"]), params["seed"], mx.cpu()
+    )
     return {
         "seed": params["seed"],
         "samples": len(arrays["train_images"]) * params["epochs"],
         "loop_seconds": sum(m.seconds for m in history),
-        "wall_seconds": time.perf_counter() - started,
-        "cpu_seconds": time.process_time() - cpu,
+        "wall_seconds": wall,
+        "cpu_seconds": cpu,
         "test_accuracy": history[-1].test_accuracy,
         "epochs": [m.as_dict() for m in history],
         "max_rss_mib": max_rss_mib(),
+    }
+
+
+def train_plain(params: dict) -> dict[str, Any]:
+    """A plain process's share of a run: load the data, then train its seeds one after another.
+
+    What the Ray path is compared with: no cluster, OMP_NUM_THREADS=1, the process started by run.py (so
+    its wall time includes the interpreter, MXNet's import and the data load, as a Ray worker's does).
+    """
+    import mxnet as mx
+
+    from lenet_batch.config import Recipe
+    from lenet_batch.training.loop import train_seed
+
+    started = time.perf_counter()
+    arrays = fashion_mnist_arrays()
+    accuracies = [
+        train_seed(arrays, Recipe(epochs=params["epochs"]), seed, mx.cpu())[1][-1].test_accuracy
+        for seed in params["seeds"]
+    ]
+    return {
+        "seeds": params["seeds"],
+        "in_process_seconds": time.perf_counter() - started,
+        "accuracy": accuracies,
     }
 
 
@@ -82,69 +116,35 @@ def train_baseline(params: dict) -> dict[str, Any]:
     from tests.benchmarks import baseline_gluon
 
     result = baseline_gluon.train(
-        _fashion_mnist(), params["epochs"], params["seed"], params.get("num_workers", 4)
+        fashion_mnist_arrays(), params["epochs"], params["seed"], params.get("num_workers", 4)
     )
     return {**result, "max_rss_mib": max_rss_mib()}
 
 
 def train_ray(params: dict) -> dict[str, Any]:
-    """K seeds as Ray tasks via cluster.train_seeds on a local Ray (timed: worker start-up, not Ray's)."""
-    from lenet_batch.cluster.train_seeds import train_seeds
+    """K seeds through pipeline.stages.train on a local Ray that is already up (the session is not timed).
 
-    from lenet_batch import data
+    The timed part is what the stage does once Ray is up: warm the workers while the data loads, plan,
+    put the arrays once, run the tasks.
+    """
+    from lenet_batch.cluster.resources import thread_env
     from lenet_batch.cluster.session import ray_session
     from lenet_batch.config import Settings
+    from lenet_batch.pipeline import stages
 
-    dataset = data.load()
     seeds = params["seeds"]
     settings = Settings(seeds=f"0-{seeds - 1}", epochs=params["epochs"], output=params["output"])
-    with ray_session(num_cpus=params.get("num_cpus")):
-        started = time.perf_counter()
-        rows = train_seeds(settings, dataset, "bench-train")
-        wall = time.perf_counter() - started
-    accuracies = [r["test_accuracy"] for r in rows if r.get("test_accuracy") is not None]
+    run = stages.run_ref(settings)
+    with ray_session(num_cpus=params.get("num_cpus"), worker_env=thread_env(1)):
+        rows, wall, _ = timed(stages.train, settings, run)
+    accuracies = [r.test_accuracy for r in rows if r.test_accuracy is not None]
     return {
         "seeds": seeds,
-        "samples": len(dataset.train_images) * params["epochs"] * seeds,
+        "samples": 60_000 * params["epochs"] * seeds,
         "wall_seconds": wall,
-        "train_seconds": [r.get("train_seconds") for r in rows],
-        "statuses": [r["status"] for r in rows],
+        "train_seconds": [r.train_seconds for r in rows],
+        "statuses": [r.status for r in rows],
         "test_accuracy": float(np.mean(accuracies)) if accuracies else None,
-        "max_rss_mib": max_rss_mib(),
-    }
-
-
-def _bench_model(output: str, run_id: str) -> None:
-    """A complete seed 0 in `output` (1 epoch on 4,096 images: inference speed does not need accuracy)."""
-    from lenet_batch.seed_run import run_seed
-
-    from lenet_batch.config import Recipe
-
-    arrays = _fashion_mnist()
-    small = {k: v[:4096] if k.startswith("train") else v for k, v in arrays.items()}
-    run_seed(small, {"source": "bench"}, Recipe(epochs=1), 0, output, run_id, None)
-
-
-def infer(params: dict) -> dict[str, Any]:
-    """lenet_batch.predict.score_seed: load the model, score the input, commit the Parquet partition."""
-    from lenet_batch import predict
-
-    output, run_id = params["output"], "bench-infer"
-    _bench_model(output, run_id)
-    test_split = None if params.get("input") else _fashion_mnist()
-    rss_before = rss_mib()
-    started, cpu = time.perf_counter(), time.process_time()
-    row = predict.score_seed(
-        output, run_id, 0, params.get("input"), None, params.get("batch_size", 8192), test_split=test_split
-    )
-    wall = time.perf_counter() - started
-    return {
-        "rows": row["rows"],
-        "wall_seconds": wall,
-        "cpu_seconds": time.process_time() - cpu,
-        "images_per_s": row["rows"] / wall,
-        "accuracy": row.get("accuracy"),
-        "rss_before_mib": rss_before,
         "max_rss_mib": max_rss_mib(),
     }
 
@@ -152,17 +152,20 @@ def infer(params: dict) -> dict[str, Any]:
 KINDS = {
     "matmul": matmul,
     "train-ours": train_ours,
+    "train-plain": train_plain,
     "train-baseline": train_baseline,
     "train-ray": train_ray,
-    "infer": infer,
     **summary_bench.KINDS,
 }
 
 
 def main(argv: list[str]) -> int:
     """Run one measurement; its JSON result is the last line on stdout."""
+    from tests.benchmarks import measure_infer, measure_latency
+
+    kinds = {**KINDS, **measure_infer.KINDS, **measure_latency.KINDS}
     kind, params = argv[0], json.loads(argv[1]) if len(argv) > 1 else {}
-    result = KINDS[kind](params)
+    result = kinds[kind](params)
     print(json.dumps({"kind": kind, "params": params, **result}), flush=True)
     return 0
 

@@ -3,6 +3,7 @@
 import os
 import platform
 import resource
+import subprocess
 import threading
 import time
 from importlib import metadata
@@ -29,6 +30,18 @@ def _mem_total_gib() -> float:
     return 0.0
 
 
+def lscpu_model() -> str:
+    """`lscpu`'s model name (what the README quotes with every figure), else /proc/cpuinfo's."""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    for line in out.splitlines():
+        if line.startswith("Model name:"):
+            return line.split(":", 1)[1].strip()
+    return _cpuinfo_model()
+
+
 def machine() -> dict[str, Any]:
     """CPU model, cores, memory, kernel and the versions that decide the numbers."""
     versions = {"python": platform.python_version()}
@@ -38,7 +51,7 @@ def machine() -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             versions[package] = None
     return {
-        "cpu_model": _cpuinfo_model(),
+        "cpu_model": lscpu_model(),
         "cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)),
         "memory_gib": round(_mem_total_gib(), 1),

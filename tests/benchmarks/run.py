@@ -19,17 +19,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from tests.benchmarks import summary_bench, table
+from tests.benchmarks import table
 from tests.benchmarks.procs import ProcSampler, machine, wait_for_quiet
+from tests.benchmarks.sections import SECTIONS as PERF_SECTIONS
+from tests.benchmarks.sections_summary import history, summary
 
 REPO = Path(__file__).resolve().parents[2]
-SECTIONS = ("roofline", "train", "infer", "nightly", "summary", "history")
+SECTIONS = {**PERF_SECTIONS, "summary": summary, "history": history}
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MXNET_CPU_WORKER_NTHREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-INFER_IMAGES = 200_000
-HISTORY_SEEDS = 8
-ONE_CORE = {min(os.sched_getaffinity(0))}  # where the one-core measurements run
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,7 +44,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="synthetic nights of the history section (default 1000)",
     )
-    p.add_argument("--only", action="append", choices=SECTIONS, help="run only this section (repeatable)")
+    p.add_argument(
+        "--only", action="append", choices=list(SECTIONS), help="run only this section (repeatable)"
+    )
     p.add_argument("--output-dir", default="bench-results", help="where the JSON and logs go")
     p.add_argument("--render", metavar="JSON", help="print the table of a saved results file and exit")
     p.add_argument(
@@ -116,128 +115,6 @@ class Bench:
         return {"results": results, "procs": procs}
 
 
-def roofline(bench: Bench, args: argparse.Namespace) -> dict:
-    """One core's fp32 matmul rate (NumPy and MXNet, one thread, 2048x2048)."""
-    return bench.measure("matmul", [{"n": 2048}], one_thread=True, cpus=ONE_CORE)
-
-
-def train(bench: Bench, args: argparse.Namespace) -> dict:
-    """Training throughput: one seed on one core, and one seed per core on the whole machine; the baseline."""
-    cores, epochs = len(os.sched_getaffinity(0)), args.train_epochs
-    one = {"seed": 0, "epochs": epochs}
-    return {
-        "ours_1core": bench.measure("train-ours", [one], one_thread=True, cpus=ONE_CORE),
-        "baseline_1core": bench.measure("train-baseline", [one], one_thread=True, cpus=ONE_CORE),
-        "ours_ray": bench.measure(
-            "train-ray",
-            [{"seeds": cores, "epochs": epochs, "output": str(bench.work / "train"), "num_cpus": cores}],
-            one_thread=False,
-        ),
-        "ours_processes": bench.measure(
-            "train-ours", [{"seed": s, "epochs": epochs} for s in range(cores)], one_thread=True
-        ),
-        "baseline_machine": bench.measure("train-baseline", [one], one_thread=False),
-    }
-
-
-def make_images(path: Path, n: int) -> None:
-    """n test images drawn with replacement, as an (n, 28, 28) uint8 .npy."""
-    from lenet_batch import data
-
-    test = data.load().test_images
-    np.save(path, test[np.random.default_rng(0).integers(0, len(test), n)])
-
-
-def infer(bench: Bench, args: argparse.Namespace) -> dict:
-    """Batch inference on one core: the test split, and a generated 200k-image .npy."""
-    npy = bench.work / "images-200k.npy"
-    make_images(npy, INFER_IMAGES)
-    test = {"output": str(bench.work / "infer-test")}
-    big = {"output": str(bench.work / "infer-npy"), "input": str(npy)}
-    return {
-        "test_split": bench.measure("infer", [test], one_thread=True, cpus=ONE_CORE),
-        "npy_200k": bench.measure("infer", [big], one_thread=True, cpus=ONE_CORE),
-    }
-
-
-def _run_facts(output: Path, run_id: str) -> dict[str, Any]:
-    """Per-seed accuracy and stage durations (run.json timestamps, 1 s resolution) of a finished run."""
-    run_dir = output / "runs" / run_id
-    record = json.loads((run_dir / "run.json").read_text())
-    metrics = [json.loads(p.read_text()) for p in sorted(run_dir.glob("seeds/seed=*/metrics.json"))]
-    marks = [("start", record["created_at"])]
-    marks += [
-        (s, record["stages"][s]["finished_at"])
-        for s in ("train", "infer", "summary")
-        if s in record["stages"]
-    ]
-    times = [dt.datetime.fromisoformat(t) for _, t in marks]
-    stages = {marks[i][0]: (times[i] - times[i - 1]).total_seconds() for i in range(1, len(marks))}
-    return {
-        "test_accuracy": [m["test_accuracy"] for m in metrics],
-        "train_seconds": [m["train_seconds"] for m in metrics],
-        "stage_seconds": stages,
-    }
-
-
-def nightly(bench: Bench, args: argparse.Namespace) -> dict:
-    """`lenet-batch nightly` N seeds x E epochs on a local Ray vs the baseline run seed after seed."""
-    output, run_id = bench.work / "nightly", "bench"
-    cli = Path(sys.executable).with_name("lenet-batch")
-    cmd = [str(cli), "nightly", "--seeds", f"0-{args.seeds - 1}", "--epochs", str(args.epochs)]
-    _, procs = bench.run([[*cmd, "--output", str(output), "--run-id", run_id]], one_thread=False, cpus=None)
-    baseline = [
-        bench.measure("train-baseline", [{"seed": seed, "epochs": args.epochs}], one_thread=False)
-        for seed in range(args.seeds)
-    ]
-    return {
-        "ours": {"procs": procs, **_run_facts(output, run_id)},
-        "baseline": {
-            "wall_seconds": sum(b["procs"]["wall_seconds"] for b in baseline),
-            "test_accuracy": [b["results"][0]["test_accuracy"] for b in baseline],
-            "other_load_cores": max(b["procs"]["other_load_cores"] for b in baseline),
-            "peak_total_pss_mib": max(b["procs"]["peak_total_pss_mib"] for b in baseline),
-            "runs": baseline,
-        },
-    }
-
-
-def _history_step(bench: Bench, kind: str, params: dict) -> dict:
-    """One step of tests/benchmarks/history_bench.py: its JSON result and what the sampler saw."""
-    cmd = [sys.executable, "-m", "tests.benchmarks.history_bench", kind, json.dumps(params)]
-    outs, procs = bench.run([cmd], one_thread=False, cpus=None)
-    return {"result": json.loads(outs[0].strip().splitlines()[-1]), "procs": procs}
-
-
-def history(bench: Bench, args: argparse.Namespace) -> dict:
-    """`lenet-batch runs` and `history` over N synthetic nights x 8 seeds locally; record reads on moto S3."""
-    output, n = str(bench.work / "history"), args.history_runs
-    generated = _history_step(bench, "generate", {"output": output, "runs": n, "seeds": HISTORY_SEEDS})
-    cli = str(Path(sys.executable).with_name("lenet-batch"))
-    _, runs = bench.run([[cli, "runs", "--output", output, "-q"]], one_thread=False, cpus=None)
-    _, built = bench.run([[cli, "history", "--output", output, "-q"]], one_thread=False, cpus=None)
-    s3 = _history_step(bench, "s3", {"runs": n, "seeds": HISTORY_SEEDS})
-    return {
-        "runs": n,
-        "seeds": HISTORY_SEEDS,
-        "generate": generated,
-        "runs_cmd": {"procs": runs},
-        "history_cmd": {"procs": built},
-        "s3": s3,
-    }
-
-
-def summary(bench: Bench, args: argparse.Namespace) -> dict:
-    """The summary stage from 64 to 1,000 seeds on synthetic predictions; the disagreement alone at 1,000."""
-    runs = []
-    for seeds, images in summary_bench.QUICK if args.quick else summary_bench.FULL:
-        params = {"output": str(bench.work / f"summary-{seeds}x{images}"), "seeds": seeds, "images": images}
-        bench.measure("summary-data", [params], one_thread=False)  # written by another process, not timed
-        runs.append(bench.measure("summary", [params], one_thread=False))
-        shutil.rmtree(params["output"], ignore_errors=True)
-    return {"runs": runs, "disagreement": bench.measure("disagreement", [summary_bench.DISAGREEMENT], False)}
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the sections, print the table, write the JSON; returns the exit code."""
     args = parse_args(argv)
@@ -252,18 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="lenet-bench-"))
     bench = Bench(work, out_dir / f"{stem}.log", args.quiet_wait)
     doc: dict[str, Any] = {"started_at": started.isoformat(), "settings": vars(args), "machine": machine()}
-    sections = {
-        "roofline": roofline,
-        "train": train,
-        "infer": infer,
-        "nightly": nightly,
-        "summary": summary,
-        "history": history,
-    }
     try:
         for name in args.only:
             print(f"bench: {name} ...", file=sys.stderr, flush=True)
-            doc[name] = sections[name](bench, args)
+            doc[name] = SECTIONS[name](bench, args)
     finally:
         bench.close()
         shutil.rmtree(work, ignore_errors=True)

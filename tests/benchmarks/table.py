@@ -2,13 +2,13 @@
 
 from typing import Any
 
-from tests.benchmarks.measure import INFER_MFLOP, TRAIN_MFLOP
+from tests.benchmarks.measure import TRAIN_MFLOP
 
 BUSY_CORES = 0.25  # other processes used more than this many cores on average: the figure is noisy
 PEAK_MEMORY_MIB = 2048
 
 
-def _row(
+def row(
     metric: str,
     ours: Any,
     baseline: Any = None,
@@ -31,11 +31,13 @@ def _row(
     }
 
 
-def _busy(*sections: dict) -> float:
+def busy(*sections: dict) -> float:
+    """The most cores other processes used during any of the sections' measurements."""
     return max(s["procs"]["other_load_cores"] for s in sections)
 
 
-def _first(section: dict) -> dict:
+def first(section: dict) -> dict:
+    """The first process's result of a measurement."""
     return section["results"][0]
 
 
@@ -46,34 +48,34 @@ def _mean(values: list[float]) -> float:
 def per_core_rows(doc: dict) -> list[dict]:
     """One seed on one core: samples/s of the training loop, per CPU-second, roofline fraction."""
     t = doc["train"]
-    o1, b1 = _first(t["ours_1core"]), _first(t["baseline_1core"])
+    o1, b1 = first(t["ours_1core"]), first(t["baseline_1core"])
     rate, rate_base = o1["samples"] / o1["loop_seconds"], b1["samples"] / b1["loop_seconds"]
-    busy = _busy(t["ours_1core"], t["baseline_1core"])
+    noise = busy(t["ours_1core"], t["baseline_1core"])
     rows = [
-        _row(
+        row(
             "train 1 seed, 1 core (samples/s, loop)",
             rate,
             rate_base,
             (">= 40,000", lambda o, r: o >= 40_000),
-            busy=busy,
+            busy=noise,
         ),
-        _row(
-            "  per CPU-second incl. eval (noise-robust)",
+        row(
+            "  per CPU-second incl. eval",
             o1["samples"] / o1["cpu_seconds"],
             b1["samples"] / b1["cpu_seconds"],
         ),
     ]
     if "roofline" in doc:
-        gflops = _first(doc["roofline"])["gflops"]
+        gflops = first(doc["roofline"])["gflops"]
         frac, frac_base = (r * TRAIN_MFLOP * 1e6 / (gflops * 1e9) for r in (rate, rate_base))
         rows.append(
-            _row(
+            row(
                 f"  of 1-core matmul roofline ({gflops:.0f} GFLOP/s)",
                 frac,
                 frac_base,
                 (">= 50%", lambda o, r: o >= 0.5),
                 unit="%",
-                busy=busy,
+                busy=noise,
             )
         )
     return rows
@@ -82,69 +84,45 @@ def per_core_rows(doc: dict) -> list[dict]:
 def machine_rows(doc: dict) -> list[dict]:
     """One seed per core (Ray tasks, plain processes) against the baseline using the whole machine."""
     t, cores = doc["train"], doc["machine"]["cores"]
-    o1, ray, bm = _first(t["ours_1core"]), _first(t["ours_ray"]), _first(t["baseline_machine"])
+    o1, ray, bm = first(t["ours_1core"]), first(t["ours_ray"]), first(t["baseline_machine"])
     procs = t["ours_processes"]["results"]
     procs_wall = max(p["wall_seconds"] for p in procs)
     base_rate = bm["samples"] / bm["wall_seconds"]
     return [
-        _row(
+        row(
             f"train whole machine, {ray['seeds']} Ray tasks (samples/s)",
             ray["samples"] / ray["wall_seconds"],
             base_rate,
             ("ratio >= 4x", lambda o, r: r >= 4),
-            busy=_busy(t["ours_ray"], t["baseline_machine"]),
+            busy=busy(t["ours_ray"], t["baseline_machine"]),
         ),
-        _row(
+        row(
             f"  {len(procs)} processes OMP=1, no Ray (samples/s)",
             sum(p["samples"] for p in procs) / procs_wall,
             base_rate,
-            busy=_busy(t["ours_processes"]),
+            busy=busy(t["ours_processes"]),
         ),
-        _row(
+        row(
             f"parallel efficiency {ray['seeds']} seeds / {cores} cores (Ray)",
             o1["wall_seconds"] * ray["seeds"] / cores / ray["wall_seconds"],
             None,
             (">= 90%", lambda o, r: o >= 0.9),
             unit="%",
-            busy=_busy(t["ours_ray"]),
+            busy=busy(t["ours_ray"]),
         ),
-        _row(
+        row(
             f"  {len(procs)} processes, no Ray",
             o1["wall_seconds"] * len(procs) / cores / procs_wall,
             unit="%",
-            busy=_busy(t["ours_processes"]),
+            busy=busy(t["ours_processes"]),
         ),
-        _row(
+        row(
             f"test accuracy, 1 seed x {len(o1['epochs'])} epochs",
             o1["test_accuracy"],
-            _first(t["baseline_1core"])["test_accuracy"],
+            first(t["baseline_1core"])["test_accuracy"],
             unit="acc",
         ),
     ]
-
-
-def infer_rows(doc: dict) -> list[dict]:
-    """Images per second per core from model to committed Parquet, and peak RSS."""
-    rows = []
-    for key, label in (("test_split", "test split"), ("npy_200k", "200k .npy")):
-        r = _first(doc["infer"][key])
-        rows += [
-            _row(
-                f"infer {label}, 1 core (images/s)",
-                r["images_per_s"],
-                None,
-                (">= 100,000", lambda o, _: o >= 100_000),
-                busy=_busy(doc["infer"][key]),
-            ),
-            _row(f"  peak RSS (MiB; {r['rss_before_mib']:.0f} before scoring)", r["max_rss_mib"], unit="MiB"),
-        ]
-    if "roofline" in doc:
-        gflops = _first(doc["roofline"])["gflops"]
-        rate = _first(doc["infer"]["npy_200k"])["images_per_s"]
-        rows.append(
-            _row("  200k .npy, of matmul roofline", rate * INFER_MFLOP * 1e6 / (gflops * 1e9), unit="%")
-        )
-    return rows
 
 
 def nightly_rows(doc: dict) -> list[dict]:
@@ -152,7 +130,7 @@ def nightly_rows(doc: dict) -> list[dict]:
     s, ours, base = doc["settings"], doc["nightly"]["ours"], doc["nightly"]["baseline"]
     stages = ", ".join(f"{k} {v:.0f}" for k, v in ours["stage_seconds"].items())
     rows = [
-        _row(
+        row(
             f"nightly {s['seeds']} seeds x {s['epochs']} epochs (s)",
             ours["procs"]["wall_seconds"],
             base["wall_seconds"],
@@ -160,16 +138,16 @@ def nightly_rows(doc: dict) -> list[dict]:
             unit="s",
             busy=max(ours["procs"]["other_load_cores"], base["other_load_cores"]),
         ),
-        _row(f"  stages (s): {stages}", None),
+        row(f"  stages (s): {stages}", None),
     ]
     if "train" in doc:
-        o1, bm = _first(doc["train"]["ours_1core"]), _first(doc["train"]["baseline_machine"])
+        o1, bm = first(doc["train"]["ours_1core"]), first(doc["train"]["baseline_machine"])
         stage = ours["stage_seconds"]["train"]
         seed_seconds = o1["wall_seconds"] / len(o1["epochs"]) * s["epochs"]
         rate = o1["samples"] / len(o1["epochs"]) * s["epochs"] * s["seeds"] / stage
         rows += [
-            _row("  train stage (samples/s, vs baseline machine)", rate, bm["samples"] / bm["wall_seconds"]),
-            _row(
+            row("  train stage (samples/s, vs baseline machine)", rate, bm["samples"] / bm["wall_seconds"]),
+            row(
                 "  parallel efficiency of the train stage",
                 seed_seconds * s["seeds"] / doc["machine"]["cores"] / stage,
                 None,
@@ -186,19 +164,19 @@ def nightly_memory_rows(doc: dict) -> list[dict]:
     procs = ours["procs"]
     acc, base_acc = _mean(ours["test_accuracy"]), _mean(base["test_accuracy"])
     return [
-        _row(
+        row(
             "  peak memory, all processes (PSS MiB)",
             procs["peak_total_pss_mib"],
             base["peak_total_pss_mib"],
             ("<= 2048 (8 seeds)", lambda o, r: o <= PEAK_MEMORY_MIB),
             unit="MiB",
         ),
-        _row(
+        row(
             f"  peak RSS driver {procs['peak_rss_mib_by_role'].get('driver', 0):.0f}, Ray worker max "
             f"{max(procs['ray_worker_peak_rss_mib'] or [0]):.0f} MiB",
             None,
         ),
-        _row(
+        row(
             f"  mean test accuracy, {s['seeds']} seeds x {s['epochs']} epochs",
             acc,
             base_acc,
@@ -208,92 +186,25 @@ def nightly_memory_rows(doc: dict) -> list[dict]:
     ]
 
 
-def history_rows(doc: dict) -> list[dict]:
-    """`lenet-batch runs` and `history` over N nights x 8 seeds (local, target 10 s); reads on moto S3."""
-    h = doc["history"]
-    size = f"{h['runs']:,} runs x {h['seeds']} seeds"  # the names fit the table's 50-character column
-    s3 = h["s3"]["result"]
-    one, many = s3["read_batch_1"], s3[f"read_batch_{s3['batch']}"]
-    rows = [
-        _row(
-            f"{name}: {size}, local (s)",
-            h[key]["procs"]["wall_seconds"],
-            target=("<= 10 s", lambda o, r: o <= 10),
-            unit="s",
-            busy=_busy(h[key]),
-        )
-        for name, key in (("runs", "runs_cmd"), ("history", "history_cmd"))
-    ]
-    rows += [
-        _row(
-            f"  CPU seconds: runs {h['runs_cmd']['procs']['own_cpu_seconds']:.1f}, history "
-            f"{h['history_cmd']['procs']['own_cpu_seconds']:.1f}",
-            None,
-        ),
-        _row(
-            f"S3 (moto) read {s3['runs']:,} runs, {s3['batch']} at a time vs 1 (s)",
-            many["wall_seconds"],
-            one["wall_seconds"],
-            unit="s",
-            busy=_busy(h["s3"]),
-        ),
-        _row(
-            f"  CPU s client/server: {many['cpu_seconds']:.1f}/{many['server_cpu_seconds']:.1f} "
-            f"({s3['batch']}), {one['cpu_seconds']:.1f}/{one['server_cpu_seconds']:.1f} (1)",
-            None,
-        ),
-        _row("  history on S3 (moto) (s)", s3["history"]["wall_seconds"], unit="s"),
-    ]
-    return rows
-
-
-def _timed(metric: str, section: dict, cpu_note: str = "") -> list[dict]:
-    """A measured step's wall seconds (flagged when the machine was busy) and its CPU seconds."""
-    r = _first(section)
-    return [
-        _row(metric, r["wall_seconds"], unit="s", busy=_busy(section)),
-        _row(f"  CPU seconds (all threads){cpu_note}", r["cpu_seconds"], unit="s"),
-    ]
-
-
-def summary_rows(doc: dict) -> list[dict]:
-    """The summary stage per run size: seconds, CPU seconds per seed, peak RSS; the disagreement alone."""
-    out = []
-    for section in doc["summary"]["runs"]:
-        r = _first(section)
-        out += _timed(f"summary {r['seeds']:,} seeds x {r['images']:,} images (s)", section)
-        out += [
-            _row("  CPU milliseconds per seed", 1000 * r["cpu_seconds"] / r["seeds"]),
-            _row(
-                f"  peak RSS (MiB; {r['rss_after_imports_mib']:.0f} after imports)",
-                r["max_rss_mib"],
-                unit="MiB",
-            ),
-            _row(
-                f"  summary.json {r['summary_json_kib']:,.0f} KiB, "
-                f"report.html {r['report_html_kib']:,.0f} KiB",
-                None,
-            ),
-        ]
-    d = _first(doc["summary"]["disagreement"])
-    label = f"disagreement alone, {d['seeds']:,} seeds x {d['images']:,} images (s)"
-    return out + _timed(label, doc["summary"]["disagreement"], f"; {d['pairs']:,} pairs")
-
-
 def rows(doc: dict) -> list[dict]:
     """Every row the sections that ran can give."""
     out = []
     if "roofline" in doc:
-        gflops = _first(doc["roofline"])["gflops"]
+        gflops = first(doc["roofline"])["gflops"]
         out.append(
-            _row("1-core fp32 matmul, best of NumPy/MXNet (GFLOP/s)", gflops, busy=_busy(doc["roofline"]))
+            row("1-core fp32 matmul, best of NumPy/MXNet (GFLOP/s)", gflops, busy=busy(doc["roofline"]))
         )
+    from tests.benchmarks import rows_perf, rows_summary
+
     makers = {
         "train": (per_core_rows, machine_rows),
-        "infer": (infer_rows,),
+        "ray": (rows_perf.ray_rows,),
+        "infer": (rows_perf.infer_rows,),
+        "paths": (rows_perf.paths_rows,),
+        "latency": (rows_perf.latency_rows,),
         "nightly": (nightly_rows,),
-        "summary": (summary_rows,),
-        "history": (history_rows,),
+        "summary": (rows_summary.summary_rows,),
+        "history": (rows_summary.history_rows,),
     }
     for section, makes in makers.items():
         if section in doc:
