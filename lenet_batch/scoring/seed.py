@@ -113,5 +113,5 @@ def score_seed(
     accuracy = tally["correct"] / tally["labelled"] if tally["labelled"] else None
     seconds = round(time.perf_counter() - started, 3)
     scored = f", accuracy {accuracy:.4f}" if accuracy is not None else ""
-    log.info("seed %d: scored %d images%s in %.1fs", seed, marker["rows"], scored, seconds)
+    log.debug("seed %d: scored %d images%s in %.1fs", seed, marker["rows"], scored, seconds)
     return ScoreResult(seed, "scored", marker["rows"], accuracy, seconds)
