@@ -1,95 +1,18 @@
-"""Report figures and documents, and the summary stage end to end on a local output folder."""
+"""Report figures and documents: pixels of every figure, the HTML and Markdown, what they say first."""
 
 import base64
-import json
-import logging
 import re
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import pytest
 
-from lenet_batch.errors import ConfigError, RegressionDetected
-from lenet_batch.store import run_record, storage
-from lenet_batch.store.layout import Layout
-from lenet_batch.store.seed_records import SeedMetrics
 from lenet_batch.summary import figures as fig
 from lenet_batch.summary import gate
-from lenet_batch.summary import stage as summary_stage
 from lenet_batch.summary import statistics as summary
 from lenet_batch.summary.report_html import render_html
 from lenet_batch.summary.report_md import render_markdown
 from tests.pixels import CYCLE, colour_pixels, markers, read_png
-
-N_SAMPLES = 120
-
-
-def predictions_table(run_id: str, accuracy: float, seeds=(0, 1, 2), n=N_SAMPLES) -> pa.Table:
-    """Random predictions right on about `accuracy` of n samples per seed, in the infer stage's schema."""
-    rng = np.random.default_rng(len(run_id) + int(accuracy * 1000))
-    labels = np.arange(n) % 10
-    columns: dict[str, list] = {k: [] for k in ("seed", "sample_id", "label", "prediction", "probabilities")}
-    for seed in seeds:
-        wrong = rng.random(n) > accuracy
-        prediction = np.where(wrong, (labels + 1 + rng.integers(0, 9, n)) % 10, labels)
-        probs = rng.dirichlet(np.ones(10), n) * 0.3
-        probs[np.arange(n), prediction] += 0.7
-        columns["seed"] += [seed] * n
-        columns["sample_id"] += list(range(n))
-        columns["label"] += labels.tolist()
-        columns["prediction"] += prediction.tolist()
-        columns["probabilities"] += probs.astype(np.float32).tolist()
-    table = pa.table(
-        {
-            "run_id": pa.array([run_id] * len(columns["seed"])),
-            "seed": pa.array(columns["seed"], pa.int64()),
-            "sample_id": pa.array(columns["sample_id"], pa.int64()),
-            "label": pa.array(columns["label"], pa.int32()),
-            "prediction": pa.array(columns["prediction"], pa.int32()),
-            "probabilities": pa.array(columns["probabilities"], pa.list_(pa.float32())),
-        }
-    )
-    return table.append_column("correct", pc.equal(table["label"], table["prediction"]))
-
-
-def metrics_json(seed: int, epochs: int = 5) -> dict:
-    """A metrics.json as training writes it."""
-    rows = [
-        {
-            "epoch": e,
-            "train_loss": 2.0 / e + 0.05 * seed,
-            "train_accuracy": 0.9 - 0.3 / e,
-            "test_accuracy": 0.88 - 0.3 / e,
-            "seconds": 2.0,
-        }
-        for e in range(1, epochs + 1)
-    ]
-    return {
-        "status": "complete",
-        "run_id": "r",
-        "seed": seed,
-        "epochs": rows,
-        "recipe": {},
-        "test_accuracy": rows[-1]["test_accuracy"],
-        "train_seconds": 2.0 * epochs,
-        "model_sha256": "0" * 64,
-    }
-
-
-def metrics(seed: int, epochs: int = 5) -> SeedMetrics:
-    """The same, as the summary reads it."""
-    return SeedMetrics.from_json(metrics_json(seed, epochs), "metrics.json")
-
-
-def pictures(n: int = 20) -> dict[str, np.ndarray]:
-    """uint8 images with a bright square whose place depends on the label."""
-    labels = (np.arange(n) % 10).astype(np.uint8)
-    images = np.zeros((n, 28, 28), dtype=np.uint8)
-    for k, c in enumerate(labels):
-        images[k, 2 + 2 * c : 8 + 2 * c, 4:24] = 255
-    return {"train_images": images, "train_labels": labels, "test_images": images, "test_labels": labels}
+from tests.report_helpers import metrics, pictures, predictions_table
 
 
 @pytest.fixture(scope="module")
@@ -205,117 +128,6 @@ def test_markdown_links_exactly_the_figure_files(doc):
     assert "| seed | test accuracy |" in text and f"{doc['ensemble']['accuracy']:.4f}" in text
 
 
-@pytest.fixture
-def fake_predictions(monkeypatch) -> dict[str, pa.Table]:
-    """Serve hand-made tables as the summary stage's predictions of each run."""
-    tables: dict[str, pa.Table] = {}
-
-    def read_predictions(layout, run_id, seeds=None):
-        return tables[run_id]
-
-    monkeypatch.setattr(summary_stage, "read_predictions", read_predictions)
-    return tables
-
-
-def make_run(layout: Layout, tables: dict, run_id: str, accuracy: float, seeds=(0, 1, 2), failed=()) -> None:
-    """A trained and scored run: run.json with its train stage, metrics.json per seed, predictions."""
-    run = layout.run(run_id)
-    storage.write_json_atomic(run.run_json, {"run_id": run_id, "config": {"seeds": "0-2"}})
-    rows = [{"seed": s, "status": "failed" if s in failed else "trained"} for s in (0, 1, 2)]
-    run_record.update_stage(run, "train", rows)
-    for seed in seeds:
-        storage.write_json_atomic(run.metrics_json(seed), metrics_json(seed))
-    tables[run_id] = predictions_table(run_id, accuracy, seeds)
-
-
-def test_summarize_run_writes_every_output(tmp_path, fake_predictions):
-    layout = Layout(str(tmp_path))
-    make_run(layout, fake_predictions, "2026-11-01", 0.8)
-    doc = summary_stage.summarize_run(Layout(str(tmp_path)).run("2026-11-01"), images=pictures())
-    folder = tmp_path / "runs" / "2026-11-01" / "summary"
-    names = {
-        "summary.parquet",
-        "per_class.parquet",
-        "summary.json",
-        "report.md",
-        "report.html",
-        "training_curves.png",
-        "seed_accuracy.png",
-        "per_class_accuracy.png",
-        "confusion_matrix.png",
-        "disagreement.png",
-        "train_images.png",
-        "test_predictions.png",
-        "per_seed.csv",
-        "disagreement.parquet",
-    }
-    assert names <= {p.name for p in folder.iterdir()} and set(doc["files"]) == names
-    assert doc["report_html"] == str(folder / "report.html")
-    written = json.loads((folder / "summary.json").read_text())
-    assert written["across_seeds"]["ci95"] == pytest.approx(doc["across_seeds"]["ci95"])
-    assert written["comparison"]["regressed"] is False and written["report_html"] == doc["report_html"]
-    assert pq.read_table(folder / "summary.parquet").column("seed").to_pylist() == [0, 1, 2]
-    assert pq.read_table(folder / "per_class.parquet").num_rows == 30
-    text = (folder / "report.md").read_text()
-    for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text):
-        read_png((folder / link).read_bytes())
-    for link in re.findall(r"(?<!!)\[[^\]]*\]\(([^)]+)\)", text):  # the tables beside the report
-        assert (folder / link).stat().st_size > 0
-    stage = run_record.read_run(layout.run("2026-11-01"))["stages"]["summary"]
-    assert stage["status"] == "complete" and stage["mean_accuracy"] == pytest.approx(
-        doc["across_seeds"]["mean"]
-    )
-
-
-def test_gate_fails_after_writing_against_a_better_previous_run(tmp_path, fake_predictions):
-    layout = Layout(str(tmp_path))
-    make_run(layout, fake_predictions, "2026-11-01", 0.95)
-    summary_stage.summarize_run(Layout(str(tmp_path)).run("2026-11-01"))
-    make_run(layout, fake_predictions, "2026-11-02", 0.5)
-    with pytest.raises(RegressionDetected) as caught:
-        summary_stage.summarize_run(Layout(str(tmp_path)).run("2026-11-02"), baseline="previous")
-    assert caught.value.exit_code == 4 and "2026-11-02" in str(caught.value)
-    written = json.loads((tmp_path / "runs/2026-11-02/summary/summary.json").read_text())
-    assert written["comparison"]["regressed"] and written["comparison"]["baseline_run_id"] == "2026-11-01"
-    assert (tmp_path / "runs/2026-11-02/summary/report.html").exists()
-    assert run_record.read_run(layout.run("2026-11-02"))["stages"]["summary"]["status"] == "regressed"
-    # A regressed run is not a baseline: the next run is compared with the last good one.
-    make_run(layout, fake_predictions, "2026-11-03", 0.95)
-    doc = summary_stage.summarize_run(Layout(str(tmp_path)).run("2026-11-03"), baseline="previous")
-    assert doc["comparison"]["baseline_run_id"] == "2026-11-01" and not doc["comparison"]["regressed"]
-
-
-def test_failed_seed_fails_the_gate_without_a_baseline(tmp_path, fake_predictions):
-    make_run(Layout(str(tmp_path)), fake_predictions, "r1", 0.8, seeds=(0, 1), failed=(2,))
-    with pytest.raises(RegressionDetected, match=r"seed\(s\) failed: \[2\]"):
-        summary_stage.summarize_run(Layout(str(tmp_path)).run("r1"))
-
-
-def test_missing_baseline_run_is_a_config_error(tmp_path, fake_predictions):
-    make_run(Layout(str(tmp_path)), fake_predictions, "r1", 0.8)
-    with pytest.raises(ConfigError, match="nope"):
-        summary_stage.summarize_run(Layout(str(tmp_path)).run("r1"), baseline="nope")
-
-
-def test_summarize_run_writes_through_fsspec(fake_predictions):
-    output = "memory://lenet-report-test"
-    make_run(Layout(output), fake_predictions, "r1", 0.8)
-    doc = summary_stage.summarize_run(Layout(output).run("r1"))
-    assert doc["report_html"] == "memory://lenet-report-test/runs/r1/summary/report.html"
-    assert storage.read_bytes(doc["report_html"]).startswith(b"<!DOCTYPE html>")
-    assert set(doc["files"]) <= set(storage.list_dir(Layout(output).run("r1").summary_dir))
-    storage.remove(output, recursive=True)
-
-
-def test_resummarising_without_images_drops_the_old_pictures(tmp_path, fake_predictions):
-    make_run(Layout(str(tmp_path)), fake_predictions, "r1", 0.8)
-    summary_stage.summarize_run(Layout(str(tmp_path)).run("r1"), images=pictures())
-    doc = summary_stage.summarize_run(Layout(str(tmp_path)).run("r1"))
-    folder = tmp_path / "runs" / "r1" / "summary"
-    assert not (folder / "train_images.png").exists() and not (folder / "test_predictions.png").exists()
-    assert set(doc["files"]) == {p.name for p in folder.iterdir()}
-
-
 def html_and_markdown(doc: dict, figures: dict | None = None) -> tuple[str, str]:
     return render_html(doc, figures or {}), render_markdown(doc, figures or {})
 
@@ -385,25 +197,3 @@ def test_per_seed_table_is_worst_first_and_folds_past_20_rows():
 def test_a_short_table_does_not_fold(doc):
     page = render_html(doc, {})
     assert "<details>" not in page and "Full list beside this report" in page
-
-
-def test_per_seed_csv_lists_every_seed_worst_first(tmp_path, fake_predictions):
-    make_run(Layout(str(tmp_path)), fake_predictions, "r1", 0.8)
-    doc = summary_stage.summarize_run(Layout(str(tmp_path)).run("r1"))
-    rows = (tmp_path / "runs/r1/summary/per_seed.csv").read_text().splitlines()
-    assert rows[0].startswith("run_id,seed,n_samples,test_accuracy")
-    accuracies = [float(r.split(",")[3]) for r in rows[1:]]
-    assert len(accuracies) == doc["n_seeds"] and accuracies == sorted(accuracies)
-    pairs = pq.read_table(tmp_path / "runs/r1/summary/disagreement.parquet").to_pylist()
-    assert [(p["seed_a"], p["seed_b"]) for p in pairs] == [(0, 1), (0, 2), (1, 2)]
-    assert pairs[0]["disagreement"] == doc["disagreement"]["matrix"][0][1]
-
-
-def test_the_article_pictures_show_the_first_18_images_of_a_whole_split(tmp_path, fake_predictions, caplog):
-    make_run(Layout(str(tmp_path)), fake_predictions, "r1", 0.8)
-    with caplog.at_level(logging.WARNING, logger="lenet_batch"):
-        summary_stage.summarize_run(Layout(str(tmp_path)).run("r1"), images=pictures(N_SAMPLES))
-    folder = tmp_path / "runs" / "r1" / "summary"
-    for name in ("train_images.png", "test_predictions.png"):
-        assert read_png((folder / name).read_bytes()).shape[:2] == (350, 1080)  # 2 rows of 9
-    assert "picture shows" not in caplog.text

@@ -201,16 +201,8 @@ def write_partition(
         _remove_quietly(staged, options)
         _remove_staging_folder(run)
         raise
-    marker = {
-        "file": PART_FILE,
-        "rows": rows,
-        "bytes": size,
-        "model_sha256": model_sha256,
-        "committed_at": now_utc(),
-        "run_id": run.run_id,
-        "seed": seed,
-        **marker_extra,
-    }
+    marker = {"file": PART_FILE, "rows": rows, "bytes": size, "model_sha256": model_sha256}
+    marker |= {"committed_at": now_utc(), "run_id": run.run_id, "seed": seed, **marker_extra}
     storage.write_json_atomic(storage.join(folder, MARKER), marker, options)
     if not storage.is_local(final):  # locally the rename consumed it
         _remove_quietly(staged, options)

@@ -16,6 +16,7 @@ from lenet_batch.summary import disagreement as pairwise
 from lenet_batch.summary.prediction_frame import to_frame
 
 CI_LEVEL = 0.95
+ENSEMBLE_METHOD = "argmax of the mean probability across seeds, per sample_id"
 TIE_BREAK = "lowest class index"  # majority vote: a tie goes to the smallest class index among the tied
 
 
@@ -234,17 +235,14 @@ def summarize(
         per_class=across.to_dict(orient="records"),
         across_seeds=describe(per_seed["test_accuracy"].tolist()),
         train_seconds=describe(per_seed["train_seconds"].dropna().tolist()),
-        ensemble={
-            "accuracy": float(np.mean(ensemble == labels)),
-            "n_samples": int(sample_ids.size),
-            "method": "argmax of the mean probability across seeds, per sample_id",
-        },
+        ensemble={"accuracy": float(np.mean(ensemble == labels)), "n_samples": int(sample_ids.size)}
+        | {"method": ENSEMBLE_METHOD},
         majority_vote={"accuracy": float(np.mean(majority == labels)), "tie_break": TIE_BREAK},
         disagreement=pairwise.describe(matrix, seeds),
         confusion_matrix=confusion(labels, ensemble, len(names)).tolist(),
         failed_seeds=sorted(int(s) for s in failed_seeds),
         samples=pd.DataFrame(
-            {"sample_id": sample_ids, "label": labels, "ensemble": ensemble, "majority_vote": majority}
+            {"sample_id": sample_ids, "label": labels} | {"ensemble": ensemble, "majority_vote": majority}
         ),
         disagreement_matrix=matrix,
     )

@@ -111,10 +111,8 @@ def train_epoch(
         with autograd.record():
             loss, batch_loss, batch_correct = objective(x, y)
         loss.backward()
-        # Every sample's gradient weighs 1/batch_size, the last partial batch's too, as in the seed
-        # article (trainer.step(batch_size)). Normalising that batch by its own size gives its few samples
-        # a full-size step; at lr 0.1 that step cost 2-3 points of the test accuracy measured right after
-        # it (8 seeds x 10 epochs: 0.863 against the article's 0.884).
+        # Every gradient weighs 1/batch_size, the last partial batch's too, as the article's
+        # trainer.step(batch_size) does (1/its own size cost 2 points: README, "Figures").
         trainer.step(recipe.batch_size)
         total_loss += batch_loss  # accumulated on the device: no host sync per batch
         total_correct += batch_correct

@@ -17,7 +17,7 @@ from lenet_batch.provenance import now_utc, versions
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
 from lenet_batch.store.seed_records import SeedMetrics, TrainResult, record_attempt
-from lenet_batch.training.checkpoints import load_checkpoint, save_checkpoint, seed_state
+from lenet_batch.training.checkpoints import Checkpoint, load_checkpoint, save_checkpoint, seed_state
 from lenet_batch.training.loop import train_seed
 from lenet_batch.training.model import mx_context
 from lenet_batch.training.plan import RESUME, SKIP, plan_seeds
@@ -75,32 +75,32 @@ def run_seed(
         log.info("seed %d: already complete (test accuracy %.4f), skipped", seed, state.test_accuracy)
         return TrainResult(seed, "skipped", state.test_accuracy, state.train_seconds, state.attempts)
     attempts = record_attempt(run, seed)
-    resume = load_checkpoint(run, seed) if plan.action == RESUME else None
-    if resume is not None:
-        log.info("seed %d: resuming after epoch %d (attempt %d)", seed, resume.epoch, len(attempts))
+    resume = _resume_point(run, seed, len(attempts)) if plan.action == RESUME else None
     started = time.perf_counter()
-    params, history = train_seed(
-        arrays,
-        recipe,
-        seed,
-        mx_context(*context),
-        resume,
-        on_epoch=lambda hist, p: save_checkpoint(run, seed, hist, p, recipe=recipe, data=data_info),
-    )
-    metrics = _metrics(
-        run,
-        seed,
-        recipe,
-        history,
-        params,
-        data_info=data_info,
-        attempts=attempts,
-        context=context,
-        wall_seconds=time.perf_counter() - started,
-    )
-    storage.write_bytes_atomic(run.model_params(seed), params, run.options)
-    storage.write_json_atomic(run.metrics_json(seed), metrics.to_json(), run.options)  # last: marks complete
-    storage.remove(run.checkpoint_dir(seed), run.options, recursive=True)
-    log.info("seed %d: done, test accuracy %.4f", seed, metrics.test_accuracy)
+
+    def on_epoch(hist, p):
+        save_checkpoint(run, seed, hist, p, recipe=recipe, data=data_info)
+
+    params, history = train_seed(arrays, recipe, seed, mx_context(*context), resume, on_epoch=on_epoch)
+    wall = time.perf_counter() - started
+    facts = {"data_info": data_info, "attempts": attempts, "context": context, "wall_seconds": wall}
+    metrics = _metrics(run, seed, recipe, history, params, **facts)
+    _commit(run, seed, params, metrics)
     status = "resumed" if resume is not None else "trained"
     return TrainResult(seed, status, metrics.test_accuracy, metrics.train_seconds, len(attempts))
+
+
+def _resume_point(run: RunRef, seed: int, attempt: int) -> Checkpoint | None:
+    """The seed's last epoch checkpoint (None: none readable, start over)."""
+    resume = load_checkpoint(run, seed)
+    if resume is not None:
+        log.info("seed %d: resuming after epoch %d (attempt %d)", seed, resume.epoch, attempt)
+    return resume
+
+
+def _commit(run: RunRef, seed: int, params: bytes, metrics: SeedMetrics) -> None:
+    """Save the model, then metrics.json (written last: it marks the seed complete), then drop checkpoints."""
+    storage.write_bytes_atomic(run.model_params(seed), params, run.options)
+    storage.write_json_atomic(run.metrics_json(seed), metrics.to_json(), run.options)
+    storage.remove(run.checkpoint_dir(seed), run.options, recursive=True)
+    log.info("seed %d: done, test accuracy %.4f", seed, metrics.test_accuracy)
