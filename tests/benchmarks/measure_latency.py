@@ -55,11 +55,12 @@ def _query(params: dict) -> None:
 
 def _predict(params: dict) -> None:
     from lenet_batch.pipeline import stages
-    from lenet_batch.scoring.seed import predict_classes
+    from lenet_batch.scoring.seed import load_model, predict_classes
 
     settings = _settings(params)
     images = stages.load_dataset(settings).test_images[:PREDICT_FIRST]
-    predict_classes(stages.run_ref(settings), 0, images)
+    run = stages.run_ref(settings)
+    predict_classes(run, 0, load_model(run, 0), images)
 
 
 WORK = {

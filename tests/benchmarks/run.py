@@ -129,15 +129,16 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="lenet-bench-"))
     bench = Bench(work, out_dir / f"{stem}.log", args.quiet_wait)
     doc: dict[str, Any] = {"started_at": started.isoformat(), "settings": vars(args), "machine": machine()}
+    path = out_dir / f"{stem}.json"
     try:
         for name in args.only:
             print(f"bench: {name} ...", file=sys.stderr, flush=True)
             doc[name] = SECTIONS[name](bench, args)
+            path.write_text(json.dumps(doc, indent=2, default=str))  # a later section's failure keeps these
     finally:
         bench.close()
         shutil.rmtree(work, ignore_errors=True)
     doc["finished_at"] = dt.datetime.now(dt.UTC).isoformat()
-    path = out_dir / f"{stem}.json"
     path.write_text(json.dumps(doc, indent=2, default=str))  # the raw figures first, whatever follows
     doc["rows"] = table.rows(doc)
     path.write_text(json.dumps(doc, indent=2, default=str))
