@@ -230,7 +230,7 @@ def render(doc: dict) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
     history = f" --history-runs {s['history_runs']}" if s.get("history_runs") else ""
     lines = [
-        f"lenet-batch benchmark, {doc['started_at']} .. {doc['finished_at']}",
+        f"lenet-batch benchmark, {doc['started_at']} .. {doc.get('finished_at', '(unfinished)')}",
         f"machine: {m['cpu_model']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}",
         f"versions: {versions}",
         f"settings: --seeds {s['seeds']} --epochs {s['epochs']} --train-epochs {s['train_epochs']}"
