@@ -107,6 +107,16 @@ def test_infer_of_a_local_run_scores_in_the_driver_without_ray(tmp_path, small_d
     assert marker["omp_num_threads"] == "1" and marker["rows"] == 2000
 
 
+def test_a_seed_failing_in_the_driver_is_an_error_line_even_with_q(tmp_path, small_data_dir):
+    install_run(str(tmp_path), "r", [0, 1])
+    run = RunRef(str(tmp_path), "r")
+    storage.write_bytes_atomic(run.model_params(1), b"not a parameter file")  # its digest no longer matches
+    code, _, err, _ = _infer(tmp_path, small_data_dir, "-q")
+    assert code == 3, err[-3000:]
+    errors = [line for line in err.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "seed 1: not scored: ModelFileError" in errors[0], err[-3000:]
+
+
 def _tables(output: Path) -> dict[int, tuple]:
     """Each seed's predictions without scored_at, and its marker's thread count."""
     run = RunRef(str(output), "r")

@@ -6,6 +6,8 @@ from typing import Any, TypeVar
 
 import ray
 
+from lenet_batch.store.seed_records import progress_line
+
 log = logging.getLogger(__name__)
 Result = TypeVar("Result")
 
@@ -35,7 +37,7 @@ def collect(
                 fatal = fatal or (cause if isinstance(cause, reraise) else None)
                 results.append(on_failure(seed, exc))
             # From the driver, as results arrive: workers' own lines are forwarded late or not at all.
-            log.info("%s [%d/%d seeds done]", results[-1].describe(), len(results), total)
+            log.info("%s", progress_line(results[-1], len(results), total))
     if fatal is not None:
         raise fatal
     return sorted(results, key=lambda r: r.seed)

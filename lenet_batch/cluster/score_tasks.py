@@ -15,7 +15,7 @@ from lenet_batch.data.fashion_mnist import FashionMNIST
 from lenet_batch.data.inputs import ImageSource
 from lenet_batch.errors import InputError
 from lenet_batch.store.layout import RunRef
-from lenet_batch.store.seed_records import ScoreResult
+from lenet_batch.store.seed_records import ScoreResult, score_failure
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +27,6 @@ def _score_task(run: RunRef, seed: int, source: ImageSource, test_split: Any) ->
     worker_logging()
     context = context_for(ray.get_gpu_ids(), os.environ.get("CUDA_VISIBLE_DEVICES"))
     return score_seed(run, seed, source, context=context, test_split=test_split)
-
-
-def failure(seed: int, error: str) -> ScoreResult:
-    """The result of a seed that could not be scored."""
-    log.error("seed %d: not scored: %s", seed, error)
-    return ScoreResult(seed, "failed", error=error[:500])
 
 
 def score_seeds(
@@ -50,4 +44,4 @@ def score_seeds(
     remote = _score_task.options(**task_options(settings, inherited_env()))
     pending = {remote.remote(run, seed, source, split_ref): seed for seed in seeds}
     # Bad input (a label out of range, a short image) is the user's to fix: exit 2, not "seeds failed".
-    return collect(pending, lambda seed, exc: failure(seed, error_text(exc)), reraise=(InputError,))
+    return collect(pending, lambda seed, exc: score_failure(seed, error_text(exc)), reraise=(InputError,))

@@ -13,7 +13,7 @@ from lenet_batch.data.fashion_mnist import FashionMNIST
 from lenet_batch.data.inputs import ImageSource
 from lenet_batch.errors import InputError
 from lenet_batch.store.layout import RunRef
-from lenet_batch.store.seed_records import ScoreResult
+from lenet_batch.store.seed_records import ScoreResult, progress_line, score_failure
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,6 @@ def score_here(
             raise
         except Exception as exc:  # as on Ray: one seed's failure does not stop the others
             log.debug("seed %d: scoring failed", seed, exc_info=True)
-            results.append(ScoreResult(seed, "failed", error=error_text(exc)))
-        # The same progress line as the Ray path's (cluster/progress.py), in seed order here.
-        log.info("%s [%d/%d seeds done]", results[-1].describe(), len(results), len(seeds))
+            results.append(score_failure(seed, error_text(exc)))
+        log.info("%s", progress_line(results[-1], len(results), len(seeds)))  # as on the Ray path
     return results

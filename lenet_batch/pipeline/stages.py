@@ -19,8 +19,14 @@ from lenet_batch.pipeline.placement import local_slots, score_on_ray
 from lenet_batch.store import run_record, storage
 from lenet_batch.store.backends import check_reachable_by_workers
 from lenet_batch.store.layout import Layout, RunRef
-from lenet_batch.store.seed_records import ScoreResult, TrainResult, load_complete, trained_seeds
-from lenet_batch.training.checkpoints import run_states, seed_state
+from lenet_batch.store.seed_records import (
+    ScoreResult,
+    TrainResult,
+    load_complete,
+    score_failure,
+    trained_seeds,
+)
+from lenet_batch.training.checkpoints import run_states, seed_state, skipped
 from lenet_batch.training.plan import RESUME, SKIP, SeedPlan, plan_seeds
 
 log = logging.getLogger(__name__)
@@ -113,7 +119,7 @@ def _train_planned(
     results, todo = [], []
     for plan in plans:
         if plan.action == SKIP:
-            results.append(_skipped(run, plan.seed))
+            results.append(skipped(seed_state(run, plan.seed)))
         else:
             log.info("seed %d: %s%s (%s)", plan.seed, plan.action, _from(plan), plan.reason)
             todo.append(plan.seed)
@@ -133,12 +139,6 @@ def _from(plan: SeedPlan) -> str:
     return f" from epoch {plan.from_epoch}" if plan.action == RESUME else ""
 
 
-def _skipped(run: RunRef, seed: int) -> TrainResult:
-    state = seed_state(run, seed)
-    log.info("seed %d: already complete (test accuracy %.4f), skipped", seed, state.test_accuracy)
-    return TrainResult(seed, "skipped", state.test_accuracy, state.train_seconds, state.attempts)
-
-
 def _seeds_to_score(run: RunRef, seeds: list[int] | None) -> tuple[list[int], list[ScoreResult]]:
     """(seeds to score, failures for asked-for seeds whose training is not complete)."""
     complete = trained_seeds(run)  # DataError when the run does not exist
@@ -148,9 +148,7 @@ def _seeds_to_score(run: RunRef, seeds: list[int] | None) -> tuple[list[int], li
         return complete, []
     unfinished = [s for s in seeds if load_complete(run, s) is None]
     error = "ModelFileError: seed {} has no finished model in run " + run.run_id
-    failures = [ScoreResult(s, "failed", error=error.format(s)) for s in unfinished]
-    for failure in failures:
-        log.error("seed %d: not scored: %s", failure.seed, failure.error)
+    failures = [score_failure(s, error.format(s)) for s in unfinished]
     return [s for s in seeds if s not in unfinished], failures
 
 

@@ -5,6 +5,7 @@ object is a DataError naming it.
 """
 
 import dataclasses
+import logging
 import os
 import re
 import socket
@@ -15,6 +16,8 @@ from lenet_batch.errors import DataError
 from lenet_batch.provenance import now_utc
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,17 @@ class ScoreResult:
             return f"seed {self.seed}: failed: {self.error}"
         accuracy = "" if self.accuracy is None else f", accuracy {self.accuracy:.4f}"
         return f"seed {self.seed}: {self.status} {self.rows} images{accuracy}, {self.seconds:.1f} s"
+
+
+def progress_line(result: TrainResult | ScoreResult, done: int, total: int) -> str:
+    """The driver's line for a finished seed, on every path: '<describe()> [k/n seeds done]'."""
+    return f"{result.describe()} [{done}/{total} seeds done]"
+
+
+def score_failure(seed: int, error: str) -> ScoreResult:
+    """The result of a seed that could not be scored, logged as an error (seen under -q too)."""
+    log.error("seed %d: not scored: %s", seed, error)
+    return ScoreResult(seed, "failed", error=error[:500])
 
 
 def load_complete(run: RunRef, seed: int) -> SeedMetrics | None:

@@ -15,7 +15,7 @@ from lenet_batch.config import Recipe
 from lenet_batch.errors import DataError, StorageError
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
-from lenet_batch.store.seed_records import EpochMetrics, load_complete, seed_folders
+from lenet_batch.store.seed_records import EpochMetrics, TrainResult, load_complete, seed_folders
 from lenet_batch.training.plan import SeedState
 
 log = logging.getLogger(__name__)
@@ -110,6 +110,12 @@ def seed_state(run: RunRef, seed: int) -> SeedState:
     if latest is None:
         return SeedState(seed)
     return SeedState(seed, epoch=int(latest["epoch"]), recipe=latest.get("recipe"), data=latest.get("data"))
+
+
+def skipped(state: SeedState) -> TrainResult:
+    """A complete seed's row when it is not trained again (logged once, wherever that is decided)."""
+    log.info("seed %d: already complete (test accuracy %.4f), skipped", state.seed, state.test_accuracy)
+    return TrainResult(state.seed, "skipped", state.test_accuracy, state.train_seconds, state.attempts)
 
 
 def run_states(run: RunRef, seeds: list[int]) -> dict[int, SeedState]:

@@ -17,7 +17,7 @@ from lenet_batch.provenance import now_utc, versions
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
 from lenet_batch.store.seed_records import SeedMetrics, TrainResult, record_attempt
-from lenet_batch.training.checkpoints import Checkpoint, load_checkpoint, save_checkpoint, seed_state
+from lenet_batch.training.checkpoints import Checkpoint, load_checkpoint, save_checkpoint, seed_state, skipped
 from lenet_batch.training.loop import train_seed
 from lenet_batch.training.model import mx_context
 from lenet_batch.training.plan import RESUME, SKIP, plan_seeds
@@ -72,8 +72,7 @@ def run_seed(
     state = seed_state(run, seed)
     plan = plan_seeds(run.run_id, [seed], {seed: state}, recipe, data_info)[0]
     if plan.action == SKIP:
-        log.info("seed %d: already complete (test accuracy %.4f), skipped", seed, state.test_accuracy)
-        return TrainResult(seed, "skipped", state.test_accuracy, state.train_seconds, state.attempts)
+        return skipped(state)
     attempts = record_attempt(run, seed)
     resume = _resume_point(run, seed, len(attempts)) if plan.action == RESUME else None
     started = time.perf_counter()
