@@ -1,12 +1,13 @@
-"""The recipe and the run settings: defaults, a TOML file, environment variables and flags, merged."""
+"""The recipe and the run settings: defaults, a TOML file, environment variables and flags, merged.
+
+Stages and tasks never take the whole Settings: they take the small views it hands out (Recipe,
+ClusterOptions, DataRequest, GateRule) and the run it names (a RunRef).
+"""
 
 import dataclasses
 import datetime as dt
-import json
 import os
 import re
-import tomllib
-import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -18,16 +19,19 @@ from lenet_batch.checks import (
     check_run_id,
     check_storage_options,
 )
+from lenet_batch.config_layers import coerce, from_env, load_toml
 from lenet_batch.errors import ConfigError
+from lenet_batch.redaction import redact
 from lenet_batch.store import backends
+from lenet_batch.store.layout import Layout, RunRef
 
-ENV_PREFIX = "LENET_BATCH_"
 DEFAULT_SEEDS = "0-3"
 GATE_RULES = ("welch", "threshold")  # the regression gate: seed-noise test, or a fixed drop
 # NumPy's legacy seeding (np.random.seed) takes 0 .. 2**32-1; MXNet's seed is a C int that wraps, so every
 # seed in that range still seeds it differently.
 SEED_MAX = 2**32 - 1
 BASELINE_PREVIOUS = "previous"  # --baseline previous: the latest earlier run with a complete summary
+INFER_BATCH_SIZE = 8192  # images per scoring batch (--infer-batch-size): what a scoring task holds at once
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,34 @@ class Recipe:
 
 
 @dataclass(frozen=True)
+class ClusterOptions:
+    """Where the seed tasks run and what each asks for (--address, --cpus/--gpus-per-seed, --max-retries)."""
+
+    address: str = ""  # empty: $RAY_ADDRESS was not set either; a local Ray is started for the stage
+    cpus_per_seed: float = 1.0
+    gpus_per_seed: float = 0.0
+    max_retries: int = 3
+
+
+@dataclass(frozen=True)
+class DataRequest:
+    """Which Fashion-MNIST to load (--data; empty: the usual places) and whether to check its digests."""
+
+    uri: str = ""
+    verify: bool = True
+
+
+@dataclass(frozen=True)
+class GateRule:
+    """How the regression gate decides (flags --gate, --alpha, --min-effect, --max-drop)."""
+
+    rule: str = GATE_RULES[0]
+    alpha: float = 0.01
+    min_effect: float = 0.002
+    max_drop: float = 0.01
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a command can be told; flags > environment > --config TOML > these defaults."""
 
@@ -53,9 +85,9 @@ class Settings:
     epochs: int = Recipe.epochs
     batch_size: int = Recipe.batch_size
     lr: float = Recipe.lr
-    cpus_per_seed: float = 1.0
-    gpus_per_seed: float = 0.0
-    max_retries: int = 3
+    cpus_per_seed: float = ClusterOptions.cpus_per_seed
+    gpus_per_seed: float = ClusterOptions.gpus_per_seed
+    max_retries: int = ClusterOptions.max_retries
     address: str = ""  # empty: $RAY_ADDRESS, else a local Ray started for the run
     # Never in repr (it may hold credentials); carries storage_timeout/retries to every filesystem opened.
     storage_options: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -64,12 +96,12 @@ class Settings:
     input: str = ""  # images to score; empty: the Fashion-MNIST test split
     input_labels: str = ""  # IDX labels of --input when it is an IDX images file
     input_name: str = ""  # the partition name of a scored --input; empty: from the file name
-    infer_batch_size: int = 8192
+    infer_batch_size: int = INFER_BATCH_SIZE
     baseline: str = BASELINE_PREVIOUS  # a run id, "previous" (the last earlier completed run), or "none"
-    gate: str = "welch"  # "welch": one-sided Welch t-test on per-seed accuracies; "threshold": max_drop
-    alpha: float = 0.01  # welch: significance level of the one-sided test
-    min_effect: float = 0.002  # welch: smallest drop of mean accuracy that counts as a regression
-    max_drop: float = 0.01  # threshold (and the fallback with < 2 seeds on a side): allowed drop of the mean
+    gate: str = GateRule.rule  # "welch": one-sided Welch t-test on per-seed accuracies; "threshold": max_drop
+    alpha: float = GateRule.alpha  # welch: significance level of the one-sided test
+    min_effect: float = GateRule.min_effect  # welch: smallest drop of mean accuracy that counts
+    max_drop: float = GateRule.max_drop  # threshold (and the fallback with < 2 seeds a side): allowed drop
     stale_lock_seconds: int = 6 * 3600
 
     def __post_init__(self) -> None:
@@ -84,6 +116,18 @@ class Settings:
         """The training recipe these settings describe."""
         return Recipe(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr)
 
+    def cluster(self) -> ClusterOptions:
+        """Where seed tasks run and what each asks Ray for."""
+        return ClusterOptions(self.address, self.cpus_per_seed, self.gpus_per_seed, self.max_retries)
+
+    def data_request(self) -> DataRequest:
+        """Which dataset to load, and whether to verify it."""
+        return DataRequest(self.data, self.verify_data)
+
+    def gate_rule(self) -> GateRule:
+        """How the summary's regression gate decides."""
+        return GateRule(self.gate, self.alpha, self.min_effect, self.max_drop)
+
     def seed_list(self) -> list[int]:
         """The seeds as a sorted list of ints (DEFAULT_SEEDS when none were given)."""
         return parse_seeds(self.seeds or DEFAULT_SEEDS)
@@ -95,6 +139,23 @@ class Settings:
     def resolved_run_id(self) -> str:
         """The run id, defaulting to today's UTC date."""
         return self.run_id or dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
+
+    def layout(self) -> Layout:
+        """The output location these settings name."""
+        return Layout(self.output, self.storage_options)
+
+    def run_ref(self) -> RunRef:
+        """The run these settings name, in their output location."""
+        return self.layout().run(self.resolved_run_id())
+
+    def public_record(self) -> dict[str, Any]:
+        """The settings as run.json records them: values of secret-looking keys masked at any depth."""
+        recorded = dataclasses.asdict(self)
+        # The timeout and retries are recorded once, as storage_timeout and storage_retries.
+        recorded["storage_options"] = {
+            k: v for k, v in self.storage_options.items() if k not in backends.RESERVED
+        }
+        return redact(recorded)
 
 
 def parse_seeds(spec: str) -> list[int]:
@@ -118,87 +179,22 @@ def parse_seeds(spec: str) -> list[int]:
     return sorted(seeds)
 
 
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-        return value.lower() in ("1", "true", "yes", "on")
-    raise ValueError(value)
-
-
-def _coerce(name: str, kind: Any, value: Any, origin: str) -> Any:
-    """Convert a value from TOML or the environment to the field's type, or fail naming its origin."""
-    if isinstance(kind, types.UnionType):  # `str | None`: None is only ever the default
-        kind = next(k for k in kind.__args__ if k is not type(None))
-    try:
-        if kind is bool:
-            return _to_bool(value)
-        if kind is int and isinstance(value, int | float | str) and not isinstance(value, bool):
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError(value)
-            return int(value)
-        if kind is float and isinstance(value, int | float | str) and not isinstance(value, bool):
-            return float(value)
-        if kind is str and isinstance(value, str | int) and not isinstance(value, bool):
-            return str(value)
-        if name == "storage_options" and isinstance(value, dict):
-            return dict(value)
-    except (ValueError, OverflowError):  # int('x'), int(float('inf'))
-        pass
-    shown = "(a table of options)" if name == "storage_options" else repr(value)  # may hold a secret
-    kind_name = "table" if name == "storage_options" else getattr(kind, "__name__", kind)
-    raise ConfigError(f"{origin}: {name} = {shown} is not a valid {kind_name}")
-
-
-def _field_types() -> dict[str, Any]:
-    return {f.name: f.type for f in fields(Settings)}
-
-
-def load_toml(path: str) -> dict[str, Any]:
-    """Read a --config TOML file (flat keys, as the flags are named with '_' for '-')."""
-    try:
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"--config {path}: file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"--config {path}: is a folder; give the TOML file") from None
-    except OSError as exc:
-        raise ConfigError(f"--config {path}: cannot read it ({exc.strerror or exc})") from None
-    except ValueError as exc:  # TOMLDecodeError, or bytes that are not UTF-8
-        raise ConfigError(f"--config {path}: invalid TOML ({str(exc).splitlines()[0]})") from None
-    return {k.replace("-", "_"): v for k, v in raw.items()}
-
-
-def from_env(env: Mapping[str, str]) -> dict[str, Any]:
-    """Settings given as LENET_BATCH_<NAME> variables (RAY_ADDRESS for the address)."""
-    values = {
-        f.name: env[ENV_PREFIX + f.name.upper()]
-        for f in fields(Settings)
-        if ENV_PREFIX + f.name.upper() in env
-    }
-    values.pop("storage_options", None)  # secrets come from the AWS environment, not from here
-    if env.get("RAY_ADDRESS") and "address" not in values:
-        values["address"] = env["RAY_ADDRESS"]
-    return values
-
-
 def resolve(
     flags: Mapping[str, Any], env: Mapping[str, str] | None = None, config_path: str | None = None
 ) -> Settings:
     """Merge defaults < TOML file < environment < flags (flags given as None are ignored)."""
-    types = _field_types()
+    kinds = {f.name: f.type for f in fields(Settings)}
     layers = [
         (load_toml(config_path) if config_path else {}, f"--config {config_path}"),
-        (from_env(os.environ if env is None else env), "environment"),
+        (from_env(os.environ if env is None else env, kinds), "environment"),
         ({k: v for k, v in flags.items() if v is not None}, "flag"),
     ]
     merged: dict[str, Any] = {}
     for values, origin in layers:
         for name, value in values.items():
-            if name not in types:
-                raise ConfigError(f"{origin}: unknown setting {name!r} (known: {', '.join(sorted(types))})")
-            merged[name] = _coerce(name, types[name], value, origin)
+            if name not in kinds:
+                raise ConfigError(f"{origin}: unknown setting {name!r} (known: {', '.join(sorted(kinds))})")
+            merged[name] = coerce(name, kinds[name], value, origin)
     settings = dataclasses.replace(Settings(), **merged)
     validate(settings)
     return settings
@@ -233,51 +229,6 @@ def validate(s: Settings) -> None:
     if s.address:
         check_address(s.address)
     check_storage_options(s.storage_options)
-
-
-# A key holding any of these words is a credential: its value is never recorded or logged.
-SECRET_WORDS = ("key", "secret", "token", "password", "passwd", "session", "credential", "signature", "auth")
-
-
-def is_secret_key(key: str) -> bool:
-    """True for keys that look like credentials (aws_secret_access_key, session_token, password, ...)."""
-    lowered = str(key).lower()
-    return any(word in lowered for word in SECRET_WORDS)
-
-
-def redact(value: Any) -> Any:
-    """A copy safe to record or log: values of secret-looking keys masked at any depth (dicts, lists)."""
-    if isinstance(value, Mapping):
-        return {k: ("***" if is_secret_key(k) else redact(v)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [redact(v) for v in value]
-    return value
-
-
-def _option_value(key: str, value: str) -> Any:
-    """'true'/'false' as booleans, a JSON object as a table (client_kwargs={...}); anything else a string."""
-    if value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    if value.startswith("{"):
-        try:
-            return json.loads(value)
-        except ValueError:
-            raise ConfigError(f"--storage-option {key}: the value is not a valid JSON object") from None
-    return value  # numbers stay strings: a secret or a bucket may be all digits
-
-
-def parse_storage_options(pairs: list[str] | None) -> dict[str, Any] | None:
-    """--storage-option key=value pairs into a dict (see _option_value for how values are read)."""
-    if not pairs:
-        return None
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            shown = "(a value that looks like a credential)" if is_secret_key(pair) else repr(pair)
-            raise ConfigError(f"--storage-option {shown}: use key=value")
-        options[key.strip()] = _option_value(key.strip(), value)
-    return options
 
 
 def _check_local_output(output: str) -> None:

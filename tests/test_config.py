@@ -4,8 +4,9 @@ import re
 
 import pytest
 
-from lenet_batch import config
+from lenet_batch import config, config_layers
 from lenet_batch.errors import ConfigError
+from lenet_batch.redaction import redact
 
 
 @pytest.mark.parametrize(
@@ -70,12 +71,12 @@ def test_default_run_id_is_todays_utc_date():
 
 
 def test_storage_options_pairs():
-    assert config.parse_storage_options(["anon=false", "endpoint_url=http://127.0.0.1:9"]) == {
+    assert config_layers.parse_storage_options(["anon=false", "endpoint_url=http://127.0.0.1:9"]) == {
         "anon": False,
         "endpoint_url": "http://127.0.0.1:9",
     }
     with pytest.raises(ConfigError, match="key=value"):
-        config.parse_storage_options(["novalue"])
+        config_layers.parse_storage_options(["novalue"])
 
 
 # --- secrets are masked at any depth, and never shown ------------------------------------------------------
@@ -100,7 +101,7 @@ def test_redact_masks_credentials_at_any_depth_in_dicts_and_lists():
         "AWS_SECRET_ACCESS_KEY": "k",
         "signature_version": "v4",  # a secret-looking word is masked even when harmless: err on the safe side
     }
-    assert config.redact(value) == {
+    assert redact(value) == {
         "a": [{"password": "***", "keep": 1}, ["x", {"Session": "***"}]],
         "nested": {"deeper": {"client_secret": "***", "region": "r"}},
         "AWS_SECRET_ACCESS_KEY": "***",
@@ -117,7 +118,7 @@ def test_nested_storage_options_from_toml_are_recorded_masked_and_never_in_repr(
     settings = config.resolve({}, env={}, config_path=str(toml))
     assert settings.storage_options["client_kwargs"]["aws_secret_access_key"] == "NESTEDSECRET"  # in use
     run = RunRef(str(tmp_path / "out"), "r1", settings.storage_options)
-    run_record.start(run, settings, None)
+    run_record.start(run, settings.public_record(), None)
     recorded = (tmp_path / "out" / "runs" / "r1" / "run.json").read_text()
     for secret in ("AKIAFLATKEY", "NESTEDSECRET", "LISTSECRET"):
         assert secret not in recorded and secret not in repr(settings) and secret not in str(settings)
@@ -142,16 +143,16 @@ def test_a_malformed_storage_options_value_is_refused_without_echoing_it(tmp_pat
 
 def test_a_storage_option_pair_without_a_value_is_refused_without_echoing_a_secret():
     with pytest.raises(ConfigError, match="use key=value") as refused:
-        config.parse_storage_options(["aws_secret_access_key:S3CR3T"])
+        config_layers.parse_storage_options(["aws_secret_access_key:S3CR3T"])
     assert "S3CR3T" not in str(refused.value)
 
 
 def test_storage_option_values_json_tables_and_strings():
-    assert config.parse_storage_options(
+    assert config_layers.parse_storage_options(
         ['client_kwargs={"region_name": "eu-west-1"}', "key=0123", "anon=TRUE"]
     ) == {"client_kwargs": {"region_name": "eu-west-1"}, "key": "0123", "anon": True}
     with pytest.raises(ConfigError, match="not a valid JSON object"):
-        config.parse_storage_options(["client_kwargs={region"])
+        config_layers.parse_storage_options(["client_kwargs={region"])
 
 
 # --- every setting is validated before any work ----------------------------------------------------------

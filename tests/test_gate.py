@@ -9,9 +9,9 @@ import pytest
 from scipy import stats
 
 from lenet_batch import config
+from lenet_batch.config import GateRule
 from lenet_batch.errors import ConfigError
 from lenet_batch.summary import gate, noise
-from lenet_batch.summary.gate import GateRule
 
 THRESHOLD = GateRule(rule="threshold", max_drop=0.01)
 
@@ -218,5 +218,5 @@ def test_gate_settings_are_validated(values, flag):
 
 def test_gate_settings_come_from_the_environment_and_reach_the_rule():
     settings = config.resolve({}, env={"LENET_BATCH_GATE": "threshold", "LENET_BATCH_ALPHA": "0.05"})
-    assert GateRule.from_settings(settings) == GateRule("threshold", 0.05, 0.002, 0.01)
+    assert settings.gate_rule() == GateRule("threshold", 0.05, 0.002, 0.01)
     assert config.resolve({}, env={}).baseline == "previous"

@@ -12,9 +12,9 @@ import pytest
 
 from lenet_batch.errors import StorageError
 from lenet_batch.pipeline import nightly
-from lenet_batch.store import storage
+from lenet_batch.store import runs_index, storage
 from lenet_batch.store.layout import Layout
-from lenet_batch.summary import history, history_stage, runs_index, runs_table
+from lenet_batch.summary import history, history_stage, runs_table
 from tests import helpers
 from tests.history_helpers import marks, read_png, run_id, write_synthetic_runs
 

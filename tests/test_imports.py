@@ -27,7 +27,7 @@ LIGHT_MODULES = [
     "lenet_batch.summary.stage",
     "lenet_batch.summary.noise",
     "lenet_batch.summary.baseline",
-    "lenet_batch.summary.runs_index",
+    "lenet_batch.store.runs_index",
     "lenet_batch.summary.history",
     "lenet_batch.summary.runs_table",
     "lenet_batch.summary.history_figures",

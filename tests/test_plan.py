@@ -41,7 +41,7 @@ def test_each_recorded_state_gets_its_action():
     ]
     assert plans[0].reason == "complete (test accuracy 0.8000)"
     assert plans[1].reason == "checkpoint after epoch 2"
-    assert plan_seed(SeedState(9), RECIPE).to_row() == {
+    assert plan_seed(SeedState(9)).to_row() == {
         "seed": 9,
         "action": TRAIN,
         "from_epoch": 1,

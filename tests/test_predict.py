@@ -198,14 +198,14 @@ def test_unlabelled_npy_input_has_null_labels_and_no_accuracy(scored_run, tmp_pa
 def test_infer_seeds_on_a_local_ray_scores_finished_seeds_and_reports_failures(tmp_path):
     ray = pytest.importorskip("ray")
     from lenet_batch.config import Settings
-    from lenet_batch.pipeline.stages import infer
+    from lenet_batch.pipeline.stages import InferRequest, infer
 
     out = str(tmp_path)
     install_run(out, "ray", [0, 1])
     settings = Settings(output=out, infer_batch_size=4096, cpus_per_seed=1, max_retries=0)
     ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
     try:
-        rows = [r.to_row() for r in infer(settings, RunRef(out, "ray"), seeds=[0, 1, 3])]
+        rows = [r.to_row() for r in infer(RunRef(out, "ray"), InferRequest.of(settings, [0, 1, 3]))]
     finally:
         ray.shutdown()
     assert [(r["seed"], r["status"], r["rows"]) for r in rows] == [

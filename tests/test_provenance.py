@@ -102,19 +102,19 @@ class StubDataset:
 def test_train_and_infer_stages_record_their_start_and_wall_seconds(tmp_path, monkeypatch):
     from lenet_batch.cluster import train_tasks
 
-    def slow_train(settings, dataset, run, seeds, data_info):
+    def slow_train(run, seeds, **_):
         time.sleep(1.0)
         return [TrainResult(0, "trained", 0.8, 1.0, 1)]
 
     # No cluster: the stages' own bookkeeping around it is what is timed.
-    monkeypatch.setattr(stages, "_cluster_while_loading", lambda s, data, n: contextlib.nullcontext(data))
+    monkeypatch.setattr(stages, "_cluster_while_loading", lambda *a: contextlib.nullcontext(a[2]))
     monkeypatch.setattr(train_tasks, "train_seeds", slow_train)
     monkeypatch.setattr(stages, "_score", lambda *a: [ScoreResult(0, "scored", 10, 0.8, 0.1)])
     monkeypatch.setattr(stages, "_seeds_to_score", lambda run, seeds: ([0], []))
     settings = Settings(output=str(tmp_path), run_id="r1", seeds="0")
-    run = stages.run_ref(settings)
-    stages.train(settings, run, StubDataset())
-    stages.infer(settings, run, [0], StubDataset())
+    run = settings.run_ref()
+    stages.train(run, stages.TrainRequest.of(settings), StubDataset())
+    stages.infer(run, stages.InferRequest.of(settings, [0]), StubDataset())
     record = run_record.read_run(run)
     train, infer = record["stages"]["train"], record["stages"]["infer"]
     assert train["seconds"] >= 1.0 and 0 <= infer["seconds"] < train["seconds"]

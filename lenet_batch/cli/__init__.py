@@ -7,11 +7,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from lenet_batch import config, errors
+from lenet_batch import config, config_layers, errors
 from lenet_batch.cli.parser import build_parser
 from lenet_batch.cli.signals import sigterm_handled, stopped_by_sigterm
 from lenet_batch.store import run_log
-from lenet_batch.store.layout import Layout
 
 log = logging.getLogger("lenet_batch")
 # Commands that work on one run: their log is also kept under runs/<run_id>/logs/.
@@ -22,7 +21,7 @@ def settings_from_args(args: argparse.Namespace) -> config.Settings:
     """Resolve flags over environment over --config over defaults."""
     names = set(config.Settings.__dataclass_fields__)
     flags: dict[str, Any] = {k: v for k, v in vars(args).items() if k in names}
-    flags["storage_options"] = config.parse_storage_options(args.storage_option)
+    flags["storage_options"] = config_layers.parse_storage_options(args.storage_option)
     return config.resolve(flags, config_path=args.config)
 
 
@@ -45,17 +44,16 @@ def _durable_log(args: argparse.Namespace, settings: config.Settings) -> run_log
     """A durable copy of this command's log for the run it works on (none for a dry run or no run)."""
     if args.command not in RUN_COMMANDS or getattr(args, "dry_run", False):
         return None
-    run = Layout(settings.output, settings.storage_options).run(settings.resolved_run_id())
-    return run_log.attach(run, run_log.log_name(args.command))
+    return run_log.attach(settings.run_ref(), run_log.log_name(args.command))
 
 
 def _run(args: argparse.Namespace, settings: config.Settings) -> int:
     """The subcommand's exit code: user errors as one line, bugs with their traceback."""
-    from lenet_batch.cli import commands
+    from lenet_batch.cli.commands import COMMANDS  # the stages' imports: not for --help or a bad flag
 
     try:
         with sigterm_handled():
-            return getattr(commands, f"cmd_{args.command}")(args, settings)
+            return COMMANDS[args.command](args, settings)
     except errors.LenetError as exc:
         log.debug("%s", exc, exc_info=True)
         sys.stderr.write(f"lenet-batch {args.command}: error: {exc}\n")

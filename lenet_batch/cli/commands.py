@@ -1,7 +1,11 @@
-"""What each `lenet-batch` subcommand does with its resolved settings; returns an exit code."""
+"""What each `lenet-batch` subcommand does with its resolved settings; returns an exit code.
+
+COMMANDS, at the end, maps each subcommand's name to its handler.
+"""
 
 import argparse
 import logging
+from collections.abc import Callable
 
 from lenet_batch.cli import output
 from lenet_batch.config import Settings
@@ -20,7 +24,7 @@ PLAN_COLUMNS = ["seed", "action", "from_epoch", "reason"]
 
 def cmd_data(args: argparse.Namespace, settings: Settings) -> int:
     """Describe the dataset; optionally plot the first training images."""
-    dataset = stages.load_dataset(settings)
+    dataset = stages.load_dataset(settings.data_request(), settings.storage_options)
     info = dataset.describe()
     if args.plot:
         from lenet_batch.summary.figures import train_images_png
@@ -37,11 +41,11 @@ def cmd_data(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     """Train the seeds on Ray; print the per-seed table; exit 3 when any seed failed."""
-    run = stages.run_ref(settings)
+    run, request = settings.run_ref(), stages.TrainRequest.of(settings)
     if args.dry_run:
-        stages.plan_training(settings, run)  # another recipe is refused before the data is loaded
-        dataset = stages.load_dataset(settings)
-        plans = [p.to_row() for p in stages.plan_training(settings, run, dataset)]
+        stages.plan_training(run, request)  # another recipe is refused before the data is loaded
+        dataset = stages.load_dataset(request.data, run.options)
+        plans = [p.to_row() for p in stages.plan_training(run, request, dataset)]
         if not args.json:
             print(
                 f"run {run.run_id}: seeds {settings.seed_list()} x {settings.epochs} epochs, "
@@ -52,7 +56,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             )
         output.print_rows(plans, PLAN_COLUMNS, args.json)
         return EXIT_OK
-    results = stages.train(settings, run)
+    results = stages.train(run, request)
     output.print_rows([r.to_row() for r in results], TRAIN_COLUMNS, args.json)
     stages.raise_if_failed(results, "train")
     return EXIT_OK
@@ -62,12 +66,12 @@ def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
     """Predict the first test images with one seed's model; print true vs predicted; optional picture."""
     from lenet_batch.scoring.seed import load_model, predict_classes
 
-    run = stages.run_ref(settings)
+    run = settings.run_ref()
     try:  # the same checked loading as batch inference: run exists, training complete, digest matches
         model = load_model(run, args.seed)
     except (DataError, ModelFileError) as exc:
         raise ModelFileError(f"no model for that run and seed: {exc}") from None
-    dataset = stages.load_dataset(settings)
+    dataset = stages.load_dataset(settings.data_request(), run.options)
     images, labels = dataset.test_images[: args.first], dataset.test_labels[: args.first]
     predicted = predict_classes(run, args.seed, model, images)
     output.print_predictions([int(x) for x in labels], [int(x) for x in predicted], CLASS_NAMES)
@@ -82,7 +86,7 @@ def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_infer(args: argparse.Namespace, settings: Settings) -> int:
     """Score the input with every trained seed's model; write Parquet partitions."""
-    results = stages.infer(settings, stages.run_ref(settings), settings.given_seeds())
+    results = stages.infer(settings.run_ref(), stages.InferRequest.of(settings))
     output.print_rows([r.to_row() for r in results], SCORE_COLUMNS, args.json)
     stages.raise_if_failed(results, "infer")
     return EXIT_OK
@@ -94,7 +98,7 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
 
     table = run_query(
         args.sql,
-        Layout(settings.output, settings.storage_options),
+        settings.layout(),
         run_id=settings.run_id or None,
         input_name=settings.input_name or None,
         restricted=not args.unrestricted,
@@ -111,7 +115,8 @@ def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
     """Aggregate a run's predictions and metrics; write tables, plots and report; gate on regressions."""
     from lenet_batch.summary.report import comparison_line, headline_line
 
-    result = stages.summarize(settings, stages.run_ref(settings), dataset=_dataset_for_pictures(settings))
+    request = stages.SummaryRequest.of(settings)
+    result = stages.summarize(settings.run_ref(), request, _dataset_for_pictures(settings))
     if args.json:
         output.print_json(result)
     else:
@@ -124,7 +129,7 @@ def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
 def _dataset_for_pictures(settings: Settings):
     """The dataset for the report's two image pictures; the summary still works without it."""
     try:
-        return stages.load_dataset(settings)
+        return stages.load_dataset(settings.data_request(), settings.storage_options)
     except DataError as exc:
         log.warning("report without the image pictures: %s", exc)
         return None
@@ -145,7 +150,7 @@ def cmd_nightly(args: argparse.Namespace, settings: Settings) -> int:
 
 def _layout(settings: Settings) -> Layout:
     """The output location; one that does not exist is a DataError (a typo must not read as "no runs")."""
-    layout = Layout(settings.output, settings.storage_options)
+    layout = settings.layout()
     if not storage.exists(layout.output, layout.options):
         raise DataError(f"--output {settings.output}: not found (no runs have been written there)")
     return layout
@@ -153,7 +158,8 @@ def _layout(settings: Settings) -> Layout:
 
 def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     """One line per run, newest first: stages, seeds, accuracy with its CI, ensemble, gate and baseline."""
-    from lenet_batch.summary import history, runs_index
+    from lenet_batch.store import runs_index
+    from lenet_batch.summary import history
 
     rows = history.run_rows(runs_index.read_records(_layout(settings), last=args.last))
     if args.json:
@@ -173,3 +179,17 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     else:
         output.print_history(result)
     return EXIT_OK
+
+
+# Each subcommand's handler, by the name the parser gives it.
+COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "data": cmd_data,
+    "train": cmd_train,
+    "predict": cmd_predict,
+    "infer": cmd_infer,
+    "query": cmd_query,
+    "summary": cmd_summary,
+    "nightly": cmd_nightly,
+    "runs": cmd_runs,
+    "history": cmd_history,
+}

@@ -165,7 +165,10 @@ def build_parser() -> Parser:
         help="name of the --input's predictions: scored/input=NAME/… (default: from its file name)",
     )
     p.add_argument(
-        "--infer-batch-size", type=int, default=None, help="images per scoring batch (default 8192)"
+        "--infer-batch-size",
+        type=int,
+        default=None,
+        help=f"images per scoring batch (default {config.INFER_BATCH_SIZE})",
     )
     p.add_argument("--json", action="store_true", help="print the per-seed table as JSON")
 

@@ -2,10 +2,10 @@
 
 from typing import Any
 
-from lenet_batch.config import Settings
+from lenet_batch.config import ClusterOptions
 
 
-def task_options(settings: Settings, inherited_env: dict[str, str] | None = None) -> dict[str, Any]:
+def task_options(cluster: ClusterOptions, inherited_env: dict[str, str] | None = None) -> dict[str, Any]:
     """Ray options of one seed's task: its CPUs and GPUs, retries on worker death, thread caps.
 
     `inherited_env` is what the workers of a local Ray we started inherited from this driver: when it
@@ -13,12 +13,12 @@ def task_options(settings: Settings, inherited_env: dict[str, str] | None = None
     the node (and warms while the data loads) can run it; any runtime_env would need new workers.
     """
     options = {
-        "num_cpus": settings.cpus_per_seed,
-        "num_gpus": settings.gpus_per_seed,
-        "max_retries": settings.max_retries,  # system failures (worker death) only
+        "num_cpus": cluster.cpus_per_seed,
+        "num_gpus": cluster.gpus_per_seed,
+        "max_retries": cluster.max_retries,  # system failures (worker death) only
         "retry_exceptions": False,  # a seed's own error is not retried
     }
-    env = thread_env(settings.cpus_per_seed)
+    env = thread_env(cluster.cpus_per_seed)
     if not inherited_env or any(inherited_env.get(k) != v for k, v in env.items()):
         options["runtime_env"] = {"env_vars": env}
     return options

@@ -10,7 +10,7 @@ from lenet_batch.cluster.progress import collect
 from lenet_batch.cluster.resources import context_for, error_text, task_options
 from lenet_batch.cluster.session import inherited_env, worker_logging
 from lenet_batch.cluster.train_tasks import check_gpus
-from lenet_batch.config import Settings
+from lenet_batch.config import ClusterOptions
 from lenet_batch.data.fashion_mnist import FashionMNIST
 from lenet_batch.data.inputs import ImageSource
 from lenet_batch.errors import InputError
@@ -30,18 +30,19 @@ def _score_task(run: RunRef, seed: int, source: ImageSource, test_split: Any) ->
 
 
 def score_seeds(
-    settings: Settings,
     run: RunRef,
     seeds: list[int],
+    *,
     source: ImageSource,
+    cluster: ClusterOptions,
     dataset: FashionMNIST | None,
 ) -> list[ScoreResult]:
     """Score the seeds on the connected Ray cluster; `dataset` supplies the test split when scoring it."""
-    check_gpus(settings.gpus_per_seed)
+    check_gpus(cluster.gpus_per_seed)
     split_ref = None
     if not source.uri and dataset is not None:  # put once; every task reads it from the object store
         split_ref = ray.put({"test_images": dataset.test_images, "test_labels": dataset.test_labels})
-    remote = _score_task.options(**task_options(settings, inherited_env()))
+    remote = _score_task.options(**task_options(cluster, inherited_env()))
     pending = {remote.remote(run, seed, source, split_ref): seed for seed in seeds}
     # Bad input (a label out of range, a short image) is the user's to fix: exit 2, not "seeds failed".
     return collect(pending, lambda seed, exc: score_failure(seed, error_text(exc)), reraise=(InputError,))

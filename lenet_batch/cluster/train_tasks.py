@@ -8,7 +8,7 @@ import ray
 from lenet_batch.cluster.progress import collect
 from lenet_batch.cluster.resources import context_for, error_text, task_options
 from lenet_batch.cluster.session import inherited_env, worker_logging
-from lenet_batch.config import Recipe, Settings
+from lenet_batch.config import ClusterOptions, Recipe
 from lenet_batch.data.fashion_mnist import FashionMNIST
 from lenet_batch.errors import ConfigError
 from lenet_batch.store.layout import RunRef
@@ -60,15 +60,20 @@ def _failure(run: RunRef, seed: int, exc: Exception) -> TrainResult:
 
 
 def train_seeds(
-    settings: Settings, dataset: FashionMNIST, run: RunRef, seeds: list[int], data_info: dict
+    run: RunRef,
+    seeds: list[int],
+    *,
+    recipe: Recipe,
+    cluster: ClusterOptions,
+    dataset: FashionMNIST,
+    data_info: dict,
 ) -> list[TrainResult]:
     """Train the seeds on the connected Ray cluster; one result per seed, in seed order.
 
     `data_info` is what each seed records of its data (source, digests, verified) and is checked against.
     """
-    check_gpus(settings.gpus_per_seed)
+    check_gpus(cluster.gpus_per_seed)
     arrays_ref = ray.put(dataset.arrays())  # once; tasks read it zero-copy from the object store
-    remote = _train_task.options(**task_options(settings, inherited_env()))
-    recipe = settings.recipe()
+    remote = _train_task.options(**task_options(cluster, inherited_env()))
     pending = {remote.remote(arrays_ref, data_info, recipe, seed, run): seed for seed in seeds}
     return collect(pending, lambda seed, exc: _failure(run, seed, exc))

@@ -16,7 +16,7 @@ import ray
 
 from lenet_batch.cluster.resources import task_options
 from lenet_batch.cluster.session import inherited_env
-from lenet_batch.config import Settings
+from lenet_batch.config import ClusterOptions
 
 log = logging.getLogger(__name__)
 WARM_BATCH = 256
@@ -42,9 +42,9 @@ def warm_up() -> int:
 _warm = ray.remote(warm_up)
 
 
-def warm_workers(settings: Settings, tasks: int) -> list[Any]:
+def warm_workers(cluster: ClusterOptions, tasks: int) -> list[Any]:
     """Start warm-up tasks for up to `tasks` seed tasks' workers; returns their refs (nobody waits)."""
-    options = task_options(settings, inherited_env())
+    options = task_options(cluster, inherited_env())
     if options.get("num_gpus"):  # a GPU task may not reuse its worker: nothing to gain
         return []
     cpus = ray.cluster_resources().get("CPU", 0)

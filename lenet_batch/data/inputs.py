@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from lenet_batch.config import INFER_BATCH_SIZE
 from lenet_batch.data import fashion_mnist, idx
 from lenet_batch.data.batch import ImageBatch, check_images
 from lenet_batch.data.idx_input import idx_batches
@@ -35,7 +36,7 @@ class ImageSource:
     labels_uri: str | None = None
     data_uri: str | None = None  # where the test split comes from (--data), when uri is None
     verify: bool = True
-    batch_size: int = 8192
+    batch_size: int = INFER_BATCH_SIZE
     input_name: str | None = None  # the partition name of a custom input (default: from its file name)
 
     @property

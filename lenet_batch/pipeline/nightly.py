@@ -26,7 +26,7 @@ def nightly(settings: Settings) -> dict[str, Any]:
     if settings.input:  # the nightly evaluates on the test split; other images are scored by `infer --input`
         log.warning("nightly: ignoring input %s; it scores the Fashion-MNIST test split", settings.input)
         settings = dataclasses.replace(settings, input="", input_labels="", input_name="")
-    run = stages.run_ref(settings)
+    run = settings.run_ref()
     check_reachable_by_workers(run.output)
     with lock.run_lock(run, settings.stale_lock_seconds):
         try:
@@ -50,12 +50,14 @@ def _stages(settings: Settings, run: RunRef) -> dict[str, Any]:
     Each stage starts Ray only for work that needs it: a rerun with every seed trained starts none, and
     scoring the test split runs in this process when a local Ray would not pay for itself.
     """
-    dataset = stages.load_dataset(settings)
-    stages.raise_if_failed(stages.train(settings, run, dataset), "train")  # each stage marks its interruption
+    training = stages.TrainRequest.of(settings)
+    dataset = stages.load_dataset(training.data, run.options)
+    stages.raise_if_failed(stages.train(run, training, dataset), "train")  # each stage marks its interruption
     run_log.save_all()  # the durable log, at each stage boundary
-    stages.raise_if_failed(stages.infer(settings, run, settings.seed_list(), dataset), "infer")
+    scoring = stages.InferRequest.of(settings, training.seeds)
+    stages.raise_if_failed(stages.infer(run, scoring, dataset), "infer")
     run_log.save_all()
-    return stages.summarize(settings, run, dataset=dataset)
+    return stages.summarize(run, stages.SummaryRequest.of(settings), dataset)
 
 
 def _history_after_failure(layout: Layout) -> None:

@@ -1,4 +1,8 @@
-"""The stages as users run them (train, infer, summary): what the CLI and jobs/ both call."""
+"""The stages of a run (train, infer, summary), each given the run and a small request of what it uses.
+
+The CLI's subcommands and the nightly call them (jobs/ run the CLI); a request is made from the resolved
+settings once, by its `of`, so that no stage reads the whole Settings.
+"""
 
 import contextlib
 import logging
@@ -6,9 +10,10 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
-from lenet_batch.config import Settings
+from lenet_batch.config import ClusterOptions, DataRequest, GateRule, Recipe, Settings
 from lenet_batch.data import fashion_mnist
 from lenet_batch.data.batch import IMAGE_BYTES
 from lenet_batch.data.fashion_mnist import FashionMNIST
@@ -18,7 +23,7 @@ from lenet_batch.pipeline.local_scoring import pin_threads, score_here
 from lenet_batch.pipeline.placement import local_slots, score_on_ray
 from lenet_batch.store import run_record, storage
 from lenet_batch.store.backends import check_reachable_by_workers
-from lenet_batch.store.layout import Layout, RunRef
+from lenet_batch.store.layout import RunRef
 from lenet_batch.store.seed_records import (
     ScoreResult,
     TrainResult,
@@ -32,26 +37,67 @@ from lenet_batch.training.plan import RESUME, SKIP, SeedPlan, plan_seeds
 log = logging.getLogger(__name__)
 
 
-def run_ref(settings: Settings) -> RunRef:
-    """The run these settings name, in their output location."""
-    return Layout(settings.output, settings.storage_options).run(settings.resolved_run_id())
+@dataclass(frozen=True)
+class TrainRequest:
+    """What the train stage is asked: seeds, recipe, data, where tasks run, and the settings to record."""
+
+    seeds: tuple[int, ...]
+    recipe: Recipe
+    data: DataRequest
+    cluster: ClusterOptions
+    recorded_settings: dict[str, Any]  # as run.json records them: secrets masked
+
+    @classmethod
+    def of(cls, settings: Settings) -> "TrainRequest":
+        return cls(
+            tuple(settings.seed_list()),
+            settings.recipe(),
+            settings.data_request(),
+            settings.cluster(),
+            settings.public_record(),
+        )
 
 
-def load_dataset(settings: Settings) -> FashionMNIST:
+@dataclass(frozen=True)
+class InferRequest:
+    """What the infer stage is asked: the images, the seeds (None: every trained one), where tasks run."""
+
+    source: ImageSource
+    seeds: tuple[int, ...] | None
+    cluster: ClusterOptions
+    data: DataRequest
+
+    @classmethod
+    def of(cls, settings: Settings, seeds: Sequence[int] | None = None) -> "InferRequest":
+        """--input (with --input-labels) or else the test split of --data; seeds default to --seeds."""
+        source = ImageSource(
+            uri=settings.input or None,
+            labels_uri=settings.input_labels or None,
+            data_uri=settings.data or None,
+            verify=settings.verify_data,
+            batch_size=settings.infer_batch_size,
+            input_name=settings.input_name or None,
+        )
+        given = settings.given_seeds() if seeds is None else seeds
+        chosen = None if given is None else tuple(given)
+        return cls(source, chosen, settings.cluster(), settings.data_request())
+
+
+@dataclass(frozen=True)
+class SummaryRequest:
+    """What the summary stage is asked: the baseline to compare with and the gate's rule."""
+
+    baseline: str
+    rule: GateRule
+
+    @classmethod
+    def of(cls, settings: Settings) -> "SummaryRequest":
+        return cls(settings.baseline, settings.gate_rule())
+
+
+def load_dataset(data: DataRequest, options: dict[str, Any] | None = None) -> FashionMNIST:
     """Fashion-MNIST from --data / $LENET_BATCH_DATA / the system package / the download cache."""
-    return fashion_mnist.load(settings.data or None, settings.storage_options, verify=settings.verify_data)
-
-
-def image_source(settings: Settings) -> ImageSource:
-    """What the infer stage scores: --input (with --input-labels), else the test split of --data."""
-    return ImageSource(
-        uri=settings.input or None,
-        labels_uri=settings.input_labels or None,
-        data_uri=settings.data or None,
-        verify=settings.verify_data,
-        batch_size=settings.infer_batch_size,
-        input_name=settings.input_name or None,
-    )
+    return fashion_mnist.load(data.uri or None, options, verify=data.verify)
 
 
 def raise_if_failed(results: Sequence[TrainResult | ScoreResult], stage: str) -> None:
@@ -61,61 +107,63 @@ def raise_if_failed(results: Sequence[TrainResult | ScoreResult], stage: str) ->
         raise SeedsFailed(f"{stage}: {len(failed)} of {len(results)} seeds failed: {failed}")
 
 
-def data_info(dataset: FashionMNIST, settings: Settings) -> dict[str, Any]:
+def data_info(dataset: FashionMNIST, verify: bool) -> dict[str, Any]:
     """What a run and each of its seeds record of the data, and are checked against on reuse."""
-    return {**dataset.info(), "verified": settings.verify_data}
+    return {**dataset.info(), "verified": verify}
 
 
-def plan_training(settings: Settings, run: RunRef, dataset: FashionMNIST | None = None) -> list[SeedPlan]:
+def plan_training(run: RunRef, request: TrainRequest, dataset: FashionMNIST | None = None) -> list[SeedPlan]:
     """Each asked-for seed's plan: train, resume or skip (what `train` does, and `train --dry-run` shows).
 
     ConfigError (exit 2, nothing written) when a seed of the run recorded another recipe or, given the
     dataset, other data; without it only the recipe is compared, so that is refused before any loading.
     """
-    seeds = settings.seed_list()
-    data = data_info(dataset, settings) if dataset is not None else None
-    return plan_seeds(run.run_id, seeds, run_states(run, seeds), settings.recipe(), data)
+    seeds = list(request.seeds)
+    data = data_info(dataset, request.data.verify) if dataset is not None else None
+    return plan_seeds(run.run_id, seeds, run_states(run, seeds), request.recipe, data)
 
 
-def train(settings: Settings, run: RunRef, dataset: FashionMNIST | None = None) -> list[TrainResult]:
+def train(run: RunRef, request: TrainRequest, dataset: FashionMNIST | None = None) -> list[TrainResult]:
     """Train the seeds with work left on Ray (--address, the open session, or a local Ray).
 
     The plan comes first: a run whose seeds are all complete starts no cluster. Otherwise Ray starts (and
     its workers import MXNet) while the data loads in a thread.
     """
     clock = run_record.StageClock.start()
-    work = [p for p in plan_training(settings, run) if p.action != SKIP]
+    work = [p for p in plan_training(run, request) if p.action != SKIP]
     with run_record.marks_interruption(run, "train"):
         if not work:
-            return _train_planned(settings, run, dataset or load_dataset(settings), clock)
+            loaded = dataset or load_dataset(request.data, run.options)
+            return _train_planned(run, request, loaded, clock)
         check_reachable_by_workers(run.output)
-        with _cluster_while_loading(settings, dataset, len(work)) as loaded:
-            return _train_planned(settings, run, loaded, clock)
+        with _cluster_while_loading(run, request, dataset, len(work)) as loaded:
+            return _train_planned(run, request, loaded, clock)
 
 
 @contextlib.contextmanager
 def _cluster_while_loading(
-    settings: Settings, dataset: FashionMNIST | None, tasks: int
+    run: RunRef, request: TrainRequest, dataset: FashionMNIST | None, tasks: int
 ) -> Iterator[FashionMNIST]:
     """Start or join Ray and warm `tasks` workers while the dataset loads in a thread; yields the dataset."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-data") as pool:
-        loading = pool.submit(load_dataset, settings) if dataset is None else None
+        loading = pool.submit(load_dataset, request.data, run.options) if dataset is None else None
         from lenet_batch.cluster.resources import thread_env
         from lenet_batch.cluster.session import ray_session
         from lenet_batch.cluster.warmup import warm_workers
 
-        with ray_session(settings.address, worker_env=thread_env(settings.cpus_per_seed)):
-            warm_workers(settings, tasks)
+        cluster = request.cluster
+        with ray_session(cluster.address, worker_env=thread_env(cluster.cpus_per_seed)):
+            warm_workers(cluster, tasks)
             yield dataset if loading is None else loading.result()
 
 
 def _train_planned(
-    settings: Settings, run: RunRef, dataset: FashionMNIST, clock: run_record.StageClock
+    run: RunRef, request: TrainRequest, dataset: FashionMNIST, clock: run_record.StageClock
 ) -> list[TrainResult]:
     """Check the plan against the data, record the run, train what is left (on the open session)."""
-    info = data_info(dataset, settings)
-    plans = plan_training(settings, run, dataset)
-    run_record.start(run, settings, info)
+    info = data_info(dataset, request.data.verify)
+    plans = plan_training(run, request, dataset)
+    run_record.start(run, request.recorded_settings, info)
     results, todo = [], []
     for plan in plans:
         if plan.action == SKIP:
@@ -126,10 +174,11 @@ def _train_planned(
     if todo:
         from lenet_batch.cluster.train_tasks import train_seeds
 
-        log.info(
-            "run %s: training seeds %s for %d epochs into %s", run.run_id, todo, settings.epochs, run.run_dir
+        epochs = request.recipe.epochs
+        log.info("run %s: training seeds %s for %d epochs into %s", run.run_id, todo, epochs, run.run_dir)
+        results += train_seeds(
+            run, todo, recipe=request.recipe, cluster=request.cluster, dataset=dataset, data_info=info
         )
-        results += train_seeds(settings, dataset, run, todo, info)
     results.sort(key=lambda r: r.seed)
     run_record.update_stage(run, "train", [r.to_row() for r in results], clock=clock)
     return results
@@ -139,7 +188,7 @@ def _from(plan: SeedPlan) -> str:
     return f" from epoch {plan.from_epoch}" if plan.action == RESUME else ""
 
 
-def _seeds_to_score(run: RunRef, seeds: list[int] | None) -> tuple[list[int], list[ScoreResult]]:
+def _seeds_to_score(run: RunRef, seeds: Sequence[int] | None) -> tuple[list[int], list[ScoreResult]]:
     """(seeds to score, failures for asked-for seeds whose training is not complete)."""
     complete = trained_seeds(run)  # DataError when the run does not exist
     if seeds is None:
@@ -152,47 +201,45 @@ def _seeds_to_score(run: RunRef, seeds: list[int] | None) -> tuple[list[int], li
     return [s for s in seeds if s not in unfinished], failures
 
 
-def infer(
-    settings: Settings, run: RunRef, seeds: list[int] | None = None, dataset: FashionMNIST | None = None
-) -> list[ScoreResult]:
-    """Score the input with the seeds' models (None: every trained seed), writing committed partitions."""
+def infer(run: RunRef, request: InferRequest, dataset: FashionMNIST | None = None) -> list[ScoreResult]:
+    """Score the input with the seeds' models, writing committed partitions."""
     clock = run_record.StageClock.start()
-    source = image_source(settings)
+    source = request.source
     # Refused whichever path scores: where the work runs must not change what an output can be.
     check_reachable_by_workers(run.output, source.uri, source.labels_uri)
-    todo, failures = _seeds_to_score(run, seeds)
+    todo, failures = _seeds_to_score(run, request.seeds)
     if source.uri:
         source.batches(run.options)  # fail here, once, on a bad input file, rather than in every seed
     elif dataset is None and todo:
-        dataset = load_dataset(settings)
+        dataset = load_dataset(request.data, run.options)
     # A named --input has a stage of its own: the run's evaluation (stage "infer") is left as it was.
     stage = "infer" if source.partition_name is None else f"infer:{source.partition_name}"
     results = failures
     if todo:
         with run_record.marks_interruption(run, stage):
-            results = sorted(failures + _score(settings, run, todo, source, dataset), key=lambda r: r.seed)
+            scored = _score(run, todo, request, dataset)
+            results = sorted(failures + scored, key=lambda r: r.seed)
     run_record.update_stage(run, stage, [r.to_row() for r in results], clock=clock, input=source.name)
-    scored = [r for r in results if r.status == "scored"]
-    log.info(
-        "infer: %d/%d seeds scored, %d rows", len(scored), len(results), sum(r.rows or 0 for r in scored)
-    )
+    done = [r for r in results if r.status == "scored"]
+    log.info("infer: %d/%d seeds scored, %d rows", len(done), len(results), sum(r.rows or 0 for r in done))
     return results
 
 
 def _score(
-    settings: Settings, run: RunRef, seeds: list[int], source: ImageSource, dataset: FashionMNIST | None
+    run: RunRef, seeds: list[int], request: InferRequest, dataset: FashionMNIST | None
 ) -> list[ScoreResult]:
     """Score in this process unless a cluster is involved or the work pays for a local Ray."""
+    cluster, source = request.cluster, request.source
     on_ray = score_on_ray(
-        address=settings.address,
+        address=cluster.address,
         env=os.environ,
         session_open="ray" in sys.modules and sys.modules["ray"].is_initialized(),
-        gpus_per_seed=settings.gpus_per_seed,
+        gpus_per_seed=cluster.gpus_per_seed,
         seeds=len(seeds),
         images=_images_per_seed(source, dataset, run.options),
-        slots=local_slots(settings.cpus_per_seed),
+        slots=local_slots(cluster.cpus_per_seed),
     )
-    if not on_ray and pin_threads(settings.cpus_per_seed):
+    if not on_ray and pin_threads(cluster.cpus_per_seed):
         log.info("scoring %d seeds in this process", len(seeds))
         return score_here(run, seeds, source, dataset)
     if not on_ray:
@@ -200,8 +247,8 @@ def _score(
     from lenet_batch.cluster.score_tasks import score_seeds
     from lenet_batch.cluster.session import ray_session
 
-    with ray_session(settings.address):
-        return score_seeds(settings, run, seeds, source, dataset)
+    with ray_session(cluster.address):
+        return score_seeds(run, seeds, source=source, cluster=cluster, dataset=dataset)
 
 
 def _images_per_seed(source: ImageSource, dataset: FashionMNIST | None, options: dict) -> int:
@@ -213,15 +260,13 @@ def _images_per_seed(source: ImageSource, dataset: FashionMNIST | None, options:
         return int(fs.size(path)) // IMAGE_BYTES
 
 
-def summarize(settings: Settings, run: RunRef, dataset: FashionMNIST | None = None) -> dict[str, Any]:
+def summarize(run: RunRef, request: SummaryRequest, dataset: FashionMNIST | None = None) -> dict[str, Any]:
     """Tables, plots, report and the regression gate for one run (raises RegressionDetected: exit 4)."""
-    from lenet_batch.summary.gate import GateRule
     from lenet_batch.summary.report import comparison_line
     from lenet_batch.summary.stage import summarize_run
 
     images = dataset.arrays() if dataset is not None else None
-    rule = GateRule.from_settings(settings)
     with run_record.marks_interruption(run, "summary"):
-        result = summarize_run(run, baseline=settings.baseline, rule=rule, images=images)
+        result = summarize_run(run, baseline=request.baseline, rule=request.rule, images=images)
     log.info("%s", comparison_line(result))
     return result

@@ -54,8 +54,6 @@ DICTIONARY_COLUMNS = [
     "scored_at",
 ]
 
-# --- writing a partition -----------------------------------------------------------------------------------
-
 
 def _staging_folder(run: RunRef) -> str:
     return storage.join(run.layout.staging_dir(), run.run_id)

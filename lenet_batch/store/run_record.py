@@ -1,17 +1,15 @@
 """runs/<run_id>/run.json: the run's config, versions, git commit, data digests and each stage's status."""
 
 import contextlib
-import dataclasses
 import logging
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from lenet_batch.config import Settings, redact
 from lenet_batch.errors import DataError, LenetError
 from lenet_batch.provenance import git_commit, now_utc, versions
-from lenet_batch.store import backends, storage
+from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
 
 log = logging.getLogger(__name__)
@@ -27,23 +25,13 @@ def read_run(run: RunRef) -> dict[str, Any]:
     return record
 
 
-def public_config(settings: Settings) -> dict[str, Any]:
-    """The settings as recorded: values of secret-looking keys masked at any depth."""
-    config = dataclasses.asdict(settings)
-    # The timeout and retries are recorded once, as storage_timeout and storage_retries.
-    config["storage_options"] = {
-        k: v for k, v in settings.storage_options.items() if k not in backends.RESERVED
-    }
-    return redact(config)
-
-
-def start(run: RunRef, settings: Settings, data_info: dict[str, Any] | None) -> None:
-    """Record the config, versions and data of a run (kept across reruns; stages untouched)."""
+def start(run: RunRef, config: dict[str, Any], data_info: dict[str, Any] | None) -> None:
+    """Record the (already redacted) settings, versions and data of a run; stages are left as they were."""
     record = read_run(run)
     record.update(
         {
             "run_id": run.run_id,
-            "config": public_config(settings),
+            "config": config,
             "versions": versions(),
             "git": git_commit(),  # None when not run from a checkout (a wheel, a Ray Jobs working_dir)
             "updated_at": now_utc(),
@@ -55,9 +43,19 @@ def start(run: RunRef, settings: Settings, data_info: dict[str, Any] | None) -> 
     storage.write_json_atomic(run.run_json, record, run.options)
 
 
-def stage_status(rows: list[dict[str, Any]]) -> str:
-    """'complete' when every seed succeeded or was already done, else 'failed'."""
+def status_of_rows(rows: list[dict[str, Any]]) -> str:
+    """A stage's status from its per-seed rows: 'complete' when every seed succeeded or was already done."""
     return "complete" if rows and all(r.get("status") != "failed" for r in rows) else "failed"
+
+
+def stage_status(record: dict[str, Any], stage: str) -> str | None:
+    """A stage's status as run.json records it (None when the stage has not run)."""
+    return ((record.get("stages") or {}).get(stage) or {}).get("status")
+
+
+def stage_seeds(record: dict[str, Any], stage: str) -> list[dict[str, Any]]:
+    """A stage's per-seed rows as run.json records them."""
+    return ((record.get("stages") or {}).get(stage) or {}).get("seeds") or []
 
 
 @dataclass(frozen=True)
@@ -88,7 +86,7 @@ def update_stage(
     """Set one stage's status (per-seed rows, start and wall seconds) in run.json; returns the entry."""
     record = read_run(run)
     timing = clock.fields() if clock is not None else {}
-    entry = {"status": status or stage_status(rows or []), **timing, "finished_at": now_utc(), **extra}
+    entry = {"status": status or status_of_rows(rows or []), **timing, "finished_at": now_utc(), **extra}
     if rows is not None:
         entry["seeds"] = rows
     record.setdefault("stages", {})[stage] = entry

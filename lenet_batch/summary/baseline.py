@@ -14,8 +14,8 @@ from lenet_batch.config import BASELINE_PREVIOUS
 from lenet_batch.errors import ConfigError, DataError
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
-from lenet_batch.summary.history import stage_status
-from lenet_batch.summary.runs_index import RunFiles, read_records
+from lenet_batch.store.run_record import stage_status
+from lenet_batch.store.runs_index import RunFiles, read_records
 
 log = logging.getLogger(__name__)
 

@@ -9,28 +9,13 @@ Rule "threshold": a regression is a drop of the mean of more than max_drop. Fail
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from lenet_batch.config import GATE_RULES
+from lenet_batch.config import GATE_RULES, GateRule
 from lenet_batch.summary.noise import prob_superiority, welch_less
 
 WELCH, THRESHOLD = GATE_RULES
 # A drop equal to max_drop must not fail the gate just because 0.90 - 0.89 > 0.01 in binary floating point.
 GATE_TOLERANCE = 1e-9
 MIN_SEEDS = 2  # per side, for a variance to test against
-
-
-@dataclass(frozen=True)
-class GateRule:
-    """How the gate decides (flags --gate, --alpha, --min-effect, --max-drop)."""
-
-    rule: str = WELCH
-    alpha: float = 0.01
-    min_effect: float = 0.002
-    max_drop: float = 0.01
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> "GateRule":
-        """The rule a Settings asks for."""
-        return cls(settings.gate, settings.alpha, settings.min_effect, settings.max_drop)
 
 
 @dataclass(frozen=True)

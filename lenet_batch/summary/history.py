@@ -7,23 +7,14 @@ from typing import Any
 
 import numpy as np
 
+from lenet_batch.store.run_record import stage_seeds, stage_status
+from lenet_batch.store.runs_index import RunFiles
 from lenet_batch.summary import gate
-from lenet_batch.summary.runs_index import RunFiles
 
 STAGES = ("train", "infer", "summary")
 # A night as the trend report marks it: ok (passed, or nothing to compare with), regressed (gated),
 # failed (a stage or a seed failed, or its records are unreadable), incomplete (running or interrupted).
 STATES = ("ok", "regressed", "failed", "incomplete")
-
-
-def stage_status(record: dict[str, Any], stage: str) -> str | None:
-    """A stage's status in run.json (None when the stage has not run)."""
-    return ((record.get("stages") or {}).get(stage) or {}).get("status")
-
-
-def stage_seeds(record: dict[str, Any], stage: str) -> list[dict[str, Any]]:
-    """A stage's per-seed rows in run.json."""
-    return ((record.get("stages") or {}).get(stage) or {}).get("seeds") or []
 
 
 def stage_failures(record: dict[str, Any]) -> set[int]:

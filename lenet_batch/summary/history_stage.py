@@ -7,9 +7,9 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from lenet_batch.provenance import now_utc
-from lenet_batch.store import storage
+from lenet_batch.store import runs_index, storage
 from lenet_batch.store.layout import Layout
-from lenet_batch.summary import history, history_figures, history_report, runs_index, runs_table
+from lenet_batch.summary import history, history_figures, history_report, runs_table
 
 log = logging.getLogger(__name__)
 

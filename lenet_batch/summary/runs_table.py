@@ -8,8 +8,9 @@ import pyarrow as pa
 
 from lenet_batch.config import parse_seeds
 from lenet_batch.errors import ConfigError
-from lenet_batch.summary.history import run_row, stage_failures, stage_seeds
-from lenet_batch.summary.runs_index import RunFiles
+from lenet_batch.store.run_record import stage_seeds
+from lenet_batch.store.runs_index import RunFiles
+from lenet_batch.summary.history import run_row, stage_failures
 
 VERSIONS = ("lenet_batch", "python", "mxnet", "numpy", "ray", "pyarrow")
 COLUMNS = {

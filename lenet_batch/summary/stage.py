@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lenet_batch.config import parse_seeds
+from lenet_batch.config import GateRule, parse_seeds
 from lenet_batch.errors import DataError, RegressionDetected
 from lenet_batch.provenance import now_utc
 from lenet_batch.scoring.committed import predictions_dataset
@@ -116,7 +116,7 @@ def summarize_run(
     run: RunRef,
     *,
     baseline: str = PREVIOUS,
-    rule: gate.GateRule | None = None,
+    rule: GateRule | None = None,
     images: dict | None = None,
 ) -> dict[str, Any]:
     """Summarise one run into runs/<id>/summary/; raises RegressionDetected (exit 4) after writing."""

@@ -10,7 +10,7 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
 
-from lenet_batch.config import Recipe
+from lenet_batch.config import INFER_BATCH_SIZE, Recipe
 from lenet_batch.data.classes import NUM_CLASSES
 from lenet_batch.data.fashion_mnist import normalize
 from lenet_batch.store.seed_records import EpochMetrics
@@ -22,9 +22,10 @@ log = logging.getLogger(__name__)
 # MKLDNN fusion slower (`make bench`, "forward pass"; shared 2-core AMD EPYC). Logits differ from batch 256 by
 # at most ~1e-6; the predictions on the test split not at all.
 INFER_BATCH = 512
-# Images whose forward passes may be queued ahead of the engine: one scoring batch (--infer-batch-size), so
-# that the next batch's passes all run while this batch's rows are built and written.
-LOOKAHEAD_IMAGES = 8192
+# At most this many images' forward passes are queued ahead of MXNet's engine: as many as a scoring batch
+# holds at the default --infer-batch-size, so that the next batch's passes run while this batch's rows are
+# built and written (a larger --infer-batch-size still queues only this many at a time).
+LOOKAHEAD_IMAGES = INFER_BATCH_SIZE
 LOOKAHEAD_STEPS = 8
 DEFAULT_RECIPE = Recipe()
 

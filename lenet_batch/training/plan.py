@@ -73,8 +73,8 @@ def _same(recorded: Any, requested: Any) -> bool:
     return recorded == requested
 
 
-def plan_seed(state: SeedState, recipe: Recipe, data: Mapping[str, Any] | None = None) -> SeedPlan:
-    """The action for one seed whose recorded recipe and data agree with the requested ones."""
+def plan_seed(state: SeedState) -> SeedPlan:
+    """The action for one seed, once its recorded recipe and data are known to agree with the request."""
     if state.finished:
         accuracy = f" (test accuracy {state.test_accuracy:.4f})" if state.test_accuracy is not None else ""
         return SeedPlan(state.seed, SKIP, None, f"complete{accuracy}")
@@ -100,7 +100,7 @@ def plan_seeds(
     conflicts = {s: d for s, d in conflicts.items() if d}
     if conflicts:
         raise ConfigError(conflict_line(run_id, conflicts))
-    return [plan_seed(states.get(s) or SeedState(s), recipe, data) for s in seeds]
+    return [plan_seed(states.get(s) or SeedState(s)) for s in seeds]
 
 
 def _short(value: Any) -> str:

@@ -8,6 +8,7 @@ import hashlib
 import logging
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ from lenet_batch.config import Recipe
 from lenet_batch.provenance import now_utc, versions
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
-from lenet_batch.store.seed_records import SeedMetrics, TrainResult, record_attempt
+from lenet_batch.store.seed_records import EpochMetrics, SeedMetrics, TrainResult, record_attempt
 from lenet_batch.training.checkpoints import Checkpoint, load_checkpoint, save_checkpoint, seed_state, skipped
 from lenet_batch.training.loop import train_seed
 from lenet_batch.training.model import mx_context
@@ -25,32 +26,34 @@ from lenet_batch.training.plan import RESUME, SKIP, plan_seeds
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class _Attempt:
+    """What this attempt at a seed produced, and where and how long it ran."""
+
+    history: list[EpochMetrics]
+    params: bytes
+    wall_seconds: float
+    context: tuple[str, int]
+    attempts: list[dict[str, Any]]  # every attempt so far, this one last
+
+
 def _metrics(
-    run: RunRef,
-    seed: int,
-    recipe: Recipe,
-    history: list,
-    params: bytes,
-    *,
-    data_info: dict[str, Any],
-    attempts: list[dict[str, Any]],
-    context: tuple[str, int],
-    wall_seconds: float,
+    run: RunRef, seed: int, recipe: Recipe, data_info: dict[str, Any], done: _Attempt
 ) -> SeedMetrics:
     """metrics.json of a finished seed: recipe, per-epoch metrics, digest, provenance, threads, attempts."""
     return SeedMetrics(
         run_id=run.run_id,
         seed=seed,
         recipe=dataclasses.asdict(recipe),
-        epochs=list(history),
-        model_sha256=hashlib.sha256(params).hexdigest(),
+        epochs=list(done.history),
+        model_sha256=hashlib.sha256(done.params).hexdigest(),
         data=data_info,
         versions=versions(),
-        attempts=attempts,
-        train_seconds=round(sum(m.seconds for m in history), 3),
-        wall_seconds_this_attempt=round(wall_seconds, 3),
+        attempts=done.attempts,
+        train_seconds=round(sum(m.seconds for m in done.history), 3),
+        wall_seconds_this_attempt=round(done.wall_seconds, 3),
         omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
-        context=f"{context[0]}({context[1]})",
+        context=f"{done.context[0]}({done.context[1]})",
         finished_at=now_utc(),
     )
 
@@ -81,9 +84,8 @@ def run_seed(
         save_checkpoint(run, seed, hist, p, recipe=recipe, data=data_info)
 
     params, history = train_seed(arrays, recipe, seed, mx_context(*context), resume, on_epoch=on_epoch)
-    wall = time.perf_counter() - started
-    facts = {"data_info": data_info, "attempts": attempts, "context": context, "wall_seconds": wall}
-    metrics = _metrics(run, seed, recipe, history, params, **facts)
+    done = _Attempt(history, params, time.perf_counter() - started, context, attempts)
+    metrics = _metrics(run, seed, recipe, data_info, done)
     _commit(run, seed, params, metrics)
     status = "resumed" if resume is not None else "trained"
     return TrainResult(seed, status, metrics.test_accuracy, metrics.train_seconds, len(attempts))

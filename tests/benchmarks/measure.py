@@ -134,9 +134,9 @@ def train_ray(params: dict) -> dict[str, Any]:
 
     seeds = params["seeds"]
     settings = Settings(seeds=f"0-{seeds - 1}", epochs=params["epochs"], output=params["output"])
-    run = stages.run_ref(settings)
+    run = settings.run_ref()
     with ray_session(num_cpus=params.get("num_cpus"), worker_env=thread_env(1)):
-        rows, wall, _ = timed(stages.train, settings, run)
+        rows, wall, _ = timed(stages.train, run, stages.TrainRequest.of(settings))
     accuracies = [r.test_accuracy for r in rows if r.test_accuracy is not None]
     return {
         "seeds": seeds,

@@ -126,7 +126,7 @@ def score_path(params: dict) -> dict[str, Any]:
     run.py times the whole process, as a user waits for `lenet-batch infer`; the in-process figure is
     from the start of the work, after the imports, as is the Ray one.
     """
-    from lenet_batch.config import Settings
+    from lenet_batch.config import ClusterOptions
     from lenet_batch.data.fashion_mnist import load
     from lenet_batch.data.inputs import ImageSource
     from lenet_batch.store.layout import RunRef
@@ -147,7 +147,7 @@ def score_path(params: dict) -> dict[str, Any]:
         from lenet_batch.cluster.session import ray_session
 
         with ray_session(worker_env=thread_env(1)):
-            rows = score_seeds(Settings(output=params["output"]), run, seeds, source, dataset)
+            rows = score_seeds(run, seeds, source=source, cluster=ClusterOptions(), dataset=dataset)
     assert all(r.status == "scored" for r in rows), rows
     return {"rows": sum(r.rows for r in rows), "in_process_seconds": time.perf_counter() - started}
 

@@ -20,14 +20,14 @@ def _settings(params: dict):
 def _data(params: dict) -> None:
     from lenet_batch.pipeline import stages
 
-    stages.load_dataset(_settings(params))
+    stages.load_dataset(_settings(params).data_request())
 
 
 def _train(params: dict) -> None:
     from lenet_batch.pipeline import stages
 
     settings = _settings(params)
-    rows = stages.train(settings, stages.run_ref(settings))
+    rows = stages.train(settings.run_ref(), stages.TrainRequest.of(settings))
     assert all(r.status == "skipped" for r in rows), rows
 
 
@@ -35,7 +35,7 @@ def _infer(params: dict) -> None:
     from lenet_batch.pipeline import stages
 
     settings = _settings(params)
-    rows = stages.infer(settings, stages.run_ref(settings))
+    rows = stages.infer(settings.run_ref(), stages.InferRequest.of(settings))
     assert all(r.status == "scored" for r in rows), rows
 
 
@@ -43,7 +43,11 @@ def _summary(params: dict) -> None:
     from lenet_batch.pipeline import stages
 
     settings = _settings(params)
-    stages.summarize(settings, stages.run_ref(settings), dataset=stages.load_dataset(settings))
+    stages.summarize(
+        settings.run_ref(),
+        stages.SummaryRequest.of(settings),
+        stages.load_dataset(settings.data_request()),
+    )
 
 
 def _query(params: dict) -> None:
@@ -58,8 +62,8 @@ def _predict(params: dict) -> None:
     from lenet_batch.scoring.seed import load_model, predict_classes
 
     settings = _settings(params)
-    images = stages.load_dataset(settings).test_images[:PREDICT_FIRST]
-    run = stages.run_ref(settings)
+    images = stages.load_dataset(settings.data_request()).test_images[:PREDICT_FIRST]
+    run = settings.run_ref()
     predict_classes(run, 0, load_model(run, 0), images)
 
 

@@ -1,0 +1,99 @@
+"""Where settings come from besides flags: a TOML file and environment variables, coerced to their types.
+
+Generic over the settings' field names and types (config.resolve merges the layers and validates).
+"""
+
+import json
+import tomllib
+import types
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from lenet_batch.errors import ConfigError
+from lenet_batch.redaction import is_secret_key
+
+ENV_PREFIX = "LENET_BATCH_"
+TABLE_SETTING = "storage_options"  # the one setting that is a table, not a single value
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        return value.lower() in ("1", "true", "yes", "on")
+    raise ValueError(value)
+
+
+def coerce(name: str, kind: Any, value: Any, origin: str) -> Any:
+    """Convert a value from TOML or the environment to the field's type, or fail naming its origin."""
+    if isinstance(kind, types.UnionType):  # `str | None`: None is only ever the default
+        kind = next(k for k in kind.__args__ if k is not type(None))
+    try:
+        if kind is bool:
+            return _to_bool(value)
+        if kind is int and isinstance(value, int | float | str) and not isinstance(value, bool):
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError(value)
+            return int(value)
+        if kind is float and isinstance(value, int | float | str) and not isinstance(value, bool):
+            return float(value)
+        if kind is str and isinstance(value, str | int) and not isinstance(value, bool):
+            return str(value)
+        if name == TABLE_SETTING and isinstance(value, dict):
+            return dict(value)
+    except (ValueError, OverflowError):  # int('x'), int(float('inf'))
+        pass
+    shown = "(a table of options)" if name == TABLE_SETTING else repr(value)  # may hold a secret
+    kind_name = "table" if name == TABLE_SETTING else getattr(kind, "__name__", kind)
+    raise ConfigError(f"{origin}: {name} = {shown} is not a valid {kind_name}")
+
+
+def load_toml(path: str) -> dict[str, Any]:
+    """Read a --config TOML file (flat keys, as the flags are named with '_' for '-')."""
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"--config {path}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"--config {path}: is a folder; give the TOML file") from None
+    except OSError as exc:
+        raise ConfigError(f"--config {path}: cannot read it ({exc.strerror or exc})") from None
+    except ValueError as exc:  # TOMLDecodeError, or bytes that are not UTF-8
+        raise ConfigError(f"--config {path}: invalid TOML ({str(exc).splitlines()[0]})") from None
+    return {k.replace("-", "_"): v for k, v in raw.items()}
+
+
+def from_env(env: Mapping[str, str], names: Iterable[str]) -> dict[str, str]:
+    """Settings given as LENET_BATCH_<NAME> variables (RAY_ADDRESS for the address)."""
+    values = {name: env[ENV_PREFIX + name.upper()] for name in names if ENV_PREFIX + name.upper() in env}
+    values.pop(TABLE_SETTING, None)  # secrets come from the AWS environment, not from here
+    if env.get("RAY_ADDRESS") and "address" not in values:
+        values["address"] = env["RAY_ADDRESS"]
+    return values
+
+
+def _option_value(key: str, value: str) -> Any:
+    """'true'/'false' as booleans, a JSON object as a table (client_kwargs={...}); anything else a string."""
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if value.startswith("{"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise ConfigError(f"--storage-option {key}: the value is not a valid JSON object") from None
+    return value  # numbers stay strings: a secret or a bucket may be all digits
+
+
+def parse_storage_options(pairs: list[str] | None) -> dict[str, Any] | None:
+    """--storage-option key=value pairs into a dict (see _option_value for how values are read)."""
+    if not pairs:
+        return None
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            shown = "(a value that looks like a credential)" if is_secret_key(pair) else repr(pair)
+            raise ConfigError(f"--storage-option {shown}: use key=value")
+        options[key.strip()] = _option_value(key.strip(), value)
+    return options
