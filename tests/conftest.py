@@ -31,6 +31,15 @@ _test_token()
 pytest_plugins = ["tests.s3_server"]
 
 
+
+@pytest.fixture(autouse=True)
+def hermetic(tmp_path, monkeypatch):
+    """Each test runs in its own empty working directory, without the variables of helpers.isolated."""
+    monkeypatch.chdir(tmp_path)
+    for name in [k for k in os.environ if helpers.isolated(k)]:
+        monkeypatch.delenv(name)
+
+
 @pytest.fixture(scope="session")
 def fashion_mnist():
     """The real Fashion-MNIST (installed by `make test` / .ci/run)."""

@@ -23,8 +23,9 @@ SEEDS = (0, 1)
 
 
 def nightly_args(output: Path, data: str, run_id: str, epochs: int = 1) -> list[str]:
+    # The cluster's own Python by its path: the test cluster's PATH does not hold the venv (helpers.RayCluster).
     return [
-        "python",
+        str(VENV_BIN / "python"),
         "-m",
         "jobs.nightly",
         "--output",
