@@ -31,7 +31,6 @@ _test_token()
 pytest_plugins = ["tests.s3_server"]
 
 
-
 @pytest.fixture(autouse=True)
 def hermetic(tmp_path, monkeypatch):
     """Each test runs in its own empty working directory, without the variables of helpers.isolated."""

@@ -1,4 +1,4 @@
-"""Every epoch line of every seed once, in order, in the terminal and the durable log; -q keeps only warnings."""
+"""Every epoch line of every seed once, in order, in the terminal and the durable log; -q: warnings only."""
 
 import logging
 import re
@@ -15,7 +15,7 @@ STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
 
 
 def epoch_lines(text: str, epochs: int) -> list[tuple[int, int]]:
-    """(seed, epoch) of every epoch line in the text, wherever it stands (a line forwarded twice counts twice)."""
+    """(seed, epoch) of every epoch line in the text, wherever it stands (a duplicate counts twice)."""
     return [(int(s), int(e)) for s, e in re.findall(rf"seed (\d+) epoch (\d+)/{epochs} loss ", text)]
 
 
