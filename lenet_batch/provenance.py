@@ -1,4 +1,5 @@
-"""When and with what a run was made: UTC timestamps, the versions that decide its bits, the git commit."""
+"""When and with what a run was made: UTC timestamps, the versions, CPU and thread counts that decide its
+bits, the git commit. Pure: reads package metadata and /proc/cpuinfo, imports neither MXNet nor Ray."""
 
 import datetime as dt
 import importlib.metadata
@@ -14,6 +15,22 @@ from lenet_batch import __version__
 RECORDED = ("mxnet", "numpy", "ray", "pyarrow")
 PACKAGE_DIR = Path(__file__).resolve().parent
 GIT_TIMEOUT_SECONDS = 10
+CPUINFO = Path("/proc/cpuinfo")
+# oneDNN's x86 instruction-set levels (MXNet 1.9.1 bundles oneDNN 2.4.4), highest first, with the
+# /proc/cpuinfo flags each needs: oneDNN uses the highest the CPU has, capped by DNNL_MAX_CPU_ISA.
+AVX512_CORE = ("avx512f", "avx512bw", "avx512vl", "avx512dq")
+ONEDNN_ISAS = (
+    ("avx512_core_amx", (*AVX512_CORE, "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")),
+    ("avx512_core_bf16", (*AVX512_CORE, "avx512_vnni", "avx512_bf16")),
+    ("avx512_core_vnni", (*AVX512_CORE, "avx512_vnni")),
+    ("avx512_core", AVX512_CORE),
+    ("avx2", ("avx2",)),
+    ("avx", ("avx",)),
+    ("sse41", ("sse4_1",)),
+)
+ISA_CAP = "DNNL_MAX_CPU_ISA"  # oneDNN 2.4 ignores the older MKLDNN_MAX_CPU_ISA (tests/test_reproducible.py)
+# The variables that set a seed's thread counts (cluster.resources.thread_env), recorded with the CPU.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MXNET_CPU_WORKER_NTHREADS")
 
 
 def now_utc() -> str:
@@ -69,3 +86,57 @@ def git_commit(package_dir: Path = PACKAGE_DIR) -> dict[str, Any] | None:
     if commit is None or status is None:
         return None
     return {"commit": commit, "dirty": bool(status)}
+
+
+def cpu_info(text: str) -> dict[str, Any]:
+    """Vendor, model name and flags of the first processor in /proc/cpuinfo's text."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line.strip():
+            if fields:
+                break  # one processor is enough: the others are the same CPU
+            continue
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    return {
+        "vendor": fields.get("vendor_id"),
+        "model": fields.get("model name"),
+        "flags": set(fields.get("flags", "").split()),
+    }
+
+
+def onednn_isa(flags: set[str], cap: str | None = None) -> str | None:
+    """The instruction-set level oneDNN runs with on a CPU of these flags (None: not an x86 it knows)."""
+    names = [name for name, _ in ONEDNN_ISAS]
+    offered = next((name for name, needs in ONEDNN_ISAS if flags.issuperset(needs)), None)
+    if offered is None or not cap or cap.lower() not in names:  # oneDNN ignores a cap it does not know
+        return offered
+    return names[max(names.index(offered), names.index(cap.lower()))]
+
+
+def isa_class(isa: str | None) -> str | None:
+    """The class of an ISA level that decides float32 results: every avx512_core* level runs the same
+    float32 kernels (bit-identical here, README "Reproducibility"); AVX2, AVX and SSE4.1 each differ."""
+    return "avx512_core" if isa and isa.startswith("avx512_core") else isa
+
+
+def machine(cpuinfo: str | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """The CPU, the ISA level oneDNN uses on it and the thread counts: what a float32 run's bits depend on."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = CPUINFO.read_text()
+        except OSError:  # not Linux
+            cpuinfo = ""
+    env = dict(os.environ) if env is None else env
+    cpu = cpu_info(cpuinfo)
+    cap = env.get(ISA_CAP) or None
+    isa = onednn_isa(cpu["flags"], cap)
+    return {
+        "cpu_model": cpu["model"] or platform.processor() or None,
+        "cpu_vendor": cpu["vendor"],
+        "logical_cpus": os.cpu_count(),
+        "isa": isa,
+        "isa_class": isa_class(isa),
+        "isa_cap": cap,
+        **{name.lower(): env.get(name) for name in THREAD_VARIABLES},
+    }

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lenet_batch.errors import DataError, LenetError
-from lenet_batch.provenance import git_commit, now_utc, versions
+from lenet_batch.provenance import git_commit, machine, now_utc, versions
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
 
@@ -33,6 +33,7 @@ def start(run: RunRef, config: dict[str, Any], data_info: dict[str, Any] | None)
             "run_id": run.run_id,
             "config": config,
             "versions": versions(),
+            "machine": machine(),  # the driver's host; each seed's metrics.json has its worker's
             "git": git_commit(),  # None when not run from a checkout (a wheel, a Ray Jobs working_dir)
             "updated_at": now_utc(),
         }

@@ -55,6 +55,7 @@ class SeedMetrics:
     train_seconds: float = 0.0
     wall_seconds_this_attempt: float = 0.0
     omp_num_threads: str | None = None
+    machine: dict[str, Any] = field(default_factory=dict)  # CPU, oneDNN ISA, threads (provenance.machine)
     context: str = "cpu(0)"
     finished_at: str = ""
     status: str = "complete"
