@@ -6,8 +6,9 @@ says their seed finished. Ray's forwarding of a worker's stderr drops and reorde
 reaches the durable log, so it carries only what is not ours (other libraries' warnings, crashes).
 """
 
+import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import ray
@@ -36,9 +37,15 @@ class LineSink:
         return lines
 
 
-def line_sink() -> ray.actor.ActorHandle:
-    """A sink for one stage's tasks (an env of its own, so that it never takes a warmed worker)."""
-    return LineSink.options(runtime_env={"env_vars": {"LENET_BATCH_LINE_SINK": "1"}}).remote()
+@contextlib.contextmanager
+def line_sink() -> Iterator[ray.actor.ActorHandle]:
+    """A sink for one stage's tasks, stopped after it. Its process is a new one: Ray gives an actor none of
+    the workers that ran tasks (the warmed ones), and with no runtime_env it starts in about a second."""
+    sink = LineSink.remote()
+    try:
+        yield sink
+    finally:
+        ray.kill(sink)
 
 
 def relay(lines: Iterable[Line]) -> None:

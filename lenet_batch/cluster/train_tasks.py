@@ -73,11 +73,8 @@ def train_seeds(
     `data_info` is what each seed records of its data (source, digests, verified) and is checked against.
     """
     check_gpus(cluster.gpus_per_seed)
-    sink = line_sink()
     arrays_ref = ray.put(dataset.arrays())  # once; tasks read it zero-copy from the object store
     remote = _train_task.options(**task_options(cluster, inherited_env()))
-    pending = {remote.remote(arrays_ref, data_info, recipe, seed, run, sink): seed for seed in seeds}
-    try:
+    with line_sink() as sink:
+        pending = {remote.remote(arrays_ref, data_info, recipe, seed, run, sink): seed for seed in seeds}
         return collect(pending, lambda seed, exc: _failure(run, seed, exc), sink=sink)
-    finally:
-        ray.kill(sink)
