@@ -45,7 +45,8 @@ def line_sink() -> Iterator[ray.actor.ActorHandle]:
     try:
         yield sink
     finally:
-        ray.kill(sink)
+        with contextlib.suppress(Exception):  # unwinding a stop or a Ray failure: never mask that error
+            ray.kill(sink)
 
 
 def relay(lines: Iterable[Line]) -> None:
