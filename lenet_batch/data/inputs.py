@@ -21,6 +21,7 @@ from lenet_batch.data.idx_input import idx_batches
 from lenet_batch.data.npy_input import NPY_MAGIC, npy_batches
 from lenet_batch.data.parquet_input import PARQUET_MAGIC, parquet_batches
 from lenet_batch.errors import ConfigError, DataError, InputError
+from lenet_batch.redaction import redact_uri
 from lenet_batch.store import storage
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,8 @@ class ImageSource:
 
     @property
     def name(self) -> str:
-        """How run.json and the partition marker name the input."""
-        return self.uri or TEST_SPLIT
+        """How run.json, the logs and the partition marker name the input (credentials masked)."""
+        return redact_uri(self.uri) if self.uri else TEST_SPLIT
 
     @property
     def partition_name(self) -> str | None:

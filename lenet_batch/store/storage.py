@@ -14,6 +14,7 @@ from typing import Any
 import fsspec
 
 from lenet_batch.errors import LenetError, StorageError
+from lenet_batch.redaction import redact_strings
 from lenet_batch.store import backends
 
 
@@ -149,8 +150,11 @@ def read_json(uri: str, options: dict[str, Any] | None = None) -> Any:
 
 
 def write_json_atomic(uri: str, value: Any, options: dict[str, Any] | None = None) -> None:
-    """Write a JSON document atomically (sorted keys, indented, trailing newline)."""
-    text = json.dumps(value, indent=2, sort_keys=True, default=str) + "\n"
+    """Write a JSON document atomically (sorted keys, indented, trailing newline).
+
+    No record keeps a URI's credentials: every string is masked as redaction.redact_text does.
+    """
+    text = json.dumps(redact_strings(value), indent=2, sort_keys=True, default=str) + "\n"
     write_bytes_atomic(uri, text.encode(), options)
 
 
