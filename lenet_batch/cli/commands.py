@@ -102,6 +102,7 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
         run_id=settings.run_id or None,
         input_name=settings.input_name or None,
         restricted=not args.unrestricted,
+        timeout=settings.query_timeout,
     )
     rows = table.to_pylist()
     if args.json:
