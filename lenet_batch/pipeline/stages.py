@@ -150,17 +150,17 @@ def _cluster_while_loading(
     Data that fails to load stops a Ray start under way (exit 2 in a second, not after Ray is up), and
     the cluster's GPUs are checked before the run is recorded.
     """
-    from lenet_batch.cluster.resources import thread_env
-    from lenet_batch.cluster.session import ray_session, stopped_by_failure
-    from lenet_batch.cluster.train_tasks import check_gpus
-    from lenet_batch.cluster.warmup import warm_workers
-
     cluster = request.cluster
     with (
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-data") as pool,
         contextlib.ExitStack() as session,
     ):
         loading = pool.submit(load_dataset, request.data, run.options) if dataset is None else None
+        from lenet_batch.cluster.resources import thread_env  # Ray's import overlaps the loading too
+        from lenet_batch.cluster.session import ray_session, stopped_by_failure
+        from lenet_batch.cluster.train_tasks import check_gpus
+        from lenet_batch.cluster.warmup import warm_workers
+
         with stopped_by_failure(loading):
             env = thread_env(cluster.cpus_per_seed)
             session.enter_context(
