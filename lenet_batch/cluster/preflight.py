@@ -32,10 +32,10 @@ def check_reachable(address: str, timeout: float) -> None:
     except socket.gaierror as exc:
         raise ConfigError(f"--address {address}: cannot resolve {host} ({exc.strerror})") from None
     except OSError as exc:
-        reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__)
+        waited = f"no answer within {timeout:g} s" if isinstance(exc, TimeoutError) else exc.strerror
         raise ConfigError(
-            f"--address {address}: cannot connect ({reason}, after {timeout:g} s at most); check that the "
-            "head node runs (`ray status`) and the GCS port, or raise --ray-connect-timeout"
+            f"--address {address}: cannot connect ({waited or type(exc).__name__}); check that the head "
+            "node runs (`ray status`) and its GCS port, or raise --ray-connect-timeout"
         ) from None
     if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
         return  # a plain-text probe cannot speak to a TLS GCS; ray.init does its own handshake

@@ -119,6 +119,7 @@ def run_query(
         check_statement(sql)
     files, remote_fs = _files(layout, run_id, input_name)
     con = connect(files, remote_fs, restricted=restricted)
+    log.debug("query over %d partition files: running (at most %s s)", len(files), timeout)
     try:
         table = _execute(con, sql, timeout)
     finally:
