@@ -150,7 +150,7 @@ def sniff(uri: str, options: dict | None) -> str:
     """'idx', 'npy' or 'parquet', from the file's first bytes (not its name)."""
     fs, path = storage.get_fs(uri, options)
     with storage.storage_errors(uri), fs.open(path, "rb") as f:
-        head = f.read(8)
+        head = f.read(8)  # the start of a file reads even where a server refuses ranges
     if head.startswith(NPY_MAGIC):
         return "npy"
     if head.startswith(PARQUET_MAGIC):

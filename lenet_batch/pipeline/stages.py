@@ -19,7 +19,7 @@ from lenet_batch.data import fashion_mnist
 from lenet_batch.data.batch import IMAGE_BYTES
 from lenet_batch.data.fashion_mnist import FashionMNIST
 from lenet_batch.data.inputs import ImageSource
-from lenet_batch.errors import DataError, ModelFileError, SeedsFailed
+from lenet_batch.errors import DataError, LenetError, ModelFileError, SeedsFailed, StorageError
 from lenet_batch.pipeline.local_scoring import pin_threads, score_here
 from lenet_batch.pipeline.placement import local_slots, score_on_ray
 from lenet_batch.store import run_record, storage
@@ -147,9 +147,8 @@ def _cluster_while_loading(
 ) -> Iterator[FashionMNIST]:
     """Start or join Ray and warm `tasks` workers while the dataset loads in a thread; yields the dataset.
 
-    Data that fails to load stops a Ray start under way (exit 2 in a second, not after Ray is up), and
-    the cluster's GPUs are checked before the run is recorded.
-    """
+    Data that fails to load stops a Ray start under way; the cluster's GPUs are checked before the run is
+    recorded."""
     cluster = request.cluster
     with (
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-data") as pool,
@@ -281,7 +280,24 @@ def summarize(run: RunRef, request: SummaryRequest, dataset: FashionMNIST | None
     from lenet_batch.summary.stage import summarize_run
 
     images = dataset.arrays() if dataset is not None else None
-    with run_record.marks_interruption(run, "summary"):
+    with run_record.marks_interruption(run, "summary"), _kept_outputs_named(run):
         result = summarize_run(run, baseline=request.baseline, rule=request.rule, images=images)
     log.info("%s", comparison_line(result))
     return result
+
+
+@contextlib.contextmanager
+def _kept_outputs_named(run: RunRef) -> Iterator[None]:
+    """A summary that cannot be written (a full disk) says that the run's models are kept (not "nothing")."""
+    try:
+        yield
+    except StorageError as exc:
+        kept = False
+        with contextlib.suppress(LenetError):  # a store that fails this check too keeps nothing to name
+            kept = bool(trained_seeds(run))
+        if not kept:
+            raise
+        raise StorageError(
+            f"{exc}; the summary of run {run.run_id} is incomplete, its trained models and predictions are "
+            f"kept: rerun `lenet-batch summary --run {run.run_id}` once the storage is fixed"
+        ) from None

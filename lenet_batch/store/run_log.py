@@ -77,6 +77,7 @@ class DurableLogHandler(logging.Handler):
         self.written = False  # a copy exists in the run (discard removes it)
         self.dirty = False
         self.warned = False  # a copy that cannot be saved is said once, not every few seconds
+        self.broken = False  # writing through failed (a full disk): lines are held, saved at the end
         self.stopped = threading.Event()
         if not self.local:
             threading.Thread(target=self._save_often, name="durable-log", daemon=True).start()
@@ -84,16 +85,37 @@ class DurableLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = self.format(record) + "\n"
-            if self.file is None and self.local and _is_dir(self.run.run_dir):
-                self._open()
-            if self.file is not None:
-                self.file.write(line)
-                self.file.flush()  # to the OS, line by line: a SIGKILL loses nothing written
-            else:
-                self.held.append(line)
-                self.dirty = True
         except Exception:
             self.handleError(record)
+            return
+        if self.file is None and self.local and not self.broken and _is_dir(self.run.run_dir):
+            try:
+                self._open()
+            except OSError as exc:
+                self._broke(exc)
+        if self.file is not None:
+            try:
+                self.file.write(line)
+                self.file.flush()  # to the OS, line by line: a SIGKILL loses nothing written
+                return
+            except OSError as exc:  # a full disk: the run's outcome matters more than its log's copy
+                self._broke(exc)
+        self.held.append(line)
+        self.dirty = True
+
+    def _broke(self, exc: OSError) -> None:
+        """Stop writing through (the lines are held from now on) and say so once."""
+        self.broken = True
+        if self.file is not None:
+            with contextlib.suppress(OSError):
+                self.file.close()
+            self.file = None
+        self._warn(exc)
+
+    def _warn(self, exc: Exception) -> None:
+        if not self.warned:
+            self.warned = True
+            log.warning("could not save the log to %s: %s", self.uri, exc)
 
     def _open(self) -> None:
         """Create the local file with the lines held so far (makes runs/<id>/logs/ if needed)."""
@@ -123,9 +145,7 @@ class DurableLogHandler(logging.Handler):
                 storage.write_bytes_atomic(self.uri, data, self.run.options)
                 self.written = True
         except (LenetError, OSError) as exc:  # the run's outcome matters more than its log's copy
-            if not self.warned:
-                self.warned = True
-                log.warning("could not save the log to %s: %s", self.uri, exc)
+            self._warn(exc)
 
     def _save_often(self) -> None:
         while not self.stopped.wait(SAVE_SECONDS):
