@@ -138,7 +138,7 @@ def metadata_run(tmp_path, monkeypatch):
     ]
     storage.write_json_atomic(run.attempts_json(4), tries)
     table = syn.predictions_table("r1", range(4), 200)
-    monkeypatch.setattr(summary_stage, "read_predictions", lambda layout, run_id: table)
+    monkeypatch.setattr(summary_stage, "read_predictions", lambda layout, run_id, **_: table)
     with pytest.raises(RegressionDetected, match=r"1 seed\(s\) failed: \[4\]"):
         summary_stage.summarize_run(run)
     return run, Path(run.summary_dir)

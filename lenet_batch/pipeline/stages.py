@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lenet_batch.config import ClusterOptions, DataRequest, GateRule, Recipe, Settings
 from lenet_batch.data import fashion_mnist
@@ -33,6 +33,9 @@ from lenet_batch.store.seed_records import (
 )
 from lenet_batch.training.checkpoints import run_states, seed_state, skipped
 from lenet_batch.training.plan import RESUME, SKIP, SeedPlan, plan_seeds
+
+if TYPE_CHECKING:
+    from lenet_batch.summary.types import RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -260,7 +263,7 @@ def _images_per_seed(source: ImageSource, dataset: FashionMNIST | None, options:
         return int(fs.size(path)) // IMAGE_BYTES
 
 
-def summarize(run: RunRef, request: SummaryRequest, dataset: FashionMNIST | None = None) -> dict[str, Any]:
+def summarize(run: RunRef, request: SummaryRequest, dataset: FashionMNIST | None = None) -> "RunSummary":
     """Tables, plots, report and the regression gate for one run (raises RegressionDetected: exit 4)."""
     from lenet_batch.summary.report import comparison_line
     from lenet_batch.summary.stage import summarize_run
