@@ -85,16 +85,24 @@ def encode(value: Any) -> Any:
 
 
 class JsonRecord:
-    """Mixin for frozen dataclasses: `to_json()` and `from_json()` by field name (JSON_NAMES renames)."""
+    """Mixin for frozen dataclasses: `to_json()` and `from_json()` by field name.
+
+    JSON_NAMES renames fields in the document; JSON_OMIT_NONE leaves out fields whose value is None; a
+    field named `extra` (a dict) keeps the keys the type does not know, so that a record read and written
+    back by this code loses nothing a newer writer added.
+    """
 
     JSON_NAMES: ClassVar[dict[str, str]] = {}  # field name -> key in the document, where they differ
+    JSON_OMIT_NONE: ClassVar[bool] = False
 
     def to_json(self) -> dict[str, Any]:
         """The record as a JSON object (a dict of JSON-ready values)."""
-        return {
-            self.JSON_NAMES.get(f.name, f.name): encode(getattr(self, f.name))
-            for f in dataclasses.fields(self)  # type: ignore[arg-type]
-        }
+        doc = dict(encode(getattr(self, "extra", None) or {}))
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if f.name != "extra" and not (value is None and self.JSON_OMIT_NONE):
+                doc[self.JSON_NAMES.get(f.name, f.name)] = encode(value)
+        return doc
 
     @classmethod
     def from_json(cls, doc: Any, where: str = "") -> Self:
@@ -103,11 +111,14 @@ class JsonRecord:
         if not isinstance(doc, dict):
             raise _shape_error(where, "an object", doc)
         hints = typing.get_type_hints(cls)
-        values = {}
+        values, known = {}, set()
         for f in dataclasses.fields(cls):  # type: ignore[arg-type]
             key = cls.JSON_NAMES.get(f.name, f.name)
-            if key in doc:
+            known.add(key)
+            if key in doc and f.name != "extra":
                 values[f.name] = decode(hints[f.name], doc[key], f"{where}.{key}")
+        if "extra" in hints:
+            values["extra"] = {k: v for k, v in doc.items() if k not in known}
         try:
             return cls(**values)
         except TypeError as exc:  # a field without a default is missing

@@ -81,7 +81,7 @@ def test_the_check_sees_a_broken_page(browser, tmp_path):
 def test_a_regressed_run_renders_its_verdict(browser, tmp_path, monkeypatch):
     run = Layout(str(tmp_path / "out")).run("r1")
     syn.write_records(run, range(3), 2)
-    record_seeds = summary_stage.run_record.read_run(run)
+    record_seeds = summary_stage.storage.read_json(run.run_json)
     record_seeds["config"]["seeds"] = "0-3"  # seed 3 never came back
     summary_stage.storage.write_json_atomic(run.run_json, record_seeds)
     table = syn.predictions_table("r1", range(3), 300)

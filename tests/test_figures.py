@@ -202,12 +202,13 @@ def test_image_grid_caps_at_its_maximum_and_says_so(caplog):
 def trained_run(tmp_path_factory, fashion_mnist):
     """A seed trained for one epoch on 2,048 real images (a model for `predict`)."""
     from lenet_batch.config import Recipe
+    from lenet_batch.records import DataInfo
     from lenet_batch.store.layout import RunRef
     from lenet_batch.training.seed import run_seed
 
     output = tmp_path_factory.mktemp("predict")
     arrays = {k: v[:2048] for k, v in fashion_mnist.arrays().items()}
-    run_seed(arrays, data_info={}, recipe=Recipe(epochs=1), seed=0, run=RunRef(str(output), "r1"))
+    run_seed(arrays, data_info=DataInfo(), recipe=Recipe(epochs=1), seed=0, run=RunRef(str(output), "r1"))
     return output
 
 

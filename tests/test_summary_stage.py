@@ -11,6 +11,7 @@ import pytest
 from lenet_batch.errors import ConfigError, RegressionDetected
 from lenet_batch.store import run_record, storage
 from lenet_batch.store.layout import Layout
+from lenet_batch.store.run_record import SeedEntry
 from lenet_batch.summary import stage as summary_stage
 from tests.pixels import read_png
 from tests.report_helpers import N_SAMPLES, metrics_json, pictures, predictions_table
@@ -32,7 +33,7 @@ def make_run(layout: Layout, tables: dict, run_id: str, accuracy: float, seeds=(
     """A trained and scored run: run.json with its train stage, metrics.json per seed, predictions."""
     run = layout.run(run_id)
     storage.write_json_atomic(run.run_json, {"run_id": run_id, "config": {"seeds": "0-2"}})
-    rows = [{"seed": s, "status": "failed" if s in failed else "trained"} for s in (0, 1, 2)]
+    rows = [SeedEntry(s, "failed" if s in failed else "trained") for s in (0, 1, 2)]
     run_record.update_stage(run, "train", rows)
     for seed in seeds:
         storage.write_json_atomic(run.metrics_json(seed), metrics_json(seed))
@@ -72,7 +73,7 @@ def test_summarize_run_writes_every_output(tmp_path, fake_predictions):
         read_png((folder / link).read_bytes())
     for link in re.findall(r"(?<!!)\[[^\]]*\]\(([^)]+)\)", text):  # the tables beside the report
         assert (folder / link).stat().st_size > 0
-    stage = run_record.read_run(layout.run("2026-11-01"))["stages"]["summary"]
+    stage = storage.read_json(layout.run("2026-11-01").run_json)["stages"]["summary"]
     assert stage["status"] == "complete" and stage["mean_accuracy"] == pytest.approx(doc.across_seeds.mean)
 
 
@@ -87,7 +88,7 @@ def test_gate_fails_after_writing_against_a_better_previous_run(tmp_path, fake_p
     written = json.loads((tmp_path / "runs/2026-11-02/summary/summary.json").read_text())
     assert written["comparison"]["regressed"] and written["comparison"]["baseline_run_id"] == "2026-11-01"
     assert (tmp_path / "runs/2026-11-02/summary/report.html").exists()
-    assert run_record.read_run(layout.run("2026-11-02"))["stages"]["summary"]["status"] == "regressed"
+    assert storage.read_json(layout.run("2026-11-02").run_json)["stages"]["summary"]["status"] == "regressed"
     # A regressed run is not a baseline: the next run is compared with the last good one.
     make_run(layout, fake_predictions, "2026-11-03", 0.95)
     doc = summary_stage.summarize_run(Layout(str(tmp_path)).run("2026-11-03"), baseline="previous")

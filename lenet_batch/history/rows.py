@@ -10,7 +10,7 @@ import numpy as np
 
 from lenet_batch.errors import DataError
 from lenet_batch.json_records import JsonRecord
-from lenet_batch.store.run_record import stage_seeds, stage_status
+from lenet_batch.store.run_record import RunRecord
 from lenet_batch.store.runs_index import RunFiles
 from lenet_batch.summary.types import RunSummary
 
@@ -25,7 +25,7 @@ class Night:
     """One run as the history reads it: run.json (a JSON object), its summary, and what was wrong."""
 
     run_id: str
-    record: dict | None
+    record: RunRecord | None
     summary: RunSummary | None
     problems: tuple[str, ...] = ()
 
@@ -69,19 +69,13 @@ class RunRow(JsonRecord):
     problems: tuple[str, ...] = ()
 
 
-def stage_failures(record: dict) -> set[int]:
-    """Seeds the train or infer stage marked failed."""
-    rows = stage_seeds(record, "train") + stage_seeds(record, "infer")
-    return {int(r["seed"]) for r in rows if r.get("status") == "failed"}
-
-
 def seed_counts(night: Night) -> tuple[int, int]:
     """(seeds ok, seeds failed): from the summary when there is one, else from the train and infer stages."""
     if night.summary is not None:
         return len(night.summary.seed_accuracies()), len(night.summary.failed_seeds)
-    record = night.record or {}
-    failed = stage_failures(record)
-    trained = {int(r["seed"]) for r in stage_seeds(record, "train")} - failed
+    record = night.record or RunRecord(night.run_id)
+    failed = record.failed_seeds()
+    trained = {r.seed for r in record.stage_seeds("train")} - failed
     return len(trained), len(failed)
 
 
@@ -89,7 +83,7 @@ def state(night: Night, seeds_failed: int) -> str:
     """ok, regressed, failed or incomplete (see STATES)."""
     if night.record is None or night.problems:
         return "failed"
-    statuses = {s: stage_status(night.record, s) for s in STAGES}
+    statuses = {s: night.record.stage_status(s) for s in STAGES}
     if seeds_failed or any(v in ("failed", "interrupted") for v in statuses.values()):
         return "failed"
     if statuses["summary"] == "regressed":
@@ -99,15 +93,15 @@ def state(night: Night, seeds_failed: int) -> str:
 
 def run_row(night: Night) -> RunRow:
     """One night's row: stage statuses, seeds, accuracy with its CI, ensemble, gate and baseline."""
-    record, summary = night.record or {}, night.summary
+    record, summary = night.record or RunRecord(night.run_id), night.summary
     ok, failed = seed_counts(night)
     across = summary.across_seeds if summary else None
     ci = across.ci95 if across else None
     cmp = summary.comparison if summary else None
     return RunRow(
         run_id=night.run_id,
-        created_at=record.get("created_at"),
-        **{stage: stage_status(record, stage) for stage in STAGES},
+        created_at=record.created_at,
+        **{stage: record.stage_status(stage) for stage in STAGES},
         seeds_ok=ok,
         seeds_failed=failed,
         mean_accuracy=across.mean if across else None,

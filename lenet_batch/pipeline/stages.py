@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from lenet_batch.config import ClusterOptions, DataRequest, GateRule, Recipe, Settings
@@ -21,6 +21,7 @@ from lenet_batch.data.inputs import ImageSource
 from lenet_batch.errors import DataError, SeedsFailed
 from lenet_batch.pipeline.local_scoring import pin_threads, score_here
 from lenet_batch.pipeline.placement import local_slots, score_on_ray
+from lenet_batch.records import DataInfo
 from lenet_batch.store import run_record, storage
 from lenet_batch.store.backends import check_reachable_by_workers
 from lenet_batch.store.layout import RunRef
@@ -110,9 +111,9 @@ def raise_if_failed(results: Sequence[TrainResult | ScoreResult], stage: str) ->
         raise SeedsFailed(f"{stage}: {len(failed)} of {len(results)} seeds failed: {failed}")
 
 
-def data_info(dataset: FashionMNIST, verify: bool) -> dict[str, Any]:
+def data_info(dataset: FashionMNIST, verify: bool) -> DataInfo:
     """What a run and each of its seeds record of the data, and are checked against on reuse."""
-    return {**dataset.info(), "verified": verify}
+    return replace(dataset.info(), verified=verify)
 
 
 def plan_training(run: RunRef, request: TrainRequest, dataset: FashionMNIST | None = None) -> list[SeedPlan]:
@@ -183,7 +184,7 @@ def _train_planned(
             run, todo, recipe=request.recipe, cluster=request.cluster, dataset=dataset, data_info=info
         )
     results.sort(key=lambda r: r.seed)
-    run_record.update_stage(run, "train", [r.to_row() for r in results], clock=clock)
+    run_record.update_stage(run, "train", [r.entry() for r in results], clock=clock)
     return results
 
 
@@ -222,7 +223,7 @@ def infer(run: RunRef, request: InferRequest, dataset: FashionMNIST | None = Non
         with run_record.marks_interruption(run, stage):
             scored = _score(run, todo, request, dataset)
             results = sorted(failures + scored, key=lambda r: r.seed)
-    run_record.update_stage(run, stage, [r.to_row() for r in results], clock=clock, input=source.name)
+    run_record.update_stage(run, stage, [r.entry() for r in results], clock=clock, input=source.name)
     done = [r for r in results if r.status == "scored"]
     log.info("infer: %d/%d seeds scored, %d rows", len(done), len(results), sum(r.rows or 0 for r in done))
     return results

@@ -13,7 +13,6 @@ from lenet_batch.config import BASELINE_PREVIOUS
 from lenet_batch.errors import ConfigError, DataError
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
-from lenet_batch.store.run_record import stage_status
 from lenet_batch.store.runs_index import RunFiles, read_records
 from lenet_batch.summary.types import RunSummary
 
@@ -36,11 +35,11 @@ def summary_status(run: RunFiles) -> str:
     """complete, regressed, or why the run has no summary (a stage failed, never summarised, unreadable)."""
     if run.record is None:
         return "without a readable run.json"
-    status = stage_status(run.record, "summary")
+    status = run.record.stage_status("summary")
     if status:
         return status
     for stage in ("train", "infer"):
-        if stage_status(run.record, stage) == "failed":
+        if run.record.stage_status(stage) == "failed":
             return f"failed in {stage}"
     return "never summarised"
 

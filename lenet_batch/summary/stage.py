@@ -3,7 +3,6 @@
 import io
 import logging
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,10 +13,11 @@ import pyarrow.parquet as pq
 from lenet_batch.config import GateRule, parse_seeds
 from lenet_batch.errors import DataError, RegressionDetected
 from lenet_batch.provenance import now_utc
+from lenet_batch.records import Attempt
 from lenet_batch.scoring.committed import read_predictions
 from lenet_batch.store import run_record, storage
 from lenet_batch.store.layout import RunRef
-from lenet_batch.store.run_record import StageClock, stage_seeds
+from lenet_batch.store.run_record import RunRecord, SeedEntry, StageClock
 from lenet_batch.store.seed_records import SeedMetrics, load_complete, read_attempts
 from lenet_batch.summary import disagreement, figures, gate
 from lenet_batch.summary.baseline import PREVIOUS, load_baseline
@@ -42,12 +42,10 @@ def read_metrics(run: RunRef, seeds: list[int]) -> dict[int, SeedMetrics | None]
     return metrics
 
 
-def failed_seeds(record: dict[str, Any], predicted: list[int]) -> list[int]:
+def failed_seeds(record: RunRecord, predicted: list[int]) -> list[int]:
     """Seeds the train or infer stage marked failed, plus configured seeds that have no predictions."""
-    failed = set()
-    for stage in ("train", "infer"):
-        failed.update(int(r["seed"]) for r in stage_seeds(record, stage) if r.get("status") == "failed")
-    spec = (record.get("config") or {}).get("seeds")
+    failed = record.failed_seeds()
+    spec = record.config.get("seeds")
     if spec is not None:
         failed.update(set(parse_seeds(str(spec))) - set(predicted))
     return sorted(failed)
@@ -101,12 +99,12 @@ def write_outputs(run: RunRef, tables: dict[str, bytes], summary: RunSummary, dr
     storage.write_json_atomic(run.summary_json, summary.to_json(), options)
 
 
-def failed_attempts(run: RunRef, failed: tuple[int, ...]) -> dict[int, list[dict]]:
+def failed_attempts(run: RunRef, failed: tuple[int, ...]) -> dict[int, tuple[Attempt, ...]]:
     """attempts.json of the seeds that left no predictions (the others' attempts are in metrics.json)."""
     return {seed: read_attempts(run, seed) for seed in failed}
 
 
-def _statistics(run: RunRef, record: dict[str, Any]) -> tuple[RunStatistics, dict[int, SeedMetrics | None]]:
+def _statistics(run: RunRef, record: RunRecord) -> tuple[RunStatistics, dict[int, SeedMetrics | None]]:
     """The run's statistics from its committed predictions, and each predicted seed's metrics."""
     table = read_predictions(run.layout, run.run_id, columns=list(PREDICTION_COLUMNS))
     if table.num_rows == 0:
@@ -135,7 +133,7 @@ def summarize_run(
     pictures, test_predictions = picture_inputs(images, result.samples)
     drawn = figures.draw_run_figures(summary, metrics, result.disagreement_matrix, pictures, test_predictions)
     tables = table_files(result, run.run_id)
-    writing = StageTime("summary", "writing this report", **clock.fields())
+    writing = StageTime("summary", "writing this report", clock.started_at, None, clock.seconds())
     summary = replace(
         summary,
         report_html=storage.join(run.summary_dir, "report.html"),
@@ -153,7 +151,7 @@ def summarize_run(
 def finish(run: RunRef, summary: RunSummary, clock: StageClock) -> RunSummary:
     """Record the stage in run.json, log the result, and fail the job on a regression."""
     cmp, acc = summary.comparison, summary.across_seeds
-    seed_rows = [{"seed": r.seed, "attempts": r.attempts, "hosts": r.hosts} for r in summary.per_seed]
+    seed_rows = [SeedEntry(r.seed, attempts=r.attempts, hosts=r.hosts) for r in summary.per_seed]
     run_record.update_stage(
         run,
         "summary",

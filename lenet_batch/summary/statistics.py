@@ -11,6 +11,7 @@ from scipy import stats
 
 from lenet_batch.data.classes import CLASS_NAMES
 from lenet_batch.errors import DataError
+from lenet_batch.records import hosts_of
 from lenet_batch.store.seed_records import SeedMetrics
 from lenet_batch.summary import disagreement as pairwise
 from lenet_batch.summary.prediction_frame import to_frame
@@ -73,13 +74,7 @@ TRAINING_COLUMNS = (
 )
 
 
-def seed_hosts(attempts: Sequence[dict[str, Any]]) -> str | None:
-    """The hosts a seed's attempts ran on, in order and without repeats, comma-separated."""
-    hosts = [str(a["host"]) for a in attempts if isinstance(a, dict) and a.get("host")]
-    return ", ".join(dict.fromkeys(hosts)) or None
-
-
-def _training_columns(m: SeedMetrics | None) -> dict[str, Any]:
+def _training_columns(m: SeedMetrics | None) -> dict[str, float | int | str | None]:
     """A seed's final training numbers and attempts (empty where it has no metrics.json)."""
     if m is None:
         return dict.fromkeys(TRAINING_COLUMNS)
@@ -91,7 +86,7 @@ def _training_columns(m: SeedMetrics | None) -> dict[str, Any]:
         "train_seconds": m.train_seconds,
         "epochs": len(m.epochs),
         "attempts": len(m.attempts) or None,  # metrics.json of older runs did not list them
-        "hosts": seed_hosts(m.attempts),
+        "hosts": hosts_of(m.attempts),
     }
 
 

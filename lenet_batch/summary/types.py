@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from lenet_batch.json_records import JsonRecord, decode
+from lenet_batch.records import DataInfo, GitCommit
 
 SCHEMA_VERSION = 2
 
@@ -214,29 +215,12 @@ class SeedAttempts(JsonRecord):
 
 
 @dataclass(frozen=True)
-class GitCommit(JsonRecord):
-    """The checkout's commit and whether its tree had uncommitted changes."""
-
-    commit: str | None = None
-    dirty: bool | None = None
-
-
-@dataclass(frozen=True)
-class DataRecord(JsonRecord):
-    """The data a run used: where from, the SHA-256 of each decompressed file, whether it was verified."""
-
-    source: str | None = None
-    sha256: dict[str, str] = field(default_factory=dict)
-    verified: bool | None = None
-
-
-@dataclass(frozen=True)
 class RunMetadata(JsonRecord):
     """What made the run: recipe, seeds, data, input, versions, commit, stage times, hosts and attempts."""
 
     recipe: dict[str, int | float | str]  # ints first: 10 epochs stay 10, not 10.0
     seeds: str  # as ranges: "0-3,7"
-    data: DataRecord = field(default_factory=DataRecord)
+    data: DataInfo = field(default_factory=DataInfo)
     input: str | None = None
     versions: tuple[VersionRow, ...] = ()
     git: GitCommit | None = None
