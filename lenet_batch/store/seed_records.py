@@ -71,6 +71,11 @@ class SeedMetrics(JsonRecord):
         return metrics
 
 
+def _cli_row(result: "TrainResult | ScoreResult") -> dict[str, Any]:
+    """A seed's result as the CLI's table and --json show it: every column, `error` only when there is one."""
+    return {k: v for k, v in asdict(result).items() if k != "error" or v is not None}
+
+
 @dataclass(frozen=True)
 class TrainResult:
     """A seed's row in the train stage's table."""
@@ -87,8 +92,8 @@ class TrainResult:
         return SeedEntry(**asdict(self))
 
     def to_row(self) -> dict[str, Any]:
-        """The seed's row as the CLI prints it (and --json): run.json's, fields without a value left out."""
-        return self.entry().to_json()
+        """The seed's row as the CLI prints it (and --json)."""
+        return _cli_row(self)
 
     def describe(self) -> str:
         """One progress line: 'seed 3: trained, test accuracy 0.8812, 41.2 s, 1 attempt(s)'."""
@@ -116,8 +121,8 @@ class ScoreResult:
         return SeedEntry(**asdict(self))
 
     def to_row(self) -> dict[str, Any]:
-        """The seed's row as the CLI prints it (and --json): run.json's, fields without a value left out."""
-        return self.entry().to_json()
+        """The seed's row as the CLI prints it (and --json)."""
+        return _cli_row(self)
 
     def describe(self) -> str:
         """One progress line: 'seed 3: scored 10000 images, accuracy 0.8812, 1.2 s'."""
