@@ -10,6 +10,7 @@ import pytest
 
 from lenet_batch.config import Recipe
 from lenet_batch.errors import ModelFileError, SeedDiverged
+from lenet_batch.records import DataInfo
 from lenet_batch.scoring.seed import score_seed
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
@@ -41,9 +42,7 @@ def test_a_non_finite_parameter_fails_the_epoch_even_when_the_loss_reads_finite(
 def test_a_diverged_seed_leaves_no_model_no_metrics_and_no_checkpoint(tmp_path):
     run = RunRef(str(tmp_path), "r")
     with pytest.raises(SeedDiverged, match="diverged at epoch 1"):
-        run_seed(
-            tiny_arrays(), data_info={"source": "tiny"}, recipe=Recipe(epochs=2, lr=1e23), seed=0, run=run
-        )
+        run_seed(tiny_arrays(), data_info=DataInfo("tiny"), recipe=Recipe(epochs=2, lr=1e23), seed=0, run=run)
     assert not storage.exists(run.metrics_json(0)) and not storage.exists(run.model_params(0))
     assert not storage.exists(run.checkpoint_dir(0))
     assert len(json.loads(open(run.attempts_json(0)).read())) == 1  # the attempt is on record

@@ -21,7 +21,7 @@ from lenet_batch.scoring.committed import committed_partitions, read_predictions
 from lenet_batch.scoring.partitions import MARKER, PREDICTION_SCHEMA, write_partition
 from lenet_batch.scoring.predictor import Predictor
 from lenet_batch.scoring.seed import score_seed
-from lenet_batch.store import run_record, storage
+from lenet_batch.store import storage
 from lenet_batch.store.layout import Layout, RunRef
 from lenet_batch.training import loop as train
 from lenet_batch.training import model
@@ -214,7 +214,7 @@ def test_infer_seeds_on_a_local_ray_scores_finished_seeds_and_refuses_seeds_with
         (0, "scored", 10_000),
         (1, "scored", 10_000),
     ]
-    stage = run_record.read_run(RunRef(out, "ray"))["stages"]["infer"]
+    stage = storage.read_json(RunRef(out, "ray").run_json)["stages"]["infer"]
     assert stage["status"] == "complete" and [r["seed"] for r in stage["seeds"]] == [0, 1]
     table = read_predictions(Layout(out), "ray")
     assert table.num_rows == 20_000

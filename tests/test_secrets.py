@@ -117,7 +117,7 @@ def test_data_uris_with_secrets_are_masked_in_what_is_printed_and_recorded(serve
         dataset = fashion_mnist.read_folder(uri, verify=False)
     captured = capsys.readouterr()
     assert json.loads(captured.out)["source"] == f"http://***@{host}/fm"
-    assert dataset.info()["source"] == f"http://***@{host}/fm"  # as run.json and metrics.json record it
+    assert dataset.info().source == f"http://***@{host}/fm"  # as run.json and metrics.json record it
     uri += "?token=TOK7"
     _assert_nowhere(["PW6", "TOK7"], tmp_path, captured.out, captured.err)
     recorded = config.Settings(data=uri, input=uri, input_labels=uri).public_record()

@@ -4,6 +4,7 @@ lines; a SIGKILLed driver leaves no process of its local Ray behind after 10 s a
 `query` stops on SIGTERM and at --timeout."""
 
 import json
+import logging
 import os
 import re
 import signal
@@ -17,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from lenet_batch.scoring.partitions import write_partition
-from lenet_batch.store.layout import RunRef
+from lenet_batch.store import run_log, storage
+from lenet_batch.store.layout import Layout, RunRef
 from tests import helpers
 from tests.fault_helpers import assert_one_line_error
 from tests.prediction_helpers import fake_batches, fashion
@@ -162,6 +164,32 @@ def test_a_signal_at_any_moment_of_a_night_is_a_clean_stop_and_the_next_run_resu
     assert len(logs) == len(SIGTERM_MOMENTS) + 3
     with capsys.disabled():
         print(f"\n  SIGKILLed driver: its local Ray gone {gone:.1f} s later")
+
+
+# --- the durable log on S3: saved every few seconds while the command runs, removed if it was refused ------
+
+
+@pytest.mark.parametrize("refused", [False, True], ids=["kept", "refused"])
+def test_the_durable_log_on_s3_is_saved_while_the_command_runs(s3_endpoint, monkeypatch, refused):
+    monkeypatch.setattr(run_log, "SAVE_SECONDS", 0.2)
+    run = Layout(s3_endpoint.uri("out")).run("r")
+    handler = run_log.attach(run, "nightly-test.log")
+    logger = logging.getLogger("lenet_batch.test")
+    logger.setLevel(logging.INFO)
+    try:
+        logger.info("before the run exists")
+        time.sleep(0.6)
+        assert not storage.exists(handler.uri)  # no run yet: nothing is written for it
+        storage.write_json_atomic(run.run_json, {"run_id": "r", "stages": {}})
+        logger.info("training")
+        deadline = time.monotonic() + 10
+        while not storage.exists(handler.uri) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        saved = storage.read_bytes(handler.uri).decode()  # while the command still runs: a SIGKILL keeps it
+        assert saved.endswith("INFO training\n") and "before the run exists" in saved
+    finally:
+        run_log.detach(handler, keep=not refused)
+    assert storage.exists(handler.uri) == (not refused)
 
 
 # --- query: interruptible, and bounded by --timeout --------------------------------------------------------

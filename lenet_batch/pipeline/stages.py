@@ -10,8 +10,8 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from lenet_batch.cluster.preflight import check_local_gpus
 from lenet_batch.config import ClusterOptions, DataRequest, GateRule, Recipe, Settings
@@ -22,17 +22,20 @@ from lenet_batch.data.inputs import ImageSource
 from lenet_batch.errors import DataError, LenetError, ModelFileError, SeedsFailed, StorageError
 from lenet_batch.pipeline.local_scoring import pin_threads, score_here
 from lenet_batch.pipeline.placement import local_slots, score_on_ray
+from lenet_batch.records import DataInfo
 from lenet_batch.store import run_record, storage
 from lenet_batch.store.backends import check_reachable_by_workers
 from lenet_batch.store.layout import RunRef
 from lenet_batch.store.seed_records import (
     ScoreResult,
     TrainResult,
-    load_complete,
     trained_seeds,
 )
 from lenet_batch.training.checkpoints import run_states, seed_state, skipped
 from lenet_batch.training.plan import RESUME, SKIP, SeedPlan, plan_seeds
+
+if TYPE_CHECKING:
+    from lenet_batch.summary.types import RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +110,9 @@ def raise_if_failed(results: Sequence[TrainResult | ScoreResult], stage: str) ->
         raise SeedsFailed(f"{stage}: {len(failed)} of {len(results)} seeds failed: {failed}")
 
 
-def data_info(dataset: FashionMNIST, verify: bool) -> dict[str, Any]:
+def data_info(dataset: FashionMNIST, verify: bool) -> DataInfo:
     """What a run and each of its seeds record of the data, and are checked against on reuse."""
-    return {**dataset.info(), "verified": verify}
+    return replace(dataset.info(), verified=verify)
 
 
 def plan_training(run: RunRef, request: TrainRequest, dataset: FashionMNIST | None = None) -> list[SeedPlan]:
@@ -152,21 +155,16 @@ def _cluster_while_loading(
     cluster = request.cluster
     with (
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-data") as pool,
-        contextlib.ExitStack() as session,
+        contextlib.ExitStack() as stack,
     ):
         loading = pool.submit(load_dataset, request.data, run.options) if dataset is None else None
-        from lenet_batch.cluster.resources import thread_env  # Ray's import overlaps the loading too
-        from lenet_batch.cluster.session import ray_session, stopped_by_failure
-        from lenet_batch.cluster.train_tasks import check_gpus
-        from lenet_batch.cluster.warmup import warm_workers
+        from lenet_batch.cluster import resources, session, train_tasks, warmup  # Ray's import overlaps too
 
-        with stopped_by_failure(loading):
-            env = thread_env(cluster.cpus_per_seed)
-            session.enter_context(
-                ray_session(cluster.address, worker_env=env, connect_timeout=cluster.connect_timeout)
-            )
-            check_gpus(cluster.gpus_per_seed)
-            warm_workers(cluster, tasks)
+        with session.stopped_by_failure(loading):
+            env, timeout = resources.thread_env(cluster.cpus_per_seed), cluster.connect_timeout
+            stack.enter_context(session.ray_session(cluster.address, worker_env=env, connect_timeout=timeout))
+            train_tasks.check_gpus(cluster.gpus_per_seed)
+            warmup.warm_workers(cluster, tasks)
         yield dataset if loading is None else loading.result()
 
 
@@ -193,7 +191,7 @@ def _train_planned(
             run, todo, recipe=request.recipe, cluster=request.cluster, dataset=dataset, data_info=info
         )
     results.sort(key=lambda r: r.seed)
-    run_record.update_stage(run, "train", [r.to_row() for r in results], clock=clock)
+    run_record.update_stage(run, "train", [r.entry() for r in results], clock=clock)
     return results
 
 
@@ -208,7 +206,7 @@ def _seeds_to_score(run: RunRef, seeds: Sequence[int] | None) -> list[int]:
         if not complete:
             raise DataError(f"run {run.run_id}: no seed has finished training; nothing to score")
         return complete
-    unfinished = [s for s in seeds if s not in complete and load_complete(run, s) is None]
+    unfinished = [s for s in seeds if s not in complete]
     if unfinished:
         raise ModelFileError(
             f"run {run.run_id} has no finished model for seed(s) {unfinished} (trained: "
@@ -233,7 +231,7 @@ def infer(run: RunRef, request: InferRequest, dataset: FashionMNIST | None = Non
         elif dataset is None:
             dataset = load_dataset(request.data, run.options)
         results = sorted(_score(run, todo, request, dataset), key=lambda r: r.seed)
-    run_record.update_stage(run, stage, [r.to_row() for r in results], clock=clock, input=source.name)
+    run_record.update_stage(run, stage, [r.entry() for r in results], clock=clock, input=source.name)
     done = [r for r in results if r.status == "scored"]
     log.info("infer: %d/%d seeds scored, %d rows", len(done), len(results), sum(r.rows or 0 for r in done))
     return results
@@ -274,7 +272,7 @@ def _images_per_seed(source: ImageSource, dataset: FashionMNIST | None, options:
         return int(fs.size(path)) // IMAGE_BYTES
 
 
-def summarize(run: RunRef, request: SummaryRequest, dataset: FashionMNIST | None = None) -> dict[str, Any]:
+def summarize(run: RunRef, request: SummaryRequest, dataset: FashionMNIST | None = None) -> "RunSummary":
     """Tables, plots, report and the regression gate for one run (raises RegressionDetected: exit 4)."""
     from lenet_batch.summary.report import comparison_line
     from lenet_batch.summary.stage import summarize_run
@@ -292,12 +290,12 @@ def _kept_outputs_named(run: RunRef) -> Iterator[None]:
     try:
         yield
     except StorageError as exc:
-        kept = False
+        error = exc
         with contextlib.suppress(LenetError):  # a store that fails this check too keeps nothing to name
-            kept = bool(trained_seeds(run))
-        if not kept:
-            raise
-        raise StorageError(
-            f"{exc}; the summary of run {run.run_id} is incomplete, its trained models and predictions are "
-            f"kept: rerun `lenet-batch summary --run {run.run_id}` once the storage is fixed"
-        ) from None
+            if trained_seeds(run):
+                error = StorageError(
+                    f"{exc}; the summary of run {run.run_id} is incomplete, its trained models and "
+                    f"predictions are kept: rerun `lenet-batch summary --run {run.run_id}` once the storage "
+                    "is fixed"
+                )
+        raise error from None

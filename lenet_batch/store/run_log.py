@@ -79,6 +79,7 @@ class DurableLogHandler(logging.Handler):
         self.warned = False  # a copy that cannot be saved is said once, not every few seconds
         self.broken = False  # writing through failed (a full disk): lines are held, saved at the end
         self.stopped = threading.Event()
+        self.saving = threading.Lock()
         if not self.local:
             threading.Thread(target=self._save_often, name="durable-log", daemon=True).start()
 
@@ -132,6 +133,10 @@ class DurableLogHandler(logging.Handler):
     def save(self, force: bool = False) -> None:
         """Bring the copy up to date now (at a stage boundary); `force` writes it even before the run has a
         record (the end of a command that did not fail at the door). A failure is only logged."""
+        with self.saving:  # one save at a time: an older copy never lands after a newer one
+            self._save(force)
+
+    def _save(self, force: bool) -> None:
         try:
             if self.local:
                 with self.lock:
@@ -149,20 +154,23 @@ class DurableLogHandler(logging.Handler):
 
     def _save_often(self) -> None:
         while not self.stopped.wait(SAVE_SECONDS):
-            self.save()
+            with self.saving:
+                if not self.stopped.is_set():  # not after the command ended (or was refused)
+                    self._save(force=False)
 
     def discard(self) -> None:
         """A refused command: remove the copy, and runs/<id>/logs/ if this handler made it and it is empty."""
         self.close()
-        if not self.written:
-            return
-        try:
-            storage.remove(self.uri, self.run.options)
-            if self.local and self.made_folder:
-                with contextlib.suppress(OSError):
-                    os.rmdir(os.path.dirname(storage.get_fs(self.uri, self.run.options)[1]))
-        except LenetError as exc:
-            log.warning("could not remove the log %s of the refused command: %s", self.uri, exc)
+        with self.saving:  # after a save under way
+            if not self.written:
+                return
+            try:
+                storage.remove(self.uri, self.run.options)
+                if self.local and self.made_folder:
+                    with contextlib.suppress(OSError):
+                        os.rmdir(os.path.dirname(storage.get_fs(self.uri, self.run.options)[1]))
+            except LenetError as exc:
+                log.warning("could not remove the log %s of the refused command: %s", self.uri, exc)
 
     def close(self) -> None:
         self.stopped.set()
@@ -189,6 +197,7 @@ def detach(handler: DurableLogHandler, keep: bool) -> None:
     """Stop keeping records; with `keep` the copy is completed, else (a refused command) removed."""
     logging.getLogger().removeHandler(handler)
     if keep:
+        handler.stopped.set()  # the periodic saves end before the last one
         handler.save(force=True)
         handler.close()
     else:
