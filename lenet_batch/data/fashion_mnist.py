@@ -12,6 +12,7 @@ from lenet_batch.data import idx
 from lenet_batch.data.classes import CLASS_NAMES
 from lenet_batch.errors import DataError, StorageError
 from lenet_batch.records import DataInfo
+from lenet_batch.redaction import redact_uri
 from lenet_batch.store import storage
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,7 @@ def read_folder(folder: str, options: dict[str, Any] | None = None, verify: bool
             FILES[f"{split}_images"],
             FILES[f"{split}_labels"],
         )
-    return FashionMNIST(**arrays, source=folder, digests=digests)
+    return FashionMNIST(**arrays, source=redact_uri(folder), digests=digests)  # recorded and printed
 
 
 def download(base_url: str = CANONICAL_URL, target: Path | None = None) -> Path:
