@@ -33,6 +33,8 @@ NUMBER_RANGES = (
     ("stale_lock_seconds", "stale_lock_seconds", 1, INT_MAX, False),
     ("storage_timeout", "storage_timeout", 0.0, 3600.0, True),
     ("storage_retries", "storage_retries", 0, 100, False),
+    ("ray_connect_timeout", "--ray-connect-timeout", 0.0, 3600.0, True),
+    ("query_timeout", "--timeout", 0.0, 7 * 86400.0, True),
 )
 
 
@@ -51,14 +53,34 @@ def check_number(flag: str, value: float, low: float, high: float, low_excluded:
         raise ConfigError(f"{flag} must be at most {_shown(high)}, got {_shown(value)}")
 
 
+# host:port of a GCS (or ray://host:port of a Ray Client server): a DNS name, IPv4 or [IPv6], and a port.
+ADDRESS_PATTERN = re.compile(
+    r"(?:ray://)?(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):(?P<port>[0-9]{1,5})"
+)
+
+
 def check_address(address: str) -> str:
-    """Reject dashboard URLs: a driver joins a cluster by its GCS address; URLs are for `ray job submit`."""
+    """'auto', HOST:PORT or ray://HOST:PORT; a dashboard URL or anything else is a ConfigError."""
     if address.startswith(("http://", "https://")):
         raise ConfigError(
             f"--address {address}: that is a dashboard/Jobs API URL; submit with `ray job submit` "
             "(see deploy/nightly.sh) or pass the GCS address (host:6379), 'auto' or ray://…"
         )
+    if address == "auto":
+        return address
+    match = ADDRESS_PATTERN.fullmatch(address)
+    if match is None or not 1 <= int(match["port"]) <= 65535:
+        raise ConfigError(
+            f"--address {address!r}: not a Ray address; use HOST:PORT of the head's GCS (e.g. "
+            "10.0.0.5:6379), ray://HOST:10001, or 'auto' (leave it out to start a local Ray)"
+        )
     return address
+
+
+def address_host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of a checked HOST:PORT or ray:// address; None for 'auto'."""
+    match = ADDRESS_PATTERN.fullmatch(address)
+    return (match["host"].strip("[]"), int(match["port"])) if match else None
 
 
 def check_storage_options(options: dict[str, Any]) -> None:

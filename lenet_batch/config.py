@@ -21,7 +21,7 @@ from lenet_batch.checks import (
 )
 from lenet_batch.config_layers import NEGATED_FLAGS, coerce, flag_spellings, from_env, load_toml
 from lenet_batch.errors import ConfigError
-from lenet_batch.redaction import redact
+from lenet_batch.redaction import has_secret, redact, redact_uri
 from lenet_batch.store import backends
 from lenet_batch.store.layout import Layout, RunRef
 
@@ -53,6 +53,7 @@ class ClusterOptions:
     cpus_per_seed: float = 1.0
     gpus_per_seed: float = 0.0
     max_retries: int = 3
+    connect_timeout: float = 30.0  # seconds to reach the cluster at `address` before giving up (exit 2)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class Settings:
     gpus_per_seed: float = ClusterOptions.gpus_per_seed
     max_retries: int = ClusterOptions.max_retries
     address: str = ""  # empty: $RAY_ADDRESS, else a local Ray started for the run
+    ray_connect_timeout: float = ClusterOptions.connect_timeout
     # Never in repr (it may hold credentials); carries storage_timeout/retries to every filesystem opened.
     storage_options: dict[str, Any] = field(default_factory=dict, repr=False)
     storage_timeout: float = backends.DEFAULT_TIMEOUT  # seconds to connect and for each read
@@ -103,6 +105,7 @@ class Settings:
     min_effect: float = GateRule.min_effect  # welch: smallest drop of mean accuracy that counts
     max_drop: float = GateRule.max_drop  # threshold (and the fallback with < 2 seeds a side): allowed drop
     stale_lock_seconds: int = 6 * 3600
+    query_timeout: float = 300.0  # `query --timeout`: seconds before a query is stopped (exit 2)
 
     def __post_init__(self) -> None:
         # The limits ride in the options so that Ray workers open filesystems with them too.
@@ -118,7 +121,9 @@ class Settings:
 
     def cluster(self) -> ClusterOptions:
         """Where seed tasks run and what each asks Ray for."""
-        return ClusterOptions(self.address, self.cpus_per_seed, self.gpus_per_seed, self.max_retries)
+        return ClusterOptions(
+            self.address, self.cpus_per_seed, self.gpus_per_seed, self.max_retries, self.ray_connect_timeout
+        )
 
     def data_request(self) -> DataRequest:
         """Which dataset to load, and whether to verify it."""
@@ -130,7 +135,7 @@ class Settings:
 
     def seed_list(self) -> list[int]:
         """The seeds as a sorted list of ints (DEFAULT_SEEDS when none were given)."""
-        return parse_seeds(self.seeds or DEFAULT_SEEDS)
+        return parse_seeds(DEFAULT_SEEDS if self.seeds is None else self.seeds)
 
     def given_seeds(self) -> list[int] | None:
         """The seeds given by flag, environment or file; None when none were."""
@@ -184,18 +189,18 @@ def resolve(
 ) -> Settings:
     """Merge defaults < TOML file < environment < flags (flags given as None are ignored)."""
     kinds = {f.name: f.type for f in fields(Settings)}
-    layers = [
-        (load_toml(config_path) if config_path else {}, f"--config {config_path}"),
-        (from_env(os.environ if env is None else env, kinds), "environment"),
-        ({k: v for k, v in flags.items() if v is not None}, "flag"),
+    layers = [  # (values, where from, given as text): only environment variables are text to convert
+        (load_toml(config_path) if config_path else {}, f"--config {config_path}", False),
+        (from_env(os.environ if env is None else env, kinds), "environment", True),
+        ({k: v for k, v in flags.items() if v is not None}, "flag", False),
     ]
     merged: dict[str, Any] = {}
-    for values, origin in layers:
-        for name, value in flag_spellings(values, origin).items():
+    for values, origin, text in layers:
+        for name, value in flag_spellings(values, origin, from_text=text).items():
             if name not in kinds:
                 known = ", ".join(sorted([*kinds, *NEGATED_FLAGS]))
                 raise ConfigError(f"{origin}: unknown setting {name!r} (known: {known})")
-            merged[name] = coerce(name, kinds[name], value, origin)
+            merged[name] = coerce(name, kinds[name], value, origin, from_text=text)
     settings = dataclasses.replace(Settings(), **merged)
     validate(settings)
     return settings
@@ -203,6 +208,8 @@ def resolve(
 
 def validate(s: Settings) -> None:
     """Reject values no run could use, naming the flag: before any data is read or anything is written."""
+    if s.seeds is not None and not str(s.seeds).strip():
+        raise ConfigError("--seeds is empty; give K, A-B or A,B,C (leave it out for the default 0-3)")
     s.seed_list()
     for name, flag, low, high, low_excluded in NUMBER_RANGES:
         check_number(flag, getattr(s, name), low, high, low_excluded)
@@ -222,6 +229,12 @@ def validate(s: Settings) -> None:
     if not s.output:
         raise ConfigError("--output must not be empty")
     _check_local_output(s.output)
+    if has_secret(s.output):  # it names every report, link and line about the run: it cannot stay secret
+        raise ConfigError(
+            f"--output {redact_uri(s.output)}: credentials in the output URI would be written into "
+            "reports and printed; give them as --storage-option (e.g. username=…, password=…) or in the "
+            "environment (AWS_…)"
+        )
     for flag, uri in (("--output", s.output), ("--data", s.data), ("--input", s.input)):
         if uri:
             backends.check_protocol(uri, flag)

@@ -16,36 +16,72 @@ ENV_PREFIX = "LENET_BATCH_"
 TABLE_SETTING = "storage_options"  # the one setting that is a table, not a single value
 
 
-def _to_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+def _to_bool(value: str) -> bool:
+    if value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
         return value.lower() in ("1", "true", "yes", "on")
     raise ValueError(value)
 
 
-def coerce(name: str, kind: Any, value: Any, origin: str) -> Any:
-    """Convert a value from TOML or the environment to the field's type, or fail naming its origin."""
+def _from_text(kind: Any, text: str) -> Any:
+    """An environment variable's text as the field's type (int('x') raises ValueError)."""
+    if kind is bool:
+        return _to_bool(text)
+    if kind is int:
+        return int(text)
+    if kind is float:
+        return float(text)
+    if kind is str:
+        return text
+    raise ValueError(text)
+
+
+def _typed(name: str, kind: Any, value: Any) -> Any:
+    """A value that already has the field's type (an int where a float goes is fine); else ValueError."""
+    if kind is bool and isinstance(value, bool):
+        return value
+    if isinstance(value, bool):  # bool is an int in Python, never in a TOML file
+        raise ValueError(value)
+    if kind is int and isinstance(value, int):
+        return value
+    if kind is float and isinstance(value, int | float):
+        return float(value)
+    if kind is str and isinstance(value, str):
+        return value
+    if name == TABLE_SETTING and isinstance(value, dict):
+        return dict(value)
+    raise ValueError(value)
+
+
+def coerce(name: str, kind: Any, value: Any, origin: str, *, from_text: bool = False) -> Any:
+    """A value from a layer as the field's type, or a ConfigError naming its origin.
+
+    Only environment variables (`from_text`) are text to convert: a TOML file and the flags have types,
+    so `epochs = "1"` or `verify_data = "no"` in a TOML file is refused rather than guessed at.
+    """
     if isinstance(kind, types.UnionType):  # `str | None`: None is only ever the default
         kind = next(k for k in kind.__args__ if k is not type(None))
     try:
-        if kind is bool:
-            return _to_bool(value)
-        if kind is int and isinstance(value, int | float | str) and not isinstance(value, bool):
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError(value)
-            return int(value)
-        if kind is float and isinstance(value, int | float | str) and not isinstance(value, bool):
-            return float(value)
-        if kind is str and isinstance(value, str | int) and not isinstance(value, bool):
-            return str(value)
-        if name == TABLE_SETTING and isinstance(value, dict):
-            return dict(value)
-    except (ValueError, OverflowError):  # int('x'), int(float('inf'))
+        if from_text and isinstance(value, str) and name != TABLE_SETTING:
+            return _from_text(kind, value)
+        return _typed(name, kind, value)
+    except (ValueError, OverflowError):  # int('x'), a string where a number goes
         pass
     shown = "(a table of options)" if name == TABLE_SETTING else repr(value)  # may hold a secret
     kind_name = "table" if name == TABLE_SETTING else getattr(kind, "__name__", kind)
-    raise ConfigError(f"{origin}: {name} = {shown} is not a valid {kind_name}")
+    typed = not from_text and _quoted(value)
+    hint = "; a TOML file has types: write numbers and true/false without quotes" if typed else ""
+    raise ConfigError(f"{origin}: {name} = {shown} is not a valid {kind_name}{hint}")
+
+
+def _quoted(value: Any) -> bool:
+    """True for a string that reads as a number or a boolean (a quoted TOML value)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        float(value)
+        return True
+    except ValueError:
+        return value.lower() in ("true", "false", "yes", "no", "on", "off")
 
 
 def load_toml(path: str) -> dict[str, Any]:
@@ -106,7 +142,7 @@ def parse_storage_options(pairs: list[str] | None) -> dict[str, Any] | None:
 NEGATED_FLAGS = {"no_verify": "verify_data"}
 
 
-def flag_spellings(values: Mapping[str, Any], origin: str) -> dict[str, Any]:
+def flag_spellings(values: Mapping[str, Any], origin: str, *, from_text: bool = False) -> dict[str, Any]:
     """One layer's values with flag-named keys turned into their settings (no_verify -> verify_data).
 
     Both spellings in one layer must agree; across layers the usual order decides (flags > env > file).
@@ -115,8 +151,8 @@ def flag_spellings(values: Mapping[str, Any], origin: str) -> dict[str, Any]:
     for key, setting in NEGATED_FLAGS.items():
         if key not in out:
             continue
-        negated = coerce(key, bool, out.pop(key), origin)
-        if setting in out and coerce(setting, bool, out[setting], origin) == negated:
+        negated = coerce(key, bool, out.pop(key), origin, from_text=from_text)
+        if setting in out and coerce(setting, bool, out[setting], origin, from_text=from_text) == negated:
             shown = str(negated).lower()
             raise ConfigError(
                 f"{origin}: {key} = {shown} and {setting} = {shown} contradict each other; "

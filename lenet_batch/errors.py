@@ -1,5 +1,7 @@
 """Errors a user can cause, each with the exit code the CLI and jobs map it to."""
 
+from lenet_batch.redaction import redact_text
+
 # Exit codes shared by every command and job (see README, "Exit codes").
 EXIT_OK = 0
 EXIT_BUG = 1
@@ -14,6 +16,11 @@ class LenetError(Exception):
     """A user-facing error: printed as one line, no traceback."""
 
     exit_code = EXIT_USAGE
+
+    def __str__(self) -> str:
+        # Messages name URIs (inputs, outputs, data): wherever one is printed or recorded, its
+        # credentials are masked (the exception itself keeps the text it was given).
+        return redact_text(super().__str__())
 
 
 class ConfigError(LenetError):
@@ -46,6 +53,12 @@ class RegressionDetected(LenetError):
     """Accuracy dropped against the baseline run by more than allowed."""
 
     exit_code = EXIT_REGRESSION
+
+
+class SeedDiverged(LenetError):
+    """A seed's training loss or parameters became NaN or infinite: that seed failed."""
+
+    exit_code = EXIT_SEEDS_FAILED
 
 
 class LockHeld(LenetError):

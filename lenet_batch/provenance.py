@@ -6,10 +6,12 @@ import importlib.metadata
 import os
 import platform
 import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lenet_batch import __version__
+from lenet_batch.json_records import JsonRecord
 
 # Distributions whose versions are recorded; read from package metadata so nothing heavy is imported.
 RECORDED = ("mxnet", "numpy", "ray", "pyarrow")
@@ -29,8 +31,6 @@ ONEDNN_ISAS = (
     ("sse41", ("sse4_1",)),
 )
 ISA_CAP = "DNNL_MAX_CPU_ISA"  # oneDNN 2.4 ignores the older MKLDNN_MAX_CPU_ISA (tests/test_reproducible.py)
-# The variables that set a seed's thread counts (cluster.resources.thread_env), recorded with the CPU.
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MXNET_CPU_WORKER_NTHREADS")
 
 
 def now_utc() -> str:
@@ -120,8 +120,26 @@ def isa_class(isa: str | None) -> str | None:
     return "avx512_core" if isa and isa.startswith("avx512_core") else isa
 
 
-def machine(cpuinfo: str | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
-    """The CPU, the ISA level oneDNN uses on it and the thread counts: what a float32 run's bits depend on."""
+@dataclass(frozen=True)
+class Machine(JsonRecord):
+    """The CPU, the ISA level oneDNN uses on it and the thread counts: what a float32 run's bits depend on.
+
+    Same seed, recipe, thread counts and isa_class: the same bits (tests/test_reproducible.py).
+    """
+
+    cpu_model: str | None = None
+    cpu_vendor: str | None = None
+    logical_cpus: int | None = None
+    isa: str | None = None  # oneDNN's level: avx512_core_amx … avx512_core, avx2, avx, sse41
+    isa_class: str | None = None  # what decides float32 bits: avx512_core, avx2, avx or sse41
+    isa_cap: str | None = None  # DNNL_MAX_CPU_ISA, when set
+    omp_num_threads: str | None = None  # None: unset (OpenMP then uses every core)
+    mxnet_cpu_worker_nthreads: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know, kept
+
+
+def machine(cpuinfo: str | None = None, env: dict[str, str] | None = None) -> Machine:
+    """This host's Machine: /proc/cpuinfo (or the given text) and the environment (or the given one)."""
     if cpuinfo is None:
         try:
             cpuinfo = CPUINFO.read_text()
@@ -131,12 +149,13 @@ def machine(cpuinfo: str | None = None, env: dict[str, str] | None = None) -> di
     cpu = cpu_info(cpuinfo)
     cap = env.get(ISA_CAP) or None
     isa = onednn_isa(cpu["flags"], cap)
-    return {
-        "cpu_model": cpu["model"] or platform.processor() or None,
-        "cpu_vendor": cpu["vendor"],
-        "logical_cpus": os.cpu_count(),
-        "isa": isa,
-        "isa_class": isa_class(isa),
-        "isa_cap": cap,
-        **{name.lower(): env.get(name) for name in THREAD_VARIABLES},
-    }
+    return Machine(
+        cpu_model=cpu["model"] or platform.processor() or None,
+        cpu_vendor=cpu["vendor"],
+        logical_cpus=os.cpu_count(),
+        isa=isa,
+        isa_class=isa_class(isa),
+        isa_cap=cap,
+        omp_num_threads=env.get("OMP_NUM_THREADS"),
+        mxnet_cpu_worker_nthreads=env.get("MXNET_CPU_WORKER_NTHREADS"),
+    )

@@ -18,7 +18,8 @@ from lenet_batch.scoring.partitions import PREDICTION_SCHEMA, write_partition
 from lenet_batch.store import storage
 from lenet_batch.store.layout import Layout
 from lenet_batch.summary import gate
-from lenet_batch.summary.statistics import describe
+from lenet_batch.summary.statistics import spread
+from lenet_batch.summary.types import RunSummary
 
 # matplotlib's cycle: the trend marks ok nights in C0, regressed in C3, failed or incomplete in C1
 MARK_COLOURS = {"ok": (0x1F, 0x77, 0xB4), "regressed": (0xD6, 0x27, 0x28), "failed": (0xFF, 0x7F, 0x0E)}
@@ -59,7 +60,9 @@ def run_json(rid: str, night: int, seeds: list[int], kind: str) -> dict[str, Any
     }
 
 
-def summary_json(rid: str, seeds: list[int], accuracies: np.ndarray, baseline: dict | None) -> dict[str, Any]:
+def summary_json(
+    rid: str, seeds: list[int], accuracies: np.ndarray, baseline: RunSummary | None
+) -> dict[str, Any]:
     """summary.json with every section the summary stage writes, the comparison from the real gate."""
     n = len(seeds)
     per_class = [
@@ -73,7 +76,8 @@ def summary_json(rid: str, seeds: list[int], accuracies: np.ndarray, baseline: d
         "n_seeds": n,
         "class_names": list(CLASS_NAMES),
         "failed_seeds": [],
-        "across_seeds": describe(accuracies.tolist()),
+        "across_seeds": spread(accuracies.tolist()).to_json(),
+        "train_seconds": spread([60.0] * n).to_json(),
         "per_seed": [
             {"run_id": rid, "seed": s, "n_samples": 10_000, "test_accuracy": float(a), "epochs": 10}
             | {"final_train_loss": 0.3, "final_train_accuracy": 0.9, "train_seconds": 60.0}
@@ -82,12 +86,16 @@ def summary_json(rid: str, seeds: list[int], accuracies: np.ndarray, baseline: d
         "per_class": per_class,
         "ensemble": {"accuracy": float(accuracies.mean() + 0.01), "n_samples": 10_000},
         "majority_vote": {"accuracy": float(accuracies.mean() + 0.005), "tie_break": "lowest class index"},
-        "disagreement": {"seeds": seeds, "matrix": (np.full((n, n), 0.08) - np.eye(n) * 0.08).tolist()},
+        "disagreement": {
+            "seeds": seeds,
+            "n_pairs": n * (n - 1) // 2,
+            "matrix": (np.full((n, n), 0.08) - np.eye(n) * 0.08).tolist(),
+        },
         "confusion_matrix": (np.eye(10, dtype=int) * 880 + 13).tolist(),
         "report_html": f"runs/{rid}/summary/report.html",
     }
     reason = "" if baseline else "no earlier run in this output"
-    doc["comparison"] = gate.compare(doc, baseline, why_none=reason)
+    doc["comparison"] = gate.compare(RunSummary.from_json(doc), baseline, why_none=reason).to_json()
     return doc
 
 
@@ -105,7 +113,7 @@ def synthetic_files(n_runs: int, n_seeds: int, kinds: dict[int, str] | None = No
         doc = summary_json(rid, seeds, accuracies, baseline)
         files[f"runs/{rid}/summary/summary.json"] = json.dumps(doc).encode()
         files[f"runs/{rid}/summary/report.html"] = f"<!DOCTYPE html><title>{rid}</title>".encode()
-        baseline = doc if kind == "ok" else baseline
+        baseline = RunSummary.from_json(doc) if kind == "ok" else baseline
     return files
 
 

@@ -11,6 +11,7 @@ import pyarrow as pa
 from lenet_batch.config import Recipe
 from lenet_batch.data import fashion_mnist
 from lenet_batch.data.batch import ImageBatch
+from lenet_batch.records import DataInfo
 from lenet_batch.scoring.predictor import to_record_batch
 from lenet_batch.store import storage
 from lenet_batch.store.layout import Layout, RunRef
@@ -42,7 +43,7 @@ def trained(seed: int) -> tuple[bytes, dict]:
     """A LeNet-5 trained for one epoch on the tiny arrays with run_seed: (params bytes, metrics.json)."""
     with tempfile.TemporaryDirectory() as tmp:
         run = RunRef(tmp, "tiny")
-        run_seed(tiny_arrays(), data_info={"source": "tiny"}, recipe=Recipe(epochs=1), seed=seed, run=run)
+        run_seed(tiny_arrays(), data_info=DataInfo("tiny"), recipe=Recipe(epochs=1), seed=seed, run=run)
         return storage.read_bytes(run.model_params(seed)), storage.read_json(run.metrics_json(seed))
 
 

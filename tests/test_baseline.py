@@ -5,7 +5,7 @@ import json
 import pytest
 
 from lenet_batch.errors import RegressionDetected
-from lenet_batch.store import run_record, storage
+from lenet_batch.store import storage
 from lenet_batch.store.layout import Layout
 from lenet_batch.summary import baseline, report
 from lenet_batch.summary import stage as summary_stage
@@ -123,7 +123,7 @@ def test_a_first_run_reports_gate_not_applicable_rather_than_passed(tmp_path):
     for name in ("report.md", "report.html"):
         text = (folder / name).read_text()
         assert "n/a (no baseline)" in text and "gate: passed" not in text, name
-    stage = run_record.read_run(layout.run("first"))["stages"]["summary"]
+    stage = storage.read_json(layout.run("first").run_json)["stages"]["summary"]
     assert stage["verdict"] == "n/a" and stage["baseline_run_id"] is None
 
 

@@ -44,7 +44,7 @@ def write_report(tmp_path: Path, monkeypatch, n_seeds: int, epochs: int) -> Path
     run = Layout(str(tmp_path / "out")).run("r1")
     syn.write_records(run, range(n_seeds), epochs)
     table = syn.predictions_table("r1", range(n_seeds), 2000 if n_seeds <= 20 else 200)
-    monkeypatch.setattr(summary_stage, "read_predictions", lambda layout, run_id: table)
+    monkeypatch.setattr(summary_stage, "read_predictions", lambda layout, run_id, **_: table)
     summary_stage.summarize_run(run, images=pictures() if n_seeds == 3 else None)
     return Path(run.summary_dir) / "report.html"
 
@@ -81,11 +81,11 @@ def test_the_check_sees_a_broken_page(browser, tmp_path):
 def test_a_regressed_run_renders_its_verdict(browser, tmp_path, monkeypatch):
     run = Layout(str(tmp_path / "out")).run("r1")
     syn.write_records(run, range(3), 2)
-    record_seeds = summary_stage.run_record.read_run(run)
+    record_seeds = summary_stage.storage.read_json(run.run_json)
     record_seeds["config"]["seeds"] = "0-3"  # seed 3 never came back
     summary_stage.storage.write_json_atomic(run.run_json, record_seeds)
     table = syn.predictions_table("r1", range(3), 300)
-    monkeypatch.setattr(summary_stage, "read_predictions", lambda layout, run_id: table)
+    monkeypatch.setattr(summary_stage, "read_predictions", lambda layout, run_id, **_: table)
     with pytest.raises(RegressionDetected):
         summary_stage.summarize_run(run)
     page = browser.check_page(Path(run.summary_dir) / "report.html")

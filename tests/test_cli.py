@@ -79,11 +79,12 @@ def test_config_file_values_reach_the_dry_run_plan(tmp_path, capsys):
 def test_predict_prints_true_vs_predicted_and_plots(tmp_path, fashion_mnist, capsys):
 
     from lenet_batch.config import Recipe
+    from lenet_batch.records import DataInfo
     from lenet_batch.store.layout import RunRef
     from lenet_batch.training.seed import run_seed
 
     arrays = {k: v[:2048] for k, v in fashion_mnist.arrays().items()}
-    run_seed(arrays, data_info={}, recipe=Recipe(epochs=1), seed=0, run=RunRef(str(tmp_path), "r1"))
+    run_seed(arrays, data_info=DataInfo(), recipe=Recipe(epochs=1), seed=0, run=RunRef(str(tmp_path), "r1"))
     plot = tmp_path / "pred.png"
     argv = [
         "predict",

@@ -150,6 +150,7 @@ def test_gpus_without_cuda_mxnet_is_a_clear_error_before_training(ray_cluster, s
     last = result.stderr.strip().splitlines()[-1]
     assert "no CUDA support" in last and "Traceback" not in result.stderr
     assert not seed_dir(tmp_path, "gpu", 0).exists()
+    assert not (tmp_path / "runs" / "gpu").exists()  # checked right after joining: no run.json, no log
 
 
 def test_infer_command_scores_an_idx_input_with_its_labels(

@@ -110,7 +110,7 @@ def test_redact_masks_credentials_at_any_depth_in_dicts_and_lists():
 
 
 def test_nested_storage_options_from_toml_are_recorded_masked_and_never_in_repr(tmp_path):
-    from lenet_batch.store import run_record
+    from lenet_batch.store import run_record, storage
     from lenet_batch.store.layout import RunRef
 
     toml = tmp_path / "c.toml"
@@ -123,7 +123,7 @@ def test_nested_storage_options_from_toml_are_recorded_masked_and_never_in_repr(
     for secret in ("AKIAFLATKEY", "NESTEDSECRET", "LISTSECRET"):
         assert secret not in recorded and secret not in repr(settings) and secret not in str(settings)
     assert "NESTEDSECRET" not in repr(run) and "NESTEDSECRET" not in repr(run.layout)  # RunRef, Layout
-    options = run_record.read_run(run)["config"]["storage_options"]
+    options = storage.read_json(run.run_json)["config"]["storage_options"]
     assert options["client_kwargs"] == {"aws_secret_access_key": "***", "region_name": "eu-west-1"}
     assert options["profiles"] == [{"name": "first", "session_token": "***"}] and options["key"] == "***"
     assert "lenet_batch_timeout" not in options  # recorded once, as storage_timeout

@@ -8,8 +8,9 @@ import pytest
 
 from lenet_batch.summary import figures as fig
 from lenet_batch.summary import figures_seeds, plotting
-from lenet_batch.summary import statistics as summary
 from lenet_batch.summary.figures_images import MAX_GRID_IMAGES
+from lenet_batch.summary.statistics import compute_statistics
+from lenet_batch.summary.types import RunSummary
 from tests import synthetic_runs as syn
 from tests.pixels import CYCLE, blob_sizes, colour_mask, colour_pixels, dark_share, hex_rgb, markers, read_png
 
@@ -19,19 +20,19 @@ PAIR_BAR = hex_rgb("#fdae6b")  # the pairwise-disagreement histogram's bars
 
 
 @functools.cache
-def run(n_seeds: int, epochs: int = 5) -> tuple[dict, dict, np.ndarray]:
-    """(summary.json, metrics, disagreement matrix) of a synthetic run; fewer images for many seeds."""
+def run(n_seeds: int, epochs: int = 5) -> tuple[RunSummary, dict, np.ndarray]:
+    """(summary, metrics, disagreement matrix) of a synthetic run; fewer images for many seeds."""
     images = 2000 if n_seeds <= 20 else 300
     seeds = range(n_seeds)
     metrics = syn.metrics("r", seeds, epochs)
-    result = summary.summarize(syn.predictions_table("r", seeds, images), metrics, "r")
-    return result.to_dict(), metrics, result.disagreement_matrix
+    result = compute_statistics(syn.predictions_table("r", seeds, images), metrics, "r")
+    return result.summary, metrics, result.disagreement_matrix
 
 
 def seed_figure(n: int) -> tuple[object, np.ndarray]:
     """The seed-accuracy figure (to ask its axes) and its pixels."""
     doc, _, _ = run(n)
-    args = (doc["per_seed"], doc["across_seeds"], doc["ensemble"]["accuracy"])
+    args = (doc.per_seed, doc.across_seeds, doc.ensemble.accuracy)
     return figures_seeds.seed_accuracy_figure(*args), read_png(fig.seed_accuracy_png(*args))
 
 
@@ -69,9 +70,9 @@ def test_many_seeds_show_a_distribution_with_labelled_axes_and_the_extremes(n):
     assert len(bars) >= 8, "a histogram has bars"
     assert markers(pixels, CYCLE["C0"]) <= 2, "no marker per seed"  # the legend's patches only
     assert colour_pixels(pixels, CYCLE["C2"]) > 50  # the ensemble line
-    worst, best = figures_seeds.extremes(run(n)[0]["per_seed"])
+    worst, best = figures_seeds.extremes(run(n)[0].per_seed)
     text = side.texts[0].get_text()
-    assert all(f"seed {r['seed']:>5}" in text for r in worst + best) and len(worst) == len(best) == 5
+    assert all(f"seed {r.seed:>5}" in text for r in worst + best) and len(worst) == len(best) == 5
     assert dark_share(pixels[:, int(0.82 * pixels.shape[1]) :]) > 0.005  # and the names are drawn
 
 
@@ -121,7 +122,7 @@ def test_long_runs_get_integer_ticks_too():
 @pytest.mark.parametrize("n", [3, 20, 256, 1000])
 def test_disagreement_is_a_heatmap_up_to_50_seeds_then_a_histogram(n):
     doc, _, matrix = run(n)
-    args = (matrix, doc["seeds"], doc["ensemble"]["n_samples"])
+    args = (matrix, doc.seeds, doc.ensemble.n_samples)
     figure, pixels = figures_seeds.disagreement_figure(*args), read_png(fig.disagreement_png(*args))
     ax = figure.axes[0]
     if n <= figures_seeds.HEATMAP_MAX:
@@ -141,14 +142,14 @@ def test_disagreement_is_a_heatmap_up_to_50_seeds_then_a_histogram(n):
 
 def test_the_report_draws_no_disagreement_for_one_seed():
     doc, metrics, matrix = run(1)
-    assert "disagreement.png" not in fig.build_figures(doc, metrics, matrix)
-    assert set(fig.build_figures(run(3)[0], run(3)[1], run(3)[2])) >= {"disagreement.png"}
+    assert "disagreement.png" not in fig.draw_run_figures(doc, metrics, matrix)
+    assert set(fig.draw_run_figures(run(3)[0], run(3)[1], run(3)[2])) >= {"disagreement.png"}
 
 
 @pytest.mark.parametrize("n", SEED_COUNTS)
 def test_every_figure_has_a_caption_saying_what_to_look_at(n):
     doc, metrics, matrix = run(n)
-    for name, figure in fig.build_figures(doc, metrics, matrix).items():
+    for name, figure in fig.draw_run_figures(doc, metrics, matrix).items():
         read_png(figure.png)
         assert len(figure.caption) > 40, name
         if n > 1 or name != "seed_accuracy.png":
@@ -201,12 +202,13 @@ def test_image_grid_caps_at_its_maximum_and_says_so(caplog):
 def trained_run(tmp_path_factory, fashion_mnist):
     """A seed trained for one epoch on 2,048 real images (a model for `predict`)."""
     from lenet_batch.config import Recipe
+    from lenet_batch.records import DataInfo
     from lenet_batch.store.layout import RunRef
     from lenet_batch.training.seed import run_seed
 
     output = tmp_path_factory.mktemp("predict")
     arrays = {k: v[:2048] for k, v in fashion_mnist.arrays().items()}
-    run_seed(arrays, data_info={}, recipe=Recipe(epochs=1), seed=0, run=RunRef(str(output), "r1"))
+    run_seed(arrays, data_info=DataInfo(), recipe=Recipe(epochs=1), seed=0, run=RunRef(str(output), "r1"))
     return output
 
 

@@ -11,7 +11,16 @@ from scipy import stats
 from lenet_batch import config
 from lenet_batch.config import GateRule
 from lenet_batch.errors import ConfigError
-from lenet_batch.summary import gate, noise
+from lenet_batch.summary import gate
+from lenet_batch.summary.statistics import spread
+from lenet_batch.summary.types import (
+    Comparison,
+    Disagreement,
+    Ensemble,
+    MajorityVote,
+    RunSummary,
+    SeedRow,
+)
 
 THRESHOLD = GateRule(rule="threshold", max_drop=0.01)
 
@@ -39,14 +48,14 @@ WELCH_CASES = {
 @pytest.mark.parametrize("case", WELCH_CASES)
 def test_welch_equals_scipy(case):
     current, baseline = WELCH_CASES[case]
-    ours, theirs = noise.welch_less(current, baseline), scipy_welch(current, baseline)
+    ours, theirs = gate.welch_less(current, baseline), scipy_welch(current, baseline)
     assert ours.statistic == pytest.approx(theirs.statistic, rel=1e-12)
     assert ours.df == pytest.approx(theirs.df, rel=1e-12)
     assert ours.p_value == pytest.approx(theirs.pvalue, rel=1e-9, abs=1e-15)
 
 
 def test_zero_variance_on_one_side_leaves_the_other_sides_degrees_of_freedom():
-    result = noise.welch_less([0.80, 0.80, 0.80], [0.85, 0.86, 0.88, 0.87])
+    result = gate.welch_less([0.80, 0.80, 0.80], [0.85, 0.86, 0.88, 0.87])
     assert result.df == pytest.approx(3.0)  # n - 1 of the side that varies
 
 
@@ -60,7 +69,7 @@ def test_no_variance_to_test_gives_no_welch_result(current, baseline):
     # measured, so the gate does not pretend to a p-value and falls back to the threshold rule instead.
     theirs = scipy_welch(current, baseline)
     assert math.isnan(theirs.pvalue) or math.isinf(theirs.statistic)
-    assert noise.welch_less(current, baseline) is None
+    assert gate.welch_less(current, baseline) is None
 
 
 @pytest.mark.parametrize(
@@ -69,29 +78,44 @@ def test_no_variance_to_test_gives_no_welch_result(current, baseline):
 )
 def test_probability_of_superiority_is_the_share_of_seed_pairs_ties_half(current, baseline):
     u = stats.mannwhitneyu(current, baseline, alternative="two-sided").statistic
-    assert noise.prob_superiority(current, baseline) == pytest.approx(u / (len(current) * len(baseline)))
+    assert gate.prob_superiority(current, baseline) == pytest.approx(u / (len(current) * len(baseline)))
 
 
 def test_probability_of_superiority_by_hand():
     # pairs: (0.8, 0.85) lost, (0.8, 0.9) lost, (0.9, 0.85) won, (0.9, 0.9) tie -> 1.5 of 4
-    assert noise.prob_superiority([0.8, 0.9], [0.85, 0.9]) == 0.375
+    assert gate.prob_superiority([0.8, 0.9], [0.85, 0.9]) == 0.375
 
 
-def summary_doc(accuracies, run_id="tonight", failed=()) -> dict:
-    """The parts of a summary.json the gate reads."""
-    accuracies = list(accuracies)
-    return {
-        "run_id": run_id,
-        "per_seed": [{"seed": k, "test_accuracy": a} for k, a in enumerate(accuracies)],
-        "across_seeds": {"mean": float(np.mean(accuracies)) if accuracies else None},
-        "ensemble": {"accuracy": 0.9},
-        "failed_seeds": list(failed),
-    }
+def summary_of(accuracies, run_id="tonight", failed=(), ensemble=0.9) -> RunSummary:
+    """A run's summary with the parts the gate reads: per-seed accuracies, their mean, the ensemble."""
+    accuracies = [float(a) for a in accuracies]
+    return RunSummary(
+        run_id=run_id,
+        seeds=tuple(range(len(accuracies))),
+        n_seeds=len(accuracies),
+        class_names=(),
+        across_seeds=spread(accuracies),
+        train_seconds=spread([]),
+        per_seed=tuple(SeedRow(run_id, k, 100, a) for k, a in enumerate(accuracies)),
+        per_class=(),
+        ensemble=Ensemble(ensemble, 100),
+        majority_vote=MajorityVote(ensemble),
+        disagreement=Disagreement(seeds=(), n_pairs=0),
+        confusion_matrix=(),
+        failed_seeds=tuple(failed),
+    )
 
 
-def compare(current, baseline, rule=None, failed=()):
-    base = None if baseline is None else summary_doc(baseline, run_id="base")
-    return gate.compare(summary_doc(current, failed=failed), base, rule, why_none="no earlier run")
+def compare(current, baseline, rule=None, failed=()) -> dict:
+    """The gate's comparison, as summary.json records it."""
+    base = None if baseline is None else summary_of(baseline, run_id="base")
+    cmp = gate.compare(summary_of(current, failed=failed), base, rule, why_none="no earlier run")
+    return cmp.to_json()
+
+
+def gate_line(cmp: dict) -> str:
+    """The gate's one line for a comparison as summary.json records it."""
+    return Comparison.from_json(cmp).line()
 
 
 def test_welch_gate_records_statistic_df_p_effect_verdict_and_sentence():
@@ -105,7 +129,7 @@ def test_welch_gate_records_statistic_df_p_effect_verdict_and_sentence():
     assert cmp["effect"] == pytest.approx(np.mean(current) - np.mean(baseline))
     assert cmp["verdict"] == "regressed" and cmp["regressed"]
     assert "Welch one-sided t-test" in cmp["sentence"] and "regression beyond seed noise" in cmp["sentence"]
-    assert gate.gate_line(cmp).startswith("gate: REGRESSED — baseline base: mean 0.8810 → 0.8000 (-0.0810)")
+    assert gate_line(cmp).startswith("gate: REGRESSED — baseline base: mean 0.8810 → 0.8000 (-0.0810)")
     json.dumps(cmp, allow_nan=False)
 
 
@@ -114,7 +138,7 @@ def test_the_issues_example_reads_within_seed_noise():
     baseline = [0.8825 + d for d in (0.004, -0.003, -0.001, 0.0)]
     cmp = compare(current, baseline)
     assert cmp["verdict"] == "passed"
-    line = gate.gate_line(cmp)
+    line = gate_line(cmp)
     assert line.startswith("gate: passed — baseline base: mean 0.8825 → 0.8790 (-0.0035), Welch one-sided")
     # tonight's 0.882 beats two of the baseline's seeds and 0.880 one: 3 of 16 pairs
     assert line.endswith("within seed noise; P(tonight's seed beats the baseline's) = 0.19")
@@ -176,7 +200,7 @@ def test_without_a_baseline_the_verdict_is_not_applicable_not_passed():
     cmp = compare([0.88, 0.89], None)
     assert cmp["verdict"] == "n/a" and not cmp["regressed"] and cmp["baseline_run_id"] is None
     assert cmp["mean_accuracy"]["delta"] is None and cmp["prob_superiority"] is None
-    assert gate.gate_line(cmp) == "gate: n/a (no baseline): no earlier run"
+    assert gate_line(cmp) == "gate: n/a (no baseline): no earlier run"
 
 
 @pytest.mark.parametrize("rule", [None, THRESHOLD])
@@ -184,20 +208,24 @@ def test_without_a_baseline_the_verdict_is_not_applicable_not_passed():
 def test_failed_seeds_regress_under_every_rule(rule, baseline):
     cmp = compare([0.88, 0.89], baseline, rule, failed=[3])
     assert cmp["regressed"] and cmp["verdict"] == "regressed" and cmp["failed_seeds"] == [3]
-    assert "1 seed(s) failed: [3]" in cmp["sentence"] and gate.gate_line(cmp).startswith("gate: REGRESSED")
+    assert "1 seed(s) failed: [3]" in cmp["sentence"] and gate_line(cmp).startswith("gate: REGRESSED")
 
 
 def test_the_ensemble_delta_is_reported_not_gated():
-    current, base = summary_doc([0.88, 0.89]), summary_doc([0.88, 0.89], run_id="base")
-    base["ensemble"]["accuracy"] = 0.95
+    current, base = summary_of([0.88, 0.89]), summary_of([0.88, 0.89], run_id="base", ensemble=0.95)
     cmp = gate.compare(current, base)
-    assert cmp["ensemble_accuracy"]["delta"] == pytest.approx(-0.05) and not cmp["regressed"]
+    assert cmp.ensemble_accuracy.delta == pytest.approx(-0.05) and not cmp.regressed
 
 
 def test_a_summary_json_from_before_the_verdict_still_reads():
-    old = {"baseline_run_id": "b", "regressed": False, "reasons": []}
-    assert gate.verdict(old) == "passed" and gate.gate_line(old) == "gate: passed"
-    assert gate.verdict({"baseline_run_id": None, "regressed": False}) == "n/a"
+    fields = {"rule": "welch", "alpha": 0.01, "min_effect": 0.002, "max_drop": 0.01, "applied_rule": None}
+    fields |= {"fallback": None, "n_seeds": {"current": 2}, "mean_accuracy": {"current": 0.9}}
+    fields |= {"ensemble_accuracy": {"current": 0.9}, "effect": None, "test": None, "prob_superiority": None}
+    fields |= {"baseline_reason": None}
+    old = Comparison.from_json({"baseline_run_id": "b", "regressed": False, "reasons": [], **fields})
+    assert old.outcome() == "passed" and old.line() == "gate: passed"
+    none = Comparison.from_json({"baseline_run_id": None, "regressed": False, **fields})
+    assert none.outcome() == "n/a"
 
 
 @pytest.mark.parametrize(

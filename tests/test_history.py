@@ -11,10 +11,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from lenet_batch.errors import StorageError
+from lenet_batch.history import runs_table
+from lenet_batch.history import stage as history_stage
 from lenet_batch.pipeline import nightly
-from lenet_batch.store import runs_index, storage
+from lenet_batch.store import storage
 from lenet_batch.store.layout import Layout
-from lenet_batch.summary import history, history_stage, runs_table
+from lenet_batch.summary.types import RunSummary
 from tests import helpers
 from tests.history_helpers import marks, read_png, run_id, write_synthetic_runs
 
@@ -161,7 +163,7 @@ def test_runs_reads_only_run_json_and_summary_json(output, monkeypatch):
 
     monkeypatch.setattr(storage, "read_many", recording)
     monkeypatch.setattr(storage, "read_bytes", lambda *a, **k: pytest.fail(f"read_bytes{a}"))
-    rows = history.run_rows(runs_index.read_records(Layout(str(output))))
+    rows = history_stage.list_runs(Layout(str(output)))
     assert len(rows) == NIGHTS and len(read) == 2 * NIGHTS
     assert {Path(u).name for u in read} == {"run.json", "summary.json"}
 
@@ -181,7 +183,7 @@ def test_history_at_a_larger_scale(tmp_path):
     kinds = {k: "regressed" for k in range(10, 120, 17)} | {k: "failed" for k in range(5, 120, 29)}
     write_synthetic_runs(str(tmp_path), 120, 8, kinds)
     result = history_stage.build_history(Layout(str(tmp_path)))
-    assert result["runs"] == 120 and result["seed_rows"] == 120 * 8
+    assert result.runs == 120 and result.seed_rows == 120 * 8
     table = pq.read_table(tmp_path / "history" / "runs.parquet")
     assert table.num_rows == 960 and len(set(table.column("run_id").to_pylist())) == 120
     # ok nights' marks touch at this density; the marked ones stand alone among them
@@ -212,7 +214,9 @@ def test_a_good_night_whose_history_cannot_be_written_fails_saying_the_run_compl
     write_synthetic_runs(str(tmp_path), 2, 2)
     (tmp_path / "history").write_text("a file where the history folder should be")
     run = Layout(str(tmp_path)).run(run_id(1))
-    result = json.loads((tmp_path / "runs" / run_id(1) / "summary" / "summary.json").read_text())
+    result = RunSummary.from_json(
+        json.loads((tmp_path / "runs" / run_id(1) / "summary" / "summary.json").read_text())
+    )
     with pytest.raises(StorageError) as caught:
         nightly._history_after_success(run, result)
     message = str(caught.value)

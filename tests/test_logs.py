@@ -1,7 +1,6 @@
 """Log lines in one format (ISO-8601 UTC with a Z), durable copies of the driver's log, cron-log hygiene."""
 
 import logging
-import os
 import time
 
 import pytest
@@ -41,22 +40,27 @@ def test_rays_own_lines_and_colours_are_rewritten_for_the_cron_log(tz_new_york):
     assert ray_job.relog_line(ours) == ours
 
 
-def test_a_durable_copy_is_saved_at_a_stage_boundary_and_at_the_end(tmp_path):
+def test_a_durable_copy_is_written_line_by_line_once_the_run_exists(tmp_path):
     run = Layout(str(tmp_path)).run("r1")
     handler = run_log.attach(run, "nightly-test.log")
     logger = logging.getLogger("lenet_batch.test")
     logger.setLevel(logging.INFO)
+    copy = tmp_path / "runs" / "r1" / "logs" / "nightly-test.log"
     try:
+        logger.info("loading data")
+        assert not (tmp_path / "runs").exists()  # no run yet: the line is held, no folder is made for it
+        (tmp_path / "runs" / "r1").mkdir(parents=True)  # the run is recorded
         logger.info("train done")
-        run_log.save_all()
-        saved = (tmp_path / "runs" / "r1" / "logs" / "nightly-test.log").read_text()
-        assert saved.endswith("INFO train done\n")
+        # Written through, before any save: the held line first.
+        assert [line.split(" ", 2)[2] for line in copy.read_text().splitlines()] == [
+            "loading data",
+            "train done",
+        ]
         logger.info("infer done")
     finally:
         run_log.detach(handler, keep=True)
-    lines = (tmp_path / "runs" / "r1" / "logs" / "nightly-test.log").read_text().splitlines()
-    assert [line.split(" ", 2)[2] for line in lines] == ["train done", "infer done"]
-    assert not os.path.exists(handler.spool)
+    lines = copy.read_text().splitlines()
+    assert [line.split(" ", 2)[2] for line in lines] == ["loading data", "train done", "infer done"]
 
 
 def test_refused_runs_leave_no_log_in_the_run(tmp_path, capsys):

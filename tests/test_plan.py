@@ -7,19 +7,20 @@ import pytest
 from lenet_batch.config import Recipe
 from lenet_batch.errors import ConfigError
 from lenet_batch.pipeline.placement import LOCAL_RAY_MIN_IMAGES, inside_ray_job, score_on_ray
+from lenet_batch.records import DataInfo
 from lenet_batch.training.plan import RESUME, SKIP, TRAIN, SeedState, plan_seed, plan_seeds
 
 RECIPE = Recipe(epochs=3)
 DIGESTS = {
     k: f"{i}" * 64 for i, k in enumerate(("train_images", "train_labels", "test_images", "test_labels"))
 }
-DATA = {"source": "/data/a", "sha256": DIGESTS, "verified": True}
+DATA = DataInfo(source="/data/a", sha256=DIGESTS, verified=True)
 
 
 def recorded(seed: int, finished: bool = True, epoch: int = 3, **changes) -> SeedState:
     """A seed whose files recorded RECIPE and DATA, with some fields changed."""
     recipe = {**dataclasses.asdict(RECIPE), **changes.pop("recipe", {})}
-    data = {**DATA, **changes.pop("data", {})}
+    data = dataclasses.replace(DATA, **changes.pop("data", {}))
     return SeedState(
         seed, finished=finished, epoch=epoch, recipe=recipe, data=data, test_accuracy=0.8, **changes
     )
@@ -98,7 +99,7 @@ def test_unknown_data_compares_the_recipe_only_and_json_numbers_compare_by_value
     as_floats = recorded(0, recipe={"epochs": 3.0, "batch_size": 256.0})
     assert plan_seeds("r", [0], {0: as_floats}, RECIPE, DATA)[0].action == SKIP
     # Records of older versions lack some keys: what is not recorded is not compared.
-    old = SeedState(0, finished=True, epoch=3, recipe={"epochs": 3}, data={"source": "x"}, test_accuracy=0.8)
+    old = SeedState(0, finished=True, epoch=3, recipe={"epochs": 3}, data=DataInfo("x"), test_accuracy=0.8)
     assert plan_seeds("r", [0], {0: old}, RECIPE, DATA)[0].action == SKIP
 
 

@@ -2,38 +2,37 @@
 
 import base64
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from lenet_batch.summary import figures as fig
 from lenet_batch.summary import gate
-from lenet_batch.summary import statistics as summary
-from lenet_batch.summary.report_html import render_html
-from lenet_batch.summary.report_md import render_markdown
+from lenet_batch.summary.report_render import render_html, render_markdown
+from lenet_batch.summary.statistics import compute_statistics
+from lenet_batch.summary.types import RunSummary
 from tests.pixels import CYCLE, colour_pixels, markers, read_png
 from tests.report_helpers import metrics, pictures, predictions_table
 
 
 @pytest.fixture(scope="module")
-def doc() -> dict:
-    result = summary.summarize(predictions_table("r1", 0.8), {s: metrics(s) for s in (0, 1, 2)}, "r1")
-    doc = result.to_dict()
-    doc["comparison"] = gate.compare(doc, None)
-    return doc
+def doc() -> RunSummary:
+    result = compute_statistics(predictions_table("r1", 0.8), {s: metrics(s) for s in (0, 1, 2)}, "r1")
+    return replace(result.summary, comparison=gate.compare(result.summary, None))
 
 
-def draw(name: str, doc: dict) -> bytes:
+def draw(name: str, doc: RunSummary) -> bytes:
     """One figure of the report, drawn from the module's summary and pictures."""
     images = pictures()
     if name == "training_curves":
         return fig.training_curves_png({s: metrics(s) for s in (0, 1, 2)})
     if name == "seed_accuracy":
-        return fig.seed_accuracy_png(doc["per_seed"], doc["across_seeds"], 0.85)
+        return fig.seed_accuracy_png(doc.per_seed, doc.across_seeds, 0.85)
     if name == "per_class":
-        return fig.per_class_png(doc["per_class"])
+        return fig.per_class_png(doc.per_class)
     if name == "confusion":
-        return fig.confusion_png(doc["confusion_matrix"])
+        return fig.confusion_png(doc.confusion_matrix)
     if name == "train_images":
         return fig.train_images_png(images["train_images"], images["train_labels"])
     return fig.test_predictions_png(images["test_images"], images["test_labels"], np.zeros(20, int))
@@ -77,7 +76,7 @@ def test_per_seed_figures_draw_each_series_in_its_colour(doc, name):
 def test_seed_accuracy_figure_has_one_marker_per_seed(doc):
     pixels = read_png(draw("seed_accuracy", doc))
     # The markers are the solid C0 blobs above the 15%-alpha CI band, and the legend's sample marker.
-    assert markers(pixels, CYCLE["C0"]) == doc["n_seeds"] + 1
+    assert markers(pixels, CYCLE["C0"]) == doc.n_seeds + 1
 
 
 def test_image_grids_show_the_pictures_where_the_labels_put_them():
@@ -88,10 +87,9 @@ def test_image_grids_show_the_pictures_where_the_labels_put_them():
 
 
 def test_one_seed_figures_and_report_render_without_std(tmp_path):
-    one_result = summary.summarize(predictions_table("r1", 0.8, seeds=(4,)), {4: metrics(4)}, "r1")
-    one = one_result.to_dict()
-    one["comparison"] = gate.compare(one, None)
-    figures = fig.build_figures(one, {4: metrics(4)}, one_result.disagreement_matrix)
+    one_result = compute_statistics(predictions_table("r1", 0.8, seeds=(4,)), {4: metrics(4)}, "r1")
+    one = replace(one_result.summary, comparison=gate.compare(one_result.summary, None))
+    figures = fig.draw_run_figures(one, {4: metrics(4)}, one_result.disagreement_matrix)
     assert set(figures) == {  # no disagreement figure: one seed has no pairs
         "training_curves.png",
         "seed_accuracy.png",
@@ -103,8 +101,8 @@ def test_one_seed_figures_and_report_render_without_std(tmp_path):
 
 
 def test_html_embeds_every_figure_as_a_decodable_data_uri(doc):
-    matrix = np.array(doc["disagreement"]["matrix"])
-    figures = fig.build_figures(
+    matrix = np.array(doc.disagreement.matrix)
+    figures = fig.draw_run_figures(
         doc, {0: metrics(0)}, matrix, images=pictures(), test_predictions=np.arange(18) % 10
     )
     assert list(figures) == list(fig.FIGURE_FILES)  # all seven, in the report's order
@@ -117,18 +115,18 @@ def test_html_embeds_every_figure_as_a_decodable_data_uri(doc):
     # Nothing is fetched: the only links are to the tables written beside the report, and to anchors.
     hrefs = set(re.findall(r'href="([^"#]*)"', page)) - {"data:,"}
     assert hrefs == {"per_seed.csv", "summary.parquet", "disagreement.parquet"}
-    assert f"{doc['across_seeds']['mean']:.4f}" in page and "Against the baseline" in page
+    assert f"{doc.across_seeds.mean:.4f}" in page and "Against the baseline" in page
 
 
 def test_markdown_links_exactly_the_figure_files(doc):
-    figures = fig.build_figures(doc, {s: metrics(s) for s in (0, 1, 2)})
+    figures = fig.draw_run_figures(doc, {s: metrics(s) for s in (0, 1, 2)})
     shown = {k: figures[k] for k in ("training_curves.png", "seed_accuracy.png")}
     text = render_markdown(doc, shown)
     assert re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text) == ["seed_accuracy.png", "training_curves.png"]
-    assert "| seed | test accuracy |" in text and f"{doc['ensemble']['accuracy']:.4f}" in text
+    assert "| seed | test accuracy |" in text and f"{doc.ensemble.accuracy:.4f}" in text
 
 
-def html_and_markdown(doc: dict, figures: dict | None = None) -> tuple[str, str]:
+def html_and_markdown(doc: RunSummary, figures: dict | None = None) -> tuple[str, str]:
     return render_html(doc, figures or {}), render_markdown(doc, figures or {})
 
 
@@ -139,29 +137,25 @@ def test_without_a_baseline_the_gate_is_not_applicable(doc):
 
 
 def test_failed_seeds_fail_the_gate_even_without_a_baseline(doc):
-    failed = {**doc, "comparison": gate.compare({**doc, "failed_seeds": [2]}, None)}
+    failed = replace(doc, comparison=gate.compare(replace(doc, failed_seeds=(2,)), None))
     page, _ = html_and_markdown(failed)
-    line = gate.gate_line(failed["comparison"])
+    line = failed.comparison.line()
     assert line.startswith("gate: REGRESSED") and "1 seed(s) failed: [2]" in line
     assert f'<span class="verdict regressed">{line}</span>' in page
 
 
-def test_the_comparison_is_rendered_whatever_fields_it_has(doc):
-    # A richer gate (e.g. a Welch test) adds metrics, columns, settings and its own verdict sentence.
-    comparison = {
-        **gate.compare(doc, {**doc, "run_id": "2026-11-26"}),
-        "welch_t": {"current": 0.5, "baseline": 0.6, "delta": -0.1, "p_value": 0.00002},
-        "test": "welch",
-        "verdict": "passed",
-        "sentence": "no drop beyond 0.01 at p < 0.05 against run 2026-11-26",
-    }
-    page, text = html_and_markdown({**doc, "comparison": comparison})
-    assert '<span class="verdict passed">gate: passed — no drop beyond 0.01 at p &lt; 0.05' in page
-    assert "<th>p_value</th>" in page and "2.00e-05" in page and "<td>test</td><td>welch</td>" in page
-    assert (
-        "Compared with run 2026-11-26." in text
-        and "| welch t | 0.5000 | 0.6000 | -0.1000 | 2.00e-05 |" in text
+def test_the_comparison_is_rendered_as_rows_a_person_reads(doc):
+    baseline = replace(
+        doc, run_id="2026-11-26", per_seed=tuple(replace(r, test_accuracy=0.99) for r in doc.per_seed)
     )
+    baseline = replace(baseline, across_seeds=replace(baseline.across_seeds, mean=0.99))
+    page, text = html_and_markdown(replace(doc, comparison=gate.compare(doc, baseline)))
+    test = gate.compare(doc, baseline).test
+    assert "Compared with run 2026-11-26." in text and "| mean accuracy |" in text
+    # The test's numbers each in a row of their own, never the dict they are kept in.
+    assert "{'statistic'" not in page and "statistic" not in text
+    assert f"| Welch t | {test.statistic:.2f} |" in text and f"| degrees of freedom | {test.df:.1f} |" in text
+    assert "<td>p-value</td>" in page and "| rule | welch (applied: welch) |" in text
 
 
 def test_the_headline_comes_first_then_the_verdict_then_the_seeds(doc):
@@ -170,16 +164,16 @@ def test_the_headline_comes_first_then_the_verdict_then_the_seeds(doc):
     assert order == sorted(order)
 
 
-def many_seeds_doc(n: int) -> dict:
+def many_seeds_doc(n: int) -> RunSummary:
     seeds = tuple(range(100, 100 + n))
-    result = summary.summarize(predictions_table("r1", 0.8, seeds=seeds), {}, "r1").to_dict()
-    return {**result, "comparison": gate.compare(result, None)}
+    result = compute_statistics(predictions_table("r1", 0.8, seeds=seeds), {}, "r1").summary
+    return replace(result, comparison=gate.compare(result, None))
 
 
 def test_per_seed_table_is_worst_first_and_folds_past_20_rows():
     doc = many_seeds_doc(25)
     page, text = html_and_markdown(doc)
-    worst_first = [r["seed"] for r in sorted(doc["per_seed"], key=lambda r: (r["test_accuracy"], r["seed"]))]
+    worst_first = [r.seed for r in sorted(doc.per_seed, key=lambda r: (r.test_accuracy, r.seed))]
     section = page[page.index('<section id="seeds">') : page.index('<section id="classes">')]
     shown, folded = section.split("<details>")
     seeds_in = [

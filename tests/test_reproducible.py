@@ -14,7 +14,9 @@ import pytest
 
 from lenet_batch import provenance
 from lenet_batch.config import Recipe
+from lenet_batch.records import DataInfo
 from lenet_batch.store.layout import RunRef
+from lenet_batch.store.seed_records import load_complete
 from lenet_batch.training import loop
 from lenet_batch.training.seed import run_seed
 
@@ -58,26 +60,27 @@ ONEDNN_WORDS = {
 def test_the_onednn_isa_of_a_cpu_from_its_flags_and_the_cap(flags, cap, isa, isa_class):
     env = {"DNNL_MAX_CPU_ISA": cap} if cap else {}
     found = provenance.machine(CPUINFO.format(flags=flags), {**env, "OMP_NUM_THREADS": "1"})
-    assert (found["isa"], found["isa_class"], found["isa_cap"]) == (isa, isa_class, cap)
-    assert found["cpu_model"] == "Intel(R) Xeon(R) Platinum 8480+" and found["cpu_vendor"] == "GenuineIntel"
-    assert found["omp_num_threads"] == "1" and found["mxnet_cpu_worker_nthreads"] is None
+    assert (found.isa, found.isa_class, found.isa_cap) == (isa, isa_class, cap)
+    assert found.cpu_model == "Intel(R) Xeon(R) Platinum 8480+" and found.cpu_vendor == "GenuineIntel"
+    assert found.omp_num_threads == "1" and found.mxnet_cpu_worker_nthreads is None
 
 
 def test_no_x86_flags_no_isa():
     aarch64 = "processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd\nCPU implementer\t: 0x41\n"
     found = provenance.machine(aarch64, {})
-    assert found["isa"] is None and found["isa_class"] is None
+    assert found.isa is None and found.isa_class is None
 
 
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="oneDNN's x86 levels")
 def test_this_machine_is_recorded_with_its_isa_in_metrics_json(tmp_path, fashion_mnist):
     arrays = {k: v[:512] for k, v in fashion_mnist.arrays().items()}
     run = RunRef(str(tmp_path), "r")
-    run_seed(arrays, data_info={}, recipe=Recipe(epochs=1), seed=0, run=run)
+    run_seed(arrays, data_info=DataInfo(), recipe=Recipe(epochs=1), seed=0, run=run)
     recorded = json.loads((tmp_path / "runs" / "r" / "seeds" / "seed=0" / "metrics.json").read_text())
-    assert recorded["machine"] == provenance.machine()
+    assert recorded["machine"] == provenance.machine().to_json()
     assert recorded["machine"]["isa"] in dict(provenance.ONEDNN_ISAS)
     assert recorded["machine"]["omp_num_threads"] == os.environ["OMP_NUM_THREADS"] == "1"
+    assert load_complete(run, 0).machine == provenance.machine()  # and reads back as the record
 
 
 def test_the_same_seed_trained_twice_here_gives_identical_bits(fashion_mnist):
@@ -96,10 +99,11 @@ import numpy as np
 import mxnet as mx
 from lenet_batch import provenance
 from lenet_batch.config import Recipe
+from lenet_batch.records import DataInfo
 from lenet_batch.training import loop
 arrays = dict(np.load(sys.argv[1]))
 params, _ = loop.train_seed(arrays, Recipe(epochs=1), 11, mx.cpu())
-print(json.dumps({"sha256": hashlib.sha256(params).hexdigest(), "machine": provenance.machine()}))
+print(json.dumps({"sha256": hashlib.sha256(params).hexdigest(), "machine": provenance.machine().to_json()}))
 """
 
 
@@ -108,7 +112,7 @@ print(json.dumps({"sha256": hashlib.sha256(params).hexdigest(), "machine": prove
 def test_onednn_runs_the_recorded_isa_and_the_bits_follow_its_class(tmp_path, fashion_mnist):
     data = tmp_path / "tiny.npz"
     np.savez(data, **{k: v[:2048] for k, v in fashion_mnist.arrays().items()})
-    here = provenance.machine()["isa"]
+    here = provenance.machine().isa
     caps = {
         "default": {},
         "avx2": {"DNNL_MAX_CPU_ISA": "AVX2"},

@@ -13,6 +13,7 @@ import pytest
 from lenet_batch.config import Recipe
 from lenet_batch.data import fashion_mnist
 from lenet_batch.errors import ConfigError
+from lenet_batch.records import DataInfo
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
 from lenet_batch.store.seed_records import EpochMetrics
@@ -95,11 +96,8 @@ def test_a_run_with_nothing_left_prints_its_table_and_exits_0_without_ray(tmp_pa
 def test_dry_run_lists_what_each_seed_would_do(tmp_path, small_data_dir):
     run = lay_out(tmp_path, small_data_dir, [0], epochs=2)
     history = [EpochMetrics(1, 1.0, 0.5, 0.5, 1.0)]
-    info = {
-        "source": small_data_dir,
-        "sha256": fashion_mnist.read_folder(small_data_dir, verify=False).digests,
-    }
-    save_checkpoint(run, 1, history, trained(1)[0], recipe=Recipe(epochs=2), data={**info, "verified": False})
+    info = DataInfo(small_data_dir, fashion_mnist.read_folder(small_data_dir, verify=False).digests, False)
+    save_checkpoint(run, 1, history, trained(1)[0], recipe=Recipe(epochs=2), data=info)
     before = snapshot(tmp_path)
     args = train_args(tmp_path, small_data_dir, "--seeds", "0-2", "--epochs", "2", "--dry-run")
     code, out, err, heavy = cli(*args)
@@ -123,7 +121,7 @@ def test_dry_run_lists_what_each_seed_would_do(tmp_path, small_data_dir):
 
 def test_a_checkpoint_records_its_recipe_and_data(tmp_path):
     run = RunRef(str(tmp_path), "ck")
-    data = {"source": "s", "sha256": {"train_images": "a" * 64}, "verified": True}
+    data = DataInfo("s", {"train_images": "a" * 64}, True)
     history = [EpochMetrics(e, 1.0, 0.5, 0.5, 1.0) for e in (1, 2)]
     save_checkpoint(run, 3, history, b"params", recipe=Recipe(epochs=5, lr=0.2), data=data)
     state = seed_state(run, 3)
@@ -139,7 +137,7 @@ def test_a_task_replans_its_seed_from_the_files_as_they_are(tmp_path):
     from lenet_batch.training.loop import train_seed
 
     arrays = {k: v[:512] for k, v in tiny_arrays().items()}
-    data = {"source": "tiny", "sha256": {}, "verified": True}
+    data = DataInfo("tiny", {}, True)
     recipe = Recipe(epochs=2)
     clean = RunRef(str(tmp_path), "clean")
     assert run_seed(arrays, data_info=data, recipe=recipe, seed=4, run=clean).status == "trained"

@@ -11,6 +11,7 @@ from lenet_batch.config import Recipe
 from lenet_batch.data import inputs as images
 from lenet_batch.data.inputs import ImageSource
 from lenet_batch.errors import DataError
+from lenet_batch.records import DataInfo
 from lenet_batch.scoring.committed import read_predictions
 from lenet_batch.scoring.partitions import write_partition
 from lenet_batch.scoring.query import run_query
@@ -36,7 +37,7 @@ def test_train_score_read_and_query_round_trip_on_s3(s3_endpoint):
     for seed in (0, 1):
         run_seed(
             tiny_arrays(),
-            data_info={"source": "tiny"},
+            data_info=DataInfo("tiny"),
             recipe=Recipe(epochs=1),
             seed=seed,
             run=layout.run("s3run"),

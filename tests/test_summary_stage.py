@@ -11,6 +11,7 @@ import pytest
 from lenet_batch.errors import ConfigError, RegressionDetected
 from lenet_batch.store import run_record, storage
 from lenet_batch.store.layout import Layout
+from lenet_batch.store.run_record import SeedEntry
 from lenet_batch.summary import stage as summary_stage
 from tests.pixels import read_png
 from tests.report_helpers import N_SAMPLES, metrics_json, pictures, predictions_table
@@ -21,7 +22,7 @@ def fake_predictions(monkeypatch) -> dict[str, pa.Table]:
     """Serve hand-made tables as the summary stage's predictions of each run."""
     tables: dict[str, pa.Table] = {}
 
-    def read_predictions(layout, run_id, seeds=None):
+    def read_predictions(layout, run_id, seeds=None, input_name=None, columns=None):
         return tables[run_id]
 
     monkeypatch.setattr(summary_stage, "read_predictions", read_predictions)
@@ -32,7 +33,7 @@ def make_run(layout: Layout, tables: dict, run_id: str, accuracy: float, seeds=(
     """A trained and scored run: run.json with its train stage, metrics.json per seed, predictions."""
     run = layout.run(run_id)
     storage.write_json_atomic(run.run_json, {"run_id": run_id, "config": {"seeds": "0-2"}})
-    rows = [{"seed": s, "status": "failed" if s in failed else "trained"} for s in (0, 1, 2)]
+    rows = [SeedEntry(s, "failed" if s in failed else "trained") for s in (0, 1, 2)]
     run_record.update_stage(run, "train", rows)
     for seed in seeds:
         storage.write_json_atomic(run.metrics_json(seed), metrics_json(seed))
@@ -60,11 +61,11 @@ def test_summarize_run_writes_every_output(tmp_path, fake_predictions):
         "per_seed.csv",
         "disagreement.parquet",
     }
-    assert names <= {p.name for p in folder.iterdir()} and set(doc["files"]) == names
-    assert doc["report_html"] == str(folder / "report.html")
+    assert names <= {p.name for p in folder.iterdir()} and set(doc.files) == names
+    assert doc.report_html == str(folder / "report.html")
     written = json.loads((folder / "summary.json").read_text())
-    assert written["across_seeds"]["ci95"] == pytest.approx(doc["across_seeds"]["ci95"])
-    assert written["comparison"]["regressed"] is False and written["report_html"] == doc["report_html"]
+    assert written["across_seeds"]["ci95"] == pytest.approx(doc.across_seeds.ci95.to_json())
+    assert written["comparison"]["regressed"] is False and written["report_html"] == doc.report_html
     assert pq.read_table(folder / "summary.parquet").column("seed").to_pylist() == [0, 1, 2]
     assert pq.read_table(folder / "per_class.parquet").num_rows == 30
     text = (folder / "report.md").read_text()
@@ -72,10 +73,8 @@ def test_summarize_run_writes_every_output(tmp_path, fake_predictions):
         read_png((folder / link).read_bytes())
     for link in re.findall(r"(?<!!)\[[^\]]*\]\(([^)]+)\)", text):  # the tables beside the report
         assert (folder / link).stat().st_size > 0
-    stage = run_record.read_run(layout.run("2026-11-01"))["stages"]["summary"]
-    assert stage["status"] == "complete" and stage["mean_accuracy"] == pytest.approx(
-        doc["across_seeds"]["mean"]
-    )
+    stage = storage.read_json(layout.run("2026-11-01").run_json)["stages"]["summary"]
+    assert stage["status"] == "complete" and stage["mean_accuracy"] == pytest.approx(doc.across_seeds.mean)
 
 
 def test_gate_fails_after_writing_against_a_better_previous_run(tmp_path, fake_predictions):
@@ -89,11 +88,11 @@ def test_gate_fails_after_writing_against_a_better_previous_run(tmp_path, fake_p
     written = json.loads((tmp_path / "runs/2026-11-02/summary/summary.json").read_text())
     assert written["comparison"]["regressed"] and written["comparison"]["baseline_run_id"] == "2026-11-01"
     assert (tmp_path / "runs/2026-11-02/summary/report.html").exists()
-    assert run_record.read_run(layout.run("2026-11-02"))["stages"]["summary"]["status"] == "regressed"
+    assert storage.read_json(layout.run("2026-11-02").run_json)["stages"]["summary"]["status"] == "regressed"
     # A regressed run is not a baseline: the next run is compared with the last good one.
     make_run(layout, fake_predictions, "2026-11-03", 0.95)
     doc = summary_stage.summarize_run(Layout(str(tmp_path)).run("2026-11-03"), baseline="previous")
-    assert doc["comparison"]["baseline_run_id"] == "2026-11-01" and not doc["comparison"]["regressed"]
+    assert doc.comparison.baseline_run_id == "2026-11-01" and not doc.comparison.regressed
 
 
 def test_failed_seed_fails_the_gate_without_a_baseline(tmp_path, fake_predictions):
@@ -112,9 +111,9 @@ def test_summarize_run_writes_through_fsspec(fake_predictions):
     output = "memory://lenet-report-test"
     make_run(Layout(output), fake_predictions, "r1", 0.8)
     doc = summary_stage.summarize_run(Layout(output).run("r1"))
-    assert doc["report_html"] == "memory://lenet-report-test/runs/r1/summary/report.html"
-    assert storage.read_bytes(doc["report_html"]).startswith(b"<!DOCTYPE html>")
-    assert set(doc["files"]) <= set(storage.list_dir(Layout(output).run("r1").summary_dir))
+    assert doc.report_html == "memory://lenet-report-test/runs/r1/summary/report.html"
+    assert storage.read_bytes(doc.report_html).startswith(b"<!DOCTYPE html>")
+    assert set(doc.files) <= set(storage.list_dir(Layout(output).run("r1").summary_dir))
     storage.remove(output, recursive=True)
 
 
@@ -124,7 +123,7 @@ def test_resummarising_without_images_drops_the_old_pictures(tmp_path, fake_pred
     doc = summary_stage.summarize_run(Layout(str(tmp_path)).run("r1"))
     folder = tmp_path / "runs" / "r1" / "summary"
     assert not (folder / "train_images.png").exists() and not (folder / "test_predictions.png").exists()
-    assert set(doc["files"]) == {p.name for p in folder.iterdir()}
+    assert set(doc.files) == {p.name for p in folder.iterdir()}
 
 
 def test_per_seed_csv_lists_every_seed_worst_first(tmp_path, fake_predictions):
@@ -133,10 +132,10 @@ def test_per_seed_csv_lists_every_seed_worst_first(tmp_path, fake_predictions):
     rows = (tmp_path / "runs/r1/summary/per_seed.csv").read_text().splitlines()
     assert rows[0].startswith("run_id,seed,n_samples,test_accuracy")
     accuracies = [float(r.split(",")[3]) for r in rows[1:]]
-    assert len(accuracies) == doc["n_seeds"] and accuracies == sorted(accuracies)
+    assert len(accuracies) == doc.n_seeds and accuracies == sorted(accuracies)
     pairs = pq.read_table(tmp_path / "runs/r1/summary/disagreement.parquet").to_pylist()
     assert [(p["seed_a"], p["seed_b"]) for p in pairs] == [(0, 1), (0, 2), (1, 2)]
-    assert pairs[0]["disagreement"] == doc["disagreement"]["matrix"][0][1]
+    assert pairs[0]["disagreement"] == doc.disagreement.matrix[0][1]
 
 
 def test_the_article_pictures_show_the_first_18_images_of_a_whole_split(tmp_path, fake_predictions, caplog):

@@ -62,10 +62,9 @@ def _run(args: argparse.Namespace, settings: config.Settings) -> int:
         if stopped_by_sigterm():
             log.warning("stopped by SIGTERM")
             released = ", lock released" if args.command == "nightly" else ""  # only the nightly locks
-            sys.stderr.write(
-                f"lenet-batch {args.command}: stopped by SIGTERM; tasks stopped{released}, the running "
-                "stage marked interrupted; the next run resumes\n"
-            )
+            cleaned = f"; tasks stopped{released}, the running stage marked interrupted; the next run resumes"
+            cleaned = cleaned if args.command in RUN_COMMANDS else ""  # query, runs, data: nothing to resume
+            sys.stderr.write(f"lenet-batch {args.command}: stopped by SIGTERM{cleaned}\n")
             return errors.EXIT_INTERRUPTED
         sys.stderr.write("lenet-batch: interrupted\n")
         return 130

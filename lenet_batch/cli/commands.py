@@ -12,7 +12,7 @@ from lenet_batch.config import Settings
 from lenet_batch.data.classes import CLASS_NAMES
 from lenet_batch.errors import EXIT_OK, DataError, ModelFileError
 from lenet_batch.pipeline import stages
-from lenet_batch.store import storage
+from lenet_batch.store import lock, storage
 from lenet_batch.store.layout import Layout
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,7 @@ def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_infer(args: argparse.Namespace, settings: Settings) -> int:
     """Score the input with every trained seed's model; write Parquet partitions."""
+    lock.refuse_if_held(settings.layout(), "infer", settings.resolved_run_id(), settings.stale_lock_seconds)
     results = stages.infer(settings.run_ref(), stages.InferRequest.of(settings))
     output.print_rows([r.to_row() for r in results], SCORE_COLUMNS, args.json)
     stages.raise_if_failed(results, "infer")
@@ -102,6 +103,7 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
         run_id=settings.run_id or None,
         input_name=settings.input_name or None,
         restricted=not args.unrestricted,
+        timeout=settings.query_timeout,
     )
     rows = table.to_pylist()
     if args.json:
@@ -113,16 +115,13 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
     """Aggregate a run's predictions and metrics; write tables, plots and report; gate on regressions."""
-    from lenet_batch.summary.report import comparison_line, headline_line
-
+    lock.refuse_if_held(settings.layout(), "summary", settings.resolved_run_id(), settings.stale_lock_seconds)
     request = stages.SummaryRequest.of(settings)
-    result = stages.summarize(settings.run_ref(), request, _dataset_for_pictures(settings))
+    summary = stages.summarize(settings.run_ref(), request, _dataset_for_pictures(settings))
     if args.json:
-        output.print_json(result)
+        output.print_json(summary.to_json())
     else:
-        print(headline_line(result))
-        print(comparison_line(result))
-        print(f"report: {result['report_html']}")
+        output.print_summary(summary)
     return EXIT_OK
 
 
@@ -138,13 +137,8 @@ def _dataset_for_pictures(settings: Settings):
 def cmd_nightly(args: argparse.Namespace, settings: Settings) -> int:
     """Train, infer, summarise and rebuild the history under a lock on the output; print what it found."""
     from lenet_batch.pipeline.nightly import nightly
-    from lenet_batch.summary.report import comparison_line, headline_line
 
-    result = nightly(settings)
-    print(headline_line(result))
-    print(comparison_line(result))
-    print(f"history: {result['history']['history_html']}")
-    print(f"report: {result['report_html']}")
+    output.print_night(nightly(settings))
     return EXIT_OK
 
 
@@ -158,12 +152,11 @@ def _layout(settings: Settings) -> Layout:
 
 def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     """One line per run, newest first: stages, seeds, accuracy with its CI, ensemble, gate and baseline."""
-    from lenet_batch.store import runs_index
-    from lenet_batch.summary import history
+    from lenet_batch.history.stage import list_runs
 
-    rows = history.run_rows(runs_index.read_records(_layout(settings), last=args.last))
+    rows = list_runs(_layout(settings), last=args.last)
     if args.json:
-        output.print_json(rows)
+        output.print_json([row.to_json() for row in rows])
     else:
         output.print_runs(rows)
     return EXIT_OK
@@ -171,11 +164,12 @@ def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     """Rebuild <output>/history/ (runs.parquet, trend PNGs, history.html) from the runs' small records."""
-    from lenet_batch.summary.history_stage import build_history
+    from lenet_batch.history.stage import build_history
 
+    lock.refuse_if_held(_layout(settings), "history", None, settings.stale_lock_seconds)
     result = build_history(_layout(settings))
     if args.json:
-        output.print_json(result)
+        output.print_json(result.to_json())
     else:
         output.print_history(result)
     return EXIT_OK

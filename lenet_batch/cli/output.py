@@ -3,7 +3,15 @@
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from lenet_batch.summary.report import comparison_line, headline_line
+
+if TYPE_CHECKING:  # annotations only: printing a result must not import the stage that made it
+    from lenet_batch.history.rows import RunRow
+    from lenet_batch.history.stage import HistoryResult
+    from lenet_batch.pipeline.nightly import NightResult
+    from lenet_batch.summary.types import RunSummary
 
 
 def print_json(value: Any) -> None:
@@ -63,6 +71,21 @@ def print_predictions(labels: Sequence[int], predicted: Sequence[int], class_nam
     print(f"{sum(int(t == p) for t, p in zip(labels, predicted, strict=True))}/{len(labels)} correct")
 
 
+def print_summary(summary: "RunSummary") -> None:
+    """`lenet-batch summary`: the headline, the gate's verdict and where the report is."""
+    print(headline_line(summary))
+    print(comparison_line(summary))
+    print(f"report: {summary.report_html}")
+
+
+def print_night(night: "NightResult") -> None:
+    """`lenet-batch nightly`: the headline, the verdict, the history page and the report."""
+    print(headline_line(night.summary))
+    print(comparison_line(night.summary))
+    print(f"history: {night.history.history_html}")
+    print(f"report: {night.summary.report_html}")
+
+
 RUN_COLUMNS = [
     "run_id",
     "created",
@@ -77,39 +100,42 @@ RUN_COLUMNS = [
 ]
 
 
-def _run_cells(row: dict[str, Any]) -> dict[str, Any]:
+def _run_cells(row: "RunRow") -> dict[str, Any]:
     """A run's row as `lenet-batch runs` prints it."""
-    ci = None if row["ci95_low"] is None else f"{row['ci95_low']:.4f}-{row['ci95_high']:.4f}"
-    seeds = f"{row['seeds_ok']}" + (f"+{row['seeds_failed']} failed" if row["seeds_failed"] else "")
-    gate = row["gate"] or ("failed" if row["state"] == "failed" else None)
-    if row["baseline_run_id"]:
-        gate = f"{gate} vs {row['baseline_run_id']}"
+    ci = None if row.ci95_low is None else f"{row.ci95_low:.4f}-{row.ci95_high:.4f}"
+    seeds = f"{row.seeds_ok}" + (f"+{row.seeds_failed} failed" if row.seeds_failed else "")
+    gate = row.gate or ("failed" if row.state == "failed" else None)
+    if row.baseline_run_id:
+        gate = f"{gate} vs {row.baseline_run_id}"
     return {
-        **row,
-        "created": row["created_at"],
+        "run_id": row.run_id,
+        "created": row.created_at,
+        "train": row.train,
+        "infer": row.infer,
+        "summary": row.summary,
         "seeds": seeds,
-        "mean": row["mean_accuracy"],
+        "mean": row.mean_accuracy,
         "95% CI": ci,
-        "ensemble": row["ensemble_accuracy"],
+        "ensemble": row.ensemble_accuracy,
         "gate": gate,
     }
 
 
-def print_runs(rows: Sequence[dict[str, Any]]) -> None:
+def print_runs(rows: Sequence["RunRow"]) -> None:
     """`lenet-batch runs`: one line per run, newest first, then the newest run's verdict in words."""
     if not rows:
         print("(no runs)")
         return
     print(format_table([_run_cells(r) for r in rows], RUN_COLUMNS))
     newest = rows[0]
-    print(f"\n{newest['run_id']}: {newest['gate_sentence'] or newest['state']}")
+    print(f"\n{newest.run_id}: {newest.gate_sentence or newest.state}")
 
 
-def print_history(result: dict[str, Any]) -> None:
+def print_history(result: "HistoryResult") -> None:
     """`lenet-batch history`: what was written, and the newest run's verdict."""
-    print(f"history: {result['runs']} run(s), {result['seed_rows']} seed row(s)")
-    latest = result["latest"]
+    print(f"history: {result.runs} run(s), {result.seed_rows} seed row(s)")
+    latest = result.latest
     if latest:
-        print(f"{latest['run_id']}: {latest['gate_sentence'] or latest['state']}")
-    print(f"table: {result['runs_parquet']}")
-    print(f"report: {result['history_html']}")
+        print(f"{latest.run_id}: {latest.gate_sentence or latest.state}")
+    print(f"table: {result.runs_parquet}")
+    print(f"report: {result.history_html}")

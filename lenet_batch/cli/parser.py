@@ -4,14 +4,18 @@ import argparse
 import sys
 
 from lenet_batch import __version__, config, errors
+from lenet_batch.redaction import redact_text
 
 
 class Parser(argparse.ArgumentParser):
     """argparse that reports a usage error as one line and exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        sys.stderr.write(f"{self.prog}: error: {redact_text(message)} (see --help)\n")
         sys.exit(errors.EXIT_USAGE)
+
+
+CLUSTER_FLAGS = ("address", "ray_connect_timeout", "cpus_per_seed", "gpus_per_seed")
 
 
 def _common(p: argparse.ArgumentParser, *names: str) -> None:
@@ -25,6 +29,10 @@ def _common(p: argparse.ArgumentParser, *names: str) -> None:
         "seeds": (["--seeds"], {"help": "K, A-B or A,B,C (default 0-3)"}),
         "data": (["--data"], {"help": "Fashion-MNIST folder: path, s3://… or https://…"}),
         "address": (["--address"], {"help": "Ray cluster address (default $RAY_ADDRESS, else a local Ray)"}),
+        "ray_connect_timeout": (
+            ["--ray-connect-timeout"],
+            {"type": float, "metavar": "SECONDS", "help": "give up joining --address after (default 30)"},
+        ),
         "cpus_per_seed": (["--cpus-per-seed"], {"type": float, "help": "CPUs per seed's task (default 1)"}),
         "gpus_per_seed": (["--gpus-per-seed"], {"type": float, "help": "GPUs per seed's task (default 0)"}),
         "verify_data": (
@@ -140,9 +148,7 @@ def build_parser() -> Parser:
     p.add_argument("--json", action="store_true", help="print the description as JSON")
 
     p = sub.add_parser("train", parents=[parent], help="train seeds in parallel as Ray tasks")
-    _common(
-        p, "output", "run_id", "seeds", "data", "verify_data", "address", "cpus_per_seed", "gpus_per_seed"
-    )
+    _common(p, "output", "run_id", "seeds", "data", "verify_data", *CLUSTER_FLAGS)
     _recipe_flags(p)
     p.add_argument(
         "--dry-run", action="store_true", help="check settings and data, print the plan, train nothing"
@@ -156,9 +162,7 @@ def build_parser() -> Parser:
     p.add_argument("--plot", metavar="FILE", help="write the 'true vs predicted' picture as PNG")
 
     p = sub.add_parser("infer", parents=[parent], help="score images with every seed's model into Parquet")
-    _common(
-        p, "output", "run_id", "seeds", "data", "verify_data", "address", "cpus_per_seed", "gpus_per_seed"
-    )
+    _common(p, "output", "run_id", "seeds", "data", "verify_data", *CLUSTER_FLAGS)
     p.add_argument("--input", default=None, help="images to score: IDX, .npy (N×28×28 uint8) or Parquet")
     p.add_argument("--input-labels", default=None, help="IDX labels file for an IDX --input (optional)")
     p.add_argument(
@@ -189,6 +193,14 @@ def build_parser() -> Parser:
         help="any SQL with DuckDB's full access to files and network (default: one read-only SELECT "
         "over the output's prediction files)",
     )
+    p.add_argument(
+        "--timeout",
+        dest="query_timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop the query after this long (default 300; exit 2)",
+    )
     p.add_argument("--json", action="store_true", help="rows as JSON lines instead of a table")
 
     p = sub.add_parser("summary", parents=[parent], help="accuracy across seeds: tables, plots, report, gate")
@@ -197,9 +209,7 @@ def build_parser() -> Parser:
     p.add_argument("--json", action="store_true", help="print summary.json to stdout")
 
     p = sub.add_parser("nightly", parents=[parent], help="train, infer and summarise one run (the main job)")
-    _common(
-        p, "output", "run_id", "seeds", "data", "verify_data", "address", "cpus_per_seed", "gpus_per_seed"
-    )
+    _common(p, "output", "run_id", "seeds", "data", "verify_data", *CLUSTER_FLAGS)
     _recipe_flags(p)
     _gate_flags(p)
     _history_commands(sub, parent)

@@ -1,5 +1,6 @@
 """Connect to a Ray cluster, or start a local one bound to loopback for the length of a run."""
 
+import _thread
 import contextlib
 import logging
 import os
@@ -8,10 +9,14 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
+from types import FrameType
 
 import ray
 
 from lenet_batch.checks import check_address
+from lenet_batch.cluster import reaper
+from lenet_batch.cluster.preflight import check_reachable
 from lenet_batch.store import run_log
 
 log = logging.getLogger(__name__)
@@ -30,42 +35,144 @@ def inherited_env() -> dict[str, str] | None:
 
 @contextlib.contextmanager
 def ray_session(
-    address: str = "", num_cpus: int | None = None, worker_env: dict[str, str] | None = None
+    address: str = "",
+    num_cpus: int | None = None,
+    worker_env: dict[str, str] | None = None,
+    connect_timeout: float = 30.0,
 ) -> Iterator[None]:
     """Join `address` (or the cluster a Ray job runs in), else run a local Ray on 127.0.0.1 for the block.
 
     A local Ray's processes inherit this driver's environment: `worker_env` (the tasks' thread caps) is
-    set here first, so that the workers the node starts at once can run the tasks (see task_options).
+    set here first, so that the workers the node starts at once can run the tasks (see task_options). A
+    watchdog stops them if this driver dies without stopping them (see reaper). The caller's SIGTERM
+    handler stays in force throughout, Ray's start and stop included.
     """
     global _local_env
     if ray.is_initialized():
         yield
         return
     _restamp_ray_logs()
-    on_sigterm = signal.getsignal(signal.SIGTERM)
-    if address:
-        ray.init(address=check_address(address), log_to_driver=True)
-        log.info("joined Ray cluster at %s: %s", address, ray.cluster_resources())
-    else:
-        _loopback_only()
-        os.environ.update(worker_env or {})
-        with _quiet(TOKEN_SETUP_LOGGER):  # token auth stays on; its notice says nothing to act on here
-            ray.init(
-                num_cpus=num_cpus or os.cpu_count(),
-                include_dashboard=False,
-                _node_ip_address="127.0.0.1",
-                log_to_driver=True,
-            )
-        _local_env = dict(worker_env or {})
-        log.info("started a local Ray on 127.0.0.1: %s", ray.cluster_resources())
-    _restamp_ray_logs()
-    if callable(on_sigterm) and threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, on_sigterm)  # ray.init replaced the caller's handler with sys.exit
+    watchdog = None
     try:
+        with _sigterm_left_to_us():
+            if address:
+                _join(address, connect_timeout)
+            else:
+                watchdog = reaper.start()  # before ray.init: a driver killed while Ray starts is covered too
+                _start_local(num_cpus, worker_env)
+        _restamp_ray_logs()
         yield
     finally:
         _local_env = None
-        ray.shutdown()
+        with _sigterm_after():  # stopping Ray is not cut short; a SIGTERM meanwhile is handled after it
+            ray.shutdown()
+            reaper.stop(watchdog)
+
+
+def _join(address: str, connect_timeout: float) -> None:
+    """Join the cluster at `address`, giving up (exit 2) when it does not answer within connect_timeout."""
+    check_reachable(check_address(address), connect_timeout)
+    ray.init(address=address, log_to_driver=True)
+    log.info("joined Ray cluster at %s: %s", address, ray.cluster_resources())
+
+
+def _start_local(num_cpus: int | None, worker_env: dict[str, str] | None) -> None:
+    """Start a local Ray on 127.0.0.1 whose processes inherit `worker_env`."""
+    global _local_env
+    _loopback_only()
+    os.environ.update(worker_env or {})
+    with _quiet(TOKEN_SETUP_LOGGER):  # token auth stays on; its notice says nothing to act on here
+        ray.init(
+            num_cpus=num_cpus or os.cpu_count(),
+            include_dashboard=False,
+            _node_ip_address="127.0.0.1",
+            log_to_driver=True,
+        )
+    _local_env = dict(worker_env or {})
+    log.info("started a local Ray on 127.0.0.1: %s", ray.cluster_resources())
+
+
+@contextlib.contextmanager
+def _sigterm_left_to_us() -> Iterator[None]:
+    """For the block, Ray installs no SIGTERM handler of its own.
+
+    ray.init replaces the caller's handler with its own (sys.exit, or stopping the node and sys.exit(1)),
+    and installs a C++ failure handler for SIGTERM that ray.shutdown later resets to the default action,
+    so that a SIGTERM after the first Ray session killed the process outright (no clean-up, the lock left
+    behind). With both left out, the caller's handler sees every SIGTERM, during ray.init too.
+    """
+    import ray._private.ray_constants as ray_constants
+    import ray._private.utils as ray_utils
+
+    ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = True  # read when the driver's core worker starts
+    original = ray_utils.set_sigterm_handler
+    ray_utils.set_sigterm_handler = lambda handler: None
+    try:
+        yield
+    finally:
+        ray_utils.set_sigterm_handler = original
+
+
+@contextlib.contextmanager
+def _sigterm_after() -> Iterator[None]:
+    """A SIGTERM during the block is handed to the current handler when the block ends (main thread)."""
+    handler = signal.getsignal(signal.SIGTERM)
+    if not callable(handler) or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, handler)
+        if received:
+            handler(signal.SIGTERM, None)
+
+
+class _Stopped(BaseException):
+    """Raised in the main thread to stop a block early (not an Exception: no retry loop may swallow it)."""
+
+
+STOP_SIGNAL = signal.SIGUSR1  # simulated in-process by interrupt_main; nothing is sent to the process
+
+
+@contextlib.contextmanager
+def stopped_by_failure(future: Future | None) -> Iterator[None]:
+    """Stop the block (starting Ray) as soon as `future` fails, and raise the future's error instead.
+
+    The data loads in a thread while Ray starts, which takes seconds; a truncated file fails in a fraction
+    of that. Main thread only (a signal handler does the stopping); elsewhere the block runs to its end.
+    """
+    if future is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if future.done() and future.exception() is not None:
+        raise future.exception()  # failed before the block began: it is skipped
+    armed, guard = threading.Event(), threading.Lock()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if armed.is_set():  # a late one, after the block, does nothing
+            raise _Stopped
+
+    def on_done(done: Future) -> None:
+        with guard:
+            if armed.is_set() and done.exception() is not None:
+                _thread.interrupt_main(STOP_SIGNAL)
+
+    previous = signal.signal(STOP_SIGNAL, on_signal)
+    armed.set()
+    try:
+        try:
+            future.add_done_callback(on_done)
+            yield
+        finally:
+            with guard:
+                armed.clear()
+    except _Stopped:
+        raise future.exception() from None
+    finally:
+        signal.signal(STOP_SIGNAL, previous)
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ from lenet_batch.cluster.session import inherited_env, worker_logging
 from lenet_batch.config import ClusterOptions, Recipe
 from lenet_batch.data.fashion_mnist import FashionMNIST
 from lenet_batch.errors import ConfigError
+from lenet_batch.records import DataInfo
 from lenet_batch.store.layout import RunRef
 from lenet_batch.store.seed_records import TrainResult, read_attempts
 
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 @ray.remote
-def _train_task(arrays, data_info: dict, recipe: Recipe, seed: int, run: RunRef, sink) -> TrainResult:
+def _train_task(arrays, data_info: DataInfo, recipe: Recipe, seed: int, run: RunRef, sink) -> TrainResult:
     from lenet_batch.training.seed import run_seed  # MXNet: imported in the worker, not by the driver
 
     worker_logging(sink)  # every epoch line goes to the driver, which logs it (progress.collect)
@@ -66,7 +67,7 @@ def train_seeds(
     recipe: Recipe,
     cluster: ClusterOptions,
     dataset: FashionMNIST,
-    data_info: dict,
+    data_info: DataInfo,
 ) -> list[TrainResult]:
     """Train the seeds on the connected Ray cluster; one result per seed, in seed order.
 

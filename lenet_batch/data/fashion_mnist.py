@@ -11,6 +11,8 @@ import numpy as np
 from lenet_batch.data import idx
 from lenet_batch.data.classes import CLASS_NAMES
 from lenet_batch.errors import DataError, StorageError
+from lenet_batch.records import DataInfo
+from lenet_batch.redaction import redact_uri
 from lenet_batch.store import storage
 
 log = logging.getLogger(__name__)
@@ -44,9 +46,9 @@ class FashionMNIST:
     source: str
     digests: dict[str, str] = field(default_factory=dict)
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> DataInfo:
         """Where the data came from and its digests, as recorded in run.json and metrics.json."""
-        return {"source": self.source, "sha256": self.digests}
+        return DataInfo(source=self.source, sha256=dict(self.digests))
 
     def describe(self) -> dict[str, Any]:
         """Source, counts, shapes, dtypes and class balance of each split, and the digests."""
@@ -117,7 +119,7 @@ def read_folder(folder: str, options: dict[str, Any] | None = None, verify: bool
             FILES[f"{split}_images"],
             FILES[f"{split}_labels"],
         )
-    return FashionMNIST(**arrays, source=folder, digests=digests)
+    return FashionMNIST(**arrays, source=redact_uri(folder), digests=digests)  # recorded and printed
 
 
 def download(base_url: str = CANONICAL_URL, target: Path | None = None) -> Path:

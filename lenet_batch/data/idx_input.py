@@ -20,8 +20,7 @@ log = logging.getLogger(__name__)
 @contextlib.contextmanager
 def _idx_stream(uri: str, options: dict | None) -> Iterator[BinaryIO]:
     """The decompressed byte stream of an IDX file (gzip detected from its magic)."""
-    fs, path = storage.get_fs(uri, options)
-    with storage.storage_errors(uri), fs.open(path, "rb") as raw:
+    with storage.open_for_reading(uri, options) as raw:
         compressed = raw.read(2) == idx.GZIP_MAGIC
         raw.seek(0)
         with gzip.GzipFile(fileobj=raw, mode="rb") if compressed else contextlib.nullcontext(raw) as stream:

@@ -21,6 +21,7 @@ from lenet_batch.data.idx_input import idx_batches
 from lenet_batch.data.npy_input import NPY_MAGIC, npy_batches
 from lenet_batch.data.parquet_input import PARQUET_MAGIC, parquet_batches
 from lenet_batch.errors import ConfigError, DataError, InputError
+from lenet_batch.redaction import redact_uri
 from lenet_batch.store import storage
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,8 @@ class ImageSource:
 
     @property
     def name(self) -> str:
-        """How run.json and the partition marker name the input."""
-        return self.uri or TEST_SPLIT
+        """How run.json, the logs and the partition marker name the input (credentials masked)."""
+        return redact_uri(self.uri) if self.uri else TEST_SPLIT
 
     @property
     def partition_name(self) -> str | None:
@@ -149,7 +150,7 @@ def sniff(uri: str, options: dict | None) -> str:
     """'idx', 'npy' or 'parquet', from the file's first bytes (not its name)."""
     fs, path = storage.get_fs(uri, options)
     with storage.storage_errors(uri), fs.open(path, "rb") as f:
-        head = f.read(8)
+        head = f.read(8)  # the start of a file reads even where a server refuses ranges
     if head.startswith(NPY_MAGIC):
         return "npy"
     if head.startswith(PARQUET_MAGIC):

@@ -41,7 +41,7 @@ def _check_npy(uri: str, shape: tuple[int, ...], fortran_order: bool, dtype: np.
 def npy_batches(uri: str, batch_size: int, options: dict | None) -> Iterator[ImageBatch]:
     """Validate the header and size now; then yield batches of at most batch_size images."""
     fs, path = storage.get_fs(uri, options)
-    with storage.storage_errors(uri), fs.open(path, "rb") as f:
+    with storage.open_for_reading(uri, options) as f:
         shape, fortran_order, dtype = _npy_header(f, uri)
         offset = f.tell()
         size = fs.size(path)
@@ -66,8 +66,7 @@ def _npy_mapped(array: np.ndarray, batch_size: int) -> Iterator[ImageBatch]:
 
 
 def _npy_ranged(uri: str, offset: int, n: int, batch_size: int, options: dict | None) -> Iterator[ImageBatch]:
-    fs, path = storage.get_fs(uri, options)
-    with storage.storage_errors(uri), fs.open(path, "rb") as f:
+    with storage.open_for_reading(uri, options) as f:
         for start in range(0, n, batch_size):
             count = min(batch_size, n - start)
             f.seek(offset + start * IMAGE_BYTES)

@@ -53,8 +53,7 @@ def _parquet_columns(schema: pa.Schema, uri: str) -> list[str]:
 
 def parquet_batches(uri: str, batch_size: int, options: dict | None) -> Iterator[ImageBatch]:
     """Validate the file's schema now; then stream its rows in batches of at most batch_size."""
-    fs, path = storage.get_fs(uri, options)
-    with storage.storage_errors(uri), fs.open(path, "rb") as f:
+    with storage.open_for_reading(uri, options) as f:
         parquet = _parquet_file(f, uri)
         columns = _parquet_columns(parquet.schema_arrow, uri)
         n = parquet.metadata.num_rows
@@ -66,9 +65,8 @@ def parquet_batches(uri: str, batch_size: int, options: dict | None) -> Iterator
 def _parquet_read(
     uri: str, columns: list[str], batch_size: int, options: dict | None
 ) -> Iterator[ImageBatch]:
-    fs, path = storage.get_fs(uri, options)
     start = 0
-    with storage.storage_errors(uri), fs.open(path, "rb") as f:
+    with storage.open_for_reading(uri, options) as f:
         for record_batch in _parquet_file(f, uri).iter_batches(batch_size=batch_size, columns=columns):
             images = _image_column(record_batch.column("image"), uri, start)
             labels = _label_column(record_batch.column("label"), uri, start) if "label" in columns else None

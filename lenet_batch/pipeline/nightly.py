@@ -2,7 +2,8 @@
 
 import dataclasses
 import logging
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lenet_batch.config import Settings
 from lenet_batch.errors import LenetError
@@ -12,12 +13,24 @@ from lenet_batch.store import lock, run_log, storage
 from lenet_batch.store.backends import check_reachable_by_workers
 from lenet_batch.store.layout import Layout, RunRef
 from lenet_batch.summary.report import headline_line
+from lenet_batch.summary.types import RunSummary
+
+if TYPE_CHECKING:
+    from lenet_batch.history.stage import HistoryResult
 
 log = logging.getLogger(__name__)
 
 
-def nightly(settings: Settings) -> dict[str, Any]:
-    """Run the stages and rebuild the history; returns the summary. The heartbeat is written last.
+@dataclass(frozen=True)
+class NightResult:
+    """A finished night: the run's summary and what the history stage wrote."""
+
+    summary: RunSummary
+    history: "HistoryResult"
+
+
+def nightly(settings: Settings) -> NightResult:
+    """Run the stages and rebuild the history; returns both results. The heartbeat is written last.
 
     A night that fails (seeds failed: exit 3, regression: exit 4, bad input: exit 2) still rebuilds the
     history, so that it shows the night, and keeps its own exit code. A good night whose history cannot be
@@ -30,21 +43,21 @@ def nightly(settings: Settings) -> dict[str, Any]:
     check_reachable_by_workers(run.output)
     with lock.run_lock(run, settings.stale_lock_seconds):
         try:
-            result = _stages(settings, run)
+            summary = _stages(settings, run)
         except LenetError:
             if storage.exists(run.run_json, run.options):  # a night that never started has nothing to show
                 _history_after_failure(run.layout)
             raise
-        result["history"] = _history_after_success(run, result)
+        night = NightResult(summary, _history_after_success(run, summary))
         storage.write_json_atomic(
             run.layout.heartbeat(),
-            {"run_id": run.run_id, "finished_at": now_utc(), "headline": headline_line(result)},
+            {"run_id": run.run_id, "finished_at": now_utc(), "headline": headline_line(summary)},
             run.options,
         )
-    return result
+    return night
 
 
-def _stages(settings: Settings, run: RunRef) -> dict[str, Any]:
+def _stages(settings: Settings, run: RunRef) -> RunSummary:
     """Train, infer and summarise; raises SeedsFailed (3) or RegressionDetected (4).
 
     Each stage starts Ray only for work that needs it: a rerun with every seed trained starts none, and
@@ -62,7 +75,7 @@ def _stages(settings: Settings, run: RunRef) -> dict[str, Any]:
 
 def _history_after_failure(layout: Layout) -> None:
     """Rebuild the history after a failed night; its own failure is logged, the night's exit code stands."""
-    from lenet_batch.summary.history_stage import build_history
+    from lenet_batch.history.stage import build_history
 
     try:
         build_history(layout)
@@ -70,14 +83,12 @@ def _history_after_failure(layout: Layout) -> None:
         log.exception("the history under %s was not rebuilt after the failed night", layout.history_dir())
 
 
-def _history_after_success(run: RunRef, result: dict[str, Any]) -> dict[str, Any]:
+def _history_after_success(run: RunRef, summary: RunSummary) -> "HistoryResult":
     """Rebuild the history after a good night; a failure says that the run itself completed."""
-    from lenet_batch.summary.gate import verdict
-    from lenet_batch.summary.history_stage import build_history
+    from lenet_batch.history.stage import build_history
 
-    done = (
-        f"run {run.run_id} completed (gate: {verdict(result['comparison'])}; report: {result['report_html']})"
-    )
+    outcome = summary.comparison.outcome() if summary.comparison else "n/a"
+    done = f"run {run.run_id} completed (gate: {outcome}; report: {summary.report_html})"
     try:
         return build_history(run.layout)
     except LenetError as exc:

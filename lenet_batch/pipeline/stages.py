@@ -10,29 +10,32 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
+from lenet_batch.cluster.preflight import check_local_gpus
 from lenet_batch.config import ClusterOptions, DataRequest, GateRule, Recipe, Settings
 from lenet_batch.data import fashion_mnist
 from lenet_batch.data.batch import IMAGE_BYTES
 from lenet_batch.data.fashion_mnist import FashionMNIST
 from lenet_batch.data.inputs import ImageSource
-from lenet_batch.errors import DataError, SeedsFailed
+from lenet_batch.errors import DataError, LenetError, ModelFileError, SeedsFailed, StorageError
 from lenet_batch.pipeline.local_scoring import pin_threads, score_here
 from lenet_batch.pipeline.placement import local_slots, score_on_ray
+from lenet_batch.records import DataInfo
 from lenet_batch.store import run_record, storage
 from lenet_batch.store.backends import check_reachable_by_workers
 from lenet_batch.store.layout import RunRef
 from lenet_batch.store.seed_records import (
     ScoreResult,
     TrainResult,
-    load_complete,
-    score_failure,
     trained_seeds,
 )
 from lenet_batch.training.checkpoints import run_states, seed_state, skipped
 from lenet_batch.training.plan import RESUME, SKIP, SeedPlan, plan_seeds
+
+if TYPE_CHECKING:
+    from lenet_batch.summary.types import RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +110,9 @@ def raise_if_failed(results: Sequence[TrainResult | ScoreResult], stage: str) ->
         raise SeedsFailed(f"{stage}: {len(failed)} of {len(results)} seeds failed: {failed}")
 
 
-def data_info(dataset: FashionMNIST, verify: bool) -> dict[str, Any]:
+def data_info(dataset: FashionMNIST, verify: bool) -> DataInfo:
     """What a run and each of its seeds record of the data, and are checked against on reuse."""
-    return {**dataset.info(), "verified": verify}
+    return replace(dataset.info(), verified=verify)
 
 
 def plan_training(run: RunRef, request: TrainRequest, dataset: FashionMNIST | None = None) -> list[SeedPlan]:
@@ -130,12 +133,13 @@ def train(run: RunRef, request: TrainRequest, dataset: FashionMNIST | None = Non
     its workers import MXNet) while the data loads in a thread.
     """
     clock = run_record.StageClock.start()
-    work = [p for p in plan_training(run, request) if p.action != SKIP]
     with run_record.marks_interruption(run, "train"):
+        work = [p for p in plan_training(run, request) if p.action != SKIP]
         if not work:
             loaded = dataset or load_dataset(request.data, run.options)
             return _train_planned(run, request, loaded, clock)
         check_reachable_by_workers(run.output)
+        check_local_gpus(request.cluster.gpus_per_seed, request.cluster.address)  # before Ray starts
         with _cluster_while_loading(run, request, dataset, len(work)) as loaded:
             return _train_planned(run, request, loaded, clock)
 
@@ -144,17 +148,24 @@ def train(run: RunRef, request: TrainRequest, dataset: FashionMNIST | None = Non
 def _cluster_while_loading(
     run: RunRef, request: TrainRequest, dataset: FashionMNIST | None, tasks: int
 ) -> Iterator[FashionMNIST]:
-    """Start or join Ray and warm `tasks` workers while the dataset loads in a thread; yields the dataset."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-data") as pool:
-        loading = pool.submit(load_dataset, request.data, run.options) if dataset is None else None
-        from lenet_batch.cluster.resources import thread_env
-        from lenet_batch.cluster.session import ray_session
-        from lenet_batch.cluster.warmup import warm_workers
+    """Start or join Ray and warm `tasks` workers while the dataset loads in a thread; yields the dataset.
 
-        cluster = request.cluster
-        with ray_session(cluster.address, worker_env=thread_env(cluster.cpus_per_seed)):
-            warm_workers(cluster, tasks)
-            yield dataset if loading is None else loading.result()
+    Data that fails to load stops a Ray start under way; the cluster's GPUs are checked before the run is
+    recorded."""
+    cluster = request.cluster
+    with (
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-data") as pool,
+        contextlib.ExitStack() as stack,
+    ):
+        loading = pool.submit(load_dataset, request.data, run.options) if dataset is None else None
+        from lenet_batch.cluster import resources, session, train_tasks, warmup  # Ray's import overlaps too
+
+        with session.stopped_by_failure(loading):
+            env, timeout = resources.thread_env(cluster.cpus_per_seed), cluster.connect_timeout
+            stack.enter_context(session.ray_session(cluster.address, worker_env=env, connect_timeout=timeout))
+            train_tasks.check_gpus(cluster.gpus_per_seed)
+            warmup.warm_workers(cluster, tasks)
+        yield dataset if loading is None else loading.result()
 
 
 def _train_planned(
@@ -180,7 +191,7 @@ def _train_planned(
             run, todo, recipe=request.recipe, cluster=request.cluster, dataset=dataset, data_info=info
         )
     results.sort(key=lambda r: r.seed)
-    run_record.update_stage(run, "train", [r.to_row() for r in results], clock=clock)
+    run_record.update_stage(run, "train", [r.entry() for r in results], clock=clock)
     return results
 
 
@@ -188,17 +199,20 @@ def _from(plan: SeedPlan) -> str:
     return f" from epoch {plan.from_epoch}" if plan.action == RESUME else ""
 
 
-def _seeds_to_score(run: RunRef, seeds: Sequence[int] | None) -> tuple[list[int], list[ScoreResult]]:
-    """(seeds to score, failures for asked-for seeds whose training is not complete)."""
+def _seeds_to_score(run: RunRef, seeds: Sequence[int] | None) -> list[int]:
+    """The seeds to score: every trained one, or those asked for, each of which must have a model (exit 2)."""
     complete = trained_seeds(run)  # DataError when the run does not exist
     if seeds is None:
         if not complete:
             raise DataError(f"run {run.run_id}: no seed has finished training; nothing to score")
-        return complete, []
-    unfinished = [s for s in seeds if load_complete(run, s) is None]
-    error = "ModelFileError: seed {} has no finished model in run " + run.run_id
-    failures = [score_failure(s, error.format(s)) for s in unfinished]
-    return [s for s in seeds if s not in unfinished], failures
+        return complete
+    unfinished = [s for s in seeds if s not in complete]
+    if unfinished:
+        raise ModelFileError(
+            f"run {run.run_id} has no finished model for seed(s) {unfinished} (trained: "
+            f"{complete or 'none'}); train them first, or leave them out of --seeds. Nothing was scored"
+        )
+    return list(seeds)
 
 
 def infer(run: RunRef, request: InferRequest, dataset: FashionMNIST | None = None) -> list[ScoreResult]:
@@ -207,19 +221,17 @@ def infer(run: RunRef, request: InferRequest, dataset: FashionMNIST | None = Non
     source = request.source
     # Refused whichever path scores: where the work runs must not change what an output can be.
     check_reachable_by_workers(run.output, source.uri, source.labels_uri)
-    todo, failures = _seeds_to_score(run, request.seeds)
-    if source.uri:
-        source.batches(run.options)  # fail here, once, on a bad input file, rather than in every seed
-    elif dataset is None and todo:
-        dataset = load_dataset(request.data, run.options)
+    check_local_gpus(request.cluster.gpus_per_seed, request.cluster.address)  # before Ray starts
+    todo = _seeds_to_score(run, request.seeds)
     # A named --input has a stage of its own: the run's evaluation (stage "infer") is left as it was.
     stage = "infer" if source.partition_name is None else f"infer:{source.partition_name}"
-    results = failures
-    if todo:
-        with run_record.marks_interruption(run, stage):
-            scored = _score(run, todo, request, dataset)
-            results = sorted(failures + scored, key=lambda r: r.seed)
-    run_record.update_stage(run, stage, [r.to_row() for r in results], clock=clock, input=source.name)
+    with run_record.marks_interruption(run, stage):
+        if source.uri:
+            source.batches(run.options)  # fail here, once, on a bad input file, rather than in every seed
+        elif dataset is None:
+            dataset = load_dataset(request.data, run.options)
+        results = sorted(_score(run, todo, request, dataset), key=lambda r: r.seed)
+    run_record.update_stage(run, stage, [r.entry() for r in results], clock=clock, input=source.name)
     done = [r for r in results if r.status == "scored"]
     log.info("infer: %d/%d seeds scored, %d rows", len(done), len(results), sum(r.rows or 0 for r in done))
     return results
@@ -247,7 +259,7 @@ def _score(
     from lenet_batch.cluster.score_tasks import score_seeds
     from lenet_batch.cluster.session import ray_session
 
-    with ray_session(cluster.address):
+    with ray_session(cluster.address, connect_timeout=cluster.connect_timeout):
         return score_seeds(run, seeds, source=source, cluster=cluster, dataset=dataset)
 
 
@@ -260,13 +272,30 @@ def _images_per_seed(source: ImageSource, dataset: FashionMNIST | None, options:
         return int(fs.size(path)) // IMAGE_BYTES
 
 
-def summarize(run: RunRef, request: SummaryRequest, dataset: FashionMNIST | None = None) -> dict[str, Any]:
+def summarize(run: RunRef, request: SummaryRequest, dataset: FashionMNIST | None = None) -> "RunSummary":
     """Tables, plots, report and the regression gate for one run (raises RegressionDetected: exit 4)."""
     from lenet_batch.summary.report import comparison_line
     from lenet_batch.summary.stage import summarize_run
 
     images = dataset.arrays() if dataset is not None else None
-    with run_record.marks_interruption(run, "summary"):
+    with run_record.marks_interruption(run, "summary"), _kept_outputs_named(run):
         result = summarize_run(run, baseline=request.baseline, rule=request.rule, images=images)
     log.info("%s", comparison_line(result))
     return result
+
+
+@contextlib.contextmanager
+def _kept_outputs_named(run: RunRef) -> Iterator[None]:
+    """A summary that cannot be written (a full disk) says that the run's models are kept (not "nothing")."""
+    try:
+        yield
+    except StorageError as exc:
+        error = exc
+        with contextlib.suppress(LenetError):  # a store that fails this check too keeps nothing to name
+            if trained_seeds(run):
+                error = StorageError(
+                    f"{exc}; the summary of run {run.run_id} is incomplete, its trained models and "
+                    f"predictions are kept: rerun `lenet-batch summary --run {run.run_id}` once the storage "
+                    "is fixed"
+                )
+        raise error from None

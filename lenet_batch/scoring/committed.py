@@ -94,10 +94,14 @@ def predictions_dataset(
 
 
 def read_predictions(
-    layout: Layout, run_id: str, seeds: list[int] | None = None, input_name: str | None = None
+    layout: Layout,
+    run_id: str,
+    seeds: list[int] | None = None,
+    input_name: str | None = None,
+    columns: list[str] | None = None,
 ) -> pa.Table:
-    """The committed predictions of one run (optionally some seeds; the test split unless input_name names
-    a scored --input), with run_id and seed columns."""
+    """The committed predictions of one run (optionally some seeds, some columns; the test split unless
+    input_name names a scored --input), with run_id and seed columns."""
     dataset = predictions_dataset(layout, run_id, seeds, input_name)
     with storage.storage_errors(predictions_root(layout, input_name)):
-        return dataset.to_table()
+        return dataset.to_table(columns=columns)

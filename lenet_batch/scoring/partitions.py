@@ -130,7 +130,7 @@ def _write_staged(uri: str, batches: Iterable[pa.RecordBatch], options: dict | N
     return rows
 
 
-def _commit(staged: str, final: str, options: dict | None) -> int:
+def _move_into_place(staged: str, final: str, options: dict | None) -> int:
     """Move the staged file to its final name (replacing any old one in one step); returns its size."""
     fs, staged_path = storage.get_fs(staged, options)
     final_path = storage.get_fs(final, options)[1]
@@ -194,7 +194,7 @@ def write_partition(
     final = storage.join(folder, PART_FILE)
     try:
         rows = _write_staged(staged, batches, options)
-        size = _commit(staged, final, options)
+        size = _move_into_place(staged, final, options)
     except BaseException:
         _remove_quietly(staged, options)
         _remove_staging_folder(run)

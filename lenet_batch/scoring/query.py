@@ -4,6 +4,8 @@ By default a query is one read-only SELECT that can read the output's prediction
 """
 
 import logging
+import threading
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -20,6 +22,8 @@ VIEW = "predictions"
 HIVE_TYPES = "{'run_id': 'VARCHAR', 'seed': 'BIGINT'}"
 READ_ONLY = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
 UNRESTRICTED = "--unrestricted lifts this"
+DEFAULT_TIMEOUT = 300.0  # seconds (`query --timeout`)
+STOP_GRACE_SECONDS = 5.0  # an interrupted query unwinds within this (else it is left to the process exit)
 
 
 def _sql_string(value: str) -> str:
@@ -99,11 +103,13 @@ def run_query(
     *,
     input_name: str | None = None,
     restricted: bool = True,
+    timeout: float | None = DEFAULT_TIMEOUT,
 ) -> pa.Table:
     """Run SQL against the view `predictions` (committed partitions only; run_id limits it to one run).
 
     The view covers the test-split predictions, or those of a named --input. Restricted (the default), the
-    SQL is one read-only statement that sees only those files.
+    SQL is one read-only statement that sees only those files. A query running longer than `timeout`
+    seconds (None: no limit) is stopped (ConfigError).
     """
     if not sql.strip():
         raise ConfigError(
@@ -113,16 +119,52 @@ def run_query(
         check_statement(sql)
     files, remote_fs = _files(layout, run_id, input_name)
     con = connect(files, remote_fs, restricted=restricted)
+    log.debug("query over %d partition files: running (at most %s s)", len(files), timeout)
     try:
-        relation = con.sql(sql)
-        if relation is None:
-            raise ConfigError(
-                "query: the statement returns no rows; give a SELECT over the view `predictions`"
-            )
-        table = relation.to_arrow_table()
-    except duckdb.Error as exc:
-        raise _error(exc) from None
+        table = _execute(con, sql, timeout)
     finally:
         con.close()
+    if table is None:
+        raise ConfigError("query: the statement returns no rows; give a SELECT over the view `predictions`")
     log.info("query over %d partition files returned %d rows", len(files), table.num_rows)
     return table
+
+
+def _execute(con: duckdb.DuckDBPyConnection, sql: str, timeout: float | None) -> pa.Table | None:
+    """The query's rows, computed in a thread while this one waits: a SIGTERM or Ctrl-C handled here, or
+    the timeout, stops DuckDB (con.interrupt) rather than waiting for it to finish."""
+    outcome: dict[str, Any] = {}
+    # An Event, not Thread.join: a join interrupted by a signal handler's exception marks the thread
+    # stopped while it still runs (Python 3.11), and the connection would be closed under it.
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            relation = con.sql(sql)
+            outcome["table"] = None if relation is None else relation.to_arrow_table()
+        except duckdb.Error as exc:
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=work, name="query", daemon=True).start()
+    try:
+        finished = done.wait(timeout)
+    except BaseException:  # KeyboardInterrupt: SIGTERM or Ctrl-C
+        _stop(con, done)
+        raise
+    if not finished:
+        _stop(con, done)
+        raise ConfigError(
+            f"query: stopped after {timeout:g} s (--timeout); narrow it (e.g. WHERE run_id = '…', or "
+            "--run-id) or give it longer with --timeout SECONDS"
+        )
+    if "error" in outcome:
+        raise _error(outcome["error"]) from None
+    return outcome.get("table")
+
+
+def _stop(con: duckdb.DuckDBPyConnection, done: threading.Event) -> None:
+    """Interrupt the running query and wait for it to unwind (DuckDB stops within milliseconds)."""
+    con.interrupt()
+    done.wait(STOP_GRACE_SECONDS)

@@ -65,7 +65,7 @@ def predict_classes(
 
     params, metrics = model
     ctx = mx_context("cpu", 0)
-    net = load_lenet(params, run.model_params(seed), ctx)
+    net = load_lenet(params, f"the model of seed {seed} ({run.model_params(seed)})", ctx)
     return predict_logits(net, images, ctx, recipe_of(metrics)).argmax(axis=1)
 
 
@@ -95,7 +95,8 @@ def score_seed(
     """
     started = time.perf_counter()
     params, metrics = load_model(run, seed)
-    predictor = Predictor(params, run.model_params(seed), mx_context(*context), recipe_of(metrics))
+    name = f"the model of seed {seed} ({run.model_params(seed)})"
+    predictor = Predictor(params, name, mx_context(*context), recipe_of(metrics))
     if test_split is not None and not source.uri:
         batches = array_batches(test_split["test_images"], test_split["test_labels"], source.batch_size)
     else:

@@ -5,19 +5,25 @@ The limits travel inside the storage options under two reserved keys (set from t
 worker -- fails within the same bound. They are removed before the options reach fsspec.
 """
 
+import io
+import logging
 import sys
-from typing import Any
+from typing import Any, BinaryIO
 
-from lenet_batch.errors import ConfigError
+from lenet_batch.errors import ConfigError, StorageError
 
 TIMEOUT_OPTION = "lenet_batch_timeout"
 RETRIES_OPTION = "lenet_batch_retries"
 DEFAULT_TIMEOUT = 10.0  # seconds to connect, and to wait for each read
 DEFAULT_RETRIES = 2  # attempts after the first, for transient network errors
 RESERVED = (TIMEOUT_OPTION, RETRIES_OPTION)
+WHOLE_OBJECT_LIMIT = 1 << 30  # bytes of an input read into memory when its HTTP server refuses ranges
+log = logging.getLogger(__name__)
 
 # Filesystems that live in one process's memory: a Ray worker sees an empty one of its own.
 IN_PROCESS = ("memory",)
+# Object stores whose first path segment is a bucket (a missing one reads as a missing key otherwise).
+BUCKET_STORES = ("s3", "s3a", "gs", "gcs")
 
 # Exception classes (module, names) that backends raise for a store that refuses, times out or rejects the
 # request, beyond OSError. Looked up only in modules already imported: no backend is imported to check.
@@ -98,6 +104,31 @@ def error_types() -> tuple[type[BaseException], ...]:
         module = sys.modules.get(module_name)
         found += [getattr(module, name) for name in names if module is not None and hasattr(module, name)]
     return tuple(found)
+
+
+def refuses_ranges(f: Any) -> bool:
+    """True for an HTTP file whose server answers a request for byte 1 with something else."""
+    if type(f).__name__ != "HTTPFile" or not getattr(f, "size", 0) or f.size < 2:
+        return False
+    try:
+        f._fetch_range(1, 2)  # one byte, not from the start: what fsspec cannot read without ranges
+    except ValueError as exc:
+        return "range requests" in str(exc)
+    return False
+
+
+def whole_object(fs: Any, path: str, uri: str) -> BinaryIO:
+    """The object's bytes as a seekable file in memory (for a server that refuses ranges), size-checked."""
+    size = fs.size(path)
+    if size > WHOLE_OBJECT_LIMIT:
+        raise StorageError(
+            f"{uri}: the server does not support range requests, and the file ({size / 2**20:.0f} MiB) is "
+            f"too large to read into memory at once; serve it from a server that does, or copy it locally"
+        )
+    log.warning(
+        "%s: the server does not support range requests; reading the whole file (%d bytes)", uri, size
+    )
+    return io.BytesIO(fs.cat_file(path))
 
 
 def check_reachable_by_workers(*uris: str | None) -> None:

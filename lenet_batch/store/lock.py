@@ -3,8 +3,9 @@
 A lock is never left half-written: locally it is written in full to a temporary file and then hard-linked
 into place (exclusive and atomic), so a full disk leaves no lock at all; on S3 a single conditional PUT.
 A lock is taken over when it is stale:
-- its holder ran on this host (local outputs) and that process is gone: at once;
-- it was taken longer ago than stale_lock_seconds (any host, and always on S3);
+- its holder ran on this host and that process is gone: at once (on S3 the lock must also carry this
+  machine's boot id, since another machine may have the same host name);
+- it was taken longer ago than stale_lock_seconds (any host);
 - it cannot be read as a lock (empty, truncated, not a JSON object, no timezone-aware acquired_at): once the
   file itself is older than stale_lock_seconds; until then the run is refused (exit 5) naming what to delete.
 """
@@ -23,7 +24,7 @@ from typing import Any
 from lenet_batch.errors import LockHeld, StorageError
 from lenet_batch.provenance import now_utc
 from lenet_batch.store import storage, writers
-from lenet_batch.store.layout import RunRef
+from lenet_batch.store.layout import Layout, RunRef
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,8 @@ def _stale_reason(held: Held, stale_seconds: int, local: bool) -> str:
         if held.age_seconds > stale_seconds:
             return f"it is unreadable ({held.problem}) and was last written {held.age_seconds:.0f} s ago"
         return ""
-    if local and writers.certainly_gone(held.fields):
+    # Shared storage (S3) may be written by another machine with the same host name: the boot id tells.
+    if writers.certainly_gone(held.fields, same_boot=not local):
         return f"its holder, pid {held.fields['pid']} on this host, is no longer running"
     if held.age_seconds > stale_seconds:
         return f"it was taken {held.age_seconds:.0f} s ago, more than stale_lock_seconds ({stale_seconds})"
@@ -181,6 +183,30 @@ def release(run: RunRef, token: str) -> None:
         fields, _ = _parse(storage.read_bytes(uri, options))
         if fields is not None and fields.get("token") == token:
             storage.remove(uri, options)
+
+
+def refuse_if_held(layout: Layout, command: str, run_id: str | None, stale_seconds: int) -> None:
+    """Refuse (LockHeld, exit 5) a hand `command` on what a nightly holding the output's lock is writing.
+
+    With a run id, only a nightly of that run refuses it; without (history/, which every nightly rewrites),
+    any live holder does. A stale lock (its holder gone, or too old) stops nothing and is left for the next
+    nightly to take over; an unreadable one refuses, as it refuses a nightly.
+    """
+    uri = layout.lock()
+    held = _inspect(uri, layout.options)
+    if held is None or _stale_reason(held, stale_seconds, storage.is_local(uri)):
+        return
+    if held.fields is None:
+        raise _refusal(uri, held, stale_seconds)
+    f = held.fields
+    if run_id is not None and f.get("run_id") != run_id:
+        return
+    what = f"run {run_id}" if run_id is not None else f"{layout.output} (now run {f.get('run_id')})"
+    raise LockHeld(
+        f"{what} is being written by a nightly (lock {uri}: host {f.get('host')}, pid {f.get('pid')}, since "
+        f"{f.get('acquired_at')}); `{command}` is refused rather than interleaved with it — wait for it to "
+        f"finish, or delete the lock if that nightly is dead (it goes stale after {stale_seconds} s)"
+    )
 
 
 @contextlib.contextmanager

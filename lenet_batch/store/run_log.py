@@ -1,16 +1,19 @@
 """Log lines in one format (ISO-8601 UTC with a Z) and a durable copy of them under runs/<run_id>/logs/.
 
-The copy is spooled to a local temporary file and saved to the run's folder (local or S3) at the end of a
-command and at each stage boundary, so a run's story outlives the terminal, the cron file and the cluster.
+Locally the copy is written line by line; on remote storage (S3) it is rewritten every few seconds, at each
+stage boundary and at the end. So a run's story outlives the terminal, the cron file, the cluster, and a
+SIGKILLed driver.
 """
 
+import contextlib
 import logging
 import os
 import socket
-import tempfile
+import threading
 import time
 
 from lenet_batch.errors import LenetError
+from lenet_batch.redaction import redact_text
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
 
@@ -27,6 +30,10 @@ class UTCFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", self.converter(record.created))
         return f"{stamp}.{int(record.msecs):03d}Z"
+
+    def format(self, record: logging.LogRecord) -> str:
+        # Lines name URIs (inputs, data, outputs): their credentials never reach a terminal or a log file.
+        return redact_text(super().format(record))
 
 
 def ours_or_warnings(record: logging.LogRecord) -> bool:
@@ -45,45 +52,156 @@ def log_name(command: str, started: float | None = None) -> str:
     return f"{command}-{stamp}-{socket.gethostname()}-{os.getpid()}.log"
 
 
-class DurableLogHandler(logging.FileHandler):
-    """Spools every record to a local file; `save()` copies the file to the run's logs folder."""
+# A copy on remote storage is rewritten at most this often while lines come in (and at each stage boundary).
+SAVE_SECONDS = 5.0
+
+
+class DurableLogHandler(logging.Handler):
+    """Keeps the command's log lines in runs/<run_id>/logs/<name>, so that a killed attempt keeps them.
+
+    Locally the lines go into that file one by one as they are logged, once the run's folder exists; the
+    lines from before (settings, data loading, Ray starting) are held and written first. On remote storage
+    the copy is rewritten every SAVE_SECONDS while lines come in, once the run's run.json exists. A
+    refused command's copy is removed again (detach with keep=False), so it leaves no log.
+    """
 
     def __init__(self, run: RunRef, name: str) -> None:
-        fd, self.spool = tempfile.mkstemp(prefix="lenet-batch-", suffix=".log")
-        os.close(fd)
-        super().__init__(self.spool, encoding="utf-8")
+        super().__init__()
         self.setFormatter(formatter())
         self.addFilter(ours_or_warnings)
         self.run, self.uri = run, storage.join(run.logs_dir, name)
+        self.local = storage.is_local(self.uri)
+        self.held: list[str] = []  # every line on remote storage; locally those before the file exists
+        self.file = None
+        self.made_folder = False  # this handler made runs/<id>/logs/ (removed again when discarded)
+        self.written = False  # a copy exists in the run (discard removes it)
+        self.dirty = False
+        self.warned = False  # a copy that cannot be saved is said once, not every few seconds
+        self.broken = False  # writing through failed (a full disk): lines are held, saved at the end
+        self.stopped = threading.Event()
+        self.saving = threading.Lock()
+        if not self.local:
+            threading.Thread(target=self._save_often, name="durable-log", daemon=True).start()
 
-    def save(self) -> None:
-        """Write the lines so far to runs/<run_id>/logs/<name> (atomically; a failure is only logged)."""
-        self.flush()
+    def emit(self, record: logging.LogRecord) -> None:
         try:
-            with open(self.spool, "rb") as f:
-                storage.write_bytes_atomic(self.uri, f.read(), self.run.options)
-        except (LenetError, OSError) as exc:  # the run's outcome matters more than its log's copy
+            line = self.format(record) + "\n"
+        except Exception:
+            self.handleError(record)
+            return
+        if self.file is None and self.local and not self.broken and _is_dir(self.run.run_dir):
+            try:
+                self._open()
+            except OSError as exc:
+                self._broke(exc)
+        if self.file is not None:
+            try:
+                self.file.write(line)
+                self.file.flush()  # to the OS, line by line: a SIGKILL loses nothing written
+                return
+            except OSError as exc:  # a full disk: the run's outcome matters more than its log's copy
+                self._broke(exc)
+        self.held.append(line)
+        self.dirty = True
+
+    def _broke(self, exc: OSError) -> None:
+        """Stop writing through (the lines are held from now on) and say so once."""
+        self.broken = True
+        if self.file is not None:
+            with contextlib.suppress(OSError):
+                self.file.close()
+            self.file = None
+        self._warn(exc)
+
+    def _warn(self, exc: Exception) -> None:
+        if not self.warned:
+            self.warned = True
             log.warning("could not save the log to %s: %s", self.uri, exc)
 
+    def _open(self) -> None:
+        """Create the local file with the lines held so far (makes runs/<id>/logs/ if needed)."""
+        path = storage.get_fs(self.uri, self.run.options)[1]
+        folder = os.path.dirname(path)
+        self.made_folder = not os.path.isdir(folder)
+        os.makedirs(folder, exist_ok=True)
+        self.file = open(path, "a", encoding="utf-8")  # noqa: SIM115 (open for the command's length)
+        self.written = True
+        self.file.write("".join(self.held))
+        self.file.flush()
+        self.held = []
+
+    def save(self, force: bool = False) -> None:
+        """Bring the copy up to date now (at a stage boundary); `force` writes it even before the run has a
+        record (the end of a command that did not fail at the door). A failure is only logged."""
+        with self.saving:  # one save at a time: an older copy never lands after a newer one
+            self._save(force)
+
+    def _save(self, force: bool) -> None:
+        try:
+            if self.local:
+                with self.lock:
+                    if self.file is None and (force or _is_dir(self.run.run_dir)):
+                        self._open()
+                    elif self.file is not None:
+                        self.file.flush()
+            elif self.dirty and (force or storage.exists(self.run.run_json, self.run.options)):
+                with self.lock:
+                    data, self.dirty = "".join(self.held).encode(), False
+                storage.write_bytes_atomic(self.uri, data, self.run.options)
+                self.written = True
+        except (LenetError, OSError) as exc:  # the run's outcome matters more than its log's copy
+            self._warn(exc)
+
+    def _save_often(self) -> None:
+        while not self.stopped.wait(SAVE_SECONDS):
+            with self.saving:
+                if not self.stopped.is_set():  # not after the command ended (or was refused)
+                    self._save(force=False)
+
+    def discard(self) -> None:
+        """A refused command: remove the copy, and runs/<id>/logs/ if this handler made it and it is empty."""
+        self.close()
+        with self.saving:  # after a save under way
+            if not self.written:
+                return
+            try:
+                storage.remove(self.uri, self.run.options)
+                if self.local and self.made_folder:
+                    with contextlib.suppress(OSError):
+                        os.rmdir(os.path.dirname(storage.get_fs(self.uri, self.run.options)[1]))
+            except LenetError as exc:
+                log.warning("could not remove the log %s of the refused command: %s", self.uri, exc)
+
     def close(self) -> None:
+        self.stopped.set()
+        with self.lock:
+            if self.file is not None:
+                self.file.close()
+                self.file = None
         super().close()
-        if os.path.exists(self.spool):
-            os.unlink(self.spool)
+
+
+def _is_dir(uri: str) -> bool:
+    """A local folder exists (a cheap check, made for every line until the run's folder appears)."""
+    return os.path.isdir(uri.removeprefix("file://"))
 
 
 def attach(run: RunRef, name: str) -> DurableLogHandler:
-    """Start spooling the process's log records for the run (root logger: lenet_batch's and Ray's)."""
+    """Start keeping the process's log records for the run (root logger: lenet_batch's and Ray's)."""
     handler = DurableLogHandler(run, name)
     logging.getLogger().addHandler(handler)
     return handler
 
 
 def detach(handler: DurableLogHandler, keep: bool) -> None:
-    """Stop spooling; save the copy first when `keep`."""
+    """Stop keeping records; with `keep` the copy is completed, else (a refused command) removed."""
     logging.getLogger().removeHandler(handler)
     if keep:
-        handler.save()
-    handler.close()
+        handler.stopped.set()  # the periodic saves end before the last one
+        handler.save(force=True)
+        handler.close()
+    else:
+        handler.discard()
 
 
 def save_all() -> None:

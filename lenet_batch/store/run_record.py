@@ -4,59 +4,123 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar
 
-from lenet_batch.errors import DataError, LenetError
-from lenet_batch.provenance import git_commit, machine, now_utc, versions
+from lenet_batch.errors import LenetError
+from lenet_batch.json_records import JsonRecord
+from lenet_batch.provenance import Machine, git_commit, machine, now_utc, versions
+from lenet_batch.records import DataInfo, GitCommit
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
 
 log = logging.getLogger(__name__)
 
 
-def read_run(run: RunRef) -> dict[str, Any]:
-    """The run record, or an empty one when the run has none yet."""
+@dataclass(frozen=True)
+class SeedEntry(JsonRecord):
+    """A seed's row in a stage of run.json (training, scoring or summary fields; the others left out)."""
+
+    JSON_OMIT_NONE: ClassVar[bool] = True
+
+    seed: int
+    status: str | None = None  # trained, resumed, skipped, scored or failed
+    test_accuracy: float | None = None
+    train_seconds: float | None = None
+    attempts: int | None = None
+    rows: int | None = None
+    accuracy: float | None = None
+    seconds: float | None = None
+    hosts: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class StageEntry(JsonRecord):
+    """One stage of a run: its status, when it ran, its seeds, and what the summary found."""
+
+    JSON_OMIT_NONE: ClassVar[bool] = True
+
+    status: str
+    started_at: str | None = None
+    seconds: float | None = None
+    finished_at: str | None = None
+    seeds: tuple[SeedEntry, ...] | None = None
+    input: str | None = None  # infer: what was scored
+    mean_accuracy: float | None = None  # summary: the verdict in brief
+    ensemble_accuracy: float | None = None
+    baseline_run_id: str | None = None
+    regressed: bool | None = None
+    verdict: str | None = None
+    report_html: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know, kept
+
+    def to_json(self) -> dict[str, Any]:
+        doc = super().to_json()
+        if self.verdict is not None:  # the summary's entry names its baseline, null when there is none
+            doc["baseline_run_id"] = self.baseline_run_id
+        return doc
+
+
+@dataclass(frozen=True)
+class RunRecord(JsonRecord):
+    """runs/<run_id>/run.json: the settings as given (secrets masked), versions, commit, data and stages."""
+
+    run_id: str
+    config: dict[str, Any] = field(default_factory=dict)  # the settings, as config.public_record() gives
+    versions: dict[str, str | None] = field(default_factory=dict)
+    machine: Machine | None = None  # the driver's host (runs before it did not record one)
+    git: GitCommit | None = None
+    data: DataInfo | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    stages: dict[str, StageEntry] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know, kept
+
+    def stage_status(self, stage: str) -> str | None:
+        """A stage's status (None when the stage has not run)."""
+        entry = self.stages.get(stage)
+        return entry.status if entry else None
+
+    def stage_seeds(self, stage: str) -> tuple[SeedEntry, ...]:
+        """A stage's per-seed rows."""
+        entry = self.stages.get(stage)
+        return (entry.seeds or ()) if entry else ()
+
+    def failed_seeds(self) -> set[int]:
+        """Seeds the train or infer stage marked failed."""
+        rows = self.stage_seeds("train") + self.stage_seeds("infer")
+        return {r.seed for r in rows if r.status == "failed"}
+
+
+def read_run(run: RunRef) -> RunRecord:
+    """The run record, or an empty one when the run has none yet; a damaged one is a DataError naming it."""
     if not storage.exists(run.run_json, run.options):
-        return {"run_id": run.run_id, "stages": {}}
-    record = storage.read_json(run.run_json, run.options)
-    if not isinstance(record, dict):
-        raise DataError(f"{run.run_json}: expected a JSON object, found {type(record).__name__}")
-    return record
+        return RunRecord(run.run_id)
+    return RunRecord.from_json(storage.read_json(run.run_json, run.options), run.run_json)
 
 
-def start(run: RunRef, config: dict[str, Any], data_info: dict[str, Any] | None) -> None:
+def start(run: RunRef, config: dict[str, Any], data_info: DataInfo | None) -> None:
     """Record the (already redacted) settings, versions and data of a run; stages are left as they were."""
     record = read_run(run)
-    record.update(
-        {
-            "run_id": run.run_id,
-            "config": config,
-            "versions": versions(),
-            "machine": machine(),  # the driver's host; each seed's metrics.json has its worker's
-            "git": git_commit(),  # None when not run from a checkout (a wheel, a Ray Jobs working_dir)
-            "updated_at": now_utc(),
-        }
+    commit = git_commit()  # None when not run from a checkout (a wheel, a Ray Jobs working_dir)
+    record = replace(
+        record,
+        run_id=run.run_id,
+        config=config,
+        versions=versions(),
+        machine=machine(),  # the driver's host; each seed's metrics.json has its worker's
+        git=GitCommit.from_json(commit) if commit else None,
+        data=data_info if data_info is not None else record.data,
+        created_at=record.created_at or now_utc(),
+        updated_at=now_utc(),
     )
-    if data_info is not None:
-        record["data"] = data_info
-    record.setdefault("created_at", now_utc())
-    storage.write_json_atomic(run.run_json, record, run.options)
+    storage.write_json_atomic(run.run_json, record.to_json(), run.options)
 
 
-def status_of_rows(rows: list[dict[str, Any]]) -> str:
+def status_of_rows(rows: list[SeedEntry]) -> str:
     """A stage's status from its per-seed rows: 'complete' when every seed succeeded or was already done."""
-    return "complete" if rows and all(r.get("status") != "failed" for r in rows) else "failed"
-
-
-def stage_status(record: dict[str, Any], stage: str) -> str | None:
-    """A stage's status as run.json records it (None when the stage has not run)."""
-    return ((record.get("stages") or {}).get(stage) or {}).get("status")
-
-
-def stage_seeds(record: dict[str, Any], stage: str) -> list[dict[str, Any]]:
-    """A stage's per-seed rows as run.json records them."""
-    return ((record.get("stages") or {}).get(stage) or {}).get("seeds") or []
+    return "complete" if rows and all(r.status != "failed" for r in rows) else "failed"
 
 
 @dataclass(frozen=True)
@@ -71,28 +135,34 @@ class StageClock:
         """A clock started now."""
         return cls(now_utc(), time.monotonic())
 
-    def fields(self) -> dict[str, Any]:
-        """started_at and the seconds since, as a stage entry records them."""
-        return {"started_at": self.started_at, "seconds": round(time.monotonic() - self.monotonic, 3)}
+    def seconds(self) -> float:
+        """Wall seconds since the clock started, as a stage entry records them."""
+        return round(time.monotonic() - self.monotonic, 3)
 
 
 def update_stage(
     run: RunRef,
     stage: str,
-    rows: list[dict[str, Any]] | None,
+    rows: list[SeedEntry] | None,
     status: str | None = None,
     clock: StageClock | None = None,
-    **extra: Any,
-) -> dict[str, Any]:
-    """Set one stage's status (per-seed rows, start and wall seconds) in run.json; returns the entry."""
+    **summary: Any,
+) -> StageEntry:
+    """Set one stage's entry (status, per-seed rows, start and wall seconds) in run.json; returns it.
+
+    `summary` holds the StageEntry fields only some stages fill (input, mean_accuracy, verdict, ...).
+    """
     record = read_run(run)
-    timing = clock.fields() if clock is not None else {}
-    entry = {"status": status or status_of_rows(rows or []), **timing, "finished_at": now_utc(), **extra}
-    if rows is not None:
-        entry["seeds"] = rows
-    record.setdefault("stages", {})[stage] = entry
-    record["updated_at"] = now_utc()
-    storage.write_json_atomic(run.run_json, record, run.options)
+    entry = StageEntry(
+        status=status or status_of_rows(rows or []),
+        started_at=clock.started_at if clock else None,
+        seconds=clock.seconds() if clock else None,
+        finished_at=now_utc(),
+        seeds=tuple(rows) if rows is not None else None,
+        **summary,
+    )
+    record = replace(record, stages={**record.stages, stage: entry}, updated_at=now_utc())
+    storage.write_json_atomic(run.run_json, record.to_json(), run.options)
     return entry
 
 

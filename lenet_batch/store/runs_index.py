@@ -7,28 +7,30 @@ fetched many at a time on object stores.
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from lenet_batch.checks import RUN_ID_PATTERN
+from lenet_batch.errors import DataError
 from lenet_batch.store import storage
 from lenet_batch.store.layout import Layout
+from lenet_batch.store.run_record import RunRecord
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class RunFiles:
-    """One run's records as read: run.json, summary.json (None when absent) and what was wrong with them."""
+    """One run's records as read: run.json, summary.json as its JSON object (the summary's types are read
+    by the history), both None when absent or unreadable, and what was wrong with them."""
 
     run_id: str
-    record: dict[str, Any] | None
-    summary: dict[str, Any] | None = None
+    record: RunRecord | None
+    summary: dict | None = None
     problems: tuple[str, ...] = ()
 
     @property
     def created_at(self) -> str:
         """When the run was started ("" when unknown: such runs sort first, by id)."""
-        return str((self.record or {}).get("created_at") or "")
+        return (self.record.created_at if self.record else None) or ""
 
     def order_key(self) -> tuple[str, str]:
         """Runs are ordered by when they were started, then by id (ids need not sort by date)."""
@@ -44,7 +46,7 @@ def run_ids(layout: Layout) -> list[str]:
     ]
 
 
-def _parse(uri: str, raw: bytes | None) -> tuple[dict[str, Any] | None, str | None]:
+def _json_object(uri: str, raw: bytes | None) -> tuple[dict | None, str | None]:
     """A JSON object, or None and what is wrong with the file."""
     if raw is None:
         return None, None
@@ -52,14 +54,16 @@ def _parse(uri: str, raw: bytes | None) -> tuple[dict[str, Any] | None, str | No
         doc = json.loads(raw)
     except ValueError as exc:
         return None, f"{uri}: not valid JSON ({exc})"
+    except RecursionError:
+        return None, f"{uri}: nested too deeply to read"
     if not isinstance(doc, dict):
         return None, f"{uri}: expected a JSON object, found {type(doc).__name__}"
     return doc, None
 
 
-def _read_json_many(uris: list[str], options: dict[str, Any]) -> dict[str, tuple[dict | None, str | None]]:
+def _read_json_many(uris: list[str], options: dict) -> dict[str, tuple[dict | None, str | None]]:
     raw = storage.read_many(uris, options)
-    return {uri: _parse(uri, raw.get(uri)) for uri in uris}
+    return {uri: _json_object(uri, raw.get(uri)) for uri in uris}
 
 
 def read_records(
@@ -73,9 +77,8 @@ def read_records(
     records = _read_json_many([r.run_json for r in refs], layout.options)
     runs = []
     for ref in refs:
-        record, problem = records[ref.run_json]
-        if record is None and problem is None:
-            problem = f"{ref.run_json}: not found"
+        doc, problem = records[ref.run_json]
+        record, problem = _run_record(ref.run_json, doc, problem)
         runs.append(RunFiles(ref.run_id, record, None, (problem,) if problem else ()))
     runs.sort(key=RunFiles.order_key, reverse=True)
     runs = runs[:last] if last is not None else runs
@@ -85,6 +88,16 @@ def read_records(
         for problem in run.problems:
             log.warning("run %s: %s", run.run_id, problem)
     return runs
+
+
+def _run_record(uri: str, doc: dict | None, problem: str | None) -> tuple[RunRecord | None, str | None]:
+    """run.json as a RunRecord, or None and what is wrong with it."""
+    if doc is None:
+        return None, problem or f"{uri}: not found"
+    try:
+        return RunRecord.from_json(doc, uri), None
+    except DataError as exc:
+        return None, str(exc)
 
 
 def _with_summaries(layout: Layout, runs: list[RunFiles]) -> list[RunFiles]:

@@ -1,10 +1,9 @@
 """A seed's records: metrics.json of a finished seed, its attempts, and its rows in the run's tables.
 
-Each record is a dataclass written to and read from JSON here only; a file that is not the expected JSON
+Each record is a typed value written to and read from JSON here only; a file that is not the expected JSON
 object is a DataError naming it.
 """
 
-import dataclasses
 import logging
 import os
 import re
@@ -13,15 +12,18 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lenet_batch.errors import DataError
-from lenet_batch.provenance import now_utc
+from lenet_batch.json_records import JsonRecord, decode
+from lenet_batch.provenance import Machine, now_utc
+from lenet_batch.records import Attempt, DataInfo
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
+from lenet_batch.store.run_record import SeedEntry
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class EpochMetrics:
+class EpochMetrics(JsonRecord):
     """What one epoch measured."""
 
     epoch: int
@@ -30,32 +32,23 @@ class EpochMetrics:
     test_accuracy: float
     seconds: float
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _object(doc: Any, uri: str) -> dict[str, Any]:
-    if not isinstance(doc, dict):
-        raise DataError(f"{uri}: expected a JSON object, found {type(doc).__name__}")
-    return doc
-
 
 @dataclass(frozen=True)
-class SeedMetrics:
+class SeedMetrics(JsonRecord):
     """metrics.json of a finished seed: recipe, per-epoch metrics, provenance (written last: complete)."""
 
     run_id: str
     seed: int
-    recipe: dict[str, Any]
-    epochs: list[EpochMetrics]
+    recipe: dict[str, int | float]  # Recipe's fields; ints first, so 10 epochs stay 10
+    epochs: tuple[EpochMetrics, ...]
     model_sha256: str
-    data: dict[str, Any] = field(default_factory=dict)
-    versions: dict[str, Any] = field(default_factory=dict)
-    attempts: list[dict[str, Any]] = field(default_factory=list)
+    data: DataInfo = field(default_factory=DataInfo)
+    versions: dict[str, str | None] = field(default_factory=dict)
+    attempts: tuple[Attempt, ...] = ()
     train_seconds: float = 0.0
     wall_seconds_this_attempt: float = 0.0
     omp_num_threads: str | None = None
-    machine: dict[str, Any] = field(default_factory=dict)  # CPU, oneDNN ISA, threads (provenance.machine)
+    machine: Machine | None = None  # CPU, oneDNN ISA, threads of its worker (seeds before it: None)
     context: str = "cpu(0)"
     finished_at: str = ""
     status: str = "complete"
@@ -65,28 +58,22 @@ class SeedMetrics:
         return self.epochs[-1].test_accuracy
 
     def to_json(self) -> dict[str, Any]:
-        doc = asdict(self)
-        doc["test_accuracy"] = self.test_accuracy
-        return doc
+        return {**super().to_json(), "test_accuracy": self.test_accuracy}
 
     @classmethod
-    def from_json(cls, doc: Any, uri: str) -> "SeedMetrics":
+    def from_json(cls, doc: Any, where: str = "metrics.json") -> "SeedMetrics":
         """Parse metrics.json; a file of the wrong shape is a DataError naming it."""
-        doc = _object(doc, uri)
-        known = {f.name for f in dataclasses.fields(cls)}
         try:
-            values = {k: v for k, v in doc.items() if k in known}
-            values["epochs"] = [EpochMetrics(**e) for e in doc["epochs"]]
-            metrics = cls(**values)
-            if not metrics.epochs or not isinstance(metrics.recipe, dict):
-                raise ValueError("no epochs or no recipe")
-        except (KeyError, TypeError, ValueError) as exc:
-            raise DataError(f"{uri}: not a metrics.json of a finished seed ({exc})") from None
+            metrics = super().from_json(doc, where)
+        except DataError as exc:
+            raise DataError(f"{where}: not a metrics.json of a finished seed ({exc})") from None
+        if not metrics.epochs:
+            raise DataError(f"{where}: not a metrics.json of a finished seed (no epochs)")
         return metrics
 
 
-def _row(result: Any) -> dict[str, Any]:
-    """A result as its row in run.json and the CLI's table (no error column when it has none)."""
+def _cli_row(result: "TrainResult | ScoreResult") -> dict[str, Any]:
+    """A seed's result as the CLI's table and --json show it: every column, `error` only when there is one."""
     return {k: v for k, v in asdict(result).items() if k != "error" or v is not None}
 
 
@@ -101,8 +88,13 @@ class TrainResult:
     attempts: int | None = None
     error: str | None = None
 
+    def entry(self) -> SeedEntry:
+        """The seed's row as run.json records it."""
+        return SeedEntry(**asdict(self))
+
     def to_row(self) -> dict[str, Any]:
-        return _row(self)
+        """The seed's row as the CLI prints it (and --json)."""
+        return _cli_row(self)
 
     def describe(self) -> str:
         """One progress line: 'seed 3: trained, test accuracy 0.8812, 41.2 s, 1 attempt(s)'."""
@@ -125,8 +117,13 @@ class ScoreResult:
     seconds: float | None = None
     error: str | None = None
 
+    def entry(self) -> SeedEntry:
+        """The seed's row as run.json records it."""
+        return SeedEntry(**asdict(self))
+
     def to_row(self) -> dict[str, Any]:
-        return _row(self)
+        """The seed's row as the CLI prints it (and --json)."""
+        return _cli_row(self)
 
     def describe(self) -> str:
         """One progress line: 'seed 3: scored 10000 images, accuracy 0.8812, 1.2 s'."""
@@ -158,27 +155,23 @@ def load_complete(run: RunRef, seed: int) -> SeedMetrics | None:
     return SeedMetrics.from_json(doc, uri)
 
 
-def read_attempts(run: RunRef, seed: int) -> list[dict[str, Any]]:
+def read_attempts(run: RunRef, seed: int) -> tuple[Attempt, ...]:
     """The seed's attempts so far (host, pid, start time); an unreadable file counts as none."""
     uri = run.attempts_json(seed)
     if not storage.exists(uri, run.options):
-        return []
-    doc = storage.read_json(uri, run.options)
-    return doc if isinstance(doc, list) else []
+        return ()
+    try:
+        return decode(tuple[Attempt, ...], storage.read_json(uri, run.options), uri)
+    except DataError as exc:  # informative only: the seed is retried all the same
+        log.warning("ignoring %s: %s", uri, exc)
+        return ()
 
 
-def record_attempt(run: RunRef, seed: int) -> list[dict[str, Any]]:
-    """Append this attempt (host, pid, time) to attempts.json; returns the list."""
-    attempts = read_attempts(run, seed)
-    attempts.append(
-        {
-            "attempt": len(attempts) + 1,
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "started_at": now_utc(),
-        }
-    )
-    storage.write_json_atomic(run.attempts_json(seed), attempts, run.options)
+def record_attempt(run: RunRef, seed: int) -> tuple[Attempt, ...]:
+    """Append this attempt (host, pid, time) to attempts.json; returns them all."""
+    before = read_attempts(run, seed)
+    attempts = (*before, Attempt(len(before) + 1, socket.gethostname(), os.getpid(), now_utc()))
+    storage.write_json_atomic(run.attempts_json(seed), [a.to_json() for a in attempts], run.options)
     return attempts
 
 

@@ -9,12 +9,15 @@ import os
 import posixpath
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, BinaryIO
 
 import fsspec
 
 from lenet_batch.errors import LenetError, StorageError
+from lenet_batch.redaction import redact_strings
 from lenet_batch.store import backends
+
+MESSAGE_LIMIT = 400  # characters of a backend's message in an error line
 
 
 def is_local(uri: str) -> bool:
@@ -40,13 +43,45 @@ def get_fs(uri: str, options: dict[str, Any] | None = None) -> tuple[fsspec.Abst
 
 
 def _first_line(exc: BaseException) -> str:
+    """The error's message on one line: its first line, and the next ones while a line ends with ':'
+    ("Parameter validation failed:" says what failed on the line after)."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    return lines[0] if lines else type(exc).__name__
+    if not lines:
+        return type(exc).__name__
+    text = lines[0]
+    for line in lines[1:]:
+        if not text.endswith(":"):
+            break
+        text = f"{text} {line}"
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
+
+
+def _bucket(uri: str) -> str:
+    """s3://bucket of s3://bucket/key (the URI itself for other stores)."""
+    protocol, sep, rest = uri.partition("://")
+    return f"{protocol}://{rest.split('/', 1)[0]}" if sep else uri
+
+
+def _hidden_cause(exc: FileNotFoundError) -> BaseException | None:
+    """The real error behind a FileNotFoundError that is not one: fsspec's HTTP filesystem reports every
+    failed lookup (connection refused, timed out, HTTP 403 or 500) as "not found", its cause attached."""
+    cause = exc.__cause__
+    if cause is None or isinstance(cause, FileNotFoundError) or getattr(cause, "status", None) == 404:
+        return None
+    return cause
 
 
 def _storage_error(uri: str, exc: BaseException) -> StorageError:
     """One line for a filesystem's error on one URI, saying what to check."""
     text = _first_line(exc)
+    if isinstance(exc, FileNotFoundError) and _hidden_cause(exc) is not None:
+        return _storage_error(uri, _hidden_cause(exc))
+    if "NoSuchBucket" in f"{text} {exc.__cause__}" or "bucket does not exist" in text.lower():
+        return StorageError(f"{_bucket(uri)}: the bucket does not exist; check its name, or create it")
+    if "Invalid bucket name" in text:
+        return StorageError(
+            f"{_bucket(uri)}: not a valid bucket name (S3: 3-63 lowercase letters, digits, '.' and '-')"
+        )
     if isinstance(exc, FileNotFoundError):
         return StorageError(f"{uri}: not found")
     if isinstance(exc, PermissionError):
@@ -62,6 +97,8 @@ def _storage_error(uri: str, exc: BaseException) -> StorageError:
         )
     if isinstance(exc, ConnectionError) or "connect" in name:
         return StorageError(f"{uri}: cannot connect ({text}); check the endpoint, network and credentials")
+    if isinstance(getattr(exc, "status", None), int):  # an HTTP answer (aiohttp's ClientResponseError)
+        return StorageError(f"{uri}: the server answered HTTP {exc.status} ({getattr(exc, 'message', text)})")
     if isinstance(exc, TypeError):  # from a filesystem call: an option it does not take, or of a wrong type
         return StorageError(f"{uri}: the filesystem rejected the storage options ({text})")
     if isinstance(exc, OSError | ValueError):  # e.g. an invalid endpoint URL, a damaged Parquet page
@@ -87,11 +124,48 @@ def read_bytes(uri: str, options: dict[str, Any] | None = None) -> bytes:
         return fs.cat_file(path)
 
 
-def exists(uri: str, options: dict[str, Any] | None = None) -> bool:
-    """True when the object or folder exists."""
+@contextlib.contextmanager
+def open_for_reading(uri: str, options: dict[str, Any] | None = None) -> Iterator[BinaryIO]:
+    """A seekable file of `uri`, its errors StorageErrors (the block's own LenetErrors pass through).
+
+    An HTTP server that ignores range requests (Python's http.server, some proxies) lets fsspec read a
+    file only from its start: its whole object is read into memory once instead (up to
+    backends.WHOLE_OBJECT_LIMIT; beyond, a StorageError saying why).
+    """
     fs, path = get_fs(uri, options)
     with storage_errors(uri):
-        return fs.exists(path)
+        f = fs.open(path, "rb")
+        try:
+            if backends.refuses_ranges(f):
+                f.close()
+                f = backends.whole_object(fs, path, uri)
+            yield f
+        finally:
+            f.close()
+
+
+def exists(uri: str, options: dict[str, Any] | None = None) -> bool:
+    """True when the object or folder exists; in a bucket that does not exist, a StorageError saying so."""
+    fs, path = get_fs(uri, options)
+    with storage_errors(uri):
+        found = fs.exists(path)
+        if not found:
+            _require_bucket(fs, path, uri)
+        return found
+
+
+_BUCKETS_SEEN: set[str] = set()  # buckets known to exist (checked once per process)
+
+
+def _require_bucket(fs: fsspec.AbstractFileSystem, path: str, uri: str) -> None:
+    """Object stores answer "no such key" for a bucket that does not exist: say which it is."""
+    if backends.protocols(uri)[0] not in backends.BUCKET_STORES:
+        return
+    bucket = path.split("/", 1)[0]
+    if bucket in _BUCKETS_SEEN or fs.exists(bucket):
+        _BUCKETS_SEEN.add(bucket)
+        return
+    raise StorageError(f"{_bucket(uri)}: the bucket does not exist; check its name, or create it")
 
 
 def create_new(path: str, data: bytes) -> None:
@@ -149,8 +223,11 @@ def read_json(uri: str, options: dict[str, Any] | None = None) -> Any:
 
 
 def write_json_atomic(uri: str, value: Any, options: dict[str, Any] | None = None) -> None:
-    """Write a JSON document atomically (sorted keys, indented, trailing newline)."""
-    text = json.dumps(value, indent=2, sort_keys=True, default=str) + "\n"
+    """Write a JSON document atomically (sorted keys, indented, trailing newline).
+
+    No record keeps a URI's credentials: every string is masked as redaction.redact_text does.
+    """
+    text = json.dumps(redact_strings(value), indent=2, sort_keys=True, default=str) + "\n"
     write_bytes_atomic(uri, text.encode(), options)
 
 
@@ -166,6 +243,7 @@ def list_dir(uri: str, options: dict[str, Any] | None = None) -> list[str]:
     fs, path = get_fs(uri, options)
     with storage_errors(uri):
         if not fs.exists(path):
+            _require_bucket(fs, path, uri)
             return []
         fs.invalidate_cache(path)
         return sorted(posixpath.basename(p.rstrip("/")) for p in fs.ls(path, detail=False))

@@ -35,27 +35,44 @@ def _pid_namespace() -> str | None:
         return None
 
 
+def boot_id() -> str | None:
+    """This machine's boot id (Linux): tells two machines that share a host name, which a pid cannot."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
 def this_process() -> dict[str, Any]:
-    """Who we are, as a lock records it: host, pid, pid namespace and start time (to tell a reused pid)."""
+    """Who we are, as a lock records it: host, boot id, pid, pid namespace and start time (a reused pid)."""
     pid = os.getpid()
     return {
         "host": socket.gethostname(),
+        "boot_id": boot_id(),
         "pid": pid,
         "pid_ns": _pid_namespace(),
         "pid_started": process_start(pid),
     }
 
 
-def certainly_gone(holder: Mapping[str, Any]) -> bool:
+def certainly_gone(holder: Mapping[str, Any], same_boot: bool = False) -> bool:
     """True only when the holder ran on this host, in our pid namespace, and its process no longer runs.
 
-    A pid now used by another process (its start time differs) counts as gone. A holder on another host or in
-    another container is never judged here (its lock goes stale by age instead).
+    A pid now used by another process (its start time differs) counts as gone. A holder on another host, in
+    another container or from another boot is never judged here (its lock goes stale by age instead).
+    `same_boot` also asks for the holder's recorded boot id to be ours: for shared storage (S3), where
+    another machine may carry the same host name.
     """
     pid, started = holder.get("pid"), holder.get("pid_started")
     if type(pid) is not int or pid <= 0 or holder.get("host") != socket.gethostname():
         return False
     if holder.get("pid_ns") not in (None, _pid_namespace()):
+        return False
+    recorded_boot = holder.get("boot_id")
+    if recorded_boot is not None and recorded_boot != boot_id():
+        return False
+    if same_boot and (recorded_boot is None or boot_id() is None):
         return False
     if not pid_alive(pid):
         return True

@@ -8,14 +8,13 @@ after the nightly compares with the same baseline and reaches the same verdict.
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
 
 from lenet_batch.config import BASELINE_PREVIOUS
 from lenet_batch.errors import ConfigError, DataError
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
-from lenet_batch.store.run_record import stage_status
 from lenet_batch.store.runs_index import RunFiles, read_records
+from lenet_batch.summary.types import RunSummary
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +24,10 @@ NO_BASELINE = ("none", "")
 
 @dataclass(frozen=True)
 class Baseline:
-    """The run to compare with (its summary.json), or None and why there is none."""
+    """The run to compare with (its summary), or None and why there is none."""
 
     run_id: str | None
-    summary: dict[str, Any] | None
+    summary: RunSummary | None
     reason: str  # how it was chosen, or why there is none
 
 
@@ -36,11 +35,11 @@ def summary_status(run: RunFiles) -> str:
     """complete, regressed, or why the run has no summary (a stage failed, never summarised, unreadable)."""
     if run.record is None:
         return "without a readable run.json"
-    status = stage_status(run.record, "summary")
+    status = run.record.stage_status("summary")
     if status:
         return status
     for stage in ("train", "infer"):
-        if stage_status(run.record, stage) == "failed":
+        if run.record.stage_status(stage) == "failed":
             return f"failed in {stage}"
     return "never summarised"
 
@@ -96,8 +95,8 @@ def load_baseline(run: RunRef, baseline: str) -> Baseline:
         raise ConfigError(
             f"--baseline {baseline}: {uri} not found; summarise run {base_id} first or pick another"
         )
-    doc = storage.read_json(uri, run.options)
-    if not isinstance(doc, dict) or (doc.get("across_seeds") or {}).get("mean") is None:
+    summary = RunSummary.from_json(storage.read_json(uri, run.options), uri)  # a damaged one: DataError
+    if summary.across_seeds.mean is None:
         raise DataError(f"{uri}: no across_seeds.mean to compare with; summarise run {base_id} again")
     log.info("run %s: baseline %s (%s)", run.run_id, base_id, reason)
-    return Baseline(base_id, doc, reason)
+    return Baseline(base_id, summary, reason)

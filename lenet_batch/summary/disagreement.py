@@ -1,10 +1,11 @@
 """Pairwise disagreement between seeds: how often two models of the same recipe predict differently (pure)."""
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from lenet_batch.summary.types import Disagreement, SeedPair
 
 # summary.json keeps the full matrix up to this many seeds (2,500 cells, about 50 KB of JSON): the size the
 # report still shows as a heatmap. Beyond, the matrix grows as seeds squared (1,000 seeds: 20 MB of JSON) and
@@ -37,26 +38,16 @@ def _upper(matrix: np.ndarray) -> np.ndarray:
     return matrix[np.triu_indices(len(matrix), k=1)]
 
 
-def describe(matrix: np.ndarray, seeds: Sequence[int]) -> dict[str, Any]:
+def describe_pairs(matrix: np.ndarray, seeds: Sequence[int]) -> Disagreement:
     """summary.json's disagreement: statistics over pairs always, the matrix up to MATRIX_MAX_SEEDS seeds."""
     pairs = _upper(matrix)
-    out: dict[str, Any] = {
-        "seeds": list(seeds),
-        "n_pairs": int(pairs.size),
-        "mean": None,
-        "median": None,
-        "min": None,
-        "max": None,
-        "quantiles": None,
-        "most_different_pair": None,
-        "matrix": matrix.tolist() if len(seeds) <= MATRIX_MAX_SEEDS else None,
-        "matrix_max_seeds": MATRIX_MAX_SEEDS,
-        "pairs_file": "disagreement.parquet",
-    }
+    kept = tuple(tuple(float(v) for v in row) for row in matrix) if len(seeds) <= MATRIX_MAX_SEEDS else None
+    shared = {"seeds": tuple(int(s) for s in seeds), "matrix": kept, "matrix_max_seeds": MATRIX_MAX_SEEDS}
     if pairs.size == 0:
-        return out
+        return Disagreement(n_pairs=0, **shared)
     i, j = np.unravel_index(np.argmax(np.triu(matrix, k=1)), matrix.shape)
-    out.update(
+    return Disagreement(
+        n_pairs=int(pairs.size),
         mean=float(pairs.mean()),
         median=float(np.median(pairs)),
         min=float(pairs.min()),
@@ -65,9 +56,9 @@ def describe(matrix: np.ndarray, seeds: Sequence[int]) -> dict[str, Any]:
             f"p{round(q * 100)}": float(v)
             for q, v in zip(QUANTILES, np.quantile(pairs, QUANTILES), strict=True)
         },
-        most_different_pair={"seeds": [int(seeds[i]), int(seeds[j])], "disagreement": float(matrix[i, j])},
+        most_different_pair=SeedPair((int(seeds[i]), int(seeds[j])), float(matrix[i, j])),
+        **shared,
     )
-    return out
 
 
 def per_seed_mean(matrix: np.ndarray) -> np.ndarray:

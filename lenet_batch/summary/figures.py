@@ -1,7 +1,7 @@
 """The summary's figures, each as PNG bytes with a caption that says what to look at (the front door)."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -15,11 +15,12 @@ from lenet_batch.summary.figures_images import (
     train_images_png,
 )
 from lenet_batch.summary.plotting import png
+from lenet_batch.summary.types import RunSummary, SeedRow, Spread
 
 __all__ = [
     "FIGURE_FILES",
     "Figure",
-    "build_figures",
+    "draw_run_figures",
     "confusion_png",
     "disagreement_png",
     "grid_shape",
@@ -50,7 +51,7 @@ class Figure:
     caption: str
 
 
-def seed_accuracy_png(per_seed: list[dict], accuracy: dict[str, Any], ensemble: float | None) -> bytes:
+def seed_accuracy_png(per_seed: Sequence[SeedRow], accuracy: Spread, ensemble: float | None) -> bytes:
     """Test accuracy per seed (points up to 20 seeds, else their distribution), mean, CI, ensemble."""
     return png(seeds_fig.seed_accuracy_figure(per_seed, accuracy, ensemble))
 
@@ -60,16 +61,16 @@ def training_curves_png(metrics: dict[int, SeedMetrics | None]) -> bytes:
     return png(seeds_fig.training_curves_figure(metrics))
 
 
-def disagreement_png(matrix: np.ndarray, seeds: list[int], n_samples: int | None = None) -> bytes:
+def disagreement_png(matrix: np.ndarray, seeds: Sequence[int], n_samples: int | None = None) -> bytes:
     """Pairwise disagreement between seeds (heatmap up to 50 seeds, else a histogram over pairs)."""
     return png(seeds_fig.disagreement_figure(matrix, seeds, n_samples))
 
 
-def _seed_caption(summary: dict[str, Any]) -> str:
-    n, per_seed = summary["n_seeds"], summary["per_seed"]
-    worst, best = seeds_fig.extremes(per_seed, 1)
-    span = f"seed {worst[0]['seed']} is the worst at {worst[0]['test_accuracy']:.4f}, seed {best[0]['seed']} "
-    span += f"the best at {best[0]['test_accuracy']:.4f}."
+def _seed_caption(summary: RunSummary) -> str:
+    n = summary.n_seeds
+    worst, best = seeds_fig.extremes(summary.per_seed, 1)
+    span = f"seed {worst[0].seed} is the worst at {worst[0].test_accuracy:.4f}, seed {best[0].seed} "
+    span += f"the best at {best[0].test_accuracy:.4f}."
     if n == 1:
         return "Test accuracy of the single seed and the ensemble (here the same model)."
     if n <= seeds_fig.PER_SEED_MAX:
@@ -86,7 +87,7 @@ def _seed_caption(summary: dict[str, Any]) -> str:
     )
 
 
-def _curves_caption(summary: dict[str, Any], metrics: dict[int, SeedMetrics | None]) -> str:
+def _curves_caption(metrics: dict[int, SeedMetrics | None]) -> str:
     epochs = max((len(m.epochs) for m in metrics.values() if m is not None), default=0)
     n = sum(m is not None for m in metrics.values())
     if epochs == 0:
@@ -101,20 +102,20 @@ def _curves_caption(summary: dict[str, Any], metrics: dict[int, SeedMetrics | No
     )
 
 
-def _class_caption(summary: dict[str, Any]) -> str:
-    weakest = min(summary["per_class"], key=lambda r: r["mean"])
-    widest = max(summary["per_class"], key=lambda r: r["max"] - r["min"])
+def _class_caption(summary: RunSummary) -> str:
+    weakest = min(summary.per_class, key=lambda r: r.mean)
+    widest = max(summary.per_class, key=lambda r: r.max - r.min)
     return (
         "Per-class test accuracy: mean ± std across seeds, min-max (grey) and the ensemble (x). Look at the "
-        f"weakest class, here {weakest['class_name']} ({weakest['mean']:.4f}), and at the class whose seeds "
-        f"differ most, here {widest['class_name']} ({widest['min']:.4f} to {widest['max']:.4f})."
+        f"weakest class, here {weakest.class_name} ({weakest.mean:.4f}), and at the class whose seeds "
+        f"differ most, here {widest.class_name} ({widest.min:.4f} to {widest.max:.4f})."
     )
 
 
-def _confusion_caption(summary: dict[str, Any]) -> str:
-    counts = np.array(summary["confusion_matrix"])
+def _confusion_caption(summary: RunSummary) -> str:
+    counts = np.array(summary.confusion_matrix)
     np.fill_diagonal(counts, 0)
-    names = summary["class_names"]
+    names = summary.class_names
     i, j = np.unravel_index(int(counts.argmax()), counts.shape)
     common = f"{names[i]} taken for {names[j]}, {counts[i, j]} times" if counts.any() else "none here"
     return (
@@ -123,55 +124,52 @@ def _confusion_caption(summary: dict[str, Any]) -> str:
     )
 
 
-def _disagreement_caption(summary: dict[str, Any]) -> str:
-    d = summary["disagreement"]
-    pair = d["most_different_pair"]
-    most = f"seeds {pair['seeds'][0]} and {pair['seeds'][1]} differ on {pair['disagreement']:.4f}"
-    if summary["n_seeds"] <= seeds_fig.HEATMAP_MAX:
+def _disagreement_caption(summary: RunSummary) -> str:
+    d = summary.disagreement
+    pair = d.most_different_pair
+    most = f"seeds {pair.seeds[0]} and {pair.seeds[1]} differ on {pair.disagreement:.4f}" if pair else "none"
+    if summary.n_seeds <= seeds_fig.HEATMAP_MAX:
         return (
             "The share of test samples on which two seeds predict different classes. Look for a row darker "
             f"than the rest, a seed unlike all others; the most different pair: {most}."
         )
     return (
-        f"Pairwise disagreement over all {d['n_pairs']:,} pairs of seeds (median {d['median']:.4f}). Look at "
+        f"Pairwise disagreement over all {d.n_pairs:,} pairs of seeds (median {d.median:.4f}). Look at "
         f"the right tail, pairs that differ far more than the rest; the most different: {most}. "
         "Every pair is in disagreement.parquet."
     )
 
 
 def _drawn(
-    summary: dict[str, Any], metrics: dict[int, SeedMetrics | None], matrix: np.ndarray | None
+    summary: RunSummary, metrics: dict[int, SeedMetrics | None], matrix: np.ndarray | None
 ) -> dict[str, Figure]:
     """The figures every summary has (disagreement: from two seeds on)."""
+    accuracy = seed_accuracy_png(summary.per_seed, summary.across_seeds, summary.ensemble.accuracy)
+    confusion = confusion_png(summary.confusion_matrix, summary.class_names)
     drawn = {
-        "seed_accuracy.png": Figure(
-            seed_accuracy_png(summary["per_seed"], summary["across_seeds"], summary["ensemble"]["accuracy"]),
-            _seed_caption(summary),
-        ),
-        "training_curves.png": Figure(training_curves_png(metrics), _curves_caption(summary, metrics)),
-        "per_class_accuracy.png": Figure(per_class_png(summary["per_class"]), _class_caption(summary)),
-        "confusion_matrix.png": Figure(
-            confusion_png(summary["confusion_matrix"], summary["class_names"]), _confusion_caption(summary)
-        ),
+        "seed_accuracy.png": Figure(accuracy, _seed_caption(summary)),
+        "training_curves.png": Figure(training_curves_png(metrics), _curves_caption(metrics)),
+        "per_class_accuracy.png": Figure(per_class_png(summary.per_class), _class_caption(summary)),
+        "confusion_matrix.png": Figure(confusion, _confusion_caption(summary)),
     }
     if matrix is not None and len(matrix) >= 2:
         drawn["disagreement.png"] = Figure(
-            disagreement_png(matrix, summary["seeds"], summary["ensemble"]["n_samples"]),
+            disagreement_png(matrix, summary.seeds, summary.ensemble.n_samples),
             _disagreement_caption(summary),
         )
     return drawn
 
 
-def build_figures(
-    summary: dict[str, Any],
+def draw_run_figures(
+    summary: RunSummary,
     metrics: dict[int, SeedMetrics | None],
     matrix: np.ndarray | None = None,
     images: dict[str, np.ndarray] | None = None,
     test_predictions: np.ndarray | None = None,
 ) -> dict[str, Figure]:
-    """Every figure as file name -> Figure, in report order; the article's pictures only given images."""
+    """Every figure of one run as file name -> Figure, in report order; the article's pictures need images."""
     figures = _drawn(summary, metrics, matrix)
-    names, images = summary["class_names"], images or {}
+    names, images = summary.class_names, images or {}
     if "train_images" in images and "train_labels" in images:
         figures["train_images.png"] = Figure(
             train_images_png(images["train_images"], images["train_labels"], names),

@@ -13,6 +13,7 @@ import numpy as np
 from lenet_batch.store.seed_records import SeedMetrics
 from lenet_batch.summary.disagreement import MATRIX_MAX_SEEDS
 from lenet_batch.summary.plotting import SQUARE, WIDE, epoch_axis, pyplot
+from lenet_batch.summary.types import SeedRow, Spread
 
 PER_SEED_MAX = 20
 CURVE_LINES_MAX = 10
@@ -22,29 +23,36 @@ EXTREMES = 5  # the best and the worst seeds named beside a distribution
 MAX_BINS = 40
 
 
-def extremes(per_seed: Sequence[dict], k: int = EXTREMES) -> tuple[list[dict], list[dict]]:
+def extremes(per_seed: Sequence[SeedRow], k: int = EXTREMES) -> tuple[list[SeedRow], list[SeedRow]]:
     """(worst k, best k) seeds by test accuracy, worst first and best first; ties go to the lower seed."""
-    ranked = sorted(per_seed, key=lambda r: (r["test_accuracy"], r["seed"]))
-    best = sorted(per_seed, key=lambda r: (-r["test_accuracy"], r["seed"]))
+    ranked = sorted(per_seed, key=lambda r: (r.test_accuracy, r.seed))
+    best = sorted(per_seed, key=lambda r: (-r.test_accuracy, r.seed))
     return ranked[:k], best[:k]
 
 
-def _reference_lines(ax: Any, accuracy: dict[str, Any], ensemble: float | None, vertical: bool) -> None:
+def _reference_lines(ax: Any, accuracy: Spread, ensemble: float | None, vertical: bool) -> None:
     """The mean (C0), its 95% CI (a C0 band) and the ensemble (C2, dashed) across or along the axis."""
     line, span = (ax.axvline, ax.axvspan) if vertical else (ax.axhline, ax.axhspan)
-    if accuracy.get("mean") is not None:
-        line(accuracy["mean"], color="C0", label=f"mean {accuracy['mean']:.4f}")
-    if accuracy.get("ci95") is not None:
-        span(*accuracy["ci95"], color="C0", alpha=0.15, label="95% CI of the mean", zorder=0)
+    if accuracy.mean is not None:
+        line(accuracy.mean, color="C0", label=f"mean {accuracy.mean:.4f}")
+    if accuracy.ci95 is not None:
+        span(
+            accuracy.ci95.low,
+            accuracy.ci95.high,
+            color="C0",
+            alpha=0.15,
+            label="95% CI of the mean",
+            zorder=0,
+        )
     if ensemble is not None:
         line(ensemble, color="C2", linestyle="--", label=f"ensemble {ensemble:.4f}")
 
 
-def _per_seed_points(ax: Any, per_seed: Sequence[dict]) -> None:
+def _per_seed_points(ax: Any, per_seed: Sequence[SeedRow]) -> None:
     """One point per seed, labelled with its seed id (rotated when there are many)."""
-    seeds = [str(r["seed"]) for r in per_seed]
+    seeds = [str(r.seed) for r in per_seed]
     # Above the mean and ensemble lines, which pass right through a single seed's point.
-    ax.plot(seeds, [r["test_accuracy"] for r in per_seed], "o", color="C0", label="seed", zorder=3)
+    ax.plot(seeds, [r.test_accuracy for r in per_seed], "o", color="C0", label="seed", zorder=3)
     if len(seeds) * (max(map(len, seeds), default=0) + 2) > 80:  # about 80 characters fit side by side
         ax.tick_params(axis="x", labelrotation=45)
     title = (
@@ -70,35 +78,36 @@ def _bins(values: np.ndarray, n_samples: int | None) -> np.ndarray:
     return np.arange(lo - step / 2, hi + width, width)
 
 
-def _distribution(ax: Any, per_seed: Sequence[dict]) -> None:
+def _distribution(ax: Any, per_seed: Sequence[SeedRow]) -> None:
     """A histogram of the seeds' test accuracy, each seed as a tick below it."""
-    values = np.array([r["test_accuracy"] for r in per_seed], dtype=float)
-    n_samples = min((int(r["n_samples"]) for r in per_seed if r.get("n_samples")), default=None)
+    values = np.array([r.test_accuracy for r in per_seed], dtype=float)
+    n_samples = min((r.n_samples for r in per_seed if r.n_samples), default=None)
     ax.hist(values, bins=_bins(values, n_samples), color="#9ecae1", edgecolor="white", label="seeds")
     ax.plot(values, np.zeros_like(values), "|", color="0.25", markersize=10, alpha=0.5, clip_on=False)
     ax.set(xlabel="test accuracy", ylabel="number of seeds")
     ax.set_title(f"Test accuracy of {len(values)} seeds")
 
 
-def _named_extremes(ax: Any, per_seed: Sequence[dict]) -> None:
+def _named_extremes(ax: Any, per_seed: Sequence[SeedRow]) -> None:
     """The worst and best seeds as text in their own panel."""
     worst, best = extremes(per_seed)
-    lines = [f"worst {len(worst)}:"] + [f"  seed {r['seed']:>5}  {r['test_accuracy']:.4f}" for r in worst]
-    lines += ["", f"best {len(best)}:"] + [f"  seed {r['seed']:>5}  {r['test_accuracy']:.4f}" for r in best]
+    lines = [f"worst {len(worst)}:"] + [f"  seed {r.seed:>5}  {r.test_accuracy:.4f}" for r in worst]
+    lines += ["", f"best {len(best)}:"] + [f"  seed {r.seed:>5}  {r.test_accuracy:.4f}" for r in best]
     ax.axis("off")
     ax.text(0.0, 1.0, "\n".join(lines), va="top", ha="left", family="monospace", fontsize=9)
 
 
-def _include(ax: Any, per_seed: Sequence[dict], accuracy: dict[str, Any], ensemble: float | None) -> None:
+def _include(ax: Any, per_seed: Sequence[SeedRow], accuracy: Spread, ensemble: float | None) -> None:
     """Accuracy limits around every seed, the CI and the ensemble, with a margin: none sits on the frame."""
-    values = [r["test_accuracy"] for r in per_seed] + list(accuracy.get("ci95") or [])
+    ci = accuracy.ci95
+    values = [r.test_accuracy for r in per_seed] + ([ci.low, ci.high] if ci else [])
     values += [ensemble] if ensemble is not None else []
     lo, hi = min(values), max(values)
     pad = 0.06 * (hi - lo) or 0.005
     (ax.set_xlim if len(per_seed) > PER_SEED_MAX else ax.set_ylim)(lo - pad, hi + pad)
 
 
-def seed_accuracy_figure(per_seed: Sequence[dict], accuracy: dict[str, Any], ensemble: float | None) -> Any:
+def seed_accuracy_figure(per_seed: Sequence[SeedRow], accuracy: Spread, ensemble: float | None) -> Any:
     """Up to PER_SEED_MAX seeds a point per seed; beyond, their distribution and the extremes named."""
     plt = pyplot()
     if len(per_seed) <= PER_SEED_MAX:

@@ -6,11 +6,14 @@ seed variance on either side, there is no noise to test against and the threshol
 Rule "threshold": a regression is a drop of the mean of more than max_drop. Failed seeds always regress.
 """
 
-from dataclasses import asdict, dataclass
-from typing import Any
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
 
 from lenet_batch.config import GATE_RULES, GateRule
-from lenet_batch.summary.noise import prob_superiority, welch_less
+from lenet_batch.summary.types import Comparison, Delta, RunSummary, SeedCounts, WelchTest
 
 WELCH, THRESHOLD = GATE_RULES
 # A drop equal to max_drop must not fail the gate just because 0.90 - 0.89 > 0.01 in binary floating point.
@@ -25,20 +28,47 @@ class Judgement:
     applied: str  # welch or threshold
     regressed: bool
     text: str  # the test and its conclusion, in words
-    test: dict[str, float] | None = None  # welch: statistic, df, p_value
+    test: WelchTest | None = None
     fallback: str | None = None  # why welch was asked for but the threshold rule applied
 
 
-def seed_accuracies(summary: dict[str, Any]) -> list[float]:
-    """The per-seed test accuracies of a summary.json (seeds without one left out)."""
-    rows = summary.get("per_seed") or []
-    return [float(r["test_accuracy"]) for r in rows if r.get("test_accuracy") is not None]
+def _finite(values: Sequence[float | None]) -> np.ndarray:
+    return np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
 
 
-def _delta(current: float | None, baseline: float | None) -> dict[str, float | None]:
+def welch_less(current: Sequence[float | None], baseline: Sequence[float | None]) -> WelchTest | None:
+    """The one-sided Welch test (alternative: current < baseline); None when there is no variance to test.
+
+    None with fewer than 2 values on either side, and when both sides have zero variance (identical
+    accuracies within each run): the standard error is 0, so t is ±inf or 0/0 and no p-value means anything.
+    With zero variance on one side only, the other side's variance carries the test (df = n - 1 there).
+    """
+    from scipy import stats  # here: `lenet-batch runs` reads verdicts and should not pay for scipy's import
+
+    x, y = _finite(current), _finite(baseline)
+    if x.size < 2 or y.size < 2:
+        return None
+    vx, vy = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+    if vx + vy == 0:
+        return None
+    t = float((x.mean() - y.mean()) / math.sqrt(vx + vy))
+    df = float((vx + vy) ** 2 / (vx**2 / (x.size - 1) + vy**2 / (y.size - 1)))
+    return WelchTest(statistic=t, df=df, p_value=float(stats.t.cdf(t, df)))
+
+
+def prob_superiority(current: Sequence[float | None], baseline: Sequence[float | None]) -> float | None:
+    """Share of (tonight's seed, baseline's seed) pairs in which tonight's is better, ties counted half."""
+    x, y = _finite(current), _finite(baseline)
+    if x.size == 0 or y.size == 0:
+        return None
+    wins = (x[:, None] > y[None, :]).sum() + 0.5 * (x[:, None] == y[None, :]).sum()
+    return float(wins / (x.size * y.size))
+
+
+def _delta(current: float | None, baseline: float | None) -> Delta:
     """Current, baseline and current minus baseline (None when either is missing)."""
     both = current is not None and baseline is not None
-    return {"current": current, "baseline": baseline, "delta": (current - baseline) if both else None}
+    return Delta(current, baseline, (current - baseline) if both else None)
 
 
 def _threshold(drop: float, rule: GateRule, fallback: str | None) -> Judgement:
@@ -76,77 +106,56 @@ def judge(current: list[float], baseline: list[float], drop: float, rule: GateRu
         verdict = f"p < {rule.alpha:g} but {effect} < min effect {rule.min_effect:g}: too small to count"
     else:
         verdict = "no drop" if drop <= 0 else "within seed noise"
-    numbers = {"statistic": welch.statistic, "df": welch.df, "p_value": welch.p_value}
-    return Judgement(WELCH, significant and large, f"{test}: {verdict}", numbers)
+    return Judgement(WELCH, significant and large, f"{test}: {verdict}", welch)
 
 
 def compare(
-    current: dict[str, Any],
-    baseline: dict[str, Any] | None,
+    current: RunSummary,
+    baseline: RunSummary | None,
     rule: GateRule | None = None,
     why_none: str = "",
-) -> dict[str, Any]:
-    """The comparison summary.json records; with no baseline nothing is compared and why_none says why."""
+) -> Comparison:
+    """Tonight against the baseline; with no baseline nothing is compared and why_none says why."""
     rule = rule or GateRule()
-    base = baseline or {}
-    mean = _delta(current["across_seeds"]["mean"], (base.get("across_seeds") or {}).get("mean"))
-    ens = _delta(current["ensemble"]["accuracy"], (base.get("ensemble") or {}).get("accuracy"))
-    ours, theirs = seed_accuracies(current), seed_accuracies(base)
-    failed = sorted(current.get("failed_seeds") or [])
+    mean = _delta(current.across_seeds.mean, baseline.across_seeds.mean if baseline else None)
+    ens = _delta(current.ensemble.accuracy, baseline.ensemble.accuracy if baseline else None)
+    ours, theirs = current.seed_accuracies(), baseline.seed_accuracies() if baseline else []
     judgement = None
-    if baseline is not None and mean["delta"] is not None:
-        judgement = judge(ours, theirs, -mean["delta"], rule)
+    if baseline is not None and mean.delta is not None:
+        judgement = judge(ours, theirs, -mean.delta, rule)
     reasons = [judgement.text] if judgement and judgement.regressed else []
+    failed = sorted(current.failed_seeds)
     if failed:
         reasons.append(f"{len(failed)} seed(s) failed: {failed}")
-    doc = {
-        "baseline_run_id": base.get("run_id"),
-        "baseline_reason": None if baseline is not None else (why_none or "no baseline run"),
+    comparison = Comparison(
+        baseline_run_id=baseline.run_id if baseline else None,
+        baseline_reason=None if baseline is not None else (why_none or "no baseline run"),
         **asdict(rule),  # rule, alpha, min_effect, max_drop
-        "applied_rule": judgement.applied if judgement else None,
-        "fallback": judgement.fallback if judgement else None,
-        "n_seeds": {"current": len(ours), "baseline": len(theirs) if baseline is not None else None},
-        "mean_accuracy": mean,
-        "ensemble_accuracy": ens,
-        "effect": mean["delta"],
-        "test": judgement.test if judgement else None,
-        "prob_superiority": prob_superiority(ours, theirs) if baseline is not None else None,
-        "failed_seeds": failed,
-        "regressed": bool(reasons),
-        "reasons": reasons,
-        "verdict": "regressed" if reasons else "passed" if judgement else "n/a",
-    }
-    doc["sentence"] = sentence(doc, judgement)
-    return doc
+        applied_rule=judgement.applied if judgement else None,
+        fallback=judgement.fallback if judgement else None,
+        n_seeds=SeedCounts(len(ours), len(theirs) if baseline is not None else None),
+        mean_accuracy=mean,
+        ensemble_accuracy=ens,
+        effect=mean.delta,
+        test=judgement.test if judgement else None,
+        prob_superiority=prob_superiority(ours, theirs) if baseline is not None else None,
+        failed_seeds=tuple(failed),
+        regressed=bool(reasons),
+        reasons=tuple(reasons),
+        verdict="regressed" if reasons else "passed" if judgement else "n/a",
+    )
+    return _with_sentence(comparison, judgement)
 
 
-def sentence(cmp: dict[str, Any], judgement: Judgement | None) -> str:
-    """The comparison in words a person reads (numbers, test, verdict)."""
-    failed = cmp["failed_seeds"]
+def _with_sentence(cmp: Comparison, judgement: Judgement | None) -> Comparison:
+    """The comparison with its sentence: numbers, test and verdict in words a person reads."""
+    failed = list(cmp.failed_seeds)
     tail = f"; {len(failed)} seed(s) failed: {failed}" if failed else ""
     if judgement is None:
-        return f"no baseline ({cmp['baseline_reason']}){tail}"
-    mean = cmp["mean_accuracy"]
-    change = f"{mean['baseline']:.4f} → {mean['current']:.4f} ({mean['delta']:+.4f})"
-    head = f"baseline {cmp['baseline_run_id']}: mean {change}"
-    superiority = cmp["prob_superiority"]
+        return replace(cmp, sentence=f"no baseline ({cmp.baseline_reason}){tail}")
+    mean = cmp.mean_accuracy
+    change = f"{mean.baseline:.4f} → {mean.current:.4f} ({mean.delta:+.4f})"
+    head = f"baseline {cmp.baseline_run_id}: mean {change}"
+    superiority = cmp.prob_superiority
     odds = "" if superiority is None else f"; P(tonight's seed beats the baseline's) = {superiority:.2f}"
-    return f"{head}, {judgement.text}{odds}{tail}"
-
-
-def verdict(cmp: dict[str, Any]) -> str:
-    """regressed, passed or n/a (also for a summary.json written before the verdict was recorded)."""
-    if cmp.get("verdict"):
-        return cmp["verdict"]
-    if cmp.get("regressed"):
-        return "regressed"
-    return "passed" if cmp.get("baseline_run_id") else "n/a"
-
-
-def gate_line(cmp: dict[str, Any]) -> str:
-    """One line: "gate: passed — <sentence>", "gate: REGRESSED — …", or "gate: n/a (no baseline): why"."""
-    said = verdict(cmp)
-    text = cmp.get("sentence") or "; ".join(cmp.get("reasons") or [])
-    if said == "n/a":
-        return f"gate: n/a (no baseline): {cmp.get('baseline_reason') or 'nothing to compare with'}"
-    return f"gate: {'REGRESSED' if said == 'regressed' else said}" + (f" — {text}" if text else "")
+    return replace(cmp, sentence=f"{head}, {judgement.text}{odds}{tail}")

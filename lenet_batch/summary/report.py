@@ -1,69 +1,99 @@
-"""The run's numbers as sentences: the report's headline, and the lines the CLI and the nightly print.
+"""The report's building blocks and its numbers as sentences: Section and Table (which both renderers walk),
+the headline, and the lines the CLI and the nightly print.
 
-The report itself is built in report_sections (what it says) and rendered by report_html and report_md.
+What the report says, section by section, is in report_sections; report_render writes HTML and Markdown.
 """
 
-from typing import Any
+from dataclasses import dataclass
 
-from lenet_batch.summary.gate import gate_line
+from lenet_batch.summary.types import Disagreement, RunSummary
+
+VISIBLE_ROWS = 20  # table rows shown; the rest are folded away (<details> in HTML, a CSV link in Markdown)
 
 
-def fmt(value: Any, digits: int = 4) -> str:
+@dataclass(frozen=True)
+class Table:
+    """A table; rows past `visible` are folded, and `links` point to the full list beside the report."""
+
+    header: tuple[str, ...]
+    rows: list[list[str]]
+    title: str = ""
+    visible: int = VISIBLE_ROWS
+    noun: str = "rows"  # what the folded rows are: "the other 236 seeds"
+    links: tuple[tuple[str, str], ...] = ()  # (text, href relative to the report)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A titled part of the report: a verdict, paragraphs, bullets, figures (by file name), tables."""
+
+    title: str
+    anchor: str
+    verdict: tuple[str, str] | None = None  # (passed | regressed | na, sentence)
+    paragraphs: tuple[str, ...] = ()
+    bullets: tuple[str, ...] = ()
+    figures: tuple[str, ...] = ()
+    tables: tuple[Table, ...] = ()
+
+    def is_empty(self) -> bool:
+        """Nothing to show: the report leaves the section out."""
+        return not (self.verdict or self.paragraphs or self.bullets or self.figures or self.tables)
+
+
+def fmt(value: object, digits: int = 4) -> str:
     """A number for a table cell; None (undefined, e.g. std of one seed) shows as an em dash."""
     if value is None:
         return "—"
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
-def headline(summary: dict[str, Any]) -> list[str]:
+def headline_bullets(summary: RunSummary) -> list[str]:
     """The run's numbers as short sentences, shared by the Markdown and HTML reports."""
-    acc, n = summary["across_seeds"], summary["n_seeds"]
+    acc, n = summary.across_seeds, summary.n_seeds
     spread = (
-        f"std {fmt(acc['std'])}, 95% CI [{fmt(acc['ci95'][0])}, {fmt(acc['ci95'][1])}]"
-        if acc["std"] is not None
+        f"std {fmt(acc.std)}, 95% CI [{fmt(acc.ci95.low)}, {fmt(acc.ci95.high)}]"
+        if acc.std is not None and acc.ci95 is not None
         else "std and CI undefined with one seed"
     )
     lines = [
-        f"Mean test accuracy over {n} seed{'' if n == 1 else 's'}: {fmt(acc['mean'])} ({spread}; "
-        f"min {fmt(acc['min'])}, max {fmt(acc['max'])})",
-        f"Ensemble accuracy (mean probability): {fmt(summary['ensemble']['accuracy'])} over "
-        f"{summary['ensemble']['n_samples']} samples",
-        f"Majority-vote accuracy: {fmt(summary['majority_vote']['accuracy'])} "
-        f"(ties go to the {summary['majority_vote']['tie_break']})",
-        disagreement_line(summary["disagreement"]),
+        f"Mean test accuracy over {n} seed{'' if n == 1 else 's'}: {fmt(acc.mean)} ({spread}; "
+        f"min {fmt(acc.min)}, max {fmt(acc.max)})",
+        f"Ensemble accuracy (mean probability): {fmt(summary.ensemble.accuracy)} over "
+        f"{summary.ensemble.n_samples} samples",
+        f"Majority-vote accuracy: {fmt(summary.majority_vote.accuracy)} "
+        f"(ties go to the {summary.majority_vote.tie_break})",
+        disagreement_line(summary.disagreement),
     ]
-    if summary.get("failed_seeds"):
-        lines.append(f"Failed seeds: {summary['failed_seeds']}")
+    if summary.failed_seeds:
+        lines.append(f"Failed seeds: {list(summary.failed_seeds)}")
     return lines
 
 
-def disagreement_line(d: dict[str, Any]) -> str:
+def disagreement_line(d: Disagreement) -> str:
     """How often two seeds predict differently: mean, median and the middle 80% of pairs."""
-    if d.get("mean") is None:
+    if d.mean is None:
         return "Pairwise disagreement between seeds: undefined with one seed"
-    q = d.get("quantiles") or {}
+    q = d.quantiles or {}
     middle = f", 80% of pairs within {fmt(q['p10'])}-{fmt(q['p90'])}" if "p10" in q and "p90" in q else ""
-    return (
-        f"Pairwise disagreement between seeds: mean {fmt(d['mean'])}, median {fmt(d.get('median'))}{middle}"
-    )
+    return f"Pairwise disagreement between seeds: mean {fmt(d.mean)}, median {fmt(d.median)}{middle}"
 
 
-def headline_line(summary: dict[str, Any]) -> str:
+def headline_line(summary: RunSummary) -> str:
     """One line a person reads first: seeds, mean accuracy with its CI, ensemble accuracy."""
-    across = summary.get("across_seeds", {})
-    ci = across.get("ci95")
-    ci_text = f" (95% CI {ci[0]:.4f}-{ci[1]:.4f})" if ci else ""
-    ensemble = summary.get("ensemble", {}).get("accuracy")
-    ensemble_text = f", ensemble {ensemble:.4f}" if ensemble is not None else ""
-    mean = across.get("mean")
-    mean_text = "n/a" if mean is None else f"{mean:.4f}"
-    n = across.get("n_seeds", "?")
+    across = summary.across_seeds
+    ci = across.ci95
+    ci_text = f" (95% CI {ci.low:.4f}-{ci.high:.4f})" if ci else ""
+    ensemble = summary.ensemble.accuracy
+    mean_text = "n/a" if across.mean is None else f"{across.mean:.4f}"
+    n = across.n_seeds
     return (
-        f"run {summary.get('run_id')}: {n} seed{'' if n == 1 else 's'}, "
-        f"mean test accuracy {mean_text}{ci_text}{ensemble_text}"
+        f"run {summary.run_id}: {n} seed{'' if n == 1 else 's'}, "
+        f"mean test accuracy {mean_text}{ci_text}, ensemble {ensemble:.4f}"
     )
 
 
-def comparison_line(summary: dict[str, Any]) -> str:
+def comparison_line(summary: RunSummary) -> str:
     """The gate's verdict against the baseline run (or why there is none), in one line."""
-    return gate_line(summary.get("comparison") or {})
+    if summary.comparison is None:
+        return "gate: n/a (no baseline): not compared"
+    return summary.comparison.line()

@@ -1,88 +1,101 @@
 """What the report says, in the order a person reads it, as sections both renderers (HTML, Markdown) walk.
 
 Headline first, then the verdict against the baseline, then accuracy per seed, training, classes, agreement
-between seeds, the pictures, and last the run's metadata.
+between seeds, the pictures, and last what made the run (recipe, data, versions, commit, stages, hosts).
 """
 
 from collections.abc import Mapping
 from typing import Any
 
-from lenet_batch.summary import gate
-from lenet_batch.summary.report import fmt, headline, headline_line
-from lenet_batch.summary.report_metadata import metadata_section
-from lenet_batch.summary.report_model import Section, Table
+from lenet_batch.summary.report import Section, Table, fmt, headline_bullets, headline_line
+from lenet_batch.summary.types import Comparison, Delta, GitCommit, RunMetadata, RunSummary, SeedRow
 
-# Comparison keys rendered on their own; every other key of `comparison` is shown as it comes.
-_COMPARISON_OWN = ("baseline_run_id", "regressed", "reasons", "verdict", "sentence")
+LISTED_SEEDS = 20  # seeds named in a sentence; the tables have them all
 
 
-def verdict(cmp: Mapping[str, Any]) -> tuple[str, str]:
+def verdict_badge(cmp: Comparison | None) -> tuple[str, str]:
     """The gate's outcome as (status, sentence): passed, regressed or n/a, in the gate's own words."""
-    said = gate.verdict(dict(cmp))
-    return ("na" if said == "n/a" else said), gate.gate_line(dict(cmp))
+    if cmp is None:
+        return "na", "gate: n/a (no baseline): not compared"
+    said = cmp.outcome()
+    return ("na" if said == "n/a" else said), cmp.line()
 
 
-def _cell(value: Any) -> str:
-    """Any comparison value as text: small floats in scientific notation, lists joined."""
+def _number(value: Any) -> str:
+    """A comparison value as text: small floats in scientific notation."""
     if isinstance(value, float) and value != 0 and abs(value) < 1e-3:
         return f"{value:.2e}"
-    if isinstance(value, list | tuple):
-        return ", ".join(map(str, value)) or "none"
     return fmt(value)
 
 
-def comparison_tables(cmp: Mapping[str, Any]) -> tuple[Table, ...]:
-    """Every metric the comparison holds (current, baseline, delta, ...), then its other fields."""
-    metrics = {k: v for k, v in cmp.items() if isinstance(v, dict) and "current" in v}
-    extra = list(dict.fromkeys(k for v in metrics.values() for k in v if k not in ("current", "baseline")))
-    header = ("metric", "current", "baseline", *extra)
-    rows = [
-        [name.replace("_", " ")]
-        + [_cell(d.get(k)) if k != "delta" or d.get(k) is None else f"{d[k]:+.4f}" for k in header[1:]]
-        for name, d in metrics.items()
-    ]
-    others = [
-        [k.replace("_", " "), _cell(v)] for k, v in cmp.items() if k not in (*_COMPARISON_OWN, *metrics)
-    ]
-    tables = (Table(header, rows),) if rows else ()
-    return tables + ((Table(("setting", "value"), others),) if others else ())
+def _delta_row(name: str, d: Delta) -> list[str]:
+    return [name, _number(d.current), _number(d.baseline), "—" if d.delta is None else f"{d.delta:+.4f}"]
 
 
-def headline_section(doc: dict[str, Any]) -> Section:
+def comparison_tables(cmp: Comparison) -> tuple[Table, ...]:
+    """The compared numbers (current, baseline, delta), then the rule, the test and its other fields."""
+    metrics = Table(
+        ("metric", "current", "baseline", "delta"),
+        [
+            _delta_row("mean accuracy", cmp.mean_accuracy),
+            _delta_row("ensemble accuracy", cmp.ensemble_accuracy),
+        ],
+    )
+    test = cmp.test
+    settings = [
+        ["rule", f"{cmp.rule} (applied: {cmp.applied_rule or '—'})"],
+        ["alpha", _number(cmp.alpha)],
+        ["min effect", _number(cmp.min_effect)],
+        ["max drop", _number(cmp.max_drop)],
+        ["seeds (tonight, baseline)", f"{cmp.n_seeds.current}, {fmt(cmp.n_seeds.baseline)}"],
+        ["effect", _number(cmp.effect)],
+        ["Welch t", "—" if test is None else f"{test.statistic:.2f}"],
+        ["degrees of freedom", "—" if test is None else f"{test.df:.1f}"],
+        ["p-value", "—" if test is None else _number(test.p_value)],
+        ["P(tonight's seed beats the baseline's)", _number(cmp.prob_superiority)],
+        ["fallback", cmp.fallback or "—"],
+        ["baseline reason", cmp.baseline_reason or "—"],
+        ["failed seeds", ", ".join(map(str, cmp.failed_seeds)) or "none"],
+    ]
+    return metrics, Table(("setting", "value"), settings)
+
+
+def headline_section(summary: RunSummary) -> Section:
     """The one line to read, the gate's verdict, then the numbers behind them."""
     return Section(
         title="Headline",
         anchor="headline",
-        paragraphs=(headline_line(doc),),
-        verdict=verdict(doc.get("comparison") or {}),
-        bullets=tuple(headline(doc)),
+        paragraphs=(headline_line(summary),),
+        verdict=verdict_badge(summary.comparison),
+        bullets=tuple(headline_bullets(summary)),
     )
 
 
-def comparison_section(doc: dict[str, Any]) -> Section:
+def comparison_section(summary: RunSummary) -> Section:
     """What the run was compared with and what changed."""
-    cmp = doc.get("comparison") or {}
-    base = cmp.get("baseline_run_id")
+    cmp = summary.comparison
+    base = cmp.baseline_run_id if cmp else None
     text = f"Compared with run {base}." if base else "No baseline run: accuracy was not compared."
-    return Section("Against the baseline", "baseline", paragraphs=(text,), tables=comparison_tables(cmp))
+    tables = comparison_tables(cmp) if cmp else ()
+    return Section("Against the baseline", "baseline", paragraphs=(text,), tables=tables)
 
 
-def per_seed_table(per_seed: list[dict[str, Any]], mean: float | None) -> Table:
+def seeds_table(per_seed: tuple[SeedRow, ...], mean: float | None) -> Table:
     """Every seed, worst test accuracy first, with its training numbers, attempts and hosts."""
     rows = [
         [
-            str(r["seed"]),
-            fmt(r["test_accuracy"]),
-            "—" if mean is None else f"{r['test_accuracy'] - mean:+.4f}",
-            fmt(r.get("mean_disagreement")),
-            fmt(r.get("final_train_loss")),
-            fmt(r.get("final_train_accuracy")),
-            fmt(r.get("train_seconds"), 1),
-            fmt(r.get("epochs")),
-            fmt(r.get("attempts")),
-            r.get("hosts") or "—",
+            str(r.seed),
+            fmt(r.test_accuracy),
+            "—" if mean is None else f"{r.test_accuracy - mean:+.4f}",
+            fmt(r.mean_disagreement),
+            fmt(r.final_train_loss),
+            fmt(r.final_train_accuracy),
+            fmt(r.train_seconds, 1),
+            fmt(r.epochs),
+            fmt(r.attempts),
+            r.hosts or "—",
         ]
-        for r in sorted(per_seed, key=lambda r: (r["test_accuracy"], r["seed"]))
+        for r in sorted(per_seed, key=lambda r: (r.test_accuracy, r.seed))
     ]
     header = ("seed", "test accuracy", "vs mean", "disagreement", "train loss", "train accuracy")
     links = (("all seeds as CSV", "per_seed.csv"), ("Parquet", "summary.parquet"))
@@ -95,39 +108,36 @@ def per_seed_table(per_seed: list[dict[str, Any]], mean: float | None) -> Table:
     )
 
 
-def seeds_section(doc: dict[str, Any], figures: Mapping[str, Any]) -> Section:
+def seeds_section(summary: RunSummary, figures: Mapping[str, Any]) -> Section:
     """The distribution of per-seed accuracy and every seed's row."""
-    table = per_seed_table(doc["per_seed"], doc["across_seeds"]["mean"])
+    table = seeds_table(summary.per_seed, summary.across_seeds.mean)
     return Section(
         "Accuracy per seed", "seeds", figures=_present(figures, "seed_accuracy.png"), tables=(table,)
     )
 
 
-def classes_section(doc: dict[str, Any], figures: Mapping[str, Any]) -> Section:
+def classes_section(summary: RunSummary, figures: Mapping[str, Any]) -> Section:
     """Per class across seeds, and the ensemble's confusions."""
     rows = [
-        [r["class_name"], *(fmt(r.get(k)) for k in ("mean", "std", "min", "max", "ensemble_accuracy"))]
-        for r in sorted(doc["per_class"], key=lambda r: r["mean"])
+        [r.class_name, *(fmt(v) for v in (r.mean, r.std, r.min, r.max, r.ensemble_accuracy))]
+        for r in sorted(summary.per_class, key=lambda r: r.mean)
     ]
     table = Table(("class", "mean", "std", "min", "max", "ensemble"), rows, title="Classes, weakest first")
     shown = _present(figures, "per_class_accuracy.png", "confusion_matrix.png")
     return Section("Per class", "classes", figures=shown, tables=(table,))
 
 
-def agreement_section(doc: dict[str, Any], figures: Mapping[str, Any]) -> Section:
+def agreement_section(summary: RunSummary, figures: Mapping[str, Any]) -> Section:
     """How often seeds disagree: statistics over all pairs (and the figure from two seeds on)."""
-    d = doc["disagreement"]
-    if not d.get("n_pairs"):
+    d = summary.disagreement
+    if not d.n_pairs or d.most_different_pair is None:
         return Section("Agreement between seeds", "agreement", paragraphs=("One seed: no pairs to compare.",))
-    q = d.get("quantiles") or {}
-    pair = d["most_different_pair"]
-    rows = [["pairs", f"{d['n_pairs']:,}"]] + [[k, fmt(d.get(k))] for k in ("mean", "median", "min", "max")]
+    q = d.quantiles or {}
+    pair = d.most_different_pair
+    rows = [["pairs", f"{d.n_pairs:,}"]] + [[k, fmt(getattr(d, k))] for k in ("mean", "median", "min", "max")]
     rows += [[name, fmt(value)] for name, value in q.items() if name != "p50"]  # p50 is the median
     rows.append(
-        [
-            "most different pair",
-            f"seeds {pair['seeds'][0]} and {pair['seeds'][1]}: {fmt(pair['disagreement'])}",
-        ]
+        ["most different pair", f"seeds {pair.seeds[0]} and {pair.seeds[1]}: {fmt(pair.disagreement)}"]
     )
     table = Table(
         ("share of samples two seeds predict differently", "value"),
@@ -143,21 +153,91 @@ def _present(figures: Mapping[str, Any], *names: str) -> tuple[str, ...]:
     return tuple(n for n in names if n in figures)
 
 
-def sections(doc: dict[str, Any], figures: Mapping[str, Any]) -> list[Section]:
+def _git_text(git: GitCommit | None) -> str:
+    if not git:
+        return "Code: no git commit recorded (not run from a git checkout, or git was unavailable)."
+    dirty = ", with uncommitted changes in the tree" if git.dirty else ", clean tree"
+    return f"Code: git commit {git.commit}{dirty}."
+
+
+def _provenance_tables(meta: RunMetadata) -> tuple[Table, ...]:
+    """The recipe, the data's digests, the versions on the driver and in the seeds' workers, the stages."""
+    recipe = Table(("recipe", "value"), [[k, fmt(v)] for k, v in meta.recipe.items()], title="Recipe")
+    digests = meta.data.sha256
+    data = Table(("file", "sha256"), [[name, str(d)] for name, d in digests.items()], title="Data digests")
+    versions = []
+    for v in meta.versions:
+        same = list(v.seeds) == [str(v.driver)]
+        on_seeds = (
+            "—"
+            if not v.seeds
+            else "same"
+            if same
+            else ", ".join(f"{k} ({n} seeds)" for k, n in v.seeds.items())
+        )
+        versions.append([v.package, fmt(v.driver), on_seeds])
+    stages = [
+        [s.stage, fmt(s.status), fmt(s.started_at), fmt(s.finished_at), fmt(s.seconds, 1)]
+        for s in meta.stages
+    ]
+    stage_header = ("stage", "status", "started (UTC)", "finished (UTC)", "wall seconds")
+    return (
+        recipe,
+        *((data,) if digests else ()),
+        Table(("package", "driver", "seeds' workers"), versions, title="Versions"),
+        Table(stage_header, stages, title="Stages (the summary as of this report)"),
+    )
+
+
+def _hosts_tables(meta: RunMetadata) -> tuple[Table, ...]:
+    """Seeds per host, and the attempts of seeds that left no predictions."""
+    hosts = Table(
+        ("host", "seeds that ran on it"),
+        [[h, str(n)] for h, n in meta.hosts.items()],
+        title="Hosts",
+        noun="hosts",
+    )
+    if not meta.failed_seed_attempts:
+        return (hosts,)
+    rows = [[str(r.seed), fmt(r.attempts), r.hosts or "—"] for r in meta.failed_seed_attempts]
+    return hosts, Table(("seed", "attempts", "hosts"), rows, title="Failed seeds", noun="failed seeds")
+
+
+def metadata_section(meta: RunMetadata) -> Section:
+    """Recipe, seeds, data digests, versions, git commit, stage wall times, hosts and attempts."""
+    retried = list(meta.retried_seeds)
+    listed = ", ".join(map(str, retried[:LISTED_SEEDS])) + (", …" if len(retried) > LISTED_SEEDS else "")
+    attempts = (
+        f"{len(retried)} seed(s) needed more than one attempt: {listed} (the per-seed table has each "
+        "seed's attempts and hosts)."
+        if retried
+        else "Every seed with predictions finished in its first attempt."
+    )
+    paragraphs = (
+        f"Seeds: {meta.seeds or 'none'}; run created {fmt(meta.created_at)}.",
+        _git_text(meta.git),
+        f"Data: {fmt(meta.data.source)}; scored input: {fmt(meta.input)}.",
+        attempts,
+    )
+    tables = (*_provenance_tables(meta), *_hosts_tables(meta))
+    return Section("Run metadata", "metadata", paragraphs=paragraphs, tables=tables)
+
+
+def sections(summary: RunSummary, figures: Mapping[str, Any]) -> list[Section]:
     """The report's sections in reading order (a section without content is left out)."""
     training = Section("Training", "training", figures=_present(figures, "training_curves.png"))
     pictures = Section(
         "Pictures", "pictures", figures=_present(figures, "train_images.png", "test_predictions.png")
     )
     out = [
-        headline_section(doc),
-        comparison_section(doc),
-        seeds_section(doc, figures),
+        headline_section(summary),
+        comparison_section(summary),
+        seeds_section(summary, figures),
         training,
-        classes_section(doc, figures),
-        agreement_section(doc, figures),
+        classes_section(summary, figures),
+        agreement_section(summary, figures),
         pictures,
     ]
-    if doc.get("run_metadata"):
-        out.append(metadata_section(doc["run_metadata"]))
+    if summary.run_metadata is not None:
+        out.append(metadata_section(summary.run_metadata))
     return [s for s in out if not s.is_empty()]

@@ -1,14 +1,20 @@
 """A run's provenance for its report and summary.json: recipe, seeds, data, versions, commit, stage times,
-hosts and attempts (pure: built from run.json, the per-seed table and each seed's metrics.json)."""
+hosts and attempts (pure: read from run.json, the per-seed rows and each seed's metrics.json)."""
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
 
+from lenet_batch.records import Attempt, DataInfo, hosts_of
+from lenet_batch.store.run_record import RunRecord
 from lenet_batch.store.seed_records import SeedMetrics
-from lenet_batch.summary.statistics import seed_hosts
+from lenet_batch.summary.types import (
+    RunMetadata,
+    SeedAttempts,
+    SeedRow,
+    StageTime,
+    VersionRow,
+)
 
-STAGE_FIELDS = ("status", "started_at", "finished_at", "seconds")
 STAGE_ORDER = ("train", "infer")  # then any other recorded stage, and this summary last
 
 
@@ -27,70 +33,72 @@ def seed_ranges(seeds: Sequence[int]) -> str:
     return ",".join(parts)
 
 
-def _recipe(record: dict[str, Any], metrics: dict[int, SeedMetrics | None]) -> dict[str, Any]:
+def _recipe(record: RunRecord, metrics: dict[int, SeedMetrics | None]) -> dict[str, int | float | str]:
     """The recipe the seeds were trained with (from their metrics.json), else the one run.json asked for."""
     recipes = {
         repr(sorted(m.recipe.items())): m.recipe for m in metrics.values() if m is not None and m.recipe
     }
     if len(recipes) == 1:
         return dict(next(iter(recipes.values())))
-    config = record.get("config") or {}
-    asked = {k: config[k] for k in ("epochs", "batch_size", "lr") if k in config}
+    asked = {k: record.config[k] for k in ("epochs", "batch_size", "lr") if k in record.config}
     return {**asked, "note": f"{len(recipes)} different recipes among the seeds"} if recipes else asked
 
 
-def _versions(record: dict[str, Any], metrics: dict[int, SeedMetrics | None]) -> list[dict[str, Any]]:
+def _versions(record: RunRecord, metrics: dict[int, SeedMetrics | None]) -> tuple[VersionRow, ...]:
     """Per package: the driver's version (run.json) and the versions the seeds' workers recorded."""
-    driver = record.get("versions") or {}
+    driver = record.versions
     seen: dict[str, Counter] = {}
     for m in metrics.values():
         for name, version in ((m.versions if m is not None else None) or {}).items():
             seen.setdefault(name, Counter())[str(version)] += 1
-    rows = []
-    for name in dict.fromkeys([*driver, *seen]):
-        workers = seen.get(name, Counter())
-        rows.append({"package": name, "driver": driver.get(name), "seeds": dict(workers)})
-    return rows
+    return tuple(
+        VersionRow(name, driver.get(name), dict(seen.get(name, Counter())))
+        for name in dict.fromkeys([*driver, *seen])
+    )
 
 
-def _stages(record: dict[str, Any], summary_stage: dict[str, Any]) -> list[dict[str, Any]]:
+def _stage_times(record: RunRecord, summary_stage: StageTime) -> tuple[StageTime, ...]:
     """Each recorded stage's status, start, end and wall seconds; this summary last (as of the report)."""
-    stages = {k: v for k, v in (record.get("stages") or {}).items() if k != "summary" and isinstance(v, dict)}
+    stages = {k: v for k, v in record.stages.items() if k != "summary"}
     order = sorted(stages, key=lambda k: (STAGE_ORDER.index(k) if k in STAGE_ORDER else len(STAGE_ORDER), k))
-    rows = [{"stage": name, **{f: stages[name].get(f) for f in STAGE_FIELDS}} for name in order]
-    return [*rows, {"stage": "summary", **{f: summary_stage.get(f) for f in STAGE_FIELDS}}]
-
-
-def _failed_rows(failed: dict[int, list[dict]]) -> list[dict[str, Any]]:
-    """Seeds without predictions: their attempts and hosts from attempts.json."""
-    return [
-        {"seed": seed, "attempts": len(attempts) or None, "hosts": seed_hosts(attempts)}
-        for seed, attempts in sorted(failed.items())
+    rows = [
+        StageTime(
+            name, stages[name].status, stages[name].started_at, stages[name].finished_at, stages[name].seconds
+        )
+        for name in order
     ]
+    return (*rows, summary_stage)
+
+
+def _failed_rows(failed: dict[int, tuple[Attempt, ...]]) -> tuple[SeedAttempts, ...]:
+    """Seeds without predictions: their attempts and hosts from attempts.json."""
+    return tuple(
+        SeedAttempts(seed, len(attempts) or None, hosts_of(attempts))
+        for seed, attempts in sorted(failed.items())
+    )
 
 
 def run_metadata(
-    record: dict[str, Any],
-    per_seed: Sequence[dict[str, Any]],
+    record: RunRecord,
+    per_seed: Sequence[SeedRow],
     metrics: dict[int, SeedMetrics | None],
-    failed_attempts: dict[int, list[dict]],
-    summary_stage: dict[str, Any],
-) -> dict[str, Any]:
-    """Everything the report's run metadata section shows, JSON-ready."""
-    seeds = [int(r["seed"]) for r in per_seed]
+    failed_attempts: dict[int, tuple[Attempt, ...]],
+    summary_stage: StageTime,
+) -> RunMetadata:
+    """Everything the report's run metadata section shows, from run.json and the seeds' records."""
     failed = _failed_rows(failed_attempts)
-    hosts = Counter(h for r in [*per_seed, *failed] for h in (r.get("hosts") or "unknown").split(", "))
-    infer = (record.get("stages") or {}).get("infer") or {}
-    return {
-        "recipe": _recipe(record, metrics),
-        "seeds": seed_ranges(seeds),
-        "data": record.get("data") or {},
-        "input": infer.get("input"),
-        "versions": _versions(record, metrics),
-        "git": record.get("git"),
-        "created_at": record.get("created_at"),
-        "stages": _stages(record, summary_stage),
-        "hosts": dict(hosts.most_common()),
-        "retried_seeds": sorted(int(r["seed"]) for r in per_seed if (r.get("attempts") or 0) > 1),
-        "failed_seed_attempts": failed,
-    }
+    hosts = Counter(h for r in [*per_seed, *failed] for h in (r.hosts or "unknown").split(", "))
+    infer = record.stages.get("infer")
+    return RunMetadata(
+        recipe=_recipe(record, metrics),
+        seeds=seed_ranges([r.seed for r in per_seed]),
+        data=record.data or DataInfo(),
+        input=infer.input if infer else None,
+        versions=_versions(record, metrics),
+        git=record.git,
+        created_at=record.created_at,
+        stages=_stage_times(record, summary_stage),
+        hosts=dict(hosts.most_common()),
+        retried_seeds=tuple(sorted(r.seed for r in per_seed if (r.attempts or 0) > 1)),
+        failed_seed_attempts=failed,
+    )

@@ -2,7 +2,7 @@
 
 import io
 import logging
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -13,29 +13,24 @@ import pyarrow.parquet as pq
 from lenet_batch.config import GateRule, parse_seeds
 from lenet_batch.errors import DataError, RegressionDetected
 from lenet_batch.provenance import now_utc
-from lenet_batch.scoring.committed import predictions_dataset
+from lenet_batch.records import Attempt
+from lenet_batch.scoring.committed import read_predictions
 from lenet_batch.store import run_record, storage
-from lenet_batch.store.layout import Layout, RunRef
-from lenet_batch.store.run_record import StageClock
+from lenet_batch.store.layout import RunRef
+from lenet_batch.store.run_record import RunRecord, SeedEntry, StageClock
 from lenet_batch.store.seed_records import SeedMetrics, load_complete, read_attempts
-from lenet_batch.summary import disagreement, figures, gate, statistics
+from lenet_batch.summary import disagreement, figures, gate
 from lenet_batch.summary.baseline import PREVIOUS, load_baseline
 from lenet_batch.summary.prediction_frame import PREDICTION_COLUMNS
-from lenet_batch.summary.report_html import render_html
-from lenet_batch.summary.report_md import render_markdown
+from lenet_batch.summary.report_render import render_html, render_markdown
 from lenet_batch.summary.run_metadata import run_metadata
+from lenet_batch.summary.statistics import RunStatistics, compute_statistics
+from lenet_batch.summary.types import RunSummary, StageTime
 
 log = logging.getLogger(__name__)
 
 PICTURE_COUNT = 18  # images in each of the seed article's two pictures
 TABLES = ("summary.parquet", "per_class.parquet", "per_seed.csv", "disagreement.parquet")
-
-
-def read_predictions(layout: Layout, run_id: str) -> pa.Table:
-    """The committed predictions of a run, only the columns the summary uses (not names, digests, times)."""
-    dataset = predictions_dataset(layout, run_id)
-    with storage.storage_errors(layout.predictions_root()):
-        return dataset.to_table(columns=list(PREDICTION_COLUMNS))
 
 
 def read_metrics(run: RunRef, seeds: list[int]) -> dict[int, SeedMetrics | None]:
@@ -47,13 +42,10 @@ def read_metrics(run: RunRef, seeds: list[int]) -> dict[int, SeedMetrics | None]
     return metrics
 
 
-def failed_seeds(record: dict[str, Any], predicted: list[int]) -> list[int]:
+def failed_seeds(record: RunRecord, predicted: list[int]) -> list[int]:
     """Seeds the train or infer stage marked failed, plus configured seeds that have no predictions."""
-    failed = set()
-    for stage in ("train", "infer"):
-        rows = (record.get("stages", {}).get(stage) or {}).get("seeds") or []
-        failed.update(int(r["seed"]) for r in rows if r.get("status") == "failed")
-    spec = (record.get("config") or {}).get("seeds")
+    failed = record.failed_seeds()
+    spec = record.config.get("seeds")
     if spec is not None:
         failed.update(set(parse_seeds(str(spec))) - set(predicted))
     return sorted(failed)
@@ -79,10 +71,10 @@ def picture_inputs(images: dict | None, samples: pd.DataFrame) -> tuple[dict, np
     return images, ensemble.loc[ids].to_numpy()
 
 
-def table_files(result: statistics.Summary, run_id: str) -> dict[str, bytes]:
+def table_files(result: RunStatistics, run_id: str) -> dict[str, bytes]:
     """The tables beside the report: per seed (Parquet, and CSV worst first), per class, every pair."""
     worst_first = result.per_seed.sort_values(["test_accuracy", "seed"], kind="stable")
-    pairs = disagreement.pairs_frame(result.disagreement_matrix, result.seeds)
+    pairs = disagreement.pairs_frame(result.disagreement_matrix, result.summary.seeds)
     return {
         "summary.parquet": parquet_bytes(result.per_seed),
         "per_class.parquet": parquet_bytes(result.per_class_by_seed.assign(run_id=run_id)),
@@ -91,7 +83,7 @@ def table_files(result: statistics.Summary, run_id: str) -> dict[str, bytes]:
     }
 
 
-def write_outputs(run: RunRef, tables: dict[str, bytes], doc: dict[str, Any], drawn: dict) -> None:
+def write_outputs(run: RunRef, tables: dict[str, bytes], summary: RunSummary, drawn: dict) -> None:
     """Figures, tables and reports first; summary.json last, so its presence means the rest is there."""
     folder, options = run.summary_dir, run.options
     for name, figure in drawn.items():
@@ -102,14 +94,26 @@ def write_outputs(run: RunRef, tables: dict[str, bytes], doc: dict[str, Any], dr
             storage.remove(stale, options)
     for name, data in tables.items():
         storage.write_bytes_atomic(storage.join(folder, name), data, options)
-    storage.write_bytes_atomic(doc["report_md"], render_markdown(doc, drawn).encode(), options)
-    storage.write_bytes_atomic(doc["report_html"], render_html(doc, drawn).encode(), options)
-    storage.write_json_atomic(run.summary_json, doc, options)
+    storage.write_bytes_atomic(summary.report_md, render_markdown(summary, drawn).encode(), options)
+    storage.write_bytes_atomic(summary.report_html, render_html(summary, drawn).encode(), options)
+    storage.write_json_atomic(run.summary_json, summary.to_json(), options)
 
 
-def failed_attempts(run: RunRef, failed: list[int]) -> dict[int, list[dict]]:
+def failed_attempts(run: RunRef, failed: tuple[int, ...]) -> dict[int, tuple[Attempt, ...]]:
     """attempts.json of the seeds that left no predictions (the others' attempts are in metrics.json)."""
     return {seed: read_attempts(run, seed) for seed in failed}
+
+
+def _statistics(run: RunRef, record: RunRecord) -> tuple[RunStatistics, dict[int, SeedMetrics | None]]:
+    """The run's statistics from its committed predictions, and each predicted seed's metrics."""
+    table = read_predictions(run.layout, run.run_id, columns=list(PREDICTION_COLUMNS))
+    if table.num_rows == 0:
+        raise DataError(
+            f"run {run.run_id}: no predictions under {run.layout.predictions_root()}; run infer first"
+        )
+    seeds = sorted(int(s) for s in pc.unique(table.column("seed")).to_pylist())
+    metrics = read_metrics(run, seeds)
+    return compute_statistics(table, metrics, run.run_id, failed_seeds(record, seeds)), metrics
 
 
 def summarize_run(
@@ -118,71 +122,54 @@ def summarize_run(
     baseline: str = PREVIOUS,
     rule: GateRule | None = None,
     images: dict | None = None,
-) -> dict[str, Any]:
+) -> RunSummary:
     """Summarise one run into runs/<id>/summary/; raises RegressionDetected (exit 4) after writing."""
     clock = StageClock.start()
     base = load_baseline(run, baseline)  # a bad baseline fails before any work
-    table = read_predictions(run.layout, run.run_id)
-    if table.num_rows == 0:
-        raise DataError(
-            f"run {run.run_id}: no predictions under {run.layout.predictions_root()}; run infer first"
-        )
     record = run_record.read_run(run)
-    seeds = sorted(int(s) for s in pc.unique(table.column("seed")).to_pylist())
-    metrics = read_metrics(run, seeds)
-    result = statistics.summarize(table, metrics, run.run_id, failed_seeds(record, seeds))
-    del table  # the largest object of the stage; the figures need only the result
-    doc = result.to_dict()
-    doc["comparison"] = gate.compare(doc, base.summary, rule, why_none=base.reason)
+    result, metrics = _statistics(run, record)
+    summary = result.summary
+    summary = replace(summary, comparison=gate.compare(summary, base.summary, rule, why_none=base.reason))
     pictures, test_predictions = picture_inputs(images, result.samples)
-    drawn = figures.build_figures(doc, metrics, result.disagreement_matrix, pictures, test_predictions)
+    drawn = figures.draw_run_figures(summary, metrics, result.disagreement_matrix, pictures, test_predictions)
     tables = table_files(result, run.run_id)
-    doc.update(
+    writing = StageTime("summary", "writing this report", clock.started_at, None, clock.seconds())
+    summary = replace(
+        summary,
         report_html=storage.join(run.summary_dir, "report.html"),
         report_md=storage.join(run.summary_dir, "report.md"),
-        files=sorted([*drawn, *tables, "summary.json", "report.md", "report.html"]),
+        files=tuple(sorted([*drawn, *tables, "summary.json", "report.md", "report.html"])),
         generated_at=now_utc(),
         run_metadata=run_metadata(
-            record,
-            doc["per_seed"],
-            metrics,
-            failed_attempts(run, doc["failed_seeds"]),
-            {"status": "writing this report", **clock.fields()},
+            record, summary.per_seed, metrics, failed_attempts(run, summary.failed_seeds), writing
         ),
     )
-    write_outputs(run, tables, doc, drawn)
-    return finish(run, doc, clock)
+    write_outputs(run, tables, summary, drawn)
+    return finish(run, summary, clock)
 
 
-def finish(run: RunRef, doc: dict[str, Any], clock: StageClock) -> dict[str, Any]:
+def finish(run: RunRef, summary: RunSummary, clock: StageClock) -> RunSummary:
     """Record the stage in run.json, log the result, and fail the job on a regression."""
-    cmp, acc = doc["comparison"], doc["across_seeds"]
-    seed_rows = [
-        {"seed": r["seed"], "attempts": r.get("attempts"), "hosts": r.get("hosts")} for r in doc["per_seed"]
-    ]
+    cmp, acc = summary.comparison, summary.across_seeds
+    seed_rows = [SeedEntry(r.seed, attempts=r.attempts, hosts=r.hosts) for r in summary.per_seed]
     run_record.update_stage(
         run,
         "summary",
         seed_rows,
-        status="regressed" if cmp["regressed"] else "complete",
+        status="regressed" if cmp.regressed else "complete",
         clock=clock,
-        mean_accuracy=acc["mean"],
-        ensemble_accuracy=doc["ensemble"]["accuracy"],
-        baseline_run_id=cmp["baseline_run_id"],
-        regressed=cmp["regressed"],
-        verdict=gate.verdict(cmp),
-        report_html=doc["report_html"],
+        mean_accuracy=acc.mean,
+        ensemble_accuracy=summary.ensemble.accuracy,
+        baseline_run_id=cmp.baseline_run_id,
+        regressed=cmp.regressed,
+        verdict=cmp.outcome(),
+        report_html=summary.report_html,
     )
-    std = "undefined" if acc["std"] is None else f"{acc['std']:.4f}"
+    std = "undefined" if acc.std is None else f"{acc.std:.4f}"
     log.info(
         "run %s: %d seeds, mean test accuracy %.4f (std %s), ensemble %.4f; report %s",
-        run.run_id,
-        doc["n_seeds"],
-        acc["mean"],
-        std,
-        doc["ensemble"]["accuracy"],
-        doc["report_html"],
+        *(run.run_id, summary.n_seeds, acc.mean, std, summary.ensemble.accuracy, summary.report_html),
     )
-    if cmp["regressed"]:
-        raise RegressionDetected(f"run {run.run_id}: {gate.gate_line(cmp)} (report: {doc['report_html']})")
-    return doc
+    if cmp.regressed:
+        raise RegressionDetected(f"run {run.run_id}: {cmp.line()} (report: {summary.report_html})")
+    return summary

@@ -2,7 +2,7 @@
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -11,9 +11,11 @@ from scipy import stats
 
 from lenet_batch.data.classes import CLASS_NAMES
 from lenet_batch.errors import DataError
+from lenet_batch.records import hosts_of
 from lenet_batch.store.seed_records import SeedMetrics
 from lenet_batch.summary import disagreement as pairwise
 from lenet_batch.summary.prediction_frame import to_frame
+from lenet_batch.summary.types import ClassRow, Ensemble, Interval, MajorityVote, RunSummary, SeedRow, Spread
 
 CI_LEVEL = 0.95
 ENSEMBLE_METHOD = "argmax of the mean probability across seeds, per sample_id"
@@ -21,44 +23,14 @@ TIE_BREAK = "lowest class index"  # majority vote: a tie goes to the smallest cl
 
 
 @dataclass
-class Summary:
-    """Everything the summary stage computed; `to_dict` is what summary.json holds."""
+class RunStatistics:
+    """What the summary stage computed from a run: the typed summary and the frames behind its tables."""
 
-    run_id: str
-    seeds: list[int]
-    class_names: list[str]
-    per_seed: pd.DataFrame  # one row per seed: accuracy from predictions, train metrics
-    per_class_by_seed: pd.DataFrame  # one row per (seed, class)
-    per_class: list[dict[str, Any]]  # one entry per class: mean, std, min, max across seeds, ensemble
-    across_seeds: dict[str, Any]  # describe() of the per-seed test accuracies
-    train_seconds: dict[str, Any]
-    ensemble: dict[str, Any]
-    majority_vote: dict[str, Any]
-    disagreement: dict[str, Any]
-    confusion_matrix: list[list[int]]  # rows: true class, columns: ensemble prediction
-    failed_seeds: list[int] = field(default_factory=list)
-    samples: pd.DataFrame | None = None  # per sample: label, ensemble and majority predictions (not in JSON)
-    disagreement_matrix: np.ndarray | None = None  # seeds x seeds, always in full (JSON: up to a size)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (NaN becomes None, numpy scalars become Python numbers)."""
-        return clean(
-            {
-                "run_id": self.run_id,
-                "seeds": self.seeds,
-                "n_seeds": len(self.seeds),
-                "class_names": self.class_names,
-                "failed_seeds": self.failed_seeds,
-                "across_seeds": self.across_seeds,
-                "train_seconds": self.train_seconds,
-                "per_seed": self.per_seed.to_dict(orient="records"),
-                "per_class": self.per_class,
-                "ensemble": self.ensemble,
-                "majority_vote": self.majority_vote,
-                "disagreement": self.disagreement,
-                "confusion_matrix": self.confusion_matrix,
-            }
-        )
+    summary: RunSummary  # the numbers (no comparison, report paths or metadata yet)
+    per_seed: pd.DataFrame  # one row per seed: summary.parquet and per_seed.csv
+    per_class_by_seed: pd.DataFrame  # one row per (seed, class): per_class.parquet
+    samples: pd.DataFrame  # per sample: label, ensemble and majority-vote predictions
+    disagreement_matrix: np.ndarray  # seeds x seeds, always in full (summary.json: up to a size)
 
 
 def clean(value: Any) -> Any:
@@ -78,25 +50,17 @@ def clean(value: Any) -> Any:
     return value
 
 
-def describe(values: Sequence[float]) -> dict[str, Any]:
-    """n_seeds, mean, std (ddof=1), min, max and the 95% t-interval ci95 (std and CI: None below 2 values)."""
+def spread(values: Sequence[float | None]) -> Spread:
+    """Count, mean, std (ddof=1), min, max and the 95% t-interval of the mean (std and CI: from 2 values)."""
     x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
-    out: dict[str, Any] = {
-        "n_seeds": int(x.size),
-        "mean": None,
-        "std": None,
-        "min": None,
-        "max": None,
-        "ci95": None,
-    }
     if x.size == 0:
-        return out
-    out.update(mean=float(x.mean()), min=float(x.min()), max=float(x.max()))
-    if x.size >= 2:
-        std = float(x.std(ddof=1))
-        half = float(stats.t.ppf(0.5 + CI_LEVEL / 2, x.size - 1)) * std / math.sqrt(x.size)
-        out.update(std=std, ci95=[out["mean"] - half, out["mean"] + half])
-    return out
+        return Spread(0)
+    mean, low, high = float(x.mean()), float(x.min()), float(x.max())
+    if x.size < 2:
+        return Spread(int(x.size), mean, None, low, high, None)
+    std = float(x.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + CI_LEVEL / 2, x.size - 1)) * std / math.sqrt(x.size)
+    return Spread(int(x.size), mean, std, low, high, Interval(mean - half, mean + half))
 
 
 TRAINING_COLUMNS = (
@@ -110,13 +74,7 @@ TRAINING_COLUMNS = (
 )
 
 
-def seed_hosts(attempts: Sequence[dict[str, Any]]) -> str | None:
-    """The hosts a seed's attempts ran on, in order and without repeats, comma-separated."""
-    hosts = [str(a["host"]) for a in attempts if isinstance(a, dict) and a.get("host")]
-    return ", ".join(dict.fromkeys(hosts)) or None
-
-
-def _training_columns(m: SeedMetrics | None) -> dict[str, Any]:
+def _training_columns(m: SeedMetrics | None) -> dict[str, float | int | str | None]:
     """A seed's final training numbers and attempts (empty where it has no metrics.json)."""
     if m is None:
         return dict.fromkeys(TRAINING_COLUMNS)
@@ -128,7 +86,7 @@ def _training_columns(m: SeedMetrics | None) -> dict[str, Any]:
         "train_seconds": m.train_seconds,
         "epochs": len(m.epochs),
         "attempts": len(m.attempts) or None,  # metrics.json of older runs did not list them
-        "hosts": seed_hosts(m.attempts),
+        "hosts": hosts_of(m.attempts),
     }
 
 
@@ -138,7 +96,7 @@ def _by_seed(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return seeds, index, frame["prediction"].to_numpy() == frame["label"].to_numpy()
 
 
-def per_seed_table(frame: pd.DataFrame, metrics: dict[int, SeedMetrics | None], run_id: str) -> pd.DataFrame:
+def per_seed_frame(frame: pd.DataFrame, metrics: dict[int, SeedMetrics | None], run_id: str) -> pd.DataFrame:
     """Per seed: test accuracy from the predictions; final train loss/accuracy and time from metrics."""
     seeds, index, correct = _by_seed(frame)
     counts = np.bincount(index, minlength=seeds.size)
@@ -206,43 +164,51 @@ def confusion(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.n
     return matrix
 
 
-def summarize(
+def compute_statistics(
     predictions: Any,
     metrics: dict[int, SeedMetrics | None],
     run_id: str,
     failed_seeds: Sequence[int] = (),
     class_names: Sequence[str] = CLASS_NAMES,
-) -> Summary:
+) -> RunStatistics:
     """The whole summary of one run from its predictions and each seed's metrics.json."""
     names = list(class_names)
     frame, probs = to_frame(predictions, len(names))
-    per_seed = per_seed_table(frame, metrics, run_id)
+    per_seed = per_seed_frame(frame, metrics, run_id)
     by_seed, across = per_class_tables(frame, names)
     cube, votes, sample_ids, labels = probability_cube(frame, probs)
     ensemble = cube.mean(axis=0, dtype=np.float64).argmax(axis=1)
     majority = majority_vote(votes, len(names))
     ens_class = pd.Series(ensemble == labels).groupby(labels).mean()
     across["ensemble_accuracy"] = across["class"].map(ens_class)
-    seeds = [int(s) for s in per_seed["seed"]]
+    seeds = tuple(int(s) for s in per_seed["seed"])
     matrix = pairwise.pairwise(votes, len(names))
     per_seed["mean_disagreement"] = pairwise.per_seed_mean(matrix)
-    return Summary(
+    summary = RunSummary(
         run_id=run_id,
         seeds=seeds,
-        class_names=names,
-        per_seed=per_seed,
-        per_class_by_seed=by_seed,
-        per_class=across.to_dict(orient="records"),
-        across_seeds=describe(per_seed["test_accuracy"].tolist()),
-        train_seconds=describe(per_seed["train_seconds"].dropna().tolist()),
-        ensemble={"accuracy": float(np.mean(ensemble == labels)), "n_samples": int(sample_ids.size)}
-        | {"method": ENSEMBLE_METHOD},
-        majority_vote={"accuracy": float(np.mean(majority == labels)), "tie_break": TIE_BREAK},
-        disagreement=pairwise.describe(matrix, seeds),
-        confusion_matrix=confusion(labels, ensemble, len(names)).tolist(),
-        failed_seeds=sorted(int(s) for s in failed_seeds),
-        samples=pd.DataFrame(
-            {"sample_id": sample_ids, "label": labels} | {"ensemble": ensemble, "majority_vote": majority}
-        ),
-        disagreement_matrix=matrix,
+        n_seeds=len(seeds),
+        class_names=tuple(names),
+        across_seeds=spread(per_seed["test_accuracy"].tolist()),
+        train_seconds=spread(per_seed["train_seconds"].dropna().tolist()),
+        per_seed=tuple(SeedRow(**row) for row in clean(per_seed.to_dict(orient="records"))),
+        per_class=tuple(_class_row(row) for row in clean(across.to_dict(orient="records"))),
+        ensemble=Ensemble(float(np.mean(ensemble == labels)), int(sample_ids.size), ENSEMBLE_METHOD),
+        majority_vote=MajorityVote(float(np.mean(majority == labels)), TIE_BREAK),
+        disagreement=pairwise.describe_pairs(matrix, seeds),
+        confusion_matrix=_tuples(confusion(labels, ensemble, len(names))),
+        failed_seeds=tuple(sorted(int(s) for s in failed_seeds)),
     )
+    samples = pd.DataFrame(
+        {"sample_id": sample_ids, "label": labels} | {"ensemble": ensemble, "majority_vote": majority}
+    )
+    return RunStatistics(summary, per_seed, by_seed, samples, matrix)
+
+
+def _class_row(row: dict[str, Any]) -> ClassRow:
+    """A per-class record of the across-seeds frame as its typed row ("class" is a Python keyword)."""
+    return ClassRow(class_index=row.pop("class"), **row)
+
+
+def _tuples(matrix: np.ndarray) -> tuple[tuple[int, ...], ...]:
+    return tuple(tuple(int(v) for v in row) for row in matrix)

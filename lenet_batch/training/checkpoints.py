@@ -13,6 +13,7 @@ from typing import Any
 
 from lenet_batch.config import Recipe
 from lenet_batch.errors import DataError, StorageError
+from lenet_batch.records import DataInfo
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
 from lenet_batch.store.seed_records import EpochMetrics, TrainResult, load_complete, seed_folders
@@ -55,8 +56,8 @@ def load_checkpoint(run: RunRef, seed: int) -> Checkpoint | None:
         return None
     try:
         params = storage.read_bytes(storage.join(run.checkpoint_dir(seed), latest["params"]), run.options)
-        history = [EpochMetrics(**m) for m in latest["history"]]
-    except (StorageError, TypeError) as exc:
+        history = [EpochMetrics.from_json(m, "latest.json history") for m in latest["history"]]
+    except (StorageError, DataError) as exc:
         log.warning("seed %d: ignoring unreadable checkpoint (%s)", seed, exc)
         return None
     if hashlib.sha256(params).hexdigest() != latest.get("params_sha256"):
@@ -72,7 +73,7 @@ def save_checkpoint(
     params: bytes,
     *,
     recipe: Recipe,
-    data: dict[str, Any],
+    data: DataInfo,
 ) -> None:
     """Write epoch-named parameters, then point latest.json at them, then drop the older file."""
     folder = run.checkpoint_dir(seed)
@@ -83,9 +84,9 @@ def save_checkpoint(
         "epoch": epoch,
         "params": name,
         "params_sha256": hashlib.sha256(params).hexdigest(),
-        "history": [m.as_dict() for m in history],
+        "history": [m.to_json() for m in history],
         "recipe": dataclasses.asdict(recipe),
-        "data": data,
+        "data": data.to_json(),
     }
     storage.write_json_atomic(storage.join(folder, "latest.json"), latest, run.options)
     if epoch > 1:
@@ -109,7 +110,13 @@ def seed_state(run: RunRef, seed: int) -> SeedState:
     latest = _pointer(run, seed)
     if latest is None:
         return SeedState(seed)
-    return SeedState(seed, epoch=int(latest["epoch"]), recipe=latest.get("recipe"), data=latest.get("data"))
+    recipe, data = latest.get("recipe"), latest.get("data")
+    return SeedState(
+        seed,
+        epoch=int(latest["epoch"]),
+        recipe=recipe if isinstance(recipe, dict) else None,
+        data=DataInfo.from_json(data, "latest.json data") if isinstance(data, dict) else None,
+    )
 
 
 def skipped(state: SeedState) -> TrainResult:

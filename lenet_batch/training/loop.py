@@ -1,6 +1,7 @@
 """One seed's training and evaluation: uint8 arrays in, parameters and per-epoch metrics out."""
 
 import logging
+import math
 import random
 import time
 from collections import deque
@@ -13,6 +14,7 @@ from mxnet import autograd, gluon
 from lenet_batch.config import INFER_BATCH_SIZE, Recipe
 from lenet_batch.data.classes import NUM_CLASSES
 from lenet_batch.data.fashion_mnist import normalize
+from lenet_batch.errors import SeedDiverged
 from lenet_batch.store.seed_records import EpochMetrics
 from lenet_batch.training import model
 from lenet_batch.training.checkpoints import Checkpoint
@@ -176,6 +178,23 @@ def _restored(seed: int, ctx: mx.Context, resume: Checkpoint | None):
     return net, list(resume.history)
 
 
+def check_finite(net, seed: int, epoch: int, loss: float) -> None:
+    """A NaN or infinite training loss or parameter fails the seed (SeedDiverged), once per epoch.
+
+    The loss is already summed over the epoch (one NaN batch makes it NaN); the parameters are checked
+    too, since a step can overflow them while the epoch's mean loss still reads finite.
+    """
+    bad = [] if math.isfinite(loss) else [f"training loss {loss}"]
+    params = model.non_finite_parameters(net)
+    if params:
+        bad.append(f"parameters {', '.join(params)}")
+    if bad:
+        raise SeedDiverged(
+            f"seed {seed} diverged at epoch {epoch} ({'; '.join(bad)} not finite); lower --lr, under a "
+            "new --run-id (a run keeps one recipe)"
+        )
+
+
 def train_seed(
     arrays: dict[str, np.ndarray],
     recipe: Recipe,
@@ -199,6 +218,7 @@ def train_seed(
         started = time.perf_counter()
         order = epoch_order(seed, epoch, len(images))
         loss, accuracy = train_epoch(net, trainer, images, labels, order, recipe, ctx, objective)
+        check_finite(net, seed, epoch, loss)  # before the epoch is evaluated or checkpointed
         seconds = time.perf_counter() - started
         test_accuracy = evaluate(net, arrays["test_images"], arrays["test_labels"], ctx, recipe)
         history.append(EpochMetrics(epoch, loss, accuracy, test_accuracy, round(seconds, 3)))

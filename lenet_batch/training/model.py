@@ -100,8 +100,19 @@ def params_from_bytes(net: nn.Block, data: bytes, name: str, ctx: mx.Context) ->
             raise ModelFileError(f"{name}: {key} has shape {loaded[key].shape}, LeNet-5 needs {param.shape}")
         if loaded[key].dtype != np.float32:
             raise ModelFileError(f"{name}: {key} has dtype {loaded[key].dtype}, expected float32")
+    diverged = [key for key in expected if not np.isfinite(loaded[key].asnumpy()).all()]
+    if diverged:
+        raise ModelFileError(
+            f"{name}: {', '.join(diverged)} hold NaN or infinite values (its training diverged); "
+            "refusing to score with it: retrain the seed with a lower --lr"
+        )
     for key, param in expected.items():
         param.set_data(loaded[key].as_in_context(ctx))
+
+
+def non_finite_parameters(net: nn.Block) -> list[str]:
+    """Names of the parameters holding NaN or infinity (a diverged network); [] when all are finite."""
+    return [name for name, p in _named_params(net).items() if not np.isfinite(p.data().asnumpy()).all()]
 
 
 def load_lenet(data: bytes, name: str, ctx: mx.Context, hybridize: bool = True) -> nn.HybridSequential:

@@ -14,6 +14,7 @@ from typing import Any
 
 from lenet_batch.config import Recipe
 from lenet_batch.errors import ConfigError
+from lenet_batch.records import DataInfo
 
 TRAIN, RESUME, SKIP = "train", "resume", "skip"
 DATA_KEYS = ("train_images", "train_labels", "test_images", "test_labels")
@@ -26,8 +27,8 @@ class SeedState:
     seed: int
     finished: bool = False
     epoch: int = 0  # epochs done: all of them when finished, else the checkpoint's
-    recipe: dict[str, Any] | None = None  # None: nothing recorded (no files, or an older checkpoint)
-    data: dict[str, Any] | None = None
+    recipe: dict[str, int | float] | None = None  # None: nothing recorded (no files, older checkpoint)
+    data: DataInfo | None = None
     test_accuracy: float | None = None
     train_seconds: float | None = None
     attempts: int | None = None
@@ -46,17 +47,20 @@ class SeedPlan:
         return dataclasses.asdict(self)
 
 
-def _fields(recipe: Mapping[str, Any] | None, data: Mapping[str, Any] | None) -> dict[str, Any]:
+Comparable = int | float | str | bool
+
+
+def _fields(recipe: Mapping[str, Comparable] | None, data: DataInfo | None) -> dict[str, Comparable]:
     """Flat comparable fields: recipe keys, `sha256.<file>` and `verified` (absent ones are left out)."""
     fields = {k: v for k, v in (recipe or {}).items() if k in Recipe.__dataclass_fields__}
-    if data:
-        fields.update({f"sha256.{k}": v for k, v in (data.get("sha256") or {}).items() if k in DATA_KEYS})
-        if "verified" in data:
-            fields["verified"] = data["verified"]
+    if data is not None:
+        fields.update({f"sha256.{k}": v for k, v in data.sha256.items() if k in DATA_KEYS})
+        if data.verified is not None:
+            fields["verified"] = data.verified
     return fields
 
 
-def differences(state: SeedState, recipe: Recipe, data: Mapping[str, Any] | None) -> dict[str, tuple]:
+def differences(state: SeedState, recipe: Recipe, data: DataInfo | None) -> dict[str, tuple]:
     """{key: (recorded, requested)} for every key both sides give and that differs (data None: unknown)."""
     recorded = _fields(state.recipe, state.data)
     requested = _fields(dataclasses.asdict(recipe), data)
@@ -90,7 +94,7 @@ def plan_seeds(
     seeds: Iterable[int],
     states: Mapping[int, SeedState],
     recipe: Recipe,
-    data: Mapping[str, Any] | None = None,
+    data: DataInfo | None = None,
 ) -> list[SeedPlan]:
     """Every asked-for seed's plan; ConfigError when any seed of the run recorded another recipe or data.
 
@@ -112,7 +116,7 @@ def _short(value: Any) -> str:
 def conflict_line(run_id: str, conflicts: Mapping[int, Mapping[str, tuple]]) -> str:
     """One line: each differing key with its recorded value(s), the seeds recording them, and the request."""
     by_key: dict[str, dict[str, list[int]]] = {}
-    requested: dict[str, Any] = {}
+    requested: dict[str, Comparable] = {}
     for seed, diffs in conflicts.items():
         for key, (was, wanted) in diffs.items():
             by_key.setdefault(key, {}).setdefault(_short(was), []).append(seed)

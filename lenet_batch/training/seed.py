@@ -9,12 +9,12 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from lenet_batch.config import Recipe
 from lenet_batch.provenance import machine, now_utc, versions
+from lenet_batch.records import Attempt, DataInfo
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
 from lenet_batch.store.seed_records import EpochMetrics, SeedMetrics, TrainResult, record_attempt
@@ -34,18 +34,16 @@ class _Attempt:
     params: bytes
     wall_seconds: float
     context: tuple[str, int]
-    attempts: list[dict[str, Any]]  # every attempt so far, this one last
+    attempts: tuple[Attempt, ...]  # every attempt so far, this one last
 
 
-def _metrics(
-    run: RunRef, seed: int, recipe: Recipe, data_info: dict[str, Any], done: _Attempt
-) -> SeedMetrics:
+def _metrics(run: RunRef, seed: int, recipe: Recipe, data_info: DataInfo, done: _Attempt) -> SeedMetrics:
     """metrics.json of a finished seed: recipe, per-epoch metrics, digest, provenance, threads, attempts."""
     return SeedMetrics(
         run_id=run.run_id,
         seed=seed,
         recipe=dataclasses.asdict(recipe),
-        epochs=list(done.history),
+        epochs=tuple(done.history),
         model_sha256=hashlib.sha256(done.params).hexdigest(),
         data=data_info,
         versions=versions(),
@@ -62,7 +60,7 @@ def _metrics(
 def run_seed(
     arrays: dict[str, np.ndarray],
     *,
-    data_info: dict[str, Any],
+    data_info: DataInfo,
     recipe: Recipe,
     seed: int,
     run: RunRef,

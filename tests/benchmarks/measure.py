@@ -82,7 +82,7 @@ def train_ours(params: dict) -> dict[str, Any]:
         "wall_seconds": wall,
         "cpu_seconds": cpu,
         "test_accuracy": history[-1].test_accuracy,
-        "epochs": [m.as_dict() for m in history],
+        "epochs": [m.to_json() for m in history],
         "max_rss_mib": max_rss_mib(),
     }
 

@@ -20,6 +20,7 @@ BENCH_RUN = "bench-infer"
 def bench_models(params: dict) -> dict[str, Any]:
     """Finished seeds 0..K-1 of BENCH_RUN in `output` (1 epoch on 4,096 images: speed needs no accuracy)."""
     from lenet_batch.config import Recipe
+    from lenet_batch.records import DataInfo
     from lenet_batch.store.layout import RunRef
     from lenet_batch.training.seed import run_seed
 
@@ -27,7 +28,7 @@ def bench_models(params: dict) -> dict[str, Any]:
     small = {k: v[:4096] if k.startswith("train") else v for k, v in arrays.items()}
     run = RunRef(params["output"], BENCH_RUN)
     for seed in range(params.get("seeds", 1)):
-        run_seed(small, data_info={"source": "bench"}, recipe=Recipe(epochs=1), seed=seed, run=run)
+        run_seed(small, data_info=DataInfo("bench"), recipe=Recipe(epochs=1), seed=seed, run=run)
     return {"seeds": params.get("seeds", 1)}
 
 

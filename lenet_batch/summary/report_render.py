@@ -1,15 +1,16 @@
-"""report.html: self-contained (figures as data URIs, no scripts, nothing fetched), readable offline."""
+"""The report rendered twice from the same sections: report.html, self-contained (figures as data URIs, no
+scripts, nothing fetched), and report.md, with the PNG files beside it linked by relative name."""
 
 import base64
 import html
 import re
 import struct
 from collections.abc import Mapping
-from typing import Any
 
 from lenet_batch.summary.figures import Figure
-from lenet_batch.summary.report_model import Section, Table
+from lenet_batch.summary.report import Section, Table
 from lenet_batch.summary.report_sections import sections
+from lenet_batch.summary.types import RunSummary
 
 STYLE = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1040px;margin:1.5em auto;
@@ -39,14 +40,14 @@ def png_size(png: bytes) -> tuple[int, int]:
 NUMBER = re.compile(r"[+-]?[\d,]*\.?\d+(e[+-]?\d+)?|—")
 
 
-def _cell(text: str) -> str:
+def _html_cell(text: str) -> str:
     """A table cell; numbers (and the em dash of a missing one) align right."""
     cls = ' class="num"' if NUMBER.fullmatch(text) else ""
     return f"<td{cls}>{html.escape(text)}</td>"
 
 
 def _rows(rows: list[list[str]]) -> str:
-    return "".join("<tr>" + "".join(_cell(c) for c in row) + "</tr>" for row in rows)
+    return "".join("<tr>" + "".join(_html_cell(c) for c in row) + "</tr>" for row in rows)
 
 
 def _columns(t: Table) -> str:
@@ -62,7 +63,7 @@ def _columns(t: Table) -> str:
     )
 
 
-def _table(t: Table) -> list[str]:
+def _html_table(t: Table) -> list[str]:
     """A table; past `visible` rows the rest goes into a <details> block below the first rows."""
     folded = len(t.rows) > t.visible
     head = "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in t.header) + "</tr></thead>"
@@ -82,7 +83,7 @@ def _table(t: Table) -> list[str]:
     return out
 
 
-def _figure(name: str, figure: Figure) -> str:
+def _html_figure(name: str, figure: Figure) -> str:
     uri = "data:image/png;base64," + base64.b64encode(figure.png).decode("ascii")
     width, height = png_size(figure.png)
     caption = html.escape(figure.caption)
@@ -92,7 +93,7 @@ def _figure(name: str, figure: Figure) -> str:
     )
 
 
-def _section(section: Section, figures: Mapping[str, Figure]) -> list[str]:
+def _html_section(section: Section, figures: Mapping[str, Figure]) -> list[str]:
     out = [f'<section id="{section.anchor}"><h2>{html.escape(section.title)}</h2>']
     if section.anchor == "headline":  # the headline's sentence is the page's lead, not a paragraph
         out = [f'<section id="{section.anchor}">']
@@ -104,20 +105,20 @@ def _section(section: Section, figures: Mapping[str, Figure]) -> list[str]:
         out.append(f'<p><span class="verdict {status}">{html.escape(sentence)}</span></p>')
     if section.bullets:
         out.append("<ul>" + "".join(f"<li>{html.escape(b)}</li>" for b in section.bullets) + "</ul>")
-    out += [_figure(name, figures[name]) for name in section.figures]
+    out += [_html_figure(name, figures[name]) for name in section.figures]
     for table in section.tables:
-        out += _table(table)
+        out += _html_table(table)
     return [*out, "</section>"]
 
 
-def render_html(summary: dict[str, Any], figures: Mapping[str, Figure]) -> str:
+def render_html(summary: RunSummary, figures: Mapping[str, Figure]) -> str:
     """report.html, self-contained: the figures are embedded as base64 data URIs."""
-    title = html.escape(f"lenet-batch run {summary['run_id']}")
+    title = html.escape(f"lenet-batch run {summary.run_id}")
     parts = sections(summary, figures)
     nav = " ".join(f'<a href="#{s.anchor}">{html.escape(s.title)}</a>' for s in parts[1:])
     body = [f"<h1>{title}</h1>", f"<nav>{nav}</nav>"]
     for section in parts:
-        body += _section(section, figures)
+        body += _html_section(section, figures)
     head = (
         '<meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
         '<link rel="icon" href="data:,">'
@@ -128,3 +129,49 @@ def render_html(summary: dict[str, Any], figures: Mapping[str, Figure]) -> str:
         + "\n".join(body)
         + "\n</body></html>\n"
     )
+
+
+# report.md: the same sections in Markdown, the figures linked as the PNG files beside it.
+
+VERDICT_MARK = {"passed": "✅", "regressed": "❌", "na": "➖"}
+
+
+def _markdown_cells(row: list[str] | tuple[str, ...]) -> str:
+    return "| " + " | ".join(c.replace("|", "\\|") for c in row) + " |"
+
+
+def _markdown_table(t: Table) -> list[str]:
+    """A Markdown table of the first `visible` rows; a line says where the rest is."""
+    out = ["", f"**{t.title}**", ""] if t.title else [""]
+    out += [_markdown_cells(t.header), "|" + "---|" * len(t.header)]
+    out += [_markdown_cells(row) for row in t.rows[: t.visible]]
+    links = ", ".join(f"[{text}]({href})" for text, href in t.links)
+    if len(t.rows) > t.visible:
+        where = f": {links}" if links else " in report.html"
+        out += ["", f"*{len(t.rows) - t.visible:,} more {t.noun} not shown here{where}.*"]
+    elif links:
+        out += ["", f"Full list: {links}."]
+    return out
+
+
+def _markdown_section(section: Section, figures: Mapping[str, Figure]) -> list[str]:
+    out = ["", f"## {section.title}", ""]
+    out += [f"**{p}**" if section.anchor == "headline" else p for p in section.paragraphs]
+    if section.verdict:
+        status, sentence = section.verdict
+        out += ["", f"{VERDICT_MARK.get(status, '')} **{sentence}**"]
+    if section.bullets:
+        out += ["", *(f"- {b}" for b in section.bullets)]
+    for name in section.figures:
+        out += ["", f"![{name.removesuffix('.png')}]({name})", "", f"*{figures[name].caption}*"]
+    for table in section.tables:
+        out += _markdown_table(table)
+    return out
+
+
+def render_markdown(summary: RunSummary, figures: Mapping[str, Figure]) -> str:
+    """report.md: the sections in reading order, figures by their file names beside it."""
+    out = [f"# lenet-batch run {summary.run_id}"]
+    for section in sections(summary, figures):
+        out += _markdown_section(section, figures)
+    return "\n".join(out) + "\n"

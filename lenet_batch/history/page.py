@@ -4,9 +4,9 @@ import base64
 import html
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
 
-from lenet_batch.summary.history_figures import FIGURES
+from lenet_batch.history.figures import FIGURES
+from lenet_batch.history.rows import RunRow
 
 COLUMNS = ["run", "started", "train", "infer", "summary", "seeds", "mean [95% CI]", "ensemble", "gate"]
 STYLE = (
@@ -17,66 +17,65 @@ STYLE = (
 )
 
 
-def _num(value: Any) -> str:
+def _num(value: float | None) -> str:
     return "—" if value is None else f"{value:.4f}"
 
 
-def _seeds(row: dict[str, Any]) -> str:
-    return f"{row['seeds_ok']}" + (f" + {row['seeds_failed']} failed" if row["seeds_failed"] else "")
+def _seeds(row: RunRow) -> str:
+    return f"{row.seeds_ok}" + (f" + {row.seeds_failed} failed" if row.seeds_failed else "")
 
 
-def _accuracy(row: dict[str, Any]) -> str:
-    if row["mean_accuracy"] is None:
+def _accuracy(row: RunRow) -> str:
+    if row.mean_accuracy is None:
         return "—"
-    ci = "" if row["ci95_low"] is None else f" [{_num(row['ci95_low'])}, {_num(row['ci95_high'])}]"
-    return _num(row["mean_accuracy"]) + ci
+    ci = "" if row.ci95_low is None else f" [{_num(row.ci95_low)}, {_num(row.ci95_high)}]"
+    return _num(row.mean_accuracy) + ci
 
 
-def _gate(row: dict[str, Any]) -> str:
-    if row["state"] in ("failed", "incomplete") and row["gate"] is None:
-        return row["state"].upper() + ("".join(f": {p}" for p in row["problems"]))
-    return row["gate_sentence"] or "—"
+def _gate(row: RunRow) -> str:
+    if row.state in ("failed", "incomplete") and row.gate is None:
+        return row.state.upper() + "".join(f": {p}" for p in row.problems)
+    return row.gate_sentence or "—"
 
 
-def table_row(row: dict[str, Any], link_prefix: str) -> str:
+def table_row(row: RunRow, link_prefix: str) -> str:
     """One night as a table row; its run id links its report (relative to history.html) when it has one."""
     esc = html.escape
-    run = esc(row["run_id"])
-    if row["report"]:
-        run = f'<a href="{esc(link_prefix + row["report"], quote=True)}">{run}</a>'
+    run = esc(row.run_id)
+    if row.report:
+        run = f'<a href="{esc(link_prefix + row.report, quote=True)}">{run}</a>'
     cells = [
         run,
-        esc(row["created_at"] or "—"),
-        *(esc(row[stage] or "—") for stage in ("train", "infer", "summary")),
+        esc(row.created_at or "—"),
+        *(esc(getattr(row, stage) or "—") for stage in ("train", "infer", "summary")),
         esc(_seeds(row)),
         esc(_accuracy(row)),
-        esc(_num(row["ensemble_accuracy"])),
+        esc(_num(row.ensemble_accuracy)),
     ]
     body = "".join(f"<td>{c}</td>" for c in cells) + f'<td class="gate">{esc(_gate(row))}</td>'
-    return f'<tr class="{esc(row["state"])}">{body}</tr>'
+    return f'<tr class="{esc(row.state)}">{body}</tr>'
 
 
-def headline(rows: Sequence[dict[str, Any]]) -> list[str]:
+def nights_in_brief(rows: Sequence[RunRow]) -> list[str]:
     """How many nights, from when to when, how many in each state, and the last night's verdict."""
     if not rows:
         return ["No runs yet."]
-    counts = Counter(r["state"] for r in rows)
+    counts = Counter(r.state for r in rows)
     states = ", ".join(f"{counts[s]} {s}" for s in ("ok", "regressed", "failed", "incomplete") if counts[s])
     newest, oldest = rows[0], rows[-1]
     return [
-        f"{len(rows)} night(s) from {oldest['run_id']} to {newest['run_id']}: {states}.",
-        f"Last night, {newest['run_id']}: {_gate(newest)}",
+        f"{len(rows)} night(s) from {oldest.run_id} to {newest.run_id}: {states}.",
+        f"Last night, {newest.run_id}: {_gate(newest)}",
     ]
 
 
-def render_html(
-    rows: Sequence[dict[str, Any]], figures: dict[str, bytes], title: str, link_prefix: str = "../"
+def render_history_html(
+    rows: Sequence[RunRow], figures: dict[str, bytes], title: str, link_prefix: str = "../"
 ) -> str:
     """history.html, self-contained: figures as data URIs; rows newest first; links relative to history/."""
     esc = html.escape
-    body = (
-        [f"<h1>{esc(title)}</h1>", "<ul>"] + [f"<li>{esc(line)}</li>" for line in headline(rows)] + ["</ul>"]
-    )
+    body = [f"<h1>{esc(title)}</h1>", "<ul>"]
+    body += [f"<li>{esc(line)}</li>" for line in nights_in_brief(rows)] + ["</ul>"]
     for name, png in figures.items():
         uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
         caption = esc(FIGURES.get(name, name))

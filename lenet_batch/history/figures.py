@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from lenet_batch.history.rows import RunRow
+
 DPI = 100
 WIDE = (11.0, 4.5)  # inches: 1100 x 450 pixels at DPI
 MAX_TICKS = 16  # run ids shown on the x axis; the others are left out beyond that many nights
@@ -26,20 +28,21 @@ FIGURES = {
 }
 
 
-def _figure(size: tuple[float, float] = WIDE) -> Any:
+def _trend_figure(size: tuple[float, float] = WIDE) -> Any:
     from matplotlib.figure import Figure
 
     return Figure(figsize=size, dpi=DPI, layout="constrained")
 
 
-def _png(fig: Any) -> bytes:
+def _trend_png(fig: Any) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
     return buf.getvalue()
 
 
-def _column(rows: Sequence[dict[str, Any]], key: str) -> np.ndarray:
-    return np.array([np.nan if r.get(key) is None else float(r[key]) for r in rows], dtype=np.float64)
+def _column(rows: Sequence[RunRow], key: str) -> np.ndarray:
+    values = [getattr(r, key) for r in rows]
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
 
 
 def _run_id_ticks(ax: Any, run_ids: Sequence[str]) -> None:
@@ -54,9 +57,9 @@ def _marker_size(n: int) -> float:
     return 7.0 if n <= 60 else 4.0 if n <= 300 else 2.0
 
 
-def accuracy_trend_png(rows: Sequence[dict[str, Any]]) -> bytes:
+def accuracy_trend_png(rows: Sequence[RunRow]) -> bytes:
     """One mark per night at its mean accuracy (coloured by state), CI band, min-max, ensemble line."""
-    fig = _figure()
+    fig = _trend_figure()
     ax = fig.subplots()
     x = np.arange(len(rows))
     mean, low, high = _column(rows, "mean_accuracy"), _column(rows, "ci95_low"), _column(rows, "ci95_high")
@@ -65,25 +68,25 @@ def accuracy_trend_png(rows: Sequence[dict[str, Any]]) -> bytes:
     ax.plot(x, _column(rows, "ensemble_accuracy"), "--", color="C2", label="ensemble")
     known = mean[np.isfinite(mean)]
     floor = float(known.min()) - 0.01 if known.size else 0.0  # where nights without a mean are marked
-    states = np.array(["failed" if r.get("state") == "incomplete" else r.get("state") for r in rows])
+    states = np.array(["failed" if r.state == "incomplete" else r.state for r in rows])
     size = _marker_size(len(rows))
     for name, (colour, marker, label) in MARKS.items():
         chosen = states == name
         if chosen.any():
             y = np.where(np.isfinite(mean[chosen]), mean[chosen], floor)
             ax.plot(x[chosen], y, marker, color=colour, markersize=size, linestyle="none", label=label)
-    _run_id_ticks(ax, [r["run_id"] for r in rows])
+    _run_id_ticks(ax, [r.run_id for r in rows])
     ax.set(xlabel="night (run id)", ylabel="test accuracy", title="Test accuracy per night")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return _png(fig)
+    return _trend_png(fig)
 
 
 def per_class_trend_png(class_names: Sequence[str], run_ids: Sequence[str], matrix: np.ndarray) -> bytes:
     """Classes × nights heatmap of the mean per-class accuracy; nights without a summary are grey."""
     from matplotlib import colormaps
 
-    fig = _figure()
+    fig = _trend_figure()
     ax = fig.subplots()
     cmap = colormaps["viridis"].with_extremes(bad="0.85")
     image = ax.imshow(np.ma.masked_invalid(matrix), aspect="auto", cmap=cmap, interpolation="nearest")
@@ -91,14 +94,14 @@ def per_class_trend_png(class_names: Sequence[str], run_ids: Sequence[str], matr
     _run_id_ticks(ax, run_ids)
     ax.set(xlabel="night (run id)", title="Per-class test accuracy per night (mean across seeds)")
     fig.colorbar(image, ax=ax, label="accuracy")
-    return _png(fig)
+    return _trend_png(fig)
 
 
-def build_figures(
-    rows: Sequence[dict[str, Any]], class_names: Sequence[str], matrix: np.ndarray
+def draw_trend_figures(
+    rows: Sequence[RunRow], class_names: Sequence[str], matrix: np.ndarray
 ) -> dict[str, bytes]:
     """Every trend figure as file name -> PNG bytes (rows and matrix columns oldest night first)."""
     figures = {"accuracy_trend.png": accuracy_trend_png(rows)}
     if class_names:
-        figures["per_class_trend.png"] = per_class_trend_png(class_names, [r["run_id"] for r in rows], matrix)
+        figures["per_class_trend.png"] = per_class_trend_png(class_names, [r.run_id for r in rows], matrix)
     return figures

@@ -1,0 +1,94 @@
+"""A watchdog that leaves no process of a local Ray behind its driver, even a SIGKILLed one.
+
+ray.init starts the local Ray's own processes (GCS, raylet) with PR_SET_PDEATHSIG, so they die with the
+driver; the worker processes the raylet started do not: a worker in the middle of a task trains on until
+it next looks at its raylet, and its agents linger for a minute or two. So the driver starts this
+watchdog before ray.init, with a mark in its environment (OWNER_VARIABLE) that every process of that Ray
+inherits. The watchdog blocks on a pipe from the driver; when the pipe closes (the driver stopped Ray, or
+died) it SIGKILLs every process that still carries the mark, the driver excepted, until none is left.
+
+Run as a script in an isolated interpreter (`python -I reaper.py MARK`): it imports nothing of ours.
+"""
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+
+OWNER_VARIABLE = "LENET_BATCH_RAY_OWNER"
+SWEEP_SECONDS = 5.0  # keep killing marked processes this long (a raylet may have spawned one meanwhile)
+
+
+def start() -> subprocess.Popen:
+    """Mark this process's environment for the local Ray it starts next, and start its watchdog."""
+    mark = f"{os.getpid()}-{time.time_ns()}"  # the driver's pid first: the watchdog spares it
+    os.environ[OWNER_VARIABLE] = mark
+    return subprocess.Popen(
+        [sys.executable, "-I", os.path.abspath(__file__), mark],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop(watchdog: subprocess.Popen | None) -> None:
+    """After ray.shutdown: the watchdog kills what is left of that Ray; the mark is dropped."""
+    if watchdog is None:
+        return
+    os.environ.pop(OWNER_VARIABLE, None)  # processes this driver starts from now on are not that Ray's
+    with contextlib.suppress(OSError):
+        watchdog.stdin.close()
+    try:
+        watchdog.wait(timeout=SWEEP_SECONDS + 5)
+    except subprocess.TimeoutExpired:
+        watchdog.kill()
+        watchdog.wait()
+
+
+def marked(mark: str) -> list[int]:
+    """Processes whose environment holds OWNER_VARIABLE=mark, except this one and the driver."""
+    entry = f"{OWNER_VARIABLE}={mark}".encode()
+    spared = {os.getpid(), int(mark.split("-", 1)[0])}
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) in spared:
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as f:
+                if entry in f.read().split(b"\0"):
+                    found.append(int(name))
+        except OSError:  # gone meanwhile, or another user's
+            continue
+    return found
+
+
+def sweep(mark: str, seconds: float = SWEEP_SECONDS) -> int:
+    """SIGKILL the marked processes until none is left (or `seconds` pass); returns how many were killed."""
+    killed: set[int] = set()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        pids = marked(mark)
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
+        time.sleep(0.1)
+    return len(killed)
+
+
+def _watch(mark: str) -> int:
+    """Wait until the driver closes the pipe (or dies), then kill what is left of its Ray."""
+    # Ctrl-C or a SIGTERM to the whole process group reaches the driver too, which stops Ray itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.stdin.buffer.read()  # returns at EOF
+    sweep(mark)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_watch(sys.argv[1]))

@@ -1,0 +1,139 @@
+"""Runs across nights (pure): each run's records as a Night, and one RunRow per night for `lenet-batch runs`.
+
+Built from each run's run.json and summary.json only (store.runs_index.RunFiles), never from predictions.
+A summary.json that does not read as a summary is one of the night's problems, not an error of the listing.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lenet_batch.errors import DataError
+from lenet_batch.json_records import JsonRecord
+from lenet_batch.store.run_record import RunRecord
+from lenet_batch.store.runs_index import RunFiles
+from lenet_batch.summary.types import RunSummary
+
+STAGES = ("train", "infer", "summary")
+# A night as the trend report marks it: ok (passed, or nothing to compare with), regressed (gated),
+# failed (a stage or a seed failed, or its records are unreadable), incomplete (running or interrupted).
+STATES = ("ok", "regressed", "failed", "incomplete")
+
+
+@dataclass(frozen=True)
+class Night:
+    """One run as the history reads it: run.json (a JSON object), its summary, and what was wrong."""
+
+    run_id: str
+    record: RunRecord | None
+    summary: RunSummary | None
+    problems: tuple[str, ...] = ()
+
+
+def night_of(run: RunFiles) -> Night:
+    """The run's records with its summary.json read as a RunSummary (a damaged one becomes a problem)."""
+    if run.summary is None:
+        return Night(run.run_id, run.record, None, run.problems)
+    try:
+        summary = RunSummary.from_json(run.summary, f"run {run.run_id} summary.json")
+    except DataError as exc:
+        return Night(run.run_id, run.record, None, (*run.problems, str(exc)))
+    return Night(run.run_id, run.record, summary, run.problems)
+
+
+@dataclass(frozen=True)
+class RunRow(JsonRecord):
+    """One night as `lenet-batch runs` shows it (and history.html's table, and `runs --json`)."""
+
+    run_id: str
+    created_at: str | None
+    train: str | None
+    infer: str | None
+    summary: str | None
+    seeds_ok: int
+    seeds_failed: int
+    mean_accuracy: float | None
+    ci95_low: float | None
+    ci95_high: float | None
+    min_accuracy: float | None
+    max_accuracy: float | None
+    ensemble_accuracy: float | None
+    gate: str | None  # passed, regressed, n/a; None without a summary
+    baseline_run_id: str | None
+    gate_rule: str | None
+    p_value: float | None
+    effect: float | None
+    gate_sentence: str | None
+    state: str  # one of STATES
+    report: str | None  # relative to the output
+    problems: tuple[str, ...] = ()
+
+
+def seed_counts(night: Night) -> tuple[int, int]:
+    """(seeds ok, seeds failed): from the summary when there is one, else from the train and infer stages."""
+    if night.summary is not None:
+        return len(night.summary.seed_accuracies()), len(night.summary.failed_seeds)
+    record = night.record or RunRecord(night.run_id)
+    failed = record.failed_seeds()
+    trained = {r.seed for r in record.stage_seeds("train")} - failed
+    return len(trained), len(failed)
+
+
+def state(night: Night, seeds_failed: int) -> str:
+    """ok, regressed, failed or incomplete (see STATES)."""
+    if night.record is None or night.problems:
+        return "failed"
+    statuses = {s: night.record.stage_status(s) for s in STAGES}
+    if seeds_failed or any(v in ("failed", "interrupted") for v in statuses.values()):
+        return "failed"
+    if statuses["summary"] == "regressed":
+        return "regressed"
+    return "ok" if statuses["summary"] == "complete" and night.summary is not None else "incomplete"
+
+
+def run_row(night: Night) -> RunRow:
+    """One night's row: stage statuses, seeds, accuracy with its CI, ensemble, gate and baseline."""
+    record, summary = night.record or RunRecord(night.run_id), night.summary
+    ok, failed = seed_counts(night)
+    across = summary.across_seeds if summary else None
+    ci = across.ci95 if across else None
+    cmp = summary.comparison if summary else None
+    return RunRow(
+        run_id=night.run_id,
+        created_at=record.created_at,
+        **{stage: record.stage_status(stage) for stage in STAGES},
+        seeds_ok=ok,
+        seeds_failed=failed,
+        mean_accuracy=across.mean if across else None,
+        ci95_low=ci.low if ci else None,
+        ci95_high=ci.high if ci else None,
+        min_accuracy=across.min if across else None,
+        max_accuracy=across.max if across else None,
+        ensemble_accuracy=summary.ensemble.accuracy if summary else None,
+        gate=cmp.outcome() if cmp else None,
+        baseline_run_id=cmp.baseline_run_id if cmp else None,
+        gate_rule=(cmp.applied_rule or cmp.rule) if cmp else None,
+        p_value=cmp.test.p_value if cmp and cmp.test else None,
+        effect=cmp.mean_accuracy.delta if cmp else None,
+        gate_sentence=cmp.line() if cmp else None,
+        state=state(night, failed),
+        # relative to the output; summary.json is written after report.html, so the report exists
+        report=f"runs/{night.run_id}/summary/report.html" if summary is not None else None,
+        problems=night.problems,
+    )
+
+
+def run_rows(nights: list[Night]) -> list[RunRow]:
+    """Every night's row, in the order given (runs_index gives newest first)."""
+    return [run_row(night) for night in nights]
+
+
+def per_class_matrix(nights: list[Night]) -> tuple[list[str], np.ndarray]:
+    """Class names and the mean per-class accuracy, classes × nights in the order given (NaN: no summary)."""
+    names: list[str] = next((list(n.summary.class_names) for n in nights if n.summary), [])
+    matrix = np.full((len(names), len(nights)), np.nan)
+    for j, night in enumerate(nights):
+        for row in night.summary.per_class if night.summary else ():
+            if row.class_name in names:
+                matrix[names.index(row.class_name), j] = row.mean
+    return names, matrix
