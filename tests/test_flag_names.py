@@ -13,26 +13,28 @@ COMMANDS = ["data", "train", "predict", "infer", "query", "summary", "nightly", 
 NOT_IN_FILES = {"storage_option"}  # repeatable KEY=VALUE pairs; the file has a [storage_options] table
 
 
-def setting_flags() -> dict[str, str]:
-    """Every flag of every command that sets a Settings field: its name with '_' -> the field it sets."""
+def setting_flags() -> dict[tuple[str, ...], str]:
+    """Every flag of every command that sets a Settings field: its long names with '_' -> the field."""
     fields = set(config.Settings.__dataclass_fields__)
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     found = {}
     for parser in sub.choices.values():
         for action in parser._actions:
-            longs = [o for o in action.option_strings if o.startswith("--")]
-            if longs and action.dest in fields:
-                found[longs[0].removeprefix("--").replace("-", "_")] = action.dest
+            names = tuple(o[2:].replace("-", "_") for o in action.option_strings if o.startswith("--"))
+            if names and action.dest in fields:
+                found[names] = action.dest
     return found
 
 
 def test_every_settings_flag_is_a_toml_key_and_an_environment_variable_of_the_same_name():
     flags = setting_flags()
-    assert {"output", "seeds", "epochs", "no_verify", "storage_timeout", "infer_batch_size"} <= set(flags)
-    for name, dest in flags.items():
-        if name in NOT_IN_FILES:
+    spelled = {name for names in flags for name in names}
+    assert {"output", "seeds", "epochs", "no_verify", "storage_timeout", "query_timeout"} <= spelled
+    for names, dest in flags.items():
+        if set(names) & NOT_IN_FILES:
             continue
-        assert name == dest or NEGATED_FLAGS.get(name) == dest, f"--{name} sets {dest}: no key named {name}"
+        keys = {NEGATED_FLAGS.get(name, name) for name in names}
+        assert dest in keys, f"--{names[0]} sets {dest}: no spelling of the flag is named {dest}"
 
 
 @pytest.mark.parametrize(

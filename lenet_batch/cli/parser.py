@@ -195,6 +195,7 @@ def build_parser() -> Parser:
     )
     p.add_argument(
         "--timeout",
+        "--query-timeout",  # the name of its TOML key and LENET_BATCH_ variable: query_timeout
         dest="query_timeout",
         type=float,
         default=None,
