@@ -12,7 +12,9 @@ PYTEST_ARGS ?=
 .PHONY: help install data browser run test test-fast lint bench clean
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk -v SEEDS='$(SEEDS)' -v EPOCHS='$(EPOCHS)' -v OUTPUT='$(OUTPUT)' 'BEGIN {FS = ":.*## "} \
+	    /^[a-zA-Z_-]+:.*## / {t = $$2; gsub(/\$$\(SEEDS\)/, SEEDS, t); gsub(/\$$\(EPOCHS\)/, EPOCHS, t); \
+	    gsub(/\$$\(OUTPUT\)/, OUTPUT, t); printf "  %-10s %s\n", $$1, t}' $(MAKEFILE_LIST)
 
 $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +30,7 @@ data: $(BIN)/.installed ## make sure Fashion-MNIST is available (apt package, el
 browser: ## install Debian's chromium for the browser tests (root or passwordless sudo; else they skip)
 	@bash scripts/install_chromium.sh
 
-run: install data ## the nightly pipeline on a local Ray: $(SEEDS) seeds x $(EPOCHS) epochs into $(OUTPUT)
+run: install data ## the nightly pipeline on a local Ray: seeds $(SEEDS) x $(EPOCHS) epochs into $(OUTPUT)
 	$(BIN)/lenet-batch nightly --seeds $(SEEDS) --epochs $(EPOCHS) --output $(OUTPUT)
 
 test: install data browser ## the whole test suite (real Ray, real data, S3 on a local moto server, Chromium)

@@ -13,6 +13,10 @@
 #   LENET_BATCH_RUN_ID    run id (default: today's UTC date, computed once here)
 #   LENET_BATCH_VENV      the project's virtualenv (default: <repo>/.venv)
 #   RAY_ADDRESS           set: submit to that cluster's Jobs API (http://host:8265); unset: run locally
+#   LENET_BATCH_CLUSTER_PYTHON  submitted jobs: the Python on the cluster's head that runs the job, by its
+#                         path, whatever the head's PATH holds (default: $LENET_BATCH_VENV/bin/python, right
+#                         when cron runs on the head, or the nodes' venv has the same path, as in
+#                         ray-cluster.yaml with LENET_BATCH_VENV=~/venv)
 #   RAY_AUTH_TOKEN_PATH   file holding the cluster's token (default ~/.ray/auth_token); or RAY_AUTH_TOKEN
 #   AWS_*                 S3 credentials/region for local runs (submitted jobs use the cluster's own)
 #   Any other LENET_BATCH_<SETTING> (MAX_DROP, STALE_LOCK_SECONDS, GPUS_PER_SEED, …) is passed on too.
@@ -95,16 +99,21 @@ fi
 SUBMITTER="${HOSTNAME:-$(uname -n)}:$$:$(date -u +%s%N)"
 METADATA=$(printf '{"submitter": "%s", "run_id": "%s"}' "$SUBMITTER" "$RUN_ID")
 RUNTIME_ENV=$("${HELPER[@]}" runtime-env "$REPO" "$VENV")
+# The job's driver runs on the head under the head's PATH, which need not start with the venv (a bare
+# `python` there may lack every dependency): name the interpreter.
+CLUSTER_PYTHON=${LENET_BATCH_CLUSTER_PYTHON:-$PY}
+[[ $CLUSTER_PYTHON == /* ]] || die 2 "LENET_BATCH_CLUSTER_PYTHON=$CLUSTER_PYTHON: give an absolute path"
 
-log "run $RUN_ID: submitting job $SUBMISSION_ID to $RAY_ADDRESS -> $LENET_BATCH_OUTPUT"
+log "run $RUN_ID: submitting job $SUBMISSION_ID to $RAY_ADDRESS ($CLUSTER_PYTHON) -> $LENET_BATCH_OUTPUT"
 # Plain records, no colour codes, UTC ISO-8601 timestamps: this output ends up in the cron log file.
 set +e
-ray job submit --address "$RAY_ADDRESS" --submission-id "$SUBMISSION_ID" --working-dir "$REPO" \
+ray job submit --no-wait --address "$RAY_ADDRESS" --submission-id "$SUBMISSION_ID" --working-dir "$REPO" \
     --runtime-env-json "$RUNTIME_ENV" --metadata-json "$METADATA" --log-style record --log-color false \
-    -- python -m jobs.nightly "${ARGS[@]}" 2>&1 | "${HELPER[@]}" relog
+    -- "$CLUSTER_PYTHON" -m jobs.nightly "${ARGS[@]}" 2>&1 | "${HELPER[@]}" relog
 submit_rc=${PIPESTATUS[0]}
 set -e
-# `ray job submit` exits 1 for every failed job and 0 for a stopped one: read the real status.
+# The job's lines as they come, each with a UTC time; then its entrypoint's own exit status (`ray job
+# submit` would exit 1 for every failed job and 0 for a stopped one).
 job_rc=0
 "${HELPER[@]}" wait "$RAY_ADDRESS" "$SUBMISSION_ID" "$SUBMITTER" || job_rc=$?
 log "run $RUN_ID: job $SUBMISSION_ID exit status $job_rc (ray job submit returned $submit_rc)"

@@ -3,15 +3,18 @@
 Run with the venv's Python (it needs only `ray`, not lenet_batch):
   ray_job.py runtime-env REPO VENV           print the --runtime-env-json for `ray job submit`
   ray_job.py pick-id ADDRESS BASE_ID         print `submit ID`, `running ID` or `succeeded ID`
-  ray_job.py wait ADDRESS ID SUBMITTER       wait for the job; exit with its entrypoint's exit code
+  ray_job.py wait ADDRESS ID SUBMITTER       stream the job's lines as they come (each with a UTC time),
+                                             then exit with its entrypoint's exit code
   ray_job.py relog < lines                   copy lines: colour codes removed, Ray's times in UTC ISO-8601
 
 `ray job submit` itself exits 1 for any failed job and 0 for a stopped one, so the exact status comes
 from the job's record (JobDetails.driver_exit_code), read here.
 """
 
+import asyncio
 import datetime as dt
 import json
+import logging
 import os
 import re
 import sys
@@ -33,7 +36,13 @@ EXCLUDES = [
     "*.env",
     "/deploy/",
 ]
-SCRIPT_ONLY = {"LENET_BATCH_VENV", "LENET_BATCH_ENV", "LENET_BATCH_SUBMISSION_ID", "LENET_BATCH_FORWARD_AWS"}
+SCRIPT_ONLY = {
+    "LENET_BATCH_VENV",
+    "LENET_BATCH_ENV",
+    "LENET_BATCH_SUBMISSION_ID",
+    "LENET_BATCH_FORWARD_AWS",
+    "LENET_BATCH_CLUSTER_PYTHON",
+}
 AWS_PLAIN = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
 AWS_SECRET = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 EXIT_USAGE, EXIT_LOCKED, EXIT_STOPPED = 2, 5, 143
@@ -59,7 +68,8 @@ def _client(address: str):
     try:
         return JobSubmissionClient(address)
     except Exception as exc:  # noqa: BLE001 - connection, auth and version errors all mean "cannot submit"
-        fail(EXIT_USAGE, f"cannot use the Ray Jobs API at {address}: {first_line(str(exc)) or exc!r}")
+        reason = first_line(str(exc)) or repr(exc)  # (`… or exc!r` would quote the message itself)
+        fail(EXIT_USAGE, f"cannot use the Ray Jobs API at {address}: {reason}")
 
 
 def _info(client, submission_id: str):
@@ -88,14 +98,15 @@ def pick_id(address: str, base: str) -> str:
     fail(EXIT_USAGE, f"{base}: 49 earlier attempts failed; set LENET_BATCH_SUBMISSION_ID to go on")
 
 
-def wait(address: str, submission_id: str, submitter: str) -> int:
-    """Wait until the job ends; return its entrypoint's exit code (0, 1-5, …; 143 when stopped)."""
+def wait(address: str, submission_id: str, submitter: str, out=None) -> int:
+    """Stream the job's lines to `out` until it ends; return its entrypoint's exit code (143: stopped)."""
     client = _client(address)
     info = _info(client, submission_id)
     if info is None:
         fail(1, f"job {submission_id} was not created (see the `ray job submit` output above)")
     if (info.metadata or {}).get("submitter") != submitter:
         fail(EXIT_LOCKED, f"job {submission_id} was submitted by another run ({info.metadata}); refused")
+    follow(client, submission_id, out or sys.stdout)
     info = poll_until_done(client, submission_id, info)
     status = info.status.value
     if status == "SUCCEEDED":
@@ -128,6 +139,10 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 RAY_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3})\s+([A-Z]+) \S+ -- (.*)$")
 
 
+# A line of lenet-batch's own: "2026-11-28T02:00:01.234Z INFO message" (already UTC).
+UTC_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z ")
+
+
 def relog_line(line: str) -> str:
     """A line for the cron log: no colour codes; Ray's local timestamps as lenet-batch's UTC ones."""
     line = ANSI.sub("", line)
@@ -139,11 +154,48 @@ def relog_line(line: str) -> str:
     return f"{stamp}.{match.group(2)}Z {match.group(3)} {match.group(4)}"
 
 
+def stamped_line(line: str, now: dt.datetime | None = None) -> str:
+    """relog_line, and a line with no time of its own (a traceback, Ray's notes) gets its arrival time."""
+    line = relog_line(line)
+    if UTC_LINE.match(line):
+        return line
+    now = now or dt.datetime.now(dt.UTC)
+    return f"{now.strftime('%Y-%m-%dT%H:%M:%S')}.{now.microsecond // 1000:03d}Z {line}"
+
+
 def relog(lines, out) -> None:
     """Copy lines as they come (the job's log is streamed), each through relog_line."""
     for line in lines:
         out.write(relog_line(line.rstrip("\n")) + "\n")
         out.flush()
+
+
+def follow(client, submission_id: str, out) -> bool:
+    """Copy the job's log to `out` line by line as the Jobs API streams it, until the job ends.
+
+    False when the stream broke off (the caller then polls the job's status instead).
+    """
+
+    async def copy() -> None:
+        pending = ""
+        async for chunk in client.tail_job_logs(submission_id):
+            *lines, pending = (pending + chunk).split("\n")
+            for line in lines:
+                out.write(stamped_line(line) + "\n")
+            out.flush()
+        if pending:
+            out.write(stamped_line(pending) + "\n")
+            out.flush()
+
+    # The SDK says "WebSocket closed …" at the end, in Ray's own local-time format: not for the cron log.
+    logging.getLogger("ray.dashboard.modules.job.sdk").setLevel(logging.WARNING)
+    try:
+        asyncio.run(copy())
+        return True
+    except Exception as exc:  # noqa: BLE001 - a broken stream is not a failed job
+        reason = first_line(str(exc)) or repr(exc)
+        log(f"the log stream of job {submission_id} broke off ({reason}); waiting")
+        return False
 
 
 def first_line(text: str | None) -> str:

@@ -19,7 +19,7 @@ from lenet_batch.checks import (
     check_run_id,
     check_storage_options,
 )
-from lenet_batch.config_layers import coerce, from_env, load_toml
+from lenet_batch.config_layers import NEGATED_FLAGS, coerce, flag_spellings, from_env, load_toml
 from lenet_batch.errors import ConfigError
 from lenet_batch.redaction import has_secret, redact, redact_uri
 from lenet_batch.store import backends
@@ -196,9 +196,10 @@ def resolve(
     ]
     merged: dict[str, Any] = {}
     for values, origin, text in layers:
-        for name, value in values.items():
+        for name, value in flag_spellings(values, origin, from_text=text).items():
             if name not in kinds:
-                raise ConfigError(f"{origin}: unknown setting {name!r} (known: {', '.join(sorted(kinds))})")
+                known = ", ".join(sorted([*kinds, *NEGATED_FLAGS]))
+                raise ConfigError(f"{origin}: unknown setting {name!r} (known: {known})")
             merged[name] = coerce(name, kinds[name], value, origin, from_text=text)
     settings = dataclasses.replace(Settings(), **merged)
     validate(settings)

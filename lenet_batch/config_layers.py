@@ -101,7 +101,8 @@ def load_toml(path: str) -> dict[str, Any]:
 
 
 def from_env(env: Mapping[str, str], names: Iterable[str]) -> dict[str, str]:
-    """Settings given as LENET_BATCH_<NAME> variables (RAY_ADDRESS for the address)."""
+    """Settings given as LENET_BATCH_<NAME> variables (RAY_ADDRESS for the address), flag spellings too."""
+    names = [*names, *NEGATED_FLAGS]
     values = {name: env[ENV_PREFIX + name.upper()] for name in names if ENV_PREFIX + name.upper() in env}
     values.pop(TABLE_SETTING, None)  # secrets come from the AWS environment, not from here
     if env.get("RAY_ADDRESS") and "address" not in values:
@@ -133,3 +134,29 @@ def parse_storage_options(pairs: list[str] | None) -> dict[str, Any] | None:
             raise ConfigError(f"--storage-option {shown}: use key=value")
         options[key.strip()] = _option_value(key.strip(), value)
     return options
+
+
+# Keys named like a flag that sets a setting to false: `--no-verify` is `no_verify = true` in a --config file
+# and LENET_BATCH_NO_VERIFY=1 in the environment, i.e. verify_data = false (the setting's own name, the
+# older spelling, still works).
+NEGATED_FLAGS = {"no_verify": "verify_data"}
+
+
+def flag_spellings(values: Mapping[str, Any], origin: str, *, from_text: bool = False) -> dict[str, Any]:
+    """One layer's values with flag-named keys turned into their settings (no_verify -> verify_data).
+
+    Both spellings in one layer must agree; across layers the usual order decides (flags > env > file).
+    """
+    out = dict(values)
+    for key, setting in NEGATED_FLAGS.items():
+        if key not in out:
+            continue
+        negated = coerce(key, bool, out.pop(key), origin, from_text=from_text)
+        if setting in out and coerce(setting, bool, out[setting], origin, from_text=from_text) == negated:
+            shown = str(negated).lower()
+            raise ConfigError(
+                f"{origin}: {key} = {shown} and {setting} = {shown} contradict each other; "
+                f"give one of them ({key} is the flag's name)"
+            )
+        out[setting] = not negated
+    return out

@@ -29,6 +29,28 @@ def _test_token() -> None:
 
 _test_token()
 pytest_plugins = ["tests.s3_server"]
+# Gone for the whole session, so that session- and module-scoped fixtures (built before `hermetic` runs)
+# do not see them either.
+for _name in [k for k in os.environ if helpers.isolated(k)]:
+    del os.environ[_name]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cwd(tmp_path_factory):
+    """Session- and module-scoped fixtures run in an empty folder too, never in the checkout."""
+    before = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    yield
+    os.chdir(before)
+
+
+@pytest.fixture(autouse=True)
+def hermetic(tmp_path, monkeypatch):
+    """Each test runs in its own empty working directory, without the variables of helpers.isolated
+    (a fixture or an earlier test may have set one since the session started)."""
+    monkeypatch.chdir(tmp_path)
+    for name in [k for k in os.environ if helpers.isolated(k)]:
+        monkeypatch.delenv(name)
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,16 @@ from lenet_batch.data.fashion_mnist import FILES
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
+# Variables of the developer's shell (or of CI, or of a Ray job) that change what lenet-batch does: where it
+# writes and reads, which cluster it joins, which S3 it talks to, which instruction set oneDNN uses and
+# whether it prints its verbose lines. No test inherits them (conftest.hermetic); a test sets its own.
+ISOLATED_PREFIXES = ("LENET_BATCH_", "AWS_", "RAY_JOB_", "DNNL_", "MKLDNN_", "ONEDNN_")
+ISOLATED_NAMES = ("RAY_ADDRESS", "XDG_CACHE_HOME", "BOTO_CONFIG")
+
+
+def isolated(name: str) -> bool:
+    """True for a variable that no test inherits from the environment pytest was started in."""
+    return name.startswith(ISOLATED_PREFIXES) or name in ISOLATED_NAMES
 
 
 def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> Path:
@@ -57,8 +67,10 @@ def ray_job_module():
     return module
 
 
-def run_cli(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run `lenet-batch ARGS` in a subprocess; returns the completed process (text output)."""
+def run_cli(
+    *args: str, env: dict | None = None, timeout: float = 600, cwd: str | Path | None = None
+) -> subprocess.CompletedProcess:
+    """Run `lenet-batch ARGS` in a subprocess, in `cwd` (default: the test's own working directory)."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [str(VENV_BIN / "lenet-batch"), *args],
@@ -66,7 +78,7 @@ def run_cli(*args: str, env: dict | None = None, timeout: float = 600) -> subpro
         text=True,
         env=full_env,
         timeout=timeout,
-        cwd=REPO,
+        cwd=cwd,
     )
 
 
@@ -98,11 +110,16 @@ class RayCluster:
         self.dashboard_url = f"http://127.0.0.1:{self.dashboard_port}"
 
     def env(self) -> dict[str, str]:
-        """Environment of the cluster's processes and clients: token auth, loopback only, venv on PATH."""
-        # Jobs' entry points run `python`: the venv's, as on a real node whose PATH starts with its venv.
-        path = f"{VENV_BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+        """Environment of the cluster's processes: token auth, loopback only, and the venv NOT on PATH.
+
+        A head started by the venv's `ray` whose PATH lacks the venv is what a real node may be: a job's
+        entrypoint must name the cluster's Python itself (deploy/nightly.sh does), not rely on `python`.
+        """
+        path = os.pathsep.join(
+            p for p in os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep) if Path(p) != VENV_BIN
+        )
         return {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if not isolated(k)},
             "RAY_AUTH_MODE": "token",
             "PATH": path,
             "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",

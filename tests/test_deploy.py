@@ -233,8 +233,12 @@ def test_runtime_env_excludes_heavy_and_secret_files_and_forwards_settings(monke
 class FakeJobs:
     """A Jobs API client that knows some jobs: submission id -> (status, exit code, metadata)."""
 
-    def __init__(self, jobs: dict):
-        self.jobs = jobs
+    def __init__(self, jobs: dict, chunks: tuple[str, ...] = ()):
+        self.jobs, self.chunks = jobs, chunks
+
+    async def tail_job_logs(self, submission_id):
+        for chunk in self.chunks:
+            yield chunk
 
     def get_job_info(self, submission_id):
         from types import SimpleNamespace
@@ -297,3 +301,56 @@ def test_pick_id_reuses_nothing_that_ran_and_retries_failed_nights(monkeypatch, 
     ray_job = ray_job_module()
     monkeypatch.setattr(ray_job, "_client", lambda address: FakeJobs(jobs))
     assert ray_job.pick_id("http://x", "b") == expected
+
+
+def test_wait_streams_the_jobs_lines_as_they_come_each_with_a_utc_time(monkeypatch, capsys):
+    import io
+
+    ray_job = ray_job_module()
+    out = io.StringIO()
+    seen_before_next_chunk = []
+
+    class Streaming(FakeJobs):
+        async def tail_job_logs(self, submission_id):
+            for chunk in self.chunks:
+                seen_before_next_chunk.append(out.getvalue())
+                yield chunk
+
+    chunks = (
+        "Running entrypoint for job j: python -m jobs.nightly\n2026-11-28T02:00:01.234Z INFO seed 0 ep",
+        "och 1/2 loss 0.5\n2026-11-28 02:00:02,345\tINFO worker.py:1 -- \x1b[32mStarted\x1b[39m\n",
+        "Traceback (most recent call last):",
+    )
+    monkeypatch.setattr(
+        ray_job, "_client", lambda address: Streaming({"j": ("FAILED", 3, {"submitter": "me"})}, chunks)
+    )
+    monkeypatch.setenv("TZ", "UTC")
+    assert ray_job.wait("http://x", "j", "me", out) == 3
+    lines = out.getvalue().splitlines()
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z "
+    assert re.fullmatch(stamp + "Running entrypoint for job j: python -m jobs.nightly", lines[0])
+    assert lines[1] == "2026-11-28T02:00:01.234Z INFO seed 0 epoch 1/2 loss 0.5"  # its own time, kept
+    assert lines[2] == "2026-11-28T02:00:02.345Z INFO Started"  # Ray's local time, as UTC, no colours
+    assert re.fullmatch(stamp + "Traceback \\(most recent call last\\):", lines[3])
+    # Each line was written as its chunk arrived, not when the job ended.
+    assert seen_before_next_chunk[1].splitlines() == lines[:1]
+    assert seen_before_next_chunk[2].splitlines() == lines[:3]
+    assert "broke off" not in capsys.readouterr().err
+
+
+def test_a_broken_log_stream_still_waits_for_the_jobs_own_status(monkeypatch, capsys):
+    import io
+
+    ray_job = ray_job_module()
+
+    class Broken(FakeJobs):
+        async def tail_job_logs(self, submission_id):
+            yield "2026-11-28T02:00:01.234Z INFO first line\n"
+            raise RuntimeError("Connection closed unexpectedly")
+
+    jobs = {"j": ("SUCCEEDED", 0, {"submitter": "me"})}
+    monkeypatch.setattr(ray_job, "_client", lambda address: Broken(jobs))
+    out = io.StringIO()
+    assert ray_job.wait("http://x", "j", "me", out) == 0
+    assert out.getvalue() == "2026-11-28T02:00:01.234Z INFO first line\n"
+    assert "log stream of job j broke off (Connection closed unexpectedly)" in capsys.readouterr().err

@@ -20,11 +20,13 @@ pytestmark = pytest.mark.slow
 
 NIGHTLY_SH = REPO / "deploy" / "nightly.sh"
 SEEDS = (0, 1)
+STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z "
 
 
 def nightly_args(output: Path, data: str, run_id: str, epochs: int = 1) -> list[str]:
+    # The cluster's own Python by its path: the test cluster's PATH has no venv (helpers.RayCluster).
     return [
-        "python",
+        str(VENV_BIN / "python"),
         "-m",
         "jobs.nightly",
         "--output",
@@ -205,7 +207,7 @@ def test_nightly_sh_submits_and_a_second_run_on_the_same_output_is_refused(clust
         LENET_BATCH_SEEDS="0-1",
         LENET_BATCH_EPOCHS="2",
         LENET_BATCH_DATA=small_data_dir,
-        LENET_BATCH_VERIFY_DATA="false",
+        LENET_BATCH_NO_VERIFY="1",  # the flag's name (--no-verify), through the job's runtime env
         LENET_BATCH_RUN_ID="night-1",
         RAY_ADDRESS=cluster.dashboard_url,
     )
@@ -238,10 +240,18 @@ def test_nightly_sh_submits_and_a_second_run_on_the_same_output_is_refused(clust
         same_night = nightly_sh(env_file, tmp_path / "same.log")
         runs = [("same", same_night), ("other", other_night), ("local", local)]
         refused = {name: finish(p) for name, p in runs}
+        while_frozen = (tmp_path / "first.log").read_text()
     finally:
         os.kill(holder, signal.SIGCONT)
     code, out = finish(first)
     assert code == 0, out[-4000:]
+    # The job's lines reach the cron log as they happen (here: before the job could end), each with a UTC
+    # time; the job ran the cluster's Python by its path (the cluster's PATH has no venv).
+    entry = f"Running entrypoint for job lenet-nightly-night-1: {VENV_BIN / 'python'} -m jobs.nightly"
+    assert re.search(rf"^{STAMP}{re.escape(entry)}", while_frozen, re.M), while_frozen[-3000:]
+    epochs = re.findall(rf"^{STAMP}INFO seed (\d) epoch (\d)/2 loss ", out, re.M)
+    assert sorted(epochs) == [(s, e) for s in "01" for e in "12"], out[-4000:]
+    assert len(re.findall(r"seed \d epoch \d/2 loss ", out)) == 4  # each once, none forwarded twice
     # The cron log: no colour codes, and Ray's client lines in the same UTC ISO-8601 format as ours.
     assert "\x1b[" not in out
     ray_lines = [
@@ -249,9 +259,7 @@ def test_nightly_sh_submits_and_a_second_run_on_the_same_output_is_refused(clust
         for ln in out.splitlines()
         if "Job submission server address" in ln or "submitted successfully" in ln
     ]
-    assert ray_lines and all(
-        re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z [A-Z]+ ", ln) for ln in ray_lines
-    ), ray_lines
+    assert ray_lines and all(re.match(rf"{STAMP}[A-Z]+ ", ln) for ln in ray_lines), ray_lines
     for name, (rc, text) in refused.items():
         assert rc == 5, f"{name}: exit {rc}\n{text[-3000:]}"
     assert "lenet-nightly-night-1 is already running" in refused["same"][1]  # refused before submitting

@@ -34,7 +34,7 @@ def configure_logging(verbose: bool, quiet: bool) -> None:
     handler.setFormatter(run_log.formatter())
     handler.setLevel(logging.WARNING if quiet else logging.NOTSET)  # --quiet quiets the terminal only
     handler.addFilter(run_log.ours_or_warnings)
-    handler._lenet_batch_stderr = True
+    handler._lenet_batch_stderr = True  # cluster.session.TERMINAL_MARK: Ray's own lines follow its level
     root.addHandler(handler)
     root.setLevel(logging.WARNING)  # other libraries: warnings only
     logging.getLogger("lenet_batch").setLevel(logging.DEBUG if verbose else logging.INFO)

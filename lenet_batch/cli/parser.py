@@ -134,9 +134,11 @@ def _global_flags(parser: argparse.ArgumentParser, default: object = None) -> ar
 def build_parser() -> Parser:
     """The `lenet-batch` argument parser."""
     parser = Parser(prog="lenet-batch", description="LeNet-5 on Fashion-MNIST over many seeds, on Ray.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    version = f"lenet-batch {__version__}"  # not %(prog)s: a subcommand's prog is "lenet-batch runs"
+    parser.add_argument("--version", action="version", version=version)
     _global_flags(parser)
     parent = _global_flags(Parser(add_help=False), default=argparse.SUPPRESS)
+    parent.add_argument("--version", action="version", version=version)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     p = sub.add_parser("data", parents=[parent], help="where the data comes from, counts, class balance")
@@ -193,6 +195,7 @@ def build_parser() -> Parser:
     )
     p.add_argument(
         "--timeout",
+        "--query-timeout",  # the name of its TOML key and LENET_BATCH_ variable: query_timeout
         dest="query_timeout",
         type=float,
         default=None,

@@ -6,7 +6,7 @@ from typing import Any
 
 import ray
 
-from lenet_batch.cluster.progress import collect
+from lenet_batch.cluster.progress import collect, line_sink
 from lenet_batch.cluster.resources import context_for, error_text, task_options
 from lenet_batch.cluster.session import inherited_env, worker_logging
 from lenet_batch.cluster.train_tasks import check_gpus
@@ -21,10 +21,10 @@ log = logging.getLogger(__name__)
 
 
 @ray.remote
-def _score_task(run: RunRef, seed: int, source: ImageSource, test_split: Any) -> ScoreResult:
+def _score_task(run: RunRef, seed: int, source: ImageSource, test_split: Any, sink) -> ScoreResult:
     from lenet_batch.scoring.seed import score_seed  # MXNet: imported in the worker, not by the driver
 
-    worker_logging()
+    worker_logging(sink)  # its lines go to the driver, which logs them (progress.collect)
     context = context_for(ray.get_gpu_ids(), os.environ.get("CUDA_VISIBLE_DEVICES"))
     return score_seed(run, seed, source, context=context, test_split=test_split)
 
@@ -43,6 +43,8 @@ def score_seeds(
     if not source.uri and dataset is not None:  # put once; every task reads it from the object store
         split_ref = ray.put({"test_images": dataset.test_images, "test_labels": dataset.test_labels})
     remote = _score_task.options(**task_options(cluster, inherited_env()))
-    pending = {remote.remote(run, seed, source, split_ref): seed for seed in seeds}
-    # Bad input (a label out of range, a short image) is the user's to fix: exit 2, not "seeds failed".
-    return collect(pending, lambda seed, exc: score_failure(seed, error_text(exc)), reraise=(InputError,))
+    with line_sink() as sink:
+        pending = {remote.remote(run, seed, source, split_ref, sink): seed for seed in seeds}
+        # Bad input (a label out of range, a short image) is the user's to fix: exit 2, not "seeds failed".
+        failure = lambda seed, exc: score_failure(seed, error_text(exc))  # noqa: E731 - one use, here
+        return collect(pending, failure, reraise=(InputError,), sink=sink)

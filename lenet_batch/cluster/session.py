@@ -4,6 +4,7 @@ import _thread
 import contextlib
 import logging
 import os
+import re
 import signal
 import sys
 import threading
@@ -186,8 +187,17 @@ def _quiet(logger_name: str) -> Iterator[None]:
         logger.setLevel(level)
 
 
+# Set by the CLI on its stderr handler (cli.configure_logging): Ray's lines follow that handler's level.
+TERMINAL_MARK = "_lenet_batch_stderr"
+SINK_TIMEOUT_SECONDS = 30.0  # a task waits this long for the driver to take one line, then uses stderr
+ANSI_CODES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
 class _RayLines(logging.StreamHandler):
-    """Ray's own lines in lenet-batch's format (ISO-8601 UTC); ray.init cannot set its format back."""
+    """Ray's own lines in lenet-batch's format (ISO-8601 UTC); ray.init cannot set its format back.
+
+    They obey the terminal's level: under --quiet only Ray's warnings and errors show.
+    """
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
@@ -196,9 +206,20 @@ class _RayLines(logging.StreamHandler):
     def setFormatter(self, fmt: logging.Formatter | None) -> None:
         """Ignored: ray.init re-formats every handler of the "ray" logger with its own format."""
 
+    def format(self, record: logging.LogRecord) -> str:
+        return ANSI_CODES.sub("", super().format(record))  # ray.init colours the dashboard's URL
+
     def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno < _terminal_level():
+            return
         self.stream = sys.stderr  # wherever stderr points now (as Ray's own handler does)
         super().emit(record)
+
+
+def _terminal_level() -> int:
+    """The level of the CLI's terminal handler (WARNING under --quiet); NOTSET when there is none."""
+    levels = [h.level for h in logging.getLogger().handlers if getattr(h, TERMINAL_MARK, False)]
+    return min(levels, default=logging.NOTSET)
 
 
 def _restamp_ray_logs() -> None:
@@ -222,13 +243,45 @@ def _loopback_only() -> None:
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 
 
-def worker_logging() -> None:
-    """Inside a task: INFO lines to stderr, which Ray forwards to the driver prefixed by task and pid."""
+class _SinkHandler(logging.Handler):
+    """In a task: each lenet-batch record goes to the driver through the sink actor before the call returns.
+
+    So when the driver sees the task end, every line of it is in the sink (progress.collect relays them).
+    Should the sink fail (the driver gone), the lines go to stderr, which Ray forwards at best.
+    """
+
+    def __init__(self, sink: ray.actor.ActorHandle) -> None:
+        super().__init__()
+        self.sink = sink
+        self.setFormatter(logging.Formatter("%(message)s"))  # the message and any traceback; no time
+        self.fallback = logging.StreamHandler()
+        self.fallback.setFormatter(run_log.formatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.sink is not None:
+            line = (record.created, record.levelno, record.name, self.format(record))
+            try:
+                ray.get(self.sink.put.remote(line), timeout=SINK_TIMEOUT_SECONDS)
+                return
+            except Exception:  # noqa: BLE001 - any failure to deliver: say so once, keep the line
+                self.sink = None
+                sys.stderr.write("lenet-batch: the driver no longer takes log lines; they go to stderr\n")
+        self.fallback.handle(record)
+
+
+def worker_logging(sink: ray.actor.ActorHandle | None = None) -> None:
+    """Inside a task: lenet-batch's lines (and others' warnings) to the driver's `sink`, else to stderr.
+
+    A worker runs many tasks: each call replaces the handler the previous task installed.
+    """
     root = logging.getLogger()
-    if not any(getattr(h, "_lenet_batch", False) for h in root.handlers):
-        handler = logging.StreamHandler()
+    for old in [h for h in root.handlers if getattr(h, "_lenet_batch", False)]:
+        root.removeHandler(old)
+    handler: logging.Handler = _SinkHandler(sink) if sink is not None else logging.StreamHandler()
+    if sink is None:
         handler.setFormatter(run_log.formatter())
-        handler._lenet_batch = True
-        root.addHandler(handler)
+    handler.addFilter(run_log.ours_or_warnings)
+    handler._lenet_batch = True
+    root.addHandler(handler)
     logging.getLogger("lenet_batch").setLevel(logging.INFO)
     _restamp_ray_logs()

@@ -5,7 +5,7 @@ import os
 
 import ray
 
-from lenet_batch.cluster.progress import collect
+from lenet_batch.cluster.progress import collect, line_sink
 from lenet_batch.cluster.resources import context_for, error_text, task_options
 from lenet_batch.cluster.session import inherited_env, worker_logging
 from lenet_batch.config import ClusterOptions, Recipe
@@ -19,10 +19,10 @@ log = logging.getLogger(__name__)
 
 
 @ray.remote
-def _train_task(arrays, data_info: DataInfo, recipe: Recipe, seed: int, run: RunRef) -> TrainResult:
+def _train_task(arrays, data_info: DataInfo, recipe: Recipe, seed: int, run: RunRef, sink) -> TrainResult:
     from lenet_batch.training.seed import run_seed  # MXNet: imported in the worker, not by the driver
 
-    worker_logging()
+    worker_logging(sink)  # every epoch line goes to the driver, which logs it (progress.collect)
     context = context_for(ray.get_gpu_ids(), os.environ.get("CUDA_VISIBLE_DEVICES"))
     return run_seed(arrays, data_info=data_info, recipe=recipe, seed=seed, run=run, context=context)
 
@@ -76,5 +76,6 @@ def train_seeds(
     check_gpus(cluster.gpus_per_seed)
     arrays_ref = ray.put(dataset.arrays())  # once; tasks read it zero-copy from the object store
     remote = _train_task.options(**task_options(cluster, inherited_env()))
-    pending = {remote.remote(arrays_ref, data_info, recipe, seed, run): seed for seed in seeds}
-    return collect(pending, lambda seed, exc: _failure(run, seed, exc))
+    with line_sink() as sink:
+        pending = {remote.remote(arrays_ref, data_info, recipe, seed, run, sink): seed for seed in seeds}
+        return collect(pending, lambda seed, exc: _failure(run, seed, exc), sink=sink)

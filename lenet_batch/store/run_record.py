@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from lenet_batch.errors import LenetError
 from lenet_batch.json_records import JsonRecord
-from lenet_batch.provenance import git_commit, now_utc, versions
+from lenet_batch.provenance import Machine, git_commit, machine, now_utc, versions
 from lenet_batch.records import DataInfo, GitCommit
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
@@ -69,6 +69,7 @@ class RunRecord(JsonRecord):
     run_id: str
     config: dict[str, Any] = field(default_factory=dict)  # the settings, as config.public_record() gives
     versions: dict[str, str | None] = field(default_factory=dict)
+    machine: Machine | None = None  # the driver's host (runs before it did not record one)
     git: GitCommit | None = None
     data: DataInfo | None = None
     created_at: str | None = None
@@ -108,6 +109,7 @@ def start(run: RunRef, config: dict[str, Any], data_info: DataInfo | None) -> No
         run_id=run.run_id,
         config=config,
         versions=versions(),
+        machine=machine(),  # the driver's host; each seed's metrics.json has its worker's
         git=GitCommit.from_json(commit) if commit else None,
         data=data_info if data_info is not None else record.data,
         created_at=record.created_at or now_utc(),

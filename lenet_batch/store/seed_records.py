@@ -13,7 +13,7 @@ from typing import Any
 
 from lenet_batch.errors import DataError
 from lenet_batch.json_records import JsonRecord, decode
-from lenet_batch.provenance import now_utc
+from lenet_batch.provenance import Machine, now_utc
 from lenet_batch.records import Attempt, DataInfo
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
@@ -48,6 +48,7 @@ class SeedMetrics(JsonRecord):
     train_seconds: float = 0.0
     wall_seconds_this_attempt: float = 0.0
     omp_num_threads: str | None = None
+    machine: Machine | None = None  # CPU, oneDNN ISA, threads of its worker (seeds before it: None)
     context: str = "cpu(0)"
     finished_at: str = ""
     status: str = "complete"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lenet_batch.config import Recipe
-from lenet_batch.provenance import now_utc, versions
+from lenet_batch.provenance import machine, now_utc, versions
 from lenet_batch.records import Attempt, DataInfo
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
@@ -51,6 +51,7 @@ def _metrics(run: RunRef, seed: int, recipe: Recipe, data_info: DataInfo, done: 
         train_seconds=round(sum(m.seconds for m in done.history), 3),
         wall_seconds_this_attempt=round(done.wall_seconds, 3),
         omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
+        machine=machine(),
         context=f"{done.context[0]}({done.context[1]})",
         finished_at=now_utc(),
     )
