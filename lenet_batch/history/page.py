@@ -7,8 +7,20 @@ from collections.abc import Sequence
 
 from lenet_batch.history.figures import FIGURES
 from lenet_batch.history.rows import RunRow
+from lenet_batch.summary.types import MIN_INTERVAL_SEEDS
 
-COLUMNS = ["run", "started", "train", "infer", "summary", "seeds", "mean [95% CI]", "ensemble", "gate"]
+COLUMNS = [
+    "run",
+    "started",
+    "train",
+    "infer",
+    "summary",
+    "seeds",
+    "mean [95% CI]",
+    "ensemble",
+    "gate",
+    "changed",
+]
 STYLE = (
     "body{font-family:sans-serif;max-width:1280px;margin:2em auto}table{border-collapse:collapse}"
     "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}img{max-width:100%}"
@@ -29,6 +41,8 @@ def _accuracy(row: RunRow) -> str:
     if row.mean_accuracy is None:
         return "—"
     ci = "" if row.ci95_low is None else f" [{_num(row.ci95_low)}, {_num(row.ci95_high)}]"
+    if row.ci95_low is None and 0 < row.seeds_ok < MIN_INTERVAL_SEEDS:
+        ci = " (too few seeds for an interval)"
     return _num(row.mean_accuracy) + ci
 
 
@@ -53,6 +67,7 @@ def table_row(row: RunRow, link_prefix: str) -> str:
         esc(_num(row.ensemble_accuracy)),
     ]
     body = "".join(f"<td>{c}</td>" for c in cells) + f'<td class="gate">{esc(_gate(row))}</td>'
+    body += f'<td class="changed">{esc(row.changes_text() or "—")}</td>'  # since the baseline
     return f'<tr class="{esc(row.state)}">{body}</tr>'
 
 

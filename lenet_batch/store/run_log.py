@@ -78,6 +78,7 @@ class DurableLogHandler(logging.Handler):
         self.dirty = False
         self.warned = False  # a copy that cannot be saved is said once, not every few seconds
         self.broken = False  # writing through failed (a full disk): lines are held, saved at the end
+        self.keep = True  # False: the command wrote nothing else (nothing_written), so no log either
         self.stopped = threading.Event()
         self.saving = threading.Lock()
         if not self.local:
@@ -196,12 +197,19 @@ def attach(run: RunRef, name: str) -> DurableLogHandler:
 def detach(handler: DurableLogHandler, keep: bool) -> None:
     """Stop keeping records; with `keep` the copy is completed, else (a refused command) removed."""
     logging.getLogger().removeHandler(handler)
-    if keep:
+    if keep and handler.keep:
         handler.stopped.set()  # the periodic saves end before the last one
         handler.save(force=True)
         handler.close()
     else:
         handler.discard()
+
+
+def nothing_written() -> None:
+    """The command found nothing to do: the attached durable copies are removed when it ends (no log)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, DurableLogHandler):
+            handler.keep = False
 
 
 def save_all() -> None:
