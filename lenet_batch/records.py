@@ -45,7 +45,7 @@ def hosts_of(attempts: tuple[Attempt, ...] | list[Attempt]) -> str | None:
 TEST_FILES = ("test_images", "test_labels")
 
 
-def test_split_digest(data: DataInfo | None) -> str | None:
+def digest_of_test_split(data: DataInfo | None) -> str | None:
     """One short digest of a run's test split: SHA-256 over its two files' digests (12 hex digits).
 
     What the evaluation partition was scored on, what the gate compares runs by, and what a refusal names;

@@ -11,7 +11,7 @@ from lenet_batch.data.inputs import ImageSource
 from lenet_batch.errors import DataError
 from lenet_batch.pipeline import infer_work, run_data
 from lenet_batch.pipeline.stages import SummaryRequest, TrainRequest, plan_training
-from lenet_batch.records import test_split_digest
+from lenet_batch.records import digest_of_test_split
 from lenet_batch.store import run_record, storage
 from lenet_batch.store.layout import RunRef
 from lenet_batch.summary.types import RunSummary
@@ -52,4 +52,4 @@ def _recorded_digest(run: RunRef, training: TrainRequest) -> str | None:
         return None  # other data is loaded and checked the usual way (and refused if it differs)
     if recorded.verified is not None and recorded.verified != training.data.verify:
         return None  # refused the usual way too ("verified recorded False, requested True")
-    return test_split_digest(recorded)
+    return digest_of_test_split(recorded)

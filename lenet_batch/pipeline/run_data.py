@@ -14,7 +14,7 @@ from lenet_batch.data import fashion_mnist
 from lenet_batch.data.fashion_mnist import FashionMNIST
 from lenet_batch.data.inputs import ImageSource
 from lenet_batch.errors import DataError, DataMismatch
-from lenet_batch.records import DataInfo, test_split_digest
+from lenet_batch.records import DataInfo, digest_of_test_split
 from lenet_batch.redaction import MASK
 from lenet_batch.store import run_record, storage
 from lenet_batch.store.layout import RunRef
@@ -34,7 +34,7 @@ class RunData:
 
     def expected_digest(self) -> str | None:
         """The test split's digest known without loading it: the recorded one, unless --data was given."""
-        return None if self.given else test_split_digest(self.recorded)
+        return None if self.given else digest_of_test_split(self.recorded)
 
 
 def data_for_run(run: RunRef, request: DataRequest) -> RunData:
@@ -48,7 +48,7 @@ def data_for_run(run: RunRef, request: DataRequest) -> RunData:
             "with the full URI (its test split must have the recorded digests)"
         )
     # The recorded digests are the check: data the run read with --no-verify is read so again.
-    verify = request.verify and not test_split_digest(recorded)
+    verify = request.verify and not digest_of_test_split(recorded)
     return RunData(DataRequest(recorded.source, verify), recorded, False)
 
 
@@ -61,7 +61,7 @@ def load_for_run(run: RunRef, data: RunData) -> FashionMNIST:
 
 def test_split_differs(data: RunData, dataset: FashionMNIST) -> tuple[str, str] | None:
     """(recorded digest, the dataset's) when the run recorded another test split than the dataset's."""
-    recorded, found = test_split_digest(data.recorded), test_split_digest(dataset.info())
+    recorded, found = digest_of_test_split(data.recorded), digest_of_test_split(dataset.info())
     return None if recorded is None or found is None or recorded == found else (recorded, found)
 
 
@@ -119,14 +119,14 @@ def sealed_source(
         check_test_split(run, data, dataset)
     elif data.expected_digest() is None:  # --data given, or nothing recorded: its digest needs the files
         dataset = load_for_run(run, data)
-    digest = test_split_digest(dataset.info()) if dataset is not None else data.expected_digest()
-    recorded = data.recorded.source if data.recorded else None
+    info = dataset.info() if dataset is not None else data.recorded
+    digest = digest_of_test_split(info) if dataset is not None else data.expected_digest()
     return replace(
         source,
         data_uri=data.request.uri or None,
         verify=data.request.verify,
         digest=digest,
-        data_source=dataset.source if dataset is not None else recorded,
+        data_source=info.source if info is not None else None,
     ), dataset
 
 

@@ -25,6 +25,7 @@ from lenet_batch.store.layout import RunRef
 from lenet_batch.store.seed_records import (
     ScoreResult,
     TrainResult,
+    require_run,
     trained_seeds,
 )
 from lenet_batch.training.checkpoints import run_states, seed_state, skipped
@@ -261,6 +262,7 @@ def summarize(
     from lenet_batch.summary.stage import summarize_run
 
     if dataset is None and data is not None and data.uri:  # other test data: refused before any writing
+        require_run(run)  # a run that is not there says so first
         dataset = run_data.load_for_run(run, run_data.data_for_run(run, data))
     images = dataset.arrays() if dataset is not None else None
     load = (lambda: run_data.pictures(run, data)) if data is not None and images is None else None

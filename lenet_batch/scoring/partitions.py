@@ -181,7 +181,7 @@ class Marker(JsonRecord):
     """_COMMITTED.json: a partition's file, rows and size, the model and the input it was made from.
 
     A partition whose marker names the model a seed has now and the input about to be scored is not scored
-    again (the infer stage's skip): `input_sha256` is records.test_split_digest for the test split, the
+    again (the infer stage's skip): `input_sha256` is records.digest_of_test_split for the test split, the
     files' own SHA-256 for an --input (None in markers written before it was recorded).
     """
 

@@ -2,9 +2,9 @@
 
 "previous" is the nearest earlier night in night order (store.runs_index.night_key: date ids by date, other
 ids by start time) whose summary completed without regressing and that was scored on the same test split
-(records.test_split_digest of run.json's data; a run that recorded none is not excluded). It depends only on
-earlier nights, so a summary rerun by hand after the nightly compares with the same baseline and reaches the
-same verdict, unless an earlier night was backfilled since: then the rerun compares with that one.
+(records.digest_of_test_split of run.json's data; a run that recorded none is not excluded). It depends only
+on earlier nights, so a summary rerun by hand after the nightly compares with the same baseline and reaches
+the same verdict, unless an earlier night was backfilled since: then the rerun compares with that one.
 """
 
 import logging
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from lenet_batch.config import BASELINE_PREVIOUS
 from lenet_batch.errors import ConfigError, DataError
-from lenet_batch.records import test_split_digest
+from lenet_batch.records import digest_of_test_split
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
 from lenet_batch.store.runs_index import RunFiles, read_records
@@ -54,7 +54,7 @@ def earlier_runs(current: RunFiles, runs: list[RunFiles]) -> list[RunFiles]:
 
 
 def _test_data(run: RunFiles) -> str | None:
-    return test_split_digest(run.record.data) if run.record else None
+    return digest_of_test_split(run.record.data) if run.record else None
 
 
 def _other_test_data(current: RunFiles, candidate: RunFiles) -> bool:

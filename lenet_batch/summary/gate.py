@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from lenet_batch.config import GATE_RULES, GateRule
-from lenet_batch.records import test_split_digest
+from lenet_batch.records import digest_of_test_split
 from lenet_batch.summary.changes import run_changes
 from lenet_batch.summary.types import (
     NOT_COMPARABLE,
@@ -145,7 +145,7 @@ def test_digest(summary: RunSummary) -> str | None:
     summary.json from before `scored`); None when neither is known."""
     if summary.scored is not None and summary.scored.digest:
         return summary.scored.digest
-    return test_split_digest(summary.run_metadata.data) if summary.run_metadata else None
+    return digest_of_test_split(summary.run_metadata.data) if summary.run_metadata else None
 
 
 def compare(

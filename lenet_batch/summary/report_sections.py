@@ -7,7 +7,7 @@ between seeds, the pictures, and last what made the run (recipe, data, versions,
 from collections.abc import Mapping
 from typing import Any
 
-from lenet_batch.records import test_split_digest
+from lenet_batch.records import digest_of_test_split
 from lenet_batch.summary.report import Section, Table, fmt, headline_bullets, headline_line
 from lenet_batch.summary.types import (
     NOT_COMPARABLE,
@@ -261,7 +261,7 @@ def metadata_section(meta: RunMetadata) -> Section:
     paragraphs = (
         f"Seeds: {meta.seeds or 'none'}; run created {fmt(meta.created_at)}.",
         _git_text(meta.git),
-        f"Data: {fmt(meta.data.source)} (test split {test_split_digest(meta.data) or 'not recorded'}); "
+        f"Data: {fmt(meta.data.source)} (test split {digest_of_test_split(meta.data) or 'not recorded'}); "
         f"scored input: {fmt(meta.input)}.",
         _machine_text(meta),
         attempts,

@@ -10,7 +10,7 @@ reused: nothing is written, and the verdict (exit 4 included) is the one it reco
 import hashlib
 import json
 import logging
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from lenet_batch import __version__
@@ -22,6 +22,7 @@ from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
 from lenet_batch.store.run_record import RunRecord
 from lenet_batch.store.seed_records import load_complete
+from lenet_batch.store.storage import join
 from lenet_batch.summary.baseline import Baseline
 from lenet_batch.summary.types import SCHEMA_VERSION, RunSummary
 
@@ -73,7 +74,9 @@ def previous_summary(run: RunRef, digest: str) -> RunSummary | None:
         return None
     if summary.inputs_digest != digest or summary.schema_version != SCHEMA_VERSION:
         return None
-    return summary
+    # Where its reports are now (an output copied or moved elsewhere names its old place in summary.json).
+    folder = run.summary_dir
+    return replace(summary, report_html=join(folder, "report.html"), report_md=join(folder, "report.md"))
 
 
 def has_pictures(summary: RunSummary) -> bool:

@@ -272,7 +272,7 @@ class ScoredInput(JsonRecord):
 
     name: str  # fashion-mnist:test for the run's evaluation
     source: str | None = None  # the data folder the test split came from
-    digest: str | None = None  # records.test_split_digest of what was scored (None: not recorded)
+    digest: str | None = None  # records.digest_of_test_split of what was scored (None: not recorded)
     n_images: int = 0  # images each seed scored
 
 
