@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.helpers import REPO, VENV_BIN, client_env, job_info, ray_cli, submit
+from tests.sealed_helpers import tree_state
 
 pytestmark = pytest.mark.slow
 
@@ -183,6 +184,11 @@ def test_nightly_sh_runs_locally_under_env_i(tmp_path, small_data_dir):
     assert "running locally" in out
     assert_complete_run(output, "local-1")
     assert json.loads((output / "_last_success.json").read_text())["run_id"] == "local-1"
+    # cron again on the finished night: nothing to do, nothing written
+    state = tree_state(output)
+    code, out = finish(nightly_sh(env_file, tmp_path / "again.log"))
+    assert code == 0 and "nothing to do: run local-1 is complete" in out, out[-4000:]
+    assert tree_state(output) == state
 
 
 def lock_holder(lock: Path, first: subprocess.Popen, timeout: float = 120) -> int:

@@ -14,6 +14,7 @@ from lenet_batch.pipeline.stages import SummaryRequest, TrainRequest, plan_train
 from lenet_batch.records import digest_of_test_split
 from lenet_batch.store import run_record, storage
 from lenet_batch.store.layout import RunRef
+from lenet_batch.summary.reuse import reusable_summary
 from lenet_batch.summary.types import RunSummary
 from lenet_batch.training.plan import SKIP
 
@@ -36,9 +37,7 @@ def finished_night(run: RunRef, training: TrainRequest, summary: SummaryRequest)
     source = ImageSource(digest=digest)
     if any(infer_work.already_scored(run, seed, source) is None for seed in training.seeds):
         return None
-    from lenet_batch.summary.stage import reusable_summary
-
-    return reusable_summary(run, baseline=summary.baseline, rule=summary.rule)
+    return reusable_summary(run, summary.baseline, summary.rule)
 
 
 def _recorded_digest(run: RunRef, training: TrainRequest) -> str | None:

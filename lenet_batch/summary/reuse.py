@@ -20,10 +20,10 @@ from lenet_batch.scoring.committed import committed_partitions
 from lenet_batch.scoring.partitions import read_marker
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
-from lenet_batch.store.run_record import RunRecord
+from lenet_batch.store.run_record import RunRecord, read_run
 from lenet_batch.store.seed_records import load_complete
 from lenet_batch.store.storage import join
-from lenet_batch.summary.baseline import Baseline
+from lenet_batch.summary.baseline import Baseline, load_baseline
 from lenet_batch.summary.types import SCHEMA_VERSION, RunSummary
 
 log = logging.getLogger(__name__)
@@ -82,3 +82,12 @@ def previous_summary(run: RunRef, digest: str) -> RunSummary | None:
 def has_pictures(summary: RunSummary) -> bool:
     """The summary drew the article's two image pictures (it had the dataset)."""
     return "train_images.png" in summary.files
+
+
+def reusable_summary(run: RunRef, baseline: str, rule: GateRule) -> RunSummary | None:
+    """The run's summary when nothing is new since it was made and it has its pictures, else None.
+
+    What a finished night checks: no statistics, figures or data are loaded for it."""
+    base = load_baseline(run, baseline)
+    previous = previous_summary(run, inputs_digest(run, read_run(run), base, rule))
+    return previous if previous is not None and has_pictures(previous) else None

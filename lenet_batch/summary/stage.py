@@ -151,17 +151,6 @@ def summarize_run(
     return finish(run, summary, clock)
 
 
-def reusable_summary(
-    run: RunRef, *, baseline: str = PREVIOUS, rule: GateRule | None = None
-) -> RunSummary | None:
-    """The run's summary when nothing is new since it was made and it has its pictures, else None."""
-    rule = rule or GateRule()
-    base = load_baseline(run, baseline)
-    digest = reuse.inputs_digest(run, run_record.read_run(run), base, rule)
-    previous = reuse.previous_summary(run, digest)
-    return previous if previous is not None and reuse.has_pictures(previous) else None
-
-
 def _summary_files(
     run: RunRef, record: RunRecord, base: Baseline, rule: GateRule, images: dict | None, clock: StageClock
 ) -> tuple[RunSummary, tuple[dict, dict]]:
