@@ -285,3 +285,9 @@ def test_nightly_sh_submits_and_a_second_run_on_the_same_output_is_refused(clust
     # A night that already succeeded is not submitted again.
     code, out = finish(nightly_sh(env_file, tmp_path / "again.log"))
     assert code == 0 and "already succeeded; nothing to do" in out
+    # Submitted all the same (another submission id), the job finds the finished night: nothing written.
+    state = tree_state(output)
+    resubmit = nightly_sh(env_file, tmp_path / "resubmit.log", LENET_BATCH_SUBMISSION_ID="night-1-again")
+    code, out = finish(resubmit)
+    assert code == 0 and "nothing to do: run night-1 is complete" in out, out[-4000:]
+    assert tree_state(output) == state
