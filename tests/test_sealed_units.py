@@ -23,7 +23,14 @@ from lenet_batch.summary import baseline, gate
 from lenet_batch.summary.report import headline_line, interval_text
 from lenet_batch.summary.report_render import render_markdown
 from lenet_batch.summary.statistics import ACCURACY_BOUNDS, spread
-from lenet_batch.summary.types import SCHEMA_VERSION, RunMetadata, RunSummary, ScoredInput, VersionRow
+from lenet_batch.summary.types import (
+    SCHEMA_VERSION,
+    Interval,
+    RunMetadata,
+    RunSummary,
+    ScoredInput,
+    VersionRow,
+)
 from tests.history_helpers import run_json
 from tests.test_gate import summary_of
 
@@ -246,3 +253,10 @@ def test_a_version_1_summary_reads_and_renders_with_this_version(name):
         json.loads(json.dumps(dataclasses.replace(tonight, comparison=cmp).to_json()))
     )
     assert again.comparison == cmp and again.schema_version == SCHEMA_VERSION
+
+
+def test_an_older_summarys_interval_past_0_or_1_is_cut_in_the_history():
+    summary = summary_of([0.10, 0.95, 0.99])
+    wide = dataclasses.replace(summary.across_seeds, ci95=Interval(-0.12, 1.31))  # as version 2 wrote it
+    row = run_row_of(dataclasses.replace(summary, across_seeds=wide))
+    assert (row.ci95_low, row.ci95_high) == (0.0, 1.0)

@@ -110,8 +110,8 @@ def run_row(night: Night) -> RunRow:
         seeds_ok=ok,
         seeds_failed=failed,
         mean_accuracy=across.mean if across else None,
-        ci95_low=ci.low if ci else None,
-        ci95_high=ci.high if ci else None,
+        ci95_low=max(ci.low, 0.0) if ci else None,  # an accuracy: older summaries were not cut at 0 and 1
+        ci95_high=min(ci.high, 1.0) if ci else None,
         min_accuracy=across.min if across else None,
         max_accuracy=across.max if across else None,
         ensemble_accuracy=summary.ensemble.accuracy if summary else None,
