@@ -143,6 +143,24 @@ def test_a_finished_night_is_nothing_to_do_and_writes_nothing(nights, out):
     assert heavy == [] and tree_state(out) == before  # no lock, history, heartbeat or log touched
 
 
+def test_a_night_stopped_before_its_history_writes_it_on_the_next_run_then_is_finished(nights, out):
+    _, small, _ = nights
+    record = out / "runs" / FIRST / "run.json"
+    doc = json.loads(record.read_text())
+    doc["stages"]["history"] = {"status": "interrupted"}  # SIGTERM while the history was rebuilt
+    record.write_text(json.dumps(doc))
+    shutil.rmtree(out / "history")
+    (out / "_last_success.json").unlink()
+    args = ["--output", str(out), "--data", small, "--no-verify", "--run-id", FIRST, "--seeds", "0-1"]
+    code, stdout, err = nightly_in_process([*args, "--epochs", "1"])
+    assert code == 0 and "nothing to do" not in stdout, err[-3000:]
+    assert (out / "history" / "history.html").is_file() and (out / "_last_success.json").is_file()
+    assert json.loads(record.read_text())["stages"]["history"]["status"] == "complete"
+    before = tree_state(out)
+    code, stdout, err = nightly_in_process([*args, "--epochs", "1"])
+    assert code == 0 and "nothing to do" in stdout and tree_state(out) == before, err[-3000:]
+
+
 # --- 3. a refused command writes nothing -------------------------------------------------------------------
 
 

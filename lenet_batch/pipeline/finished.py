@@ -27,6 +27,8 @@ def finished_night(run: RunRef, training: TrainRequest, summary: SummaryRequest)
     stages_done = record.stage_status("train") == record.stage_status("infer") == "complete"
     if not stages_done or record.stage_status("summary") not in ("complete", "regressed"):
         return None
+    if record.stage_status("history") != "complete":  # stopped before its history and heartbeat
+        return None
     trained = {row.seed for row in record.stage_seeds("train")}
     plans = plan_training(run, training)  # another recipe is refused here, as it would be under the lock
     if not set(training.seeds) <= trained or any(p.action != SKIP for p in plans):

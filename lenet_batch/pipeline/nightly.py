@@ -17,9 +17,9 @@ from lenet_batch.errors import EXIT_REGRESSION, EXIT_SEEDS_FAILED, LenetError, R
 from lenet_batch.json_records import JsonRecord
 from lenet_batch.pipeline import finished, stages
 from lenet_batch.provenance import now_utc
-from lenet_batch.store import lock, run_log, storage
+from lenet_batch.store import lock, run_log, run_record, storage
 from lenet_batch.store.backends import check_reachable_by_workers
-from lenet_batch.store.layout import Layout, RunRef
+from lenet_batch.store.layout import RunRef
 from lenet_batch.store.run_record import SeedEntry
 from lenet_batch.summary.baseline import NO_BASELINE, PREVIOUS, load_baseline
 from lenet_batch.summary.report import headline_line
@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DONE, NOTHING_TO_DO = "done", "nothing to do"
+HISTORY = (
+    "history"  # the nightly's last stage, recorded in run.json once the history (and heartbeat) is written
+)
 
 
 @dataclass(frozen=True)
@@ -80,26 +83,44 @@ def nightly(settings: Settings, force: bool = False) -> NightResult:
         if done is not None:
             return _nothing_to_do(run, done)
     with lock.run_lock(run, settings.stale_lock_seconds):
-        progress = _Progress()
-        try:
-            _stages(settings, run, progress, force)
-        except LenetError as exc:
-            history = _history_after_failure(run.layout) if progress.changed else None
-            if not progress.changed:
-                run_log.nothing_written()
-            if exc.exit_code in (EXIT_SEEDS_FAILED, EXIT_REGRESSION):  # the night ran: its document
-                exc.document = _night(run, progress, _outcome(exc), str(exc), history)
-            raise
-        if not progress.changed:  # everything was done already: no history, no heartbeat
-            return _nothing_to_do(run, progress.summary)
-        night = _night(run, progress, DONE, headline_line(progress.summary))
-        night = dataclasses.replace(night, history=_history_after_success(run, progress.summary))
-        storage.write_json_atomic(
-            run.layout.heartbeat(),
-            {"run_id": run.run_id, "finished_at": now_utc(), "headline": night.headline},
-            run.options,
-        )
+        return _locked_night(settings, run, force)
+
+
+def _locked_night(settings: Settings, run: RunRef, force: bool) -> NightResult:
+    """The stages under the lock, then the history (recorded as a stage of the run) and the heartbeat."""
+    progress = _Progress()
+    try:
+        _stages(settings, run, progress, force)
+    except LenetError as exc:
+        history = _history_after_failure(run) if _needs_history(run, progress) else None
+        if history is None and not progress.changed:
+            run_log.nothing_written()
+        if exc.exit_code in (EXIT_SEEDS_FAILED, EXIT_REGRESSION):  # the night ran: its document
+            exc.document = _night(run, progress, _outcome(exc), str(exc), history)
+        raise
+    if not _needs_history(run, progress):  # everything was done already: no history, no heartbeat
+        return _nothing_to_do(run, progress.summary)
+    night = _night(run, progress, DONE, headline_line(progress.summary))
+    night = dataclasses.replace(night, history=_history_after_success(run, progress.summary))
+    storage.write_json_atomic(
+        run.layout.heartbeat(),
+        {"run_id": run.run_id, "finished_at": now_utc(), "headline": night.headline},
+        run.options,
+    )
+    _record_history(run)  # after the heartbeat: a night stopped before it is not finished
     return night
+
+
+def _needs_history(run: RunRef, progress: _Progress) -> bool:
+    """The night changed its run, or its summary stands but its history was never recorded as built."""
+    if progress.changed:
+        return True
+    return progress.summary is not None and run_record.read_run(run).stage_status(HISTORY) != "complete"
+
+
+def _record_history(run: RunRef) -> None:
+    """The history stage in run.json: this night's history (and heartbeat, when it passed) were written."""
+    run_record.update_stage(run, HISTORY, None, status="complete")
 
 
 def _stages(settings: Settings, run: RunRef, progress: _Progress, force: bool) -> None:
@@ -168,14 +189,17 @@ def _nothing_to_do(run: RunRef, summary: RunSummary | None) -> NightResult:
     return night
 
 
-def _history_after_failure(layout: Layout) -> "HistoryResult | None":
+def _history_after_failure(run: RunRef) -> "HistoryResult | None":
     """Rebuild the history after a failed night; its own failure is logged, the night's exit code stands."""
     from lenet_batch.history.stage import build_history
 
     try:
-        return build_history(layout)
+        with run_record.marks_interruption(run, HISTORY):
+            history = build_history(run.layout)
+        _record_history(run)
+        return history
     except Exception:  # the night's error is what the exit code reports; this one is logged in full
-        log.exception("the history under %s was not rebuilt after the failed night", layout.history_dir())
+        log.exception("the history under %s was not rebuilt after the failed night", run.layout.history_dir())
         return None
 
 
@@ -186,7 +210,8 @@ def _history_after_success(run: RunRef, summary: RunSummary) -> "HistoryResult":
     outcome = summary.comparison.outcome() if summary.comparison else "n/a"
     done = f"run {run.run_id} completed (gate: {outcome}; report: {summary.report_html})"
     try:
-        return build_history(run.layout)
+        with run_record.marks_interruption(run, HISTORY):
+            return build_history(run.layout)
     except LenetError as exc:
         raise type(exc)(
             f"{done}, but the history was not written: {exc}; "

@@ -125,6 +125,13 @@ class DurableLogHandler(logging.Handler):
         folder = os.path.dirname(path)
         self.made_folder = not os.path.isdir(folder)
         os.makedirs(folder, exist_ok=True)
+        stem, n = self.uri.removesuffix(".log"), 1
+        while os.path.exists(
+            path
+        ):  # an earlier command of this process in the same second: a name of its own
+            n += 1
+            self.uri = f"{stem}-{n}.log"
+            path = storage.get_fs(self.uri, self.run.options)[1]
         self.file = open(path, "a", encoding="utf-8")  # noqa: SIM115 (open for the command's length)
         self.written = True
         self.file.write("".join(self.held))

@@ -2,7 +2,7 @@
 
 The inputs are everything the summary reads or compares: each committed partition's marker (model, input,
 rows, commit time), each predicted seed's metrics.json (model and finish time), run.json's data, seeds and
-stages before the summary, the baseline (its id and when its own summary was made) and the gate's rule, and
+train and infer stages, the baseline (its id and when its own summary was made) and the gate's rule, and
 this code's version and schema. summary.json records the digest; a summary whose digest is unchanged is
 reused: nothing is written, and the verdict (exit 4 included) is the one it recorded.
 """
@@ -29,6 +29,7 @@ from lenet_batch.summary.types import SCHEMA_VERSION, RunSummary
 log = logging.getLogger(__name__)
 
 MARKER_KEYS = ("model_sha256", "input_sha256", "rows", "committed_at")
+READ_STAGES = ("train", "infer")  # what the evaluation was made by (not a named --input, not later stages)
 
 
 def _predictions(run: RunRef) -> dict[str, Any]:
@@ -54,7 +55,7 @@ def inputs_digest(run: RunRef, record: RunRecord, base: Baseline, rule: GateRule
             "data": record.data.to_json() if record.data else None,
             "seeds": record.config.get("seeds"),
             "failed": sorted(record.failed_seeds()),
-            "stages": {k: v.to_json() for k, v in record.stages.items() if k != "summary"},
+            "stages": {k: v.to_json() for k, v in record.stages.items() if k in READ_STAGES},
         },
         "baseline": [base.run_id, baseline.generated_at, baseline.inputs_digest] if baseline else None,
         "rule": asdict(rule),
