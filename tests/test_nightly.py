@@ -49,7 +49,7 @@ def test_nightly_locally_completes_then_a_rerun_resumes_without_retraining(small
     assert "run night: 2 seeds, mean test accuracy" in first.stdout
     run = json.loads((tmp_path / "runs" / "night" / "run.json").read_text())
     assert {k: v["status"] for k, v in run["stages"].items()} == {
-        s: "complete" for s in ("train", "infer", "summary")
+        s: "complete" for s in ("train", "infer", "summary", "history")
     }
     heartbeat = json.loads((tmp_path / "_last_success.json").read_text())
     assert heartbeat["run_id"] == "night"

@@ -65,7 +65,7 @@ def assert_complete_run(output: Path, run_id: str) -> None:
     """run.json stages complete; a model per seed; a committed Parquet partition per seed; the summary."""
     run = json.loads((output / "runs" / run_id / "run.json").read_text())
     assert {k: v["status"] for k, v in run["stages"].items()} == dict.fromkeys(
-        ("train", "infer", "summary"), "complete"
+        ("train", "infer", "summary", "history"), "complete"
     )
     for seed in SEEDS:
         seed_dir = output / "runs" / run_id / "seeds" / f"seed={seed}"
