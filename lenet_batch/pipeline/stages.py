@@ -19,6 +19,7 @@ from lenet_batch.data import fashion_mnist
 from lenet_batch.data.batch import IMAGE_BYTES
 from lenet_batch.data.fashion_mnist import FashionMNIST
 from lenet_batch.data.inputs import ImageSource
+from lenet_batch.data.limits import limited
 from lenet_batch.errors import DataError, LenetError, ModelFileError, SeedsFailed, StorageError
 from lenet_batch.pipeline.local_scoring import pin_threads, score_here
 from lenet_batch.pipeline.placement import local_slots, score_on_ray
@@ -99,8 +100,10 @@ class SummaryRequest:
 
 
 def load_dataset(data: DataRequest, options: dict[str, Any] | None = None) -> FashionMNIST:
-    """Fashion-MNIST from --data / $LENET_BATCH_DATA / the system package / the download cache."""
-    return fashion_mnist.load(data.uri or None, options, verify=data.verify)
+    """Fashion-MNIST from --data / $LENET_BATCH_DATA / the system package / the download cache, cut to the
+    class-balanced subsets of --train-limit and --test-limit."""
+    dataset = fashion_mnist.load(data.uri or None, options, verify=data.verify)
+    return limited(dataset, data.train_limit, data.test_limit)
 
 
 def raise_if_failed(results: Sequence[TrainResult | ScoreResult], stage: str) -> None:
