@@ -6,11 +6,13 @@ other fields are for programs. The POST runs in a daemon thread that the night w
 and the night keeps its exit code. The URL is never logged or recorded whole: its path is often its secret.
 """
 
+import base64
 import json
 import logging
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
@@ -78,14 +80,21 @@ def wanted(notice: Notice, on: str) -> bool:
     return on == "always" or notice.state in PROBLEMS
 
 
+def _request(url: str, body: bytes) -> urllib.request.Request:
+    """The POST; credentials in the URL (https://user:pass@host/…) go as HTTP basic auth, as curl does."""
+    headers = {"Content-Type": "application/json", "User-Agent": f"lenet-batch/{__version__}"}
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is not None or parts.password is not None:
+        user = urllib.parse.unquote(parts.username or "")
+        secret = urllib.parse.unquote(parts.password or "")
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{secret}".encode()).decode("ascii")
+        url = urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return urllib.request.Request(url, data=body, method="POST", headers=headers)
+
+
 def _post_once(url: str, body: bytes, timeout: float) -> str:
     """POST the body; '' when the hook took it (2xx), else what went wrong."""
-    request = urllib.request.Request(
-        url,
-        data=body,
-        method="POST",
-        headers={"Content-Type": "application/json", "User-Agent": f"lenet-batch/{__version__}"},
-    )
+    request = _request(url, body)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             response.read(65536)
