@@ -92,3 +92,32 @@ def test_a_limit_below_one_is_refused(value):
         config.resolve({"train_limit": value}, env={})
     with pytest.raises(ConfigError, match="--test-limit must be at least 1"):
         config.resolve({}, env={"LENET_BATCH_TEST_LIMIT": str(value)})
+
+
+@pytest.mark.parametrize(
+    ("recorded", "given", "used"),
+    [
+        ((6000, 1000), None, (6000, 1000)),
+        ((6000, 1000), 1000, (6000, 1000)),
+        ((None, None), None, (None, None)),
+    ],
+)
+def test_a_runs_evaluation_uses_the_test_subset_it_recorded(recorded, given, used):
+    from lenet_batch.config import DataRequest
+    from lenet_batch.data.limits import evaluation_limits
+
+    info = DataInfo(train_limit=recorded[0], test_limit=recorded[1])
+    data = evaluation_limits(DataRequest("d", True, None, given), info, "r")
+    assert (data.uri, data.train_limit, data.test_limit) == ("d", *used)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "given", "said"),
+    [(1000, 2000, "on --test-limit 1000; scoring its evaluation on --test-limit 2000"), (None, 500, "whole")],
+)
+def test_a_runs_evaluation_on_another_test_subset_is_refused(recorded, given, said):
+    from lenet_batch.config import DataRequest
+    from lenet_batch.data.limits import evaluation_limits
+
+    with pytest.raises(ConfigError, match=f"run r was trained and evaluated .*{said}.*Nothing was written"):
+        evaluation_limits(DataRequest(test_limit=given), DataInfo(test_limit=recorded), "r")

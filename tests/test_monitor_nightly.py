@@ -59,6 +59,9 @@ def test_smoke_nights_tell_the_hook_and_the_metrics_file_and_check_reads_them(
     assert "secret" not in json.dumps(record["config"]) and record["config"]["notify"].endswith("/…")
     summary = json.loads((out / "runs" / "n1" / "summary" / "summary.json").read_text())
     assert summary["ensemble"]["n_samples"] == 500
+    other = ("infer", "--run", "n1", "--output", str(out), "--data", small_data_dir, "--no-verify")
+    refused = helpers.run_cli(*other, "--test-limit", "1000")
+    assert refused.returncode == 2 and "evaluated on --test-limit 500" in refused.stderr
 
     with hook_server("error") as hook:
         second = helpers.run_cli(

@@ -9,9 +9,11 @@ import dataclasses
 
 import numpy as np
 
+from lenet_batch.config import DataRequest
 from lenet_batch.data.classes import CLASS_NAMES, NUM_CLASSES
 from lenet_batch.data.fashion_mnist import FashionMNIST
-from lenet_batch.errors import DataError
+from lenet_batch.errors import ConfigError, DataError
+from lenet_batch.records import DataInfo
 
 FLAGS = {"train": "--train-limit", "test": "--test-limit"}
 
@@ -50,3 +52,22 @@ def limited(dataset: FashionMNIST, train_limit: int | None, test_limit: int | No
             arrays[f"{split}_images"] = arrays[f"{split}_images"][keep]
             arrays[f"{split}_labels"] = arrays[f"{split}_labels"][keep]
     return dataclasses.replace(dataset, **arrays, train_limit=train_limit, test_limit=test_limit)
+
+
+def _shown(limit: int | None) -> str:
+    return "the whole test split" if limit is None else f"--test-limit {limit}"
+
+
+def evaluation_limits(request: DataRequest, recorded: DataInfo | None, run_id: str) -> DataRequest:
+    """The data to score a run's evaluation with: the test subset the run recorded unless one is given, and
+    then only that one (ConfigError, exit 2, nothing written: other test images would change the meaning of
+    its numbers; `infer --input` scores other images)."""
+    if recorded is None:
+        return request
+    if request.test_limit is not None and request.test_limit != recorded.test_limit:
+        raise ConfigError(
+            f"run {run_id} was trained and evaluated on {_shown(recorded.test_limit)}; scoring its "
+            f"evaluation on {_shown(request.test_limit)} is refused. Score other images with `infer "
+            "--input`, or use a new --run-id. Nothing was written"
+        )
+    return dataclasses.replace(request, train_limit=recorded.train_limit, test_limit=recorded.test_limit)

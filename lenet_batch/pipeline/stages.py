@@ -19,7 +19,7 @@ from lenet_batch.data import fashion_mnist
 from lenet_batch.data.batch import IMAGE_BYTES
 from lenet_batch.data.fashion_mnist import FashionMNIST
 from lenet_batch.data.inputs import ImageSource
-from lenet_batch.data.limits import limited
+from lenet_batch.data.limits import evaluation_limits, limited
 from lenet_batch.errors import DataError, LenetError, ModelFileError, SeedsFailed, StorageError
 from lenet_batch.pipeline.local_scoring import pin_threads, score_here
 from lenet_batch.pipeline.placement import local_slots, score_on_ray
@@ -231,8 +231,9 @@ def infer(run: RunRef, request: InferRequest, dataset: FashionMNIST | None = Non
     with run_record.marks_interruption(run, stage):
         if source.uri:
             source.batches(run.options)  # fail here, once, on a bad input file, rather than in every seed
-        elif dataset is None:
-            dataset = load_dataset(request.data, run.options)
+        elif dataset is None:  # the run's evaluation: on the test subset it recorded (data/limits.py)
+            data = evaluation_limits(request.data, run_record.read_run(run).data, run.run_id)
+            dataset = load_dataset(data, run.options)
         results = sorted(_score(run, todo, request, dataset), key=lambda r: r.seed)
     run_record.update_stage(run, stage, [r.entry() for r in results], clock=clock, input=source.name)
     done = [r for r in results if r.status == "scored"]
