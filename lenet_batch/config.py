@@ -25,6 +25,7 @@ from lenet_batch.config_layers import NEGATED_FLAGS, coerce, flag_spellings, fro
 from lenet_batch.errors import ConfigError
 from lenet_batch.redaction import has_secret, redact, redact_uri, redact_webhook
 from lenet_batch.store import backends
+from lenet_batch.store.backends import StorageOptions
 from lenet_batch.store.layout import Layout, RunRef
 
 DEFAULT_SEEDS = "0-3"
@@ -98,7 +99,7 @@ class Settings:
     address: str = ""  # empty: $RAY_ADDRESS, else a local Ray started for the run
     ray_connect_timeout: float = ClusterOptions.connect_timeout
     # Never in repr (it may hold credentials); carries storage_timeout/retries to every filesystem opened.
-    storage_options: dict[str, Any] = field(default_factory=dict, repr=False)
+    storage_options: StorageOptions = field(default_factory=dict, repr=False)
     storage_timeout: float = backends.DEFAULT_TIMEOUT  # seconds to connect and for each read
     storage_retries: int = backends.DEFAULT_RETRIES  # attempts after the first on network errors
     input: str = ""  # images to score; empty: the Fashion-MNIST test split

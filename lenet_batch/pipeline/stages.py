@@ -25,7 +25,7 @@ from lenet_batch.pipeline.local_scoring import pin_threads, score_here
 from lenet_batch.pipeline.placement import local_slots, score_on_ray
 from lenet_batch.records import DataInfo
 from lenet_batch.store import run_record, storage
-from lenet_batch.store.backends import check_reachable_by_workers
+from lenet_batch.store.backends import StorageOptions, check_reachable_by_workers
 from lenet_batch.store.layout import RunRef
 from lenet_batch.store.seed_records import (
     ScoreResult,
@@ -99,7 +99,7 @@ class SummaryRequest:
         return cls(settings.baseline, settings.gate_rule())
 
 
-def load_dataset(data: DataRequest, options: dict[str, Any] | None = None) -> FashionMNIST:
+def load_dataset(data: DataRequest, options: StorageOptions | None = None) -> FashionMNIST:
     """Fashion-MNIST from --data / $LENET_BATCH_DATA / the system package / the download cache, cut to the
     class-balanced subsets of --train-limit and --test-limit."""
     dataset = fashion_mnist.load(data.uri or None, options, verify=data.verify)
