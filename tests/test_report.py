@@ -112,9 +112,15 @@ def test_html_embeds_every_figure_as_a_decodable_data_uri(doc):
     for uri, figure in zip(sources, figures.values(), strict=True):
         assert uri.startswith("data:image/png;base64,")
         assert base64.b64decode(uri.split(",", 1)[1]) == figure.png
-    # Nothing is fetched: the only links are to the tables written beside the report, and to anchors.
+    # Nothing is fetched: the only links are to the tables written beside the report, to anchors, and to
+    # the history page of the output (no baseline here, so no baseline report).
     hrefs = set(re.findall(r'href="([^"#]*)"', page)) - {"data:,"}
-    assert hrefs == {"per_seed.csv", "summary.parquet", "disagreement.parquet"}
+    assert hrefs == {
+        "per_seed.csv",
+        "summary.parquet",
+        "disagreement.parquet",
+        "../../../history/history.html",
+    }
     assert f"{doc.across_seeds.mean:.4f}" in page and "Against the baseline" in page
 
 
@@ -155,7 +161,14 @@ def test_the_comparison_is_rendered_as_rows_a_person_reads(doc):
     # The test's numbers each in a row of their own, never the dict they are kept in.
     assert "{'statistic'" not in page and "statistic" not in text
     assert f"| Welch t | {test.statistic:.2f} |" in text and f"| degrees of freedom | {test.df:.1f} |" in text
-    assert "<td>p-value</td>" in page and "| rule | welch (applied: welch) |" in text
+    assert "<td>p-value</td>" in page and "| rule | welch |" in text
+    # Only what the applied rule uses, and a link to the baseline night's report.
+    assert "| alpha (one-sided) | 0.0100 |" in text and "largest drop allowed" not in text
+    assert "baseline reason" not in text and "fallback" not in text and "failed seeds" not in text
+    assert (
+        '<a href="../../2026-11-26/summary/report.html">the baseline night&#x27;s report (2026-11-26)</a>'
+        in page
+    )
 
 
 def test_the_headline_comes_first_then_the_verdict_then_the_seeds(doc):

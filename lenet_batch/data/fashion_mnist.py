@@ -46,10 +46,17 @@ class FashionMNIST:
     test_labels: np.ndarray
     source: str
     digests: dict[str, str] = field(default_factory=dict)
+    train_limit: int | None = None  # the class-balanced subset taken of each split (data/limits.py)
+    test_limit: int | None = None
 
     def info(self) -> DataInfo:
-        """Where the data came from and its digests, as recorded in run.json and metrics.json."""
-        return DataInfo(source=self.source, sha256=dict(self.digests))
+        """Where the data came from, its digests and subset limits, as run.json and metrics.json record."""
+        return DataInfo(
+            source=self.source,
+            sha256=dict(self.digests),
+            train_limit=self.train_limit,
+            test_limit=self.test_limit,
+        )
 
     def describe(self) -> dict[str, Any]:
         """Source, counts, shapes, dtypes and class balance of each split, and the digests."""
@@ -61,7 +68,8 @@ class FashionMNIST:
                 "labels": {"shape": list(labels.shape), "dtype": str(labels.dtype)},
                 "class_balance": class_balance(labels),
             }
-        return {"source": self.source, "splits": splits, "sha256": self.digests}
+        limits = {"train_limit": self.train_limit, "test_limit": self.test_limit}
+        return {"source": self.source, "splits": splits, "sha256": self.digests, **limits}
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays by name (what goes into Ray's object store)."""

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from lenet_batch.config import Settings
 from lenet_batch.errors import LenetError
+from lenet_batch.monitor.watch import NightWatch
 from lenet_batch.pipeline import stages
 from lenet_batch.provenance import now_utc
 from lenet_batch.store import lock, run_log, storage
@@ -41,7 +42,8 @@ def nightly(settings: Settings) -> NightResult:
         settings = dataclasses.replace(settings, input="", input_labels="", input_name="")
     run = settings.run_ref()
     check_reachable_by_workers(run.output)
-    with lock.run_lock(run, settings.stale_lock_seconds):
+    # The metrics file and the webhook are told once the lock is released (monitor/watch.py).
+    with NightWatch.start(settings, run), lock.run_lock(run, settings.stale_lock_seconds):
         try:
             summary = _stages(settings, run)
         except LenetError:

@@ -19,6 +19,7 @@ from lenet_batch.data import fashion_mnist
 from lenet_batch.data.batch import IMAGE_BYTES
 from lenet_batch.data.fashion_mnist import FashionMNIST
 from lenet_batch.data.inputs import ImageSource
+from lenet_batch.data.limits import evaluation_limits, limited
 from lenet_batch.errors import DataError, LenetError, ModelFileError, SeedsFailed, StorageError
 from lenet_batch.pipeline.local_scoring import pin_threads, score_here
 from lenet_batch.pipeline.placement import local_slots, score_on_ray
@@ -99,8 +100,10 @@ class SummaryRequest:
 
 
 def load_dataset(data: DataRequest, options: StorageOptions | None = None) -> FashionMNIST:
-    """Fashion-MNIST from --data / $LENET_BATCH_DATA / the system package / the download cache."""
-    return fashion_mnist.load(data.uri or None, options, verify=data.verify)
+    """Fashion-MNIST from --data / $LENET_BATCH_DATA / the system package / the download cache, cut to the
+    class-balanced subsets of --train-limit and --test-limit."""
+    dataset = fashion_mnist.load(data.uri or None, options, verify=data.verify)
+    return limited(dataset, data.train_limit, data.test_limit)
 
 
 def raise_if_failed(results: Sequence[TrainResult | ScoreResult], stage: str) -> None:
@@ -228,8 +231,9 @@ def infer(run: RunRef, request: InferRequest, dataset: FashionMNIST | None = Non
     with run_record.marks_interruption(run, stage):
         if source.uri:
             source.batches(run.options)  # fail here, once, on a bad input file, rather than in every seed
-        elif dataset is None:
-            dataset = load_dataset(request.data, run.options)
+        elif dataset is None:  # the run's evaluation: on the test subset it recorded (data/limits.py)
+            data = evaluation_limits(request.data, run_record.read_run(run).data, run.run_id)
+            dataset = load_dataset(data, run.options)
         results = sorted(_score(run, todo, request, dataset), key=lambda r: r.seed)
     run_record.update_stage(run, stage, [r.entry() for r in results], clock=clock, input=source.name)
     done = [r for r in results if r.status == "scored"]
