@@ -54,7 +54,7 @@ def limited(dataset: FashionMNIST, train_limit: int | None, test_limit: int | No
     return dataclasses.replace(dataset, **arrays, train_limit=train_limit, test_limit=test_limit)
 
 
-def _shown(limit: int | None) -> str:
+def _subset_text(limit: int | None) -> str:
     return "the whole test split" if limit is None else f"--test-limit {limit}"
 
 
@@ -66,8 +66,8 @@ def evaluation_limits(request: DataRequest, recorded: DataInfo | None, run_id: s
         return request
     if request.test_limit is not None and request.test_limit != recorded.test_limit:
         raise ConfigError(
-            f"run {run_id} was trained and evaluated on {_shown(recorded.test_limit)}; scoring its "
-            f"evaluation on {_shown(request.test_limit)} is refused. Score other images with `infer "
+            f"run {run_id} was trained and evaluated on {_subset_text(recorded.test_limit)}; scoring its "
+            f"evaluation on {_subset_text(request.test_limit)} is refused. Score other images with `infer "
             "--input`, or use a new --run-id. Nothing was written"
         )
     return dataclasses.replace(request, train_limit=recorded.train_limit, test_limit=recorded.test_limit)

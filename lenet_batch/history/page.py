@@ -57,7 +57,7 @@ def _change(row: RunRow) -> str:
     return "no change" if said in ("", "nothing recorded changed") else str(said)
 
 
-def _stages(row: RunRow) -> str:
+def _stage_cell(row: RunRow) -> str:
     """'complete' when train, infer and summary all completed; else each stage that did not, and how."""
     statuses = {stage: getattr(row, stage) for stage in STAGES}
     if all(status == "complete" for status in statuses.values()):
@@ -79,7 +79,7 @@ def table_row(row: RunRow, link_prefix: str) -> str:
     run = esc(row.run_id)
     if row.report:
         run = f'<a href="{esc(link_prefix + row.report, quote=True)}">{run}</a>'
-    values = [esc(_started(row)), esc(_stages(row)), esc(_seeds(row)), esc(_accuracy(row))]
+    values = [esc(_started(row)), esc(_stage_cell(row)), esc(_seeds(row)), esc(_accuracy(row))]
     values += [esc(_num(row.ensemble_accuracy)), esc(_change(row)), esc(_gate(row))]
     cells = [run, *values]
     body = "".join(
