@@ -13,16 +13,19 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from lenet_batch.checks import (
+    INT_MAX,
     NUMBER_RANGES,
     check_address,
     check_number,
     check_run_id,
     check_storage_options,
+    parse_duration,
 )
 from lenet_batch.config_layers import NEGATED_FLAGS, coerce, flag_spellings, from_env, load_toml
 from lenet_batch.errors import ConfigError
-from lenet_batch.redaction import has_secret, redact, redact_uri
+from lenet_batch.redaction import has_secret, redact, redact_uri, redact_webhook
 from lenet_batch.store import backends
+from lenet_batch.store.backends import StorageOptions
 from lenet_batch.store.layout import Layout, RunRef
 
 DEFAULT_SEEDS = "0-3"
@@ -30,6 +33,7 @@ GATE_RULES = ("welch", "threshold")  # the regression gate: seed-noise test, or 
 # NumPy's legacy seeding (np.random.seed) takes 0 .. 2**32-1; MXNet's seed is a C int that wraps, so every
 # seed in that range still seeds it differently.
 SEED_MAX = 2**32 - 1
+NOTIFY_ON = ("problems", "always")  # when the nightly's webhook is called
 BASELINE_PREVIOUS = "previous"  # --baseline previous: the latest earlier run with a complete summary
 INFER_BATCH_SIZE = 8192  # images per scoring batch (--infer-batch-size): what a scoring task holds at once
 
@@ -58,10 +62,13 @@ class ClusterOptions:
 
 @dataclass(frozen=True)
 class DataRequest:
-    """Which Fashion-MNIST to load (--data; empty: the usual places) and whether to check its digests."""
+    """Which Fashion-MNIST to load (--data; empty: the usual places), whether to check its digests, and the
+    class-balanced subset of each split to take (--train-limit, --test-limit; None: the whole split)."""
 
     uri: str = ""
     verify: bool = True
+    train_limit: int | None = None
+    test_limit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +99,7 @@ class Settings:
     address: str = ""  # empty: $RAY_ADDRESS, else a local Ray started for the run
     ray_connect_timeout: float = ClusterOptions.connect_timeout
     # Never in repr (it may hold credentials); carries storage_timeout/retries to every filesystem opened.
-    storage_options: dict[str, Any] = field(default_factory=dict, repr=False)
+    storage_options: StorageOptions = field(default_factory=dict, repr=False)
     storage_timeout: float = backends.DEFAULT_TIMEOUT  # seconds to connect and for each read
     storage_retries: int = backends.DEFAULT_RETRIES  # attempts after the first on network errors
     input: str = ""  # images to score; empty: the Fashion-MNIST test split
@@ -106,6 +113,13 @@ class Settings:
     max_drop: float = GateRule.max_drop  # threshold (and the fallback with < 2 seeds a side): allowed drop
     stale_lock_seconds: int = 6 * 3600
     query_timeout: float = 300.0  # `query --timeout`: seconds before a query is stopped (exit 2)
+    train_limit: int | None = None  # a class-balanced subset of the train split (smoke runs; data/limits.py)
+    test_limit: int | None = None  # ... and of the test split
+    notify: str = ""  # a webhook URL the nightly POSTs its outcome to (monitor/notify.py); empty: none
+    notify_on: str = NOTIFY_ON[0]  # problems: failed nights, failed seeds, regressions; always: every night
+    notify_timeout: float = 10.0  # seconds the hook may take in all, its one retry included
+    metrics_file: str = ""  # a Prometheus textfile the nightly and `check` write (monitor/metrics.py)
+    max_age: str = "26h"  # `check`: a night older than this without a success is stale
 
     def __post_init__(self) -> None:
         # The limits ride in the options so that Ray workers open filesystems with them too.
@@ -127,7 +141,7 @@ class Settings:
 
     def data_request(self) -> DataRequest:
         """Which dataset to load, and whether to verify it."""
-        return DataRequest(self.data, self.verify_data)
+        return DataRequest(self.data, self.verify_data, self.train_limit, self.test_limit)
 
     def gate_rule(self) -> GateRule:
         """How the summary's regression gate decides."""
@@ -160,6 +174,7 @@ class Settings:
         recorded["storage_options"] = {
             k: v for k, v in self.storage_options.items() if k not in backends.RESERVED
         }
+        recorded["notify"] = redact_webhook(self.notify)  # a webhook's path is often its secret
         return redact(recorded)
 
 
@@ -238,11 +253,27 @@ def validate(s: Settings) -> None:
     for flag, uri in (("--output", s.output), ("--data", s.data), ("--input", s.input)):
         if uri:
             backends.check_protocol(uri, flag)
+    check_monitoring(s)
     if s.input_labels and not s.input:
         raise ConfigError("--input-labels goes with an IDX --input; give --input too")
     if s.address:
         check_address(s.address)
     check_storage_options(s.storage_options)
+
+
+def check_monitoring(s: Settings) -> None:
+    """The smoke limits, the webhook, its timeout, the metrics file and --max-age."""
+    for flag, limit in (("--train-limit", s.train_limit), ("--test-limit", s.test_limit)):
+        if limit is not None:
+            check_number(flag, limit, 1, INT_MAX)
+    if s.notify_on not in NOTIFY_ON:
+        raise ConfigError(f"--notify-on {s.notify_on!r}: use one of {', '.join(NOTIFY_ON)}")
+    check_number("--notify-timeout", s.notify_timeout, 0.0, 600.0, low_excluded=True)
+    if s.notify and not s.notify.startswith(("http://", "https://")):
+        raise ConfigError(f"--notify {redact_webhook(s.notify)}: give an http:// or https:// URL")
+    if s.metrics_file and "://" in s.metrics_file.removeprefix("file://"):
+        raise ConfigError(f"--metrics-file {s.metrics_file}: give a local path (the textfile folder)")
+    parse_duration(s.max_age, "--max-age")
 
 
 def _check_local_output(output: str) -> None:

@@ -122,11 +122,11 @@ def _option_value(key: str, value: str) -> Any:
     return value  # numbers stay strings: a secret or a bucket may be all digits
 
 
-def parse_storage_options(pairs: list[str] | None) -> dict[str, Any] | None:
+def parse_storage_options(pairs: list[str] | None) -> dict[str, object] | None:
     """--storage-option key=value pairs into a dict (see _option_value for how values are read)."""
     if not pairs:
         return None
-    options: dict[str, Any] = {}
+    options: dict[str, object] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():

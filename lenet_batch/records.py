@@ -11,11 +11,14 @@ from lenet_batch.json_records import JsonRecord
 
 @dataclass(frozen=True)
 class DataInfo(JsonRecord):
-    """The data a run used: where from, the SHA-256 of each decompressed file, whether it was verified."""
+    """The data a run used: where from, the SHA-256 of each decompressed file, whether it was verified, and
+    the size of the class-balanced subset taken of each split (None: the whole split)."""
 
     source: str | None = None
     sha256: dict[str, str] = field(default_factory=dict)
     verified: bool | None = None
+    train_limit: int | None = None
+    test_limit: int | None = None
 
 
 @dataclass(frozen=True)

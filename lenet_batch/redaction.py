@@ -62,6 +62,17 @@ def redact_uri(uri: str) -> str:
     return "::".join(_redact_one(part) for part in uri.split("::"))
 
 
+def redact_webhook(url: str) -> str:
+    """A webhook URL as it may be logged or recorded: scheme and host only, for its path is often the
+    secret itself (Slack's /services/T…/B…/<token>, Teams', Discord's); userinfo masked as redact_uri does."""
+    if not url:
+        return url
+    m = re.match(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)(.*)$", redact_uri(url), re.S)
+    if not m:
+        return MASK
+    return f"{m.group(1)}{m.group(2)}" + ("/…" if m.group(3).strip("/") else "")
+
+
 def _redact_match(match: re.Match) -> str:
     uri = match.group(0)
     stem = uri.rstrip(_TRAILING)

@@ -31,7 +31,7 @@ FLAGS = (
     "--mute-audio",
     "--remote-debugging-pipe",
 )
-WIDTH = 1200
+WIDTH = 1280  # the pages are read on a laptop: every check and screenshot at this width
 IMAGES_JS = """JSON.stringify(Array.from(document.images).map(i => ({
   src: i.currentSrc.slice(0, 40), complete: i.complete, width: i.naturalWidth, height: i.naturalHeight})))"""
 
@@ -51,6 +51,47 @@ def find_chromium() -> str | None:
     return next((path for path in found if Path(path).exists() and _runs(path)), None)
 
 
+# What a person would see as broken layout, measured in the page: the page scrolls sideways, an element
+# reaches past the viewport, text spills out of its box (clipped, or over its neighbour), an in-page link
+# points at no element. Relative links come back to be checked against the files beside the page.
+LAYOUT_JS = """(() => {
+  const width = document.documentElement.clientWidth;
+  const name = e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +
+    (e.className && typeof e.className === 'string' ? '.' + e.className.split(' ').join('.') : '');
+  const wide = [], clipped = [], text = ['TD', 'TH', 'FIGCAPTION', 'P', 'LI', 'H1', 'H2'];
+  for (const e of document.body.querySelectorAll('*')) {
+    const r = e.getBoundingClientRect();
+    if (r.width && (r.right > width + 0.5 || r.left < -0.5)) wide.push(name(e) + ' ' + Math.round(r.right));
+    const style = getComputedStyle(e);
+    const boxed = style.overflowX !== 'visible' || text.includes(e.tagName);
+    if (boxed && e.tagName !== 'DETAILS' && e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0)
+      clipped.push(name(e) + ': ' + e.textContent.slice(0, 60));
+  }
+  const anchors = Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href'));
+  const missing = anchors.filter(h => h.startsWith('#') && !document.getElementById(h.slice(1)));
+  return JSON.stringify({
+    overflow: document.documentElement.scrollWidth - width, wide, clipped, missing,
+    links: anchors.filter(h => !h.startsWith('#'))});
+})()"""
+
+
+@dataclass
+class Layout:
+    """The page's layout problems (all empty on a good page) and its links to other files."""
+
+    overflow: int  # pixels the page is wider than the window
+    wide: list[str]
+    clipped: list[str]
+    missing: list[str]  # in-page links to no element
+    links: list[str]
+
+    def unresolved(self, page: Path) -> list[str]:
+        """Links to files that do not exist beside the page, or to anything that would be fetched."""
+        bad = [h for h in self.links if "://" in h or h.startswith("//")]
+        local = [h for h in self.links if h not in bad and not h.startswith("data:")]
+        return bad + [h for h in local if not (page.parent / h.split("#")[0]).resolve().is_file()]
+
+
 @dataclass
 class PageCheck:
     """What a page did in the browser: its images, console errors, height, and a full-page screenshot."""
@@ -59,6 +100,7 @@ class PageCheck:
     errors: list[str]
     height: int
     screenshot: bytes = field(repr=False)
+    layout: Layout | None = None
 
 
 class Chromium:
@@ -180,5 +222,6 @@ class Chromium:
         self.wait_for("Page.loadEventFired")
         images = json.loads(self.evaluate(IMAGES_JS))
         height = int(self.evaluate("document.documentElement.scrollHeight"))
+        layout = Layout(**json.loads(self.evaluate(LAYOUT_JS)))
         shot = self.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
-        return PageCheck(images, self.errors(), height, base64.b64decode(shot["data"]))
+        return PageCheck(images, self.errors(), height, base64.b64decode(shot["data"]), layout)

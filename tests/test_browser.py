@@ -1,16 +1,20 @@
-"""report.html in a real browser (headless Chromium, offline): every image loads, no console error, a sane
-height. Each test saves its screenshot in its tmp_path for a person to look at (the path is printed)."""
+"""report.html and history.html in a real browser (headless Chromium, offline, 1280 px wide): every image
+loads, no console error, a sane height, no sideways scrolling, nothing wider than the window, no text spilling
+out of its box, every link resolving. Each test saves its screenshot in its tmp_path for a person to look at
+(the path is printed)."""
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from lenet_batch.errors import RegressionDetected
+from lenet_batch.history.stage import build_history
 from lenet_batch.store.layout import Layout
 from lenet_batch.summary import stage as summary_stage
 from tests import synthetic_runs as syn
-from tests.browser import WIDTH, Chromium, find_chromium
+from tests.browser import WIDTH, Chromium, PageCheck, find_chromium
 from tests.pixels import read_png
 
 CHROMIUM = find_chromium()
@@ -46,6 +50,7 @@ def write_report(tmp_path: Path, monkeypatch, n_seeds: int, epochs: int) -> Path
     table = syn.predictions_table("r1", range(n_seeds), 2000 if n_seeds <= 20 else 200)
     monkeypatch.setattr(summary_stage, "read_predictions", lambda layout, run_id, **_: table)
     summary_stage.summarize_run(run, images=pictures() if n_seeds == 3 else None)
+    build_history(run.layout)  # the report links it
     return Path(run.summary_dir) / "report.html"
 
 
@@ -62,6 +67,16 @@ def test_report_renders_in_a_browser(browser, tmp_path, monkeypatch, n_seeds, ep
     assert page.errors == []
     assert MIN_HEIGHT < page.height < MAX_HEIGHT, page.height
     assert read_png(page.screenshot).shape[:2] == (page.height, WIDTH)
+    assert_laid_out(page, report, n_links=4 if n_seeds > 1 else 3)  # no disagreement table with 1 seed
+
+
+def assert_laid_out(page: PageCheck, path: Path, n_links: int) -> None:
+    """Nothing wider than the window, no text out of its box, every link resolving (and as many as said)."""
+    layout = page.layout
+    assert layout.overflow <= 0 and layout.wide == [], (layout.overflow, layout.wide[:5])
+    assert layout.clipped == [], layout.clipped[:5]
+    assert layout.missing == [] and layout.unresolved(path) == [], (layout.missing, layout.unresolved(path))
+    assert len(layout.links) == n_links, layout.links
 
 
 def test_the_check_sees_a_broken_page(browser, tmp_path):
@@ -76,6 +91,23 @@ def test_the_check_sees_a_broken_page(browser, tmp_path):
     assert any("boom" in e for e in page.errors) and any(
         "missing.png" in e or "ERR_FILE" in e for e in page.errors
     )
+
+
+def test_the_layout_check_sees_overflow_clipped_text_and_dead_links(browser, tmp_path):
+    page_file = tmp_path / "wide.html"
+    long_id = "2026-11-28-" + "x" * 300
+    page_file.write_text(
+        '<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body>'
+        f'<table><tr><td style="white-space:nowrap">{long_id}</td></tr></table>'
+        '<p style="width:80px;overflow:hidden;white-space:nowrap">a sentence cut off at its edge</p>'
+        '<a href="#nowhere">anchor</a> <a href="gone.html">file</a> <a href="https://example.com/">web</a>'
+        "</body></html>"
+    )
+    layout = browser.check_page(page_file).layout
+    assert layout.overflow > 1000 and any(w.startswith("td") for w in layout.wide)
+    assert any(c.startswith("p: a sentence cut off") for c in layout.clipped)
+    assert layout.missing == ["#nowhere"]
+    assert layout.unresolved(page_file) == ["https://example.com/", "gone.html"]
 
 
 def test_a_regressed_run_renders_its_verdict(browser, tmp_path, monkeypatch):
@@ -95,3 +127,59 @@ def test_a_regressed_run_renders_its_verdict(browser, tmp_path, monkeypatch):
     assert verdict.startswith("gate: REGRESSED") and "1 seed(s) failed: [3]" in verdict
     assert colour == "rgb(251, 227, 225)"
     assert page.errors == []
+
+
+def night(out: Path, monkeypatch, day: int, worse: bool = False) -> None:
+    """Night 2026-11-2<day> of 3 seeds x 1 epoch summarised into out; a worse night gets 45% of the test
+    images wrong on top, so the gate calls it a regression against the night before."""
+    rid = f"2026-11-2{day}"
+    run = Layout(str(out)).run(rid)
+    syn.write_records(run, range(3 * day, 3 * day + 3), 1)
+    record = summary_stage.storage.read_json(run.run_json)
+    record["created_at"] = f"{rid}T02:00:00Z"
+    summary_stage.storage.write_json_atomic(run.run_json, record)
+    table = syn.predictions_table(rid, range(3 * day, 3 * day + 3), 1000)
+    if worse:
+        wrong = (np.arange(table.num_rows) % 1000) < 450
+        labels = table["label"].to_numpy()
+        predicted = np.where(wrong, (labels + 1) % 10, table["prediction"].to_numpy()).astype(np.int32)
+        table = table.set_column(table.column_names.index("prediction"), "prediction", [predicted])
+    monkeypatch.setattr(summary_stage, "read_predictions", lambda layout, run_id, **_: table)
+    try:
+        summary_stage.summarize_run(run, images=pictures())
+    except RegressionDetected:
+        assert worse
+
+
+@pytest.mark.parametrize("nights", [1, 3])
+def test_report_and_history_of_nights_read_well(browser, tmp_path, monkeypatch, nights):
+    out = tmp_path / "out"
+    for day in range(6, 6 + nights):
+        night(out, monkeypatch, day, worse=day == 8)
+    build_history(Layout(str(out)))
+    report = out / "runs" / f"2026-11-2{5 + nights}" / "summary" / "report.html"
+    # The report links its tables, history.html and, with a baseline, the baseline night's report.
+    page = looked_at(browser, report, tmp_path / f"report-{nights}-nights.png", 4 + (nights > 1))
+    verdict = browser.evaluate("document.querySelector('.verdict').textContent")
+    assert verdict.startswith("gate: REGRESSED" if nights == 3 else "gate: n/a (no baseline)")
+    assert len(page.images) == 7
+    # The history links each night's report; run ids, start times and stages each stay on one line.
+    looked_at(browser, out / "history" / "history.html", tmp_path / f"history-{nights}-nights.png", nights)
+    lines = json.loads(browser.evaluate(LINES_JS))
+    assert len(lines) == 3 * nights and set(lines) == {1}, lines
+
+
+# How many lines of text each td.nowrap cell takes: the distinct tops of its text's boxes.
+LINES_JS = """JSON.stringify(Array.from(document.querySelectorAll('td.nowrap')).map(td => {
+  const range = document.createRange(); range.selectNodeContents(td);
+  return new Set(Array.from(range.getClientRects()).map(r => Math.round(r.bottom))).size; }))"""
+
+
+def looked_at(browser, path: Path, shot: Path, n_links: int) -> PageCheck:
+    """The page checked in the browser, its screenshot saved: images, console, layout and links."""
+    page = browser.check_page(path)
+    shot.write_bytes(page.screenshot)
+    print(f"screenshot: {shot}")
+    assert page.errors == [] and all(i["complete"] and i["width"] > 0 for i in page.images)
+    assert_laid_out(page, path, n_links)
+    return page

@@ -9,7 +9,7 @@ from lenet_batch.cli.parser import build_parser
 from lenet_batch.config_layers import NEGATED_FLAGS
 from lenet_batch.errors import ConfigError
 
-COMMANDS = ["data", "train", "predict", "infer", "query", "summary", "nightly", "runs", "history"]
+COMMANDS = ["data", "train", "predict", "infer", "query", "summary", "nightly", "runs", "history", "check"]
 NOT_IN_FILES = {"storage_option"}  # repeatable KEY=VALUE pairs; the file has a [storage_options] table
 
 

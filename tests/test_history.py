@@ -140,17 +140,17 @@ def test_per_class_heatmap_leaves_nights_without_a_summary_grey(output):
 def test_history_html_is_self_contained_and_links_only_existing_reports(output):
     page = (output / "history" / "history.html").read_text()
     refs = re.findall(r'(?:src|href)="([^"]*)"', page)
-    images = [r for r in refs if r.startswith("data:")]
-    links = [r for r in refs if not r.startswith("data:")]
+    images = [r for r in refs if r.startswith("data:image/")]
+    links = [r for r in refs if not r.startswith(("data:", "#"))]
     assert len(images) == 2
     for uri in images:
         read_png(base64.b64decode(uri.split(",", 1)[1]))
     assert all((output / "history" / link).resolve().is_file() for link in links)
     linked = {link.split("/")[2] for link in links}
     assert linked == {run_id(k) for k in range(NIGHTS) if KINDS.get(k) in (None, "regressed")}
-    assert re.search(rf'<tr class="regressed"><td><a [^>]*>{run_id(2)}</a>', page)
-    assert re.search(rf'<tr class="failed"><td>{run_id(4)}</td>', page)
-    assert re.search(rf'<tr class="incomplete"><td>{run_id(6)}</td>', page)
+    assert re.search(rf'<tr class="regressed"><td class="nowrap"><a [^>]*>{run_id(2)}</a>', page)
+    assert re.search(rf'<tr class="failed"><td class="nowrap">{run_id(4)}</td>', page)
+    assert re.search(rf'<tr class="incomplete"><td class="nowrap">{run_id(6)}</td>', page)
 
 
 def test_runs_reads_only_run_json_and_summary_json(output, monkeypatch):
@@ -222,5 +222,5 @@ def test_a_good_night_whose_history_cannot_be_written_fails_saying_the_run_compl
     message = str(caught.value)
     assert message.startswith(f"run {run_id(1)} completed (gate: passed; report: ")
     assert "but the history was not written" in message and "lenet-batch history --output" in message
-    nightly._history_after_failure(run.layout)  # after a failed night: logged, the night's error stands
+    nightly._history_after_failure(run)  # after a failed night: logged, the night's error stands
     assert "was not rebuilt after the failed night" in caplog.text

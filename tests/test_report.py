@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from lenet_batch.config import GateRule
 from lenet_batch.summary import figures as fig
 from lenet_batch.summary import gate
 from lenet_batch.summary.report_render import render_html, render_markdown
@@ -113,9 +114,15 @@ def test_html_embeds_every_figure_as_a_decodable_data_uri(doc):
     for uri, figure in zip(sources, figures.values(), strict=True):
         assert uri.startswith("data:image/png;base64,")
         assert base64.b64decode(uri.split(",", 1)[1]) == figure.png
-    # Nothing is fetched: the only links are to the tables written beside the report, and to anchors.
+    # Nothing is fetched: the only links are to the tables written beside the report, to anchors, and to
+    # the history page of the output (no baseline here, so no baseline report).
     hrefs = set(re.findall(r'href="([^"#]*)"', page)) - {"data:,"}
-    assert hrefs == {"per_seed.csv", "summary.parquet", "disagreement.parquet"}
+    assert hrefs == {
+        "per_seed.csv",
+        "summary.parquet",
+        "disagreement.parquet",
+        "../../../history/history.html",
+    }
     assert f"{doc.across_seeds.mean:.4f}" in page and "Against the baseline" in page
 
 
@@ -150,14 +157,23 @@ def test_the_comparison_is_rendered_as_rows_a_person_reads(doc):
         doc, run_id="2026-11-26", per_seed=tuple(replace(r, test_accuracy=0.99) for r in doc.per_seed)
     )
     baseline = replace(baseline, across_seeds=replace(baseline.across_seeds, mean=0.99))
-    page, text = html_and_markdown(replace(doc, comparison=gate.compare(doc, baseline)))
-    test = gate.compare(doc, baseline).test
+    # every seed is below the baseline's: a max drop above the drop keeps the separation rule out, so that
+    # Welch decides (the separation rule's rows: test_sealed_units)
+    rule = GateRule(max_drop=0.5)
+    page, text = html_and_markdown(replace(doc, comparison=gate.compare(doc, baseline, rule)))
+    test = gate.compare(doc, baseline, rule).test
     assert "Compared with run 2026-11-26." in text and "| mean accuracy |" in text
     # The test's numbers each in a row of their own, never the dict they are kept in.
     assert "{'statistic'" not in page and "statistic" not in text
     assert f"| Welch t | {test.statistic:.2f} |" in text and f"| degrees of freedom | {test.df:.1f} |" in text
-    applied = gate.compare(doc, baseline).applied_rule  # every seed below the baseline's: separation
-    assert "<td>p-value</td>" in page and f"| rule | welch (applied: {applied}) |" in text
+    assert "<td>p-value</td>" in page and "| rule | welch |" in text
+    # Only what the applied rule uses, and a link to the baseline night's report.
+    assert "| alpha (one-sided) | 0.0100 |" in text and "largest drop allowed" not in text
+    assert "baseline reason" not in text and "fallback" not in text and "failed seeds" not in text
+    assert (
+        '<a href="../../2026-11-26/summary/report.html">the baseline night&#x27;s report (2026-11-26)</a>'
+        in page
+    )
 
 
 def test_the_headline_comes_first_then_the_verdict_then_the_seeds(doc):

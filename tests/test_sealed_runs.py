@@ -258,7 +258,7 @@ def test_the_lr_change_is_named_beside_the_verdict_everywhere(nights, capsys):
     assert rows[SECOND]["changes"] == cmp["changes"] and rows[FIRST]["changes"] is None
     table = pq.read_table(output / "history" / "runs.parquet").to_pylist()
     assert {r["run_id"]: r["changes"] for r in table} == {FIRST: None, SECOND: "lr 0.1 → 0.01"}
-    assert '<td class="changed">lr 0.1 → 0.01</td>' in (output / "history" / "history.html").read_text()
+    assert '<td class="small">lr 0.1 → 0.01</td>' in (output / "history" / "history.html").read_text()
 
 
 # --- 8. intervals a person can read ------------------------------------------------------------------------

@@ -228,6 +228,22 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    """The output's health for monitors: one line (or JSON), the state's exit code, optional metrics."""
+    from lenet_batch.checks import parse_duration
+    from lenet_batch.monitor import health, metrics
+
+    max_age = parse_duration(settings.max_age, "--max-age")
+    found = health.assess(settings.layout(), max_age, settings.stale_lock_seconds)
+    if settings.metrics_file:
+        metrics.write_metrics(settings.metrics_file, found)
+    if args.json:
+        output.print_json(found.to_json())
+    else:
+        print(found.message)
+    return found.exit_code
+
+
 # Each subcommand's handler, by the name the parser gives it.
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "data": cmd_data,
@@ -239,4 +255,5 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "nightly": cmd_nightly,
     "runs": cmd_runs,
     "history": cmd_history,
+    "check": cmd_check,
 }

@@ -60,6 +60,9 @@ def print_dataset(info: dict[str, Any]) -> None:
             f"labels {tuple(s['labels']['shape'])} {s['labels']['dtype']}"
         )
         print("  " + ", ".join(f"{k} {v}" for k, v in s["class_balance"].items()))
+    if info.get("train_limit") or info.get("test_limit"):
+        limits = f"--train-limit {info['train_limit']}, --test-limit {info['test_limit']}"
+        print(f"subset: {limits} (the first images of each class, in file order)")
     if info.get("plot"):
         print(f"plot: {info['plot']}")
 

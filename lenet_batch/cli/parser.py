@@ -90,6 +90,46 @@ def _force_flag(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--force", action="store_true", help=what)
 
 
+def _limit_flags(p: argparse.ArgumentParser) -> None:
+    """--train-limit and --test-limit: smoke-sized runs on a deterministic, class-balanced subset."""
+    how = "images: the first N/10 of each class in file order (the first N%%10 classes take one more)"
+    p.add_argument("--train-limit", type=int, default=None, metavar="N", help=f"train on N {how}")
+    p.add_argument("--test-limit", type=int, default=None, metavar="M", help=f"evaluate on M {how}")
+
+
+def _monitor_flags(p: argparse.ArgumentParser, nightly: bool) -> None:
+    """--metrics-file (nightly and check) and, on the nightly, the webhook's flags."""
+    p.add_argument(
+        "--metrics-file",
+        default=None,
+        metavar="PATH",
+        help="write the night's state in Prometheus text format to PATH, atomically (node_exporter's "
+        "textfile collector reads *.prom files)",
+    )
+    if not nightly:
+        return
+    p.add_argument(
+        "--notify",
+        default=None,
+        metavar="URL",
+        help="POST a JSON document (run id, state, headline, what changed, report, and a `text` for Slack/"
+        "Teams) to URL when the night fails, has failed seeds or regresses",
+    )
+    p.add_argument(
+        "--notify-on",
+        choices=config.NOTIFY_ON,
+        default=None,
+        help="problems (default): failures, failed seeds and regressions; always: every night",
+    )
+    p.add_argument(
+        "--notify-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="the most the hook may take, its one retry included (default 10); it never fails the night",
+    )
+
+
 def _positive(text: str) -> int:
     """An integer >= 1 (argparse type)."""
     try:
@@ -148,6 +188,7 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("data", parents=[parent], help="where the data comes from, counts, class balance")
     _common(p, "data", "verify_data")
+    _limit_flags(p)
     p.add_argument("--plot", metavar="FILE", help="write a PNG of the first training images with class names")
     p.add_argument("--first", type=_positive, default=18, help="images in the plot (default 18)")
     p.add_argument("--json", action="store_true", help="print the description as JSON")
@@ -155,6 +196,7 @@ def build_parser() -> Parser:
     p = sub.add_parser("train", parents=[parent], help="train seeds in parallel as Ray tasks")
     _common(p, "output", "run_id", "seeds", "data", "verify_data", *CLUSTER_FLAGS)
     _recipe_flags(p)
+    _limit_flags(p)
     p.add_argument(
         "--dry-run", action="store_true", help="check settings and data, print the plan, train nothing"
     )
@@ -168,6 +210,7 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("infer", parents=[parent], help="score images with every seed's model into Parquet")
     _common(p, "output", "run_id", "seeds", "data", "verify_data", *CLUSTER_FLAGS)
+    _limit_flags(p)
     p.add_argument("--input", default=None, help="images to score: IDX, .npy (N×28×28 uint8) or Parquet")
     p.add_argument("--input-labels", default=None, help="IDX labels file for an IDX --input (optional)")
     p.add_argument(
@@ -219,9 +262,11 @@ def build_parser() -> Parser:
     p = sub.add_parser("nightly", parents=[parent], help="train, infer and summarise one run (the main job)")
     _common(p, "output", "run_id", "seeds", "data", "verify_data", *CLUSTER_FLAGS)
     _recipe_flags(p)
+    _limit_flags(p)
     _gate_flags(p)
     p.add_argument("--json", action="store_true", help="print the night as JSON (on exits 3 and 4 too)")
     _force_flag(p, "score and summarise again what is done (trained seeds are never trained again)")
+    _monitor_flags(p, nightly=True)
     _history_commands(sub, parent)
     return parser
 
@@ -240,3 +285,19 @@ def _history_commands(sub: argparse._SubParsersAction, parent: Parser) -> None:
     )
     _common(p, "output")
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
+
+    p = sub.add_parser(
+        "check",
+        parents=[parent],
+        help="the output's health for monitors: healthy 0, seeds failed 3, regressed 4, running 5, "
+        "failed 6, stale 7",
+    )
+    _common(p, "output")
+    p.add_argument(
+        "--max-age",
+        default=None,
+        metavar="DURATION",
+        help="stale when no night succeeded within it: 26h (default), 90m, 2d, 3600s",
+    )
+    _monitor_flags(p, nightly=False)
+    p.add_argument("--json", action="store_true", help="print the state and its details as JSON")

@@ -21,7 +21,7 @@ OWNER_VARIABLE = "LENET_BATCH_RAY_OWNER"
 SWEEP_SECONDS = 5.0  # keep killing marked processes this long (a raylet may have spawned one meanwhile)
 
 
-def start() -> subprocess.Popen:
+def start_watchdog() -> subprocess.Popen:
     """Mark this process's environment for the local Ray it starts next, and start its watchdog."""
     mark = f"{os.getpid()}-{time.time_ns()}"  # the driver's pid first: the watchdog spares it
     os.environ[OWNER_VARIABLE] = mark
@@ -33,7 +33,7 @@ def start() -> subprocess.Popen:
     )
 
 
-def stop(watchdog: subprocess.Popen | None) -> None:
+def stop_watchdog(watchdog: subprocess.Popen | None) -> None:
     """After ray.shutdown: the watchdog kills what is left of that Ray; the mark is dropped."""
     if watchdog is None:
         return

@@ -58,7 +58,8 @@ def ray_session(
             if address:
                 _join(address, connect_timeout)
             else:
-                watchdog = reaper.start()  # before ray.init: a driver killed while Ray starts is covered too
+                # before ray.init: a driver killed while Ray starts is covered too
+                watchdog = reaper.start_watchdog()
                 _start_local(num_cpus, worker_env)
         _restamp_ray_logs()
         yield
@@ -66,7 +67,7 @@ def ray_session(
         _local_env = None
         with _sigterm_after():  # stopping Ray is not cut short; a SIGTERM meanwhile is handled after it
             ray.shutdown()
-            reaper.stop(watchdog)
+            reaper.stop_watchdog(watchdog)
 
 
 def _join(address: str, connect_timeout: float) -> None:

@@ -14,6 +14,7 @@ from lenet_batch.errors import DataError, StorageError
 from lenet_batch.records import DataInfo
 from lenet_batch.redaction import redact_uri
 from lenet_batch.store import storage
+from lenet_batch.store.backends import StorageOptions
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,17 @@ class FashionMNIST:
     test_labels: np.ndarray
     source: str
     digests: dict[str, str] = field(default_factory=dict)
+    train_limit: int | None = None  # the class-balanced subset taken of each split (data/limits.py)
+    test_limit: int | None = None
 
     def info(self) -> DataInfo:
-        """Where the data came from and its digests, as recorded in run.json and metrics.json."""
-        return DataInfo(source=self.source, sha256=dict(self.digests))
+        """Where the data came from, its digests and subset limits, as run.json and metrics.json record."""
+        return DataInfo(
+            source=self.source,
+            sha256=dict(self.digests),
+            train_limit=self.train_limit,
+            test_limit=self.test_limit,
+        )
 
     def describe(self) -> dict[str, Any]:
         """Source, counts, shapes, dtypes and class balance of each split, and the digests."""
@@ -60,7 +68,8 @@ class FashionMNIST:
                 "labels": {"shape": list(labels.shape), "dtype": str(labels.dtype)},
                 "class_balance": class_balance(labels),
             }
-        return {"source": self.source, "splits": splits, "sha256": self.digests}
+        limits = {"train_limit": self.train_limit, "test_limit": self.test_limit}
+        return {"source": self.source, "splits": splits, "sha256": self.digests, **limits}
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays by name (what goes into Ray's object store)."""
@@ -73,7 +82,7 @@ def cache_dir() -> Path:
     return Path(base) / "lenet-batch" / "fashion-mnist"
 
 
-def _file_uri(folder: str, stem: str, options: dict[str, Any] | None) -> str:
+def _file_uri(folder: str, stem: str, options: StorageOptions | None) -> str:
     """The .gz file in a folder if present, else the raw one (remote folders: always .gz)."""
     gz = storage.join(folder, stem + ".gz")
     if folder.startswith(("http://", "https://")):
@@ -88,7 +97,7 @@ def _file_uri(folder: str, stem: str, options: dict[str, Any] | None) -> str:
 
 
 def read_split_file(
-    uri: str, key: str, options: dict[str, Any] | None, verify: bool
+    uri: str, key: str, options: StorageOptions | None, verify: bool
 ) -> tuple[np.ndarray, str]:
     """Read, decompress, verify and parse one of the four files; returns the array and its digest."""
     try:
@@ -106,7 +115,7 @@ def read_split_file(
     return parse(data, uri), digest
 
 
-def read_folder(folder: str, options: dict[str, Any] | None = None, verify: bool = True) -> FashionMNIST:
+def read_folder(folder: str, options: StorageOptions | None = None, verify: bool = True) -> FashionMNIST:
     """Read the four files from a folder URI (local, s3://, https://)."""
     arrays, digests = {}, {}
     for key, stem in FILES.items():
@@ -155,7 +164,7 @@ def locate(data: str | None = None) -> str:
 
 def load(
     data: str | None = None,
-    options: dict[str, Any] | None = None,
+    options: StorageOptions | None = None,
     verify: bool = True,
     allow_download: bool = True,
 ) -> FashionMNIST:

@@ -21,11 +21,17 @@ MARKS = {
     "regressed": ("C3", "o", "mean: regressed (gated)"),
     "failed": ("C1", "X", "failed or incomplete night"),
 }
-# File name -> caption, in the order history.html shows them.
+# File name -> what to look at, in the order history.html shows them (trend_captions adds the numbers).
 FIGURES = {
-    "accuracy_trend.png": "Mean test accuracy per night: 95% CI band, min-max across seeds, ensemble",
-    "per_class_trend.png": "Per-class test accuracy per night (mean across seeds)",
+    "accuracy_trend.png": "Each night's mean test accuracy over its seeds (blue: passed or nothing to "
+    "compare with; red: the gate found a regression; orange x: a failed or unfinished night), the 95% CI "
+    "of that mean (band, within [0, 1]), the range of single seeds (grey) and the ensemble (dashed). Look "
+    "for a point below the band of the nights before it, and for grey bars that grow.",
+    "per_class_trend.png": "Each class's mean test accuracy (rows) per night (columns), the number in the "
+    "cell. Look along a row for a class that drops while the others hold; a column darker than its "
+    "neighbours is a night that was worse for every class.",
 }
+CELL_NUMBERS_MAX = 40  # nights up to which the heatmap writes its numbers in the cells
 
 
 def _trend_figure(size: tuple[float, float] = WIDE) -> Any:
@@ -63,6 +69,7 @@ def accuracy_trend_png(rows: Sequence[RunRow]) -> bytes:
     ax = fig.subplots()
     x = np.arange(len(rows))
     mean, low, high = _column(rows, "mean_accuracy"), _column(rows, "ci95_low"), _column(rows, "ci95_high")
+    low, high = np.clip(low, 0.0, 1.0), np.clip(high, 0.0, 1.0)  # an accuracy's interval stays in [0, 1]
     ax.fill_between(x, low, high, color="C0", alpha=0.15, linewidth=0, label="95% CI of the mean")
     ax.vlines(x, _column(rows, "min_accuracy"), _column(rows, "max_accuracy"), color="0.65", label="min-max")
     ax.plot(x, _column(rows, "ensemble_accuracy"), "--", color="C2", label="ensemble")
@@ -82,6 +89,18 @@ def accuracy_trend_png(rows: Sequence[RunRow]) -> bytes:
     return _trend_png(fig)
 
 
+def _cell_numbers(ax: Any, image: Any, matrix: np.ndarray) -> None:
+    """Each cell's accuracy written in it (up to CELL_NUMBERS_MAX nights), dark on light, light on dark."""
+    nights = matrix.shape[1] if matrix.ndim == 2 else 0
+    if not nights or nights > CELL_NUMBERS_MAX:
+        return
+    size, digits = (8, 3) if nights <= 15 else (6, 2)
+    for (i, j), value in np.ndenumerate(matrix):
+        if np.isfinite(value):
+            colour = "black" if image.norm(value) > 0.55 else "white"
+            ax.text(j, i, f"{value:.{digits}f}", ha="center", va="center", fontsize=size, color=colour)
+
+
 def per_class_trend_png(class_names: Sequence[str], run_ids: Sequence[str], matrix: np.ndarray) -> bytes:
     """Classes × nights heatmap of the mean per-class accuracy; nights without a summary are grey."""
     from matplotlib import colormaps
@@ -91,6 +110,7 @@ def per_class_trend_png(class_names: Sequence[str], run_ids: Sequence[str], matr
     cmap = colormaps["viridis"].with_extremes(bad="0.85")
     image = ax.imshow(np.ma.masked_invalid(matrix), aspect="auto", cmap=cmap, interpolation="nearest")
     ax.set_yticks(np.arange(len(class_names)), class_names, fontsize="small")
+    _cell_numbers(ax, image, matrix)
     _run_id_ticks(ax, run_ids)
     ax.set(xlabel="night (run id)", title="Per-class test accuracy per night (mean across seeds)")
     fig.colorbar(image, ax=ax, label="accuracy")
@@ -105,3 +125,28 @@ def draw_trend_figures(
     if class_names:
         figures["per_class_trend.png"] = per_class_trend_png(class_names, [r.run_id for r in rows], matrix)
     return figures
+
+
+def trend_captions(rows: Sequence[RunRow], class_names: Sequence[str], matrix: np.ndarray) -> dict[str, str]:
+    """Each figure's caption: what to look at, and what the newest nights show (rows oldest first)."""
+    captions = dict(FIGURES)
+    scored = [r for r in rows if r.mean_accuracy is not None]
+    if scored:
+        last = scored[-1]
+        captions["accuracy_trend.png"] += (
+            f" The newest night with a mean, {last.run_id}: {last.mean_accuracy:.4f}."
+        )
+    done = [j for j in range(matrix.shape[1]) if np.isfinite(matrix[:, j]).any()] if matrix.ndim == 2 else []
+    if class_names and done:
+        newest = matrix[:, done[-1]]
+        weakest = int(np.nanargmin(newest))
+        text = (
+            f" On {rows[done[-1]].run_id} the weakest class is {class_names[weakest]} ({newest[weakest]:.3f})"
+        )
+        if len(done) > 1:
+            change = newest - matrix[:, done[-2]]
+            k = int(np.nanargmin(change)) if np.isfinite(change).any() else -1
+            if k >= 0 and change[k] < 0:
+                text += f"; {class_names[k]} fell most against the night before ({change[k]:+.3f})"
+        captions["per_class_trend.png"] += text + "."
+    return captions

@@ -1,32 +1,32 @@
-"""history.html: the trend figures (embedded) and the runs table, each night linking its own report."""
+"""history.html: the trend figures (embedded) and the runs table, each night linking its own report.
+
+The report's stylesheet and margins (summary/style.py); run ids, times and numbers never wrap; each figure's
+caption says what to look at.
+"""
 
 import base64
 import html
+import struct
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from lenet_batch.history.figures import FIGURES
 from lenet_batch.history.rows import RunRow
+from lenet_batch.summary.style import page_head
 from lenet_batch.summary.types import MIN_INTERVAL_SEEDS
 
-COLUMNS = [
-    "run",
-    "started",
-    "train",
-    "infer",
-    "summary",
-    "seeds",
-    "mean [95% CI]",
-    "ensemble",
-    "gate",
-    "changed",
-]
-STYLE = (
-    "body{font-family:sans-serif;max-width:1280px;margin:2em auto}table{border-collapse:collapse}"
-    "td,th{border:1px solid #ccc;padding:2px 6px;text-align:left;vertical-align:top}img{max-width:100%}"
-    "tr.regressed{background:#fde0dc}tr.failed,tr.incomplete{background:#fff0c2}"
-    "td.gate{font-size:small;max-width:40em}"
+# (header, cell class): numbers right-aligned, ids and times on one line, the long sentences smaller.
+COLUMNS = (
+    ("run", "nowrap"),
+    ("started (UTC)", "nowrap"),
+    ("stages", "nowrap"),
+    ("seeds", "num"),
+    ("mean [95% CI]", "num"),
+    ("ensemble", "num"),
+    ("change", "small"),
+    ("gate", "small"),
 )
+STAGES = ("train", "infer", "summary")
 
 
 def _num(value: float | None) -> str:
@@ -52,22 +52,43 @@ def _gate(row: RunRow) -> str:
     return row.gate_sentence or "—"
 
 
+def _change(row: RunRow) -> str:
+    """What changed against the night's baseline, "no change" when nothing recorded did, "—" with none."""
+    said = row.changes_text()  # the comparison's changes (None: no baseline, or not recorded)
+    if said is None or row.baseline_run_id is None:
+        return "—"
+    return "no change" if not row.changes else said
+
+
+def _stage_cell(row: RunRow) -> str:
+    """'complete' when train, infer and summary all completed; else each stage that did not, and how."""
+    statuses = {stage: getattr(row, stage) for stage in STAGES}
+    if all(status == "complete" for status in statuses.values()):
+        return "complete"
+    return ", ".join(
+        f"{stage} {status or 'not run'}" for stage, status in statuses.items() if status != "complete"
+    )
+
+
+def _started(row: RunRow) -> str:
+    """The start time to the minute: 2026-11-28 02:00."""
+    when = row.created_at or ""
+    return when[:16].replace("T", " ") if len(when) >= 16 else when or "—"
+
+
 def table_row(row: RunRow, link_prefix: str) -> str:
     """One night as a table row; its run id links its report (relative to history.html) when it has one."""
     esc = html.escape
     run = esc(row.run_id)
     if row.report:
         run = f'<a href="{esc(link_prefix + row.report, quote=True)}">{run}</a>'
-    cells = [
-        run,
-        esc(row.created_at or "—"),
-        *(esc(getattr(row, stage) or "—") for stage in ("train", "infer", "summary")),
-        esc(_seeds(row)),
-        esc(_accuracy(row)),
-        esc(_num(row.ensemble_accuracy)),
-    ]
-    body = "".join(f"<td>{c}</td>" for c in cells) + f'<td class="gate">{esc(_gate(row))}</td>'
-    body += f'<td class="changed">{esc(row.changes_text() or "—")}</td>'  # since the baseline
+    values = [esc(_started(row)), esc(_stage_cell(row)), esc(_seeds(row)), esc(_accuracy(row))]
+    values += [esc(_num(row.ensemble_accuracy)), esc(_change(row)), esc(_gate(row))]
+    cells = [run, *values]
+    body = "".join(
+        f'<td class="{cls}">{cell}</td>' if cls else f"<td>{cell}</td>"
+        for (_, cls), cell in zip(COLUMNS, cells, strict=True)
+    )
     return f'<tr class="{esc(row.state)}">{body}</tr>'
 
 
@@ -84,20 +105,39 @@ def nights_in_brief(rows: Sequence[RunRow]) -> list[str]:
     ]
 
 
+def _figure(name: str, png: bytes, caption: str) -> str:
+    uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk: the page lays out before decoding
+    text = html.escape(caption)
+    return (
+        f'<figure id="{html.escape(name)}"><img src="{uri}" width="{width}" height="{height}" '
+        f'alt="{text}"><figcaption>{text}</figcaption></figure>'
+    )
+
+
 def render_history_html(
-    rows: Sequence[RunRow], figures: dict[str, bytes], title: str, link_prefix: str = "../"
+    rows: Sequence[RunRow],
+    figures: dict[str, bytes],
+    title: str,
+    link_prefix: str = "../",
+    captions: Mapping[str, str] | None = None,
 ) -> str:
     """history.html, self-contained: figures as data URIs; rows newest first; links relative to history/."""
-    esc = html.escape
-    body = [f"<h1>{esc(title)}</h1>", "<ul>"]
-    body += [f"<li>{esc(line)}</li>" for line in nights_in_brief(rows)] + ["</ul>"]
-    for name, png in figures.items():
-        uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-        caption = esc(FIGURES.get(name, name))
-        body.append(f'<figure><img src="{uri}" alt="{caption}"><figcaption>{caption}</figcaption></figure>')
-    body += ["<h2>Runs, newest first</h2>", "<table>"]
-    body.append("<tr>" + "".join(f"<th>{esc(c)}</th>" for c in COLUMNS) + "</tr>")
-    body += [table_row(row, link_prefix) for row in rows]
-    body.append("</table>")
-    head = f"<meta charset='utf-8'><title>{esc(title)}</title><style>{STYLE}</style>"
-    return f"<!DOCTYPE html>\n<html><head>{head}</head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    esc, captions = html.escape, {**FIGURES, **(captions or {})}
+    body = [f"<h1>{esc(title)}</h1>", '<nav><a href="#trend">Trend</a> <a href="#runs">Runs</a></nav>']
+    body += [
+        '<section id="trend"><ul>',
+        *(f"<li>{esc(line)}</li>" for line in nights_in_brief(rows)),
+        "</ul>",
+    ]
+    body += [_figure(name, png, captions.get(name, name)) for name, png in figures.items()]
+    body += ["</section>", '<section id="runs"><h2>Runs, newest first</h2>', "<table><thead><tr>"]
+    body += [f"<th>{esc(header)}</th>" for header, _ in COLUMNS]
+    body += ["</tr></thead><tbody>", *(table_row(row, link_prefix) for row in rows), "</tbody></table>"]
+    body.append("</section>")
+    head = page_head(title)
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head>{head}</head><body>\n'
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )

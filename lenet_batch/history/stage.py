@@ -59,7 +59,8 @@ def build_history(layout: Layout) -> HistoryResult:
     table = runs_table.runs_table(nights, rows)
     parquet_uri, html_uri = storage.join(folder, "runs.parquet"), storage.join(folder, "history.html")
     storage.write_bytes_atomic(parquet_uri, _parquet(table), options)
-    html = page.render_history_html(rows, pngs, title=f"lenet-batch history of {layout.output}")
+    captions = figures.trend_captions(list(reversed(rows)), names, matrix)
+    html = page.render_history_html(rows, pngs, f"lenet-batch history of {layout.output}", captions=captions)
     storage.write_bytes_atomic(html_uri, html.encode(), options)
     log.info("history: %d run(s), %d seed row(s) -> %s", len(rows), table.num_rows, html_uri)
     return HistoryResult(

@@ -8,12 +8,12 @@ way, where it is done or refused.
 """
 
 from lenet_batch.data.inputs import ImageSource
-from lenet_batch.errors import DataError
-from lenet_batch.pipeline import infer_work, run_data
+from lenet_batch.pipeline import infer_work
 from lenet_batch.pipeline.stages import SummaryRequest, TrainRequest, plan_training
 from lenet_batch.records import digest_of_test_split
 from lenet_batch.store import run_record, storage
 from lenet_batch.store.layout import RunRef
+from lenet_batch.store.run_record import RunRecord
 from lenet_batch.summary.reuse import reusable_summary
 from lenet_batch.summary.types import RunSummary
 from lenet_batch.training.plan import SKIP
@@ -33,7 +33,7 @@ def finished_night(run: RunRef, training: TrainRequest, summary: SummaryRequest)
     plans = plan_training(run, training)  # another recipe is refused here, as it would be under the lock
     if not set(training.seeds) <= trained or any(p.action != SKIP for p in plans):
         return None
-    digest = _recorded_digest(run, training)
+    digest = _recorded_digest(record, training)
     if digest is None:
         return None
     source = ImageSource(digest=digest)
@@ -42,15 +42,13 @@ def finished_night(run: RunRef, training: TrainRequest, summary: SummaryRequest)
     return reusable_summary(run, summary.baseline, summary.rule)
 
 
-def _recorded_digest(run: RunRef, training: TrainRequest) -> str | None:
+def _recorded_digest(record: RunRecord, training: TrainRequest) -> str | None:
     """The recorded test split's digest when the request names the recorded data (None: it may not)."""
-    try:
-        data = run_data.data_for_run(run, training.data)
-    except DataError:  # a recorded source that cannot be read back: the usual way says what to do
-        return None
-    recorded = data.recorded
-    if recorded is None or (data.given and training.data.uri != recorded.source):
+    recorded, asked = record.data, training.data
+    if recorded is None or (asked.uri and asked.uri != recorded.source):
         return None  # other data is loaded and checked the usual way (and refused if it differs)
-    if recorded.verified is not None and recorded.verified != training.data.verify:
+    if recorded.verified is not None and recorded.verified != asked.verify:
         return None  # refused the usual way too ("verified recorded False, requested True")
+    if (asked.train_limit, asked.test_limit) != (recorded.train_limit, recorded.test_limit):
+        return None  # another subset: refused the usual way
     return digest_of_test_split(recorded)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from lenet_batch.config import Settings
 from lenet_batch.errors import EXIT_REGRESSION, EXIT_SEEDS_FAILED, LenetError, RegressionDetected
 from lenet_batch.json_records import JsonRecord
+from lenet_batch.monitor.watch import NightWatch
 from lenet_batch.pipeline import finished, stages
 from lenet_batch.provenance import now_utc
 from lenet_batch.store import lock, run_log, run_record, storage
@@ -82,8 +83,18 @@ def nightly(settings: Settings, force: bool = False) -> NightResult:
         done = finished.finished_night(run, training, gating)
         if done is not None:
             return _nothing_to_do(run, done)
-    with lock.run_lock(run, settings.stale_lock_seconds):
-        return _locked_night(settings, run, force)
+    watch = NightWatch.start(
+        settings, run
+    )  # the metrics file and the webhook, told once the lock is released
+    try:
+        with lock.run_lock(run, settings.stale_lock_seconds):
+            night = _locked_night(settings, run, force)
+    except BaseException as exc:
+        watch.finish(exc)  # monitor/watch.py: a refusal that wrote nothing, or a stop, tells nobody
+        raise
+    if night.outcome != NOTHING_TO_DO:  # a night that found everything done has nothing new to tell
+        watch.finish()
+    return night
 
 
 def _locked_night(settings: Settings, run: RunRef, force: bool) -> NightResult:

@@ -4,6 +4,7 @@ split differs from the recorded one is refused for the run's evaluation; and wha
 which each partition's marker records and a rerun compares to skip the seed.
 """
 
+import dataclasses
 import hashlib
 import logging
 from dataclasses import dataclass, replace
@@ -13,6 +14,7 @@ from lenet_batch.config import DataRequest
 from lenet_batch.data import fashion_mnist
 from lenet_batch.data.fashion_mnist import FashionMNIST
 from lenet_batch.data.inputs import ImageSource
+from lenet_batch.data.limits import evaluation_limits, limited
 from lenet_batch.errors import DataError, DataMismatch
 from lenet_batch.records import DataInfo, digest_of_test_split
 from lenet_batch.redaction import MASK
@@ -40,6 +42,7 @@ class RunData:
 def data_for_run(run: RunRef, request: DataRequest) -> RunData:
     """--data when given, else the folder run.json recorded (checked by its digests, not Fashion-MNIST's)."""
     recorded = run_record.read_run(run).data if storage.exists(run.run_json, run.options) else None
+    request = evaluation_limits(request, recorded, run.run_id)  # its test subset, or refused (exit 2)
     if request.uri or recorded is None or not recorded.source:
         return RunData(request, recorded, bool(request.uri))
     if MASK in recorded.source:
@@ -49,12 +52,14 @@ def data_for_run(run: RunRef, request: DataRequest) -> RunData:
         )
     # The recorded digests are the check: data the run read with --no-verify is read so again.
     verify = request.verify and not digest_of_test_split(recorded)
-    return RunData(DataRequest(recorded.source, verify), recorded, False)
+    return RunData(dataclasses.replace(request, uri=recorded.source, verify=verify), recorded, False)
 
 
 def load_for_run(run: RunRef, data: RunData) -> FashionMNIST:
     """The dataset a stage of the run uses, its test split checked against the recorded one (exit 2)."""
-    dataset = fashion_mnist.load(data.request.uri or None, run.options, verify=data.request.verify)
+    request = data.request
+    dataset = fashion_mnist.load(request.uri or None, run.options, verify=request.verify)
+    dataset = limited(dataset, request.train_limit, request.test_limit)
     check_test_split(run, data, dataset)
     return dataset
 

@@ -16,16 +16,17 @@ from lenet_batch.config import ClusterOptions, DataRequest, GateRule, Recipe, Se
 from lenet_batch.data import fashion_mnist
 from lenet_batch.data.fashion_mnist import FashionMNIST
 from lenet_batch.data.inputs import ImageSource
+from lenet_batch.data.limits import limited
 from lenet_batch.errors import LenetError, SeedsFailed, StorageError
 from lenet_batch.pipeline import infer_work, run_data
 from lenet_batch.records import DataInfo
+from lenet_batch.scoring.committed import require_committed
 from lenet_batch.store import run_record, storage
-from lenet_batch.store.backends import check_reachable_by_workers
+from lenet_batch.store.backends import StorageOptions, check_reachable_by_workers
 from lenet_batch.store.layout import RunRef
 from lenet_batch.store.seed_records import (
     ScoreResult,
     TrainResult,
-    require_run,
     trained_seeds,
 )
 from lenet_batch.training.checkpoints import run_states, seed_state, skipped
@@ -95,9 +96,11 @@ class SummaryRequest:
         return cls(settings.baseline, settings.gate_rule())
 
 
-def load_dataset(data: DataRequest, options: dict[str, Any] | None = None) -> FashionMNIST:
-    """Fashion-MNIST from --data / $LENET_BATCH_DATA / the system package / the download cache."""
-    return fashion_mnist.load(data.uri or None, options, verify=data.verify)
+def load_dataset(data: DataRequest, options: StorageOptions | None = None) -> FashionMNIST:
+    """Fashion-MNIST from --data / $LENET_BATCH_DATA / the system package / the download cache, cut to the
+    class-balanced subsets of --train-limit and --test-limit."""
+    dataset = fashion_mnist.load(data.uri or None, options, verify=data.verify)
+    return limited(dataset, data.train_limit, data.test_limit)
 
 
 def written(run: RunRef) -> tuple[bytes | None, bytes | None]:
@@ -262,7 +265,7 @@ def summarize(
     from lenet_batch.summary.stage import summarize_run
 
     if dataset is None and data is not None and data.uri:  # other test data: refused before any writing
-        require_run(run)  # a run that is not there says so first
+        require_committed(run.layout, run.run_id)  # a run with nothing to summarise says so first
         dataset = run_data.load_for_run(run, run_data.data_for_run(run, data))
     images = dataset.arrays() if dataset is not None else None
     load = (lambda: run_data.pictures(run, data)) if data is not None and images is None else None

@@ -17,6 +17,9 @@ RETRIES_OPTION = "lenet_batch_retries"
 DEFAULT_TIMEOUT = 10.0  # seconds to connect, and to wait for each read
 DEFAULT_RETRIES = 2  # attempts after the first, for transient network errors
 RESERVED = (TIMEOUT_OPTION, RETRIES_OPTION)
+# fsspec's keyword options for a filesystem (credentials, endpoint_url, client_kwargs, ...), plus the two
+# limits above: a mapping of the backend's own, checked by the backend.
+StorageOptions = dict[str, Any]
 WHOLE_OBJECT_LIMIT = 1 << 30  # bytes of an input read into memory when its HTTP server refuses ranges
 log = logging.getLogger(__name__)
 
@@ -44,7 +47,7 @@ def protocols(uri: str) -> list[str]:
     return found
 
 
-def limits(options: dict[str, Any] | None) -> tuple[float, int]:
+def limits(options: StorageOptions | None) -> tuple[float, int]:
     """(timeout seconds, retries) carried by the options, else the defaults."""
     given = options or {}
     return float(given.get(TIMEOUT_OPTION, DEFAULT_TIMEOUT)), int(given.get(RETRIES_OPTION, DEFAULT_RETRIES))
@@ -57,7 +60,7 @@ def _merged(defaults: dict[str, Any], given: Any) -> Any:
     return {**defaults, **given} if isinstance(given, dict) else given
 
 
-def fs_kwargs(uri: str, options: dict[str, Any] | None) -> dict[str, Any]:
+def fs_kwargs(uri: str, options: StorageOptions | None) -> StorageOptions:
     """The options fsspec gets for a URI: the user's, over our timeouts for the backends we know."""
     kwargs = {k: v for k, v in (options or {}).items() if k not in RESERVED}
     timeout, retries = limits(options)

@@ -1,8 +1,8 @@
 """Where every output lives under one output URI, and the handle of a run in it (README, "Output layout")."""
 
 from dataclasses import dataclass, field
-from typing import Any
 
+from lenet_batch.store.backends import StorageOptions
 from lenet_batch.store.storage import join
 
 
@@ -11,7 +11,7 @@ class Layout:
     """An output location (URI and its storage options) and its output-level paths."""
 
     output: str
-    options: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # may hold secrets
+    options: StorageOptions = field(default_factory=dict, compare=False, repr=False)  # may hold secrets
 
     def runs_root(self) -> str:
         return join(self.output, "runs")
@@ -47,7 +47,7 @@ class RunRef:
 
     output: str
     run_id: str
-    options: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # may hold secrets
+    options: StorageOptions = field(default_factory=dict, compare=False, repr=False)  # may hold secrets
 
     @property
     def layout(self) -> Layout:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lenet_batch.errors import LockHeld, StorageError
+from lenet_batch.json_records import JsonRecord
 from lenet_batch.provenance import now_utc
 from lenet_batch.store import storage, writers
 from lenet_batch.store.layout import Layout, RunRef
@@ -206,6 +207,38 @@ def refuse_if_held(layout: Layout, command: str, run_id: str | None, stale_secon
         f"{what} is being written by a nightly (lock {uri}: host {f.get('host')}, pid {f.get('pid')}, since "
         f"{f.get('acquired_at')}); `{command}` is refused rather than interleaved with it — wait for it to "
         f"finish, or delete the lock if that nightly is dead (it goes stale after {stale_seconds} s)"
+    )
+
+
+@dataclass(frozen=True)
+class Holder(JsonRecord):
+    """Who holds the output's lock, as a monitor sees it (never taken over, only read)."""
+
+    run_id: str | None
+    host: str | None
+    pid: int | None
+    acquired_at: str | None
+    age_seconds: float  # since it was taken (or last written, when unreadable)
+    stale: str = ""  # why the next nightly would take it over; "" when live
+    problem: str = ""  # why it cannot be read as a lock
+
+
+def holder(layout: Layout, stale_seconds: int) -> Holder | None:
+    """The lock in place and whether it is live, or None when there is none; it is only read."""
+    uri = layout.lock()
+    held = _inspect(uri, layout.options)
+    if held is None:
+        return None
+    f = held.fields or {}
+    pid = f.get("pid")
+    return Holder(
+        run_id=str(f["run_id"]) if f.get("run_id") is not None else None,
+        host=str(f["host"]) if f.get("host") is not None else None,
+        pid=pid if type(pid) is int else None,
+        acquired_at=str(f["acquired_at"]) if "acquired_at" in f else None,
+        age_seconds=round(held.age_seconds, 1),
+        stale=_stale_reason(held, stale_seconds, storage.is_local(uri)),
+        problem=held.problem,
     )
 
 

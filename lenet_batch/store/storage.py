@@ -16,6 +16,7 @@ import fsspec
 from lenet_batch.errors import LenetError, StorageError
 from lenet_batch.redaction import redact_strings
 from lenet_batch.store import backends
+from lenet_batch.store.backends import StorageOptions
 
 MESSAGE_LIMIT = 400  # characters of a backend's message in an error line
 
@@ -30,7 +31,7 @@ def join(uri: str, *parts: str) -> str:
     return posixpath.join(uri.rstrip("/") if uri != "/" else uri, *parts)
 
 
-def get_fs(uri: str, options: dict[str, Any] | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
+def get_fs(uri: str, options: StorageOptions | None = None) -> tuple[fsspec.AbstractFileSystem, str]:
     """The filesystem and path of a URI, with the options' timeouts; its errors are StorageErrors."""
     kwargs = backends.fs_kwargs(uri, options)
     with storage_errors(uri):  # some backends (ftp, sftp) connect as they are created
@@ -117,7 +118,7 @@ def storage_errors(uri: str) -> Iterator[None]:
         raise _storage_error(uri, exc) from None
 
 
-def read_bytes(uri: str, options: dict[str, Any] | None = None) -> bytes:
+def read_bytes(uri: str, options: StorageOptions | None = None) -> bytes:
     """Read a whole object."""
     fs, path = get_fs(uri, options)
     with storage_errors(uri):
@@ -125,7 +126,7 @@ def read_bytes(uri: str, options: dict[str, Any] | None = None) -> bytes:
 
 
 @contextlib.contextmanager
-def open_for_reading(uri: str, options: dict[str, Any] | None = None) -> Iterator[BinaryIO]:
+def open_for_reading(uri: str, options: StorageOptions | None = None) -> Iterator[BinaryIO]:
     """A seekable file of `uri`, its errors StorageErrors (the block's own LenetErrors pass through).
 
     An HTTP server that ignores range requests (Python's http.server, some proxies) lets fsspec read a
@@ -144,7 +145,7 @@ def open_for_reading(uri: str, options: dict[str, Any] | None = None) -> Iterato
             f.close()
 
 
-def exists(uri: str, options: dict[str, Any] | None = None) -> bool:
+def exists(uri: str, options: StorageOptions | None = None) -> bool:
     """True when the object or folder exists; in a bucket that does not exist, a StorageError saying so."""
     fs, path = get_fs(uri, options)
     with storage_errors(uri):
@@ -194,7 +195,7 @@ def write_temp(folder: str, data: bytes) -> str:
     return tmp
 
 
-def write_bytes_atomic(uri: str, data: bytes, options: dict[str, Any] | None = None) -> None:
+def write_bytes_atomic(uri: str, data: bytes, options: StorageOptions | None = None) -> None:
     """Write an object so that readers see the old bytes or the new, never a part.
 
     Locally: a temporary file in the same folder, fsync, rename. On object stores a single PUT is atomic.
@@ -213,7 +214,7 @@ def write_bytes_atomic(uri: str, data: bytes, options: dict[str, Any] | None = N
             raise
 
 
-def read_json(uri: str, options: dict[str, Any] | None = None) -> Any:
+def read_json(uri: str, options: StorageOptions | None = None) -> Any:
     """Read a JSON object; a malformed file is a StorageError naming it."""
     raw = read_bytes(uri, options)
     try:
@@ -222,7 +223,7 @@ def read_json(uri: str, options: dict[str, Any] | None = None) -> Any:
         raise StorageError(f"{uri}: not valid JSON ({exc})") from None
 
 
-def write_json_atomic(uri: str, value: Any, options: dict[str, Any] | None = None) -> None:
+def write_json_atomic(uri: str, value: Any, options: StorageOptions | None = None) -> None:
     """Write a JSON document atomically (sorted keys, indented, trailing newline).
 
     No record keeps a URI's credentials: every string is masked as redaction.redact_text does.
@@ -231,14 +232,14 @@ def write_json_atomic(uri: str, value: Any, options: dict[str, Any] | None = Non
     write_bytes_atomic(uri, text.encode(), options)
 
 
-def remove(uri: str, options: dict[str, Any] | None = None, recursive: bool = False) -> None:
+def remove(uri: str, options: StorageOptions | None = None, recursive: bool = False) -> None:
     """Remove an object (or a folder with recursive=True); missing is fine."""
     fs, path = get_fs(uri, options)
     with storage_errors(uri), contextlib.suppress(FileNotFoundError):
         fs.rm(path, recursive=recursive)
 
 
-def list_dir(uri: str, options: dict[str, Any] | None = None) -> list[str]:
+def list_dir(uri: str, options: StorageOptions | None = None) -> list[str]:
     """Names (not paths) directly under a folder; a missing folder lists as empty."""
     fs, path = get_fs(uri, options)
     with storage_errors(uri):
@@ -253,7 +254,7 @@ def list_dir(uri: str, options: dict[str, Any] | None = None) -> list[str]:
 READ_MANY_BATCH = 64
 
 
-def read_many(uris: list[str], options: dict[str, Any] | None = None) -> dict[str, bytes]:
+def read_many(uris: list[str], options: StorageOptions | None = None) -> dict[str, bytes]:
     """Read many objects of one filesystem (concurrently on async ones, e.g. s3://); missing ones left out."""
     if not uris:
         return {}

@@ -93,6 +93,12 @@ def _curves_caption(metrics: dict[int, SeedMetrics | None]) -> str:
     if epochs == 0:
         return "No seed has a metrics.json: there are no training curves to show."
     one = " With one epoch each series is a single point." if epochs == 1 else ""
+    if epochs == 1 and n <= seeds_fig.CURVE_LINES_MAX:
+        return (
+            "Training loss and accuracy after the run's only epoch, one colour per seed (o: test accuracy, "
+            "x: train accuracy). With one epoch there are no curves: look for a seed far from the others, "
+            "and for a test accuracy far below its train accuracy."
+        )
     if n <= seeds_fig.CURVE_LINES_MAX:
         look = "Look for a seed whose curves leave the others, and for test accuracy falling while train "
         return f"Training loss and accuracy per epoch, one colour per seed. {look}accuracy rises.{one}"

@@ -30,11 +30,15 @@ def per_class_png(per_class: Sequence[ClassRow], n_seeds: int | None = None) -> 
     if n_seeds is not None and n_seeds < MIN_INTERVAL_SEEDS:  # a std of 2 seeds is no error bar to read
         ax.plot(x, mean, "o", color="C0", label="mean (too few seeds for error bars)")
     else:
-        ax.errorbar(x, mean, yerr=std, fmt="o", color="C0", capsize=4, label="mean ± std")
+        # An accuracy lies in [0, 1]: the std bars are cut at the bounds.
+        yerr = np.vstack([np.minimum(std, mean), np.minimum(std, 1.0 - mean)])
+        ax.errorbar(x, mean, yerr=yerr, fmt="o", color="C0", capsize=4, label="mean ± std (within [0, 1])")
     ensemble = [r.ensemble_accuracy for r in per_class]
     ax.plot(x, [np.nan if e is None else e for e in ensemble], "x", color="C2", label="ensemble")
     ax.set_xticks(x, [r.class_name for r in per_class], rotation=30, ha="right")
     ax.set(ylabel="test accuracy", title="Per-class accuracy across seeds")
+    low, high = ax.get_ylim()
+    ax.set_ylim(max(low, -0.02), min(high, 1.02))
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside: never on a class
     return png(fig)

@@ -35,10 +35,10 @@ def _reference_lines(ax: Any, accuracy: Spread, ensemble: float | None, vertical
     line, span = (ax.axvline, ax.axvspan) if vertical else (ax.axhline, ax.axhspan)
     if accuracy.mean is not None:
         line(accuracy.mean, color="C0", label=f"mean {accuracy.mean:.4f}")
-    if accuracy.ci95 is not None:
+    if accuracy.ci95 is not None:  # an accuracy lies in [0, 1], so does the band drawn for its mean
         span(
-            accuracy.ci95.low,
-            accuracy.ci95.high,
+            max(0.0, accuracy.ci95.low),
+            min(1.0, accuracy.ci95.high),
             color="C0",
             alpha=0.15,
             label="95% CI of the mean",
@@ -100,11 +100,11 @@ def _named_extremes(ax: Any, per_seed: Sequence[SeedRow]) -> None:
 def _include(ax: Any, per_seed: Sequence[SeedRow], accuracy: Spread, ensemble: float | None) -> None:
     """Accuracy limits around every seed, the CI and the ensemble, with a margin: none sits on the frame."""
     ci = accuracy.ci95
-    values = [r.test_accuracy for r in per_seed] + ([ci.low, ci.high] if ci else [])
+    values = [r.test_accuracy for r in per_seed] + ([max(0.0, ci.low), min(1.0, ci.high)] if ci else [])
     values += [ensemble] if ensemble is not None else []
     lo, hi = min(values), max(values)
     pad = 0.06 * (hi - lo) or 0.005
-    (ax.set_xlim if len(per_seed) > PER_SEED_MAX else ax.set_ylim)(lo - pad, hi + pad)
+    (ax.set_xlim if len(per_seed) > PER_SEED_MAX else ax.set_ylim)(max(-0.01, lo - pad), min(1.01, hi + pad))
 
 
 def seed_accuracy_figure(per_seed: Sequence[SeedRow], accuracy: Spread, ensemble: float | None) -> Any:
@@ -156,29 +156,45 @@ def _median_bands(ax: Any, x: np.ndarray, values: np.ndarray, marker: str, label
     ax.plot(x, qs[2], color="C0", marker=marker, label=f"{label}median of {len(values)} seeds")
 
 
+def _curve_titles(one_epoch: bool, many: bool) -> tuple[str, str]:
+    """The two panels' titles, saying what is drawn: lines per seed, medians, or one epoch's points."""
+    if one_epoch:
+        per_seed = "" if many else " (one point per seed)"
+        accuracy = (
+            "Test accuracy after 1 epoch (x: train median)"
+            if many
+            else "Accuracy after 1 epoch (o: test, x: train)"
+        )
+        return f"Training loss after 1 epoch{per_seed}", accuracy
+    accuracy = "Test accuracy (train: dashed median)" if many else "Accuracy (solid: test, dashed: train)"
+    return "Training loss", accuracy
+
+
 def training_curves_figure(metrics: dict[int, SeedMetrics | None]) -> Any:
     """Train loss (left) and accuracy (right) per epoch: a line per seed, or the median and bands."""
     plt = pyplot()
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=WIDE, layout="constrained")
     x, curves = _curves(metrics)
-    # One epoch has no line to draw: every series gets a marker then.
-    point, cross = ("o", "x") if len(x) == 1 else (".", "")
+    # One epoch has no line to draw: every series is a marker then, and the titles say so.
+    one = len(x) == 1
+    point, cross = ("o", "x") if one else (".", "")
+    style = {"linestyle": "none"} if one else {}
     if len(curves["train_loss"]) <= CURVE_LINES_MAX:
         seeds = [s for s, m in sorted(metrics.items()) if m is not None]
         for i, seed in enumerate(seeds):
-            line = ax_loss.plot(x, curves["train_loss"][i], marker=point, label=f"seed {seed}")[0]
-            ax_acc.plot(x, curves["test_accuracy"][i], marker=point, color=line.get_color())
-            ax_acc.plot(x, curves["train_accuracy"][i], "--", marker=cross, color=line.get_color())
-        acc_title = "Accuracy (solid: test, dashed: train)"
+            line = ax_loss.plot(x, curves["train_loss"][i], marker=point, label=f"seed {seed}", **style)[0]
+            ax_acc.plot(x, curves["test_accuracy"][i], marker=point, color=line.get_color(), **style)
+            dashed = {"linestyle": "--", **style}
+            ax_acc.plot(x, curves["train_accuracy"][i], marker=cross, color=line.get_color(), **dashed)
     else:
-        point = "o" if len(x) == 1 else ""
+        point = "o" if one else ""
         _median_bands(ax_loss, x, curves["train_loss"], point)
         _median_bands(ax_acc, x, curves["test_accuracy"], point, "test, ")
         train = np.nanmedian(curves["train_accuracy"], axis=0)
-        ax_acc.plot(x, train, "--", color="C1", marker=cross, label="train, median")
+        ax_acc.plot(x, train, color="C1", marker=cross, label="train, median", **{"linestyle": "--", **style})
         ax_acc.legend(fontsize="small", loc="best")
-        acc_title = "Test accuracy (train: dashed median)"
-    ax_loss.set(ylabel="train loss", title="Training loss")
+    loss_title, acc_title = _curve_titles(one, many=len(curves["train_loss"]) > CURVE_LINES_MAX)
+    ax_loss.set(ylabel="train loss", title=loss_title)
     ax_acc.set(ylabel="accuracy", title=acc_title)
     for ax in (ax_loss, ax_acc):
         epoch_axis(ax, x.tolist() or [1])

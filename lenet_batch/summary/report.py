@@ -34,6 +34,7 @@ class Section:
     bullets: tuple[str, ...] = ()
     figures: tuple[str, ...] = ()
     tables: tuple[Table, ...] = ()
+    links: tuple[tuple[str, str], ...] = ()  # (text, href relative to the report), after the paragraphs
 
     def is_empty(self) -> bool:
         """Nothing to show: the report leaves the section out."""

@@ -10,26 +10,8 @@ from collections.abc import Mapping
 from lenet_batch.summary.figures import Figure
 from lenet_batch.summary.report import Section, Table
 from lenet_batch.summary.report_sections import sections
+from lenet_batch.summary.style import page_head
 from lenet_batch.summary.types import RunSummary
-
-STYLE = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1040px;margin:1.5em auto;
-  padding:0 1em;color:#222;line-height:1.4}
-h1{font-size:1.5em;margin-bottom:.2em}h2{font-size:1.2em;margin-top:1.8em;border-bottom:1px solid #ddd}
-nav{font-size:.9em;color:#555}nav a{margin-right:.8em}
-.lead{font-size:1.25em;font-weight:600;margin:.6em 0}
-.verdict{display:inline-block;padding:.3em .7em;border-radius:4px;font-weight:600}
-.passed{background:#e3f4e1;color:#1d5e1a}.regressed{background:#fbe3e1;color:#8a1c12}.na{background:#eee;color:#444}
-table{border-collapse:collapse;margin:.5em 0;font-size:.9em}
-td,th{border:1px solid #ddd;padding:2px 8px;text-align:left;vertical-align:top}
-th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
-tbody tr:nth-child(even){background:#fafafa}
-table.folded{width:100%;table-layout:fixed}table.folded td{overflow-wrap:anywhere}
-caption{text-align:left;font-weight:600;padding:.3em 0}
-details{margin:.3em 0 .8em}summary{cursor:pointer;color:#0b5394}
-figure{margin:1em 0}img{max-width:100%;height:auto;border:1px solid #eee}
-figcaption{font-size:.9em;color:#444;margin-top:.3em}.links{font-size:.9em}
-"""
 
 
 def png_size(png: bytes) -> tuple[int, int]:
@@ -63,6 +45,10 @@ def _columns(t: Table) -> str:
     )
 
 
+def _anchor(text: str, href: str) -> str:
+    return f'<a href="{html.escape(href, quote=True)}">{html.escape(text)}</a>'
+
+
 def _html_table(t: Table) -> list[str]:
     """A table; past `visible` rows the rest goes into a <details> block below the first rows."""
     folded = len(t.rows) > t.visible
@@ -78,7 +64,7 @@ def _html_table(t: Table) -> list[str]:
             f"<table{cls}>{cols}{head}<tbody>{_rows(t.rows[t.visible :])}</tbody></table></details>"
         )
     if t.links:
-        links = " · ".join(f'<a href="{html.escape(href)}">{html.escape(text)}</a>' for text, href in t.links)
+        links = " · ".join(_anchor(text, href) for text, href in t.links)
         out.append(f'<p class="links">Full list beside this report: {links}</p>')
     return out
 
@@ -100,6 +86,10 @@ def _html_section(section: Section, figures: Mapping[str, Figure]) -> list[str]:
         out += [f'<p class="lead">{html.escape(p)}</p>' for p in section.paragraphs]
     else:
         out += [f"<p>{html.escape(p)}</p>" for p in section.paragraphs]
+    if section.links:
+        out.append(
+            '<p class="links">' + " · ".join(_anchor(text, href) for text, href in section.links) + "</p>"
+        )
     if section.verdict:
         status, sentence = section.verdict
         out.append(f'<p><span class="verdict {status}">{html.escape(sentence)}</span></p>')
@@ -111,21 +101,21 @@ def _html_section(section: Section, figures: Mapping[str, Figure]) -> list[str]:
     return [*out, "</section>"]
 
 
+# Where history.html is from a report (<output>/runs/<id>/summary/report.html): every nightly rebuilds it.
+HISTORY_LINK = "../../../history/history.html"
+
+
 def render_html(summary: RunSummary, figures: Mapping[str, Figure]) -> str:
     """report.html, self-contained: the figures are embedded as base64 data URIs."""
-    title = html.escape(f"lenet-batch run {summary.run_id}")
+    title = f"lenet-batch run {summary.run_id}"
     parts = sections(summary, figures)
     nav = " ".join(f'<a href="#{s.anchor}">{html.escape(s.title)}</a>' for s in parts[1:])
-    body = [f"<h1>{title}</h1>", f"<nav>{nav}</nav>"]
+    every = f'<p class="links">Every night of this output: {_anchor("history.html", HISTORY_LINK)}</p>'
+    body = [f"<h1>{html.escape(title)}</h1>", f"<nav>{nav}</nav>", every]
     for section in parts:
         body += _html_section(section, figures)
-    head = (
-        '<meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<link rel="icon" href="data:,">'
-        f"<title>{title}</title><style>{STYLE}</style>"
-    )
     return (
-        f'<!DOCTYPE html>\n<html lang="en"><head>{head}</head><body>\n'
+        f'<!DOCTYPE html>\n<html lang="en"><head>{page_head(title)}</head><body>\n'
         + "\n".join(body)
         + "\n</body></html>\n"
     )
@@ -157,6 +147,8 @@ def _markdown_table(t: Table) -> list[str]:
 def _markdown_section(section: Section, figures: Mapping[str, Figure]) -> list[str]:
     out = ["", f"## {section.title}", ""]
     out += [f"**{p}**" if section.anchor == "headline" else p for p in section.paragraphs]
+    if section.links:
+        out += ["", " · ".join(f"[{text}]({href})" for text, href in section.links)]
     if section.verdict:
         status, sentence = section.verdict
         out += ["", f"{VERDICT_MARK.get(status, '')} **{sentence}**"]

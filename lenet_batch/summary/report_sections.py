@@ -12,6 +12,7 @@ from lenet_batch.summary.report import Section, Table, fmt, headline_bullets, he
 from lenet_batch.summary.types import (
     NOT_COMPARABLE,
     Comparison,
+    DataInfo,
     Delta,
     GitCommit,
     RunMetadata,
@@ -65,8 +66,37 @@ def _delta_row(name: str, d: Delta) -> list[str]:
     return [name, _number(d.current), _number(d.baseline), "—" if d.delta is None else f"{d.delta:+.4f}"]
 
 
+def _test_rows(cmp: Comparison) -> list[list[str]]:
+    """How the gate decided, one row each: the rule and its thresholds, the seeds, the test's numbers."""
+    applied = cmp.applied_rule or cmp.rule
+    rows = [["rule", applied if applied == cmp.rule else f"{applied} (asked: {cmp.rule})"]]
+    if applied == "welch":
+        rows += [
+            ["alpha (one-sided)", _number(cmp.alpha)],
+            ["smallest drop that counts", _number(cmp.min_effect)],
+        ]
+    else:
+        rows += [["largest drop allowed", _number(cmp.max_drop)]]
+    rows += [
+        ["seeds tonight", str(cmp.n_seeds.current)],
+        ["seeds in the baseline", fmt(cmp.n_seeds.baseline)],
+    ]
+    rows += [["effect (mean tonight − baseline)", _number(cmp.effect)]]
+    if cmp.test is not None:
+        rows += [
+            ["Welch t", f"{cmp.test.statistic:.2f}"],
+            ["degrees of freedom", f"{cmp.test.df:.1f}"],
+            ["p-value", _number(cmp.test.p_value)],
+        ]
+    if cmp.prob_superiority is not None:
+        rows.append(["P(tonight's seed beats the baseline's)", _number(cmp.prob_superiority)])
+    if cmp.failed_seeds:
+        rows.append(["failed seeds", ", ".join(map(str, cmp.failed_seeds))])
+    return rows
+
+
 def comparison_tables(cmp: Comparison) -> tuple[Table, ...]:
-    """The compared numbers (current, baseline, delta), then the rule, the test and its other fields."""
+    """The compared numbers (current, baseline, delta), then how the gate decided."""
     metrics = Table(
         ("metric", "current", "baseline", "delta"),
         [
@@ -74,23 +104,7 @@ def comparison_tables(cmp: Comparison) -> tuple[Table, ...]:
             _delta_row("ensemble accuracy", cmp.ensemble_accuracy),
         ],
     )
-    test = cmp.test
-    settings = [
-        ["rule", f"{cmp.rule} (applied: {cmp.applied_rule or '—'})"],
-        ["alpha", _number(cmp.alpha)],
-        ["min effect", _number(cmp.min_effect)],
-        ["max drop", _number(cmp.max_drop)],
-        ["seeds (tonight, baseline)", f"{cmp.n_seeds.current}, {fmt(cmp.n_seeds.baseline)}"],
-        ["effect", _number(cmp.effect)],
-        ["Welch t", "—" if test is None else f"{test.statistic:.2f}"],
-        ["degrees of freedom", "—" if test is None else f"{test.df:.1f}"],
-        ["p-value", "—" if test is None else _number(test.p_value)],
-        ["P(tonight's seed beats the baseline's)", _number(cmp.prob_superiority)],
-        ["fallback", cmp.fallback or "—"],
-        ["baseline reason", cmp.baseline_reason or "—"],
-        ["failed seeds", ", ".join(map(str, cmp.failed_seeds)) or "none"],
-    ]
-    return metrics, Table(("setting", "value"), settings)
+    return metrics, Table(("the gate", "value"), _test_rows(cmp), title="How the gate decided")
 
 
 def headline_section(summary: RunSummary) -> Section:
@@ -109,10 +123,14 @@ def comparison_section(summary: RunSummary) -> Section:
     """What the run was compared with and what changed."""
     cmp = summary.comparison
     base = cmp.baseline_run_id if cmp else None
-    text = f"Compared with run {base}." if base else "No baseline run: accuracy was not compared."
-    changed = changes_table(cmp) if cmp else None
-    tables = (*((changed,) if changed else ()), *(comparison_tables(cmp) if cmp else ()))
-    return Section("Against the baseline", "baseline", paragraphs=(text,), tables=tables)
+    if not base:
+        why = cmp.baseline_reason if cmp and cmp.baseline_reason else "none was asked for"
+        return Section("Against the baseline", "baseline", paragraphs=(f"No baseline run: {why}.",))
+    said = (f"Compared with run {base}.", *((cmp.fallback,) if cmp.fallback else ()))
+    links = ((f"the baseline night's report ({base})", f"../../{base}/summary/report.html"),)
+    changed = changes_table(cmp)
+    tables = (*((changed,) if changed else ()), *comparison_tables(cmp))
+    return Section("Against the baseline", "baseline", paragraphs=said, tables=tables, links=links)
 
 
 def seeds_table(per_seed: tuple[SeedRow, ...], mean: float | None) -> Table:
@@ -188,6 +206,12 @@ def _present(figures: Mapping[str, Any], *names: str) -> tuple[str, ...]:
     return tuple(n for n in names if n in figures)
 
 
+def _subset(data: DataInfo) -> str:
+    """The smoke subset a run was made on, if any (--train-limit, --test-limit)."""
+    parts = [f"{n:,} {split}" for split, n in (("train", data.train_limit), ("test", data.test_limit)) if n]
+    return f" (a class-balanced subset: {' and '.join(parts)} images)" if parts else ""
+
+
 def _git_text(git: GitCommit | None) -> str:
     if not git:
         return "Code: no git commit recorded (not run from a git checkout, or git was unavailable)."
@@ -261,8 +285,8 @@ def metadata_section(meta: RunMetadata) -> Section:
     paragraphs = (
         f"Seeds: {meta.seeds or 'none'}; run created {fmt(meta.created_at)}.",
         _git_text(meta.git),
-        f"Data: {fmt(meta.data.source)} (test split {digest_of_test_split(meta.data) or 'not recorded'}); "
-        f"scored input: {fmt(meta.input)}.",
+        f"Data: {fmt(meta.data.source)}{_subset(meta.data)} (test split "
+        f"{digest_of_test_split(meta.data) or 'not recorded'}); scored input: {fmt(meta.input)}.",
         _machine_text(meta),
         attempts,
     )

@@ -51,13 +51,19 @@ Comparable = int | float | str | bool
 
 
 def _fields(recipe: Mapping[str, Comparable] | None, data: DataInfo | None) -> dict[str, Comparable]:
-    """Flat comparable fields: recipe keys, `sha256.<file>` and `verified` (absent ones are left out)."""
+    """Flat comparable fields: recipe keys, `sha256.<file>`, `verified` (absent ones are left out) and the
+    subset limits (None, the whole split, is a value: a run of the whole split refuses a limited one)."""
     fields = {k: v for k, v in (recipe or {}).items() if k in Recipe.__dataclass_fields__}
     if data is not None:
         fields.update({f"sha256.{k}": v for k, v in data.sha256.items() if k in DATA_KEYS})
         if data.verified is not None:
             fields["verified"] = data.verified
+        fields.update(train_limit=_limit(data.train_limit), test_limit=_limit(data.test_limit))
     return fields
+
+
+def _limit(value: int | None) -> int | str:
+    return "none (whole split)" if value is None else value
 
 
 def differences(state: SeedState, recipe: Recipe, data: DataInfo | None) -> dict[str, tuple]:

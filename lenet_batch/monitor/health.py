@@ -1,0 +1,169 @@
+"""The output's health for monitors (`lenet-batch check`): one state, its exit code, and the line behind it.
+
+It reads only small records: the heartbeat (_last_success.json), the lock (_lock.json), the listing of
+runs/ and the newest night's run.json and summary.json. Neither MXNet nor Ray, nor Parquet.
+
+States, most pressing first, and their exit codes (0 and 2 keep their meaning for every command):
+- running (5): a live nightly holds the output's lock (as exit 5 means "another run holds the lock");
+- failed (6): the newest night failed in a stage, was interrupted, or stopped without a word;
+- seeds_failed (3): some of the newest night's seeds failed (the nightly itself exited 3);
+- regressed (4): the newest night's gate found a regression (the nightly itself exited 4);
+- stale (7): the newest night is fine but no night succeeded within --max-age (or none ever did);
+- healthy (0): the newest night succeeded, and a night succeeded within --max-age.
+"""
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass, replace
+
+from lenet_batch.errors import DataError
+from lenet_batch.json_records import JsonRecord
+from lenet_batch.monitor.night import NightStatus, night_status, parse_utc
+from lenet_batch.provenance import now_utc
+from lenet_batch.store import runs_index, storage
+from lenet_batch.store.layout import Layout
+from lenet_batch.store.lock import Holder, holder
+from lenet_batch.store.run_record import RunRecord
+from lenet_batch.summary.types import RunSummary
+
+EXIT_CODES = {"healthy": 0, "seeds_failed": 3, "regressed": 4, "running": 5, "failed": 6, "stale": 7}
+STATES = tuple(EXIT_CODES)
+DATE_ID = re.compile(r"\d{4}-\d\d-\d\d")
+
+
+@dataclass(frozen=True)
+class Heartbeat(JsonRecord):
+    """_last_success.json: the last night that succeeded, written last by the nightly."""
+
+    run_id: str | None = None
+    finished_at: str | None = None
+    headline: str | None = None
+
+
+@dataclass(frozen=True)
+class Health(JsonRecord):
+    """What `check` found: the state, its exit code, one line, and what it was read from."""
+
+    output: str
+    state: str  # one of STATES
+    exit_code: int
+    message: str
+    checked_at: str
+    max_age_seconds: float
+    last_success: Heartbeat | None = None
+    last_success_age_seconds: float | None = None
+    night: NightStatus | None = None  # the newest night (None: no runs yet)
+    lock: Holder | None = None
+
+
+def _age(when: str | None, now: dt.datetime) -> float | None:
+    """Seconds since an ISO-8601 time (None when missing or not a time)."""
+    then = parse_utc(when)
+    return None if then is None else round((now - then).total_seconds(), 1)
+
+
+def _read_object(uri: str, raw: bytes | None, kind: type) -> tuple[object | None, str | None]:
+    """A record of `kind` from raw JSON bytes, or None and what is wrong with them (None when absent)."""
+    if raw is None:
+        return None, None
+    try:
+        return kind.from_json(json.loads(raw), uri), None
+    except (ValueError, RecursionError):
+        return None, f"{uri}: not valid JSON"
+    except DataError as exc:
+        return None, str(exc)
+
+
+def newest_run_id(layout: Layout) -> str | None:
+    """The newest night: by date when every run id is a date (no record read), else by start time."""
+    ids = runs_index.run_ids(layout)
+    if ids and all(DATE_ID.fullmatch(i) for i in ids):
+        return max(ids)
+    runs = runs_index.read_records(layout, last=1, summaries=False, warn=False)
+    return runs[0].run_id if runs else None
+
+
+def read_night(layout: Layout, run_id: str, running: bool = False) -> NightStatus:
+    """One night's status from its run.json and summary.json, both read at once."""
+    run = layout.run(run_id)
+    raw = storage.read_many([run.run_json, run.summary_json], layout.options)
+    record, bad_record = _read_object(run.run_json, raw.get(run.run_json), RunRecord)
+    summary, bad_summary = _read_object(run.summary_json, raw.get(run.summary_json), RunSummary)
+    problems = tuple(p for p in (bad_record, bad_summary) if p)
+    return night_status(run_id, record, summary, problems, running)  # type: ignore[arg-type]
+
+
+def _heartbeat(layout: Layout) -> tuple[Heartbeat | None, str | None]:
+    uri = layout.heartbeat()
+    raw = storage.read_many([uri], layout.options).get(uri)
+    return _read_object(uri, raw, Heartbeat)  # type: ignore[return-value]
+
+
+def assess(layout: Layout, max_age_seconds: float, stale_lock_seconds: int) -> Health:
+    """The output's health now; DataError (exit 2) when the output does not exist."""
+    if not storage.exists(layout.output, layout.options):
+        raise DataError(f"--output {layout.output}: not found (no runs have been written there)")
+    now = dt.datetime.now(dt.UTC)
+    heartbeat, bad_heartbeat = _heartbeat(layout)
+    found = holder(layout, stale_lock_seconds)
+    live = found is not None and not found.stale
+    newest = newest_run_id(layout)
+    running = live and found is not None and found.run_id == newest
+    night = read_night(layout, newest, running) if newest else None
+    age = _age(heartbeat.finished_at, now) if heartbeat else None
+    state = _state(night, live, age, max_age_seconds)
+    health = Health(
+        output=layout.output,
+        state=state,
+        exit_code=EXIT_CODES[state],
+        message="",
+        checked_at=now_utc(),
+        max_age_seconds=max_age_seconds,
+        last_success=heartbeat,
+        last_success_age_seconds=age,
+        night=night,
+        lock=found,
+    )
+    return _with_message(health, bad_heartbeat)
+
+
+def _state(night: NightStatus | None, live_lock: bool, age: float | None, max_age: float) -> str:
+    if live_lock:
+        return "running"
+    if night is not None and night.outcome in ("failed", "seeds_failed", "regressed"):
+        return night.outcome
+    if age is None or age > max_age or night is None:
+        return "stale"
+    return "healthy"
+
+
+def _hours(seconds: float | None) -> str:
+    return "never" if seconds is None else f"{seconds / 3600:.1f} h ago"
+
+
+def _with_message(h: Health, bad_heartbeat: str | None) -> Health:
+    """The health with its one line for people (what the CLI prints, what the webhook would say)."""
+    beat = h.last_success
+    success = f"last success: {_hours(h.last_success_age_seconds)}" + (
+        f" (run {beat.run_id} at {beat.finished_at})" if beat else ""
+    )
+    if bad_heartbeat:
+        success += f"; the heartbeat does not read: {bad_heartbeat}"
+    n = h.night
+    if h.state == "running" and h.lock is not None:
+        held = h.lock
+        who = f"run {held.run_id} (host {held.host}, pid {held.pid})"
+        text = f"{who} holds the lock for {held.age_seconds / 60:.0f} min; {success}"
+        if held.problem:
+            text = f"the lock does not read ({held.problem}) and is not stale yet; {success}"
+    elif h.state == "stale":
+        limit = f"{h.max_age_seconds / 3600:g} h"
+        newest = f"; newest run {n.run_id}: {n.outcome}" if n else "; no runs yet"
+        text = f"no night succeeded within {limit}: {success}{newest}"
+    elif h.state == "healthy" and n is not None:
+        text = f"run {n.run_id}: {n.headline or 'ok'}; {success}"
+    else:
+        where = f" in stage {n.stage}" if n and n.stage and h.state == "failed" else ""
+        text = f"run {n.run_id if n else '?'}{where}: {n.reason if n else ''}; {success}"
+    return replace(h, message=f"{h.state}: {text}")

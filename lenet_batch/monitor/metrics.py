@@ -1,0 +1,103 @@
+"""The output's health as a Prometheus textfile (text exposition format 0.0.4) for node_exporter's textfile
+collector, written atomically: a temporary file in the same folder (not named *.prom, so the collector never
+reads half a file), then a rename.
+
+Every series carries the output; those about one night carry its run_id too (one new series per night).
+"""
+
+import logging
+from collections.abc import Iterable
+
+from lenet_batch.errors import LenetError
+from lenet_batch.monitor.health import STATES, Health
+from lenet_batch.monitor.night import OUTCOMES, STAGES, NightStatus, parse_utc
+from lenet_batch.store import storage
+
+log = logging.getLogger(__name__)
+
+PREFIX = "lenet_batch_"
+# name -> help text; every family is a gauge
+FAMILIES = {
+    "health": "1 for the state `lenet-batch check` finds the output in (healthy, stale, failed, "
+    "seeds_failed, regressed, running), 0 for the others",
+    "last_success_timestamp_seconds": "when the last successful night finished (Unix time; 0: never)",
+    "last_run_state": "1 for the newest night's outcome (ok, seeds_failed, regressed, failed, running), "
+    "0 for the others",
+    "last_run_timestamp_seconds": "when the newest night's run.json was last written (Unix time)",
+    "stage_seconds": "wall seconds of each stage of the newest night (train, infer, summary)",
+    "seeds": "seeds of the newest night that finished (ok) or failed",
+    "mean_accuracy": "mean test accuracy across the newest night's seeds",
+    "ensemble_accuracy": "test accuracy of the newest night's ensemble (mean probability across seeds)",
+    "gate_p_value": "p-value of the gate's one-sided Welch test against the baseline night",
+    "regressed": "1 when the gate found the newest night regressed against its baseline, else 0",
+}
+
+Sample = tuple[str, dict[str, str], float]  # (family, labels, value)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _line(name: str, labels: dict[str, str], value: float) -> str:
+    text = ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items())
+    return f"{PREFIX}{name}{{{text}}} {float(value)!r}"
+
+
+def _night_samples(night: NightStatus, output: str) -> Iterable[Sample]:
+    run = {"output": output, "run_id": night.run_id}
+    for outcome in OUTCOMES:
+        yield "last_run_state", {**run, "state": outcome}, float(night.outcome == outcome)
+    updated = parse_utc(night.updated_at)
+    if updated is not None:
+        yield "last_run_timestamp_seconds", run, updated.timestamp()
+    for stage in night.stages:
+        if stage.seconds is not None and stage.stage in STAGES:
+            yield "stage_seconds", {**run, "stage": stage.stage}, stage.seconds
+    yield "seeds", {**run, "status": "ok"}, night.seeds_ok
+    yield "seeds", {**run, "status": "failed"}, len(night.failed_seeds)
+    numbers = {
+        "mean_accuracy": night.mean_accuracy,
+        "ensemble_accuracy": night.ensemble_accuracy,
+        "gate_p_value": night.p_value,
+        "regressed": None if night.regressed is None else float(night.regressed),
+    }
+    for name, value in numbers.items():
+        if value is not None:
+            yield name, run, value
+
+
+def samples(health: Health) -> list[Sample]:
+    """Every sample the health gives, family by family."""
+    out: list[Sample] = [
+        ("health", {"output": health.output, "state": s}, float(health.state == s)) for s in STATES
+    ]
+    finished = parse_utc(health.last_success.finished_at) if health.last_success else None
+    when = finished.timestamp() if finished else 0.0
+    out.append(("last_success_timestamp_seconds", {"output": health.output}, when))
+    if health.night is not None:
+        out += _night_samples(health.night, health.output)
+    return out
+
+
+def render(health: Health) -> str:
+    """The text exposition: HELP and TYPE once per family, then its samples."""
+    by_family: dict[str, list[str]] = {}
+    for name, labels, value in samples(health):
+        by_family.setdefault(name, []).append(_line(name, labels, value))
+    lines = []
+    for name, help_text in FAMILIES.items():
+        if name in by_family:
+            lines += [f"# HELP {PREFIX}{name} {help_text}", f"# TYPE {PREFIX}{name} gauge", *by_family[name]]
+    return "\n".join(lines) + "\n"
+
+
+def write_metrics(path: str, health: Health) -> bool:
+    """Write the textfile atomically; a failure is logged (monitoring never changes an exit code)."""
+    try:
+        storage.write_bytes_atomic(path, render(health).encode())
+    except LenetError as exc:
+        log.error("metrics file %s not written: %s", path, exc)
+        return False
+    log.info("metrics: %s (%s)", path, health.state)
+    return True

@@ -1,0 +1,106 @@
+"""The Prometheus textfile (--metrics-file): parsed by prometheus_client's own parser, written atomically."""
+
+import datetime as dt
+import os
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from lenet_batch import cli
+from lenet_batch.monitor import metrics
+from lenet_batch.store import storage
+from lenet_batch.store.layout import Layout
+from tests.history_helpers import write_synthetic_runs
+from tests.test_check import NEWEST, beat, edit_run
+
+
+def parse(text: str) -> dict[str, list]:
+    """Family name -> its samples, through the reference parser (which rejects malformed lines)."""
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert all(f.type == "gauge" and f.documentation for f in families.values())
+    return {name: f.samples for name, f in families.items()}
+
+
+def value(samples: list, **labels: str) -> float:
+    """The one sample whose labels include these."""
+    found = [s.value for s in samples if labels.items() <= s.labels.items()]
+    assert len(found) == 1, (labels, samples)
+    return found[0]
+
+
+@pytest.fixture
+def output(tmp_path) -> str:
+    out = str(tmp_path / "out")
+    write_synthetic_runs(out, 3, 3, {2: "regressed"})
+    beat(out, "2026-01-02", hours_ago=2)
+
+    def timed(doc):
+        doc["updated_at"] = "2026-01-03T02:10:00Z"
+        doc["stages"]["train"]["seconds"] = 41.5
+        doc["stages"]["infer"]["seconds"] = 5.25
+
+    edit_run(out, NEWEST, timed)
+    return out
+
+
+def test_check_writes_every_family_with_its_labels(output, tmp_path, capsys):
+    path = tmp_path / "textfile" / "lenet_batch.prom"
+    assert cli.main(["check", "--output", output, "--metrics-file", str(path), "-q"]) == 4
+    found = parse(path.read_text())
+    assert set(found) == {metrics.PREFIX + name for name in metrics.FAMILIES}
+    assert value(found["lenet_batch_health"], state="regressed") == 1
+    assert sum(s.value for s in found["lenet_batch_health"]) == 1 and len(found["lenet_batch_health"]) == 6
+    run = {"output": output, "run_id": NEWEST}
+    assert value(found["lenet_batch_last_run_state"], state="regressed", **run) == 1
+    assert value(found["lenet_batch_regressed"], **run) == 1
+    assert value(found["lenet_batch_stage_seconds"], stage="train", **run) == 41.5
+    assert value(found["lenet_batch_stage_seconds"], stage="infer", **run) == 5.25
+    assert value(found["lenet_batch_seeds"], status="ok", **run) == 3
+    assert value(found["lenet_batch_seeds"], status="failed", **run) == 0
+    mean = value(found["lenet_batch_mean_accuracy"], **run)
+    assert 0.75 < mean < 0.85 and value(found["lenet_batch_ensemble_accuracy"], **run) > mean
+    assert 0 < value(found["lenet_batch_gate_p_value"], **run) < 0.01
+    when = dt.datetime(2026, 1, 3, 2, 10, tzinfo=dt.UTC).timestamp()
+    assert value(found["lenet_batch_last_run_timestamp_seconds"], **run) == when
+    age = dt.datetime.now(dt.UTC).timestamp() - value(found["lenet_batch_last_success_timestamp_seconds"])
+    assert 7100 < age < 7300
+    assert oct(path.stat().st_mode & 0o777) == oct(0o666 & ~current_umask())  # monitoring reads it
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_never_succeeded_is_time_zero_and_labels_are_escaped(tmp_path):
+    out = tmp_path / 'we"ird\\out'
+    write_synthetic_runs(str(out), 1, 2)
+    storage.remove(Layout(str(out)).heartbeat())
+    path = tmp_path / "m.prom"
+    assert cli.main(["check", "--output", str(out), "--metrics-file", str(path), "-q"]) == 7
+    found = parse(path.read_text())
+    assert value(found["lenet_batch_last_success_timestamp_seconds"]) == 0
+    assert value(found["lenet_batch_health"], state="stale", output=str(out)) == 1
+
+
+def test_the_file_is_replaced_whole_and_no_temporary_file_is_left(output, tmp_path):
+    folder = tmp_path / "textfile"
+    folder.mkdir()
+    (folder / "lenet_batch.prom").write_text("# old\n")
+    inode = (folder / "lenet_batch.prom").stat().st_ino
+    assert cli.main(["check", "--output", output, "--metrics-file", str(folder / "lenet_batch.prom")]) == 4
+    assert os.listdir(folder) == ["lenet_batch.prom"]  # the temporary file was renamed over it
+    assert (folder / "lenet_batch.prom").stat().st_ino != inode  # a new file, not rewritten in place
+    assert "lenet_batch_health" in (folder / "lenet_batch.prom").read_text()
+
+
+def test_a_metrics_file_that_cannot_be_written_is_logged_and_the_state_stands(output, tmp_path, capsys):
+    (tmp_path / "a-file").write_text("")
+    assert cli.main(["check", "--output", output, "--metrics-file", str(tmp_path / "a-file" / "m.prom")]) == 4
+    assert "metrics file" in capsys.readouterr().err
+
+
+def test_a_remote_metrics_file_is_refused(output, capsys):
+    assert cli.main(["check", "--output", output, "--metrics-file", "s3://bucket/m.prom"]) == 2
+    assert "--metrics-file s3://bucket/m.prom: give a local path" in capsys.readouterr().err

@@ -1,0 +1,137 @@
+"""The nightly's webhook: the document delivered, a hook down, slow or failing never holds or fails the night,
+and the URL's credentials (its userinfo, its path) are never logged or recorded."""
+
+import logging
+import time
+
+import pytest
+
+from lenet_batch import config
+from lenet_batch.errors import ConfigError, LockHeld, RegressionDetected, SeedsFailed
+from lenet_batch.monitor import health, notify
+from lenet_batch.monitor.watch import NightWatch
+from lenet_batch.store.layout import Layout
+from tests.helpers import free_port
+from tests.history_helpers import write_synthetic_runs
+from tests.hook_server import hook_server
+from tests.test_check import NEWEST, edit_run
+
+
+@pytest.fixture
+def output(tmp_path) -> str:
+    """Three nights, the newest regressed."""
+    out = str(tmp_path / "out")
+    write_synthetic_runs(out, 3, 3, {2: "regressed"})
+    return out
+
+
+@pytest.fixture
+def good(tmp_path) -> str:
+    """Three good nights."""
+    out = str(tmp_path / "good")
+    write_synthetic_runs(out, 3, 3)
+    return out
+
+
+def notice(output: str, error: str = "", code: int = 4) -> notify.Notice:
+    night = health.read_night(Layout(output), NEWEST)
+    return notify.notice_of(night, output, f"{output}/history/history.html", error, code)
+
+
+def test_the_document_is_delivered_with_a_text_for_chat_hooks(output):
+    with hook_server() as hook:
+        assert notify.send(hook.url, notice(output), timeout=5)
+    (doc,) = hook.received
+    assert hook.headers[0]["Content-Type"] == "application/json"
+    assert doc["run_id"] == NEWEST and doc["state"] == "regressed" and doc["exit_code"] == 4
+    assert doc["headline"].startswith(f"run {NEWEST}: 3 seeds, mean test accuracy 0.8")
+    assert doc["changes"].startswith("baseline 2026-01-02: mean 0.8") and "Welch" in doc["changes"]
+    assert doc["report"] == f"runs/{NEWEST}/summary/report.html" and doc["history"].endswith("history.html")
+    lines = doc["text"].splitlines()
+    assert lines[0] == f"lenet-batch night {NEWEST}: REGRESSED (exit 4)" and lines[1] == doc["headline"]
+    assert any(line.startswith("gate: REGRESSED") for line in lines) and lines[-1].startswith("report: ")
+
+
+@pytest.mark.parametrize("mode", ["error", "slow", "down"])
+def test_a_hook_that_fails_is_logged_within_the_timeout(output, caplog, mode):
+    caplog.set_level(logging.INFO, "lenet_batch")
+    with hook_server("ok" if mode == "down" else mode) as hook:
+        url = hook.url if mode != "down" else f"http://127.0.0.1:{free_port()}/hook"
+        started = time.monotonic()
+        assert notify.send(url, notice(output), timeout=2.0) is False
+        took = time.monotonic() - started
+    assert took < 2.3, took
+    assert len(hook.received) == {"error": 2, "slow": 1, "down": 0}[mode]  # one retry when there is time
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and f"night {NEWEST} not delivered within 2 s" in errors[0]
+    said = {"error": ("HTTP 500",), "slow": ("no answer", "timed out"), "down": ("refused",)}[mode]
+    assert any(word in errors[0] for word in said), errors[0]
+
+
+def test_the_urls_credentials_and_path_are_never_logged(output, caplog):
+    caplog.set_level(logging.DEBUG, "lenet_batch")
+    with hook_server("error", path="/services/T0/B0/secret-token?token=t0k") as hook:
+        url = hook.url.replace("http://", "http://user:hunter2@")
+        assert notify.send(url, notice(output), timeout=2.0) is False
+    assert hook.paths[0] == "/services/T0/B0/secret-token?token=t0k"  # the hook got the real URL
+    assert hook.headers[0]["Authorization"] == "Basic dXNlcjpodW50ZXIy"  # user:hunter2, as curl sends it
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "http://***@127.0.0.1:" in logged
+    assert not any(secret in logged for secret in ("hunter2", "user", "secret-token", "t0k"))
+    recorded = config.resolve({"notify": url}).public_record()["notify"]
+    assert recorded.startswith("http://***@127.0.0.1:") and recorded.endswith("/…")
+
+
+def test_the_hook_is_set_by_flag_toml_or_environment_and_checked(tmp_path):
+    (tmp_path / "c.toml").write_text('notify = "https://hooks.example/a"\nnotify_on = "always"\n')
+    from_file = config.resolve({}, env={}, config_path=str(tmp_path / "c.toml"))
+    assert (from_file.notify, from_file.notify_on) == ("https://hooks.example/a", "always")
+    from_env = config.resolve({}, env={"LENET_BATCH_NOTIFY": "https://hooks.example/b"})
+    assert from_env.notify == "https://hooks.example/b" and from_env.notify_on == "problems"
+    for bad, said in (
+        ({"notify": "hooks.example/x"}, "give an http:// or https:// URL"),
+        ({"notify_on": "sometimes"}, "--notify-on 'sometimes'"),
+        ({"notify_timeout": 0.0}, "--notify-timeout must be positive"),
+    ):
+        with pytest.raises(ConfigError, match=said):
+            config.resolve(bad, env={})
+
+
+def watch(output: str, url: str, on: str = "problems") -> NightWatch:
+    settings = config.resolve({"output": output, "run_id": NEWEST, "notify": url, "notify_on": on}, env={})
+    return NightWatch.start(settings, settings.run_ref())
+
+
+def touch(output: str) -> None:
+    """Change run.json, as a night that started does."""
+    edit_run(output, NEWEST, lambda doc: doc.update(updated_at="2026-01-03T03:00:00Z"))
+
+
+def test_the_watch_tells_a_night_that_started_and_not_a_refusal(output):
+    with hook_server() as hook:
+        for refused in (LockHeld("held"), SeedsFailed("nothing written"), KeyboardInterrupt()):
+            watch(output, hook.url).finish(refused)  # run.json unchanged, another run's lock, SIGTERM
+        assert hook.received == []
+        night = watch(output, hook.url)
+        touch(output)
+        night.finish(RegressionDetected("regressed"))
+        assert [d["state"] for d in hook.received] == ["regressed"]
+
+
+def test_the_watch_posts_success_only_when_asked_and_never_raises(good):
+    with hook_server() as hook:
+        watch(good, hook.url).finish()
+        assert hook.received == []  # a good night is news only with --notify-on always
+        watch(good, hook.url, on="always").finish()
+        assert [(d["state"], d["exit_code"]) for d in hook.received] == [("ok", 0)]
+        assert hook.received[0]["text"].startswith(f"lenet-batch night {NEWEST}: OK (exit 0)")
+    w = watch(good, f"http://127.0.0.1:{free_port()}/x")
+    touch(good)
+    w.finish(SeedsFailed("2 of 3 seeds failed"))  # logged, not raised
+
+
+def test_a_run_that_completed_but_whose_night_failed_is_a_failure(good):
+    night = health.read_night(Layout(good), NEWEST)
+    told = notify.notice_of(night, good, None, "the history was not written: disk full", 2)
+    assert told.state == "failed" and told.reason == "the history was not written: disk full"
+    assert notify.wanted(told, "problems")
