@@ -17,6 +17,12 @@ class LenetError(Exception):
 
     exit_code = EXIT_USAGE
 
+    def __init__(self, *args: object, document: object = None) -> None:
+        super().__init__(*args)
+        # What the stage produced before it failed (a summary, a night), printed by the CLI before the error
+        # line: `--json` gives its document on exits 3 and 4 too.
+        self.document = document
+
     def __str__(self) -> str:
         # Messages name URIs (inputs, outputs, data): wherever one is printed or recorded, its
         # credentials are masked (the exception itself keeps the text it was given).
@@ -29,6 +35,10 @@ class ConfigError(LenetError):
 
 class DataError(LenetError):
     """The dataset or an input file is missing, malformed or fails verification."""
+
+
+class DataMismatch(DataError):
+    """Data given for a run's evaluation differs from the test split the run recorded."""
 
 
 class InputError(DataError):

@@ -3,6 +3,7 @@
 JSON objects in run.json, metrics.json, checkpoints and summary.json; typed everywhere else.
 """
 
+import hashlib
 from dataclasses import dataclass, field
 
 from lenet_batch.json_records import JsonRecord
@@ -42,3 +43,23 @@ def hosts_of(attempts: tuple[Attempt, ...] | list[Attempt]) -> str | None:
     """The hosts a seed's attempts ran on, in order and without repeats, comma-separated."""
     hosts = [a.host for a in attempts if a.host]
     return ", ".join(dict.fromkeys(hosts)) or None
+
+
+TEST_FILES = ("test_images", "test_labels")
+
+
+def digest_of_test_split(data: DataInfo | None) -> str | None:
+    """One short digest of a run's test split: SHA-256 over its two files' digests (12 hex digits).
+
+    What the evaluation partition was scored on, what the gate compares runs by, and what a refusal names;
+    None when the run recorded no test digests. Any recorded subset limit of the test split (a field named
+    test_limit) is part of it, so that a subset never passes for the whole split.
+    """
+    digests = data.sha256 if data else {}
+    if not all(name in digests for name in TEST_FILES):
+        return None
+    parts = [f"{name}={digests[name]}" for name in TEST_FILES]
+    limit = getattr(data, "test_limit", None)
+    if limit is not None:
+        parts.append(f"test_limit={limit}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]

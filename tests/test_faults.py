@@ -183,7 +183,7 @@ def test_sigterm_stops_the_tasks_releases_the_lock_marks_the_stage_and_the_next_
     assert "resuming after epoch" in again.stderr
     stages = json.loads((tmp_path / "runs" / "n1" / "run.json").read_text())["stages"]
     assert {k: v["status"] for k, v in stages.items()} == {
-        s: "complete" for s in ("train", "infer", "summary")
+        s: "complete" for s in ("train", "infer", "summary", "history")
     }
     for seed in seeds:
         metrics = json.loads((seed / "metrics.json").read_text())
@@ -237,6 +237,7 @@ def test_two_infer_commands_on_one_run_and_seed_both_commit(ray_cluster, tmp_pat
         "0",
         "--address",
         ray_cluster.address,
+        "--force",  # both score, whichever commits first (a rerun without it would skip a scored seed)
     ]
     procs = [
         subprocess.Popen(

@@ -222,5 +222,5 @@ def test_a_good_night_whose_history_cannot_be_written_fails_saying_the_run_compl
     message = str(caught.value)
     assert message.startswith(f"run {run_id(1)} completed (gate: passed; report: ")
     assert "but the history was not written" in message and "lenet-batch history --output" in message
-    nightly._history_after_failure(run.layout)  # after a failed night: logged, the night's error stands
+    nightly._history_after_failure(run)  # after a failed night: logged, the night's error stands
     assert "was not rebuilt after the failed night" in caplog.text

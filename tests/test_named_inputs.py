@@ -76,3 +76,21 @@ def test_idx_inputs_keep_working_with_gzip_and_labels(trained_run, tmp_path):
         uri=str(tmp_path / "im-idx3-ubyte.gz"), labels_uri=str(tmp_path / "lb-idx1-ubyte.gz"), batch_size=8
     )
     assert score_seed(RunRef(trained_run, "r"), 0, source).accuracy is not None
+
+
+def test_an_input_scored_again_is_skipped_until_its_bytes_change_or_force(trained_run, tmp_path, capsys):
+    npy = tmp_path / "batch.npy"
+    np.save(npy, images(40))
+    argv = ["infer", "--output", trained_run, "--run", "r", "--input", str(npy), "--json", "-q"]
+
+    def statuses(*extra: str) -> list[str]:
+        assert cli.main([*argv, *extra]) == 0
+        return [row["status"] for row in json.loads(capsys.readouterr().out)]
+
+    assert statuses() == ["scored"]
+    marker = Path(trained_run) / "scored" / "input=batch" / "run_id=r" / "seed=0" / "_COMMITTED.json"
+    first = marker.stat().st_mtime_ns
+    assert statuses() == ["skipped"] and marker.stat().st_mtime_ns == first
+    assert statuses("--force") == ["scored"]
+    np.save(npy, images(41))  # other bytes under the same name: scored again
+    assert statuses() == ["scored"] and json.loads(marker.read_text())["rows"] == 41

@@ -102,6 +102,7 @@ class StubDataset:
 
 def test_train_and_infer_stages_record_their_start_and_wall_seconds(tmp_path, monkeypatch):
     from lenet_batch.cluster import train_tasks
+    from lenet_batch.pipeline import infer_work
 
     def slow_train(run, seeds, **_):
         time.sleep(1.0)
@@ -110,8 +111,8 @@ def test_train_and_infer_stages_record_their_start_and_wall_seconds(tmp_path, mo
     # No cluster: the stages' own bookkeeping around it is what is timed.
     monkeypatch.setattr(stages, "_cluster_while_loading", lambda *a: contextlib.nullcontext(a[2]))
     monkeypatch.setattr(train_tasks, "train_seeds", slow_train)
-    monkeypatch.setattr(stages, "_score", lambda *a: [ScoreResult(0, "scored", 10, 0.8, 0.1)])
-    monkeypatch.setattr(stages, "_seeds_to_score", lambda run, seeds: ([0], []))
+    monkeypatch.setattr(infer_work, "score", lambda *a: [ScoreResult(0, "scored", 10, 0.8, 0.1)])
+    monkeypatch.setattr(infer_work, "seeds_to_score", lambda run, seeds: [0])
     settings = Settings(output=str(tmp_path), run_id="r1", seeds="0")
     run = settings.run_ref()
     stages.train(run, stages.TrainRequest.of(settings), StubDataset())

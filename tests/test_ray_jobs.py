@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.helpers import REPO, VENV_BIN, client_env, job_info, ray_cli, submit
+from tests.sealed_helpers import tree_state
 
 pytestmark = pytest.mark.slow
 
@@ -64,7 +65,7 @@ def assert_complete_run(output: Path, run_id: str) -> None:
     """run.json stages complete; a model per seed; a committed Parquet partition per seed; the summary."""
     run = json.loads((output / "runs" / run_id / "run.json").read_text())
     assert {k: v["status"] for k, v in run["stages"].items()} == dict.fromkeys(
-        ("train", "infer", "summary"), "complete"
+        ("train", "infer", "summary", "history"), "complete"
     )
     for seed in SEEDS:
         seed_dir = output / "runs" / run_id / "seeds" / f"seed={seed}"
@@ -183,6 +184,11 @@ def test_nightly_sh_runs_locally_under_env_i(tmp_path, small_data_dir):
     assert "running locally" in out
     assert_complete_run(output, "local-1")
     assert json.loads((output / "_last_success.json").read_text())["run_id"] == "local-1"
+    # cron again on the finished night: nothing to do, nothing written
+    state = tree_state(output)
+    code, out = finish(nightly_sh(env_file, tmp_path / "again.log"))
+    assert code == 0 and "nothing to do: run local-1 is complete" in out, out[-4000:]
+    assert tree_state(output) == state
 
 
 def lock_holder(lock: Path, first: subprocess.Popen, timeout: float = 120) -> int:
@@ -279,3 +285,9 @@ def test_nightly_sh_submits_and_a_second_run_on_the_same_output_is_refused(clust
     # A night that already succeeded is not submitted again.
     code, out = finish(nightly_sh(env_file, tmp_path / "again.log"))
     assert code == 0 and "already succeeded; nothing to do" in out
+    # Submitted all the same (another submission id), the job finds the finished night: nothing written.
+    state = tree_state(output)
+    resubmit = nightly_sh(env_file, tmp_path / "resubmit.log", LENET_BATCH_SUBMISSION_ID="night-1-again")
+    code, out = finish(resubmit)
+    assert code == 0 and "nothing to do: run night-1 is complete" in out, out[-4000:]
+    assert tree_state(output) == state

@@ -6,6 +6,7 @@ interpreter that also reports whether it imported MXNet or Ray, so "decided befo
 
 import dataclasses
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from lenet_batch.training.seed import run_seed
 from tests import helpers
 from tests.prediction_helpers import install_run, tiny_arrays, trained
 from tests.probe_helpers import cli, snapshot
+from tests.sealed_helpers import tree_state
 
 
 def lay_out(output: Path, data_dir: str, seeds: list[int], verified: bool = False, **recipe) -> RunRef:
@@ -157,12 +159,25 @@ def test_a_task_replans_its_seed_from_the_files_as_they_are(tmp_path):
 
 
 @pytest.mark.slow
-def test_make_run_twice_with_more_epochs_refuses_the_second_cleanly(tmp_path, small_data_dir):
-    """`make run` then `make run EPOCHS=2` with the same run id: the nightly CLI sequence they run."""
+def test_make_run_twice_does_nothing_the_second_time_and_more_epochs_are_refused(tmp_path, small_data_dir):
+    """`make run`, `make run` again, then `make run EPOCHS=2` with the same run id: the nightly CLI
+    sequence they run. The second is "nothing to do": no Ray, no MXNet, no file written (not even the
+    lock, the history, the heartbeat or a log), in about the time of `lenet-batch runs`."""
     args = ["nightly", "--output", str(tmp_path), "--run-id", "t1", "--data", small_data_dir, "--no-verify"]
     first = helpers.run_cli(*args, "--seeds", "0-1", "--epochs", "1")
     assert first.returncode == 0, first.stderr[-3000:]
-    before = snapshot(tmp_path)
+    before, state = snapshot(tmp_path), tree_state(tmp_path)
+    started = time.monotonic()
+    code, out, err, heavy = cli(*args, "--seeds", "0-1", "--epochs", "1")
+    again = time.monotonic() - started
+    assert code == 0, err[-3000:]
+    assert "nothing to do: run t1 is complete and nothing changed since its summary" in out
+    assert heavy == [] and tree_state(tmp_path) == state
+    started = time.monotonic()
+    assert cli("runs", "--output", str(tmp_path))[0] == 0
+    runs = time.monotonic() - started
+    print(f"nothing to do: {again:.1f} s; lenet-batch runs: {runs:.1f} s")
+    assert again < 3 * runs + 2  # the same order of time; loose, on a shared machine
     second = helpers.run_cli(*args, "--seeds", "0-1", "--epochs", "2")
     assert second.returncode == 2, second.stderr[-3000:]
     last = second.stderr.strip().splitlines()[-1]

@@ -120,7 +120,10 @@ def test_summarize_run_writes_through_fsspec(fake_predictions):
 def test_resummarising_without_images_drops_the_old_pictures(tmp_path, fake_predictions):
     make_run(Layout(str(tmp_path)), fake_predictions, "r1", 0.8)
     summary_stage.summarize_run(Layout(str(tmp_path)).run("r1"), images=pictures())
-    doc = summary_stage.summarize_run(Layout(str(tmp_path)).run("r1"))
+    # nothing new: the summary with its pictures is reused as it is; made again, it has none
+    reused = summary_stage.summarize_run(Layout(str(tmp_path)).run("r1"))
+    assert "train_images.png" in reused.files
+    doc = summary_stage.summarize_run(Layout(str(tmp_path)).run("r1"), force=True)
     folder = tmp_path / "runs" / "r1" / "summary"
     assert not (folder / "train_images.png").exists() and not (folder / "test_predictions.png").exists()
     assert set(doc.files) == {p.name for p in folder.iterdir()}

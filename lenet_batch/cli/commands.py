@@ -4,16 +4,26 @@ COMMANDS, at the end, maps each subcommand's name to its handler.
 """
 
 import argparse
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from lenet_batch.cli import output
 from lenet_batch.config import Settings
 from lenet_batch.data.classes import CLASS_NAMES
-from lenet_batch.errors import EXIT_OK, DataError, ModelFileError
-from lenet_batch.pipeline import stages
-from lenet_batch.store import lock, storage
-from lenet_batch.store.layout import Layout
+from lenet_batch.data.fashion_mnist import FashionMNIST
+from lenet_batch.errors import (
+    EXIT_OK,
+    EXIT_REGRESSION,
+    EXIT_SEEDS_FAILED,
+    DataError,
+    LenetError,
+    ModelFileError,
+)
+from lenet_batch.pipeline import run_data, stages
+from lenet_batch.store import lock, run_log, storage
+from lenet_batch.store.layout import Layout, RunRef
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +66,10 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             )
         output.print_rows(plans, PLAN_COLUMNS, args.json)
         return EXIT_OK
-    results = stages.train(run, request)
-    output.print_rows([r.to_row() for r in results], TRAIN_COLUMNS, args.json)
-    stages.raise_if_failed(results, "train")
+    with _log_only_if_written(run):
+        results = stages.train(run, request)
+        output.print_rows([r.to_row() for r in results], TRAIN_COLUMNS, args.json)
+        stages.raise_if_failed(results, "train")
     return EXIT_OK
 
 
@@ -71,7 +82,7 @@ def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
         model = load_model(run, args.seed)
     except (DataError, ModelFileError) as exc:
         raise ModelFileError(f"no model for that run and seed: {exc}") from None
-    dataset = stages.load_dataset(settings.data_request(), run.options)
+    dataset = _run_dataset(run, settings)
     images, labels = dataset.test_images[: args.first], dataset.test_labels[: args.first]
     predicted = predict_classes(run, args.seed, model, images)
     output.print_predictions([int(x) for x in labels], [int(x) for x in predicted], CLASS_NAMES)
@@ -84,12 +95,30 @@ def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _run_dataset(run: RunRef, settings: Settings) -> FashionMNIST:
+    """The test split `predict` shows: --data, else the run's recorded data (another one: a warning)."""
+    data = run_data.data_for_run(run, settings.data_request())
+    dataset = stages.load_dataset(data.request, run.options)
+    differs = run_data.test_split_differs(data, dataset)
+    if differs:  # predict writes nothing: showing other images is allowed, and said
+        log.warning(
+            "run %s was evaluated on test split %s; these are images of %s, test split %s",
+            run.run_id,
+            differs[0],
+            dataset.source,
+            differs[1],
+        )
+    return dataset
+
+
 def cmd_infer(args: argparse.Namespace, settings: Settings) -> int:
-    """Score the input with every trained seed's model; write Parquet partitions."""
+    """Score the input with every trained seed's model; write Parquet partitions (skipping those done)."""
     lock.refuse_if_held(settings.layout(), "infer", settings.resolved_run_id(), settings.stale_lock_seconds)
-    results = stages.infer(settings.run_ref(), stages.InferRequest.of(settings))
-    output.print_rows([r.to_row() for r in results], SCORE_COLUMNS, args.json)
-    stages.raise_if_failed(results, "infer")
+    run = settings.run_ref()
+    with _log_only_if_written(run):
+        results = stages.infer(run, stages.InferRequest.of(settings), force=args.force)
+        output.print_rows([r.to_row() for r in results], SCORE_COLUMNS, args.json)
+        stages.raise_if_failed(results, "infer")
     return EXIT_OK
 
 
@@ -114,32 +143,56 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
-    """Aggregate a run's predictions and metrics; write tables, plots and report; gate on regressions."""
+    """Aggregate a run's predictions and metrics; write tables, plots and report; gate on regressions.
+
+    Nothing new since the run's summary: it is reused (nothing written) and its verdict stands; --force
+    makes it again. Its document goes to stdout on exit 4 too."""
     lock.refuse_if_held(settings.layout(), "summary", settings.resolved_run_id(), settings.stale_lock_seconds)
-    request = stages.SummaryRequest.of(settings)
-    summary = stages.summarize(settings.run_ref(), request, _dataset_for_pictures(settings))
-    if args.json:
-        output.print_json(summary.to_json())
-    else:
-        output.print_summary(summary)
+    run, request = settings.run_ref(), stages.SummaryRequest.of(settings)
+    show = lambda summary: output.print_summary(summary, args.json)  # noqa: E731 - twice, below
+    with _log_only_if_written(run), _document_printed(show):
+        summary = stages.summarize(run, request, data=settings.data_request(), force=args.force)
+    show(summary)
     return EXIT_OK
-
-
-def _dataset_for_pictures(settings: Settings):
-    """The dataset for the report's two image pictures; the summary still works without it."""
-    try:
-        return stages.load_dataset(settings.data_request(), settings.storage_options)
-    except DataError as exc:
-        log.warning("report without the image pictures: %s", exc)
-        return None
 
 
 def cmd_nightly(args: argparse.Namespace, settings: Settings) -> int:
-    """Train, infer, summarise and rebuild the history under a lock on the output; print what it found."""
+    """Train, infer, summarise and rebuild the history under a lock on the output; print what it found.
+
+    A finished night is "nothing to do" (nothing written); the night's headline and document go to stdout
+    on exits 3 and 4 too."""
     from lenet_batch.pipeline.nightly import nightly
 
-    output.print_night(nightly(settings))
+    show = lambda night: output.print_night(night, args.json)  # noqa: E731 - twice, below
+    with _document_printed(show):
+        night = nightly(settings, force=args.force)
+    show(night)
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _document_printed(show: Callable[[Any], None]) -> Iterator[None]:
+    """On exit 3 or 4, print what the stage produced (its document) before the error line."""
+    try:
+        yield
+    except LenetError as exc:
+        if exc.document is not None and exc.exit_code in (EXIT_SEEDS_FAILED, EXIT_REGRESSION):
+            show(exc.document)
+        raise
+
+
+@contextlib.contextmanager
+def _log_only_if_written(run: RunRef) -> Iterator[None]:
+    """A command that ended (0, 3, 4) without changing run.json or summary.json wrote nothing: no log."""
+    before = stages.written(run)
+    try:
+        yield
+    except LenetError as exc:
+        if exc.exit_code in (EXIT_SEEDS_FAILED, EXIT_REGRESSION) and stages.written(run) == before:
+            run_log.nothing_written()
+        raise
+    if stages.written(run) == before:
+        run_log.nothing_written()
 
 
 def _layout(settings: Settings) -> Layout:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from lenet_batch.summary.report import comparison_line, headline_line
+from lenet_batch.summary.types import MIN_INTERVAL_SEEDS
 
 if TYPE_CHECKING:  # annotations only: printing a result must not import the stage that made it
     from lenet_batch.history.rows import RunRow
@@ -74,19 +75,31 @@ def print_predictions(labels: Sequence[int], predicted: Sequence[int], class_nam
     print(f"{sum(int(t == p) for t, p in zip(labels, predicted, strict=True))}/{len(labels)} correct")
 
 
-def print_summary(summary: "RunSummary") -> None:
-    """`lenet-batch summary`: the headline, the gate's verdict and where the report is."""
+def print_summary(summary: "RunSummary", as_json: bool = False) -> None:
+    """`lenet-batch summary`: summary.json, or the headline, the gate's verdict and where the report is."""
+    if as_json:
+        print_json(summary.to_json())
+        return
     print(headline_line(summary))
     print(comparison_line(summary))
     print(f"report: {summary.report_html}")
 
 
-def print_night(night: "NightResult") -> None:
-    """`lenet-batch nightly`: the headline, the verdict, the history page and the report."""
-    print(headline_line(night.summary))
-    print(comparison_line(night.summary))
-    print(f"history: {night.history.history_html}")
-    print(f"report: {night.summary.report_html}")
+def print_night(night: "NightResult", as_json: bool = False) -> None:
+    """`lenet-batch nightly` (exits 0, 3 and 4): the night as JSON, or its headline, verdict, history and
+    report (a finished night says there was nothing to do)."""
+    if as_json:
+        print_json(night.to_json())
+        return
+    print(night.headline)
+    if night.summary is not None:
+        print(comparison_line(night.summary))
+    if night.outcome == "nothing to do":
+        print(f"nothing to do: run {night.run_id} is complete and nothing changed since its summary")
+    if night.history is not None:
+        print(f"history: {night.history.history_html}")
+    if night.summary is not None:
+        print(f"report: {night.summary.report_html}")
 
 
 RUN_COLUMNS = [
@@ -105,7 +118,9 @@ RUN_COLUMNS = [
 
 def _run_cells(row: "RunRow") -> dict[str, Any]:
     """A run's row as `lenet-batch runs` prints it."""
-    ci = None if row.ci95_low is None else f"{row.ci95_low:.4f}-{row.ci95_high:.4f}"
+    ci = None if row.ci95_low is None else f"[{row.ci95_low:.4f}, {row.ci95_high:.4f}]"
+    if ci is None and row.mean_accuracy is not None and row.seeds_ok < MIN_INTERVAL_SEEDS:
+        ci = "too few seeds"
     seeds = f"{row.seeds_ok}" + (f"+{row.seeds_failed} failed" if row.seeds_failed else "")
     gate = row.gate or ("failed" if row.state == "failed" else None)
     if row.baseline_run_id:

@@ -85,6 +85,11 @@ def _gate_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _force_flag(p: argparse.ArgumentParser, what: str) -> None:
+    """--force: do again what a rerun would skip as already done (a command-line choice, not a setting)."""
+    p.add_argument("--force", action="store_true", help=what)
+
+
 def _limit_flags(p: argparse.ArgumentParser) -> None:
     """--train-limit and --test-limit: smoke-sized runs on a deterministic, class-balanced subset."""
     how = "images: the first N/10 of each class in file order (the first N%%10 classes take one more)"
@@ -220,6 +225,7 @@ def build_parser() -> Parser:
         help=f"images per scoring batch (default {config.INFER_BATCH_SIZE})",
     )
     p.add_argument("--json", action="store_true", help="print the per-seed table as JSON")
+    _force_flag(p, "score seeds again whose partition was made from their model and this input")
 
     p = sub.add_parser("query", parents=[parent], help="SQL over the predictions (a `predictions` view)")
     _common(p, "output")
@@ -250,13 +256,16 @@ def build_parser() -> Parser:
     p = sub.add_parser("summary", parents=[parent], help="accuracy across seeds: tables, plots, report, gate")
     _common(p, "output", "run_id", "data", "verify_data")
     _gate_flags(p)
-    p.add_argument("--json", action="store_true", help="print summary.json to stdout")
+    p.add_argument("--json", action="store_true", help="print summary.json to stdout (on exit 4 too)")
+    _force_flag(p, "summarise again even when nothing is new since the run's summary")
 
     p = sub.add_parser("nightly", parents=[parent], help="train, infer and summarise one run (the main job)")
     _common(p, "output", "run_id", "seeds", "data", "verify_data", *CLUSTER_FLAGS)
     _recipe_flags(p)
     _limit_flags(p)
     _gate_flags(p)
+    p.add_argument("--json", action="store_true", help="print the night as JSON (on exits 3 and 4 too)")
+    _force_flag(p, "score and summarise again what is done (trained seeds are never trained again)")
     _monitor_flags(p, nightly=True)
     _history_commands(sub, parent)
     return parser

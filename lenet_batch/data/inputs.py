@@ -39,6 +39,8 @@ class ImageSource:
     verify: bool = True
     batch_size: int = INFER_BATCH_SIZE
     input_name: str | None = None  # the partition name of a custom input (default: from its file name)
+    digest: str | None = None  # of what is scored, recorded in each partition's marker (pipeline.run_data)
+    data_source: str | None = None  # the test split's folder as the run recorded it (masked), for the marker
 
     @property
     def name(self) -> str:

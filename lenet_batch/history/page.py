@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from lenet_batch.history.figures import FIGURES
 from lenet_batch.history.rows import RunRow
 from lenet_batch.summary.style import page_head
+from lenet_batch.summary.types import MIN_INTERVAL_SEEDS
 
 # (header, cell class): numbers right-aligned, ids and times on one line, the long sentences smaller.
 COLUMNS = (
@@ -40,6 +41,8 @@ def _accuracy(row: RunRow) -> str:
     if row.mean_accuracy is None:
         return "—"
     ci = "" if row.ci95_low is None else f" [{_num(row.ci95_low)}, {_num(row.ci95_high)}]"
+    if row.ci95_low is None and 0 < row.seeds_ok < MIN_INTERVAL_SEEDS:
+        ci = " (too few seeds for an interval)"
     return _num(row.mean_accuracy) + ci
 
 
@@ -51,10 +54,10 @@ def _gate(row: RunRow) -> str:
 
 def _change(row: RunRow) -> str:
     """What changed against the night's baseline, "no change" when nothing recorded did, "—" with none."""
-    said = getattr(row, "changes", None)  # the comparison's changes, on rows that carry them (issue 20)
+    said = row.changes_text()  # the comparison's changes (None: no baseline, or not recorded)
     if said is None or row.baseline_run_id is None:
         return "—"
-    return "no change" if said in ("", "nothing recorded changed") else str(said)
+    return "no change" if not row.changes else said
 
 
 def _stage_cell(row: RunRow) -> str:

@@ -12,7 +12,7 @@ from lenet_batch.errors import DataError
 from lenet_batch.json_records import JsonRecord
 from lenet_batch.store.run_record import RunRecord
 from lenet_batch.store.runs_index import RunFiles
-from lenet_batch.summary.types import RunSummary
+from lenet_batch.summary.types import Change, RunSummary, changes_text
 
 STAGES = ("train", "infer", "summary")
 # A night as the trend report marks it: ok (passed, or nothing to compare with), regressed (gated),
@@ -67,6 +67,11 @@ class RunRow(JsonRecord):
     state: str  # one of STATES
     report: str | None  # relative to the output
     problems: tuple[str, ...] = ()
+    changes: tuple[Change, ...] | None = None  # vs the baseline (None: no baseline, or not recorded)
+
+    def changes_text(self) -> str | None:
+        """What changed since the baseline in words, 'nothing recorded changed', or None."""
+        return changes_text(self.changes)
 
 
 def seed_counts(night: Night) -> tuple[int, int]:
@@ -96,7 +101,7 @@ def run_row(night: Night) -> RunRow:
     record, summary = night.record or RunRecord(night.run_id), night.summary
     ok, failed = seed_counts(night)
     across = summary.across_seeds if summary else None
-    ci = across.ci95 if across else None
+    ci = across.interval() if across else None  # none below 3 seeds, whatever an older summary holds
     cmp = summary.comparison if summary else None
     return RunRow(
         run_id=night.run_id,
@@ -105,8 +110,8 @@ def run_row(night: Night) -> RunRow:
         seeds_ok=ok,
         seeds_failed=failed,
         mean_accuracy=across.mean if across else None,
-        ci95_low=ci.low if ci else None,
-        ci95_high=ci.high if ci else None,
+        ci95_low=max(ci.low, 0.0) if ci else None,  # an accuracy: older summaries were not cut at 0 and 1
+        ci95_high=min(ci.high, 1.0) if ci else None,
         min_accuracy=across.min if across else None,
         max_accuracy=across.max if across else None,
         ensemble_accuracy=summary.ensemble.accuracy if summary else None,
@@ -120,11 +125,12 @@ def run_row(night: Night) -> RunRow:
         # relative to the output; summary.json is written after report.html, so the report exists
         report=f"runs/{night.run_id}/summary/report.html" if summary is not None else None,
         problems=night.problems,
+        changes=cmp.changes if cmp else None,
     )
 
 
 def run_rows(nights: list[Night]) -> list[RunRow]:
-    """Every night's row, in the order given (runs_index gives newest first)."""
+    """Every night's row, in the order given (runs_index gives night order, newest first)."""
     return [run_row(night) for night in nights]
 
 

@@ -1,4 +1,5 @@
-"""history/runs.parquet (pure): one row per (run, seed) across nights, with a fixed schema for analysts."""
+"""history/runs.parquet (pure): one row per (run, seed) across nights, newest first in night order
+(store.runs_index.night_key), with a fixed schema for analysts."""
 
 import datetime as dt
 import hashlib
@@ -38,6 +39,7 @@ COLUMNS = {
     "gate_p_value": pa.float64(),
     "gate_effect": pa.float64(),  # mean accuracy minus the baseline's
     "baseline_run_id": pa.string(),
+    "changes": pa.string(),  # since the baseline: "lr 0.1 → 0.01", or "nothing recorded changed"
 }
 SCHEMA = pa.schema(list(COLUMNS.items()))
 
@@ -114,6 +116,7 @@ def _run_columns(night: Night, row: RunRow) -> dict[str, Cell]:
         "gate_p_value": row.p_value,
         "gate_effect": row.effect,
         "baseline_run_id": row.baseline_run_id,
+        "changes": row.changes_text(),
     }
 
 

@@ -6,8 +6,6 @@ settings once, by its `of`, so that no stage reads the whole Settings.
 
 import contextlib
 import logging
-import os
-import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -16,14 +14,13 @@ from typing import TYPE_CHECKING, Any
 from lenet_batch.cluster.preflight import check_local_gpus
 from lenet_batch.config import ClusterOptions, DataRequest, GateRule, Recipe, Settings
 from lenet_batch.data import fashion_mnist
-from lenet_batch.data.batch import IMAGE_BYTES
 from lenet_batch.data.fashion_mnist import FashionMNIST
 from lenet_batch.data.inputs import ImageSource
-from lenet_batch.data.limits import evaluation_limits, limited
-from lenet_batch.errors import DataError, LenetError, ModelFileError, SeedsFailed, StorageError
-from lenet_batch.pipeline.local_scoring import pin_threads, score_here
-from lenet_batch.pipeline.placement import local_slots, score_on_ray
+from lenet_batch.data.limits import limited
+from lenet_batch.errors import LenetError, SeedsFailed, StorageError
+from lenet_batch.pipeline import infer_work, run_data
 from lenet_batch.records import DataInfo
+from lenet_batch.scoring.committed import require_committed
 from lenet_batch.store import run_record, storage
 from lenet_batch.store.backends import StorageOptions, check_reachable_by_workers
 from lenet_batch.store.layout import RunRef
@@ -106,6 +103,14 @@ def load_dataset(data: DataRequest, options: StorageOptions | None = None) -> Fa
     return limited(dataset, data.train_limit, data.test_limit)
 
 
+def written(run: RunRef) -> tuple[bytes | None, bytes | None]:
+    """run.json and summary.json as they are now: a command that changed neither wrote nothing."""
+    return tuple(  # type: ignore[return-value]
+        storage.read_bytes(uri, run.options) if storage.exists(uri, run.options) else None
+        for uri in (run.run_json, run.summary_json)
+    )
+
+
 def raise_if_failed(results: Sequence[TrainResult | ScoreResult], stage: str) -> None:
     """Exit code 3 when some seeds failed (the others' outputs are kept)."""
     failed = [r.seed for r in results if r.status == "failed"]
@@ -177,6 +182,9 @@ def _train_planned(
     """Check the plan against the data, record the run, train what is left (on the open session)."""
     info = data_info(dataset, request.data.verify)
     plans = plan_training(run, request, dataset)
+    if _nothing_to_train(run, plans):
+        log.info("train: nothing to do: every seed of run %s is complete", run.run_id)
+        return [skipped(seed_state(run, plan.seed)) for plan in plans]
     run_record.start(run, request.recorded_settings, info)
     results, todo = [], []
     for plan in plans:
@@ -198,92 +206,73 @@ def _train_planned(
     return results
 
 
+def _nothing_to_train(run: RunRef, plans: list[SeedPlan]) -> bool:
+    """Every asked-for seed is complete and run.json records the train stage complete for them."""
+    record = run_record.read_run(run)
+    recorded = {row.seed for row in record.stage_seeds("train")}
+    done = record.stage_status("train") == "complete" and all(p.action == SKIP for p in plans)
+    return done and {p.seed for p in plans} <= recorded
+
+
 def _from(plan: SeedPlan) -> str:
     return f" from epoch {plan.from_epoch}" if plan.action == RESUME else ""
 
 
-def _seeds_to_score(run: RunRef, seeds: Sequence[int] | None) -> list[int]:
-    """The seeds to score: every trained one, or those asked for, each of which must have a model (exit 2)."""
-    complete = trained_seeds(run)  # DataError when the run does not exist
-    if seeds is None:
-        if not complete:
-            raise DataError(f"run {run.run_id}: no seed has finished training; nothing to score")
-        return complete
-    unfinished = [s for s in seeds if s not in complete]
-    if unfinished:
-        raise ModelFileError(
-            f"run {run.run_id} has no finished model for seed(s) {unfinished} (trained: "
-            f"{complete or 'none'}); train them first, or leave them out of --seeds. Nothing was scored"
-        )
-    return list(seeds)
-
-
-def infer(run: RunRef, request: InferRequest, dataset: FashionMNIST | None = None) -> list[ScoreResult]:
-    """Score the input with the seeds' models, writing committed partitions."""
+def infer(
+    run: RunRef, request: InferRequest, dataset: FashionMNIST | None = None, force: bool = False
+) -> list[ScoreResult]:
+    """Score the input with the seeds' models, writing committed partitions; a seed already scored from its
+    model and this input is skipped (`force`: scored again), and a stage with nothing new writes nothing."""
     clock = run_record.StageClock.start()
     source = request.source
     # Refused whichever path scores: where the work runs must not change what an output can be.
     check_reachable_by_workers(run.output, source.uri, source.labels_uri)
     check_local_gpus(request.cluster.gpus_per_seed, request.cluster.address)  # before Ray starts
-    todo = _seeds_to_score(run, request.seeds)
+    seeds = infer_work.seeds_to_score(run, request.seeds)
     # A named --input has a stage of its own: the run's evaluation (stage "infer") is left as it was.
     stage = "infer" if source.partition_name is None else f"infer:{source.partition_name}"
     with run_record.marks_interruption(run, stage):
-        if source.uri:
-            source.batches(run.options)  # fail here, once, on a bad input file, rather than in every seed
-        elif dataset is None:  # the run's evaluation: on the test subset it recorded (data/limits.py)
-            data = evaluation_limits(request.data, run_record.read_run(run).data, run.run_id)
-            dataset = load_dataset(data, run.options)
-        results = sorted(_score(run, todo, request, dataset), key=lambda r: r.seed)
+        source, loaded = run_data.sealed_source(run, request.source, request.data, dataset)
+        results, todo = infer_work.split_done(run, seeds, source, force)
+        if todo and not source.uri and loaded is None:
+            loaded = run_data.load_for_run(run, run_data.data_for_run(run, request.data))
+        if todo:
+            results += infer_work.score(run, todo, source, request.cluster, loaded)
+        results.sort(key=lambda r: r.seed)
+    if infer_work.unchanged(run_record.read_run(run), stage, results):
+        log.info("infer: nothing to do: every seed was already scored from its model and this input")
+        return results
     run_record.update_stage(run, stage, [r.entry() for r in results], clock=clock, input=source.name)
     done = [r for r in results if r.status == "scored"]
     log.info("infer: %d/%d seeds scored, %d rows", len(done), len(results), sum(r.rows or 0 for r in done))
     return results
 
 
-def _score(
-    run: RunRef, seeds: list[int], request: InferRequest, dataset: FashionMNIST | None
-) -> list[ScoreResult]:
-    """Score in this process unless a cluster is involved or the work pays for a local Ray."""
-    cluster, source = request.cluster, request.source
-    on_ray = score_on_ray(
-        address=cluster.address,
-        env=os.environ,
-        session_open="ray" in sys.modules and sys.modules["ray"].is_initialized(),
-        gpus_per_seed=cluster.gpus_per_seed,
-        seeds=len(seeds),
-        images=_images_per_seed(source, dataset, run.options),
-        slots=local_slots(cluster.cpus_per_seed),
-    )
-    if not on_ray and pin_threads(cluster.cpus_per_seed):
-        log.info("scoring %d seeds in this process", len(seeds))
-        return score_here(run, seeds, source, dataset)
-    if not on_ray:
-        log.info("MXNet already runs here with other thread caps: scoring on Ray instead")
-    from lenet_batch.cluster.score_tasks import score_seeds
-    from lenet_batch.cluster.session import ray_session
+def summarize(
+    run: RunRef,
+    request: SummaryRequest,
+    dataset: FashionMNIST | None = None,
+    data: DataRequest | None = None,
+    force: bool = False,
+) -> "RunSummary":
+    """Tables, plots, report and the regression gate for one run (raises RegressionDetected: exit 4).
 
-    with ray_session(cluster.address, connect_timeout=cluster.connect_timeout):
-        return score_seeds(run, seeds, source=source, cluster=cluster, dataset=dataset)
-
-
-def _images_per_seed(source: ImageSource, dataset: FashionMNIST | None, options: dict) -> int:
-    """How many images each seed scores: the test split's, or an --input file's size / 784 (at most)."""
-    if not source.uri:
-        return len(dataset.test_images) if dataset is not None else 0
-    fs, path = storage.get_fs(source.uri, options)
-    with storage.storage_errors(source.uri):
-        return int(fs.size(path)) // IMAGE_BYTES
-
-
-def summarize(run: RunRef, request: SummaryRequest, dataset: FashionMNIST | None = None) -> "RunSummary":
-    """Tables, plots, report and the regression gate for one run (raises RegressionDetected: exit 4)."""
+    Nothing new since the run's last summary: that one is reused and nothing is written (`force`: made
+    again). The pictures use `dataset`, else the run's recorded data (`data`: the --data request, refused
+    when its test split is not the run's), loaded only when a summary is made.
+    """
     from lenet_batch.summary.report import comparison_line
     from lenet_batch.summary.stage import summarize_run
 
+    if dataset is None and data is not None and data.uri:  # other test data: refused before any writing
+        require_committed(run.layout, run.run_id)  # a run with nothing to summarise says so first
+        dataset = run_data.load_for_run(run, run_data.data_for_run(run, data))
     images = dataset.arrays() if dataset is not None else None
+    load = (lambda: run_data.pictures(run, data)) if data is not None and images is None else None
     with run_record.marks_interruption(run, "summary"), _kept_outputs_named(run):
-        result = summarize_run(run, baseline=request.baseline, rule=request.rule, images=images)
+        result = summarize_run(
+            run, baseline=request.baseline, rule=request.rule, images=images, load_images=load, force=force
+        )
     log.info("%s", comparison_line(result))
     return result
 

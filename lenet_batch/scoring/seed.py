@@ -108,7 +108,10 @@ def score_seed(
         _tallied(predictor.score(batches), tally),
         predictor.model_sha256,
         input_name=source.partition_name,
+        tally=tally,
         input=source.name,
+        input_sha256=source.digest,  # what a rerun compares to skip this seed (pipeline/run_data.py)
+        data_source=source.data_source,
         omp_num_threads=os.environ.get("OMP_NUM_THREADS"),  # the bits depend on it (see cluster.resources)
     )
     accuracy = tally["correct"] / tally["labelled"] if tally["labelled"] else None

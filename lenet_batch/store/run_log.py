@@ -78,6 +78,7 @@ class DurableLogHandler(logging.Handler):
         self.dirty = False
         self.warned = False  # a copy that cannot be saved is said once, not every few seconds
         self.broken = False  # writing through failed (a full disk): lines are held, saved at the end
+        self.keep = True  # False: the command wrote nothing else (nothing_written), so no log either
         self.stopped = threading.Event()
         self.saving = threading.Lock()
         if not self.local:
@@ -124,6 +125,13 @@ class DurableLogHandler(logging.Handler):
         folder = os.path.dirname(path)
         self.made_folder = not os.path.isdir(folder)
         os.makedirs(folder, exist_ok=True)
+        stem, n = self.uri.removesuffix(".log"), 1
+        while os.path.exists(
+            path
+        ):  # an earlier command of this process in the same second: a name of its own
+            n += 1
+            self.uri = f"{stem}-{n}.log"
+            path = storage.get_fs(self.uri, self.run.options)[1]
         self.file = open(path, "a", encoding="utf-8")  # noqa: SIM115 (open for the command's length)
         self.written = True
         self.file.write("".join(self.held))
@@ -196,12 +204,19 @@ def attach(run: RunRef, name: str) -> DurableLogHandler:
 def detach(handler: DurableLogHandler, keep: bool) -> None:
     """Stop keeping records; with `keep` the copy is completed, else (a refused command) removed."""
     logging.getLogger().removeHandler(handler)
-    if keep:
+    if keep and handler.keep:
         handler.stopped.set()  # the periodic saves end before the last one
         handler.save(force=True)
         handler.close()
     else:
         handler.discard()
+
+
+def nothing_written() -> None:
+    """The command found nothing to do: the attached durable copies are removed when it ends (no log)."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, DurableLogHandler):
+            handler.keep = False
 
 
 def save_all() -> None:

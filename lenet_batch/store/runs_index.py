@@ -4,8 +4,10 @@ Never a Parquet file, a model or a cluster: listing a thousand nights reads two 
 fetched many at a time on object stores.
 """
 
+import datetime as dt
 import json
 import logging
+import re
 from dataclasses import dataclass
 
 from lenet_batch.checks import RUN_ID_PATTERN
@@ -15,6 +17,8 @@ from lenet_batch.store.layout import Layout
 from lenet_batch.store.run_record import RunRecord
 
 log = logging.getLogger(__name__)
+
+DATE_ID = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True)
@@ -32,9 +36,32 @@ class RunFiles:
         """When the run was started ("" when unknown: such runs sort first, by id)."""
         return (self.record.created_at if self.record else None) or ""
 
-    def order_key(self) -> tuple[str, str]:
-        """Runs are ordered by when they were started, then by id (ids need not sort by date)."""
-        return (self.created_at, self.run_id)
+    def order_key(self) -> tuple[str, str, str]:
+        """The run's place in night order (see night_key)."""
+        return night_key(self.run_id, self.created_at)
+
+
+def night_key(run_id: str, created_at: str) -> tuple[str, str, str]:
+    """Night order, the one order of runs in an output (baseline, `runs`, history.html, runs.parquet):
+
+    a run whose id is a date (YYYY-MM-DD, the nightly's default) is the night of that date and sorts as if
+    started at 00:00 UTC that day, whenever it actually ran; any other run sorts by when it was started
+    (run.json's created_at); ties go by start time, then by id. So a night backfilled on 2026-12-03 with
+    --run-id 2026-12-01 sits between 2026-11-30 and 2026-12-02 and is compared with 2026-11-30, and a run
+    without a readable start time sorts first.
+    """
+    night = f"{run_id}T00:00:00Z" if _is_date(run_id) else created_at
+    return (night, created_at, run_id)
+
+
+def _is_date(run_id: str) -> bool:
+    if not DATE_ID.fullmatch(run_id):
+        return False
+    try:
+        dt.date.fromisoformat(run_id)
+    except ValueError:
+        return False
+    return True
 
 
 def run_ids(layout: Layout) -> list[str]:

@@ -1,8 +1,10 @@
-"""Which run tonight's is compared with: an explicit run id, the previous completed run (default), or none.
+"""Which run tonight's is compared with: an explicit run id, the previous completed night (default), or none.
 
-"previous" is the most recent run started before this one (run.json's created_at, then the run id) whose
-summary completed without regressing. It depends only on runs started earlier, so a summary rerun by hand
-after the nightly compares with the same baseline and reaches the same verdict.
+"previous" is the nearest earlier night in night order (store.runs_index.night_key: date ids by date, other
+ids by start time) whose summary completed without regressing and that was scored on the same test split
+(records.digest_of_test_split of run.json's data; a run that recorded none is not excluded). It depends only
+on earlier nights, so a summary rerun by hand after the nightly compares with the same baseline and reaches
+the same verdict, unless an earlier night was backfilled since: then the rerun compares with that one.
 """
 
 import logging
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 
 from lenet_batch.config import BASELINE_PREVIOUS
 from lenet_batch.errors import ConfigError, DataError
+from lenet_batch.records import digest_of_test_split
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
 from lenet_batch.store.runs_index import RunFiles, read_records
@@ -45,18 +48,30 @@ def summary_status(run: RunFiles) -> str:
 
 
 def earlier_runs(current: RunFiles, runs: list[RunFiles]) -> list[RunFiles]:
-    """Runs started before the current one, newest first."""
+    """Runs before the current one in night order, nearest first."""
     earlier = [r for r in runs if r.run_id != current.run_id and r.order_key() < current.order_key()]
     return sorted(earlier, key=RunFiles.order_key, reverse=True)
 
 
-def why_none(current_id: str, earlier: list[RunFiles], missing: list[str]) -> str:
+def _test_data(run: RunFiles) -> str | None:
+    return digest_of_test_split(run.record.data) if run.record else None
+
+
+def _other_test_data(current: RunFiles, candidate: RunFiles) -> bool:
+    """The candidate was scored on another test split than the current run (both recorded one)."""
+    ours, theirs = _test_data(current), _test_data(candidate)
+    return ours is not None and theirs is not None and ours != theirs
+
+
+def why_none(current: RunFiles, earlier: list[RunFiles], missing: list[str]) -> str:
     """Why no earlier run can be the baseline: there is none, or what became of each."""
     if not earlier:
-        return f"no earlier run in this output: {current_id} is the first"
+        return f"no earlier run in this output: {current.run_id} is the first"
     groups: dict[str, list[str]] = defaultdict(list)
     for run in earlier:
         status = "summary.json missing" if run.run_id in missing else summary_status(run)
+        if status == "complete" and _other_test_data(current, run):
+            status = f"on other test data than {_test_data(current)}"
         groups[status].append(run.run_id)
     parts = [
         f"{len(ids)} {status} ({', '.join(ids[:3])}{', …' if len(ids) > 3 else ''})"
@@ -72,12 +87,12 @@ def previous_run(run: RunRef) -> tuple[str | None, str]:
     earlier = earlier_runs(current, runs)
     missing = []
     for candidate in earlier:
-        if summary_status(candidate) != "complete":
+        if summary_status(candidate) != "complete" or _other_test_data(current, candidate):
             continue
         if storage.exists(run.with_run_id(candidate.run_id).summary_json, run.options):
-            return candidate.run_id, "the previous completed run"
+            return candidate.run_id, "the previous completed night on the same test data"
         missing.append(candidate.run_id)
-    return None, why_none(run.run_id, earlier, missing)
+    return None, why_none(current, earlier, missing)
 
 
 def load_baseline(run: RunRef, baseline: str) -> Baseline:

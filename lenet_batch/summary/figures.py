@@ -15,7 +15,7 @@ from lenet_batch.summary.figures_images import (
     train_images_png,
 )
 from lenet_batch.summary.plotting import png
-from lenet_batch.summary.types import RunSummary, SeedRow, Spread
+from lenet_batch.summary.types import MIN_INTERVAL_SEEDS, RunSummary, SeedRow, Spread
 
 __all__ = [
     "FIGURE_FILES",
@@ -111,8 +111,9 @@ def _curves_caption(metrics: dict[int, SeedMetrics | None]) -> str:
 def _class_caption(summary: RunSummary) -> str:
     weakest = min(summary.per_class, key=lambda r: r.mean)
     widest = max(summary.per_class, key=lambda r: r.max - r.min)
+    bars = "mean ± std" if summary.n_seeds >= MIN_INTERVAL_SEEDS else "mean (too few seeds for error bars)"
     return (
-        "Per-class test accuracy: mean ± std across seeds, min-max (grey) and the ensemble (x). Look at the "
+        f"Per-class test accuracy: {bars} across seeds, min-max (grey) and the ensemble (x). Look at the "
         f"weakest class, here {weakest.class_name} ({weakest.mean:.4f}), and at the class whose seeds "
         f"differ most, here {widest.class_name} ({widest.min:.4f} to {widest.max:.4f})."
     )
@@ -155,7 +156,9 @@ def _drawn(
     drawn = {
         "seed_accuracy.png": Figure(accuracy, _seed_caption(summary)),
         "training_curves.png": Figure(training_curves_png(metrics), _curves_caption(metrics)),
-        "per_class_accuracy.png": Figure(per_class_png(summary.per_class), _class_caption(summary)),
+        "per_class_accuracy.png": Figure(
+            per_class_png(summary.per_class, summary.n_seeds), _class_caption(summary)
+        ),
         "confusion_matrix.png": Figure(confusion, _confusion_caption(summary)),
     }
     if matrix is not None and len(matrix) >= 2:

@@ -9,7 +9,7 @@ import numpy as np
 
 from lenet_batch.data.classes import CLASS_NAMES
 from lenet_batch.summary.plotting import SQUARE, WIDE, png, pyplot
-from lenet_batch.summary.types import ClassRow
+from lenet_batch.summary.types import MIN_INTERVAL_SEEDS, ClassRow
 
 log = logging.getLogger(__name__)
 
@@ -17,8 +17,9 @@ GRID_COLUMNS = 9  # the seed article shows 18 images as 2 rows of 9
 MAX_GRID_IMAGES = 90  # 10 full rows of 9: beyond, a picture is too tall to read
 
 
-def per_class_png(per_class: Sequence[ClassRow]) -> bytes:
-    """Per class: the mean accuracy with std error bars, the min-max range, and the ensemble's accuracy."""
+def per_class_png(per_class: Sequence[ClassRow], n_seeds: int | None = None) -> bytes:
+    """Per class: the mean accuracy with std error bars (from MIN_INTERVAL_SEEDS seeds), the min-max range,
+    and the ensemble's accuracy."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=WIDE, layout="constrained")
     x = np.arange(len(per_class))
@@ -26,9 +27,12 @@ def per_class_png(per_class: Sequence[ClassRow]) -> bytes:
     std = np.array([r.std if r.std is not None else 0.0 for r in per_class], dtype=float)
     # Points, not bars: bars from zero would flatten the spread between seeds that this figure is for.
     ax.vlines(x, [r.min for r in per_class], [r.max for r in per_class], color="0.6", lw=6, label="min-max")
-    # An accuracy lies in [0, 1]: the std bars are cut at the bounds (with 2 seeds they can reach past them).
-    yerr = np.vstack([np.minimum(std, mean), np.minimum(std, 1.0 - mean)])
-    ax.errorbar(x, mean, yerr=yerr, fmt="o", color="C0", capsize=4, label="mean ± std (within [0, 1])")
+    if n_seeds is not None and n_seeds < MIN_INTERVAL_SEEDS:  # a std of 2 seeds is no error bar to read
+        ax.plot(x, mean, "o", color="C0", label="mean (too few seeds for error bars)")
+    else:
+        # An accuracy lies in [0, 1]: the std bars are cut at the bounds.
+        yerr = np.vstack([np.minimum(std, mean), np.minimum(std, 1.0 - mean)])
+        ax.errorbar(x, mean, yerr=yerr, fmt="o", color="C0", capsize=4, label="mean ± std (within [0, 1])")
     ensemble = [r.ensemble_accuracy for r in per_class]
     ax.plot(x, [np.nan if e is None else e for e in ensemble], "x", color="C2", label="ensemble")
     ax.set_xticks(x, [r.class_name for r in per_class], rotation=30, ha="right")

@@ -4,6 +4,11 @@ Rule "welch" (default): a regression is a one-sided Welch t-test on the two runs
 with p < alpha AND a drop of the mean of at least min_effect. With fewer than 2 seeds on either side, or no
 seed variance on either side, there is no noise to test against and the threshold rule applies (said so).
 Rule "threshold": a regression is a drop of the mean of more than max_drop. Failed seeds always regress.
+Rule "separation", under welch, needs no variance estimate (with 2 or 3 seeds a side Welch has little power):
+when every seed of tonight is below every seed of the baseline and the mean fell by more than max_drop, it is
+a regression whatever p says.
+Runs scored on different test splits are never compared: the verdict is "not comparable", naming both.
+Every comparison carries what changed between the two runs' records (summary/changes.py).
 """
 
 import math
@@ -13,9 +18,20 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 
 from lenet_batch.config import GATE_RULES, GateRule
-from lenet_batch.summary.types import Comparison, Delta, RunSummary, SeedCounts, WelchTest
+from lenet_batch.records import digest_of_test_split
+from lenet_batch.summary.changes import run_changes
+from lenet_batch.summary.types import (
+    NOT_COMPARABLE,
+    Comparison,
+    Delta,
+    RunSummary,
+    SeedCounts,
+    WelchTest,
+    changes_text,
+)
 
 WELCH, THRESHOLD = GATE_RULES
+SEPARATION = "separation"  # the rule that decided when every seed fell below every baseline seed
 # A drop equal to max_drop must not fail the gate just because 0.90 - 0.89 > 0.01 in binary floating point.
 GATE_TOLERANCE = 1e-9
 MIN_SEEDS = 2  # per side, for a variance to test against
@@ -106,7 +122,30 @@ def judge(current: list[float], baseline: list[float], drop: float, rule: GateRu
         verdict = f"p < {rule.alpha:g} but {effect} < min effect {rule.min_effect:g}: too small to count"
     else:
         verdict = "no drop" if drop <= 0 else "within seed noise"
-    return Judgement(WELCH, significant and large, f"{test}: {verdict}", welch)
+    judgement = Judgement(WELCH, significant and large, f"{test}: {verdict}", welch)
+    return judgement if judgement.regressed else _separated(current, baseline, drop, rule, judgement)
+
+
+def _separated(current: list[float], baseline: list[float], drop: float, rule: GateRule, welch: Judgement):
+    """The separation rule: every seed below every baseline seed and the mean fell by more than max_drop."""
+    if not current or not baseline or max(current) >= min(baseline):
+        return welch
+    if drop <= rule.max_drop + GATE_TOLERANCE:
+        return welch
+    text = (
+        f"{welch.text}, but every seed is below every seed of the baseline (best {max(current):.4f} < "
+        f"worst {min(baseline):.4f}) and drop {drop:.4f} > max drop {rule.max_drop:g}: regression "
+        "whatever p says"
+    )
+    return Judgement(SEPARATION, True, text, welch.test)
+
+
+def test_digest(summary: RunSummary) -> str | None:
+    """The digest of the test split a run's predictions were scored on (what the run recorded, for a
+    summary.json from before `scored`); None when neither is known."""
+    if summary.scored is not None and summary.scored.digest:
+        return summary.scored.digest
+    return digest_of_test_split(summary.run_metadata.data) if summary.run_metadata else None
 
 
 def compare(
@@ -120,13 +159,16 @@ def compare(
     mean = _delta(current.across_seeds.mean, baseline.across_seeds.mean if baseline else None)
     ens = _delta(current.ensemble.accuracy, baseline.ensemble.accuracy if baseline else None)
     ours, theirs = current.seed_accuracies(), baseline.seed_accuracies() if baseline else []
+    digests = (test_digest(current), test_digest(baseline)) if baseline else None
+    comparable = digests is None or None in digests or digests[0] == digests[1]
     judgement = None
-    if baseline is not None and mean.delta is not None:
+    if baseline is not None and mean.delta is not None and comparable:
         judgement = judge(ours, theirs, -mean.delta, rule)
     reasons = [judgement.text] if judgement and judgement.regressed else []
     failed = sorted(current.failed_seeds)
     if failed:
         reasons.append(f"{len(failed)} seed(s) failed: {failed}")
+    verdict = "regressed" if reasons else "passed" if judgement else "n/a"
     comparison = Comparison(
         baseline_run_id=baseline.run_id if baseline else None,
         baseline_reason=None if baseline is not None else (why_none or "no baseline run"),
@@ -142,20 +184,36 @@ def compare(
         failed_seeds=tuple(failed),
         regressed=bool(reasons),
         reasons=tuple(reasons),
-        verdict="regressed" if reasons else "passed" if judgement else "n/a",
+        verdict=verdict if comparable or reasons else NOT_COMPARABLE,
+        changes=run_changes(current, baseline) if baseline is not None else None,
+        test_digests=digests,
     )
     return _with_sentence(comparison, judgement)
 
 
+def _changed(cmp: Comparison) -> str:
+    """'; changed: lr 0.1 → 0.01', and for a regression with nothing recorded changed, that finding."""
+    text = changes_text(cmp.changes)
+    if text is None:
+        return ""
+    if not cmp.changes:
+        return f"; {text}: look at the environment" if cmp.regressed else f"; {text}"
+    return f"; changed: {text}"
+
+
 def _with_sentence(cmp: Comparison, judgement: Judgement | None) -> Comparison:
-    """The comparison with its sentence: numbers, test and verdict in words a person reads."""
+    """The comparison with its sentence: numbers, test, verdict and what changed, in words a person reads."""
     failed = list(cmp.failed_seeds)
     tail = f"; {len(failed)} seed(s) failed: {failed}" if failed else ""
-    if judgement is None:
+    if cmp.baseline_run_id is None:
         return replace(cmp, sentence=f"no baseline ({cmp.baseline_reason}){tail}")
+    if judgement is None:  # another test split: the means are not compared
+        ours, theirs = cmp.test_digests or (None, None)
+        text = f"{NOT_COMPARABLE}: test data {ours} vs {theirs} of baseline {cmp.baseline_run_id}"
+        return replace(cmp, sentence=f"{text}, so accuracy was not compared{_changed(cmp)}{tail}")
     mean = cmp.mean_accuracy
     change = f"{mean.baseline:.4f} → {mean.current:.4f} ({mean.delta:+.4f})"
     head = f"baseline {cmp.baseline_run_id}: mean {change}"
     superiority = cmp.prob_superiority
     odds = "" if superiority is None else f"; P(tonight's seed beats the baseline's) = {superiority:.2f}"
-    return replace(cmp, sentence=f"{head}, {judgement.text}{odds}{tail}")
+    return replace(cmp, sentence=f"{head}, {judgement.text}{odds}{_changed(cmp)}{tail}")

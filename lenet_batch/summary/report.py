@@ -6,7 +6,7 @@ What the report says, section by section, is in report_sections; report_render w
 
 from dataclasses import dataclass
 
-from lenet_batch.summary.types import Disagreement, RunSummary
+from lenet_batch.summary.types import Disagreement, RunSummary, ScoredInput, Spread
 
 VISIBLE_ROWS = 20  # table rows shown; the rest are folded away (<details> in HTML, a CSV link in Markdown)
 
@@ -48,19 +48,34 @@ def fmt(value: object, digits: int = 4) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+def interval_text(spread: Spread) -> str:
+    """The 95% CI of a mean as a person reads it: '95% CI [0.8773, 0.8847]' (bounds never joined by a
+    hyphen), cut at 0 or 1 and saying so, or 'too few seeds for an interval' below MIN_INTERVAL_SEEDS."""
+    ci = spread.interval()
+    if ci is None:
+        return "too few seeds for an interval" if spread.n_seeds else "no interval"
+    clipped = " (clipped to [0, 1])" if spread.ci95_clipped else ""
+    return f"95% CI [{ci.low:.4f}, {ci.high:.4f}]{clipped}"
+
+
+def scored_text(scored: ScoredInput) -> str:
+    """'2,000 images of the test split of /data/fmnist (digest 1a2b3c4d5e6f)'."""
+    where = f" of {scored.source}" if scored.source else ""
+    digest = f" (digest {scored.digest})" if scored.digest else ""
+    what = "the test split" if scored.name == "fashion-mnist:test" else scored.name
+    return f"{scored.n_images:,} images of {what}{where}{digest}"
+
+
 def headline_bullets(summary: RunSummary) -> list[str]:
     """The run's numbers as short sentences, shared by the Markdown and HTML reports."""
     acc, n = summary.across_seeds, summary.n_seeds
-    spread = (
-        f"std {fmt(acc.std)}, 95% CI [{fmt(acc.ci95.low)}, {fmt(acc.ci95.high)}]"
-        if acc.std is not None and acc.ci95 is not None
-        else "std and CI undefined with one seed"
-    )
+    std = "std undefined with one seed" if acc.std is None else f"std {fmt(acc.std)}"
+    scored = f" on {scored_text(summary.scored)}" if summary.scored else ""
     lines = [
-        f"Mean test accuracy over {n} seed{'' if n == 1 else 's'}: {fmt(acc.mean)} ({spread}; "
-        f"min {fmt(acc.min)}, max {fmt(acc.max)})",
+        f"Mean test accuracy over {n} seed{'' if n == 1 else 's'}{scored}: {fmt(acc.mean)} ({std}, "
+        f"{interval_text(acc)}; min {fmt(acc.min)}, max {fmt(acc.max)})",
         f"Ensemble accuracy (mean probability): {fmt(summary.ensemble.accuracy)} over "
-        f"{summary.ensemble.n_samples} samples",
+        f"{summary.ensemble.n_samples:,} samples",
         f"Majority-vote accuracy: {fmt(summary.majority_vote.accuracy)} "
         f"(ties go to the {summary.majority_vote.tie_break})",
         disagreement_line(summary.disagreement),
@@ -75,15 +90,14 @@ def disagreement_line(d: Disagreement) -> str:
     if d.mean is None:
         return "Pairwise disagreement between seeds: undefined with one seed"
     q = d.quantiles or {}
-    middle = f", 80% of pairs within {fmt(q['p10'])}-{fmt(q['p90'])}" if "p10" in q and "p90" in q else ""
+    middle = f", 80% of pairs within [{fmt(q['p10'])}, {fmt(q['p90'])}]" if "p10" in q and "p90" in q else ""
     return f"Pairwise disagreement between seeds: mean {fmt(d.mean)}, median {fmt(d.median)}{middle}"
 
 
 def headline_line(summary: RunSummary) -> str:
     """One line a person reads first: seeds, mean accuracy with its CI, ensemble accuracy."""
     across = summary.across_seeds
-    ci = across.ci95
-    ci_text = f" (95% CI {ci.low:.4f}-{ci.high:.4f})" if ci else ""
+    ci_text = f" ({interval_text(across)})" if across.n_seeds else ""
     ensemble = summary.ensemble.accuracy
     mean_text = "n/a" if across.mean is None else f"{across.mean:.4f}"
     n = across.n_seeds

@@ -7,8 +7,19 @@ between seeds, the pictures, and last what made the run (recipe, data, versions,
 from collections.abc import Mapping
 from typing import Any
 
+from lenet_batch.records import digest_of_test_split
 from lenet_batch.summary.report import Section, Table, fmt, headline_bullets, headline_line
-from lenet_batch.summary.types import Comparison, DataInfo, Delta, GitCommit, RunMetadata, RunSummary, SeedRow
+from lenet_batch.summary.types import (
+    NOT_COMPARABLE,
+    Comparison,
+    DataInfo,
+    Delta,
+    GitCommit,
+    RunMetadata,
+    RunSummary,
+    SeedRow,
+    changes_text,
+)
 
 LISTED_SEEDS = 20  # seeds named in a sentence; the tables have them all
 
@@ -18,7 +29,30 @@ def verdict_badge(cmp: Comparison | None) -> tuple[str, str]:
     if cmp is None:
         return "na", "gate: n/a (no baseline): not compared"
     said = cmp.outcome()
-    return ("na" if said == "n/a" else said), cmp.line()
+    return ("na" if said in ("n/a", NOT_COMPARABLE) else said), cmp.line()
+
+
+def changes_line(cmp: Comparison | None) -> str | None:
+    """What changed since the baseline, beside the verdict (None: no baseline, or nothing recorded)."""
+    text = changes_text(cmp.changes) if cmp is not None and cmp.baseline_run_id else None
+    if text is None:
+        return None
+    if not cmp.changes:
+        look = (
+            ": look at the environment (machine load, storage, libraries not recorded)"
+            if cmp.regressed
+            else ""
+        )
+        return f"Since baseline {cmp.baseline_run_id}: {text}{look}."
+    return f"Changed since baseline {cmp.baseline_run_id}: {text}."
+
+
+def changes_table(cmp: Comparison) -> Table | None:
+    """Each recorded difference between the baseline and tonight, one row each."""
+    if not cmp.changes:
+        return None
+    rows = [[c.key, c.baseline or "—", c.current or "—"] for c in cmp.changes]
+    return Table(("what changed", f"baseline {cmp.baseline_run_id}", "tonight"), rows, title="What changed")
 
 
 def _number(value: Any) -> str:
@@ -75,12 +109,13 @@ def comparison_tables(cmp: Comparison) -> tuple[Table, ...]:
 
 def headline_section(summary: RunSummary) -> Section:
     """The one line to read, the gate's verdict, then the numbers behind them."""
+    changed = changes_line(summary.comparison)
     return Section(
         title="Headline",
         anchor="headline",
         paragraphs=(headline_line(summary),),
         verdict=verdict_badge(summary.comparison),
-        bullets=tuple(headline_bullets(summary)),
+        bullets=(*([changed] if changed else []), *headline_bullets(summary)),
     )
 
 
@@ -93,9 +128,9 @@ def comparison_section(summary: RunSummary) -> Section:
         return Section("Against the baseline", "baseline", paragraphs=(f"No baseline run: {why}.",))
     said = (f"Compared with run {base}.", *((cmp.fallback,) if cmp.fallback else ()))
     links = ((f"the baseline night's report ({base})", f"../../{base}/summary/report.html"),)
-    return Section(
-        "Against the baseline", "baseline", paragraphs=said, tables=comparison_tables(cmp), links=links
-    )
+    changed = changes_table(cmp)
+    tables = (*((changed,) if changed else ()), *comparison_tables(cmp))
+    return Section("Against the baseline", "baseline", paragraphs=said, tables=tables, links=links)
 
 
 def seeds_table(per_seed: tuple[SeedRow, ...], mean: float | None) -> Table:
@@ -227,6 +262,16 @@ def _hosts_tables(meta: RunMetadata) -> tuple[Table, ...]:
     return hosts, Table(("seed", "attempts", "hosts"), rows, title="Failed seeds", noun="failed seeds")
 
 
+def _machine_text(meta: RunMetadata) -> str:
+    m = meta.machine
+    if m is None:
+        return "Machine: not recorded."
+    return (
+        f"Machine (driver): {m.cpu_model or 'CPU unknown'}, oneDNN ISA {m.isa or '?'} (class "
+        f"{m.isa_class or '?'}), OMP_NUM_THREADS {m.omp_num_threads or 'unset'}."
+    )
+
+
 def metadata_section(meta: RunMetadata) -> Section:
     """Recipe, seeds, data digests, versions, git commit, stage wall times, hosts and attempts."""
     retried = list(meta.retried_seeds)
@@ -240,7 +285,9 @@ def metadata_section(meta: RunMetadata) -> Section:
     paragraphs = (
         f"Seeds: {meta.seeds or 'none'}; run created {fmt(meta.created_at)}.",
         _git_text(meta.git),
-        f"Data: {fmt(meta.data.source)}{_subset(meta.data)}; scored input: {fmt(meta.input)}.",
+        f"Data: {fmt(meta.data.source)}{_subset(meta.data)} (test split "
+        f"{digest_of_test_split(meta.data) or 'not recorded'}); scored input: {fmt(meta.input)}.",
+        _machine_text(meta),
         attempts,
     )
     tables = (*_provenance_tables(meta), *_hosts_tables(meta))

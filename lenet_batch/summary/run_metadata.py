@@ -101,4 +101,5 @@ def run_metadata(
         hosts=dict(hosts.most_common()),
         retried_seeds=tuple(sorted(r.seed for r in per_seed if (r.attempts or 0) > 1)),
         failed_seed_attempts=failed,
+        machine=record.machine,
     )

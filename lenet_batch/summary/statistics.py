@@ -15,9 +15,19 @@ from lenet_batch.records import hosts_of
 from lenet_batch.store.seed_records import SeedMetrics
 from lenet_batch.summary import disagreement as pairwise
 from lenet_batch.summary.prediction_frame import to_frame
-from lenet_batch.summary.types import ClassRow, Ensemble, Interval, MajorityVote, RunSummary, SeedRow, Spread
+from lenet_batch.summary.types import (
+    MIN_INTERVAL_SEEDS,
+    ClassRow,
+    Ensemble,
+    Interval,
+    MajorityVote,
+    RunSummary,
+    SeedRow,
+    Spread,
+)
 
 CI_LEVEL = 0.95
+ACCURACY_BOUNDS = (0.0, 1.0)
 ENSEMBLE_METHOD = "argmax of the mean probability across seeds, per sample_id"
 TIE_BREAK = "lowest class index"  # majority vote: a tie goes to the smallest class index among the tied
 
@@ -50,8 +60,14 @@ def clean(value: Any) -> Any:
     return value
 
 
-def spread(values: Sequence[float | None]) -> Spread:
-    """Count, mean, std (ddof=1), min, max and the 95% t-interval of the mean (std and CI: from 2 values)."""
+def spread(
+    values: Sequence[float | None], bounds: tuple[float | None, float | None] = (None, None)
+) -> Spread:
+    """Count, mean, std (ddof=1), min, max and the 95% t-interval of the mean.
+
+    std from 2 values, the interval from MIN_INTERVAL_SEEDS (with 2, t = 12.7 makes it wider than anything
+    it could say); an interval reaching past `bounds` (accuracy: 0 and 1) is cut there and says so.
+    """
     x = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
     if x.size == 0:
         return Spread(0)
@@ -59,8 +75,14 @@ def spread(values: Sequence[float | None]) -> Spread:
     if x.size < 2:
         return Spread(int(x.size), mean, None, low, high, None)
     std = float(x.std(ddof=1))
+    if x.size < MIN_INTERVAL_SEEDS:
+        return Spread(int(x.size), mean, std, low, high, None)
     half = float(stats.t.ppf(0.5 + CI_LEVEL / 2, x.size - 1)) * std / math.sqrt(x.size)
-    return Spread(int(x.size), mean, std, low, high, Interval(mean - half, mean + half))
+    lo, hi = bounds
+    ci_low = max(mean - half, lo) if lo is not None else mean - half
+    ci_high = min(mean + half, hi) if hi is not None else mean + half
+    clipped = (ci_low, ci_high) != (mean - half, mean + half)
+    return Spread(int(x.size), mean, std, low, high, Interval(ci_low, ci_high), clipped)
 
 
 TRAINING_COLUMNS = (
@@ -189,8 +211,8 @@ def compute_statistics(
         seeds=seeds,
         n_seeds=len(seeds),
         class_names=tuple(names),
-        across_seeds=spread(per_seed["test_accuracy"].tolist()),
-        train_seconds=spread(per_seed["train_seconds"].dropna().tolist()),
+        across_seeds=spread(per_seed["test_accuracy"].tolist(), ACCURACY_BOUNDS),
+        train_seconds=spread(per_seed["train_seconds"].dropna().tolist(), (0.0, None)),
         per_seed=tuple(SeedRow(**row) for row in clean(per_seed.to_dict(orient="records"))),
         per_class=tuple(_class_row(row) for row in clean(across.to_dict(orient="records"))),
         ensemble=Ensemble(float(np.mean(ensemble == labels)), int(sample_ids.size), ENSEMBLE_METHOD),

@@ -2,16 +2,21 @@
 
 The summary stage builds a RunSummary; the gate adds its Comparison; the report, the history, the nightly
 and the CLI read attributes. Only to_json()/from_json() (json_records) see a dict.
-Schema version 2 added `schema_version` to the keys of version 1 (which had none); both read.
+Schema version 2 added `schema_version` to the keys of version 1 (which had none); version 3 added what was
+scored (`scored`), what the summary was made from (`inputs_digest`), the comparison's `changes` and test
+data, the machine in the run metadata, and `ci95_clipped`. Every version reads.
 """
 
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from lenet_batch.json_records import JsonRecord, decode
+from lenet_batch.provenance import Machine
 from lenet_batch.records import DataInfo, GitCommit
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+NOT_COMPARABLE = "not comparable"  # the gate's verdict for runs scored on different test data
+MIN_INTERVAL_SEEDS = 3  # below, a t-interval is too wide to mean anything: "too few seeds for an interval"
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,12 @@ class Spread(JsonRecord):
     std: float | None = None  # None below 2 values
     min: float | None = None
     max: float | None = None
-    ci95: Interval | None = None  # None below 2 values
+    ci95: Interval | None = None  # None below MIN_INTERVAL_SEEDS values (documents before v3: below 2)
+    ci95_clipped: bool = False  # the t-interval reached past a bound of the quantity and was cut there
+
+    def interval(self) -> Interval | None:
+        """The 95% CI as shown: None below MIN_INTERVAL_SEEDS seeds, whatever an older document holds."""
+        return self.ci95 if self.n_seeds >= MIN_INTERVAL_SEEDS else None
 
 
 @dataclass(frozen=True)
@@ -145,6 +155,26 @@ class SeedCounts(JsonRecord):
 
 
 @dataclass(frozen=True)
+class Change(JsonRecord):
+    """One thing tonight's run and its baseline recorded differently (a recipe key, a digest, a version)."""
+
+    key: str
+    baseline: str | None
+    current: str | None
+
+    def text(self) -> str:
+        """'lr 0.1 → 0.01'."""
+        return f"{self.key} {self.baseline if self.baseline is not None else '—'} → {self.current or '—'}"
+
+
+def changes_text(changes: "tuple[Change, ...] | None") -> str | None:
+    """What changed in words ('lr 0.1 → 0.01, seeds 0-2 → 3-5'), 'nothing recorded changed', or None."""
+    if changes is None:
+        return None
+    return ", ".join(c.text() for c in changes) or "nothing recorded changed"
+
+
+@dataclass(frozen=True)
 class Comparison(JsonRecord):
     """Tonight against its baseline run: the numbers, the test, the verdict and the sentence saying so."""
 
@@ -154,7 +184,7 @@ class Comparison(JsonRecord):
     alpha: float
     min_effect: float
     max_drop: float
-    applied_rule: str | None  # the rule that decided (welch, or threshold as its fallback); None: no baseline
+    applied_rule: str | None  # welch, separation, or threshold (also welch's fallback); None: not compared
     fallback: str | None
     n_seeds: SeedCounts
     mean_accuracy: Delta
@@ -165,11 +195,13 @@ class Comparison(JsonRecord):
     failed_seeds: tuple[int, ...] = ()
     regressed: bool = False
     reasons: tuple[str, ...] = ()
-    verdict: str = ""  # passed, regressed or n/a ("" in documents written before it was recorded)
+    verdict: str = ""  # passed, regressed, n/a or not comparable ("" before it was recorded)
     sentence: str = ""
+    changes: tuple[Change, ...] | None = None  # run vs baseline (empty: none); None: no baseline or records
+    test_digests: tuple[str | None, str | None] | None = None  # (tonight's, the baseline's) test split
 
     def outcome(self) -> str:
-        """regressed, passed or n/a (also for a summary.json written before the verdict was recorded)."""
+        """regressed, passed, n/a or not comparable (also for a summary.json from before the verdict)."""
         if self.verdict:
             return self.verdict
         if self.regressed:
@@ -181,6 +213,8 @@ class Comparison(JsonRecord):
         said = self.outcome()
         if said == "n/a":
             return f"gate: n/a (no baseline): {self.baseline_reason or 'nothing to compare with'}"
+        if said == NOT_COMPARABLE:
+            return f"gate: {self.sentence}"
         text = self.sentence or "; ".join(self.reasons)
         return f"gate: {'REGRESSED' if said == 'regressed' else said}" + (f" — {text}" if text else "")
 
@@ -229,6 +263,17 @@ class RunMetadata(JsonRecord):
     hosts: dict[str, int] = field(default_factory=dict)
     retried_seeds: tuple[int, ...] = ()
     failed_seed_attempts: tuple[SeedAttempts, ...] = ()
+    machine: Machine | None = None  # the driver's host as run.json recorded it (None before v3)
+
+
+@dataclass(frozen=True)
+class ScoredInput(JsonRecord):
+    """What the summarised predictions were scored on: the input, its data source, digest and images."""
+
+    name: str  # fashion-mnist:test for the run's evaluation
+    source: str | None = None  # the data folder the test split came from
+    digest: str | None = None  # records.digest_of_test_split of what was scored (None: not recorded)
+    n_images: int = 0  # images each seed scored
 
 
 @dataclass(frozen=True)
@@ -254,6 +299,8 @@ class RunSummary(JsonRecord):
     files: tuple[str, ...] = ()
     generated_at: str = ""
     run_metadata: RunMetadata | None = None
+    scored: ScoredInput | None = None  # None in documents before v3
+    inputs_digest: str = ""  # what the summary was made from: unchanged inputs reuse it (summary/reuse.py)
     schema_version: int = SCHEMA_VERSION
 
     @classmethod
