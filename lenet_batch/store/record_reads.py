@@ -134,7 +134,9 @@ def _has_entries(fs: Any, path: str, local: bool) -> bool:
             with os.scandir(path) as entries:
                 return next(iter(entries), None) is not None
         fs.invalidate_cache(path)
-        return any(p.rstrip("/") != path.rstrip("/") for p in fs.ls(path, detail=False))  # S3's "x/" marker
+        # an object store lists a folder's "x/" marker object in it (not content), a file as itself (content)
+        marker = path.rstrip("/") + "/"
+        return any(name != marker for name in fs.ls(path, detail=False))
     except FileNotFoundError:
         return False
     except Exception:  # noqa: BLE001 - a folder that cannot be listed is one with a problem, shown as damaged
