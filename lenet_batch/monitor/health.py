@@ -162,7 +162,7 @@ def _with_message(h: Health, bad_heartbeat: str | None) -> Health:
         newest = f"; newest run {n.run_id}: {n.outcome}" if n else "; no runs yet"
         text = f"no night succeeded within {limit}: {success}{newest}"
     elif h.state == "healthy" and n is not None:
-        text = f"run {n.run_id}: {n.headline or 'ok'}; {success}"
+        text = f"{n.headline or f'run {n.run_id}: ok'}; {success}"  # the headline names the run
     else:
         where = f" in stage {n.stage}" if n and n.stage and h.state == "failed" else ""
         text = f"run {n.run_id if n else '?'}{where}: {n.reason if n else ''}; {success}"
