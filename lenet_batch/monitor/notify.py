@@ -1,9 +1,11 @@
 """The nightly's webhook (--notify URL): POST a small JSON document about the night, never at its expense.
 
 The document carries a `text` field, so Slack- and Teams-style incoming webhooks show it as a message; the
-other fields are for programs. The POST runs in a daemon thread that the night waits for at most
---notify-timeout seconds in all (one retry included): a hook that is down, slow or answers 500 is logged
-and the night keeps its exit code. The URL is never logged or recorded whole: its path is often its secret.
+other fields are for programs (`changes`: what the run recorded differently from its baseline, as a list of
+{key, baseline, current}, the shape summary.json and `runs --json` use). The POST runs in a daemon thread
+that the night waits for at most --notify-timeout seconds in all (one retry included): a hook that is down,
+slow or answers 500 is logged and the night keeps its exit code. The URL is never logged or recorded
+whole: its path is often its secret.
 """
 
 import base64
@@ -18,8 +20,9 @@ from dataclasses import dataclass
 
 from lenet_batch import __version__
 from lenet_batch.json_records import JsonRecord
-from lenet_batch.monitor.night import NightStatus
+from lenet_batch.monitor.night import NightStatus, changed_line
 from lenet_batch.redaction import redact_text, redact_webhook
+from lenet_batch.summary.types import Change
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +42,9 @@ class Notice(JsonRecord):
     headline: str
     stage: str | None = None  # where it failed
     reason: str = ""
-    changes: str | None = None  # what changed against the baseline
+    # What the run recorded differently from its baseline, one {key, baseline, current} each (the shape of
+    # summary.json's comparison.changes): [] when nothing recorded changed, null when not compared.
+    changes: tuple[Change, ...] | None = None
     report: str | None = None
     history: str | None = None
     text: str = ""  # one message for people (Slack's and Teams' incoming webhooks show it)
@@ -57,7 +62,7 @@ def notice_of(night: NightStatus, output: str, history: str | None, error: str, 
         f"lenet-batch night {night.run_id}: {WORDS[state]}{where} (exit {exit_code})",
         headline,
         reason if reason != headline else "",
-        f"changed: {night.changes}" if night.changes and night.changes not in reason else "",
+        changed_line(night) or "",
         f"report: {night.report}" if night.report else "",
     ]
     return Notice(
@@ -68,7 +73,7 @@ def notice_of(night: NightStatus, output: str, history: str | None, error: str, 
         headline=headline,
         stage=night.stage if state != "ok" else None,
         reason=reason,
-        changes=night.changes,
+        changes=night.changed,
         report=night.report,
         history=history,
         text=redact_text("\n".join(x for x in lines if x)),
