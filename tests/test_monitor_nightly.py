@@ -79,9 +79,8 @@ def test_smoke_nights_tell_the_hook_and_the_metrics_file_and_check_reads_them(
     assert second.returncode == 4, second.stderr[-3000:]  # the hook's 500 changes nothing
     assert len(hook.received) == 2 and hook.received[0]["state"] == "regressed"  # one retry
     lr = [{"key": "lr", "baseline": "0.1", "current": "0.0001"}]  # what the gate recorded, and nothing else
-    assert (
-        hook.received[0]["changes"] == lr and "changed since n1: lr 0.1 → 0.0001" in hook.received[0]["text"]
-    )
+    told = hook.received[0]
+    assert told["changes"] == "lr 0.1 → 0.0001" and "changed since n1: lr 0.1 → 0.0001" in told["text"]
     assert "not delivered" in second.stderr and "secret-token" not in second.stderr
     assert state_of(prom, "lenet_batch_health") == "regressed"
     assert gauges(prom)[("lenet_batch_regressed", (("output", str(out)), ("run_id", "n2")))] == 1

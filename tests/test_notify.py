@@ -47,7 +47,9 @@ def test_the_document_is_delivered_with_a_text_for_chat_hooks(output):
     assert hook.headers[0]["Content-Type"] == "application/json"
     assert doc["run_id"] == NEWEST and doc["state"] == "regressed" and doc["exit_code"] == 4
     assert doc["headline"].startswith(f"run {NEWEST}: 3 seeds, mean test accuracy 0.8")
-    assert doc["changes"] == lr and doc["reason"].startswith("gate: REGRESSED against 2026-01-02: mean 0.8")
+    assert doc["changes"] == "lr 0.1 → 0.01" and doc["reason"].startswith(
+        "gate: REGRESSED against 2026-01-02: mean 0.8"
+    )
     assert doc["report"] == f"runs/{NEWEST}/summary/report.html" and doc["history"].endswith("history.html")
     lines = doc["text"].splitlines()
     assert lines[0] == f"lenet-batch night {NEWEST}: REGRESSED (exit 4)" and lines[1] == doc["headline"]

@@ -1,8 +1,8 @@
 """The nightly's webhook (--notify URL): POST a small JSON document about the night, never at its expense.
 
 The document carries a `text` field, so Slack- and Teams-style incoming webhooks show it as a message; the
-other fields are for programs (`changes`: what the run recorded differently from its baseline, as a list of
-{key, baseline, current}, the shape summary.json and `runs --json` use). The POST runs in a daemon thread
+other fields are for programs (`changes`: what the run recorded differently from its baseline in words, as
+`check --json` gives it; summary.json has it key by key). The POST runs in a daemon thread
 that the night waits for at most --notify-timeout seconds in all (one retry included): a hook that is down,
 slow or answers 500 is logged and the night keeps its exit code. The URL is never logged or recorded
 whole: its path is often its secret.
@@ -22,7 +22,6 @@ from lenet_batch import __version__
 from lenet_batch.json_records import JsonRecord
 from lenet_batch.monitor.night import NightStatus, changed_line
 from lenet_batch.redaction import redact_text, redact_webhook
-from lenet_batch.summary.types import Change
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +41,7 @@ class Notice(JsonRecord):
     headline: str
     stage: str | None = None  # where it failed
     reason: str = ""
-    # What the run recorded differently from its baseline, one {key, baseline, current} each (the shape of
-    # summary.json's comparison.changes): [] when nothing recorded changed, null when not compared.
-    changes: tuple[Change, ...] | None = None
+    changes: str | None = None  # since the baseline: "lr 0.1 → 0.01" or "nothing recorded changed"
     report: str | None = None
     history: str | None = None
     text: str = ""  # one message for people (Slack's and Teams' incoming webhooks show it)
@@ -73,7 +70,7 @@ def notice_of(night: NightStatus, output: str, history: str | None, error: str, 
         headline=headline,
         stage=night.stage if state != "ok" else None,
         reason=reason,
-        changes=night.changed,
+        changes=night.changes,
         report=night.report,
         history=history,
         text=redact_text("\n".join(x for x in lines if x)),
