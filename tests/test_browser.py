@@ -4,6 +4,7 @@ out of its box, every link resolving. Each test saves its screenshot in its tmp_
 (the path is printed)."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -129,21 +130,24 @@ def test_a_regressed_run_renders_its_verdict(browser, tmp_path, monkeypatch):
     assert page.errors == []
 
 
-def night(out: Path, monkeypatch, day: int, worse: bool = False) -> None:
-    """Night 2026-11-2<day> of 3 seeds x 1 epoch summarised into out; a worse night gets 45% of the test
-    images wrong on top, so the gate calls it a regression against the night before."""
-    rid = f"2026-11-2{day}"
+def night(
+    out: Path, monkeypatch, day: int, worse: bool = False, seeds: int = 3, one_bad_seed: bool = False
+) -> None:
+    """Night 2026-11-2<day> of `seeds` seeds x 1 epoch summarised into out; a worse night gets 45% of the test
+    images wrong on top, so the gate calls it a regression against the night before; one bad seed (every
+    image wrong) spreads the seeds so far that the interval of their mean is cut at 0 and 1."""
+    rid, ids = f"2026-11-2{day}", list(range(3 * day, 3 * day + seeds))
     run = Layout(str(out)).run(rid)
-    syn.write_records(run, range(3 * day, 3 * day + 3), 1)
+    syn.write_records(run, ids, 1)
     record = summary_stage.storage.read_json(run.run_json)
     record["created_at"] = f"{rid}T02:00:00Z"
     summary_stage.storage.write_json_atomic(run.run_json, record)
-    table = syn.predictions_table(rid, range(3 * day, 3 * day + 3), 1000)
-    if worse:
-        wrong = (np.arange(table.num_rows) % 1000) < 450
-        labels = table["label"].to_numpy()
-        predicted = np.where(wrong, (labels + 1) % 10, table["prediction"].to_numpy()).astype(np.int32)
-        table = table.set_column(table.column_names.index("prediction"), "prediction", [predicted])
+    table = syn.predictions_table(rid, ids, 1000)
+    wrong = ((np.arange(table.num_rows) % 1000) < 450) & worse
+    wrong |= (table["seed"].to_numpy() == ids[0]) & one_bad_seed
+    labels = table["label"].to_numpy()
+    predicted = np.where(wrong, (labels + 1) % 10, table["prediction"].to_numpy()).astype(np.int32)
+    table = table.set_column(table.column_names.index("prediction"), "prediction", [predicted])
     monkeypatch.setattr(summary_stage, "read_predictions", lambda layout, run_id, **_: table)
     try:
         summary_stage.summarize_run(run, images=pictures())
@@ -151,22 +155,72 @@ def night(out: Path, monkeypatch, day: int, worse: bool = False) -> None:
         assert worse
 
 
-@pytest.mark.parametrize("nights", [1, 3])
-def test_report_and_history_of_nights_read_well(browser, tmp_path, monkeypatch, nights):
+@pytest.mark.parametrize("nights, seeds", [(1, 3), (3, 3), (3, 2)])
+def test_report_and_history_of_nights_read_well(browser, tmp_path, monkeypatch, nights, seeds):
     out = tmp_path / "out"
     for day in range(6, 6 + nights):
-        night(out, monkeypatch, day, worse=day == 8)
+        night(out, monkeypatch, day, worse=day == 8, seeds=seeds)
     build_history(Layout(str(out)))
     report = out / "runs" / f"2026-11-2{5 + nights}" / "summary" / "report.html"
     # The report links its tables, history.html and, with a baseline, the baseline night's report.
-    page = looked_at(browser, report, tmp_path / f"report-{nights}-nights.png", 4 + (nights > 1))
+    page = looked_at(
+        browser, report, tmp_path / f"report-{nights}-nights-{seeds}-seeds.png", 4 + (nights > 1)
+    )
     verdict = browser.evaluate("document.querySelector('.verdict').textContent")
     assert verdict.startswith("gate: REGRESSED" if nights == 3 else "gate: n/a (no baseline)")
     assert len(page.images) == 7
+    lead = assert_intervals_read(browser, seeds)
+    assert lead.startswith(f"run 2026-11-2{5 + nights}: {seeds} seeds, mean test accuracy 0.")
     # The history links each night's report; run ids, start times and stages each stay on one line.
-    looked_at(browser, out / "history" / "history.html", tmp_path / f"history-{nights}-nights.png", nights)
+    history = out / "history" / "history.html"
+    looked_at(browser, history, tmp_path / f"history-{nights}-nights-{seeds}-seeds.png", nights)
     lines = json.loads(browser.evaluate(LINES_JS))
     assert len(lines) == 3 * nights and set(lines) == {1}, lines
+    cells = assert_intervals_read(browser, seeds)
+    assert len(cells) == nights
+    if seeds < 3:  # no band either: the trend's caption says why
+        assert "too few seeds for a band" in browser.evaluate(
+            "document.querySelector('figcaption').textContent"
+        )
+
+
+def test_an_interval_cut_at_0_and_1_says_so_on_both_pages(browser, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    night(out, monkeypatch, 6, one_bad_seed=True)
+    build_history(Layout(str(out)))
+    looked_at(browser, out / "runs" / "2026-11-26" / "summary" / "report.html", tmp_path / "report.png", 4)
+    assert "(95% CI [0.0000, 1.0000], clipped at 0 and 1)" in assert_intervals_read(browser, 3)
+    looked_at(browser, out / "history" / "history.html", tmp_path / "history.png", 1)
+    assert assert_intervals_read(browser, 3) == ["[0.0000, 1.0000]clipped at 0 and 1"]
+
+
+# Numbers joined by a hyphen ("0.0045-0.3208") read as a subtraction or a negative bound.
+HYPHENED = re.compile(r"\d\.\d+ ?[-–] ?\d*\.\d")  # not across a tab: a table's next cell may be negative
+INTERVAL = re.compile(r"\[(\d\.\d{4}), (\d\.\d{4})\]")
+MEAN_CELLS_JS = """JSON.stringify(Array.from(document.querySelectorAll('#runs tbody tr')).map(
+  tr => tr.children[4].textContent))"""
+
+
+def assert_intervals_read(browser, seeds: int) -> str | list[str]:
+    """The page's intervals: written [lo, hi] within [0, 1], never lo-hi; below 3 seeds none, but the words
+    'too few seeds for an interval'. Returns the report's headline, or the history's interval cells (the
+    mean cut off)."""
+    text = browser.evaluate("document.body.innerText")
+    assert not HYPHENED.search(text), HYPHENED.search(text)
+    for low, high in INTERVAL.findall(text):
+        assert 0.0 <= float(low) <= float(high) <= 1.0, (low, high)
+    if seeds < 3:
+        assert "95% CI [" not in text and "too few seeds for an interval" in text
+    is_report = browser.evaluate("document.querySelector('.lead') !== null")
+    if is_report:
+        lead = browser.evaluate("document.querySelector('.lead').textContent")
+        said = "(too few seeds for an interval)" if seeds < 3 else "(95% CI ["
+        assert said in lead, lead
+        return lead
+    cells = [re.sub(r"^\d\.\d{4} ?", "", cell) for cell in json.loads(browser.evaluate(MEAN_CELLS_JS))]
+    for cell in cells:
+        assert (cell == "too few seeds for an interval") if seeds < 3 else INTERVAL.match(cell), cells
+    return cells
 
 
 # How many lines of text each td.nowrap cell takes: the distinct tops of its text's boxes.

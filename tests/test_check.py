@@ -45,6 +45,13 @@ def edit_run(output: str, run_id: str, change) -> None:
     storage.write_json_atomic(uri, doc)
 
 
+def record_changes(output: str, run_id: str, changes: list[dict] | None) -> None:
+    """Rewrite a night's summary.json as if its gate had recorded these changes since the baseline."""
+    uri = Layout(output).run(run_id).summary_json
+    doc = storage.read_json(uri)
+    storage.write_json_atomic(uri, {**doc, "comparison": {**doc["comparison"], "changes": changes}})
+
+
 def check(capsys, output: str, *flags: str) -> tuple[int, str, dict]:
     """(exit code, the line printed, the --json document) of `lenet-batch check`."""
     code = cli.main(["check", "--output", output, "-q", *flags])
@@ -118,14 +125,36 @@ def test_failed_when_the_summary_does_not_read(output, capsys):
     assert code == 6 and "summary.json: not valid JSON" in line
 
 
-def test_regressed_says_what_changed(tmp_path, capsys):
+# The newest night's recorded changes -> (night.changes, what check's line says); None: nothing recorded
+LR = [
+    {"key": "lr", "baseline": "0.1", "current": "0.01"},
+    {"key": "seeds", "baseline": "3-5", "current": "6-8"},
+]
+CHANGES = {
+    "not recorded": (None, None, None),
+    "nothing changed": ([], "nothing recorded changed", "nothing recorded changed since 2026-01-02"),
+    "lr and seeds": (
+        LR,
+        "lr 0.1 → 0.01, seeds 3-5 → 6-8",
+        "changed since 2026-01-02: lr 0.1 → 0.01, seeds 3-5 → 6-8",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CHANGES)
+def test_regressed_says_what_changed_not_the_gates_sentence(tmp_path, capsys, case):
     out = str(tmp_path / "out")
     write_synthetic_runs(out, 3, 3, {2: "regressed"})
     beat(out, "2026-01-02", hours_ago=20)
+    recorded, text, said = CHANGES[case]
+    record_changes(out, NEWEST, recorded)
     code, line, doc = check(capsys, out)
     assert code == 4 and doc["state"] == "regressed"
-    assert line.startswith(f"regressed: run {NEWEST}: gate: REGRESSED — baseline 2026-01-02: mean 0.")
-    assert doc["night"]["changes"].startswith("baseline 2026-01-02: mean") and doc["night"]["p_value"] < 0.01
+    verdict = f"regressed: run {NEWEST}: gate: REGRESSED against 2026-01-02: mean 0.8799 → 0.8015 (-0.0784)"
+    assert line.startswith(f"{verdict}, welch rule; " + (f"{said}; " if said else "") + "last success: ")
+    night = doc["night"]
+    assert (night["changed"], night["changes"]) == (recorded, text) and night["p_value"] < 0.01
+    assert night["gate"].startswith("gate: REGRESSED — baseline 2026-01-02: mean 0.8799 → 0.8015 (-0.0784)")
 
 
 def test_running_names_the_holder_and_a_stale_lock_does_not_count(output, capsys):

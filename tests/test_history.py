@@ -17,7 +17,7 @@ from lenet_batch.pipeline import nightly
 from lenet_batch.store import record_reads, storage
 from lenet_batch.store.layout import Layout
 from lenet_batch.summary.types import RunSummary
-from tests import helpers
+from tests import helpers, readme
 from tests.history_helpers import marks, read_png, run_id, write_synthetic_runs
 
 NIGHTS, SEEDS = 7, 3
@@ -115,10 +115,7 @@ def test_duckdb_answers_accuracy_by_night_and_which_nights_regressed(output):
 
 def readme_history_queries(path: Path) -> list[str]:
     """The README's two DuckDB queries on runs.parquet ("accuracy by night", "which nights regressed")."""
-    text = (helpers.REPO / "README.md").read_text()
-    section = text[text.index("## Across nights") :]
-    start = section.index("```sql\n") + len("```sql\n")
-    block = section[start : section.index("```", start)].replace("runs/history/runs.parquet", str(path))
+    block = readme.block("history-sql").replace("runs/history/runs.parquet", str(path))
     lines = [line for line in block.splitlines() if not line.startswith("--")]
     return [q.strip() for q in "\n".join(lines).split(";") if q.strip()]
 

@@ -11,7 +11,7 @@ from lenet_batch.monitor import metrics
 from lenet_batch.store import storage
 from lenet_batch.store.layout import Layout
 from tests.history_helpers import write_synthetic_runs
-from tests.test_check import NEWEST, beat, edit_run
+from tests.test_check import NEWEST, beat, edit_run, record_changes
 
 
 def parse(text: str) -> dict[str, list]:
@@ -40,6 +40,7 @@ def output(tmp_path) -> str:
         doc["stages"]["infer"]["seconds"] = 5.25
 
     edit_run(out, NEWEST, timed)
+    record_changes(out, NEWEST, [{"key": "lr", "baseline": "0.1", "current": "0.01"}])
     return out
 
 
@@ -60,6 +61,9 @@ def test_check_writes_every_family_with_its_labels(output, tmp_path, capsys):
     mean = value(found["lenet_batch_mean_accuracy"], **run)
     assert 0.75 < mean < 0.85 and value(found["lenet_batch_ensemble_accuracy"], **run) > mean
     assert 0 < value(found["lenet_batch_gate_p_value"], **run) < 0.01
+    assert value(found["lenet_batch_changes"], **run) == 1
+    lr = {"baseline_run_id": "2026-01-02", "key": "lr", "baseline": "0.1", "current": "0.01"}
+    assert value(found["lenet_batch_change_info"], **run, **lr) == 1
     when = dt.datetime(2026, 1, 3, 2, 10, tzinfo=dt.UTC).timestamp()
     assert value(found["lenet_batch_last_run_timestamp_seconds"], **run) == when
     age = dt.datetime.now(dt.UTC).timestamp() - value(found["lenet_batch_last_success_timestamp_seconds"])

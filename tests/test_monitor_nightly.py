@@ -78,13 +78,21 @@ def test_smoke_nights_tell_the_hook_and_the_metrics_file_and_check_reads_them(
         )
     assert second.returncode == 4, second.stderr[-3000:]  # the hook's 500 changes nothing
     assert len(hook.received) == 2 and hook.received[0]["state"] == "regressed"  # one retry
-    assert hook.received[0]["changes"].startswith("baseline n1: mean")
+    lr = [{"key": "lr", "baseline": "0.1", "current": "0.0001"}]  # what the gate recorded, and nothing else
+    told = hook.received[0]
+    assert told["changes"] == "lr 0.1 → 0.0001" and "changed since n1: lr 0.1 → 0.0001" in told["text"]
     assert "not delivered" in second.stderr and "secret-token" not in second.stderr
     assert state_of(prom, "lenet_batch_health") == "regressed"
     assert gauges(prom)[("lenet_batch_regressed", (("output", str(out)), ("run_id", "n2")))] == 1
+    labels = {"output": str(out), "run_id": "n2", "baseline_run_id": "n1", "key": "lr"}
+    assert gauges(prom)[("lenet_batch_change_info", tuple(sorted({**labels, **lr[0]}.items())))] == 1
 
     check = helpers.run_cli("check", "--output", str(out), "--json")
     assert check.returncode == 4, check.stderr
     doc = json.loads(check.stdout)
     assert doc["night"]["run_id"] == "n2" and doc["last_success"]["run_id"] == "n1"
     assert [s["stage"] for s in doc["night"]["stages"]] == ["train", "infer", "summary"]
+    assert (doc["night"]["changes"], doc["night"]["changed"]) == ("lr 0.1 → 0.0001", lr)
+    line = helpers.run_cli("check", "--output", str(out), "-q").stdout
+    assert line.startswith("regressed: run n2: gate: REGRESSED against n1: mean ")
+    assert "; changed since n1: lr 0.1 → 0.0001; last success: " in line

@@ -14,7 +14,7 @@ from lenet_batch.store.layout import Layout
 from tests.helpers import free_port
 from tests.history_helpers import write_synthetic_runs
 from tests.hook_server import hook_server
-from tests.test_check import NEWEST, edit_run
+from tests.test_check import NEWEST, edit_run, record_changes
 
 
 @pytest.fixture
@@ -39,17 +39,22 @@ def notice(output: str, error: str = "", code: int = 4) -> notify.Notice:
 
 
 def test_the_document_is_delivered_with_a_text_for_chat_hooks(output):
+    lr = [{"key": "lr", "baseline": "0.1", "current": "0.01"}]
+    record_changes(output, NEWEST, lr)
     with hook_server() as hook:
         assert notify.send(hook.url, notice(output), timeout=5)
     (doc,) = hook.received
     assert hook.headers[0]["Content-Type"] == "application/json"
     assert doc["run_id"] == NEWEST and doc["state"] == "regressed" and doc["exit_code"] == 4
     assert doc["headline"].startswith(f"run {NEWEST}: 3 seeds, mean test accuracy 0.8")
-    assert doc["changes"].startswith("baseline 2026-01-02: mean 0.8") and "Welch" in doc["changes"]
+    assert doc["changes"] == "lr 0.1 → 0.01" and doc["reason"].startswith(
+        "gate: REGRESSED against 2026-01-02: mean 0.8"
+    )
     assert doc["report"] == f"runs/{NEWEST}/summary/report.html" and doc["history"].endswith("history.html")
     lines = doc["text"].splitlines()
     assert lines[0] == f"lenet-batch night {NEWEST}: REGRESSED (exit 4)" and lines[1] == doc["headline"]
-    assert any(line.startswith("gate: REGRESSED") for line in lines) and lines[-1].startswith("report: ")
+    assert lines[2:4] == [doc["reason"], "changed since 2026-01-02: lr 0.1 → 0.01"]
+    assert lines[-1].startswith("report: ") and "Welch" not in doc["text"]  # the gate's sentence is not
 
 
 @pytest.mark.parametrize("mode", ["error", "slow", "down"])

@@ -1,7 +1,6 @@
 """SQL and pyarrow.dataset over the committed predictions: partition filters, committed files only, errors."""
 
 import json
-import re
 import shutil
 from pathlib import Path
 
@@ -109,25 +108,6 @@ def test_only_committed_partitions_are_queried(output):
     ]
 
 
-def readme_duckdb_sql() -> str:
-    """The SQL of the README's `duckdb -c "…"` example."""
-    text = (helpers.REPO / "README.md").read_text()
-    start = text.index('duckdb -c "') + len('duckdb -c "')
-    return text[start : text.index('"\n', start)]
-
-
-def test_the_readme_duckdb_example_keeps_run_ids_strings(output):
-    root = Layout(output).predictions_root()
-    sql = readme_duckdb_sql().replace("runs/predictions", root).replace("2026-11-27", "2026-11-26")
-    rows = duckdb.sql(sql).fetchall()
-    table = read_predictions(Layout(output), "2026-11-26").to_pandas()
-    expected = table.groupby("seed")["correct"].mean()
-    assert [seed for seed, _ in rows] == expected.index.tolist() == [0, 1]
-    assert [acc for _, acc in rows] == pytest.approx(expected.tolist())
-    source = re.search(r"read_parquet\(.*?\}\)", sql, re.DOTALL).group(0)
-    assert duckdb.sql(f"SELECT typeof(run_id) FROM {source} LIMIT 1").fetchall() == [("VARCHAR",)]
-
-
 def test_the_readme_snippets_work_on_the_layout(output):
     root = Layout(output).predictions_root()
     rows = duckdb.sql(
@@ -187,26 +167,3 @@ def test_no_committed_predictions_is_a_clear_error(tmp_path, output):
         run_query("SELECT 1", Layout(str(tmp_path / "empty")))
     with pytest.raises(DataError, match="no committed predictions for run 1999-01-01"):
         run_query("SELECT 1", Layout(output), run_id="1999-01-01")
-
-
-def readme_block(heading: str) -> str:
-    """The first ```python block after a README heading."""
-    text = (helpers.REPO / "README.md").read_text()
-    section = text[text.index(heading) :]
-    start = section.index("```python\n") + len("```python\n")
-    return section[start : section.index("```", start)]
-
-
-def test_the_readme_python_api_snippet_reads_a_run(output):
-    from lenet_batch.store import storage
-
-    storage.write_json_atomic(
-        Layout(output).run("2026-11-27").summary_json,
-        {"across_seeds": {"mean": 0.5}, "ensemble": {"accuracy": 0.6}},
-    )
-    code = readme_block("## Python API").replace('"./runs"', repr(output))
-    namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)
-    assert namespace["table"].num_rows == PARTITIONS[("2026-11-27", 0)] + PARTITIONS[("2026-11-27", 2)]
-    assert sorted(namespace["per_seed"]["seed"]) == [0, 1, 2]
-    assert namespace["summary"]["ensemble"]["accuracy"] == 0.6

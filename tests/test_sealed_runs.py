@@ -258,7 +258,10 @@ def test_the_lr_change_is_named_beside_the_verdict_everywhere(nights, capsys):
     assert rows[SECOND]["changes"] == cmp["changes"] and rows[FIRST]["changes"] is None
     table = pq.read_table(output / "history" / "runs.parquet").to_pylist()
     assert {r["run_id"]: r["changes"] for r in table} == {FIRST: None, SECOND: "lr 0.1 → 0.01"}
-    assert '<td class="small">lr 0.1 → 0.01</td>' in (output / "history" / "history.html").read_text()
+    assert '<span class="nowrap">lr 0.1 → 0.01</span>' in (output / "history" / "history.html").read_text()
+    code, stdout, _ = run_main(capsys, "check", "--output", str(output), "--json")  # what a monitor is told
+    night = json.loads(stdout)["night"]
+    assert code == 4 and (night["changes"], night["changed"]) == ("lr 0.1 → 0.01", cmp["changes"])
 
 
 # --- 8. intervals a person can read ------------------------------------------------------------------------
@@ -275,4 +278,5 @@ def test_two_seeds_give_no_interval_anywhere(nights, capsys):
     assert code == 0 and all("too few seeds" in line for line in stdout.splitlines()[1:3])
     table = pq.read_table(output / "history" / "runs.parquet").to_pylist()
     assert all(r["run_ci95_low"] is None and r["run_ci95_high"] is None for r in table)
-    assert "(too few seeds for an interval)" in (output / "history" / "history.html").read_text()
+    note = '<span class="note">too few seeds for an interval</span>'  # under each night's mean
+    assert (output / "history" / "history.html").read_text().count(note) == 2

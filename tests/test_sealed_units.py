@@ -220,7 +220,7 @@ def run_row_of(summary: RunSummary):
 def test_an_interval_past_a_bound_is_cut_there_and_says_so():
     got = spread([0.999, 1.0, 0.97], ACCURACY_BOUNDS)
     assert got.ci95.high == 1.0 and got.ci95_clipped and got.ci95.low > 0.9
-    assert interval_text(got) == f"95% CI [{got.ci95.low:.4f}, 1.0000] (clipped to [0, 1])"
+    assert interval_text(got) == f"95% CI [{got.ci95.low:.4f}, 1.0000], clipped at 1"
     seconds = spread([1.0, 30.0, 2.0], (0.0, None))
     assert seconds.ci95.low == 0.0 and seconds.ci95.high > 30 and seconds.ci95_clipped
 

@@ -92,9 +92,10 @@ def _force_flag(p: argparse.ArgumentParser, what: str) -> None:
 
 def _limit_flags(p: argparse.ArgumentParser) -> None:
     """--train-limit and --test-limit: smoke-sized runs on a deterministic, class-balanced subset."""
-    how = "images: the first N/10 of each class in file order (the first N%%10 classes take one more)"
-    p.add_argument("--train-limit", type=int, default=None, metavar="N", help=f"train on N {how}")
-    p.add_argument("--test-limit", type=int, default=None, metavar="M", help=f"evaluate on M {how}")
+    how = "images: the first {0}/10 of each class in file order (the first {0}%%10 classes take one more)"
+    train, test = "train on N " + how.format("N"), "evaluate on M " + how.format("M")
+    p.add_argument("--train-limit", type=int, default=None, metavar="N", help=train)
+    p.add_argument("--test-limit", type=int, default=None, metavar="M", help=test)
 
 
 def _monitor_flags(p: argparse.ArgumentParser, nightly: bool) -> None:

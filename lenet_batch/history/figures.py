@@ -70,7 +70,8 @@ def accuracy_trend_png(rows: Sequence[RunRow]) -> bytes:
     x = np.arange(len(rows))
     mean, low, high = _column(rows, "mean_accuracy"), _column(rows, "ci95_low"), _column(rows, "ci95_high")
     low, high = np.clip(low, 0.0, 1.0), np.clip(high, 0.0, 1.0)  # an accuracy's interval stays in [0, 1]
-    ax.fill_between(x, low, high, color="C0", alpha=0.15, linewidth=0, label="95% CI of the mean")
+    if np.isfinite(low).any():  # no band (nor its legend entry) when no night has 3 seeds
+        ax.fill_between(x, low, high, color="C0", alpha=0.15, linewidth=0, label="95% CI of the mean")
     ax.vlines(x, _column(rows, "min_accuracy"), _column(rows, "max_accuracy"), color="0.65", label="min-max")
     ax.plot(x, _column(rows, "ensemble_accuracy"), "--", color="C2", label="ensemble")
     known = mean[np.isfinite(mean)]
@@ -136,6 +137,8 @@ def trend_captions(rows: Sequence[RunRow], class_names: Sequence[str], matrix: n
         captions["accuracy_trend.png"] += (
             f" The newest night with a mean, {last.run_id}: {last.mean_accuracy:.4f}."
         )
+        if all(r.ci95_low is None for r in scored):
+            captions["accuracy_trend.png"] += " No night has 3 seeds or more: too few seeds for a band."
     done = [j for j in range(matrix.shape[1]) if np.isfinite(matrix[:, j]).any()] if matrix.ndim == 2 else []
     if class_names and done:
         newest = matrix[:, done[-1]]

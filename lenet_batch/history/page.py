@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from lenet_batch.history.figures import FIGURES
 from lenet_batch.history.rows import STATES, RunRow
+from lenet_batch.summary.report import clipped_text
 from lenet_batch.summary.style import page_head
 from lenet_batch.summary.types import MIN_INTERVAL_SEEDS
 
@@ -38,12 +39,18 @@ def _seeds(row: RunRow) -> str:
 
 
 def _accuracy(row: RunRow) -> str:
+    """The mean and its interval as HTML: '0.8810 [0.8773, 0.8847]', with a note below when the interval
+    was cut at 0 or 1, or when there are too few seeds for one (a note that may wrap: the column stays
+    as narrow as its numbers)."""
     if row.mean_accuracy is None:
         return "—"
-    ci = "" if row.ci95_low is None else f" [{_num(row.ci95_low)}, {_num(row.ci95_high)}]"
+    note = ""
     if row.ci95_low is None and 0 < row.seeds_ok < MIN_INTERVAL_SEEDS:
-        ci = " (too few seeds for an interval)"
-    return _num(row.mean_accuracy) + ci
+        note = "too few seeds for an interval"
+    elif row.ci95_low is not None and row.ci95_high is not None and row.ci95_clipped:
+        note = clipped_text(row.ci95_low, row.ci95_high)
+    ci = "" if row.ci95_low is None else f" [{_num(row.ci95_low)}, {_num(row.ci95_high)}]"
+    return html.escape(_num(row.mean_accuracy) + ci) + (f'<span class="note">{note}</span>' if note else "")
 
 
 def _gate(row: RunRow) -> str:
@@ -55,11 +62,13 @@ def _gate(row: RunRow) -> str:
 
 
 def _change(row: RunRow) -> str:
-    """What changed against the night's baseline, "no change" when nothing recorded did, "—" with none."""
-    said = row.changes_text()  # the comparison's changes (None: no baseline, or not recorded)
-    if said is None or row.baseline_run_id is None:
+    """What changed against the night's baseline as HTML, one change a line that never breaks inside
+    ("lr 0.1 → 0.01"); "no change" when nothing recorded did, "—" with no baseline or nothing recorded."""
+    if row.changes is None or row.baseline_run_id is None:
         return "—"
-    return "no change" if not row.changes else said
+    if not row.changes:
+        return "no change"
+    return "<br>".join(f'<span class="nowrap">{html.escape(c.text())}</span>' for c in row.changes)
 
 
 def _stage_cell(row: RunRow) -> str:
@@ -84,8 +93,8 @@ def table_row(row: RunRow, link_prefix: str) -> str:
     run = esc(row.run_id)
     if row.report:
         run = f'<a href="{esc(link_prefix + row.report, quote=True)}">{run}</a>'
-    values = [esc(_started(row)), esc(_stage_cell(row)), esc(_seeds(row)), esc(_accuracy(row))]
-    values += [esc(_num(row.ensemble_accuracy)), esc(_change(row)), esc(_gate(row))]
+    values = [esc(_started(row)), esc(_stage_cell(row)), esc(_seeds(row)), _accuracy(row)]
+    values += [esc(_num(row.ensemble_accuracy)), _change(row), esc(_gate(row))]
     cells = [run, *values]
     body = "".join(
         f'<td class="{cls}">{cell}</td>' if cls else f"<td>{cell}</td>"
@@ -134,7 +143,7 @@ def render_history_html(
     ]
     body += [_figure(name, png, captions.get(name, name)) for name, png in figures.items()]
     body += ["</section>", '<section id="runs"><h2>Runs, newest first</h2>', "<table><thead><tr>"]
-    body += [f"<th>{esc(header)}</th>" for header, _ in COLUMNS]
+    body += [f'<th class="nowrap">{esc(header)}</th>' for header, _ in COLUMNS]
     body += ["</tr></thead><tbody>", *(table_row(row, link_prefix) for row in rows), "</tbody></table>"]
     body.append("</section>")
     head = page_head(title)

@@ -92,6 +92,7 @@ class RunRow(JsonRecord):
     report: str | None  # relative to the output
     problems: tuple[str, ...] = ()
     changes: tuple[Change, ...] | None = None  # vs the baseline (None: no baseline, or not recorded)
+    ci95_clipped: bool = False  # the interval reached past 0 or 1 and was cut there
     problem: str | None = None  # a damaged night's problems on one line (None: the night is not damaged)
 
     def changes_text(self) -> str | None:
@@ -151,6 +152,7 @@ def run_row(night: Night) -> RunRow:
         report=f"runs/{night.run_id}/summary/report.html" if summary is not None else None,
         problems=night.problems,
         changes=cmp.changes if cmp else None,
+        ci95_clipped=bool(ci and across and (across.ci95_clipped or ci.low < 0.0 or ci.high > 1.0)),
         problem="; ".join(night.problems) or ("run.json not found" if night.record is None else None),
     )
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from lenet_batch.errors import DataError
 from lenet_batch.json_records import JsonRecord
-from lenet_batch.monitor.night import NightStatus, night_status, parse_utc
+from lenet_batch.monitor.night import NightStatus, changed_line, night_status, parse_utc
 from lenet_batch.provenance import now_utc
 from lenet_batch.store import record_reads, runs_index, storage
 from lenet_batch.store.layout import Layout
@@ -151,8 +151,10 @@ def _with_message(h: Health, bad_heartbeat: str | None) -> Health:
         newest = f"; newest run {n.run_id}: {n.outcome}" if n else "; no runs yet"
         text = f"no night succeeded within {limit}: {success}{newest}"
     elif h.state == "healthy" and n is not None:
-        text = f"run {n.run_id}: {n.headline or 'ok'}; {success}"
+        text = f"{n.headline or f'run {n.run_id}: ok'}; {success}"  # the headline names the run
     else:
         where = f" in stage {n.stage}" if n and n.stage and h.state == "failed" else ""
-        text = f"run {n.run_id if n else '?'}{where}: {n.reason if n else ''}; {success}"
+        changed = changed_line(n) if n else None
+        said = f"{n.reason}; {changed}" if n and changed else n.reason if n else ""
+        text = f"run {n.run_id if n else '?'}{where}: {said}; {success}"
     return replace(h, message=f"{h.state}: {text}")

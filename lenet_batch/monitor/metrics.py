@@ -30,6 +30,10 @@ FAMILIES = {
     "ensemble_accuracy": "test accuracy of the newest night's ensemble (mean probability across seeds)",
     "gate_p_value": "p-value of the gate's one-sided Welch test against the baseline night",
     "regressed": "1 when the gate found the newest night regressed against its baseline, else 0",
+    "changes": "how many recorded keys (recipe, data, versions, commit, seeds, ISA class) of the newest "
+    "night differ from its baseline's (0: nothing recorded changed)",
+    "change_info": "1 for each recorded key of the newest night that differs from its baseline's, with "
+    "its values in the labels baseline and current",
 }
 
 Sample = tuple[str, dict[str, str], float]  # (family, labels, value)
@@ -65,6 +69,15 @@ def _night_samples(night: NightStatus, output: str) -> Iterable[Sample]:
     for name, value in numbers.items():
         if value is not None:
             yield name, run, value
+    if night.changed is not None and night.baseline_run_id is not None:
+        yield "changes", run, len(night.changed)
+        against = {**run, "baseline_run_id": night.baseline_run_id}
+        for c in night.changed:
+            yield (
+                "change_info",
+                {**against, "key": c.key, "baseline": c.baseline or "", "current": c.current or ""},
+                1,
+            )
 
 
 def samples(health: Health) -> list[Sample]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from lenet_batch.json_records import JsonRecord
 from lenet_batch.store.run_record import RunRecord
 from lenet_batch.summary.report import headline_line
-from lenet_batch.summary.types import Comparison, RunSummary
+from lenet_batch.summary.types import Change, Comparison, RunSummary, changes_text
 
 STAGES = ("train", "infer", "summary")
 OUTCOMES = ("ok", "seeds_failed", "regressed", "failed", "running")
@@ -45,8 +45,13 @@ class NightStatus(JsonRecord):
     p_value: float | None = None
     regressed: bool | None = None  # None: no comparison was made
     baseline_run_id: str | None = None
-    gate: str | None = None  # the gate's line: verdict and sentence
-    changes: str | None = None  # what changed against the baseline
+    gate: str | None = None  # the gate's line: verdict and its full sentence
+    changes: str | None = (
+        None  # what changed against the baseline: "lr 0.1 → 0.01", "nothing recorded changed"
+    )
+    changed: tuple[Change, ...] | None = (
+        None  # the same, one (key, baseline, current) each; None: not compared
+    )
     headline: str | None = None
     report: str | None = None  # report.html's URI
 
@@ -61,10 +66,35 @@ def parse_utc(text: str | None) -> dt.datetime | None:
 
 
 def what_changed(cmp: Comparison | None) -> str | None:
-    """What changed against the baseline, in words: the gate's sentence (which names the change)."""
-    if cmp is None or cmp.outcome() == "n/a":
+    """What the run recorded differently from its baseline, in words (types.changes_text): "lr 0.1 → 0.01",
+    "nothing recorded changed", or None (no baseline, or a run too old to have recorded it)."""
+    if cmp is None or cmp.baseline_run_id is None:
         return None
-    return cmp.sentence or "; ".join(cmp.reasons) or None
+    return changes_text(cmp.changes)
+
+
+def changed_line(night: "NightStatus") -> str | None:
+    """What changed as monitors print it: "changed since n1: lr 0.1 → 0.01", "nothing recorded changed
+    since n1", or None when the night was not compared or its records do not say."""
+    if night.changes is None or night.baseline_run_id is None:
+        return None
+    if not night.changed:
+        return f"{night.changes} since {night.baseline_run_id}"
+    return f"changed since {night.baseline_run_id}: {night.changes}"
+
+
+def verdict_in_brief(cmp: Comparison) -> str:
+    """The gate's verdict without its full sentence (which stays in NightStatus.gate): "gate: REGRESSED
+    against n1: mean 0.4790 → 0.1290 (-0.3500), separation rule", and any failed seeds."""
+    said = "REGRESSED" if cmp.outcome() == "regressed" else cmp.outcome()
+    parts = [f"gate: {said} against {cmp.baseline_run_id}"]
+    m = cmp.mean_accuracy
+    if m.current is not None and m.baseline is not None and m.delta is not None:
+        rule = cmp.applied_rule or cmp.rule
+        parts[0] += f": mean {m.baseline:.4f} → {m.current:.4f} ({m.delta:+.4f}), {rule} rule"
+    if cmp.failed_seeds:
+        parts.append(f"{len(cmp.failed_seeds)} seed(s) failed: {list(cmp.failed_seeds)}")
+    return ", ".join(parts)
 
 
 def _stage_problem(record: RunRecord, stage: str) -> tuple[str, str] | None:
@@ -123,7 +153,7 @@ def night_status(
         run_id=run_id,
         outcome=outcome,
         stage=stage,
-        reason=reason if outcome != "regressed" or cmp is None else cmp.line(),
+        reason=reason if outcome != "regressed" or cmp is None else verdict_in_brief(cmp),
         created_at=record.created_at,
         updated_at=record.updated_at,
         stages=tuple(
@@ -138,6 +168,7 @@ def night_status(
         baseline_run_id=cmp.baseline_run_id if cmp else None,
         gate=cmp.line() if cmp else None,
         changes=what_changed(cmp),
+        changed=cmp.changes if cmp is not None and cmp.baseline_run_id else None,
         headline=headline_line(summary) if summary else None,
         report=summary.report_html or None if summary else None,
     )

@@ -1,9 +1,11 @@
 """The nightly's webhook (--notify URL): POST a small JSON document about the night, never at its expense.
 
 The document carries a `text` field, so Slack- and Teams-style incoming webhooks show it as a message; the
-other fields are for programs. The POST runs in a daemon thread that the night waits for at most
---notify-timeout seconds in all (one retry included): a hook that is down, slow or answers 500 is logged
-and the night keeps its exit code. The URL is never logged or recorded whole: its path is often its secret.
+other fields are for programs (`changes`: what the run recorded differently from its baseline in words, as
+`check --json` gives it; summary.json has it key by key). The POST runs in a daemon thread
+that the night waits for at most --notify-timeout seconds in all (one retry included): a hook that is down,
+slow or answers 500 is logged and the night keeps its exit code. The URL is never logged or recorded
+whole: its path is often its secret.
 """
 
 import base64
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 
 from lenet_batch import __version__
 from lenet_batch.json_records import JsonRecord
-from lenet_batch.monitor.night import NightStatus
+from lenet_batch.monitor.night import NightStatus, changed_line
 from lenet_batch.redaction import redact_text, redact_webhook
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ class Notice(JsonRecord):
     headline: str
     stage: str | None = None  # where it failed
     reason: str = ""
-    changes: str | None = None  # what changed against the baseline
+    changes: str | None = None  # since the baseline: "lr 0.1 → 0.01" or "nothing recorded changed"
     report: str | None = None
     history: str | None = None
     text: str = ""  # one message for people (Slack's and Teams' incoming webhooks show it)
@@ -57,7 +59,7 @@ def notice_of(night: NightStatus, output: str, history: str | None, error: str, 
         f"lenet-batch night {night.run_id}: {WORDS[state]}{where} (exit {exit_code})",
         headline,
         reason if reason != headline else "",
-        f"changed: {night.changes}" if night.changes and night.changes not in reason else "",
+        changed_line(night) or "",
         f"report: {night.report}" if night.report else "",
     ]
     return Notice(

@@ -107,7 +107,7 @@ def _locked_night(settings: Settings, run: RunRef, force: bool) -> NightResult:
         if history is None and not progress.changed:
             run_log.nothing_written()
         if exc.exit_code in (EXIT_SEEDS_FAILED, EXIT_REGRESSION):  # the night ran: its document
-            exc.document = _night(run, progress, _outcome(exc), str(exc), history)
+            exc.document = _night(run, progress, _outcome_of_error(exc), str(exc), history)
         raise
     if not _needs_history(run, progress):  # everything was done already: no history, no heartbeat
         return _nothing_to_do(run, progress.summary)
@@ -161,7 +161,7 @@ def _stages(settings: Settings, run: RunRef, progress: _Progress, force: bool) -
         progress.changed = stages.written(run) != before
 
 
-def _outcome(exc: LenetError) -> str:
+def _outcome_of_error(exc: LenetError) -> str:
     return "regressed" if exc.exit_code == EXIT_REGRESSION else "seeds failed"
 
 

@@ -15,6 +15,7 @@ from lenet_batch.summary.figures_images import (
     train_images_png,
 )
 from lenet_batch.summary.plotting import png
+from lenet_batch.summary.report import clipped_text
 from lenet_batch.summary.types import MIN_INTERVAL_SEEDS, RunSummary, SeedRow, Spread
 
 __all__ = [
@@ -73,11 +74,19 @@ def _seed_caption(summary: RunSummary) -> str:
     span += f"the best at {best[0].test_accuracy:.4f}."
     if n == 1:
         return "Test accuracy of the single seed and the ensemble (here the same model)."
+    if n < MIN_INTERVAL_SEEDS:
+        return (
+            f"Test accuracy of each of {n} seeds (points), their mean (line) and the ensemble (dashed); "
+            f"too few seeds for an interval, so no band. Look at how far the two seeds lie apart: {span}"
+        )
     if n <= seeds_fig.PER_SEED_MAX:
+        ci, clipped = summary.across_seeds.interval(), ""
+        if ci is not None and summary.across_seeds.ci95_clipped:
+            clipped = f", {clipped_text(ci.low, ci.high)}"
         return (
             f"Test accuracy of each of {n} seeds (points), their mean (line) with its 95% confidence "
-            "interval (band) and the ensemble (dashed). Look at how far single seeds stray from the "
-            f"mean: {span}"
+            f"interval (band{clipped}) and the ensemble (dashed). Look at how far single seeds stray from "
+            f"the mean: {span}"
         )
     return (
         f"How the test accuracy of {n} seeds is distributed (bars; a tick below for each seed), with the "

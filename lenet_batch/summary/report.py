@@ -50,12 +50,18 @@ def fmt(value: object, digits: int = 4) -> str:
 
 def interval_text(spread: Spread) -> str:
     """The 95% CI of a mean as a person reads it: '95% CI [0.8773, 0.8847]' (bounds never joined by a
-    hyphen), cut at 0 or 1 and saying so, or 'too few seeds for an interval' below MIN_INTERVAL_SEEDS."""
+    hyphen), cut at 0 or 1 and saying where, or 'too few seeds for an interval' below MIN_INTERVAL_SEEDS."""
     ci = spread.interval()
     if ci is None:
         return "too few seeds for an interval" if spread.n_seeds else "no interval"
-    clipped = " (clipped to [0, 1])" if spread.ci95_clipped else ""
+    clipped = f", {clipped_text(ci.low, ci.high)}" if spread.ci95_clipped else ""
     return f"95% CI [{ci.low:.4f}, {ci.high:.4f}]{clipped}"
+
+
+def clipped_text(low: float, high: float) -> str:
+    """Where a cut interval was cut: 'clipped at 0', 'clipped at 1' or 'clipped at 0 and 1'."""
+    ends = [name for name, bound, end in (("0", 0.0, low), ("1", 1.0, high)) if end == bound]
+    return "clipped at " + " and ".join(ends) if ends else "clipped"
 
 
 def scored_text(scored: ScoredInput) -> str:
@@ -89,6 +95,8 @@ def disagreement_line(d: Disagreement) -> str:
     """How often two seeds predict differently: mean, median and the middle 80% of pairs."""
     if d.mean is None:
         return "Pairwise disagreement between seeds: undefined with one seed"
+    if d.n_pairs == 1:  # one pair: its median and quantiles are the same number again
+        return f"Disagreement between the two seeds: {fmt(d.mean)}"
     q = d.quantiles or {}
     middle = f", 80% of pairs within [{fmt(q['p10'])}, {fmt(q['p90'])}]" if "p10" in q and "p90" in q else ""
     return f"Pairwise disagreement between seeds: mean {fmt(d.mean)}, median {fmt(d.median)}{middle}"

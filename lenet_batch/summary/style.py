@@ -15,7 +15,8 @@ nav{font-size:.9em;color:#555}nav a{margin-right:.8em;white-space:nowrap}
 table{border-collapse:collapse;margin:.5em 0;font-size:.9em;max-width:100%}
 td,th{border:1px solid #ddd;padding:2px 8px;text-align:left;vertical-align:top}
 th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-td.nowrap{white-space:nowrap}td.small{font-size:.85em}
+td.nowrap,th.nowrap,span.nowrap{white-space:nowrap}td.small{font-size:.85em}
+span.note{display:block;font-size:.8em;color:#555;white-space:normal;min-width:10em}
 tbody tr:nth-child(even){background:#fafafa}
 table.folded{width:100%;table-layout:fixed}table.folded td{overflow-wrap:anywhere}
 caption{text-align:left;font-weight:600;padding:.3em 0}
