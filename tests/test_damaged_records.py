@@ -6,7 +6,6 @@ Synthetic records only (tests/history_helpers.py): no Ray, no MXNet, no model.
 """
 
 import contextlib
-import copy
 import io
 import json
 import math
@@ -18,7 +17,6 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis.configuration import set_hypothesis_home_dir
 
 from lenet_batch.cli import output as cli_output
 from lenet_batch.history import runs_table
@@ -42,51 +40,17 @@ from tests.damaged_helpers import (
     strict_loads,
     three_nights,
 )
+from tests.damaged_members import (
+    NOT_A_FILE,
+    ODD_NAMES,
+    RUN_JSON,
+    S3_MEMBERS,
+    SUMMARY_JSON,
+    as_text,
+    reshaped,
+    s3_rewrite,
+)
 from tests.history_helpers import run_id, synthetic_files, write_synthetic_runs
-
-# Hypothesis caches what it learns in .hypothesis/ of the working directory: never in the checkout.
-set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "lenet-batch-hypothesis")
-
-DEEP = 100_000
-BIG = 10**400  # json reads it as an int that no float holds
-
-RUN_JSON = {
-    "nested-100k-deep": (lambda d: "[" * DEEP + "]" * DEEP, "nested too deeply"),
-    "object-nested-100k-deep": (lambda d: '{"a":' * DEEP + "1" + "}" * DEEP, "nested too deeply"),
-    "stages-a-string": (lambda d: d.update(stages="complete"), "stages: expected an object"),
-    "a-stage-a-list": (lambda d: d["stages"].update(train=[]), "stages.train: expected an object"),
-    "a-seed-a-string": (lambda d: d["stages"]["train"]["seeds"][0].update(seed="0"), "expected int"),
-    "seconds-10**400": (lambda d: d["stages"]["train"].update(seconds=BIG), "a finite number"),
-    "seed-past-64-bits": (lambda d: d["stages"]["train"]["seeds"][0].update(seed=2**70), "64 bits"),
-    "seconds-NaN": (lambda d: d["stages"]["train"].update(seconds=math.nan), "a finite number"),
-    "seconds-Infinity": (lambda d: d["stages"]["train"].update(seconds=-math.inf), "a finite number"),
-    "created-at-a-number": (lambda d: d.update(created_at=5), "created_at: expected str"),
-    "config-a-list": (lambda d: d.update(config=[1]), "config: expected an object"),
-    "another-runs-record": (lambda d: d.update(run_id="2026-01-09"), "not the folder's"),
-    "no-run-id": (lambda d: d.pop("run_id") and None, "run_id"),
-    "an-array": (lambda d: [d], "expected a JSON object, found list"),
-    "null": (lambda d: "null", "found NoneType"),
-    "truncated": (lambda d: json.dumps(d)[:100], "not valid JSON"),
-    "empty": (lambda d: "", "empty file"),
-    "blank": (lambda d: " \n", "empty file"),
-    "binary": (lambda d: bytes(range(256)) * 8, "run.json: not"),
-    "invalid-utf-8": (lambda d: b'{"run_id": "\xff\xfe"}', "not UTF-8"),
-}
-
-SUMMARY_JSON = {
-    "per-seed-none": (lambda d: d.update(per_seed="none"), "per_seed: expected a list"),
-    "mean-10**400": (lambda d: d["across_seeds"].update(mean=BIG), "mean: expected a finite number"),
-    "mean-NaN": (lambda d: d["across_seeds"].update(mean=math.nan), "a finite number"),
-    "mean-Infinity": (lambda d: d["across_seeds"].update(mean=math.inf), "a finite number"),
-    "mean-not-an-accuracy": (lambda d: d["across_seeds"].update(mean=5.0), "outside [0, 1]"),
-    "a-seed-accuracy-negative": (lambda d: d["per_seed"][0].update(test_accuracy=-1), "outside [0, 1]"),
-    "another-runs-summary": (lambda d: d.update(run_id="2026-01-09"), "not the folder's"),
-    "comparison-a-list": (lambda d: d.update(comparison=[1]), "comparison: expected an object"),
-    "confusion-matrix-text": (lambda d: d.update(confusion_matrix="none"), "confusion_matrix"),
-    "truncated": (lambda d: json.dumps(d)[:-3], "not valid JSON"),
-    "invalid-utf-8": (lambda d: b"\xc3\x28" * 10, "not UTF-8"),
-    "nested-100k-deep": (lambda d: "[" * DEEP + "]" * DEEP, "nested too deeply"),
-}
 
 # Members whose test also builds the history (it draws its figures: ~0.3 s each); the others list only.
 DRAWN = {"nested-100k-deep", "stages-a-string", "seconds-10**400", "invalid-utf-8", "per-seed-none"}
@@ -119,48 +83,6 @@ def test_a_damaged_summary_json_is_listed_once_as_damaged(out, capsys, member):
     assert row["train"] == "complete" and row["mean_accuracy"] is None  # what run.json says still shows
     if member in DRAWN:
         assert history_run_states(out) == {HEALTHY[0]: "ok", DAMAGED: "damaged", HEALTHY[1]: "ok"}
-
-
-def _link(target: str):
-    def make(path: Path) -> None:
-        path.unlink()
-        path.symlink_to(target)
-
-    return make
-
-
-def _sparse(size: int):
-    def make(path: Path) -> None:
-        with path.open("r+b") as f:
-            f.truncate(size)
-
-    return make
-
-
-def _replace_folder_by_file(path: Path) -> None:
-    folder = path.parent
-    for p in sorted(folder.rglob("*"), key=lambda p: -len(p.parts)):
-        p.rmdir() if p.is_dir() and not p.is_symlink() else p.unlink()
-    folder.rmdir()
-    folder.write_text("not a folder")
-
-
-def _replace_folder_by_loop(path: Path) -> None:
-    _replace_folder_by_file(path)
-    path.parent.unlink()
-    path.parent.symlink_to(path.parent.name)
-
-
-NOT_A_FILE = {  # what stands where run.json should be (or its folder)
-    "a-folder": (lambda p: (p.unlink(), p.mkdir()), "run.json: is a folder, not a file"),
-    "a-symlink-loop": (_link("run.json"), "run.json: a symlink loop"),
-    "a-symlink-to-dev-zero": (_link("/dev/zero"), "not a regular file"),
-    "a-fifo": (lambda p: (p.unlink(), os.mkfifo(p)), "not a regular file"),
-    "a-huge-file": (_sparse(record_reads.RECORD_LIMIT + 1), "too large for a record"),
-    "a-dangling-symlink": (_link("/nonexistent/run.json"), "run.json: not found"),
-    "the-run-folder-is-a-file": (_replace_folder_by_file, "a file, not a run folder"),
-    "the-run-folder-is-a-symlink-loop": (_replace_folder_by_loop, "a symlink loop"),
-}
 
 
 @pytest.mark.parametrize("member", list(NOT_A_FILE))
@@ -201,18 +123,6 @@ def test_permission_denied_is_listed_once_as_damaged_even_as_root(out, capsys, m
 
     monkeypatch.setattr(record_reads.os, "open", refusing)
     assert_listed_once(list_everything(capsys, str(out)), DAMAGED, f"{target}: permission denied")
-
-
-ODD_NAMES = [
-    "r 2 ünï ☃",
-    "with space",
-    "x" * 65,
-    "glob[1]*?",
-    "-leading-dash",
-    "new\nline",
-    "tab\there",
-    os.fsdecode(b"not-utf-8-\xff"),
-]
 
 
 @pytest.mark.parametrize("name", ODD_NAMES, ids=lambda n: printable(n)[:20])
@@ -266,9 +176,8 @@ def test_a_start_time_that_is_not_a_time_sorts_as_unknown(out, capsys, when):
     ],
 )
 def test_check_and_runs_agree_on_the_newest_night(out, capsys, adhoc_started, newest):
-    three_nights(out)  # the nights stay; an ad-hoc run joins them
     rename_run(out, "2026-01-02", "adhoc", created_at=adhoc_started)
-    three_nights(out)
+    three_nights(out)  # the three nights again: an ad-hoc run joins them
     found = list_everything(capsys, str(out))
     assert found.rows[0]["run_id"] == newest and found.check["night"]["run_id"] == newest
 
@@ -327,30 +236,12 @@ def test_json_output_is_strict_whatever_a_value_holds(capsys, value):
 # --- the same on S3 -----------------------------------------------------------------------------------------
 
 
-def _s3_rewrite(uri: str, change) -> None:
-    new = change(json.loads(storage.read_bytes(uri)))
-    storage.write_bytes_atomic(uri, new if isinstance(new, bytes) else json.dumps(new).encode())
-
-
-S3_MEMBERS = {
-    "run.json-not-json": ("run.json", lambda d: b'{"run_id": ', "not valid JSON"),
-    "run.json-empty": ("run.json", lambda d: b"", "empty file"),  # a ranged GET of 0 bytes is HTTP 416
-    "stages-a-string": ("run.json", lambda d: {**d, "stages": "complete"}, "expected an object"),
-    "per-seed-none": ("summary/summary.json", lambda d: {**d, "per_seed": "none"}, "expected a list"),
-    "mean-10**400": (
-        "summary/summary.json",
-        lambda d: {**d, "across_seeds": {**d["across_seeds"], "mean": BIG}},
-        "a finite number",
-    ),
-}
-
-
 @pytest.mark.parametrize("member", list(S3_MEMBERS))
 def test_a_damaged_record_on_s3_is_listed_once_as_damaged(s3_endpoint, capsys, member):
     output = s3_endpoint.uri("out")
     three_nights(output)
     name, change, fragment = S3_MEMBERS[member]
-    _s3_rewrite(storage.join(output, "runs", DAMAGED, name), change)
+    s3_rewrite(storage.join(output, "runs", DAMAGED, name), change)
     fs, root = storage.get_fs(output)
     fs.pipe({f"{root}/runs/2099-01-0{k}/": b"" for k in range(1, 4)})  # empty "folders": marker objects
     assert_listed_once(list_everything(capsys, output, history=member in DRAWN), DAMAGED, fragment)
@@ -402,50 +293,6 @@ def test_several_damaged_runs_in_one_output_through_the_real_command(tmp_path):
 
 # --- property: any shape of run.json and summary.json -------------------------------------------------------
 
-DEEP_MARK = "__deeply_nested__"
-JSON_VALUES = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.sampled_from([BIG, -BIG, 2**63, -(2**63) - 1, 0, 1, -1])
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=12)
-    | st.just(DEEP_MARK),
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=12,
-)
-
-
-@st.composite
-def reshaped(draw, doc: dict) -> object:
-    """The document with 1-3 of its values (at any depth) replaced, removed, given an extra key, or nested
-    too deeply to read; the whole document may be replaced too."""
-    doc = copy.deepcopy(doc)
-    for _ in range(draw(st.integers(1, 3))):
-        parent, key, node = None, None, doc
-        while isinstance(node, dict | list) and node and draw(st.integers(0, 3)):  # go down, 3 times in 4
-            key = draw(st.sampled_from(sorted(node) if isinstance(node, dict) else range(len(node))))
-            parent, node = node, node[key]
-        action = draw(st.sampled_from(["replace", "remove", "extra", "deep"]))
-        value = DEEP_MARK if action == "deep" else draw(JSON_VALUES)
-        if parent is None:
-            doc = value if action in ("replace", "deep") else doc
-        elif action == "remove":
-            del parent[key]
-        elif action == "extra" and isinstance(node, dict):
-            node[draw(st.text(max_size=8))] = value
-        else:
-            parent[key] = value
-    return doc
-
-
-def _as_text(doc: object) -> str:
-    deep = "[" * 5000 + "]" * 5000  # past any recursion limit of a JSON reader
-    return json.dumps(doc).replace(json.dumps(DEEP_MARK), deep)
-
-
 FILES = synthetic_files(NIGHTS, 3)
 RUN_DOC = json.loads(FILES[f"runs/{DAMAGED}/run.json"])
 SUMMARY_DOC = json.loads(FILES[f"runs/{DAMAGED}/summary/summary.json"])
@@ -464,9 +311,9 @@ def test_any_shape_of_the_records_lists_each_run_once_as_strict_json(run_doc, su
             (Path(folder) / rel).write_bytes(data)
         runs = Path(folder) / "runs" / DAMAGED
         if which in ("run", "both"):
-            (runs / "run.json").write_text(_as_text(run_doc))
+            (runs / "run.json").write_text(as_text(run_doc))
         if which in ("sum", "both"):
-            (runs / "summary" / "summary.json").write_text(_as_text(summary_doc))
+            (runs / "summary" / "summary.json").write_text(as_text(summary_doc))
         layout = Layout(folder)
         nights = history_stage.read_nights(layout)
         rows = run_rows(nights)
