@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Self, Union
 from lenet_batch.errors import DataError
 
 JSON_SCALARS = (str, int, float, bool)
+INT64_LIMIT = 2**63
 
 
 class RecordError(DataError):
@@ -22,17 +23,27 @@ class RecordError(DataError):
 
 
 def _shape_error(where: str, expected: str, value: Any) -> RecordError:
-    shown = type(value).__name__ if isinstance(value, dict | list) else repr(value)[:60]
+    if isinstance(value, int) and value.bit_length() > 200:  # repr of a huge int is slow, or refused
+        shown = f"an integer of {value.bit_length()} bits"
+    else:
+        shown = type(value).__name__ if isinstance(value, dict | list) else repr(value)[:60]
     return RecordError(f"{where}: expected {expected}, found {shown}")
 
 
 def _scalar(kind: type, value: Any, where: str) -> Any:
-    """A JSON scalar of the given type: ints are floats too, bools are never numbers, floats are finite."""
+    """A JSON scalar of the given type: ints are floats too, bools are never numbers, floats are finite,
+    ints fit in 64 bits (json reads 1e400 as inf and 10**400 as an int no float or Parquet column holds)."""
     if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
-        if not math.isfinite(value):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
             raise _shape_error(where, "a finite number", value)
-        return float(value)
+        return number
     if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        if not -INT64_LIMIT <= value < INT64_LIMIT:
+            raise _shape_error(where, "an integer of at most 64 bits", value)
         return value
     if kind in (str, bool) and type(value) is kind:
         return value

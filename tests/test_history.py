@@ -14,7 +14,7 @@ from lenet_batch.errors import StorageError
 from lenet_batch.history import runs_table
 from lenet_batch.history import stage as history_stage
 from lenet_batch.pipeline import nightly
-from lenet_batch.store import storage
+from lenet_batch.store import record_reads, storage
 from lenet_batch.store.layout import Layout
 from lenet_batch.summary.types import RunSummary
 from tests import helpers, readme
@@ -152,13 +152,13 @@ def test_history_html_is_self_contained_and_links_only_existing_reports(output):
 
 def test_runs_reads_only_run_json_and_summary_json(output, monkeypatch):
     read = []
-    real = storage.read_many
+    real = record_reads.read_small_many
 
     def recording(uris, options=None):
         read.extend(uris)
         return real(uris, options)
 
-    monkeypatch.setattr(storage, "read_many", recording)
+    monkeypatch.setattr(record_reads, "read_small_many", recording)
     monkeypatch.setattr(storage, "read_bytes", lambda *a, **k: pytest.fail(f"read_bytes{a}"))
     rows = history_stage.list_runs(Layout(str(output)))
     assert len(rows) == NIGHTS and len(read) == 2 * NIGHTS
@@ -171,7 +171,7 @@ def test_an_unreadable_summary_marks_the_night_and_keeps_the_others(tmp_path):
     result = helpers.run_cli("runs", "--output", str(tmp_path), "--json")
     assert result.returncode == 0, result.stderr[-2000:]
     rows = {r["run_id"]: r for r in json.loads(result.stdout)}
-    assert rows[run_id(1)]["state"] == "failed" and "not valid JSON" in rows[run_id(1)]["problems"][0]
+    assert rows[run_id(1)]["state"] == "damaged" and "not valid JSON" in rows[run_id(1)]["problems"][0]
     assert rows[run_id(2)]["state"] == "ok" and "summary.json: not valid JSON" in result.stderr
     assert helpers.run_cli("history", "--output", str(tmp_path)).returncode == 0
 

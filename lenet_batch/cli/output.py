@@ -1,6 +1,7 @@
 """Everything the CLI prints to stdout: plain tables for people, JSON for programs, headline lines."""
 
 import json
+import math
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -15,15 +16,27 @@ if TYPE_CHECKING:  # annotations only: printing a result must not import the sta
     from lenet_batch.summary.types import RunSummary
 
 
+def strict_json(value: Any) -> Any:
+    """JSON-ready data that strict parsers take: NaN and infinities become null (JSON has neither)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(v) for v in value]
+    return value
+
+
 def print_json(value: Any) -> None:
-    """Data to stdout as JSON."""
-    sys.stdout.write(json.dumps(value, indent=2, sort_keys=True, default=str) + "\n")
+    """Data to stdout as strict JSON."""
+    text = json.dumps(strict_json(value), indent=2, sort_keys=True, default=str, allow_nan=False)
+    sys.stdout.write(text + "\n")
 
 
 def print_json_lines(rows: Sequence[dict[str, Any]]) -> None:
-    """Rows to stdout as JSON lines."""
+    """Rows to stdout as JSON lines (strict JSON)."""
     for row in rows:
-        sys.stdout.write(json.dumps(row, default=str) + "\n")
+        sys.stdout.write(json.dumps(strict_json(row), default=str, allow_nan=False) + "\n")
 
 
 def format_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
@@ -122,7 +135,7 @@ def _run_cells(row: "RunRow") -> dict[str, Any]:
     if ci is None and row.mean_accuracy is not None and row.seeds_ok < MIN_INTERVAL_SEEDS:
         ci = "too few seeds"
     seeds = f"{row.seeds_ok}" + (f"+{row.seeds_failed} failed" if row.seeds_failed else "")
-    gate = row.gate or ("failed" if row.state == "failed" else None)
+    gate = row.gate or (row.state if row.state in ("failed", "damaged") else None)
     if row.baseline_run_id:
         gate = f"{gate} vs {row.baseline_run_id}"
     return {
@@ -145,6 +158,10 @@ def print_runs(rows: Sequence["RunRow"]) -> None:
         print("(no runs)")
         return
     print(format_table([_run_cells(r) for r in rows], RUN_COLUMNS))
+    damaged = [r for r in rows if r.state == "damaged"]
+    if damaged:
+        print(f"\n{len(damaged)} damaged run(s): their records do not read")
+        print("\n".join(f"  {r.run_id}: {r.problem}" for r in damaged))
     newest = rows[0]
     print(f"\n{newest.run_id}: {newest.gate_sentence or newest.state}")
 

@@ -19,7 +19,7 @@ MAX_TICKS = 16  # run ids shown on the x axis; the others are left out beyond th
 MARKS = {
     "ok": ("C0", "o", "mean: passed or no baseline"),
     "regressed": ("C3", "o", "mean: regressed (gated)"),
-    "failed": ("C1", "X", "failed or incomplete night"),
+    "failed": ("C1", "X", "failed, incomplete or damaged night"),
 }
 # File name -> what to look at, in the order history.html shows them (trend_captions adds the numbers).
 FIGURES = {
@@ -76,7 +76,7 @@ def accuracy_trend_png(rows: Sequence[RunRow]) -> bytes:
     ax.plot(x, _column(rows, "ensemble_accuracy"), "--", color="C2", label="ensemble")
     known = mean[np.isfinite(mean)]
     floor = float(known.min()) - 0.01 if known.size else 0.0  # where nights without a mean are marked
-    states = np.array(["failed" if r.state == "incomplete" else r.state for r in rows])
+    states = np.array(["failed" if r.state in ("incomplete", "damaged") else r.state for r in rows])
     size = _marker_size(len(rows))
     for name, (colour, marker, label) in MARKS.items():
         chosen = states == name

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from lenet_batch.history.figures import FIGURES
-from lenet_batch.history.rows import RunRow
+from lenet_batch.history.rows import STATES, RunRow
 from lenet_batch.summary.report import clipped_text
 from lenet_batch.summary.style import page_head
 from lenet_batch.summary.types import MIN_INTERVAL_SEEDS
@@ -54,6 +54,8 @@ def _accuracy(row: RunRow) -> str:
 
 
 def _gate(row: RunRow) -> str:
+    if row.state == "damaged":  # whatever its records say beside, they do not read: say why
+        return f"DAMAGED: {row.problem}"
     if row.state in ("failed", "incomplete") and row.gate is None:
         return row.state.upper() + "".join(f": {p}" for p in row.problems)
     return row.gate_sentence or "—"
@@ -106,7 +108,7 @@ def nights_in_brief(rows: Sequence[RunRow]) -> list[str]:
     if not rows:
         return ["No runs yet."]
     counts = Counter(r.state for r in rows)
-    states = ", ".join(f"{counts[s]} {s}" for s in ("ok", "regressed", "failed", "incomplete") if counts[s])
+    states = ", ".join(f"{counts[s]} {s}" for s in STATES if counts[s])
     newest, oldest = rows[0], rows[-1]
     return [
         f"{len(rows)} night(s) from {oldest.run_id} to {newest.run_id}: {states}.",

@@ -10,14 +10,16 @@ import numpy as np
 
 from lenet_batch.errors import DataError
 from lenet_batch.json_records import JsonRecord
+from lenet_batch.store.record_reads import printable
 from lenet_batch.store.run_record import RunRecord
 from lenet_batch.store.runs_index import RunFiles
 from lenet_batch.summary.types import Change, RunSummary, changes_text
 
 STAGES = ("train", "infer", "summary")
 # A night as the trend report marks it: ok (passed, or nothing to compare with), regressed (gated),
-# failed (a stage or a seed failed, or its records are unreadable), incomplete (running or interrupted).
-STATES = ("ok", "regressed", "failed", "incomplete")
+# failed (a stage or a seed failed), incomplete (running or interrupted), damaged (a record does not read,
+# or the folder's name is not a run id: `problem` says why).
+STATES = ("ok", "regressed", "failed", "incomplete", "damaged")
 
 
 @dataclass(frozen=True)
@@ -32,13 +34,35 @@ class Night:
 
 def night_of(run: RunFiles) -> Night:
     """The run's records with its summary.json read as a RunSummary (a damaged one becomes a problem)."""
+    run_id = printable(run.run_id)
     if run.summary is None:
-        return Night(run.run_id, run.record, None, run.problems)
+        return Night(run_id, run.record, None, run.problems)
+    where = f"run {run_id} summary.json"
     try:
-        summary = RunSummary.from_json(run.summary, f"run {run.run_id} summary.json")
+        summary = RunSummary.from_json(run.summary, where)
+        problem = _implausible(summary, run.run_id, where)
     except DataError as exc:
-        return Night(run.run_id, run.record, None, (*run.problems, str(exc)))
-    return Night(run.run_id, run.record, summary, run.problems)
+        summary, problem = None, str(exc)
+    if problem:
+        return Night(run_id, run.record, None, (*run.problems, printable(problem)))
+    return Night(run_id, run.record, summary, run.problems)
+
+
+def _implausible(summary: RunSummary, run_id: str, where: str) -> str | None:
+    """What makes a summary that reads not this run's, or its accuracies not accuracies (None: nothing)."""
+    if summary.run_id != run_id:
+        return f"{where}: summarises run {summary.run_id!r}, not the folder's {run_id!r}"
+    across = summary.across_seeds  # (its ci95 is not checked: older summaries did not cut it at 0 and 1)
+    values = {
+        "across_seeds": (across.mean, across.min, across.max),
+        "ensemble.accuracy": (summary.ensemble.accuracy,),
+        "per_seed": tuple(row.test_accuracy for row in summary.per_seed),
+        "per_class": tuple(row.mean for row in summary.per_class),
+    }
+    for name, numbers in values.items():
+        if any(v is not None and not 0.0 <= v <= 1.0 for v in numbers):
+            return f"{where}: {name} holds an accuracy outside [0, 1]"
+    return None
 
 
 @dataclass(frozen=True)
@@ -69,6 +93,7 @@ class RunRow(JsonRecord):
     problems: tuple[str, ...] = ()
     changes: tuple[Change, ...] | None = None  # vs the baseline (None: no baseline, or not recorded)
     ci95_clipped: bool = False  # the interval reached past 0 or 1 and was cut there
+    problem: str | None = None  # a damaged night's problems on one line (None: the night is not damaged)
 
     def changes_text(self) -> str | None:
         """What changed since the baseline in words, 'nothing recorded changed', or None."""
@@ -86,9 +111,9 @@ def seed_counts(night: Night) -> tuple[int, int]:
 
 
 def state(night: Night, seeds_failed: int) -> str:
-    """ok, regressed, failed or incomplete (see STATES)."""
+    """ok, regressed, failed, incomplete or damaged (see STATES)."""
     if night.record is None or night.problems:
-        return "failed"
+        return "damaged"
     statuses = {s: night.record.stage_status(s) for s in STAGES}
     if seeds_failed or any(v in ("failed", "interrupted") for v in statuses.values()):
         return "failed"
@@ -128,6 +153,7 @@ def run_row(night: Night) -> RunRow:
         problems=night.problems,
         changes=cmp.changes if cmp else None,
         ci95_clipped=bool(ci and across and (across.ci95_clipped or ci.low < 0.0 or ci.high > 1.0)),
+        problem="; ".join(night.problems) or ("run.json not found" if night.record is None else None),
     )
 
 

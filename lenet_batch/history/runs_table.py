@@ -44,6 +44,7 @@ COLUMNS = {
 SCHEMA = pa.schema(list(COLUMNS.items()))
 
 
+SEEDS_TEXT_LIMIT = 1000  # characters of a recorded seeds spec ("0-7", "0-3,8"): longer ones are not read
 Cell = str | int | float | bool | dt.datetime | None  # a value in one of runs.parquet's columns
 
 
@@ -65,10 +66,27 @@ def data_digest(data: DataInfo | None) -> str | None:
 
 def _configured_seeds(record: RunRecord) -> set[int]:
     spec = record.config.get("seeds")
+    if not isinstance(spec, str | int) or len(str(spec)) > SEEDS_TEXT_LIMIT:  # a hand-edited record
+        return set()
     try:
-        return set(parse_seeds(str(spec))) if spec is not None else set()
+        return set(parse_seeds(str(spec)))
     except ConfigError:
         return set()
+
+
+def _int32(value: int | None) -> int | None:
+    """The value when an int32 column holds it, else None."""
+    return value if value is not None and -(2**31) <= value < 2**31 else None
+
+
+def _config_number(config: dict, key: str, kind: type) -> int | float | None:
+    """A number of the recorded settings if it fits its column (run.json's config is free-form JSON)."""
+    value = config.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if kind is int:
+        return _int32(value) if isinstance(value, int) else None
+    return float(value) if isinstance(value, float) or abs(value) < 2**53 else None
 
 
 def _seed_values(night: Night) -> dict[int, dict[str, Cell]]:
@@ -86,7 +104,7 @@ def _seed_values(night: Night) -> dict[int, dict[str, Cell]]:
             }
     for seed_row in summary.per_seed if summary else ():
         accuracy = {"test_accuracy": seed_row.test_accuracy, "accuracy_source": "predictions"}
-        seeds[seed_row.seed] = {"seed_status": "ok", **accuracy, "epochs": seed_row.epochs}
+        seeds[seed_row.seed] = {"seed_status": "ok", **accuracy, "epochs": _int32(seed_row.epochs)}
     for seed in record.failed_seeds() | set(summary.failed_seeds if summary else ()):
         seeds[seed] = {"seed_status": "failed"}
     return seeds
@@ -99,9 +117,9 @@ def _run_columns(night: Night, row: RunRow) -> dict[str, Cell]:
     return {
         "run_id": night.run_id,
         "created_at": _timestamp(record.created_at),
-        "epochs": config.get("epochs"),
-        "batch_size": config.get("batch_size"),
-        "lr": config.get("lr"),
+        "epochs": _config_number(config, "epochs", int),
+        "batch_size": _config_number(config, "batch_size", int),
+        "lr": _config_number(config, "lr", float),
         "data_source": record.data.source if record.data else None,
         "data_digest": data_digest(record.data),
         **{f"{name}_version": record.versions.get(name) for name in VERSIONS},

@@ -32,8 +32,13 @@ class HistoryResult(JsonRecord):
 
 
 def read_nights(layout: Layout, last: int | None = None) -> list[Night]:
-    """Every run of the output (or the `last` newest) with its records read, newest first."""
-    return [night_of(run) for run in runs_index.read_records(layout, last=last)]
+    """Every run of the output (or the `last` newest) with its records read, newest first; each damaged
+    one logged in one line."""
+    nights = [night_of(run) for run in runs_index.read_records(layout, last=last)]
+    for night in nights:
+        if night.problems:
+            log.warning("run %s is damaged: %s", night.run_id, "; ".join(night.problems))
+    return nights
 
 
 def list_runs(layout: Layout, last: int | None = None) -> list[RunRow]:

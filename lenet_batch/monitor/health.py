@@ -13,23 +13,21 @@ States, most pressing first, and their exit codes (0 and 2 keep their meaning fo
 """
 
 import datetime as dt
-import json
-import re
 from dataclasses import dataclass, replace
 
 from lenet_batch.errors import DataError
 from lenet_batch.json_records import JsonRecord
 from lenet_batch.monitor.night import NightStatus, changed_line, night_status, parse_utc
 from lenet_batch.provenance import now_utc
-from lenet_batch.store import runs_index, storage
+from lenet_batch.store import record_reads, runs_index, storage
 from lenet_batch.store.layout import Layout
 from lenet_batch.store.lock import Holder, holder
+from lenet_batch.store.record_reads import printable
 from lenet_batch.store.run_record import RunRecord
 from lenet_batch.summary.types import RunSummary
 
 EXIT_CODES = {"healthy": 0, "seeds_failed": 3, "regressed": 4, "running": 5, "failed": 6, "stale": 7}
 STATES = tuple(EXIT_CODES)
-DATE_ID = re.compile(r"\d{4}-\d\d-\d\d")
 
 
 @dataclass(frozen=True)
@@ -63,41 +61,32 @@ def _age(when: str | None, now: dt.datetime) -> float | None:
     return None if then is None else round((now - then).total_seconds(), 1)
 
 
-def _read_object(uri: str, raw: bytes | None, kind: type) -> tuple[object | None, str | None]:
-    """A record of `kind` from raw JSON bytes, or None and what is wrong with them (None when absent)."""
-    if raw is None:
-        return None, None
+def _read_object(uri: str, read: record_reads.Read, kind: type) -> tuple[object | None, str | None]:
+    """A record of `kind` from what was read, or None and what is wrong with it (None, None when absent)."""
+    doc, problem = record_reads.parse_object(uri, read)
+    if doc is None:
+        return None, problem
     try:
-        return kind.from_json(json.loads(raw), uri), None
-    except (ValueError, RecursionError):
-        return None, f"{uri}: not valid JSON"
+        return kind.from_json(doc, uri), None
     except DataError as exc:
         return None, str(exc)
-
-
-def newest_run_id(layout: Layout) -> str | None:
-    """The newest night: by date when every run id is a date (no record read), else by start time."""
-    ids = runs_index.run_ids(layout)
-    if ids and all(DATE_ID.fullmatch(i) for i in ids):
-        return max(ids)
-    runs = runs_index.read_records(layout, last=1, summaries=False, warn=False)
-    return runs[0].run_id if runs else None
 
 
 def read_night(layout: Layout, run_id: str, running: bool = False) -> NightStatus:
     """One night's status from its run.json and summary.json, both read at once."""
     run = layout.run(run_id)
-    raw = storage.read_many([run.run_json, run.summary_json], layout.options)
-    record, bad_record = _read_object(run.run_json, raw.get(run.run_json), RunRecord)
-    summary, bad_summary = _read_object(run.summary_json, raw.get(run.summary_json), RunSummary)
-    problems = tuple(p for p in (bad_record, bad_summary) if p)
-    return night_status(run_id, record, summary, problems, running)  # type: ignore[arg-type]
+    raw = record_reads.read_small_many([run.run_json, run.summary_json], layout.options)
+    record, bad_record = _read_object(run.run_json, raw[run.run_json], RunRecord)
+    summary, bad_summary = _read_object(run.summary_json, raw[run.summary_json], RunSummary)
+    if record is not None and record.run_id != run_id:  # as `runs` says: not this folder's record
+        record, bad_record = None, f"{run.run_json}: records run {record.run_id!r}, not {run_id!r}"
+    problems = tuple(printable(p) for p in (bad_record, bad_summary) if p)
+    return night_status(printable(run_id), record, summary, problems, running)  # type: ignore[arg-type]
 
 
 def _heartbeat(layout: Layout) -> tuple[Heartbeat | None, str | None]:
     uri = layout.heartbeat()
-    raw = storage.read_many([uri], layout.options).get(uri)
-    return _read_object(uri, raw, Heartbeat)  # type: ignore[return-value]
+    return _read_object(uri, record_reads.read_small_many([uri], layout.options)[uri], Heartbeat)  # type: ignore[return-value]
 
 
 def assess(layout: Layout, max_age_seconds: float, stale_lock_seconds: int) -> Health:
@@ -108,7 +97,7 @@ def assess(layout: Layout, max_age_seconds: float, stale_lock_seconds: int) -> H
     heartbeat, bad_heartbeat = _heartbeat(layout)
     found = holder(layout, stale_lock_seconds)
     live = found is not None and not found.stale
-    newest = newest_run_id(layout)
+    newest = runs_index.newest_run_id(layout)
     running = live and found is not None and found.run_id == newest
     night = read_night(layout, newest, running) if newest else None
     age = _age(heartbeat.finished_at, now) if heartbeat else None

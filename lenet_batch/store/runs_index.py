@@ -5,15 +5,15 @@ fetched many at a time on object stores.
 """
 
 import datetime as dt
-import json
 import logging
 import re
 from dataclasses import dataclass
 
 from lenet_batch.checks import RUN_ID_PATTERN
 from lenet_batch.errors import DataError
-from lenet_batch.store import storage
+from lenet_batch.store import record_reads, storage
 from lenet_batch.store.layout import Layout
+from lenet_batch.store.record_reads import printable
 from lenet_batch.store.run_record import RunRecord
 
 log = logging.getLogger(__name__)
@@ -41,20 +41,34 @@ class RunFiles:
         return night_key(self.run_id, self.created_at)
 
 
-def night_key(run_id: str, created_at: str) -> tuple[str, str, str]:
-    """Night order, the one order of runs in an output (baseline, `runs`, history.html, runs.parquet):
+def night_key(run_id: str, created_at: str | None) -> tuple[str, str, str]:
+    """Night order, the one order of runs in an output (baseline, runs, check, history.html, runs.parquet):
 
     a run whose id is a date (YYYY-MM-DD, the nightly's default) is the night of that date and sorts as if
     started at 00:00 UTC that day, whenever it actually ran; any other run sorts by when it was started
     (run.json's created_at); ties go by start time, then by id. So a night backfilled on 2026-12-03 with
     --run-id 2026-12-01 sits between 2026-11-30 and 2026-12-02 and is compared with 2026-11-30, and a run
-    without a readable start time sorts first.
+    without a readable start time (missing, or not an ISO-8601 time such as "yesterday") sorts first.
     """
-    night = f"{run_id}T00:00:00Z" if _is_date(run_id) else created_at
-    return (night, created_at, run_id)
+    started = utc_order(created_at)
+    night = f"{run_id}T00:00:00.000000Z" if is_date_id(run_id) else started
+    return (night, started, run_id)
 
 
-def _is_date(run_id: str) -> bool:
+def utc_order(created_at: str | None) -> str:
+    """An ISO-8601 time as UTC text that sorts in time order; "" (unknown) when missing or not a time."""
+    try:
+        when = dt.datetime.fromisoformat(created_at) if isinstance(created_at, str) else None
+        if when is None:
+            return ""
+        when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)  # our records are UTC
+        return when.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    except (ValueError, OverflowError):
+        return ""
+
+
+def is_date_id(run_id: str) -> bool:
+    """True for a run id that is a calendar date (YYYY-MM-DD)."""
     if not DATE_ID.fullmatch(run_id):
         return False
     try:
@@ -65,32 +79,36 @@ def _is_date(run_id: str) -> bool:
 
 
 def run_ids(layout: Layout) -> list[str]:
-    """The run folders under <output>/runs (names that are valid run ids; temporary files left out)."""
-    return [
-        name
-        for name in storage.list_dir(layout.runs_root(), layout.options)
-        if RUN_ID_PATTERN.fullmatch(name)
-    ]
+    """The names under <output>/runs, each a run folder or reported as damaged: every name but hidden ones
+    (a leading '.': temporaries, editors' and the OS's files), odd ones included (read_records says why)."""
+    return [name for name in storage.list_dir(layout.runs_root(), layout.options) if not name.startswith(".")]
 
 
-def _json_object(uri: str, raw: bytes | None) -> tuple[dict | None, str | None]:
-    """A JSON object, or None and what is wrong with the file."""
-    if raw is None:
-        return None, None
-    try:
-        doc = json.loads(raw)
-    except ValueError as exc:
-        return None, f"{uri}: not valid JSON ({exc})"
-    except RecursionError:
-        return None, f"{uri}: nested too deeply to read"
-    if not isinstance(doc, dict):
-        return None, f"{uri}: expected a JSON object, found {type(doc).__name__}"
-    return doc, None
+def _name_problem(run_id: str) -> str | None:
+    if RUN_ID_PATTERN.fullmatch(run_id):
+        return None
+    return (
+        f"runs/{printable(run_id)}: the folder name is not a run id (letters, digits, '.', '_', '-', at "
+        "most 64, starting with a letter or digit): no command can name it; rename the folder"
+    )
 
 
-def _read_json_many(uris: list[str], options: dict) -> dict[str, tuple[dict | None, str | None]]:
-    raw = storage.read_many(uris, options)
-    return {uri: _json_object(uri, raw.get(uri)) for uri in uris}
+def _read_runs(layout: Layout, names: list[str]) -> tuple[list[RunFiles], int]:
+    """Each named folder's run.json read (empty folders left out: they are not nights), and how many were."""
+    refs = [layout.run(name) for name in names]
+    reads = record_reads.read_small_many([r.run_json for r in refs], layout.options)
+    parsed = {r.run_id: record_reads.parse_object(r.run_json, reads[r.run_json]) for r in refs}
+    absent = {r.run_dir: r.run_id for r in refs if parsed[r.run_id] == (None, None)}
+    empty = {absent[uri] for uri in record_reads.empty_folders(absent, layout.options)}
+    runs = []
+    for ref in refs:
+        if ref.run_id in empty:
+            continue
+        doc, problem = parsed[ref.run_id]
+        record, problem = _run_record(ref.run_json, ref.run_id, doc, problem)
+        problems = tuple(printable(p) for p in (_name_problem(ref.run_id), problem) if p)
+        runs.append(RunFiles(ref.run_id, record, None, problems))
+    return runs, len(empty)
 
 
 def read_records(
@@ -98,42 +116,54 @@ def read_records(
 ) -> list[RunFiles]:
     """Every run (or the `last` newest) with its run.json and summary.json, newest first.
 
-    Unreadable records are logged when `warn` (the baseline's choice reports them in its reason instead).
+    Never fails for one run: a damaged record, an odd folder name, is one of that run's problems. Empty
+    folders are not runs: left out, with one line saying how many when `warn`.
     """
-    refs = [layout.run(run_id) for run_id in run_ids(layout)]
-    records = _read_json_many([r.run_json for r in refs], layout.options)
-    runs = []
-    for ref in refs:
-        doc, problem = records[ref.run_json]
-        record, problem = _run_record(ref.run_json, doc, problem)
-        runs.append(RunFiles(ref.run_id, record, None, (problem,) if problem else ()))
+    runs, n_empty = _read_runs(layout, run_ids(layout))
     runs.sort(key=RunFiles.order_key, reverse=True)
     runs = runs[:last] if last is not None else runs
     if summaries:
         runs = _with_summaries(layout, runs)
-    for run in runs if warn else ():
-        for problem in run.problems:
-            log.warning("run %s: %s", run.run_id, problem)
+    if warn and n_empty:
+        log.warning("%d empty folder(s) under %s left out: not runs", n_empty, layout.runs_root())
     return runs
 
 
-def _run_record(uri: str, doc: dict | None, problem: str | None) -> tuple[RunRecord | None, str | None]:
-    """run.json as a RunRecord, or None and what is wrong with it."""
+def _run_record(
+    uri: str, run_id: str, doc: dict | None, problem: str | None
+) -> tuple[RunRecord | None, str | None]:
+    """run.json as a RunRecord of this folder's run, or None and what is wrong with it."""
     if doc is None:
         return None, problem or f"{uri}: not found"
     try:
-        return RunRecord.from_json(doc, uri), None
+        record = RunRecord.from_json(doc, uri)
     except DataError as exc:
         return None, str(exc)
+    if record.run_id != run_id:
+        return None, f"{uri}: records run {record.run_id!r}, not the folder's {run_id!r}"
+    return record, None
 
 
 def _with_summaries(layout: Layout, runs: list[RunFiles]) -> list[RunFiles]:
     """The runs with their summary.json added where it exists."""
     uris = {run.run_id: layout.run(run.run_id).summary_json for run in runs}
-    docs = _read_json_many(list(uris.values()), layout.options)
+    reads = record_reads.read_small_many(list(uris.values()), layout.options)
     out = []
     for run in runs:
-        summary, problem = docs[uris[run.run_id]]
-        problems = run.problems + ((problem,) if problem else ())
+        uri = uris[run.run_id]
+        summary, problem = record_reads.parse_object(uri, reads[uri])
+        problems = run.problems + ((printable(problem),) if problem else ())
         out.append(RunFiles(run.run_id, run.record, summary, problems))
     return out
+
+
+def newest_run_id(layout: Layout) -> str | None:
+    """The newest night in night order (by date, no record read, when every run id is a date)."""
+    ids = run_ids(layout)
+    if ids and all(is_date_id(i) for i in ids):
+        for run_id in sorted(ids, reverse=True):  # empty folders are not nights
+            if not record_reads.empty_folders([layout.run(run_id).run_dir], layout.options):
+                return run_id
+        return None
+    runs = read_records(layout, last=1, summaries=False, warn=False)
+    return runs[0].run_id if runs else None

@@ -35,9 +35,11 @@ class Baseline:
 
 
 def summary_status(run: RunFiles) -> str:
-    """complete, regressed, or why the run has no summary (a stage failed, never summarised, unreadable)."""
+    """complete, regressed, or why the run has no summary (a stage failed, never summarised, damaged)."""
     if run.record is None:
         return "without a readable run.json"
+    if run.problems:  # e.g. a folder name no command can name: never a baseline
+        return "damaged"
     status = run.record.stage_status("summary")
     if status:
         return status

@@ -23,7 +23,7 @@ caption{text-align:left;font-weight:600;padding:.3em 0}
 details{margin:.3em 0 .8em}summary{cursor:pointer;color:#0b5394}
 figure{margin:1em 0}img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.9em;color:#444;margin-top:.3em}.links{font-size:.9em}
-tr.regressed td{background:#fde0dc}tr.failed td,tr.incomplete td{background:#fff0c2}
+tr.regressed td{background:#fde0dc}tr.failed td,tr.incomplete td,tr.damaged td{background:#fff0c2}
 """
 
 
