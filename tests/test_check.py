@@ -63,7 +63,7 @@ def check(capsys, output: str, *flags: str) -> tuple[int, str, dict]:
 def test_healthy(output, capsys):
     code, line, doc = check(capsys, output)
     assert code == 0 and doc["state"] == "healthy"
-    assert line.startswith(f"healthy: run {NEWEST}: run {NEWEST}: 3 seeds, mean test accuracy")
+    assert line.startswith(f"healthy: run {NEWEST}: 3 seeds, mean test accuracy")  # the run named once
     assert "last success: 1.0 h ago" in line
     assert doc["night"]["outcome"] == "ok" and doc["night"]["regressed"] is False
     assert doc["lock"] is None and 3500 < doc["last_success_age_seconds"] < 3700
