@@ -2,14 +2,17 @@
 
 import json
 
+import numpy as np
 import pytest
 
-from lenet_batch.errors import RegressionDetected
+from lenet_batch.errors import DataError, RegressionDetected
 from lenet_batch.store import storage
 from lenet_batch.store.layout import Layout
 from lenet_batch.summary import baseline, report
 from lenet_batch.summary import stage as summary_stage
-from tests.history_helpers import scored_run
+from tests.history_helpers import scored_run, summary_json
+
+ACCURACIES = np.array([0.88, 0.87, 0.89])
 
 
 def write_run(
@@ -20,7 +23,7 @@ def write_run(
     stages = {"train": {"status": train}}
     if summary:
         stages["summary"] = {"status": summary}
-        storage.write_json_atomic(run.summary_json, {"run_id": run_id, "across_seeds": {"mean": 0.88}})
+        storage.write_json_atomic(run.summary_json, summary_json(run_id, [0, 1, 2], ACCURACIES, None))
     record = {"run_id": run_id, "created_at": f"2026-11-{day:02d}T02:00:00Z", "stages": stages}
     storage.write_json_atomic(run.run_json, record)
 
@@ -89,6 +92,32 @@ def test_a_completed_run_without_its_summary_json_is_skipped_and_named(tmp_path)
     assert previous(layout, "tonight")[0] == "a"
     storage.remove(layout.run("a").summary_json)
     assert "2 summary.json missing (b, a)" in previous(layout, "tonight")[1]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda p: p.write_text("{truncated"),
+        lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "per_seed": "none"})),
+        lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "across_seeds": {"mean": 10**400}})),
+        lambda p: p.write_text(json.dumps({**json.loads(p.read_text()), "across_seeds": {}})),
+        lambda p: (p.unlink(), p.mkdir()),
+    ],
+    ids=["truncated", "wrong shape", "huge number", "no mean", "a folder"],
+)
+def test_a_damaged_summary_is_passed_over_as_a_baseline_and_named(tmp_path, damage, caplog):
+    layout = Layout(str(tmp_path))
+    write_run(layout, "a", 1)
+    write_run(layout, "b", 2)
+    damage(tmp_path / "runs" / "b" / "summary" / "summary.json")
+    write_run(layout, "tonight", 3, summary=None)
+    assert previous(layout, "tonight")[0] == "a"  # b is passed over, not the end of tonight's gate
+    assert "run b is not a baseline: " in caplog.text
+    storage.remove(layout.run("a").summary_json)
+    base_id, why = previous(layout, "tonight")
+    assert base_id is None and "1 summary.json damaged (b)" in why and "1 summary.json missing (a)" in why
+    with pytest.raises(DataError, match="--baseline b: .*summary.json.*summarise run b again"):
+        baseline.load_baseline(layout.run("tonight"), "b")  # named by hand: said, not skipped
 
 
 def test_an_unreadable_run_json_is_named_not_fatal(tmp_path):

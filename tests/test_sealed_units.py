@@ -8,6 +8,7 @@ import re
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 from scipy import stats
 
@@ -31,12 +32,15 @@ from lenet_batch.summary.types import (
     ScoredInput,
     VersionRow,
 )
-from tests.history_helpers import run_json
+from tests.history_helpers import run_json, summary_json
 from tests.test_gate import summary_of
 
 DATA = Path(__file__).parent / "data"
 TEST_A = {"test_images": "a" * 64, "test_labels": "b" * 64}
 TEST_B = {"test_images": "c" * 64, "test_labels": "b" * 64}
+
+
+ACCURACIES = np.array([0.88, 0.87, 0.89])
 
 
 def record(layout: Layout, run_id: str, created: str, summary: str | None = "complete", test=TEST_A) -> None:
@@ -46,7 +50,7 @@ def record(layout: Layout, run_id: str, created: str, summary: str | None = "com
     doc["created_at"], doc["data"]["sha256"] = created, test
     if summary:
         doc["stages"]["summary"] = {"status": summary}
-        storage.write_json_atomic(run.summary_json, {"run_id": run_id, "across_seeds": {"mean": 0.88}})
+        storage.write_json_atomic(run.summary_json, summary_json(run_id, [0, 1, 2], ACCURACIES, None))
     storage.write_json_atomic(run.run_json, doc)
 
 

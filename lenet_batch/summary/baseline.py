@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from lenet_batch.config import BASELINE_PREVIOUS
 from lenet_batch.errors import ConfigError, DataError
 from lenet_batch.records import digest_of_test_split
-from lenet_batch.store import storage
+from lenet_batch.store import record_reads
+from lenet_batch.store.backends import StorageOptions
 from lenet_batch.store.layout import RunRef
 from lenet_batch.store.runs_index import RunFiles, read_records
 from lenet_batch.summary.types import RunSummary
@@ -65,13 +66,14 @@ def _other_test_data(current: RunFiles, candidate: RunFiles) -> bool:
     return ours is not None and theirs is not None and ours != theirs
 
 
-def why_none(current: RunFiles, earlier: list[RunFiles], missing: list[str]) -> str:
-    """Why no earlier run can be the baseline: there is none, or what became of each."""
+def why_none(current: RunFiles, earlier: list[RunFiles], passed_over: dict[str, str]) -> str:
+    """Why no earlier run can be the baseline: there is none, or what became of each (passed_over: the
+    completed runs whose summary.json is missing or damaged, and which)."""
     if not earlier:
         return f"no earlier run in this output: {current.run_id} is the first"
     groups: dict[str, list[str]] = defaultdict(list)
     for run in earlier:
-        status = "summary.json missing" if run.run_id in missing else summary_status(run)
+        status = passed_over.get(run.run_id) or summary_status(run)
         if status == "complete" and _other_test_data(current, run):
             status = f"on other test data than {_test_data(current)}"
         groups[status].append(run.run_id)
@@ -87,14 +89,31 @@ def previous_run(run: RunRef) -> tuple[str | None, str]:
     runs = read_records(run.layout, summaries=False, warn=False)
     current = next((r for r in runs if r.run_id == run.run_id), RunFiles(run.run_id, None))
     earlier = earlier_runs(current, runs)
-    missing = []
+    passed_over: dict[str, str] = {}
     for candidate in earlier:
         if summary_status(candidate) != "complete" or _other_test_data(current, candidate):
             continue
-        if storage.exists(run.with_run_id(candidate.run_id).summary_json, run.options):
+        summary, problem = readable_summary(run.with_run_id(candidate.run_id).summary_json, run.options)
+        if summary is not None:
             return candidate.run_id, "the previous completed night on the same test data"
-        missing.append(candidate.run_id)
-    return None, why_none(current, earlier, missing)
+        passed_over[candidate.run_id] = "summary.json damaged" if problem else "summary.json missing"
+        if problem:  # one damaged night is passed over, as the listings do, not the end of tonight's gate
+            log.warning("run %s is not a baseline: %s", candidate.run_id, problem)
+    return None, why_none(current, earlier, passed_over)
+
+
+def readable_summary(uri: str, options: StorageOptions | None) -> tuple[RunSummary | None, str | None]:
+    """A run's summary as a baseline reads it, or None and what is wrong with it (None, None: absent)."""
+    doc, problem = record_reads.parse_object(uri, record_reads.read_small_many([uri], options)[uri])
+    if doc is None:
+        return None, problem
+    try:
+        summary = RunSummary.from_json(doc, uri)
+    except DataError as exc:  # the wrong shape (RecordError)
+        return None, str(exc)
+    if summary.across_seeds.mean is None:
+        return None, f"{uri}: no across_seeds.mean to compare with"
+    return summary, None
 
 
 def load_baseline(run: RunRef, baseline: str) -> Baseline:
@@ -108,12 +127,12 @@ def load_baseline(run: RunRef, baseline: str) -> Baseline:
     if base_id == run.run_id:
         raise ConfigError(f"--baseline {baseline}: the baseline must be another run than {run.run_id}")
     uri = run.with_run_id(base_id).summary_json
-    if not storage.exists(uri, run.options):
+    summary, problem = readable_summary(uri, run.options)
+    if summary is None and problem is None:
         raise ConfigError(
             f"--baseline {baseline}: {uri} not found; summarise run {base_id} first or pick another"
         )
-    summary = RunSummary.from_json(storage.read_json(uri, run.options), uri)  # a damaged one: DataError
-    if summary.across_seeds.mean is None:
-        raise DataError(f"{uri}: no across_seeds.mean to compare with; summarise run {base_id} again")
+    if summary is None:  # a baseline named by hand and damaged: say so rather than compare with nothing
+        raise DataError(f"--baseline {baseline}: {problem}; summarise run {base_id} again or pick another")
     log.info("run %s: baseline %s (%s)", run.run_id, base_id, reason)
     return Baseline(base_id, summary, reason)
