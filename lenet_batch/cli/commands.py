@@ -22,7 +22,7 @@ from lenet_batch.errors import (
     ModelFileError,
 )
 from lenet_batch.pipeline import run_data, stages
-from lenet_batch.store import lock, run_log, storage
+from lenet_batch.store import hand_writers, run_log, storage
 from lenet_batch.store.layout import Layout, RunRef
 
 log = logging.getLogger(__name__)
@@ -113,9 +113,8 @@ def _run_dataset(run: RunRef, settings: Settings) -> FashionMNIST:
 
 def cmd_infer(args: argparse.Namespace, settings: Settings) -> int:
     """Score the input with every trained seed's model; write Parquet partitions (skipping those done)."""
-    lock.refuse_if_held(settings.layout(), "infer", settings.resolved_run_id(), settings.stale_lock_seconds)
     run = settings.run_ref()
-    with _log_only_if_written(run):
+    with _hand("infer", settings, run.layout, run.run_id), _log_only_if_written(run):
         results = stages.infer(run, stages.InferRequest.of(settings), force=args.force)
         output.print_rows([r.to_row() for r in results], SCORE_COLUMNS, args.json)
         stages.raise_if_failed(results, "infer")
@@ -142,15 +141,21 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _hand(command: str, settings: Settings, layout: Layout, run_id: str | None) -> Any:
+    """A hand command on what a nightly writes: refused while one does, marked while it runs (exit 5 for
+    a nightly that starts meanwhile; store/hand_writers.py)."""
+    return hand_writers.hand_writer(layout, command, run_id, settings.stale_lock_seconds)
+
+
 def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
     """Aggregate a run's predictions and metrics; write tables, plots and report; gate on regressions.
 
     Nothing new since the run's summary: it is reused (nothing written) and its verdict stands; --force
     makes it again. Its document goes to stdout on exit 4 too."""
-    lock.refuse_if_held(settings.layout(), "summary", settings.resolved_run_id(), settings.stale_lock_seconds)
     run, request = settings.run_ref(), stages.SummaryRequest.of(settings)
     show = lambda summary: output.print_summary(summary, args.json)  # noqa: E731 - twice, below
-    with _log_only_if_written(run), _document_printed(show):
+    hand = _hand("summary", settings, run.layout, run.run_id)
+    with hand, _log_only_if_written(run), _document_printed(show):
         summary = stages.summarize(run, request, data=settings.data_request(), force=args.force)
     show(summary)
     return EXIT_OK
@@ -219,8 +224,9 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     """Rebuild <output>/history/ (runs.parquet, trend PNGs, history.html) from the runs' small records."""
     from lenet_batch.history.stage import build_history
 
-    lock.refuse_if_held(_layout(settings), "history", None, settings.stale_lock_seconds)
-    result = build_history(_layout(settings))
+    layout = _layout(settings)
+    with _hand("history", settings, layout, None):
+        result = build_history(layout)
     if args.json:
         output.print_json(result.to_json())
     else:

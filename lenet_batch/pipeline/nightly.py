@@ -18,7 +18,7 @@ from lenet_batch.json_records import JsonRecord
 from lenet_batch.monitor.watch import NightWatch
 from lenet_batch.pipeline import finished, stages
 from lenet_batch.provenance import now_utc
-from lenet_batch.store import lock, run_log, run_record, storage
+from lenet_batch.store import hand_writers, lock, run_log, run_record, storage
 from lenet_batch.store.backends import check_reachable_by_workers
 from lenet_batch.store.layout import RunRef
 from lenet_batch.store.run_record import SeedEntry
@@ -88,6 +88,7 @@ def nightly(settings: Settings, force: bool = False) -> NightResult:
     )  # the metrics file and the webhook, told once the lock is released
     try:
         with lock.run_lock(run, settings.stale_lock_seconds):
+            hand_writers.refuse_if_hand_writers(run.layout, run.run_id, settings.stale_lock_seconds)
             night = _locked_night(settings, run, force)
     except BaseException as exc:
         watch.finish(exc)  # monitor/watch.py: a refusal that wrote nothing, or a stop, tells nobody
