@@ -264,3 +264,25 @@ def test_an_older_summarys_interval_past_0_or_1_is_cut_in_the_history():
     wide = dataclasses.replace(summary.across_seeds, ci95=Interval(-0.12, 1.31))  # as version 2 wrote it
     row = run_row_of(dataclasses.replace(summary, across_seeds=wide))
     assert (row.ci95_low, row.ci95_high) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "clipped", "shown"),
+    [
+        (0.0, 0.767, True, "[0.0000, 0.7670] clipped at 0"),
+        (0.91, 1.0, True, "[0.9100, 1.0000] clipped at 1"),
+        (0.5993, 0.7807, False, "[0.5993, 0.7807]"),
+    ],
+)
+def test_the_runs_table_says_where_an_interval_was_cut(low, high, clipped, shown, capsys):
+    from lenet_batch.cli import output
+    from lenet_batch.history.rows import RunRow
+
+    row = RunRow(
+        *("n3", "2026-12-02T00:00:00Z", "complete", "complete", "regressed", 3, 0, 0.3, low, high, 0.1, 0.5),
+        *(0.4, "regressed", "n2", "welch", 0.004, -0.3, "gate: REGRESSED", "regressed", None),
+        ci95_clipped=clipped,
+    )
+    output.print_runs([row])
+    line = capsys.readouterr().out.splitlines()[1]
+    assert shown in line and (("clipped" in line) == clipped)

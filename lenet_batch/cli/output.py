@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from lenet_batch.summary.report import comparison_line, headline_line
+from lenet_batch.summary.report import clipped_text, comparison_line, headline_line
 from lenet_batch.summary.types import MIN_INTERVAL_SEEDS
 
 if TYPE_CHECKING:  # annotations only: printing a result must not import the stage that made it
@@ -132,6 +132,8 @@ RUN_COLUMNS = [
 def _run_cells(row: "RunRow") -> dict[str, Any]:
     """A run's row as `lenet-batch runs` prints it."""
     ci = None if row.ci95_low is None else f"[{row.ci95_low:.4f}, {row.ci95_high:.4f}]"
+    if ci is not None and row.ci95_clipped:
+        ci += f" {clipped_text(row.ci95_low, row.ci95_high)}"
     if ci is None and row.mean_accuracy is not None and row.seeds_ok < MIN_INTERVAL_SEEDS:
         ci = "too few seeds"
     seeds = f"{row.seeds_ok}" + (f"+{row.seeds_failed} failed" if row.seeds_failed else "")
