@@ -7,6 +7,7 @@ OUTPUT ?= ./runs
 SEEDS ?= 0-3
 EPOCHS ?= 10
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help install data browser run test test-fast lint bench clean
@@ -34,10 +35,10 @@ run: install data ## the nightly pipeline on a local Ray: seeds $(SEEDS) x $(EPO
 	$(BIN)/lenet-batch nightly --seeds $(SEEDS) --epochs $(EPOCHS) --output $(OUTPUT)
 
 test: install data browser ## the whole test suite (real Ray, real data, S3 on a local moto server, Chromium)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test-fast: install browser ## unit tests only (no Ray cluster, no full-dataset training)
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -m "not slow" $(PYTEST_ARGS)
 
 lint: install ## ruff check and format check
 	$(BIN)/ruff check lenet_batch jobs tests deploy

@@ -90,3 +90,11 @@ def cluster():
         yield c
     finally:
         c.stop()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist, the tests marked slow (Ray clusters, real nightlies) run one after another on
+    one worker: two clusters on a 2-core machine would starve each other; the other tests share the rest."""
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.xdist_group("slow"))

@@ -19,6 +19,7 @@ from tests import helpers
 @pytest.fixture(params=["local", "s3"])
 def layout(request, tmp_path) -> Layout:
     if request.param == "local":
+        (tmp_path / "out").mkdir()  # a local output that does not exist holds no run, and gets no mark
         return Layout(str(tmp_path / "out"))
     return Layout(request.getfixturevalue("s3_endpoint").uri("out"))
 

@@ -47,13 +47,31 @@ def hand_writer(layout: Layout, command: str, run_id: str | None, stale_seconds:
     lock.refuse_if_held(layout, command, run_id, stale_seconds)  # the usual case: refused, nothing written
     me = writers.this_process()
     uri = _marker_uri(layout, command, run_id, me)
-    marker = {"command": command, "run_id": run_id, "started_at": now_utc(), **me}
-    storage.write_json_atomic(uri, marker, layout.options)
+    if not _mark(layout, uri, {"command": command, "run_id": run_id, "started_at": now_utc(), **me}):
+        yield
+        return
     try:
         lock.refuse_if_held(layout, command, run_id, stale_seconds)  # a nightly that started meanwhile
         yield
     finally:
         _remove(layout, uri)
+
+
+def _mark(layout: Layout, uri: str, marker: dict[str, Any]) -> bool:
+    """Write our marker; False when there is nothing to mark or it cannot be written.
+
+    A local output that does not exist holds no run to protect, and marking it would create it (a command
+    refused later must leave nothing behind). A store that refuses the marker (a full disk) gets no
+    marker: the command goes on and reports the store's problem (one line) where it meets it.
+    """
+    if storage.is_local(layout.output) and not storage.exists(layout.output):
+        return False
+    try:
+        storage.write_json_atomic(uri, marker, layout.options)
+    except LenetError as exc:  # said once, by the command, when it meets the same store
+        log.debug("could not mark this %s as writing: %s", marker["command"], exc)
+        return False
+    return True
 
 
 def _age_seconds(started_at: Any) -> float | None:
