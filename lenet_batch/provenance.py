@@ -38,6 +38,18 @@ def now_utc() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def parse_utc(text: object) -> dt.datetime | None:
+    """A recorded ISO-8601 time as an aware datetime (UTC when it names no zone: our records are UTC); None
+    when missing or not a time (e.g. "yesterday")."""
+    if not isinstance(text, str):
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
 def _installed(name: str) -> str | None:
     try:
         return importlib.metadata.version(name)

@@ -17,8 +17,8 @@ from dataclasses import dataclass, replace
 
 from lenet_batch.errors import DataError
 from lenet_batch.json_records import JsonRecord
-from lenet_batch.monitor.night import NightStatus, changed_line, night_status, parse_utc
-from lenet_batch.provenance import now_utc
+from lenet_batch.monitor.night import NightStatus, changed_line, night_status
+from lenet_batch.provenance import now_utc, parse_utc
 from lenet_batch.store import record_reads, runs_index, storage
 from lenet_batch.store.layout import Layout
 from lenet_batch.store.lock import Holder, holder

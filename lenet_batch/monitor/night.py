@@ -6,7 +6,6 @@ failed (a stage failed, was interrupted, or stopped without recording a status w
 lock; or the records do not read); running (a live nightly holds the output's lock for it).
 """
 
-import datetime as dt
 from dataclasses import dataclass
 
 from lenet_batch.json_records import JsonRecord
@@ -54,15 +53,6 @@ class NightStatus(JsonRecord):
     )
     headline: str | None = None
     report: str | None = None  # report.html's URI
-
-
-def parse_utc(text: str | None) -> dt.datetime | None:
-    """An ISO-8601 time as an aware datetime (UTC when it names no zone); None when missing or not a time."""
-    try:
-        when = dt.datetime.fromisoformat(str(text))
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def what_changed(cmp: Comparison | None) -> str | None:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from lenet_batch.errors import LenetError, LockHeld
-from lenet_batch.provenance import now_utc
+from lenet_batch.provenance import now_utc, parse_utc
 from lenet_batch.store import lock, storage, writers
 from lenet_batch.store.layout import Layout
 
@@ -75,13 +75,8 @@ def _mark(layout: Layout, uri: str, marker: dict[str, Any]) -> bool:
 
 
 def _age_seconds(started_at: Any) -> float | None:
-    try:
-        started = dt.datetime.fromisoformat(str(started_at))
-    except ValueError:
-        return None
-    if started.tzinfo is None:
-        started = started.replace(tzinfo=dt.UTC)
-    return (dt.datetime.now(dt.UTC) - started).total_seconds()
+    started = parse_utc(started_at)
+    return None if started is None else (dt.datetime.now(dt.UTC) - started).total_seconds()
 
 
 def _live_markers(layout: Layout, stale_seconds: int) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from lenet_batch.checks import RUN_ID_PATTERN
 from lenet_batch.errors import DataError
+from lenet_batch.provenance import parse_utc
 from lenet_batch.store import record_reads, storage
 from lenet_batch.store.layout import Layout
 from lenet_batch.store.record_reads import printable
@@ -57,13 +58,12 @@ def night_key(run_id: str, created_at: str | None) -> tuple[str, str, str]:
 
 def utc_order(created_at: str | None) -> str:
     """An ISO-8601 time as UTC text that sorts in time order; "" (unknown) when missing or not a time."""
+    when = parse_utc(created_at)
+    if when is None:
+        return ""
     try:
-        when = dt.datetime.fromisoformat(created_at) if isinstance(created_at, str) else None
-        if when is None:
-            return ""
-        when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)  # our records are UTC
         return when.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
-    except (ValueError, OverflowError):
+    except OverflowError:  # year 1 with an offset east of UTC
         return ""
 
 
