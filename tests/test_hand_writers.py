@@ -28,9 +28,7 @@ def _mark(layout: Layout, command: str, run_id: str | None, **change) -> None:
     """A hand command's mark, as hand_writer writes it (this live process unless `change` says otherwise)."""
     me = writers.this_process() | change.pop("who", {})
     marker = {"command": command, "run_id": run_id, "started_at": dt.datetime.now(dt.UTC).isoformat(), **me}
-    uri = storage.join(
-        layout.output, hand_writers.MARKERS, f"{command}-{run_id}-{me['host']}-{me['pid']}.json"
-    )
+    uri = hand_writers.marker_uri(layout, command, run_id, me)
     storage.write_json_atomic(uri, marker | change, layout.options)
 
 

@@ -10,14 +10,13 @@ stale age, is ignored; the marker is removed when the hand command ends, however
 
 import contextlib
 import datetime as dt
-import json
 import logging
 from collections.abc import Iterator
 from typing import Any
 
 from lenet_batch.errors import LenetError, LockHeld
 from lenet_batch.provenance import now_utc, parse_utc
-from lenet_batch.store import lock, storage, writers
+from lenet_batch.store import lock, record_reads, storage, writers
 from lenet_batch.store.layout import Layout
 
 log = logging.getLogger(__name__)
@@ -25,7 +24,8 @@ log = logging.getLogger(__name__)
 MARKERS = "_writers"  # under the output, beside _lock.json
 
 
-def _marker_uri(layout: Layout, command: str, run_id: str | None, me: dict[str, Any]) -> str:
+def marker_uri(layout: Layout, command: str, run_id: str | None, me: dict[str, Any]) -> str:
+    """Where `me` (writers.this_process()) marks itself as running `command` on run_id (None: history/)."""
     name = f"{command}-{run_id or 'history'}-{me['host']}-{me['pid']}.json"
     return storage.join(layout.output, MARKERS, name)
 
@@ -46,7 +46,7 @@ def hand_writer(layout: Layout, command: str, run_id: str | None, stale_seconds:
     this process as writing it for the duration of the block."""
     lock.refuse_if_held(layout, command, run_id, stale_seconds)  # the usual case: refused, nothing written
     me = writers.this_process()
-    uri = _marker_uri(layout, command, run_id, me)
+    uri = marker_uri(layout, command, run_id, me)
     if not _mark(layout, uri, {"command": command, "run_id": run_id, "started_at": now_utc(), **me}):
         yield
         return
@@ -83,15 +83,15 @@ def _live_markers(layout: Layout, stale_seconds: int) -> list[dict[str, Any]]:
     """The markers of hand commands that may still be writing: not certainly gone, not older than stale."""
     folder = storage.join(layout.output, MARKERS)
     names = [n for n in storage.list_dir(folder, layout.options) if n.endswith(".json")]
-    found = storage.read_many([storage.join(folder, n) for n in names], layout.options)
+    found = record_reads.read_small_many([storage.join(folder, n) for n in names], layout.options)
     live = []
-    for uri, raw in found.items():
-        try:
-            marker = json.loads(raw)
-        except ValueError:
-            log.warning("%s: not a readable marker; ignored", uri)
+    for uri, read in found.items():
+        marker, problem = record_reads.parse_object(uri, read)  # bounded, regular files only, as listings
+        if marker is None:  # removed since the listing (its command ended), or damaged
+            if problem:
+                log.warning("%s; not a marker, ignored", problem)
             continue
-        age = _age_seconds(marker.get("started_at")) if isinstance(marker, dict) else None
+        age = _age_seconds(marker.get("started_at"))
         if age is None or age > stale_seconds:
             continue
         if not writers.certainly_gone(marker, same_boot=not storage.is_local(uri)):
