@@ -86,6 +86,12 @@ def why_none(current: RunFiles, earlier: list[RunFiles], passed_over: dict[str, 
 
 def previous_run(run: RunRef) -> tuple[str | None, str]:
     """The previous completed run's id (or None) and, in words, how it was chosen or why there is none."""
+    found = _previous(run)
+    return found.run_id, found.reason
+
+
+def _previous(run: RunRef) -> Baseline:
+    """The previous completed night on the same test data, its summary read once (or why there is none)."""
     runs = read_records(run.layout, summaries=False, warn=False)
     current = next((r for r in runs if r.run_id == run.run_id), RunFiles(run.run_id, None))
     earlier = earlier_runs(current, runs)
@@ -95,11 +101,11 @@ def previous_run(run: RunRef) -> tuple[str | None, str]:
             continue
         summary, problem = readable_summary(run.with_run_id(candidate.run_id).summary_json, run.options)
         if summary is not None:
-            return candidate.run_id, "the previous completed night on the same test data"
+            return Baseline(candidate.run_id, summary, "the previous completed night on the same test data")
         passed_over[candidate.run_id] = "summary.json damaged" if problem else "summary.json missing"
         if problem:  # one damaged night is passed over, as the listings do, not the end of tonight's gate
             log.warning("run %s is not a baseline: %s", candidate.run_id, problem)
-    return None, why_none(current, earlier, passed_over)
+    return Baseline(None, None, why_none(current, earlier, passed_over))
 
 
 def readable_summary(uri: str, options: StorageOptions | None) -> tuple[RunSummary | None, str | None]:
@@ -120,19 +126,22 @@ def load_baseline(run: RunRef, baseline: str) -> Baseline:
     """The baseline: a run id, "previous" (the default) or "none"."""
     if baseline in NO_BASELINE:
         return Baseline(None, None, "--baseline none: no comparison asked for")
-    base_id, reason = previous_run(run) if baseline == PREVIOUS else (baseline, f"--baseline {baseline}")
-    if base_id is None:
-        log.info("run %s: no baseline: %s", run.run_id, reason)
-        return Baseline(None, None, reason)
-    if base_id == run.run_id:
+    if baseline == PREVIOUS:
+        found = _previous(run)
+        if found.run_id is None:
+            log.info("run %s: no baseline: %s", run.run_id, found.reason)
+        else:
+            log.info("run %s: baseline %s (%s)", run.run_id, found.run_id, found.reason)
+        return found
+    if baseline == run.run_id:
         raise ConfigError(f"--baseline {baseline}: the baseline must be another run than {run.run_id}")
-    uri = run.with_run_id(base_id).summary_json
+    uri = run.with_run_id(baseline).summary_json
     summary, problem = readable_summary(uri, run.options)
     if summary is None and problem is None:
         raise ConfigError(
-            f"--baseline {baseline}: {uri} not found; summarise run {base_id} first or pick another"
+            f"--baseline {baseline}: {uri} not found; summarise run {baseline} first or pick another"
         )
     if summary is None:  # a baseline named by hand and damaged: say so rather than compare with nothing
-        raise DataError(f"--baseline {baseline}: {problem}; summarise run {base_id} again or pick another")
-    log.info("run %s: baseline %s (%s)", run.run_id, base_id, reason)
-    return Baseline(base_id, summary, reason)
+        raise DataError(f"--baseline {baseline}: {problem}; summarise run {baseline} again or pick another")
+    log.info("run %s: baseline %s (--baseline %s)", run.run_id, baseline, baseline)
+    return Baseline(baseline, summary, f"--baseline {baseline}")
