@@ -230,6 +230,12 @@ def test_the_seed_limit_is_the_rngs_own():
 @pytest.mark.parametrize(
     ("toml_text", "message"),
     [
+        ('epochs = "1"', "epochs = '1' is not a valid int; a TOML file has types"),
+        ('verify_data = "no"', "verify_data = 'no' is not a valid bool; a TOML file has types"),
+        ('lr = "0.1"', "lr = '0.1' is not a valid float"),
+        ("cpus_per_seed = true", "cpus_per_seed = True is not a valid float"),
+        ("seeds = 3", "seeds = 3 is not a valid str"),
+        ("epochs = 1.0", "epochs = 1.0 is not a valid int"),
         ("lr = [1, 2]", "lr = [1, 2] is not a valid float"),
         ("epochs = inf", "epochs = inf is not a valid int"),
         ("epochs = 1.5", "epochs = 1.5 is not a valid int"),
