@@ -141,7 +141,9 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _hand(command: str, settings: Settings, layout: Layout, run_id: str | None) -> Any:
+def _hand(
+    command: str, settings: Settings, layout: Layout, run_id: str | None
+) -> contextlib.AbstractContextManager[None]:
     """A hand command on what a nightly writes: refused while one does, marked while it runs (exit 5 for
     a nightly that starts meanwhile; store/hand_writers.py)."""
     return hand_writers.hand_writer(layout, command, run_id, settings.stale_lock_seconds)
