@@ -9,6 +9,10 @@ EXIT_USAGE = 2
 EXIT_SEEDS_FAILED = 3
 EXIT_REGRESSION = 4
 EXIT_LOCKED = 5
+EXIT_FAILED = 6  # `check`: the newest night failed in a stage, was interrupted, or its records are damaged
+EXIT_STALE = 7  # `check`: no night succeeded within --max-age
+EXIT_INCONCLUSIVE = 8  # the gate could not tell a drop beyond --max-drop from seed noise
+EXIT_CLUSTER_UNAVAILABLE = 9  # Ray could not be started or reached (infrastructure, not a bug)
 EXIT_INTERRUPTED = 143  # 128 + SIGTERM, as shells report a process ended by it
 
 
@@ -69,6 +73,18 @@ class SeedDiverged(LenetError):
     """A seed's training loss or parameters became NaN or infinite: that seed failed."""
 
     exit_code = EXIT_SEEDS_FAILED
+
+
+class GateInconclusive(LenetError):
+    """The mean fell by more than allowed, but the seeds are too noisy to tell it from chance."""
+
+    exit_code = EXIT_INCONCLUSIVE
+
+
+class ClusterUnavailable(LenetError):
+    """Ray could not be started locally, or the cluster at --address could not be reached."""
+
+    exit_code = EXIT_CLUSTER_UNAVAILABLE
 
 
 class LockHeld(LenetError):
