@@ -23,6 +23,7 @@ from lenet_batch.checks import (
 )
 from lenet_batch.config_layers import NEGATED_FLAGS, coerce, flag_spellings, from_env, load_toml
 from lenet_batch.errors import ConfigError
+from lenet_batch.json_records import JsonRecord
 from lenet_batch.redaction import has_secret, redact, redact_uri, redact_webhook
 from lenet_batch.store import backends
 from lenet_batch.store.backends import StorageOptions
@@ -39,8 +40,9 @@ INFER_BATCH_SIZE = 8192  # images per scoring batch (--infer-batch-size): what a
 
 
 @dataclass(frozen=True)
-class Recipe:
-    """The training recipe of the seed article (LeNet-5, SGD, batch 256, 10 epochs)."""
+class Recipe(JsonRecord):
+    """The training recipe of the seed article (LeNet-5, SGD, batch 256, 10 epochs); recorded as it is in
+    metrics.json, checkpoints and summary.json (ints stay ints: 10 epochs, not 10.0)."""
 
     epochs: int = 10
     batch_size: int = 256

@@ -12,24 +12,13 @@ from typing import Any
 from lenet_batch.cli import output
 from lenet_batch.config import Settings
 from lenet_batch.data.classes import CLASS_NAMES
-from lenet_batch.data.fashion_mnist import FashionMNIST
-from lenet_batch.errors import (
-    EXIT_OK,
-    EXIT_REGRESSION,
-    EXIT_SEEDS_FAILED,
-    DataError,
-    LenetError,
-    ModelFileError,
-)
-from lenet_batch.pipeline import run_data, stages
-from lenet_batch.store import hand_writers, run_log, storage
-from lenet_batch.store.layout import Layout, RunRef
+from lenet_batch.errors import EXIT_OK, EXIT_REGRESSION, EXIT_SEEDS_FAILED, DataError, LenetError
+from lenet_batch.pipeline import stages
+from lenet_batch.store import hand_writers, storage
+from lenet_batch.store.layout import Layout
+from lenet_batch.store.seed_records import ScoreResult, TrainResult
 
 log = logging.getLogger(__name__)
-
-TRAIN_COLUMNS = ["seed", "status", "test_accuracy", "train_seconds", "attempts"]
-SCORE_COLUMNS = ["seed", "status", "rows", "accuracy", "seconds"]
-PLAN_COLUMNS = ["seed", "action", "from_epoch", "reason"]
 
 
 def cmd_data(args: argparse.Namespace, settings: Settings) -> int:
@@ -50,41 +39,30 @@ def cmd_data(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    """Train the seeds on Ray; print the per-seed table; exit 3 when any seed failed."""
-    run, request = settings.run_ref(), stages.TrainRequest.of(settings)
+    """Train the seeds on Ray; print the per-seed table (--dry-run: the plan); exit 3 when a seed failed."""
+    from lenet_batch.pipeline import single
+
+    done = single.train(settings, dry_run=args.dry_run)
     if args.dry_run:
-        stages.plan_training(run, request)  # another recipe is refused before the data is loaded
-        dataset = stages.load_dataset(request.data, run.options)
-        plans = [p.to_row() for p in stages.plan_training(run, request, dataset)]
         if not args.json:
             print(
-                f"run {run.run_id}: seeds {settings.seed_list()} x {settings.epochs} epochs, "
+                f"run {done.plan.run_id}: seeds {settings.seed_list()} x {settings.epochs} epochs, "
                 f"batch {settings.batch_size}, lr {settings.lr}; "
                 f"{settings.cpus_per_seed} CPU / {settings.gpus_per_seed} GPU per seed; "
-                f"data {dataset.source} ({len(dataset.train_images)} train); outputs under "
-                f"{run.run_dir}; nothing trained (--dry-run)"
+                f"data {done.notes.get('data')}; outputs under {settings.run_ref().run_dir}; "
+                "nothing trained (--dry-run)"
             )
-        output.print_rows(plans, PLAN_COLUMNS, args.json)
+        output.print_plan(done.plan, args.json)
         return EXIT_OK
-    with _log_only_if_written(run):
-        results = stages.train(run, request)
-        output.print_rows([r.to_row() for r in results], TRAIN_COLUMNS, args.json)
-        stages.raise_if_failed(results, "train")
+    output.print_rows([r.to_row() for r in done.rows or []], TrainResult.COLUMNS, args.json)
     return EXIT_OK
 
 
 def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
     """Predict the first test images with one seed's model; print true vs predicted; optional picture."""
-    from lenet_batch.scoring.seed import load_model, predict_classes
+    from lenet_batch.pipeline import single
 
-    run = settings.run_ref()
-    try:  # the same checked loading as batch inference: run exists, training complete, digest matches
-        model = load_model(run, args.seed)
-    except (DataError, ModelFileError) as exc:
-        raise ModelFileError(f"no model for that run and seed: {exc}") from None
-    dataset = _run_dataset(run, settings)
-    images, labels = dataset.test_images[: args.first], dataset.test_labels[: args.first]
-    predicted = predict_classes(run, args.seed, model, images)
+    images, labels, predicted = single.predict(settings, args.seed, args.first)
     output.print_predictions([int(x) for x in labels], [int(x) for x in predicted], CLASS_NAMES)
     if args.plot:
         from lenet_batch.summary.figures import test_predictions_png
@@ -95,29 +73,15 @@ def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _run_dataset(run: RunRef, settings: Settings) -> FashionMNIST:
-    """The test split `predict` shows: --data, else the run's recorded data (another one: a warning)."""
-    data = run_data.data_for_run(run, settings.data_request())
-    dataset = stages.load_dataset(data.request, run.options)
-    differs = run_data.test_split_differs(data, dataset)
-    if differs:  # predict writes nothing: showing other images is allowed, and said
-        log.warning(
-            "run %s was evaluated on test split %s; these are images of %s, test split %s",
-            run.run_id,
-            differs[0],
-            dataset.source,
-            differs[1],
-        )
-    return dataset
-
-
 def cmd_infer(args: argparse.Namespace, settings: Settings) -> int:
     """Score the input with every trained seed's model; write Parquet partitions (skipping those done)."""
-    run = settings.run_ref()
-    with _hand("infer", settings, run.layout, run.run_id), _log_only_if_written(run):
-        results = stages.infer(run, stages.InferRequest.of(settings), force=args.force)
-        output.print_rows([r.to_row() for r in results], SCORE_COLUMNS, args.json)
-        stages.raise_if_failed(results, "infer")
+    from lenet_batch.pipeline import single
+
+    done = single.infer(settings, force=args.force, dry_run=args.dry_run)
+    if args.dry_run:
+        output.print_plan(done.plan, args.json)
+    else:
+        output.print_rows([r.to_row() for r in done.rows or []], ScoreResult.COLUMNS, args.json)
     return EXIT_OK
 
 
@@ -141,25 +105,20 @@ def cmd_query(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def _hand(
-    command: str, settings: Settings, layout: Layout, run_id: str | None
-) -> contextlib.AbstractContextManager[None]:
-    """A hand command on what a nightly writes: refused while one does, marked while it runs (exit 5 for
-    a nightly that starts meanwhile; store/hand_writers.py)."""
-    return hand_writers.hand_writer(layout, command, run_id, settings.stale_lock_seconds)
-
-
 def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
     """Aggregate a run's predictions and metrics; write tables, plots and report; gate on regressions.
 
     Nothing new since the run's summary: it is reused (nothing written) and its verdict stands; --force
     makes it again. Its document goes to stdout on exit 4 too."""
-    run, request = settings.run_ref(), stages.SummaryRequest.of(settings)
+    from lenet_batch.pipeline import single
+
     show = lambda summary: output.print_summary(summary, args.json)  # noqa: E731 - twice, below
-    hand = _hand("summary", settings, run.layout, run.run_id)
-    with hand, _log_only_if_written(run), _document_printed(show):
-        summary = stages.summarize(run, request, data=settings.data_request(), force=args.force)
-    show(summary)
+    with _document_printed(show):
+        done = single.summary(settings, force=args.force, dry_run=args.dry_run)
+    if args.dry_run:
+        output.print_plan(done.plan, args.json)
+    else:
+        show(done.summary)
     return EXIT_OK
 
 
@@ -168,11 +127,14 @@ def cmd_nightly(args: argparse.Namespace, settings: Settings) -> int:
 
     A finished night is "nothing to do" (nothing written); the night's headline and document go to stdout
     on exits 3 and 4 too."""
-    from lenet_batch.pipeline.nightly import nightly
+    from lenet_batch.pipeline import nightly
 
+    if args.dry_run:
+        output.print_plan(nightly.dry_run(settings, force=args.force), args.json)
+        return EXIT_OK
     show = lambda night: output.print_night(night, args.json)  # noqa: E731 - twice, below
     with _document_printed(show):
-        night = nightly(settings, force=args.force)
+        night = nightly.nightly(settings, force=args.force)
     show(night)
     return EXIT_OK
 
@@ -186,20 +148,6 @@ def _document_printed(show: Callable[[Any], None]) -> Iterator[None]:
         if exc.document is not None and exc.exit_code in (EXIT_SEEDS_FAILED, EXIT_REGRESSION):
             show(exc.document)
         raise
-
-
-@contextlib.contextmanager
-def _log_only_if_written(run: RunRef) -> Iterator[None]:
-    """A command that ended (0, 3, 4) without changing run.json or summary.json wrote nothing: no log."""
-    before = stages.written(run)
-    try:
-        yield
-    except LenetError as exc:
-        if exc.exit_code in (EXIT_SEEDS_FAILED, EXIT_REGRESSION) and stages.written(run) == before:
-            run_log.nothing_written()
-        raise
-    if stages.written(run) == before:
-        run_log.nothing_written()
 
 
 def _layout(settings: Settings) -> Layout:
@@ -227,7 +175,7 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     from lenet_batch.history.stage import build_history
 
     layout = _layout(settings)
-    with _hand("history", settings, layout, None):
+    with hand_writers.hand_writer(layout, "history", None, settings.stale_lock_seconds):
         result = build_history(layout)
     if args.json:
         output.print_json(result.to_json())

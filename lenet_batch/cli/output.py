@@ -10,9 +10,10 @@ from lenet_batch.summary.report import clipped_text, comparison_line, headline_l
 from lenet_batch.summary.types import MIN_INTERVAL_SEEDS
 
 if TYPE_CHECKING:  # annotations only: printing a result must not import the stage that made it
-    from lenet_batch.history.rows import RunRow
     from lenet_batch.history.stage import HistoryResult
     from lenet_batch.pipeline.nightly import NightResult
+    from lenet_batch.pipeline.plan import Plan
+    from lenet_batch.state.night import NightStatus
     from lenet_batch.summary.types import RunSummary
 
 
@@ -107,7 +108,7 @@ def print_night(night: "NightResult", as_json: bool = False) -> None:
     print(night.headline)
     if night.summary is not None:
         print(comparison_line(night.summary))
-    if night.outcome == "nothing to do":
+    if night.nothing_to_do:
         print(f"nothing to do: run {night.run_id} is complete and nothing changed since its summary")
     if night.history is not None:
         print(f"history: {night.history.history_html}")
@@ -129,23 +130,24 @@ RUN_COLUMNS = [
 ]
 
 
-def _run_cells(row: "RunRow") -> dict[str, Any]:
-    """A run's row as `lenet-batch runs` prints it."""
+def _run_cells(row: "NightStatus") -> dict[str, Any]:
+    """A night's row as `lenet-batch runs` prints it."""
     ci = None if row.ci95_low is None else f"[{row.ci95_low:.4f}, {row.ci95_high:.4f}]"
     if ci is not None and row.ci95_clipped:
         ci += f" {clipped_text(row.ci95_low, row.ci95_high)}"
     if ci is None and row.mean_accuracy is not None and row.seeds_ok < MIN_INTERVAL_SEEDS:
         ci = "too few seeds"
-    seeds = f"{row.seeds_ok}" + (f"+{row.seeds_failed} failed" if row.seeds_failed else "")
-    gate = row.gate or (row.state if row.state in ("failed", "damaged") else None)
+    failed = len(row.failed_seeds)
+    seeds = f"{row.seeds_ok}" + (f"+{failed} failed" if failed else "")
+    gate = row.verdict if row.outcome in ("ok", "regressed", "inconclusive") else row.outcome
     if row.baseline_run_id:
         gate = f"{gate} vs {row.baseline_run_id}"
     return {
         "run_id": row.run_id,
         "created": row.created_at,
-        "train": row.train,
-        "infer": row.infer,
-        "summary": row.summary,
+        "train": row.status("train"),
+        "infer": row.status("infer"),
+        "summary": row.status("summary"),
         "seeds": seeds,
         "mean": row.mean_accuracy,
         "95% CI": ci,
@@ -154,18 +156,25 @@ def _run_cells(row: "RunRow") -> dict[str, Any]:
     }
 
 
-def print_runs(rows: Sequence["RunRow"]) -> None:
-    """`lenet-batch runs`: one line per run, newest first, then the newest run's verdict in words."""
+def _said(night: "NightStatus") -> str:
+    """A night in words: the gate's line when the night was judged, else its outcome and why."""
+    if night.gate and night.outcome in ("ok", "regressed", "inconclusive"):
+        return night.gate
+    return f"{night.outcome}: {night.reason}" if night.reason else night.outcome
+
+
+def print_runs(rows: Sequence["NightStatus"]) -> None:
+    """`lenet-batch runs`: one line per night, newest first, then the newest night's verdict in words."""
     if not rows:
         print("(no runs)")
         return
     print(format_table([_run_cells(r) for r in rows], RUN_COLUMNS))
-    damaged = [r for r in rows if r.state == "damaged"]
+    damaged = [r for r in rows if r.outcome == "damaged"]
     if damaged:
         print(f"\n{len(damaged)} damaged run(s): their records do not read")
-        print("\n".join(f"  {r.run_id}: {r.problem}" for r in damaged))
+        print("\n".join(f"  {r.run_id}: {r.reason}" for r in damaged))
     newest = rows[0]
-    print(f"\n{newest.run_id}: {newest.gate_sentence or newest.state}")
+    print(f"\n{newest.run_id}: {_said(newest)}")
 
 
 def print_history(result: "HistoryResult") -> None:
@@ -173,6 +182,18 @@ def print_history(result: "HistoryResult") -> None:
     print(f"history: {result.runs} run(s), {result.seed_rows} seed row(s)")
     latest = result.latest
     if latest:
-        print(f"{latest.run_id}: {latest.gate_sentence or latest.state}")
+        print(f"{latest.run_id}: {_said(latest)}")
     print(f"table: {result.runs_parquet}")
     print(f"report: {result.history_html}")
+
+
+def print_plan(plan: "Plan", as_json: bool) -> None:
+    """A --dry-run's plan: each step (stage, seed, action, reason) as a line, or as JSON."""
+    if as_json:
+        print_json(
+            {"run_id": plan.run_id, "nothing_to_do": plan.empty, "steps": [s.to_json() for s in plan.steps]}
+        )
+        return
+    print("\n".join(plan.lines()))
+    if plan.empty:
+        print(f"nothing to do for run {plan.run_id}: every step is a skip")

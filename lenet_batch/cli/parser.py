@@ -85,6 +85,15 @@ def _gate_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _dry_run_flag(p: argparse.ArgumentParser, what: str) -> None:
+    """--dry-run: refuse what the command would refuse, print its plan (--json: the steps), do nothing."""
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help=f"print the plan (each stage and seed: {what} or skip, and why); start and write nothing",
+    )
+
+
 def _force_flag(p: argparse.ArgumentParser, what: str) -> None:
     """--force: do again what a rerun would skip as already done (a command-line choice, not a setting)."""
     p.add_argument("--force", action="store_true", help=what)
@@ -198,9 +207,7 @@ def build_parser() -> Parser:
     _common(p, "output", "run_id", "seeds", "data", "verify_data", *CLUSTER_FLAGS)
     _recipe_flags(p)
     _limit_flags(p)
-    p.add_argument(
-        "--dry-run", action="store_true", help="check settings and data, print the plan, train nothing"
-    )
+    _dry_run_flag(p, "train, resume")
     p.add_argument("--json", action="store_true", help="print the per-seed table as JSON")
 
     p = sub.add_parser("predict", parents=[parent], help="one seed's predictions on the first test images")
@@ -227,6 +234,7 @@ def build_parser() -> Parser:
     )
     p.add_argument("--json", action="store_true", help="print the per-seed table as JSON")
     _force_flag(p, "score seeds again whose partition was made from their model and this input")
+    _dry_run_flag(p, "score")
 
     p = sub.add_parser("query", parents=[parent], help="SQL over the predictions (a `predictions` view)")
     _common(p, "output")
@@ -259,6 +267,7 @@ def build_parser() -> Parser:
     _gate_flags(p)
     p.add_argument("--json", action="store_true", help="print summary.json to stdout (on exit 4 too)")
     _force_flag(p, "summarise again even when nothing is new since the run's summary")
+    _dry_run_flag(p, "summarise")
 
     p = sub.add_parser("nightly", parents=[parent], help="train, infer and summarise one run (the main job)")
     _common(p, "output", "run_id", "seeds", "data", "verify_data", *CLUSTER_FLAGS)
@@ -267,6 +276,7 @@ def build_parser() -> Parser:
     _gate_flags(p)
     p.add_argument("--json", action="store_true", help="print the night as JSON (on exits 3 and 4 too)")
     _force_flag(p, "score and summarise again what is done (trained seeds are never trained again)")
+    _dry_run_flag(p, "train, resume, score, summarise, build")
     _monitor_flags(p, nightly=True)
     _history_commands(sub, parent)
     return parser

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from lenet_batch.history.rows import RunRow
+from lenet_batch.state.night import NightStatus
 
 DPI = 100
 WIDE = (11.0, 4.5)  # inches: 1100 x 450 pixels at DPI
@@ -46,7 +46,7 @@ def _trend_png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
-def _column(rows: Sequence[RunRow], key: str) -> np.ndarray:
+def _column(rows: Sequence[NightStatus], key: str) -> np.ndarray:
     values = [getattr(r, key) for r in rows]
     return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
 
@@ -63,7 +63,7 @@ def _marker_size(n: int) -> float:
     return 7.0 if n <= 60 else 4.0 if n <= 300 else 2.0
 
 
-def accuracy_trend_png(rows: Sequence[RunRow]) -> bytes:
+def accuracy_trend_png(rows: Sequence[NightStatus]) -> bytes:
     """One mark per night at its mean accuracy (coloured by state), CI band, min-max, ensemble line."""
     fig = _trend_figure()
     ax = fig.subplots()
@@ -76,7 +76,7 @@ def accuracy_trend_png(rows: Sequence[RunRow]) -> bytes:
     ax.plot(x, _column(rows, "ensemble_accuracy"), "--", color="C2", label="ensemble")
     known = mean[np.isfinite(mean)]
     floor = float(known.min()) - 0.01 if known.size else 0.0  # where nights without a mean are marked
-    states = np.array(["failed" if r.state in ("incomplete", "damaged") else r.state for r in rows])
+    states = np.array([r.outcome if r.outcome in ("ok", "regressed") else "failed" for r in rows])
     size = _marker_size(len(rows))
     for name, (colour, marker, label) in MARKS.items():
         chosen = states == name
@@ -119,7 +119,7 @@ def per_class_trend_png(class_names: Sequence[str], run_ids: Sequence[str], matr
 
 
 def draw_trend_figures(
-    rows: Sequence[RunRow], class_names: Sequence[str], matrix: np.ndarray
+    rows: Sequence[NightStatus], class_names: Sequence[str], matrix: np.ndarray
 ) -> dict[str, bytes]:
     """Every trend figure as file name -> PNG bytes (rows and matrix columns oldest night first)."""
     figures = {"accuracy_trend.png": accuracy_trend_png(rows)}
@@ -128,7 +128,9 @@ def draw_trend_figures(
     return figures
 
 
-def trend_captions(rows: Sequence[RunRow], class_names: Sequence[str], matrix: np.ndarray) -> dict[str, str]:
+def trend_captions(
+    rows: Sequence[NightStatus], class_names: Sequence[str], matrix: np.ndarray
+) -> dict[str, str]:
     """Each figure's caption: what to look at, and what the newest nights show (rows oldest first)."""
     captions = dict(FIGURES)
     scored = [r for r in rows if r.mean_accuracy is not None]

@@ -11,7 +11,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from lenet_batch.history.figures import FIGURES
-from lenet_batch.history.rows import STATES, RunRow
+from lenet_batch.state.night import NightStatus
+from lenet_batch.state.outcome import OUTCOMES, STAGES
 from lenet_batch.summary.report import clipped_text
 from lenet_batch.summary.style import page_head
 from lenet_batch.summary.types import MIN_INTERVAL_SEEDS
@@ -27,18 +28,18 @@ COLUMNS = (
     ("change", "small"),
     ("gate", "small"),
 )
-STAGES = ("train", "infer", "summary")
 
 
 def _num(value: float | None) -> str:
     return "—" if value is None else f"{value:.4f}"
 
 
-def _seeds(row: RunRow) -> str:
-    return f"{row.seeds_ok}" + (f" + {row.seeds_failed} failed" if row.seeds_failed else "")
+def _seeds(row: NightStatus) -> str:
+    failed = len(row.failed_seeds)
+    return f"{row.seeds_ok}" + (f" + {failed} failed" if failed else "")
 
 
-def _accuracy(row: RunRow) -> str:
+def _accuracy(row: NightStatus) -> str:
     """The mean and its interval as HTML: '0.8810 [0.8773, 0.8847]', with a note below when the interval
     was cut at 0 or 1, or when there are too few seeds for one (a note that may wrap: the column stays
     as narrow as its numbers)."""
@@ -53,27 +54,27 @@ def _accuracy(row: RunRow) -> str:
     return html.escape(_num(row.mean_accuracy) + ci) + (f'<span class="note">{note}</span>' if note else "")
 
 
-def _gate(row: RunRow) -> str:
-    if row.state == "damaged":  # whatever its records say beside, they do not read: say why
-        return f"DAMAGED: {row.problem}"
-    if row.state in ("failed", "incomplete") and row.gate is None:
-        return row.state.upper() + "".join(f": {p}" for p in row.problems)
-    return row.gate_sentence or "—"
+def _gate(row: NightStatus) -> str:
+    if row.outcome == "damaged":  # whatever its records say beside, they do not read: say why
+        return f"DAMAGED: {row.reason}"
+    if row.gate is None and row.outcome != "ok":
+        return f"{row.outcome.upper()}: {row.reason}"
+    return row.gate or "—"
 
 
-def _change(row: RunRow) -> str:
+def _change(row: NightStatus) -> str:
     """What changed against the night's baseline as HTML, one change a line that never breaks inside
     ("lr 0.1 → 0.01"); "no change" when nothing recorded did, "—" with no baseline or nothing recorded."""
-    if row.changes is None or row.baseline_run_id is None:
+    if row.changed is None or row.baseline_run_id is None:
         return "—"
-    if not row.changes:
+    if not row.changed:
         return "no change"
-    return "<br>".join(f'<span class="nowrap">{html.escape(c.text())}</span>' for c in row.changes)
+    return "<br>".join(f'<span class="nowrap">{html.escape(c.text())}</span>' for c in row.changed)
 
 
-def _stage_cell(row: RunRow) -> str:
+def _stage_cell(row: NightStatus) -> str:
     """'complete' when train, infer and summary all completed; else each stage that did not, and how."""
-    statuses = {stage: getattr(row, stage) for stage in STAGES}
+    statuses = {stage: row.status(stage) for stage in STAGES[:3]}
     if all(status == "complete" for status in statuses.values()):
         return "complete"
     return ", ".join(
@@ -81,18 +82,19 @@ def _stage_cell(row: RunRow) -> str:
     )
 
 
-def _started(row: RunRow) -> str:
+def _started(row: NightStatus) -> str:
     """The start time to the minute: 2026-11-28 02:00."""
     when = row.created_at or ""
     return when[:16].replace("T", " ") if len(when) >= 16 else when or "—"
 
 
-def table_row(row: RunRow, link_prefix: str) -> str:
+def table_row(row: NightStatus, link_prefix: str) -> str:
     """One night as a table row; its run id links its report (relative to history.html) when it has one."""
     esc = html.escape
     run = esc(row.run_id)
     if row.report:
-        run = f'<a href="{esc(link_prefix + row.report, quote=True)}">{run}</a>'
+        link = f"{link_prefix}runs/{row.run_id}/summary/report.html"
+        run = f'<a href="{esc(link, quote=True)}">{run}</a>'
     values = [esc(_started(row)), esc(_stage_cell(row)), esc(_seeds(row)), _accuracy(row)]
     values += [esc(_num(row.ensemble_accuracy)), _change(row), esc(_gate(row))]
     cells = [run, *values]
@@ -100,15 +102,15 @@ def table_row(row: RunRow, link_prefix: str) -> str:
         f'<td class="{cls}">{cell}</td>' if cls else f"<td>{cell}</td>"
         for (_, cls), cell in zip(COLUMNS, cells, strict=True)
     )
-    return f'<tr class="{esc(row.state)}">{body}</tr>'
+    return f'<tr class="{esc(row.outcome)}">{body}</tr>'
 
 
-def nights_in_brief(rows: Sequence[RunRow]) -> list[str]:
+def nights_in_brief(rows: Sequence[NightStatus]) -> list[str]:
     """How many nights, from when to when, how many in each state, and the last night's verdict."""
     if not rows:
         return ["No runs yet."]
-    counts = Counter(r.state for r in rows)
-    states = ", ".join(f"{counts[s]} {s}" for s in STATES if counts[s])
+    counts = Counter(r.outcome for r in rows)
+    states = ", ".join(f"{counts[s]} {s}" for s in OUTCOMES if counts[s])
     newest, oldest = rows[0], rows[-1]
     return [
         f"{len(rows)} night(s) from {oldest.run_id} to {newest.run_id}: {states}.",
@@ -127,7 +129,7 @@ def _figure(name: str, png: bytes, caption: str) -> str:
 
 
 def render_history_html(
-    rows: Sequence[RunRow],
+    rows: Sequence[NightStatus],
     figures: dict[str, bytes],
     title: str,
     link_prefix: str = "../",

@@ -6,10 +6,9 @@ import hashlib
 
 import pyarrow as pa
 
-from lenet_batch.config import parse_seeds
-from lenet_batch.errors import ConfigError
-from lenet_batch.history.rows import Night, RunRow
 from lenet_batch.records import DataInfo
+from lenet_batch.state.night import NightStatus
+from lenet_batch.state.run_state import RunState
 from lenet_batch.store.run_record import RunRecord
 
 VERSIONS = ("lenet_batch", "python", "mxnet", "numpy", "ray", "pyarrow")
@@ -26,7 +25,7 @@ COLUMNS = {
     "data_source": pa.string(),
     "data_digest": pa.string(),  # SHA-256 over the data files' digests (first 16 hex digits)
     **{f"{name}_version": pa.string() for name in VERSIONS},
-    "run_state": pa.string(),  # ok, regressed, failed, incomplete
+    "run_state": pa.string(),  # the night's outcome (state/outcome.py): ok, regressed, failed, damaged, ...
     "train_status": pa.string(),
     "infer_status": pa.string(),
     "summary_status": pa.string(),
@@ -44,7 +43,6 @@ COLUMNS = {
 SCHEMA = pa.schema(list(COLUMNS.items()))
 
 
-SEEDS_TEXT_LIMIT = 1000  # characters of a recorded seeds spec ("0-7", "0-3,8"): longer ones are not read
 Cell = str | int | float | bool | dt.datetime | None  # a value in one of runs.parquet's columns
 
 
@@ -64,37 +62,15 @@ def data_digest(data: DataInfo | None) -> str | None:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _configured_seeds(record: RunRecord) -> set[int]:
-    spec = record.config.get("seeds")
-    if not isinstance(spec, str | int) or len(str(spec)) > SEEDS_TEXT_LIMIT:  # a hand-edited record
-        return set()
-    try:
-        return set(parse_seeds(str(spec)))
-    except ConfigError:
-        return set()
-
-
 def _int32(value: int | None) -> int | None:
     """The value when an int32 column holds it, else None."""
     return value if value is not None and -(2**31) <= value < 2**31 else None
 
 
-def _config_number(config: dict, key: str, kind: type) -> int | float | None:
-    """A number of the recorded settings if it fits its column (run.json's config is free-form JSON)."""
-    value = config.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    if kind is int:
-        return _int32(value) if isinstance(value, int) else None
-    return float(value) if isinstance(value, float) or abs(value) < 2**53 else None
-
-
-def _seed_values(night: Night) -> dict[int, dict[str, Cell]]:
+def _seed_values(state: RunState) -> dict[int, dict[str, Cell]]:
     """Per seed of the run: status, test accuracy and where it comes from, epochs."""
-    record, summary = night.record or RunRecord(night.run_id), night.summary
-    seeds: dict[int, dict[str, Cell]] = {
-        seed: {"seed_status": "pending"} for seed in _configured_seeds(record)
-    }
+    record, summary = state.record or RunRecord(state.run_id), state.summary
+    seeds: dict[int, dict[str, Cell]] = {seed: {"seed_status": "pending"} for seed in record.seeds or ()}
     for row in record.stage_seeds("train"):
         if row.test_accuracy is not None:
             seeds[row.seed] = {
@@ -110,39 +86,39 @@ def _seed_values(night: Night) -> dict[int, dict[str, Cell]]:
     return seeds
 
 
-def _run_columns(night: Night, row: RunRow) -> dict[str, Cell]:
-    """The columns every seed row of a run shares (row: the night's row as `runs` shows it)."""
-    record = night.record or RunRecord(night.run_id)
-    config = record.config
+def _run_columns(state: RunState, row: NightStatus) -> dict[str, Cell]:
+    """The columns every seed row of a run shares (row: the night as `runs` shows it)."""
+    record = state.record or RunRecord(state.run_id)
+    recipe = record.recipe
     return {
-        "run_id": night.run_id,
+        "run_id": row.run_id,
         "created_at": _timestamp(record.created_at),
-        "epochs": _config_number(config, "epochs", int),
-        "batch_size": _config_number(config, "batch_size", int),
-        "lr": _config_number(config, "lr", float),
+        "epochs": _int32(recipe.epochs) if recipe else None,
+        "batch_size": _int32(recipe.batch_size) if recipe else None,
+        "lr": recipe.lr if recipe else None,
         "data_source": record.data.source if record.data else None,
         "data_digest": data_digest(record.data),
         **{f"{name}_version": record.versions.get(name) for name in VERSIONS},
-        "run_state": row.state,
-        **{f"{stage}_status": getattr(row, stage) for stage in ("train", "infer", "summary")},
+        "run_state": row.outcome,
+        **{f"{stage}_status": row.status(stage) for stage in ("train", "infer", "summary")},
         **{
             f"run_{k}": getattr(row, k)
             for k in ("mean_accuracy", "ci95_low", "ci95_high", "ensemble_accuracy")
         },
-        "gate_verdict": row.gate,
+        "gate_verdict": row.verdict,
         "gate_rule": row.gate_rule,
         "gate_p_value": row.p_value,
         "gate_effect": row.effect,
         "baseline_run_id": row.baseline_run_id,
-        "changes": row.changes_text(),
+        "changes": row.changes,
     }
 
 
-def seed_rows(nights: list[Night], run_rows: list[RunRow]) -> list[dict[str, Cell]]:
+def seed_rows(states: list[RunState], nights: list[NightStatus]) -> list[dict[str, Cell]]:
     """One row per (run, seed); a run with no known seed keeps one row (seed null): every night shows."""
     rows = []
-    for night, row in zip(nights, run_rows, strict=True):
-        shared, seeds = _run_columns(night, row), _seed_values(night)
+    for state, row in zip(states, nights, strict=True):
+        shared, seeds = _run_columns(state, row), _seed_values(state)
         for seed in sorted(seeds) or [None]:
             values = seeds.get(seed, {}) if seed is not None else {}
             epochs = values.get("epochs") if values.get("epochs") is not None else shared["epochs"]
@@ -150,8 +126,8 @@ def seed_rows(nights: list[Night], run_rows: list[RunRow]) -> list[dict[str, Cel
     return rows
 
 
-def runs_table(nights: list[Night], run_rows: list[RunRow]) -> pa.Table:
-    """runs.parquet's table: seed rows in the nights' order (with their RunRows), typed by SCHEMA."""
-    rows = seed_rows(nights, run_rows)
+def runs_table(states: list[RunState], nights: list[NightStatus]) -> pa.Table:
+    """runs.parquet's table: seed rows in the nights' order (with their statuses), typed by SCHEMA."""
+    rows = seed_rows(states, nights)
     # column by column: 8x faster than Table.from_pylist on a thousand nights' rows
     return pa.table({name: [row.get(name) for row in rows] for name in COLUMNS}, schema=SCHEMA)

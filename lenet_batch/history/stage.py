@@ -1,4 +1,4 @@
-"""The history stage: rebuild <output>/history/ (runs.parquet, the trend PNGs, history.html) from the runs'
+"""The history stage: rebuild <output>/history/ (runs.parquet, the trend PNGs, history.html) from the nights'
 small records, and list the nights for `lenet-batch runs`."""
 
 import io
@@ -9,10 +9,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lenet_batch.history import figures, page, runs_table
-from lenet_batch.history.rows import Night, RunRow, night_of, per_class_matrix, run_rows
+from lenet_batch.history.rows import night_rows, per_class_matrix
 from lenet_batch.json_records import JsonRecord
 from lenet_batch.provenance import now_utc
-from lenet_batch.store import runs_index, storage
+from lenet_batch.state import listing
+from lenet_batch.state.night import NightStatus
+from lenet_batch.state.run_state import RunState
+from lenet_batch.store import storage
 from lenet_batch.store.layout import Layout
 
 log = logging.getLogger(__name__)
@@ -20,30 +23,20 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class HistoryResult(JsonRecord):
-    """What the history stage wrote, and the newest night's row."""
+    """What the history stage wrote, and the newest night's status."""
 
     runs: int
     seed_rows: int
     history_html: str
     runs_parquet: str
     figures: tuple[str, ...]
-    latest: RunRow | None
+    latest: NightStatus | None
     generated_at: str
 
 
-def read_nights(layout: Layout, last: int | None = None) -> list[Night]:
-    """Every run of the output (or the `last` newest) with its records read, newest first; each damaged
-    one logged in one line."""
-    nights = [night_of(run) for run in runs_index.read_records(layout, last=last)]
-    for night in nights:
-        if night.problems:
-            log.warning("run %s is damaged: %s", night.run_id, "; ".join(night.problems))
-    return nights
-
-
-def list_runs(layout: Layout, last: int | None = None) -> list[RunRow]:
-    """One row per run, newest first: what `lenet-batch runs` prints."""
-    return run_rows(read_nights(layout, last))
+def list_runs(layout: Layout, last: int | None = None) -> list[NightStatus]:
+    """One status per night, newest first: what `lenet-batch runs` prints."""
+    return night_rows(listing.read_nights(layout, last))
 
 
 def _parquet(table: pa.Table) -> bytes:
@@ -52,16 +45,25 @@ def _parquet(table: pa.Table) -> bytes:
     return buf.getvalue()
 
 
-def build_history(layout: Layout) -> HistoryResult:
-    """Write history/{runs.parquet, *.png, history.html}, each atomically, the page last; what was written."""
-    nights = read_nights(layout)  # newest first
-    rows = run_rows(nights)
-    names, matrix = per_class_matrix(list(reversed(nights)))
+def _nights(layout: Layout, tonight: RunState | None) -> list[RunState]:
+    """Every night, newest first; tonight's as the nightly holds it in memory (never read back)."""
+    if tonight is None:
+        return listing.read_nights(layout)
+    others = listing.read_nights(layout, skip=tonight.run_id)
+    return sorted([*others, tonight], key=listing.order_key, reverse=True)
+
+
+def build_history(layout: Layout, tonight: RunState | None = None) -> HistoryResult:
+    """Write history/{runs.parquet, *.png, history.html}, each atomically, the page last; what was written.
+    `tonight`: the night the nightly just ran, as its owner holds it (its records are not read again)."""
+    states = _nights(layout, tonight)  # newest first
+    rows = night_rows(states)
+    names, matrix = per_class_matrix(list(reversed(states)))
     pngs = figures.draw_trend_figures(list(reversed(rows)), names, matrix) if rows else {}
     folder, options = layout.history_dir(), layout.options
     for name, png in pngs.items():
         storage.write_bytes_atomic(storage.join(folder, name), png, options)
-    table = runs_table.runs_table(nights, rows)
+    table = runs_table.runs_table(states, rows)
     parquet_uri, html_uri = storage.join(folder, "runs.parquet"), storage.join(folder, "history.html")
     storage.write_bytes_atomic(parquet_uri, _parquet(table), options)
     captions = figures.trend_captions(list(reversed(rows)), names, matrix)

@@ -15,28 +15,25 @@ States, most pressing first, and their exit codes (0 and 2 keep their meaning fo
 import datetime as dt
 from dataclasses import dataclass, replace
 
-from lenet_batch.errors import DataError
+from lenet_batch.errors import EXIT_OK, EXIT_STALE, DataError
 from lenet_batch.json_records import JsonRecord
-from lenet_batch.monitor.night import NightStatus, changed_line, night_status
 from lenet_batch.provenance import now_utc, parse_utc
-from lenet_batch.store import record_reads, runs_index, storage
+from lenet_batch.state import listing
+from lenet_batch.state.night import NightStatus, changed_line, night_status
+from lenet_batch.state.outcome import EXIT_CODES as OUTCOME_EXIT_CODES
+from lenet_batch.state.outcome import OK, RUNNING
+from lenet_batch.state.run_state import light_state
+from lenet_batch.store import record_reads, storage
+from lenet_batch.store.heartbeat import Heartbeat
 from lenet_batch.store.layout import Layout
 from lenet_batch.store.lock import Holder, holder
-from lenet_batch.store.record_reads import printable
-from lenet_batch.store.run_record import RunRecord
-from lenet_batch.summary.types import RunSummary
 
-EXIT_CODES = {"healthy": 0, "seeds_failed": 3, "regressed": 4, "running": 5, "failed": 6, "stale": 7}
-STATES = tuple(EXIT_CODES)
-
-
-@dataclass(frozen=True)
-class Heartbeat(JsonRecord):
-    """_last_success.json: the last night that succeeded, written last by the nightly."""
-
-    run_id: str | None = None
-    finished_at: str | None = None
-    headline: str | None = None
+HEALTHY, STALE = "healthy", "stale"
+STATES = (HEALTHY, STALE, "failed", "seeds_failed", "regressed", "inconclusive", RUNNING)
+# The state each outcome of the newest night (state/outcome.py) puts the output in; damaged and
+# interrupted nights are failed ones, named with their reason.
+STATE_OF = {outcome: outcome for outcome in STATES[2:]} | {"damaged": "failed", "interrupted": "failed"}
+EXIT_CODES = {HEALTHY: EXIT_OK, STALE: EXIT_STALE} | {s: OUTCOME_EXIT_CODES[s] for s in STATES[2:]}
 
 
 @dataclass(frozen=True)
@@ -61,46 +58,50 @@ def _age(when: str | None, now: dt.datetime) -> float | None:
     return None if then is None else round((now - then).total_seconds(), 1)
 
 
-def _read_object(uri: str, read: record_reads.Read, kind: type) -> tuple[object | None, str | None]:
-    """A record of `kind` from what was read, or None and what is wrong with it (None, None when absent)."""
-    doc, problem = record_reads.parse_object(uri, read)
+def read_night(layout: Layout, run_id: str, running: bool = False) -> NightStatus:
+    """One night's status from its run.json and summary.json (read at once), as every reader sees it."""
+    run = layout.run(run_id)
+    reads = record_reads.read_small_many([run.run_json, run.summary_json], layout.options)
+    return night_status(light_state(run, reads[run.run_json], reads[run.summary_json]), running)
+
+
+def read_heartbeat(layout: Layout) -> tuple[Heartbeat | None, str | None]:
+    """_last_success.json, or None and what is wrong with it (None, None: absent)."""
+    uri = layout.heartbeat()
+    doc, problem = record_reads.parse_object(uri, record_reads.read_small_many([uri], layout.options)[uri])
     if doc is None:
         return None, problem
     try:
-        return kind.from_json(doc, uri), None
+        return Heartbeat.from_json(doc, uri), None
     except DataError as exc:
         return None, str(exc)
-
-
-def read_night(layout: Layout, run_id: str, running: bool = False) -> NightStatus:
-    """One night's status from its run.json and summary.json, both read at once."""
-    run = layout.run(run_id)
-    raw = record_reads.read_small_many([run.run_json, run.summary_json], layout.options)
-    record, bad_record = _read_object(run.run_json, raw[run.run_json], RunRecord)
-    summary, bad_summary = _read_object(run.summary_json, raw[run.summary_json], RunSummary)
-    if record is not None and record.run_id != run_id:  # as `runs` says: not this folder's record
-        record, bad_record = None, f"{run.run_json}: records run {record.run_id!r}, not {run_id!r}"
-    problems = tuple(printable(p) for p in (bad_record, bad_summary) if p)
-    return night_status(printable(run_id), record, summary, problems, running)  # type: ignore[arg-type]
-
-
-def _heartbeat(layout: Layout) -> tuple[Heartbeat | None, str | None]:
-    uri = layout.heartbeat()
-    return _read_object(uri, record_reads.read_small_many([uri], layout.options)[uri], Heartbeat)  # type: ignore[return-value]
 
 
 def assess(layout: Layout, max_age_seconds: float, stale_lock_seconds: int) -> Health:
     """The output's health now; DataError (exit 2) when the output does not exist."""
     if not storage.exists(layout.output, layout.options):
         raise DataError(f"--output {layout.output}: not found (no runs have been written there)")
-    now = dt.datetime.now(dt.UTC)
-    heartbeat, bad_heartbeat = _heartbeat(layout)
+    heartbeat, bad_heartbeat = read_heartbeat(layout)
     found = holder(layout, stale_lock_seconds)
     live = found is not None and not found.stale
-    newest = runs_index.newest_run_id(layout)
+    newest = listing.newest_run_id(layout)
     running = live and found is not None and found.run_id == newest
     night = read_night(layout, newest, running) if newest else None
-    age = _age(heartbeat.finished_at, now) if heartbeat else None
+    return health_of(layout, night, (heartbeat, bad_heartbeat), max_age_seconds, found)
+
+
+def health_of(
+    layout: Layout,
+    night: NightStatus | None,
+    heartbeat: tuple[Heartbeat | None, str | None],
+    max_age_seconds: float,
+    lock: Holder | None = None,
+) -> Health:
+    """The health of an output whose newest night, heartbeat (and why it does not read) and lock are
+    these: what `check` says, and what the nightly tells the metrics file from what it holds."""
+    beat, bad_heartbeat = heartbeat
+    age = _age(beat.finished_at, dt.datetime.now(dt.UTC)) if beat else None
+    live = lock is not None and not lock.stale
     state = _state(night, live, age, max_age_seconds)
     health = Health(
         output=layout.output,
@@ -109,22 +110,22 @@ def assess(layout: Layout, max_age_seconds: float, stale_lock_seconds: int) -> H
         message="",
         checked_at=now_utc(),
         max_age_seconds=max_age_seconds,
-        last_success=heartbeat,
+        last_success=beat,
         last_success_age_seconds=age,
         night=night,
-        lock=found,
+        lock=lock,
     )
     return _with_message(health, bad_heartbeat)
 
 
 def _state(night: NightStatus | None, live_lock: bool, age: float | None, max_age: float) -> str:
     if live_lock:
-        return "running"
-    if night is not None and night.outcome in ("failed", "seeds_failed", "regressed"):
-        return night.outcome
+        return RUNNING
+    if night is not None and night.outcome != OK:
+        return STATE_OF[night.outcome]
     if age is None or age > max_age or night is None:
-        return "stale"
-    return "healthy"
+        return STALE
+    return HEALTHY
 
 
 def _hours(seconds: float | None) -> str:

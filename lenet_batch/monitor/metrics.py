@@ -10,8 +10,9 @@ from collections.abc import Iterable
 
 from lenet_batch.errors import LenetError
 from lenet_batch.monitor.health import STATES, Health
-from lenet_batch.monitor.night import OUTCOMES, STAGES, NightStatus
 from lenet_batch.provenance import parse_utc
+from lenet_batch.state.night import NightStatus
+from lenet_batch.state.outcome import OUTCOMES, STAGES
 from lenet_batch.store import storage
 
 log = logging.getLogger(__name__)

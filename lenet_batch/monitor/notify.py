@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 from lenet_batch import __version__
 from lenet_batch.json_records import JsonRecord
-from lenet_batch.monitor.night import NightStatus, changed_line
 from lenet_batch.redaction import redact_text, redact_webhook
+from lenet_batch.state.night import NightStatus, changed_line
 
 log = logging.getLogger(__name__)
 

@@ -7,13 +7,14 @@ OpenMP thread count, which MXNet reads once when it is imported.
 import logging
 import os
 import sys
+from collections.abc import Mapping
 
 from lenet_batch.cluster.resources import error_text, thread_env
 from lenet_batch.data.fashion_mnist import FashionMNIST
 from lenet_batch.data.inputs import ImageSource
 from lenet_batch.errors import InputError
 from lenet_batch.store.layout import RunRef
-from lenet_batch.store.seed_records import ScoreResult, progress_line, score_failure
+from lenet_batch.store.seed_records import ScoreResult, SeedMetrics, progress_line, score_failure
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,11 @@ def pin_threads(cpus_per_seed: float) -> bool:
 
 
 def score_here(
-    run: RunRef, seeds: list[int], source: ImageSource, dataset: FashionMNIST | None
+    run: RunRef,
+    seeds: list[int],
+    source: ImageSource,
+    dataset: FashionMNIST | None,
+    metrics: Mapping[int, SeedMetrics | None],
 ) -> list[ScoreResult]:
     """Score the seeds in this process (call pin_threads first); a seed's error is its failed row."""
     from lenet_batch.scoring.seed import score_seed  # MXNet: only when there is something to score
@@ -39,7 +44,7 @@ def score_here(
     results = []
     for seed in seeds:
         try:
-            results.append(score_seed(run, seed, source, test_split=split))
+            results.append(score_seed(run, seed, source, metrics=metrics.get(seed), test_split=split))
         except InputError:  # bad input is the user's (exit 2), not the seed's: as the Ray path re-raises it
             raise
         except Exception as exc:  # as on Ray: one seed's failure does not stop the others

@@ -8,7 +8,6 @@ import dataclasses
 import hashlib
 import logging
 from dataclasses import dataclass, replace
-from typing import Any
 
 from lenet_batch.config import DataRequest
 from lenet_batch.data import fashion_mnist
@@ -18,7 +17,9 @@ from lenet_batch.data.limits import evaluation_limits, limited
 from lenet_batch.errors import DataError, DataMismatch
 from lenet_batch.records import DataInfo, digest_of_test_split
 from lenet_batch.redaction import MASK
-from lenet_batch.store import run_record, storage
+from lenet_batch.state.run_state import RunState
+from lenet_batch.store import storage
+from lenet_batch.store.backends import StorageOptions
 from lenet_batch.store.layout import RunRef
 
 log = logging.getLogger(__name__)
@@ -39,10 +40,13 @@ class RunData:
         return None if self.given else digest_of_test_split(self.recorded)
 
 
-def data_for_run(run: RunRef, request: DataRequest) -> RunData:
+def data_for_run(state: RunState, request: DataRequest) -> RunData:
     """--data when given, else the folder run.json recorded (checked by its digests, not Fashion-MNIST's)."""
-    recorded = run_record.read_run(run).data if storage.exists(run.run_json, run.options) else None
+    run = state.run
+    recorded = state.record.data if state.record is not None else None
     request = evaluation_limits(request, recorded, run.run_id)  # its test subset, or refused (exit 2)
+    if recorded is not None and request.uri and request.uri == recorded.source:
+        request = dataclasses.replace(request, uri="")  # the recorded folder, named: checked as recorded
     if request.uri or recorded is None or not recorded.source:
         return RunData(request, recorded, bool(request.uri))
     if MASK in recorded.source:
@@ -90,7 +94,7 @@ def check_test_split(run: RunRef, data: RunData, dataset: FashionMNIST) -> None:
     )
 
 
-def file_digest(uri: str, options: dict[str, Any] | None) -> str:
+def file_digest(uri: str, options: StorageOptions | None) -> str:
     """SHA-256 of a file's bytes, read in chunks (an --input's identity for the skip of a rerun)."""
     fs, path = storage.get_fs(uri, options)
     digest = hashlib.sha256()
@@ -100,7 +104,7 @@ def file_digest(uri: str, options: dict[str, Any] | None) -> str:
     return digest.hexdigest()
 
 
-def input_digest(source: ImageSource, options: dict[str, Any] | None) -> str:
+def input_digest(source: ImageSource, options: StorageOptions | None) -> str:
     """The digest of an --input (and its labels file): 12 hex digits, as the test split's."""
     parts = [file_digest(source.uri or "", options)]
     if source.labels_uri:
@@ -109,17 +113,18 @@ def input_digest(source: ImageSource, options: dict[str, Any] | None) -> str:
 
 
 def sealed_source(
-    run: RunRef, source: ImageSource, request: DataRequest, dataset: FashionMNIST | None
+    state: RunState, source: ImageSource, request: DataRequest, dataset: FashionMNIST | None
 ) -> tuple[ImageSource, FashionMNIST | None]:
     """The source with the digest of what it scores, and the test split when it had to be loaded to know.
 
     The test split of a run is the one run.json recorded unless --data is given, which is then loaded and
     refused when its test split differs (exit 2, before anything is written); an --input file is hashed.
     """
+    run = state.run
     if source.uri:
         source.batches(run.options)  # fail here, once, on a bad input file, rather than in every seed
         return replace(source, digest=input_digest(source, run.options)), dataset
-    data = data_for_run(run, request)
+    data = data_for_run(state, request)
     if dataset is not None:
         check_test_split(run, data, dataset)
     elif data.expected_digest() is None:  # --data given, or nothing recorded: its digest needs the files
@@ -135,10 +140,10 @@ def sealed_source(
     ), dataset
 
 
-def pictures(run: RunRef, request: DataRequest) -> dict | None:
+def pictures(state: RunState, request: DataRequest) -> dict | None:
     """The run's test split for the report's two pictures, or None (said why): the summary works without."""
     try:
-        return load_for_run(run, data_for_run(run, request)).arrays()
+        return load_for_run(state.run, data_for_run(state, request)).arrays()
     except DataError as exc:
         log.warning("report without the image pictures: %s", exc)
         return None

@@ -1,99 +1,35 @@
-"""The stages of a run (train, infer, summary), each given the run and a small request of what it uses.
+"""The stages of a run (train, infer, summary), each carrying out its steps of the plan (pipeline/plan.py)
+on the run's owner (pipeline/owner.py) and returning what it wrote; the owner records each in run.json.
 
-The CLI's subcommands and the nightly call them (jobs/ run the CLI); a request is made from the resolved
-settings once, by its `of`, so that no stage reads the whole Settings.
+The CLI's subcommands (pipeline/single.py) and the nightly call them; jobs/ run the CLI.
 """
 
 import contextlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
 
-from lenet_batch.cluster.preflight import check_local_gpus
-from lenet_batch.config import ClusterOptions, DataRequest, GateRule, Recipe, Settings
+from lenet_batch.config import DataRequest, GateRule
 from lenet_batch.data import fashion_mnist
 from lenet_batch.data.fashion_mnist import FashionMNIST
 from lenet_batch.data.inputs import ImageSource
 from lenet_batch.data.limits import limited
-from lenet_batch.errors import LenetError, SeedsFailed, StorageError
-from lenet_batch.pipeline import infer_work, run_data
+from lenet_batch.errors import RegressionDetected, SeedsFailed, StorageError
+from lenet_batch.pipeline import infer_work
+from lenet_batch.pipeline.owner import RunOwner
+from lenet_batch.pipeline.plan import RECORD, RESUME, SCORE, SKIP, TRAIN, Plan, refuse_other_settings
+from lenet_batch.pipeline.requests import InferRequest, TrainRequest, summary_digest, train_plan_request
 from lenet_batch.records import DataInfo
-from lenet_batch.scoring.committed import require_committed
-from lenet_batch.store import run_record, storage
-from lenet_batch.store.backends import StorageOptions, check_reachable_by_workers
-from lenet_batch.store.layout import RunRef
-from lenet_batch.store.seed_records import (
-    ScoreResult,
-    TrainResult,
-    trained_seeds,
-)
-from lenet_batch.training.checkpoints import run_states, seed_state, skipped
-from lenet_batch.training.plan import RESUME, SKIP, SeedPlan, plan_seeds
-
-if TYPE_CHECKING:
-    from lenet_batch.summary.types import RunSummary
+from lenet_batch.state.run_state import SeedState
+from lenet_batch.store.backends import StorageOptions
+from lenet_batch.store.run_record import StageClock
+from lenet_batch.store.seed_records import ScoreResult, TrainResult
+from lenet_batch.store.storage import join
+from lenet_batch.summary.baseline import Baseline
+from lenet_batch.summary.types import RunSummary
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainRequest:
-    """What the train stage is asked: seeds, recipe, data, where tasks run, and the settings to record."""
-
-    seeds: tuple[int, ...]
-    recipe: Recipe
-    data: DataRequest
-    cluster: ClusterOptions
-    recorded_settings: dict[str, Any]  # as run.json records them: secrets masked
-
-    @classmethod
-    def of(cls, settings: Settings) -> "TrainRequest":
-        return cls(
-            tuple(settings.seed_list()),
-            settings.recipe(),
-            settings.data_request(),
-            settings.cluster(),
-            settings.public_record(),
-        )
-
-
-@dataclass(frozen=True)
-class InferRequest:
-    """What the infer stage is asked: the images, the seeds (None: every trained one), where tasks run."""
-
-    source: ImageSource
-    seeds: tuple[int, ...] | None
-    cluster: ClusterOptions
-    data: DataRequest
-
-    @classmethod
-    def of(cls, settings: Settings, seeds: Sequence[int] | None = None) -> "InferRequest":
-        """--input (with --input-labels) or else the test split of --data; seeds default to --seeds."""
-        source = ImageSource(
-            uri=settings.input or None,
-            labels_uri=settings.input_labels or None,
-            data_uri=settings.data or None,
-            verify=settings.verify_data,
-            batch_size=settings.infer_batch_size,
-            input_name=settings.input_name or None,
-        )
-        given = settings.given_seeds() if seeds is None else seeds
-        chosen = None if given is None else tuple(given)
-        return cls(source, chosen, settings.cluster(), settings.data_request())
-
-
-@dataclass(frozen=True)
-class SummaryRequest:
-    """What the summary stage is asked: the baseline to compare with and the gate's rule."""
-
-    baseline: str
-    rule: GateRule
-
-    @classmethod
-    def of(cls, settings: Settings) -> "SummaryRequest":
-        return cls(settings.baseline, settings.gate_rule())
 
 
 def load_dataset(data: DataRequest, options: StorageOptions | None = None) -> FashionMNIST:
@@ -103,15 +39,7 @@ def load_dataset(data: DataRequest, options: StorageOptions | None = None) -> Fa
     return limited(dataset, data.train_limit, data.test_limit)
 
 
-def written(run: RunRef) -> tuple[bytes | None, bytes | None]:
-    """run.json and summary.json as they are now: a command that changed neither wrote nothing."""
-    return tuple(  # type: ignore[return-value]
-        storage.read_bytes(uri, run.options) if storage.exists(uri, run.options) else None
-        for uri in (run.run_json, run.summary_json)
-    )
-
-
-def raise_if_failed(results: Sequence[TrainResult | ScoreResult], stage: str) -> None:
+def raise_if_failed(results: list[TrainResult] | list[ScoreResult], stage: str) -> None:
     """Exit code 3 when some seeds failed (the others' outputs are kept)."""
     failed = [r.seed for r in results if r.status == "failed"]
     if failed:
@@ -123,38 +51,71 @@ def data_info(dataset: FashionMNIST, verify: bool) -> DataInfo:
     return replace(dataset.info(), verified=verify)
 
 
-def plan_training(run: RunRef, request: TrainRequest, dataset: FashionMNIST | None = None) -> list[SeedPlan]:
-    """Each asked-for seed's plan: train, resume or skip (what `train` does, and `train --dry-run` shows).
-
-    ConfigError (exit 2, nothing written) when a seed of the run recorded another recipe or, given the
-    dataset, other data; without it only the recipe is compared, so that is refused before any loading.
-    """
-    seeds = list(request.seeds)
-    data = data_info(dataset, request.data.verify) if dataset is not None else None
-    return plan_seeds(run.run_id, seeds, run_states(run, seeds), request.recipe, data)
+def skipped(seed: SeedState) -> TrainResult:
+    """A complete seed's row when it is not trained again (logged once, where the plan is carried out)."""
+    m = seed.metrics
+    assert m is not None  # the plan skips finished seeds only
+    log.info("seed %d: already complete (test accuracy %.4f), skipped", seed.seed, m.test_accuracy)
+    return TrainResult(seed.seed, "skipped", m.test_accuracy, m.train_seconds, len(m.attempts), metrics=m)
 
 
-def train(run: RunRef, request: TrainRequest, dataset: FashionMNIST | None = None) -> list[TrainResult]:
-    """Train the seeds with work left on Ray (--address, the open session, or a local Ray).
+def train(
+    owner: RunOwner, plan: Plan, request: TrainRequest, dataset: FashionMNIST | None = None
+) -> tuple[list[TrainResult], FashionMNIST | None]:
+    """Carry out the train steps: the seeds to train or resume on Ray (which starts while the data loads),
+    then the stage's entry in run.json; returns the seeds' rows and the dataset if it was loaded."""
+    clock = StageClock.start()
+    with owner.stage("train"):
+        results = [skipped(owner.state.seed(s)) for s in plan.seeds("train", SKIP)]
+        todo = plan.seeds("train", TRAIN, RESUME)
+        if not plan.does("train"):
+            return results, dataset
+        if todo:
+            with _cluster_while_loading(owner, request, dataset, len(todo)) as loaded:
+                dataset = loaded
+                results += _train_planned(owner, plan, request, loaded)
+        elif any(s.action == RECORD for s in plan.stage("train")):
+            dataset = dataset or load_dataset(request.data, owner.run.options)
+            _record_start(owner, request, dataset)
+        results.sort(key=lambda r: r.seed)
+        owner.stage_done("train", clock.entry([r.entry() for r in results]))
+    return results, dataset
 
-    The plan comes first: a run whose seeds are all complete starts no cluster. Otherwise Ray starts (and
-    its workers import MXNet) while the data loads in a thread.
-    """
-    clock = run_record.StageClock.start()
-    with run_record.marks_interruption(run, "train"):
-        work = [p for p in plan_training(run, request) if p.action != SKIP]
-        if not work:
-            loaded = dataset or load_dataset(request.data, run.options)
-            return _train_planned(run, request, loaded, clock)
-        check_reachable_by_workers(run.output)
-        check_local_gpus(request.cluster.gpus_per_seed, request.cluster.address)  # before Ray starts
-        with _cluster_while_loading(run, request, dataset, len(work)) as loaded:
-            return _train_planned(run, request, loaded, clock)
+
+def _record_start(owner: RunOwner, request: TrainRequest, dataset: FashionMNIST) -> DataInfo:
+    """Refuse data the run's seeds did not record (exit 2, nothing written), then record the run."""
+    info = data_info(dataset, request.data.verify)
+    refuse_other_settings(owner.state, train_plan_request(request, info))
+    owner.start(config=request.recorded_settings, recipe=request.recipe, seeds=request.seeds, data=info)
+    return info
+
+
+def _train_planned(
+    owner: RunOwner, plan: Plan, request: TrainRequest, dataset: FashionMNIST
+) -> list[TrainResult]:
+    """Record the run, then train the planned seeds on the open Ray session."""
+    from lenet_batch.cluster.train_tasks import train_seeds
+
+    info = _record_start(owner, request, dataset)
+    todo = [s for s in plan.stage("train") if s.action in (TRAIN, RESUME)]
+    for step in todo:
+        start = f" from epoch {step.from_epoch}" if step.action == RESUME else ""
+        log.info("seed %d: %s%s (%s)", step.seed, step.action, start, step.reason)
+    seeds = [s.seed for s in todo if s.seed is not None]
+    epochs = request.recipe.epochs
+    log.info(
+        "run %s: training seeds %s for %d epochs into %s", owner.run.run_id, seeds, epochs, owner.run.run_dir
+    )
+    results = train_seeds(
+        owner.run, seeds, recipe=request.recipe, cluster=request.cluster, dataset=dataset, data_info=info
+    )
+    owner.trained(results)
+    return results
 
 
 @contextlib.contextmanager
 def _cluster_while_loading(
-    run: RunRef, request: TrainRequest, dataset: FashionMNIST | None, tasks: int
+    owner: RunOwner, request: TrainRequest, dataset: FashionMNIST | None, tasks: int
 ) -> Iterator[FashionMNIST]:
     """Start or join Ray and warm `tasks` workers while the dataset loads in a thread; yields the dataset.
 
@@ -165,7 +126,7 @@ def _cluster_while_loading(
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-data") as pool,
         contextlib.ExitStack() as stack,
     ):
-        loading = pool.submit(load_dataset, request.data, run.options) if dataset is None else None
+        loading = pool.submit(load_dataset, request.data, owner.run.options) if dataset is None else None
         from lenet_batch.cluster import resources, session, train_tasks, warmup  # Ray's import overlaps too
 
         with session.stopped_by_failure(loading):
@@ -176,119 +137,93 @@ def _cluster_while_loading(
         yield dataset if loading is None else loading.result()
 
 
-def _train_planned(
-    run: RunRef, request: TrainRequest, dataset: FashionMNIST, clock: run_record.StageClock
-) -> list[TrainResult]:
-    """Check the plan against the data, record the run, train what is left (on the open session)."""
-    info = data_info(dataset, request.data.verify)
-    plans = plan_training(run, request, dataset)
-    if _nothing_to_train(run, plans):
-        log.info("train: nothing to do: every seed of run %s is complete", run.run_id)
-        return [skipped(seed_state(run, plan.seed)) for plan in plans]
-    run_record.start(run, request.recorded_settings, info)
-    results, todo = [], []
-    for plan in plans:
-        if plan.action == SKIP:
-            results.append(skipped(seed_state(run, plan.seed)))
-        else:
-            log.info("seed %d: %s%s (%s)", plan.seed, plan.action, _from(plan), plan.reason)
-            todo.append(plan.seed)
-    if todo:
-        from lenet_batch.cluster.train_tasks import train_seeds
-
-        epochs = request.recipe.epochs
-        log.info("run %s: training seeds %s for %d epochs into %s", run.run_id, todo, epochs, run.run_dir)
-        results += train_seeds(
-            run, todo, recipe=request.recipe, cluster=request.cluster, dataset=dataset, data_info=info
-        )
-    results.sort(key=lambda r: r.seed)
-    run_record.update_stage(run, "train", [r.entry() for r in results], clock=clock)
-    return results
-
-
-def _nothing_to_train(run: RunRef, plans: list[SeedPlan]) -> bool:
-    """Every asked-for seed is complete and run.json records the train stage complete for them."""
-    record = run_record.read_run(run)
-    recorded = {row.seed for row in record.stage_seeds("train")}
-    done = record.stage_status("train") == "complete" and all(p.action == SKIP for p in plans)
-    return done and {p.seed for p in plans} <= recorded
-
-
-def _from(plan: SeedPlan) -> str:
-    return f" from epoch {plan.from_epoch}" if plan.action == RESUME else ""
+def _already_scored(seed: SeedState) -> ScoreResult:
+    marker = seed.marker
+    assert marker is not None  # the plan skips marked seeds only
+    log.info("seed %d: already scored from its model and input %s, skipped", seed.seed, marker.input_sha256)
+    return ScoreResult(seed.seed, "skipped", marker.rows, marker.accuracy(), marker=marker)
 
 
 def infer(
-    run: RunRef, request: InferRequest, dataset: FashionMNIST | None = None, force: bool = False
+    owner: RunOwner, plan: Plan, request: InferRequest, source: ImageSource, dataset: FashionMNIST | None
 ) -> list[ScoreResult]:
-    """Score the input with the seeds' models, writing committed partitions; a seed already scored from its
-    model and this input is skipped (`force`: scored again), and a stage with nothing new writes nothing."""
-    clock = run_record.StageClock.start()
-    source = request.source
-    # Refused whichever path scores: where the work runs must not change what an output can be.
-    check_reachable_by_workers(run.output, source.uri, source.labels_uri)
-    check_local_gpus(request.cluster.gpus_per_seed, request.cluster.address)  # before Ray starts
-    seeds = infer_work.seeds_to_score(run, request.seeds)
-    # A named --input has a stage of its own: the run's evaluation (stage "infer") is left as it was.
-    stage = "infer" if source.partition_name is None else f"infer:{source.partition_name}"
-    with run_record.marks_interruption(run, stage):
-        source, loaded = run_data.sealed_source(run, request.source, request.data, dataset)
-        results, todo = infer_work.split_done(run, seeds, source, force)
-        if todo and not source.uri and loaded is None:
-            loaded = run_data.load_for_run(run, run_data.data_for_run(run, request.data))
+    """Carry out the infer steps: score the planned seeds (their checked models over the sealed source)
+    into committed partitions, then the stage's entry in run.json."""
+    clock = StageClock.start()
+    evaluation = source.partition_name is None  # a named --input has a stage of its own
+    stage = "infer" if evaluation else f"infer:{source.partition_name}"
+    with owner.stage(stage):
+        results = [_already_scored(owner.state.seed(s)) for s in plan.seeds("infer", SKIP)]
+        todo = plan.seeds("infer", SCORE)
         if todo:
-            results += infer_work.score(run, todo, source, request.cluster, loaded)
+            metrics = {s: owner.state.seed(s).metrics for s in todo}
+            results += infer_work.score(owner.run, todo, source, request.cluster, dataset, metrics)
+            owner.scored(results, evaluation)
         results.sort(key=lambda r: r.seed)
-    if infer_work.unchanged(run_record.read_run(run), stage, results):
-        log.info("infer: nothing to do: every seed was already scored from its model and this input")
-        return results
-    run_record.update_stage(run, stage, [r.entry() for r in results], clock=clock, input=source.name)
+        if not plan.does("infer"):
+            log.info("infer: nothing to do: every seed was already scored from its model and this input")
+            return results
+        owner.stage_done(stage, clock.entry([r.entry() for r in results], input=source.name))
     done = [r for r in results if r.status == "scored"]
     log.info("infer: %d/%d seeds scored, %d rows", len(done), len(results), sum(r.rows or 0 for r in done))
     return results
 
 
 def summarize(
-    run: RunRef,
-    request: SummaryRequest,
-    dataset: FashionMNIST | None = None,
-    data: DataRequest | None = None,
-    force: bool = False,
-) -> "RunSummary":
-    """Tables, plots, report and the regression gate for one run (raises RegressionDetected: exit 4).
-
-    Nothing new since the run's last summary: that one is reused and nothing is written (`force`: made
-    again). The pictures use `dataset`, else the run's recorded data (`data`: the --data request, refused
-    when its test split is not the run's), loaded only when a summary is made.
-    """
+    owner: RunOwner,
+    plan: Plan,
+    base: Baseline,
+    rule: GateRule,
+    load_images: Callable[[], dict | None],
+) -> RunSummary:
+    """Carry out the summary step: make the summary (tables, plots, report, the gate's verdict) or reuse the
+    one that stands; raises RegressionDetected (exit 4) with it as its document."""
     from lenet_batch.summary.report import comparison_line
-    from lenet_batch.summary.stage import summarize_run
+    from lenet_batch.summary.stage import stage_entry, summarize_run
 
-    if dataset is None and data is not None and data.uri:  # other test data: refused before any writing
-        require_committed(run.layout, run.run_id)  # a run with nothing to summarise says so first
-        dataset = run_data.load_for_run(run, run_data.data_for_run(run, data))
-    images = dataset.arrays() if dataset is not None else None
-    load = (lambda: run_data.pictures(run, data)) if data is not None and images is None else None
-    with run_record.marks_interruption(run, "summary"), _kept_outputs_named(run):
-        result = summarize_run(
-            run, baseline=request.baseline, rule=request.rule, images=images, load_images=load, force=force
+    step = plan.stage("summary")[0]
+    if step.action in (SKIP, RECORD):
+        summary = _standing_summary(owner)
+        if step.action == RECORD:
+            owner.stage_done("summary", stage_entry(summary, None))
+    else:
+        clock = StageClock.start()
+        with owner.stage("summary"), _kept_outputs_named(owner):
+            digest = summary_digest(owner.state, base, rule)
+            summary = summarize_run(owner.state, base, rule=rule, images=load_images(), inputs_digest=digest)
+            owner.summarised(summary)
+            owner.stage_done("summary", stage_entry(summary, clock))
+    log.info("%s", comparison_line(summary))
+    cmp = summary.comparison
+    if cmp is not None and cmp.regressed:
+        raise RegressionDetected(
+            f"run {owner.run.run_id}: {cmp.line()} (report: {summary.report_html})", document=summary
         )
-    log.info("%s", comparison_line(result))
-    return result
+    return summary
+
+
+def _standing_summary(owner: RunOwner) -> RunSummary:
+    """The run's summary as it stands, named where its reports are now (an output copied or moved
+    elsewhere names its old place in summary.json)."""
+    summary = owner.state.summary
+    assert summary is not None  # the plan reuses a summary that reads
+    folder = owner.run.summary_dir
+    log.info(
+        "run %s: nothing new since its summary of %s: reusing it", owner.run.run_id, summary.generated_at
+    )
+    return replace(summary, report_html=join(folder, "report.html"), report_md=join(folder, "report.md"))
 
 
 @contextlib.contextmanager
-def _kept_outputs_named(run: RunRef) -> Iterator[None]:
+def _kept_outputs_named(owner: RunOwner) -> Iterator[None]:
     """A summary that cannot be written (a full disk) says that the run's models are kept (not "nothing")."""
     try:
         yield
     except StorageError as exc:
-        error = exc
-        with contextlib.suppress(LenetError):  # a store that fails this check too keeps nothing to name
-            if trained_seeds(run):
-                error = StorageError(
-                    f"{exc}; the summary of run {run.run_id} is incomplete, its trained models and "
-                    f"predictions are kept: rerun `lenet-batch summary --run {run.run_id}` once the storage "
-                    "is fixed"
-                )
-        raise error from None
+        if not owner.state.finished_seeds():
+            raise
+        raise StorageError(
+            f"{exc}; the summary of run {owner.run.run_id} is incomplete, its trained models and "
+            f"predictions are kept: rerun `lenet-batch summary --run {owner.run.run_id}` once the storage "
+            "is fixed"
+        ) from None

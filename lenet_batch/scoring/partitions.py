@@ -11,18 +11,18 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lenet_batch.errors import DataError, StorageError
-from lenet_batch.json_records import JsonRecord
+from lenet_batch.errors import StorageError
 from lenet_batch.provenance import now_utc
 from lenet_batch.store import storage
-from lenet_batch.store.layout import RunRef
+from lenet_batch.store.layout import MARKER, RunRef
+from lenet_batch.store.seed_records import Marker
 from lenet_batch.store.writers import pid_alive
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ PREDICTION_SCHEMA = pa.schema(
     ]
 )
 PART_FILE = "part-00000.parquet"
-MARKER = "_COMMITTED.json"
+__all__ = ["MARKER", "PART_FILE", "PREDICTION_SCHEMA", "Marker", "partition_dir", "write_partition"]
 ROW_GROUP_ROWS = 131_072  # ~14 MB a row group: large enough for scans, small enough to buffer
 # Dictionary-encode the few-valued columns only: trying it on the float columns too (pyarrow's default) took
 # twice the CPU time to write 200k rows and gave 22% larger files (measured side by side, one core).
@@ -176,46 +176,6 @@ def partition_dir(run: RunRef, seed: int, input_name: str | None = None) -> str:
     return run.partition_dir(seed) if input_name is None else run.input_partition_dir(input_name, seed)
 
 
-@dataclass(frozen=True)
-class Marker(JsonRecord):
-    """_COMMITTED.json: a partition's file, rows and size, the model and the input it was made from.
-
-    A partition whose marker names the model a seed has now and the input about to be scored is not scored
-    again (the infer stage's skip): `input_sha256` is records.digest_of_test_split for the test split, the
-    files' own SHA-256 for an --input (None in markers written before it was recorded).
-    """
-
-    file: str
-    rows: int
-    model_sha256: str
-    bytes: int | None = None
-    committed_at: str | None = None
-    run_id: str | None = None
-    seed: int | None = None
-    input: str | None = None
-    input_sha256: str | None = None
-    data_source: str | None = None  # the test split's data folder (the run's evaluation)
-    labelled: int | None = None  # rows with a label, and how many of those the model got right
-    correct: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know, kept
-
-    def accuracy(self) -> float | None:
-        """The share of labelled rows predicted right (None: no labels, or not recorded)."""
-        return self.correct / self.labelled if self.labelled and self.correct is not None else None
-
-
-def read_marker(run: RunRef, seed: int, input_name: str | None = None) -> Marker | None:
-    """A partition's commit marker, or None when it has none (or one this version cannot read)."""
-    uri = storage.join(partition_dir(run, seed, input_name), MARKER)
-    if not storage.exists(uri, run.options):
-        return None
-    try:
-        return Marker.from_json(storage.read_json(uri, run.options), uri)
-    except DataError as exc:  # the partition is scored again, which writes a good marker
-        log.warning("ignoring %s: %s", uri, exc)
-        return None
-
-
 def write_partition(
     run: RunRef,
     seed: int,
@@ -223,31 +183,61 @@ def write_partition(
     model_sha256: str,
     *,
     input_name: str | None = None,
-    tally: dict[str, int] | None = None,
-    **marker_extra: Any,
-) -> dict[str, Any]:
-    """Write one (run, seed) partition (of the test split, or of the named input) atomically and mark it.
+    input: str | None = None,
+    input_sha256: str | None = None,
+    data_source: str | None = None,
+) -> Marker:
+    """Write one (run, seed) partition (of the test split, or of the named input) atomically and mark it;
+    returns the marker it committed (rows, bytes, labelled and correct rows, what it was scored from).
 
     Until the new file is committed the old one (if any) stays in place and readable; a failure (or a
-    kill) leaves at most a staged object that readers never see. `tally` (labelled and correct rows) is
-    filled while the batches are written and goes into the marker.
+    kill) leaves at most a staged object that readers never see.
     """
     options = run.options
-    folder = partition_dir(run, seed, input_name)
-    staged = _staging_uri(run, seed)
-    final = storage.join(folder, PART_FILE)
+    staged, final = _staging_uri(run, seed), storage.join(partition_dir(run, seed, input_name), PART_FILE)
+    count = _Count()
     try:
-        rows = _write_staged(staged, batches, options)
+        rows = _write_staged(staged, count.passing(batches), options)
         size = _move_into_place(staged, final, options)
     except BaseException:
         _remove_quietly(staged, options)
         _remove_staging_folder(run)
         raise
-    marker = {"file": PART_FILE, "rows": rows, "bytes": size, "model_sha256": model_sha256}
-    marker |= {"committed_at": now_utc(), "run_id": run.run_id, "seed": seed, **(tally or {}), **marker_extra}
-    storage.write_json_atomic(storage.join(folder, MARKER), marker, options)
+    marker = Marker(
+        file=PART_FILE,
+        rows=rows,
+        model_sha256=model_sha256,
+        bytes=size,
+        committed_at=now_utc(),
+        run_id=run.run_id,
+        seed=seed,
+        input=input,
+        input_sha256=input_sha256,  # what a rerun compares to skip this seed (pipeline/plan.py)
+        data_source=data_source,
+        labelled=count.labelled,
+        correct=count.correct,
+        omp_num_threads=os.environ.get("OMP_NUM_THREADS"),  # the bits depend on it (see cluster.resources)
+    )
+    storage.write_json_atomic(run.marker_json(seed, input_name), marker.to_json(), options)
     if not storage.is_local(final):  # locally the rename consumed it
         _remove_quietly(staged, options)
     _discard_dead_writers(run, seed)
     _remove_staging_folder(run)
     return marker
+
+
+@dataclass
+class _Count:
+    """Labelled and correct rows of the batches written (the marker's accuracy)."""
+
+    labelled: int = 0
+    correct: int = 0
+
+    def passing(self, batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        """The batches, counted on their way to the file."""
+        for batch in batches:
+            correct = batch.column("correct")
+            if correct.null_count < batch.num_rows:  # a labelled batch
+                self.labelled += batch.num_rows
+                self.correct += int(pc.sum(correct).as_py() or 0)
+            yield batch

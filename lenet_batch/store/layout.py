@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 from lenet_batch.store.backends import StorageOptions
 from lenet_batch.store.storage import join
 
+MARKER = "_COMMITTED.json"  # a partition's commit marker: written last, readers list only marked ones
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -98,6 +100,13 @@ class RunRef:
     def input_partition_dir(self, input_name: str, seed: int) -> str:
         """Where one seed's predictions on a named --input go (never the evaluation partition)."""
         return join(self.layout.scored_root(), f"input={input_name}", f"run_id={self.run_id}", f"seed={seed}")
+
+    def marker_json(self, seed: int, input_name: str | None = None) -> str:
+        """The commit marker of a seed's evaluation partition, or of its partition of a named --input."""
+        folder = (
+            self.partition_dir(seed) if input_name is None else self.input_partition_dir(input_name, seed)
+        )
+        return join(folder, MARKER)
 
     def with_run_id(self, run_id: str) -> "RunRef":
         """Another run in the same output (e.g. the baseline)."""

@@ -1,20 +1,18 @@
 """runs/<run_id>/run.json: the run's config, versions, git commit, data digests and each stage's status."""
 
-import contextlib
-import logging
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
-from lenet_batch.errors import LenetError
+from lenet_batch.config import Recipe, parse_seeds
+from lenet_batch.errors import ConfigError, DataError
 from lenet_batch.json_records import JsonRecord
 from lenet_batch.provenance import Machine, git_commit, machine, now_utc, versions
 from lenet_batch.records import DataInfo, GitCommit
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
 
-log = logging.getLogger(__name__)
+SEEDS_TEXT_LIMIT = 1000  # characters of a recorded seeds spec ("0-7", "0-3,8"): longer ones are not read
 
 
 @dataclass(frozen=True)
@@ -64,10 +62,13 @@ class StageEntry(JsonRecord):
 
 @dataclass(frozen=True)
 class RunRecord(JsonRecord):
-    """runs/<run_id>/run.json: the settings as given (secrets masked), versions, commit, data and stages."""
+    """runs/<run_id>/run.json: the settings as given (secrets masked), the recipe, seeds and data the run
+    recorded, versions, commit, machine and each stage's entry."""
 
     run_id: str
     config: dict[str, Any] = field(default_factory=dict)  # the settings, as config.public_record() gives
+    recipe: Recipe | None = None  # what its seeds are trained with (older run.json: from config, on read)
+    seeds: tuple[int, ...] | None = None  # the seeds asked for (None: not recorded)
     versions: dict[str, str | None] = field(default_factory=dict)
     machine: Machine | None = None  # the driver's host (runs before it did not record one)
     git: GitCommit | None = None
@@ -76,6 +77,17 @@ class RunRecord(JsonRecord):
     updated_at: str | None = None
     stages: dict[str, StageEntry] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know, kept
+
+    @classmethod
+    def from_json(cls, doc: Any, where: str = "run.json") -> "RunRecord":
+        """run.json of any version: one written before `recipe` and `seeds` were recorded has them read
+        from its settings, once, here."""
+        record = super().from_json(doc, where)
+        if record.recipe is None and "recipe" not in doc:
+            record = replace(record, recipe=_legacy_recipe(record.config))
+        if record.seeds is None and "seeds" not in doc:
+            record = replace(record, seeds=_legacy_seeds(record.config))
+        return record
 
     def stage_status(self, stage: str) -> str | None:
         """A stage's status (None when the stage has not run)."""
@@ -92,29 +104,62 @@ class RunRecord(JsonRecord):
         rows = self.stage_seeds("train") + self.stage_seeds("infer")
         return {r.seed for r in rows if r.status == "failed"}
 
-
-def read_run(run: RunRef) -> RunRecord:
-    """The run record, or an empty one when the run has none yet; a damaged one is a DataError naming it."""
-    if not storage.exists(run.run_json, run.options):
-        return RunRecord(run.run_id)
-    return RunRecord.from_json(storage.read_json(run.run_json, run.options), run.run_json)
+    def with_stage(self, stage: str, entry: StageEntry) -> "RunRecord":
+        """The record with one stage's entry set (updated now)."""
+        return replace(self, stages={**self.stages, stage: entry}, updated_at=now_utc())
 
 
-def start(run: RunRef, config: dict[str, Any], data_info: DataInfo | None) -> None:
-    """Record the (already redacted) settings, versions and data of a run; stages are left as they were."""
-    record = read_run(run)
+def _legacy_recipe(config: dict[str, Any]) -> Recipe | None:
+    """The recipe an older run.json asked for in its settings (None when they do not hold one)."""
+    known = {k: config[k] for k in ("epochs", "batch_size", "lr") if k in config}
+    try:
+        return Recipe.from_json(known, "run.json config") if known else None
+    except DataError:
+        return None
+
+
+def _legacy_seeds(config: dict[str, Any]) -> tuple[int, ...] | None:
+    """The seeds an older run.json asked for in its settings (None when they do not parse)."""
+    spec = config.get("seeds")
+    if not isinstance(spec, str | int) or len(str(spec)) > SEEDS_TEXT_LIMIT:
+        return None
+    try:
+        return tuple(parse_seeds(str(spec)))
+    except ConfigError:
+        return None
+
+
+def started(
+    before: RunRecord | None,
+    run_id: str,
+    *,
+    config: dict[str, Any],
+    recipe: Recipe,
+    seeds: tuple[int, ...],
+    data: DataInfo | None,
+) -> RunRecord:
+    """The record of a run whose training starts now: settings (already redacted), recipe, seeds, versions,
+    commit and machine; the data when known, and the stages as they were."""
+    record = before or RunRecord(run_id)
     commit = git_commit()  # None when not run from a checkout (a wheel, a Ray Jobs working_dir)
-    record = replace(
+    recorded = sorted(set(record.seeds or ()) | set(seeds))
+    return replace(
         record,
-        run_id=run.run_id,
+        run_id=run_id,
         config=config,
+        recipe=recipe,
+        seeds=tuple(recorded),
         versions=versions(),
         machine=machine(),  # the driver's host; each seed's metrics.json has its worker's
         git=GitCommit.from_json(commit) if commit else None,
-        data=data_info if data_info is not None else record.data,
+        data=data if data is not None else record.data,
         created_at=record.created_at or now_utc(),
         updated_at=now_utc(),
     )
+
+
+def write_record(run: RunRef, record: RunRecord) -> None:
+    """run.json, atomically: its one writer (the run's owner, pipeline/owner.py, holds it in memory)."""
     storage.write_json_atomic(run.run_json, record.to_json(), run.options)
 
 
@@ -139,45 +184,15 @@ class StageClock:
         """Wall seconds since the clock started, as a stage entry records them."""
         return round(time.monotonic() - self.monotonic, 3)
 
+    def entry(self, rows: list[SeedEntry] | None, status: str | None = None, **summary: Any) -> StageEntry:
+        """The stage's entry as it ends now: status (from its rows unless given), rows, start and seconds.
 
-def update_stage(
-    run: RunRef,
-    stage: str,
-    rows: list[SeedEntry] | None,
-    status: str | None = None,
-    clock: StageClock | None = None,
-    **summary: Any,
-) -> StageEntry:
-    """Set one stage's entry (status, per-seed rows, start and wall seconds) in run.json; returns it.
-
-    `summary` holds the StageEntry fields only some stages fill (input, mean_accuracy, verdict, ...).
-    """
-    record = read_run(run)
-    entry = StageEntry(
-        status=status or status_of_rows(rows or []),
-        started_at=clock.started_at if clock else None,
-        seconds=clock.seconds() if clock else None,
-        finished_at=now_utc(),
-        seeds=tuple(rows) if rows is not None else None,
-        **summary,
-    )
-    record = replace(record, stages={**record.stages, stage: entry}, updated_at=now_utc())
-    storage.write_json_atomic(run.run_json, record.to_json(), run.options)
-    return entry
-
-
-@contextlib.contextmanager
-def marks_interruption(run: RunRef, stage: str) -> Iterator[None]:
-    """Record the stage as 'interrupted' in run.json when the job is stopped inside the block.
-
-    The CLI turns SIGTERM into KeyboardInterrupt (what Ray's blocking calls let through), as Ctrl-C is.
-    """
-    try:
-        yield
-    except KeyboardInterrupt:
-        try:
-            if storage.exists(run.run_json, run.options):  # not recorded yet: nothing to mark
-                update_stage(run, stage, None, status="interrupted")
-        except LenetError as exc:  # the stop must not wait on, or fail for, the record
-            log.warning("could not mark stage %s interrupted in %s: %s", stage, run.run_json, exc)
-        raise
+        `summary` holds the StageEntry fields only some stages fill (input, mean_accuracy, verdict, ...)."""
+        return StageEntry(
+            status=status or status_of_rows(rows or []),
+            started_at=self.started_at,
+            seconds=self.seconds(),
+            finished_at=now_utc(),
+            seeds=tuple(rows) if rows is not None else None,
+            **summary,
+        )

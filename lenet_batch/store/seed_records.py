@@ -1,16 +1,17 @@
-"""A seed's records: metrics.json of a finished seed, its attempts, and its rows in the run's tables.
+"""A seed's records and results: metrics.json of a finished seed, its checkpoint's latest.json, its
+attempts, its partition's commit marker, and its rows in the run's tables.
 
-Each record is a typed value written to and read from JSON here only; a file that is not the expected JSON
-object is a DataError naming it.
+Each record is one typed value: its writer builds it, its reader (state/run_state.py) parses it; a file
+that is not the expected JSON object is a DataError naming it.
 """
 
 import logging
 import os
-import re
 import socket
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
+from lenet_batch.config import Recipe
 from lenet_batch.errors import DataError
 from lenet_batch.json_records import JsonRecord, decode
 from lenet_batch.provenance import Machine, now_utc
@@ -39,7 +40,7 @@ class SeedMetrics(JsonRecord):
 
     run_id: str
     seed: int
-    recipe: dict[str, int | float]  # Recipe's fields; ints first, so 10 epochs stay 10
+    recipe: Recipe
     epochs: tuple[EpochMetrics, ...]
     model_sha256: str
     data: DataInfo = field(default_factory=DataInfo)
@@ -72,14 +73,53 @@ class SeedMetrics(JsonRecord):
         return metrics
 
 
-def _cli_row(result: "TrainResult | ScoreResult") -> dict[str, Any]:
-    """A seed's result as the CLI's table and --json show it: every column, `error` only when there is one."""
-    return {k: v for k, v in asdict(result).items() if k != "error" or v is not None}
+@dataclass(frozen=True)
+class CheckpointPointer(JsonRecord):
+    """A seed's checkpoint/latest.json: the last finished epoch, its parameters file and digest, the
+    metrics so far, and the recipe and data they were trained with (None in older checkpoints)."""
+
+    epoch: int
+    params: str
+    history: tuple[EpochMetrics, ...]
+    params_sha256: str | None = None
+    recipe: Recipe | None = None
+    data: DataInfo | None = None
+
+
+@dataclass(frozen=True)
+class Marker(JsonRecord):
+    """_COMMITTED.json: a partition's file, rows and size, the model and the input it was made from.
+
+    A partition whose marker names the model a seed has now and the input about to be scored is not scored
+    again (the infer stage's skip): `input_sha256` is records.digest_of_test_split for the test split, the
+    files' own SHA-256 for an --input (None in markers written before it was recorded).
+    """
+
+    file: str
+    rows: int
+    model_sha256: str
+    bytes: int | None = None
+    committed_at: str | None = None
+    run_id: str | None = None
+    seed: int | None = None
+    input: str | None = None
+    input_sha256: str | None = None
+    data_source: str | None = None  # the test split's data folder (the run's evaluation)
+    labelled: int | None = None  # rows with a label, and how many of those the model got right
+    correct: int | None = None
+    omp_num_threads: str | None = None  # the scores' bits depend on it (see cluster.resources)
+    extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know, kept
+
+    def accuracy(self) -> float | None:
+        """The share of labelled rows predicted right (None: no labels, or not recorded)."""
+        return self.correct / self.labelled if self.labelled and self.correct is not None else None
 
 
 @dataclass(frozen=True)
 class TrainResult:
-    """A seed's row in the train stage's table."""
+    """A seed's row in the train stage's table, and the metrics.json its training wrote (None: none)."""
+
+    COLUMNS: ClassVar[tuple[str, ...]] = ("seed", "status", "test_accuracy", "train_seconds", "attempts")
 
     seed: int
     status: str  # trained, resumed, skipped or failed
@@ -87,14 +127,17 @@ class TrainResult:
     train_seconds: float | None = None
     attempts: int | None = None
     error: str | None = None
+    metrics: SeedMetrics | None = field(default=None, repr=False, compare=False)
 
     def entry(self) -> SeedEntry:
         """The seed's row as run.json records it."""
-        return SeedEntry(**asdict(self))
+        return SeedEntry(
+            self.seed, self.status, self.test_accuracy, self.train_seconds, self.attempts, error=self.error
+        )
 
     def to_row(self) -> dict[str, Any]:
-        """The seed's row as the CLI prints it (and --json)."""
-        return _cli_row(self)
+        """The seed's row as the CLI prints it (and --json): `error` only when there is one."""
+        return _row(self, self.COLUMNS)
 
     def describe(self) -> str:
         """One progress line: 'seed 3: trained, test accuracy 0.8812, 41.2 s, 1 attempt(s)'."""
@@ -108,22 +151,32 @@ class TrainResult:
 
 @dataclass(frozen=True)
 class ScoreResult:
-    """A seed's row in the infer stage's table."""
+    """A seed's row in the infer stage's table, and the partition marker its scoring wrote (None: none)."""
+
+    COLUMNS: ClassVar[tuple[str, ...]] = ("seed", "status", "rows", "accuracy", "seconds")
 
     seed: int
-    status: str  # scored or failed
+    status: str  # scored, skipped or failed
     rows: int | None = None
     accuracy: float | None = None
     seconds: float | None = None
     error: str | None = None
+    marker: Marker | None = field(default=None, repr=False, compare=False)
 
     def entry(self) -> SeedEntry:
         """The seed's row as run.json records it."""
-        return SeedEntry(**asdict(self))
+        return SeedEntry(
+            self.seed,
+            self.status,
+            rows=self.rows,
+            accuracy=self.accuracy,
+            seconds=self.seconds,
+            error=self.error,
+        )
 
     def to_row(self) -> dict[str, Any]:
-        """The seed's row as the CLI prints it (and --json)."""
-        return _cli_row(self)
+        """The seed's row as the CLI prints it (and --json): `error` only when there is one."""
+        return _row(self, self.COLUMNS)
 
     def describe(self) -> str:
         """One progress line: 'seed 3: scored 10000 images, accuracy 0.8812, 1.2 s'."""
@@ -131,6 +184,11 @@ class ScoreResult:
             return f"seed {self.seed}: failed: {self.error}"
         accuracy = "" if self.accuracy is None else f", accuracy {self.accuracy:.4f}"
         return f"seed {self.seed}: {self.status} {self.rows} images{accuracy}, {self.seconds:.1f} s"
+
+
+def _row(result: "TrainResult | ScoreResult", columns: tuple[str, ...]) -> dict[str, Any]:
+    row = {name: getattr(result, name) for name in columns}
+    return row if result.error is None else {**row, "error": result.error}
 
 
 def progress_line(result: TrainResult | ScoreResult, done: int, total: int) -> str:
@@ -142,17 +200,6 @@ def score_failure(seed: int, error: str) -> ScoreResult:
     """The result of a seed that could not be scored, logged as an error (seen under -q too)."""
     log.error("seed %d: not scored: %s", seed, error)
     return ScoreResult(seed, "failed", error=error[:500])
-
-
-def load_complete(run: RunRef, seed: int) -> SeedMetrics | None:
-    """The seed's metrics when its outputs are complete (metrics.json is written last), else None."""
-    uri = run.metrics_json(seed)
-    if not storage.exists(uri, run.options):
-        return None
-    doc = storage.read_json(uri, run.options)
-    if isinstance(doc, dict) and doc.get("status") != "complete":
-        return None
-    return SeedMetrics.from_json(doc, uri)
 
 
 def read_attempts(run: RunRef, seed: int) -> tuple[Attempt, ...]:
@@ -173,24 +220,3 @@ def record_attempt(run: RunRef, seed: int) -> tuple[Attempt, ...]:
     attempts = (*before, Attempt(len(before) + 1, socket.gethostname(), os.getpid(), now_utc()))
     storage.write_json_atomic(run.attempts_json(seed), [a.to_json() for a in attempts], run.options)
     return attempts
-
-
-def require_run(run: RunRef) -> None:
-    """A run that does not exist is a DataError naming where it was looked for."""
-    if not storage.exists(run.run_dir, run.options):
-        raise DataError(
-            f"run {run.run_id!r} not found: {run.run_dir} does not exist "
-            "(check --run and --output, or train it first)"
-        )
-
-
-def seed_folders(run: RunRef) -> list[int]:
-    """Seeds that have a folder in the run, finished or not."""
-    names = storage.list_dir(run.seeds_dir, run.options)
-    return sorted(int(n.split("=", 1)[1]) for n in names if re.fullmatch(r"seed=\d+", n))
-
-
-def trained_seeds(run: RunRef) -> list[int]:
-    """Seeds of a run whose training is complete; a run that does not exist is a DataError."""
-    require_run(run)
-    return [s for s in seed_folders(run) if load_complete(run, s) is not None]

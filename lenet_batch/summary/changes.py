@@ -1,49 +1,40 @@
-"""What changed between a run and its baseline, from what each recorded (pure): the gate says it beside the
-verdict, so a regression names its likely cause ("changed: lr 0.1 → 0.01") or says that none was recorded.
+"""What changed between a run and its baseline (pure): the gate says it beside the verdict, so that a
+regression names its likely cause ("changed: lr 0.1 → 0.01") or says that none was recorded.
 
-Compared: the recipe's keys (epochs, batch size, lr, normalisation), the data's digests and whether it was
-verified, the test split that was scored, the package versions on the driver, the git commit, the seed set
-and the machine's ISA class (float32 bits differ across classes). A key one side did not record is left out.
+Each summary's run metadata is read as a Manifest (state/manifest.py) and the two are compared there: the
+recipe, the data's digests, limits and verification, the test split, the driver's package versions, the git
+commit, the seed set and the ISA class (float32 bits differ across classes).
 """
 
-from collections.abc import Iterator
-from typing import Any
-
-from lenet_batch.summary.types import Change, RunMetadata, RunSummary
-
-SHORT = 12  # hex digits of a digest or commit shown
+from lenet_batch.config import Recipe, parse_seeds
+from lenet_batch.errors import LenetError
+from lenet_batch.state.manifest import Change, Manifest
+from lenet_batch.summary.types import RunMetadata, RunSummary
 
 
-def _text(value: Any) -> str | None:
-    """A recorded value as the diff shows it: digests and commits shortened, floats as written."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return str(value).lower()
-    text = f"{value:g}" if isinstance(value, float) else str(value)
-    return text[:SHORT] if len(text) in (40, 64) and all(c in "0123456789abcdef" for c in text) else text
+def _seeds(ranges: str) -> tuple[int, ...]:
+    try:
+        return tuple(parse_seeds(ranges)) if ranges else ()
+    except LenetError:  # a hand-edited summary: the seeds are left out of the comparison
+        return ()
 
 
-def _recorded(meta: RunMetadata, scored_digest: str | None) -> dict[str, str | None]:
-    """Every compared key of one run, flat: recipe keys, data.*, versions, git, seeds, isa_class."""
-    values: dict[str, Any] = {k: v for k, v in meta.recipe.items() if k != "note"}
-    values |= {f"data {name}": digest for name, digest in meta.data.sha256.items()}
-    values["data verified"] = meta.data.verified
-    values["test split"] = scored_digest
-    values |= {v.package: v.driver for v in meta.versions}
-    if meta.git is not None:
-        values["git commit"] = meta.git.commit
-        values["git tree dirty"] = meta.git.dirty
-    values["seeds"] = meta.seeds or None
-    values["isa_class"] = meta.machine.isa_class if meta.machine else None
-    return {k: _text(v) for k, v in values.items()}
-
-
-def _pairs(current: dict[str, str | None], baseline: dict[str, str | None]) -> Iterator[Change]:
-    for key, now in current.items():
-        before = baseline.get(key)
-        if now is not None and before is not None and now != before:
-            yield Change(key, before, now)
+def summary_manifest(meta: RunMetadata) -> Manifest:
+    """What a summary's run metadata recorded, as a Manifest."""
+    try:
+        recipe = Recipe.from_json(
+            {k: v for k, v in meta.recipe.items() if k != "note"}, "run_metadata.recipe"
+        )
+    except LenetError:
+        recipe = None
+    return Manifest(
+        recipe=recipe,
+        data=meta.data,
+        seeds=_seeds(meta.seeds),
+        versions={v.package: v.driver for v in meta.versions},
+        git=meta.git,
+        isa_class=meta.machine.isa_class if meta.machine else None,
+    )
 
 
 def run_changes(current: RunSummary, baseline: RunSummary) -> tuple[Change, ...] | None:
@@ -51,6 +42,5 @@ def run_changes(current: RunSummary, baseline: RunSummary) -> tuple[Change, ...]
     has no run metadata to compare (a summary.json written before it was recorded)."""
     if current.run_metadata is None or baseline.run_metadata is None:
         return None
-    ours = _recorded(current.run_metadata, current.scored.digest if current.scored else None)
-    theirs = _recorded(baseline.run_metadata, baseline.scored.digest if baseline.scored else None)
-    return tuple(_pairs(ours, theirs))
+    ours, theirs = summary_manifest(current.run_metadata), summary_manifest(baseline.run_metadata)
+    return tuple(ours.differences(theirs))

@@ -9,86 +9,49 @@ reused: nothing is written, and the verdict (exit 4 included) is the one it reco
 
 import hashlib
 import json
-import logging
-from dataclasses import asdict, replace
-from typing import Any
+from dataclasses import asdict
 
 from lenet_batch import __version__
 from lenet_batch.config import GateRule
-from lenet_batch.errors import DataError
-from lenet_batch.scoring.committed import committed_partitions
-from lenet_batch.scoring.partitions import read_marker
-from lenet_batch.store import storage
-from lenet_batch.store.layout import RunRef
-from lenet_batch.store.run_record import RunRecord, read_run
-from lenet_batch.store.seed_records import load_complete
-from lenet_batch.store.storage import join
-from lenet_batch.summary.baseline import Baseline, load_baseline
+from lenet_batch.state.run_state import RunState
 from lenet_batch.summary.types import SCHEMA_VERSION, RunSummary
-
-log = logging.getLogger(__name__)
 
 MARKER_KEYS = ("model_sha256", "input_sha256", "rows", "committed_at")
 READ_STAGES = ("train", "infer")  # what the evaluation was made by (not a named --input, not later stages)
 
 
-def _predictions(run: RunRef) -> dict[str, Any]:
+def _predictions(state: RunState) -> dict[str, object]:
     """Per committed partition of the run's evaluation: what its marker says it was made from."""
-    seen: dict[str, Any] = {}
-    for part in committed_partitions(run.layout, run.run_id):
-        marker = read_marker(run, part.seed)
-        metrics = load_complete(run, part.seed)
-        seen[str(part.seed)] = {
-            "marker": {k: getattr(marker, k) for k in MARKER_KEYS} if marker else None,
+    seen: dict[str, object] = {}
+    for seed, s in sorted((state.seeds or {}).items()):
+        if s.marker is None:
+            continue
+        metrics = s.metrics
+        seen[str(seed)] = {
+            "marker": {k: getattr(s.marker, k) for k in MARKER_KEYS},
             "metrics": [metrics.model_sha256, metrics.finished_at] if metrics else None,
         }
     return seen
 
 
-def inputs_digest(run: RunRef, record: RunRecord, base: Baseline, rule: GateRule) -> str:
+def inputs_digest(
+    state: RunState, baseline: RunSummary | None, baseline_id: str | None, rule: GateRule
+) -> str:
     """The digest of everything the run's summary is made from (see the module's docstring)."""
-    baseline = base.summary
+    record = state.record
     parts = {
         "code": [__version__, SCHEMA_VERSION],
-        "predictions": _predictions(run),
+        "predictions": _predictions(state),
         "run": {
-            "data": record.data.to_json() if record.data else None,
-            "seeds": record.config.get("seeds"),
-            "failed": sorted(record.failed_seeds()),
-            "stages": {k: v.to_json() for k, v in record.stages.items() if k in READ_STAGES},
+            "data": record.data.to_json() if record and record.data else None,
+            "seeds": list(record.seeds or ()) if record else None,
+            "failed": sorted(record.failed_seeds()) if record else [],
+            "stages": {k: v.to_json() for k, v in record.stages.items() if k in READ_STAGES}
+            if record
+            else {},
         },
-        "baseline": [base.run_id, baseline.generated_at, baseline.inputs_digest] if baseline else None,
+        "baseline": [baseline_id, baseline.generated_at, baseline.inputs_digest] if baseline else None,
         "rule": asdict(rule),
     }
     text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def previous_summary(run: RunRef, digest: str) -> RunSummary | None:
-    """The run's summary.json when it was made from inputs with this digest (and this schema), else None."""
-    if not storage.exists(run.summary_json, run.options):
-        return None
-    try:
-        summary = RunSummary.from_json(storage.read_json(run.summary_json, run.options), run.summary_json)
-    except DataError as exc:  # made again, which writes a good one
-        log.warning("summarising again: %s", exc)
-        return None
-    if summary.inputs_digest != digest or summary.schema_version != SCHEMA_VERSION:
-        return None
-    # Where its reports are now (an output copied or moved elsewhere names its old place in summary.json).
-    folder = run.summary_dir
-    return replace(summary, report_html=join(folder, "report.html"), report_md=join(folder, "report.md"))
-
-
-def has_pictures(summary: RunSummary) -> bool:
-    """The summary drew the article's two image pictures (it had the dataset)."""
-    return "train_images.png" in summary.files
-
-
-def reusable_summary(run: RunRef, baseline: str, rule: GateRule) -> RunSummary | None:
-    """The run's summary when nothing is new since it was made and it has its pictures, else None.
-
-    What a finished night checks: no statistics, figures or data are loaded for it."""
-    base = load_baseline(run, baseline)
-    previous = previous_summary(run, inputs_digest(run, read_run(run), base, rule))
-    return previous if previous is not None and has_pictures(previous) else None

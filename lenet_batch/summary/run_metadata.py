@@ -5,6 +5,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from lenet_batch.records import Attempt, DataInfo, hosts_of
+from lenet_batch.state.manifest import seed_ranges
 from lenet_batch.store.run_record import RunRecord
 from lenet_batch.store.seed_records import SeedMetrics
 from lenet_batch.summary.types import (
@@ -18,29 +19,12 @@ from lenet_batch.summary.types import (
 STAGE_ORDER = ("train", "infer")  # then any other recorded stage, and this summary last
 
 
-def seed_ranges(seeds: Sequence[int]) -> str:
-    """Seeds as compact ranges: [0, 1, 2, 3, 7, 9, 10] -> '0-3,7,9-10'."""
-    parts: list[str] = []
-    ordered = sorted(set(seeds))
-    start = prev = None
-    for s in [*ordered, None]:
-        if s is not None and prev is not None and s == prev + 1:
-            prev = s
-            continue
-        if start is not None:
-            parts.append(str(start) if start == prev else f"{start}-{prev}")
-        start = prev = s
-    return ",".join(parts)
-
-
 def _recipe(record: RunRecord, metrics: dict[int, SeedMetrics | None]) -> dict[str, int | float | str]:
-    """The recipe the seeds were trained with (from their metrics.json), else the one run.json asked for."""
-    recipes = {
-        repr(sorted(m.recipe.items())): m.recipe for m in metrics.values() if m is not None and m.recipe
-    }
+    """The recipe the seeds were trained with (their metrics.json: a run keeps one), else run.json's."""
+    recipes = {m.recipe for m in metrics.values() if m is not None}
     if len(recipes) == 1:
-        return dict(next(iter(recipes.values())))
-    asked = {k: record.config[k] for k in ("epochs", "batch_size", "lr") if k in record.config}
+        return next(iter(recipes)).to_json()
+    asked = record.recipe.to_json() if record.recipe else {}
     return {**asked, "note": f"{len(recipes)} different recipes among the seeds"} if recipes else asked
 
 

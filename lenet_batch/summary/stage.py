@@ -1,8 +1,8 @@
-"""The summary stage: a run's predictions and metrics in; its summary, report and regression verdict out."""
+"""The summary stage: a run's predictions and its state's records in; its summary, report and the gate's
+verdict out (the run's owner records it in run.json)."""
 
 import io
 import logging
-from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -11,19 +11,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from lenet_batch.config import GateRule, parse_seeds
+from lenet_batch.config import GateRule
 from lenet_batch.data.inputs import TEST_SPLIT
-from lenet_batch.errors import DataError, RegressionDetected
+from lenet_batch.errors import DataError
 from lenet_batch.provenance import now_utc
-from lenet_batch.records import Attempt
 from lenet_batch.scoring.committed import read_predictions
-from lenet_batch.scoring.partitions import read_marker
-from lenet_batch.store import run_record, storage
+from lenet_batch.state.run_state import RunState
+from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
-from lenet_batch.store.run_record import RunRecord, SeedEntry, StageClock
-from lenet_batch.store.seed_records import SeedMetrics, load_complete, read_attempts
-from lenet_batch.summary import disagreement, figures, gate, reuse
-from lenet_batch.summary.baseline import PREVIOUS, Baseline, load_baseline
+from lenet_batch.store.run_record import RunRecord, SeedEntry, StageClock, StageEntry
+from lenet_batch.store.seed_records import SeedMetrics
+from lenet_batch.summary import disagreement, figures, gate
+from lenet_batch.summary.baseline import Baseline
 from lenet_batch.summary.prediction_frame import PREDICTION_COLUMNS
 from lenet_batch.summary.report_render import render_html, render_markdown
 from lenet_batch.summary.run_metadata import run_metadata
@@ -36,22 +35,20 @@ PICTURE_COUNT = 18  # images in each of the seed article's two pictures
 TABLES = ("summary.parquet", "per_class.parquet", "per_seed.csv", "disagreement.parquet")
 
 
-def read_metrics(run: RunRef, seeds: list[int]) -> dict[int, SeedMetrics | None]:
-    """Each seed's metrics.json (None, with a warning, where a seed has none)."""
-    metrics = {seed: load_complete(run, seed) for seed in seeds}
+def seed_metrics(state: RunState, seeds: list[int]) -> dict[int, SeedMetrics | None]:
+    """Each predicted seed's metrics.json as the state holds it (None, with a warning, where it has none)."""
+    metrics = {seed: state.seed(seed).metrics for seed in seeds}
     for seed, m in metrics.items():
         if m is None:
-            log.warning("seed %d: no %s; its training numbers are left empty", seed, run.metrics_json(seed))
+            log.warning(
+                "seed %d: no %s; its training numbers are left empty", seed, state.run.metrics_json(seed)
+            )
     return metrics
 
 
 def failed_seeds(record: RunRecord, predicted: list[int]) -> list[int]:
-    """Seeds the train or infer stage marked failed, plus configured seeds that have no predictions."""
-    failed = record.failed_seeds()
-    spec = record.config.get("seeds")
-    if spec is not None:
-        failed.update(set(parse_seeds(str(spec))) - set(predicted))
-    return sorted(failed)
+    """Seeds the train or infer stage marked failed, plus the run's seeds that have no predictions."""
+    return sorted(record.failed_seeds() | (set(record.seeds or ()) - set(predicted)))
 
 
 def parquet_bytes(frame: pd.DataFrame) -> bytes:
@@ -102,68 +99,56 @@ def write_outputs(run: RunRef, tables: dict[str, bytes], drawn: dict, summary: R
     storage.write_json_atomic(run.summary_json, summary.to_json(), options)
 
 
-def failed_attempts(run: RunRef, failed: tuple[int, ...]) -> dict[int, tuple[Attempt, ...]]:
-    """attempts.json of the seeds that left no predictions (the others' attempts are in metrics.json)."""
-    return {seed: read_attempts(run, seed) for seed in failed}
-
-
-def _statistics(run: RunRef, record: RunRecord) -> tuple[RunStatistics, dict[int, SeedMetrics | None]]:
+def _statistics(state: RunState) -> tuple[RunStatistics, dict[int, SeedMetrics | None]]:
     """The run's statistics from its committed predictions, and each predicted seed's metrics."""
+    run = state.run
     table = read_predictions(run.layout, run.run_id, columns=list(PREDICTION_COLUMNS))
     if table.num_rows == 0:
         raise DataError(
             f"run {run.run_id}: no predictions under {run.layout.predictions_root()}; run infer first"
         )
     seeds = sorted(int(s) for s in pc.unique(table.column("seed")).to_pylist())
-    metrics = read_metrics(run, seeds)
+    metrics = seed_metrics(state, seeds)
+    record = state.record or RunRecord(run.run_id)
     return compute_statistics(table, metrics, run.run_id, failed_seeds(record, seeds)), metrics
 
 
 def summarize_run(
-    run: RunRef,
+    state: RunState,
+    base: Baseline,
     *,
-    baseline: str = PREVIOUS,
     rule: GateRule | None = None,
     images: dict | None = None,
-    load_images: Callable[[], dict | None] | None = None,
-    force: bool = False,
+    inputs_digest: str = "",
 ) -> RunSummary:
-    """Summarise one run into runs/<id>/summary/; raises RegressionDetected (exit 4) after writing.
-
-    With nothing new since the run's last summary (summary/reuse.py) that summary is reused and nothing is
-    written, unless `force`; `load_images` is called only when a summary is made (for its pictures).
-    """
+    """Summarise one run into runs/<id>/summary/ (its tables, figures, reports, summary.json last) and
+    return the summary; the caller records it and fails the job on a regression."""
     clock = StageClock.start()
-    rule = rule or GateRule()
-    base = load_baseline(run, baseline)  # a bad baseline fails before any work
-    record = run_record.read_run(run)
-    digest = reuse.inputs_digest(run, record, base, rule)
-    previous = None if force else reuse.previous_summary(run, digest)
-    if previous is not None and (reuse.has_pictures(previous) or (images is None and load_images is None)):
-        return finish_reused(run, previous)
-    if images is None and load_images is not None:
-        images = load_images()
-        if previous is not None and images is None:  # the pictures cannot be drawn now either
-            return finish_reused(run, previous)
-    summary, files = _summary_files(run, record, base, rule, images, clock)
-    summary = replace(summary, inputs_digest=digest)
-    write_outputs(run, *files, summary)
-    return finish(run, summary, clock)
+    summary, files = _summary_files(state, base, rule or GateRule(), images, clock)
+    summary = replace(summary, inputs_digest=inputs_digest)
+    write_outputs(state.run, *files, summary)
+    acc = summary.across_seeds
+    std = "undefined" if acc.std is None else f"{acc.std:.4f}"
+    log.info(
+        "run %s: %d seeds, mean test accuracy %.4f (std %s), ensemble %.4f; report %s",
+        *(state.run_id, summary.n_seeds, acc.mean, std, summary.ensemble.accuracy, summary.report_html),
+    )
+    return summary
 
 
 def _summary_files(
-    run: RunRef, record: RunRecord, base: Baseline, rule: GateRule, images: dict | None, clock: StageClock
+    state: RunState, base: Baseline, rule: GateRule, images: dict | None, clock: StageClock
 ) -> tuple[RunSummary, tuple[dict, dict]]:
     """The summary with its comparison and metadata, and its (tables, figures) to write."""
-    result, metrics = _statistics(run, record)
+    run, record = state.run, state.record or RunRecord(state.run_id)
+    result, metrics = _statistics(state)
     summary = result.summary
     writing = StageTime("summary", "writing this report", clock.started_at, None, clock.seconds())
+    attempts = {seed: state.seed(seed).attempts for seed in summary.failed_seeds}
     summary = replace(
         summary,
-        run_metadata=run_metadata(
-            record, summary.per_seed, metrics, failed_attempts(run, summary.failed_seeds), writing
-        ),
-        scored=scored_input(run, summary),
+        run_metadata=run_metadata(record, summary.per_seed, metrics, attempts, writing),
+        scored=scored_input(state, summary),
     )
     summary = replace(summary, comparison=gate.compare(summary, base.summary, rule, why_none=base.reason))
     pictures, test_predictions = picture_inputs(images, result.samples)
@@ -179,17 +164,17 @@ def _summary_files(
     return summary, (tables, drawn)
 
 
-def scored_input(run: RunRef, summary: RunSummary) -> ScoredInput:
+def scored_input(state: RunState, summary: RunSummary) -> ScoredInput:
     """What the seeds' predictions were scored on, from their partitions' markers; a DataError when the
     seeds were scored on different test splits (rescore them with `infer --force`)."""
-    markers = {seed: read_marker(run, seed) for seed in summary.seeds}
+    markers = {seed: state.seed(seed).marker for seed in summary.seeds}
     digests = {m.input_sha256 for m in markers.values() if m is not None and m.input_sha256}
     if len(digests) > 1:
         by_digest = {d: [s for s, m in markers.items() if m and m.input_sha256 == d] for d in sorted(digests)}
         listed = "; ".join(f"seeds {seeds} on {d}" for d, seeds in by_digest.items())
         raise DataError(
-            f"run {run.run_id}: its seeds were scored on different test splits ({listed}); rescore them "
-            f"with `lenet-batch infer --run {run.run_id} --force` before summarising. Nothing was written"
+            f"run {state.run_id}: its seeds were scored on different test splits ({listed}); rescore them "
+            f"with `lenet-batch infer --run {state.run_id} --force` before summarising. Nothing was written"
         )
     sources = {m.data_source for m in markers.values() if m is not None and m.data_source}
     return ScoredInput(
@@ -200,55 +185,19 @@ def scored_input(run: RunRef, summary: RunSummary) -> ScoredInput:
     )
 
 
-def finish_reused(run: RunRef, summary: RunSummary) -> RunSummary:
-    """A summary with nothing new: nothing written (run.json only when it lost the stage), same verdict."""
-    log.info(
-        "run %s: nothing new since its summary of %s: reusing %s",
-        run.run_id,
-        summary.generated_at,
-        summary.report_html,
-    )
-    cmp = summary.comparison
-    record = run_record.read_run(run)
-    if record.stage_status("summary") != ("regressed" if cmp and cmp.regressed else "complete"):
-        _record_stage(run, summary, None)
-    if cmp is not None and cmp.regressed:
-        raise RegressionDetected(
-            f"run {run.run_id}: {cmp.line()} (report: {summary.report_html})", document=summary
-        )
-    return summary
-
-
-def _record_stage(run: RunRef, summary: RunSummary, clock: StageClock | None) -> None:
-    """The summary stage in run.json: status, verdict, baseline, report."""
+def stage_entry(summary: RunSummary, clock: StageClock | None) -> StageEntry:
+    """The summary stage's entry in run.json: status, verdict, baseline, report."""
     cmp, acc = summary.comparison, summary.across_seeds
-    seed_rows = [SeedEntry(r.seed, attempts=r.attempts, hosts=r.hosts) for r in summary.per_seed]
-    run_record.update_stage(
-        run,
-        "summary",
-        seed_rows,
-        status="regressed" if cmp.regressed else "complete",
-        clock=clock,
+    rows = [SeedEntry(r.seed, attempts=r.attempts, hosts=r.hosts) for r in summary.per_seed]
+    fields = dict(
         mean_accuracy=acc.mean,
         ensemble_accuracy=summary.ensemble.accuracy,
-        baseline_run_id=cmp.baseline_run_id,
-        regressed=cmp.regressed,
-        verdict=cmp.outcome(),
+        baseline_run_id=cmp.baseline_run_id if cmp else None,
+        regressed=cmp.regressed if cmp else False,
+        verdict=cmp.outcome() if cmp else "n/a",
         report_html=summary.report_html,
     )
-
-
-def finish(run: RunRef, summary: RunSummary, clock: StageClock) -> RunSummary:
-    """Record the stage in run.json, log the result, and fail the job on a regression."""
-    cmp, acc = summary.comparison, summary.across_seeds
-    _record_stage(run, summary, clock)
-    std = "undefined" if acc.std is None else f"{acc.std:.4f}"
-    log.info(
-        "run %s: %d seeds, mean test accuracy %.4f (std %s), ensemble %.4f; report %s",
-        *(run.run_id, summary.n_seeds, acc.mean, std, summary.ensemble.accuracy, summary.report_html),
-    )
-    if cmp.regressed:
-        raise RegressionDetected(
-            f"run {run.run_id}: {cmp.line()} (report: {summary.report_html})", document=summary
-        )
-    return summary
+    status = "regressed" if cmp is not None and cmp.regressed else "complete"
+    if clock is None:
+        return StageEntry(status=status, finished_at=now_utc(), seeds=tuple(rows), **fields)
+    return clock.entry(rows, status, **fields)

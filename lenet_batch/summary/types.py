@@ -14,8 +14,14 @@ from lenet_batch.json_records import JsonRecord, decode
 from lenet_batch.provenance import Machine
 from lenet_batch.records import DataInfo, GitCommit
 
+# What changed since the baseline is the manifests' comparison (state/manifest.py); named here too, as the
+# summary's readers (gate, report) know it.
+from lenet_batch.state.manifest import Change, changes_text  # noqa: F401
+
 SCHEMA_VERSION = 3
 NOT_COMPARABLE = "not comparable"  # the gate's verdict for runs scored on different test data
+# The gate's verdicts ("" in summary.json files written before the verdict was recorded).
+VERDICTS = ("passed", "regressed", "n/a", NOT_COMPARABLE, "")
 MIN_INTERVAL_SEEDS = 3  # below, a t-interval is too wide to mean anything: "too few seeds for an interval"
 
 
@@ -152,26 +158,6 @@ class SeedCounts(JsonRecord):
 
     current: int
     baseline: int | None = None
-
-
-@dataclass(frozen=True)
-class Change(JsonRecord):
-    """One thing tonight's run and its baseline recorded differently (a recipe key, a digest, a version)."""
-
-    key: str
-    baseline: str | None
-    current: str | None
-
-    def text(self) -> str:
-        """'lr 0.1 → 0.01'."""
-        return f"{self.key} {self.baseline if self.baseline is not None else '—'} → {self.current or '—'}"
-
-
-def changes_text(changes: "tuple[Change, ...] | None") -> str | None:
-    """What changed in words ('lr 0.1 → 0.01, seeds 0-2 → 3-5'), 'nothing recorded changed', or None."""
-    if changes is None:
-        return None
-    return ", ".join(c.text() for c in changes) or "nothing recorded changed"
 
 
 @dataclass(frozen=True)

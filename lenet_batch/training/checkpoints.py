@@ -1,23 +1,21 @@
 """A seed's epoch checkpoint: parameters named by epoch, then latest.json pointing at them (with a digest).
 
-latest.json also records the recipe and the data the epochs were trained with, so that a resume can be
-checked against the request (training.plan). Reading a seed's state needs no MXNet: the driver plans with
-it before any cluster or model exists.
+latest.json (store.seed_records.CheckpointPointer) also records the recipe and the data the epochs were
+trained with: the run's state reads it to plan a resume (pipeline/plan.py), and a task resumes only from a
+checkpoint of its own recipe and data.
 """
 
-import dataclasses
 import hashlib
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from lenet_batch.config import Recipe
-from lenet_batch.errors import DataError, StorageError
+from lenet_batch.errors import ConfigError, DataError, StorageError
 from lenet_batch.records import DataInfo
+from lenet_batch.state.manifest import Manifest
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
-from lenet_batch.store.seed_records import EpochMetrics, TrainResult, load_complete, seed_folders
-from lenet_batch.training.plan import SeedState
+from lenet_batch.store.seed_records import CheckpointPointer, EpochMetrics
 
 log = logging.getLogger(__name__)
 
@@ -31,101 +29,60 @@ class Checkpoint:
     history: list[EpochMetrics]
 
 
-def _pointer(run: RunRef, seed: int) -> dict[str, Any] | None:
+def _pointer_uri(run: RunRef, seed: int) -> str:
+    return storage.join(run.checkpoint_dir(seed), "latest.json")
+
+
+def _pointer(run: RunRef, seed: int) -> CheckpointPointer | None:
     """latest.json of the seed's checkpoint when there is a readable one (else None: start from scratch)."""
-    uri = storage.join(run.checkpoint_dir(seed), "latest.json")
-    if not storage.exists(uri, run.options):
-        return None
+    uri = _pointer_uri(run, seed)
     try:
-        latest = storage.read_json(uri, run.options)
-        return {
-            **latest,
-            "epoch": int(latest["epoch"]),
-            "params": str(latest["params"]),
-            "history": list(latest["history"]),
-        }
-    except (StorageError, DataError, KeyError, TypeError, ValueError) as exc:
-        log.warning("seed %d: ignoring unreadable checkpoint (%s)", seed, exc)
-        return None
-
-
-def load_checkpoint(run: RunRef, seed: int) -> Checkpoint | None:
-    """The last epoch checkpoint, if one is there and intact (else None: start from scratch)."""
-    latest = _pointer(run, seed)
-    if latest is None:
-        return None
-    try:
-        params = storage.read_bytes(storage.join(run.checkpoint_dir(seed), latest["params"]), run.options)
-        history = [EpochMetrics.from_json(m, "latest.json history") for m in latest["history"]]
+        if not storage.exists(uri, run.options):
+            return None
+        return CheckpointPointer.from_json(storage.read_json(uri, run.options), uri)
     except (StorageError, DataError) as exc:
         log.warning("seed %d: ignoring unreadable checkpoint (%s)", seed, exc)
         return None
-    if hashlib.sha256(params).hexdigest() != latest.get("params_sha256"):
+
+
+def load_checkpoint(run: RunRef, seed: int, recipe: Recipe, data: DataInfo) -> Checkpoint | None:
+    """The last epoch checkpoint, if one is there, intact and of this recipe and data (None: start from
+    scratch; ConfigError for a checkpoint of another recipe or data, which is never resumed)."""
+    latest = _pointer(run, seed)
+    if latest is None:
+        return None
+    if latest.recipe is not None:
+        changes = Manifest(recipe, data).differences(Manifest(latest.recipe, latest.data), identity_only=True)
+        if changes:
+            said = ", ".join(f"{c.key} recorded {c.baseline}, requested {c.current}" for c in changes)
+            raise ConfigError(f"seed {seed} of run {run.run_id}: its checkpoint was made otherwise ({said})")
+    try:
+        params = storage.read_bytes(storage.join(run.checkpoint_dir(seed), latest.params), run.options)
+    except StorageError as exc:
+        log.warning("seed %d: ignoring unreadable checkpoint (%s)", seed, exc)
+        return None
+    if hashlib.sha256(params).hexdigest() != latest.params_sha256:
         log.warning("seed %d: ignoring checkpoint whose parameters fail their digest", seed)
         return None
-    return Checkpoint(epoch=int(latest["epoch"]), params=params, history=history)
+    return Checkpoint(epoch=latest.epoch, params=params, history=list(latest.history))
 
 
 def save_checkpoint(
-    run: RunRef,
-    seed: int,
-    history: list[EpochMetrics],
-    params: bytes,
-    *,
-    recipe: Recipe,
-    data: DataInfo,
+    run: RunRef, seed: int, history: list[EpochMetrics], params: bytes, *, recipe: Recipe, data: DataInfo
 ) -> None:
     """Write epoch-named parameters, then point latest.json at them, then drop the older file."""
     folder = run.checkpoint_dir(seed)
     epoch = history[-1].epoch
     name = f"epoch-{epoch:04d}.params"
     storage.write_bytes_atomic(storage.join(folder, name), params, run.options)
-    latest = {
-        "epoch": epoch,
-        "params": name,
-        "params_sha256": hashlib.sha256(params).hexdigest(),
-        "history": [m.to_json() for m in history],
-        "recipe": dataclasses.asdict(recipe),
-        "data": data.to_json(),
-    }
-    storage.write_json_atomic(storage.join(folder, "latest.json"), latest, run.options)
+    latest = CheckpointPointer(
+        epoch=epoch,
+        params=name,
+        history=tuple(history),
+        params_sha256=hashlib.sha256(params).hexdigest(),
+        recipe=recipe,
+        data=data,
+    )
+    storage.write_json_atomic(_pointer_uri(run, seed), latest.to_json(), run.options)
     if epoch > 1:
         storage.remove(storage.join(folder, f"epoch-{epoch - 1:04d}.params"), run.options)
-
-
-def seed_state(run: RunRef, seed: int) -> SeedState:
-    """What the run's files say about a seed: finished (metrics.json), checkpointed, or nothing."""
-    done = load_complete(run, seed)
-    if done is not None:
-        return SeedState(
-            seed,
-            finished=True,
-            epoch=len(done.epochs),
-            recipe=done.recipe,
-            data=done.data,
-            test_accuracy=done.test_accuracy,
-            train_seconds=done.train_seconds,
-            attempts=len(done.attempts),
-        )
-    latest = _pointer(run, seed)
-    if latest is None:
-        return SeedState(seed)
-    recipe, data = latest.get("recipe"), latest.get("data")
-    return SeedState(
-        seed,
-        epoch=int(latest["epoch"]),
-        recipe=recipe if isinstance(recipe, dict) else None,
-        data=DataInfo.from_json(data, "latest.json data") if isinstance(data, dict) else None,
-    )
-
-
-def skipped(state: SeedState) -> TrainResult:
-    """A complete seed's row when it is not trained again (logged once, wherever that is decided)."""
-    log.info("seed %d: already complete (test accuracy %.4f), skipped", state.seed, state.test_accuracy)
-    return TrainResult(state.seed, "skipped", state.test_accuracy, state.train_seconds, state.attempts)
-
-
-def run_states(run: RunRef, seeds: list[int]) -> dict[int, SeedState]:
-    """The state of the asked-for seeds and of every other seed the run has a folder for."""
-    present = seed_folders(run) if storage.exists(run.seeds_dir, run.options) else []
-    return {s: seed_state(run, s) for s in sorted(set(seeds) | set(present))}

@@ -3,7 +3,6 @@
 This is the plain function a Ray task wraps; it knows nothing of Ray.
 """
 
-import dataclasses
 import hashlib
 import logging
 import os
@@ -18,10 +17,9 @@ from lenet_batch.records import Attempt, DataInfo
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
 from lenet_batch.store.seed_records import EpochMetrics, SeedMetrics, TrainResult, record_attempt
-from lenet_batch.training.checkpoints import Checkpoint, load_checkpoint, save_checkpoint, seed_state, skipped
+from lenet_batch.training.checkpoints import Checkpoint, load_checkpoint, save_checkpoint
 from lenet_batch.training.loop import train_seed
 from lenet_batch.training.model import mx_context
-from lenet_batch.training.plan import RESUME, SKIP, plan_seeds
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +40,7 @@ def _metrics(run: RunRef, seed: int, recipe: Recipe, data_info: DataInfo, done: 
     return SeedMetrics(
         run_id=run.run_id,
         seed=seed,
-        recipe=dataclasses.asdict(recipe),
+        recipe=recipe,
         epochs=tuple(done.history),
         model_sha256=hashlib.sha256(done.params).hexdigest(),
         data=data_info,
@@ -66,17 +64,15 @@ def run_seed(
     run: RunRef,
     context: tuple[str, int] = ("cpu", 0),
 ) -> TrainResult:
-    """Train (or resume, or skip) one seed; returns its row for the run's per-seed table.
+    """Train one seed as the run's plan asked (pipeline/plan.py); returns its row with its metrics.json.
 
-    The seed is planned again from its files as they are now (training.plan): a retried task resumes from
-    the last checkpoint, and files recording another recipe or other data are refused (ConfigError).
+    A retried task resumes from the seed's last checkpoint (of this recipe and data); a seed another
+    process finished since the plan is left as it is.
     """
-    state = seed_state(run, seed)
-    plan = plan_seeds(run.run_id, [seed], {seed: state}, recipe, data_info)[0]
-    if plan.action == SKIP:
-        return skipped(state)
+    if storage.exists(run.metrics_json(seed), run.options):
+        return _finished_meanwhile(run, seed)
     attempts = record_attempt(run, seed)
-    resume = _resume_point(run, seed, len(attempts)) if plan.action == RESUME else None
+    resume = _resume_point(run, seed, recipe, data_info, len(attempts))
     started = time.perf_counter()
 
     def on_epoch(hist, p):
@@ -87,12 +83,25 @@ def run_seed(
     metrics = _metrics(run, seed, recipe, data_info, done)
     _commit(run, seed, params, metrics)
     status = "resumed" if resume is not None else "trained"
-    return TrainResult(seed, status, metrics.test_accuracy, metrics.train_seconds, len(attempts))
+    return TrainResult(
+        seed, status, metrics.test_accuracy, metrics.train_seconds, len(attempts), metrics=metrics
+    )
 
 
-def _resume_point(run: RunRef, seed: int, attempt: int) -> Checkpoint | None:
+def _finished_meanwhile(run: RunRef, seed: int) -> TrainResult:
+    """A seed whose metrics.json another process wrote since the run was planned: skipped, as it stands."""
+    metrics = SeedMetrics.from_json(
+        storage.read_json(run.metrics_json(seed), run.options), run.metrics_json(seed)
+    )
+    log.info("seed %d: finished by another process since the plan, skipped", seed)
+    return TrainResult(
+        seed, "skipped", metrics.test_accuracy, metrics.train_seconds, len(metrics.attempts), metrics=metrics
+    )
+
+
+def _resume_point(run: RunRef, seed: int, recipe: Recipe, data: DataInfo, attempt: int) -> Checkpoint | None:
     """The seed's last epoch checkpoint (None: none readable, start over)."""
-    resume = load_checkpoint(run, seed)
+    resume = load_checkpoint(run, seed, recipe, data)
     if resume is not None:
         log.info("seed %d: resuming after epoch %d (attempt %d)", seed, resume.epoch, attempt)
     return resume

@@ -1,0 +1,179 @@
+"""The hand commands on one run: `train`, `infer` and `summary`.
+
+Each refuses what it cannot do before anything starts (preflight), reads the run's state once, plans
+(pipeline/plan.py), and then either returns the plan (--dry-run: nothing started, nothing written) or
+carries it out on the run's owner and returns what its stage did. A command that wrote nothing keeps no log.
+"""
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lenet_batch.cluster.preflight import check_local_gpus
+from lenet_batch.config import Settings
+from lenet_batch.errors import DataError, ModelFileError
+from lenet_batch.pipeline import run_data, stages
+from lenet_batch.pipeline.owner import RunOwner
+from lenet_batch.pipeline.plan import Plan, Request, plan
+from lenet_batch.pipeline.requests import (
+    InferRequest,
+    SummaryRequest,
+    TrainRequest,
+    summary_digest,
+    train_plan_request,
+)
+from lenet_batch.state import listing
+from lenet_batch.state.run_state import RunState, read_state
+from lenet_batch.store import hand_writers, run_log
+from lenet_batch.store.backends import check_reachable_by_workers
+from lenet_batch.store.seed_records import ScoreResult, TrainResult
+from lenet_batch.summary.baseline import load_baseline
+from lenet_batch.summary.types import RunSummary
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Done:
+    """What a hand command did: its plan, and its stage's rows (None: a dry run, nothing done)."""
+
+    plan: Plan
+    rows: list[TrainResult] | list[ScoreResult] | None = None
+    summary: RunSummary | None = None
+    notes: dict[str, str] = field(default_factory=dict)  # what a dry run found out (the data it would use)
+
+
+def preflight(settings: Settings, *inputs: str | None) -> None:
+    """Refusals before any work, a dry run's too: storage Ray workers cannot see (memory://), GPUs this
+    machine cannot give when no cluster is named."""
+    check_reachable_by_workers(settings.output, *inputs)
+    check_local_gpus(settings.gpus_per_seed, settings.address)
+
+
+def require_run(state: RunState) -> None:
+    """A run that was never written is "no such run" (exit 2), naming the newest there is."""
+    if state.exists:
+        return
+    layout = state.run.layout
+    newest = listing.newest_run_id(layout) if state.run.layout.output else None
+    where = f"newest: {newest}" if newest else f"no runs under {layout.runs_root()}"
+    raise DataError(f"no such run: {state.run_id} ({where}); check --run and --output")
+
+
+@contextlib.contextmanager
+def _written_or_nothing(owner: RunOwner) -> Iterator[None]:
+    """A command that ended (however) without writing to the run keeps no log of it."""
+    try:
+        yield
+    finally:
+        if not owner.wrote:
+            run_log.nothing_written()
+
+
+def train(settings: Settings, dry_run: bool = False) -> Done:
+    """Train the seeds with work left; the plan first (another recipe or other data is refused)."""
+    request, run = TrainRequest.of(settings), settings.run_ref()
+    preflight(settings)
+    state = read_state(run)
+    planned = plan(state, train_plan_request(request, None))  # another recipe: refused before loading
+    if dry_run:
+        dataset = stages.load_dataset(request.data, run.options)
+        plan(state, train_plan_request(request, stages.data_info(dataset, request.data.verify)))
+        return Done(planned, notes={"data": f"{dataset.source} ({len(dataset.train_images)} train)"})
+    owner = RunOwner(state)
+    with _written_or_nothing(owner):
+        results, _ = stages.train(owner, planned, request)
+        stages.raise_if_failed(results, "train")
+    return Done(planned, results)
+
+
+def infer(settings: Settings, force: bool = False, dry_run: bool = False) -> Done:
+    """Score the input with the seeds' models; a seed already scored from its model and input is skipped."""
+    request, run = InferRequest.of(settings), settings.run_ref()
+    source = request.source
+    preflight(settings, source.uri, source.labels_uri)
+    state = read_state(run, input_name=source.partition_name)
+    require_run(state)
+    source, dataset = run_data.sealed_source(state, source, request.data, None)
+    planned = plan(state, Request(("infer",), request.seeds, test_split=source.digest, force=force))
+    if dry_run:
+        return Done(planned)
+    owner = RunOwner(state)
+    with _hand(settings, "infer", run.run_id), _written_or_nothing(owner):
+        results = stages.infer(owner, planned, request, source, dataset)
+        stages.raise_if_failed(results, "infer")
+    return Done(planned, results)
+
+
+def summary(settings: Settings, force: bool = False, dry_run: bool = False) -> Done:
+    """Summarise the run (or reuse its summary when nothing is new); raises RegressionDetected (exit 4)."""
+    request, run, data = SummaryRequest.of(settings), settings.run_ref(), settings.data_request()
+    state = read_state(run)
+    require_run(state)
+    dataset = None
+    if data.uri:  # other test data is refused before anything is written
+        dataset = run_data.load_for_run(run, run_data.data_for_run(state, data))
+    base = load_baseline(state, request.baseline)
+    planned, images = _summary_plan(state, request, base, data, dataset, force)
+    if dry_run:
+        return Done(planned)
+    owner = RunOwner(state)
+    with _hand(settings, "summary", run.run_id), _written_or_nothing(owner):
+        result = stages.summarize(
+            owner, planned, base, request.rule, lambda: images or _pictures(state, data)
+        )
+    return Done(planned, summary=result)
+
+
+def _summary_plan(state, request, base, data, dataset, force) -> tuple[Plan, dict | None]:
+    """The summary's plan, and the pictures' images when they had to be loaded to make it: a summary
+    without the pictures is made again only when they can be drawn now."""
+    images = dataset.arrays() if dataset is not None else None
+    digest = summary_digest(state, base, request.rule)
+    asked = Request(("summary",), None, summary_digest=digest, pictures=images is not None, force=force)
+    planned = plan(state, asked)
+    standing = state.summary
+    if planned.empty and images is None and standing is not None and "train_images.png" not in standing.files:
+        images = run_data.pictures(state, data)
+        if images is not None:
+            planned = plan(
+                state, Request(("summary",), None, summary_digest=digest, pictures=True, force=force)
+            )
+    return planned, images
+
+
+def _pictures(state: RunState, data) -> dict | None:
+    return run_data.pictures(state, data)
+
+
+def predict(settings: Settings, seed: int, first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The first test images of the run's test split, their labels, and one seed's predictions of them
+    (another test split than the run's is shown with a warning: predict writes nothing)."""
+    from lenet_batch.scoring.seed import load_model, predict_classes
+
+    run = settings.run_ref()
+    state = read_state(run)
+    try:  # the same checked loading as batch inference: run exists, training complete, digest matches
+        require_run(state)
+        model = load_model(run, seed, state.seed(seed).metrics)
+    except (DataError, ModelFileError) as exc:
+        raise ModelFileError(f"no model for that run and seed: {exc}") from None
+    data = run_data.data_for_run(state, settings.data_request())
+    dataset = stages.load_dataset(data.request, run.options)
+    differs = run_data.test_split_differs(data, dataset)
+    if differs:
+        log.warning(
+            "run %s was evaluated on test split %s; these are images of %s, test split %s",
+            *(run.run_id, differs[0], dataset.source, differs[1]),
+        )
+    images, labels = dataset.test_images[:first], dataset.test_labels[:first]
+    return images, labels, predict_classes(run, seed, model, images)
+
+
+def _hand(settings: Settings, command: str, run_id: str | None) -> contextlib.AbstractContextManager[None]:
+    """A hand command on what a nightly writes: refused while one does, marked while it runs (exit 5 for
+    a nightly that starts meanwhile; store/hand_writers.py)."""
+    return hand_writers.hand_writer(settings.layout(), command, run_id, settings.stale_lock_seconds)

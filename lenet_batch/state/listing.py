@@ -1,0 +1,83 @@
+"""The nights of an output, from their small records only: each run's light state (run.json and
+summary.json), newest first in night order (store/runs_index.night_key).
+
+Never a Parquet file, a model or a cluster: listing a thousand nights reads two small JSON files each,
+fetched many at a time on object stores. One damaged record never breaks a listing: it is that night's
+problem (state/damage.py). Empty folders under runs/ are not nights.
+"""
+
+import logging
+
+from lenet_batch.state.run_state import RunState, light_state
+from lenet_batch.store import record_reads, runs_index
+from lenet_batch.store.layout import Layout, RunRef
+from lenet_batch.store.record_reads import Read, printable
+
+log = logging.getLogger(__name__)
+
+
+def order_key(state: RunState) -> tuple[str, str, str]:
+    """The night's place in night order (runs_index.night_key)."""
+    created = state.record.created_at if state.record else None
+    return runs_index.night_key(state.run_id, created)
+
+
+def _records(layout: Layout, refs: list[RunRef], reads: dict[str, Read]) -> tuple[list[RunState], int]:
+    """Each run folder's state from its run.json alone (empty folders left out), and how many were empty."""
+    absent = {r.run_dir: r.run_id for r in refs if reads[r.run_json] == (None, None)}
+    empty = {absent[uri] for uri in record_reads.empty_folders(absent, layout.options)}
+    states = []
+    for ref in refs:
+        if ref.run_id not in empty:
+            states.append(light_state(ref, reads[ref.run_json], (None, None), _named(ref.run_id)))
+    return states, len(empty)
+
+
+def _with_summaries(layout: Layout, states: list[RunState], runs: dict[str, Read]) -> list[RunState]:
+    """The states again with their summary.json (read many at once)."""
+    reads = record_reads.read_small_many([s.run.summary_json for s in states], layout.options)
+    return [light_state(s.run, runs[s.run_id], reads[s.run.summary_json], _named(s.run_id)) for s in states]
+
+
+def read_nights(
+    layout: Layout,
+    last: int | None = None,
+    summaries: bool = True,
+    warn: bool = True,
+    skip: str | None = None,
+) -> list[RunState]:
+    """Every night (or the `last` newest) with its run.json and summary.json, newest first; each damaged
+    night's problems, and how many empty folders were left out, said in one line each when `warn`.
+    `skip`: a night whose state the caller holds already (its records are not read)."""
+    refs = [layout.run(name) for name in runs_index.run_ids(layout) if name != skip]
+    reads = record_reads.read_small_many([r.run_json for r in refs], layout.options)
+    states, n_empty = _records(layout, refs, reads)
+    states.sort(key=order_key, reverse=True)
+    states = states[:last] if last is not None else states
+    if summaries:
+        states = _with_summaries(layout, states, reads)
+    if warn:
+        for state in states:
+            if state.problems:
+                log.warning("run %s is damaged: %s", printable(state.run_id), "; ".join(state.problems))
+        if n_empty:
+            log.warning("%d empty folder(s) under %s left out: not runs", n_empty, layout.runs_root())
+    return states
+
+
+def _named(run_id: str) -> tuple[str, ...]:
+    """The folder name's problem, if it is not a run id."""
+    named = runs_index.name_problem(run_id)
+    return (printable(named),) if named else ()
+
+
+def newest_run_id(layout: Layout) -> str | None:
+    """The newest night in night order (by date, no record read, when every run id is a date)."""
+    ids = runs_index.run_ids(layout)
+    if ids and all(runs_index.is_date_id(i) for i in ids):
+        for run_id in sorted(ids, reverse=True):  # empty folders are not nights
+            if not record_reads.empty_folders([layout.run(run_id).run_dir], layout.options):
+                return run_id
+        return None
+    states = read_nights(layout, summaries=False, warn=False)
+    return states[0].run_id if states else None
