@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from lenet_batch.errors import ModelFileError
-from lenet_batch.training import loop, model
+from lenet_batch.training import inference, loop, model
 
 CPU = mx.cpu()
 DATA = os.path.join(os.path.dirname(__file__), "data")
@@ -28,7 +28,7 @@ def fixture_bytes() -> bytes:
 def test_a_model_file_of_the_old_writer_loads_and_predicts_the_same_bits():
     net = model.load_lenet(fixture_bytes(), "lenet_v1.params", CPU)
     expected = np.load(os.path.join(DATA, "lenet_v1_logits.npy"))
-    np.testing.assert_array_equal(loop.predict_logits(net, IMAGES, CPU), expected)
+    np.testing.assert_array_equal(inference.predict_logits(net, IMAGES, CPU), expected)
 
 
 def test_todays_writer_writes_the_old_format_byte_for_byte():
@@ -63,8 +63,16 @@ def _rewritten(change) -> bytes:
             lambda a: a.update({"0.bias": mx.nd.zeros(7)}),
             r"^m.params: 0.bias has shape \(7,\), LeNet-5 needs \(6,\)$",
         ),
+        (
+            lambda a: a.update({"2.weight": a["2.weight"].astype("float16")}),
+            r"^m.params: 2.weight has dtype float16, expected float32$",
+        ),
+        (
+            lambda a: a.update({"6.bias": a["6.bias"].astype("float64")}),
+            r"^m.params: 6.bias has dtype float64, expected float32$",
+        ),
     ],
 )
-def test_names_and_shapes_are_checked_by_us_in_one_line(change, message):
+def test_names_shapes_and_dtypes_are_checked_by_us_in_one_line(change, message):
     with pytest.raises(ModelFileError, match=message):
         model.load_lenet(_rewritten(change), "m.params", CPU)
