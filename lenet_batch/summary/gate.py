@@ -163,9 +163,8 @@ def compare(
     ours, theirs = current.seed_accuracies(), baseline.seed_accuracies() if baseline else []
     digests = (test_digest(current), test_digest(baseline)) if baseline else None
     comparable = digests is None or None in digests or digests[0] == digests[1]
-    judgement = None
-    if baseline is not None and mean.delta is not None and comparable:
-        judgement = judge(ours, theirs, -mean.delta, rule)
+    judged = baseline is not None and mean.delta is not None and comparable
+    judgement = judge(ours, theirs, -mean.delta, rule) if judged else None
     reasons = [judgement.text] if judgement and judgement.regressed else []
     failed = sorted(current.failed_seeds)
     if failed:
