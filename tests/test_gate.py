@@ -45,13 +45,28 @@ WELCH_CASES = {
 }
 
 
+def welch_by_hand(current, baseline) -> tuple[float, float, float]:
+    """(t, Welch-Satterthwaite df, one-sided p) by the textbook formulas (the gate's code before scipy)."""
+    x, y = np.asarray(current), np.asarray(baseline)
+    vx, vy = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
+    t = (x.mean() - y.mean()) / math.sqrt(vx + vy)
+    df = (vx + vy) ** 2 / (vx**2 / (x.size - 1) + vy**2 / (y.size - 1))
+    return t, df, stats.t.cdf(t, df)
+
+
 @pytest.mark.parametrize("case", WELCH_CASES)
-def test_welch_equals_scipy(case):
+def test_welch_is_the_one_sided_test_of_tonight_below_the_baseline(case):
     current, baseline = WELCH_CASES[case]
-    ours, theirs = gate.welch_less(current, baseline), scipy_welch(current, baseline)
-    assert ours.statistic == pytest.approx(theirs.statistic, rel=1e-12)
-    assert ours.df == pytest.approx(theirs.df, rel=1e-12)
-    assert ours.p_value == pytest.approx(theirs.pvalue, rel=1e-9, abs=1e-15)
+    ours, (t, df, p) = gate.welch_less(current, baseline), welch_by_hand(current, baseline)
+    assert ours.statistic == pytest.approx(t, rel=1e-12)
+    assert ours.df == pytest.approx(df, rel=1e-12)
+    assert ours.p_value == pytest.approx(p, rel=1e-9, abs=1e-15)
+
+
+def test_a_constant_side_raises_no_warning_from_scipy():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning scipy raises would fail here
+        assert gate.welch_less([0.80, 0.80, 0.80], [0.85, 0.86, 0.88]) is not None
 
 
 def test_zero_variance_on_one_side_leaves_the_other_sides_degrees_of_freedom():
@@ -69,6 +84,19 @@ def test_no_variance_to_test_gives_no_welch_result(current, baseline):
     # measured, so the gate does not pretend to a p-value and falls back to the threshold rule instead.
     theirs = scipy_welch(current, baseline)
     assert math.isnan(theirs.pvalue) or math.isinf(theirs.statistic)
+    assert gate.welch_less(current, baseline) is None
+
+
+@pytest.mark.parametrize(
+    "current, baseline",
+    [([0.1] * 3, [0.2] * 3), ([0.7] * 3, [0.7] * 3), ([0.8123] * 5, [0.91] * 5), ([0.7] * 3, [0.7] * 7)],
+    ids=["0.1-vs-0.2", "0.7-vs-0.7", "5-seeds-apart", "3-vs-7-equal"],
+)
+def test_constant_seeds_whose_mean_rounds_give_no_welch_result(current, baseline):
+    # The mean of equal floats can round (3 x 0.1 / 3 != 0.1), leaving a variance of ~1e-33: scipy turns
+    # that rounding into t = -4.6e15 (0.1 vs 0.2) or p = 0.04 for two runs of exactly 0.7. No seed noise
+    # was measured on either side, so the gate falls back to the threshold rule, as for exact zeros.
+    assert np.var(current, ddof=1) + np.var(baseline, ddof=1) > 0  # the rounding is there
     assert gate.welch_less(current, baseline) is None
 
 

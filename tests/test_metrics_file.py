@@ -99,10 +99,36 @@ def test_the_file_is_replaced_whole_and_no_temporary_file_is_left(output, tmp_pa
     assert "lenet_batch_health" in (folder / "lenet_batch.prom").read_text()
 
 
-def test_a_metrics_file_that_cannot_be_written_is_logged_and_the_state_stands(output, tmp_path, capsys):
-    (tmp_path / "a-file").write_text("")
-    assert cli.main(["check", "--output", output, "--metrics-file", str(tmp_path / "a-file" / "m.prom")]) == 4
-    assert "metrics file" in capsys.readouterr().err
+def test_label_values_with_quotes_backslashes_and_newlines_read_back_whole(output, tmp_path):
+    odd = 'a "quoted" \\ value\nover two lines'
+    record_changes(output, NEWEST, [{"key": "lr", "baseline": odd, "current": "0.01"}])
+    path = tmp_path / "m.prom"
+    assert cli.main(["check", "--output", output, "--metrics-file", str(path), "-q"]) == 4
+    info = parse(path.read_text())["lenet_batch_change_info"]
+    assert value(info, baseline=odd, current="0.01") == 1
+
+
+def _unwritable(tmp_path, kind: str) -> str:
+    """A metrics-file path that cannot be written: under a regular file, a folder, or a symlink loop."""
+    if kind == "under a file":
+        (tmp_path / "a-file").write_text("")
+        return str(tmp_path / "a-file" / "m.prom")
+    if kind == "a folder":
+        (tmp_path / "m.prom").mkdir()
+        (tmp_path / "m.prom" / "kept").write_text("")
+        return str(tmp_path / "m.prom")
+    os.symlink(tmp_path / "loop", tmp_path / "loop")
+    return str(tmp_path / "loop" / "m.prom")
+
+
+@pytest.mark.parametrize("kind", ["under a file", "a folder", "under a symlink loop"])
+def test_a_metrics_file_that_cannot_be_written_is_logged_and_the_state_stands(output, tmp_path, capsys, kind):
+    path = _unwritable(tmp_path, kind)
+    before = sorted(os.listdir(tmp_path))
+    assert cli.main(["check", "--output", output, "--metrics-file", path, "-q"]) == 4
+    err = capsys.readouterr().err
+    assert f"metrics file {path} not written: " in err and "Traceback" not in err
+    assert sorted(os.listdir(tmp_path)) == before  # no temporary file left beside it
 
 
 def test_a_remote_metrics_file_is_refused(output, capsys):

@@ -12,8 +12,8 @@ import pytest
 from lenet_batch.cluster.resources import context_for
 from lenet_batch.config import Recipe
 from lenet_batch.errors import ModelFileError
+from lenet_batch.training import inference, model
 from lenet_batch.training import loop as train
-from lenet_batch.training import model
 
 CPU = mx.cpu()
 
@@ -52,7 +52,7 @@ def test_save_then_load_gives_identical_predictions(tiny_arrays):
     loaded = model.load_lenet(model.params_to_bytes(net), "model.params", CPU)
     images = tiny_arrays["test_images"]
     np.testing.assert_array_equal(
-        train.predict_logits(net, images, CPU), train.predict_logits(loaded, images, CPU)
+        inference.predict_logits(net, images, CPU), inference.predict_logits(loaded, images, CPU)
     )
 
 

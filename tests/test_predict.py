@@ -23,8 +23,7 @@ from lenet_batch.scoring.predictor import Predictor
 from lenet_batch.scoring.seed import score_seed
 from lenet_batch.store import storage
 from lenet_batch.store.layout import Layout, RunRef
-from lenet_batch.training import loop as train
-from lenet_batch.training import model
+from lenet_batch.training import inference, model
 from tests.prediction_helpers import fake_batches, fashion, install_run, snapshot, trained
 
 DOCUMENTED_COLUMNS = [
@@ -63,7 +62,7 @@ def test_predictor_rows_follow_the_model_logits():
     imgs = real_images(64)
     labels = (np.arange(64) % 10).astype(np.uint8)
     record = predictor(ImageBatch(np.arange(100, 164, dtype=np.int64), imgs, labels))
-    logits = train.predict_logits(model.load_lenet(params, "x", mx.cpu()), imgs, mx.cpu())
+    logits = inference.predict_logits(model.load_lenet(params, "x", mx.cpu()), imgs, mx.cpu())
     probs = np.stack(record.column("probabilities").to_numpy(zero_copy_only=False))
     assert record.schema == PREDICTION_SCHEMA and record.num_rows == 64
     assert probs.dtype == np.float32 and probs.shape == (64, 10)
@@ -93,7 +92,7 @@ def test_full_test_split_rows_and_accuracy_equal_the_model_on_10000_images(tmp_p
     for row in rows:
         params, metrics = trained(row.seed)
         net = model.load_lenet(params, "x", mx.cpu())
-        expected = train.evaluate(
+        expected = inference.evaluate(
             net, fashion_mnist.test_images, fashion_mnist.test_labels, mx.cpu(), Recipe()
         )
         part = table.filter(pc.equal(table["seed"], row.seed))

@@ -18,8 +18,7 @@ from lenet_batch.scoring.query import run_query
 from lenet_batch.scoring.seed import score_seed
 from lenet_batch.store import storage
 from lenet_batch.store.layout import Layout
-from lenet_batch.training import loop as train
-from lenet_batch.training import model
+from lenet_batch.training import inference, model
 from lenet_batch.training.seed import run_seed
 from tests import helpers
 from tests.prediction_helpers import fake_batches, fashion, snapshot, tiny_arrays
@@ -57,7 +56,7 @@ def test_train_score_read_and_query_round_trip_on_s3(s3_endpoint):
     for row in rows:
         params = storage.read_bytes(layout.run("s3run").model_params(row["seed"]))
         net = model.load_lenet(params, "s3", mx.cpu())
-        expected = train.evaluate(net, split["test_images"], split["test_labels"], mx.cpu())
+        expected = inference.evaluate(net, split["test_images"], split["test_labels"], mx.cpu())
         part = table.filter(pc.equal(table["seed"], row["seed"]))
         assert float(np.mean(part["correct"].to_numpy())) == pytest.approx(expected) == row["accuracy"]
     by_seed = run_query(

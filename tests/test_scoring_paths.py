@@ -17,7 +17,7 @@ from lenet_batch.pipeline.local_scoring import pin_threads
 from lenet_batch.scoring.predictor import Predictor, class_scores
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
-from lenet_batch.training import loop, model
+from lenet_batch.training import inference, loop, model
 from tests import helpers
 from tests.prediction_helpers import fashion, install_run, trained
 from tests.probe_helpers import cli
@@ -27,7 +27,7 @@ def todays_logits(net, images: np.ndarray, recipe: Recipe) -> np.ndarray:
     """The path before this change: pixels looked up in MXNet (take), 256 images a forward pass."""
     ctx, table = mx.cpu(), loop.pixel_table(recipe, mx.cpu())
     outs = [
-        net(loop._normalised(loop.device_array(images[i : i + 256], ctx), table)).asnumpy()
+        net(loop._normalised(inference.device_array(images[i : i + 256], ctx), table)).asnumpy()
         for i in range(0, len(images), 256)
     ]
     return np.concatenate(outs)
@@ -45,7 +45,10 @@ def test_the_faster_path_predicts_as_today_on_the_test_split(seed):
     params, metrics = trained(seed)
     net = model.load_lenet(params, "model", mx.cpu())
     images, recipe = fashion().test_images, Recipe(**metrics["recipe"])
-    before, after = todays_logits(net, images, recipe), loop.predict_logits(net, images, mx.cpu(), recipe)
+    before, after = (
+        todays_logits(net, images, recipe),
+        inference.predict_logits(net, images, mx.cpu(), recipe),
+    )
     assert after.shape == before.shape == (10_000, 10)
     assert np.array_equal(after.argmax(axis=1), before.argmax(axis=1))
     assert float(np.abs(after - before).max()) <= 1e-5

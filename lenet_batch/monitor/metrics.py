@@ -1,19 +1,21 @@
-"""The output's health as a Prometheus textfile (text exposition format 0.0.4) for node_exporter's textfile
-collector, written atomically: a temporary file in the same folder (not named *.prom, so the collector never
-reads half a file), then a rename.
+"""The output's health as a Prometheus textfile for node_exporter's textfile collector, written by
+prometheus_client (write_to_textfile: a temporary file beside it, not named *.prom, then a rename; label
+values escaped by its exposition writer).
 
 Every series carries the output; those about one night carry its run_id too (one new series per night).
 """
 
 import logging
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Iterator
 
-from lenet_batch.errors import LenetError
+from prometheus_client import CollectorRegistry, generate_latest, write_to_textfile
+from prometheus_client.core import GaugeMetricFamily
+
 from lenet_batch.monitor.health import STATES, Health
 from lenet_batch.provenance import parse_utc
 from lenet_batch.state.night import NightStatus
 from lenet_batch.state.outcome import OUTCOMES, STAGES
-from lenet_batch.store import storage
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +41,6 @@ FAMILIES = {
 }
 
 Sample = tuple[str, dict[str, str], float]  # (family, labels, value)
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _line(name: str, labels: dict[str, str], value: float) -> str:
-    text = ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items())
-    return f"{PREFIX}{name}{{{text}}} {float(value)!r}"
 
 
 def _night_samples(night: NightStatus, output: str) -> Iterable[Sample]:
@@ -95,23 +88,49 @@ def samples(health: Health) -> list[Sample]:
     return out
 
 
-def render(health: Health) -> str:
-    """The text exposition: HELP and TYPE once per family, then its samples."""
-    by_family: dict[str, list[str]] = {}
+def families(health: Health) -> Iterator[GaugeMetricFamily]:
+    """The gauges with samples, in FAMILIES' order, each with its help text."""
+    by_family: dict[str, list[tuple[dict[str, str], float]]] = {}
     for name, labels, value in samples(health):
-        by_family.setdefault(name, []).append(_line(name, labels, value))
-    lines = []
+        by_family.setdefault(name, []).append((labels, value))
     for name, help_text in FAMILIES.items():
-        if name in by_family:
-            lines += [f"# HELP {PREFIX}{name} {help_text}", f"# TYPE {PREFIX}{name} gauge", *by_family[name]]
-    return "\n".join(lines) + "\n"
+        if name not in by_family:
+            continue
+        label_names = list(by_family[name][0][0])
+        family = GaugeMetricFamily(PREFIX + name, help_text, labels=label_names)
+        for labels, value in by_family[name]:
+            family.add_metric([str(labels[k]) for k in label_names], float(value))
+        yield family
+
+
+class _HealthCollector:
+    """A custom collector of one Health value (prometheus_client asks it for its families)."""
+
+    def __init__(self, health: Health) -> None:
+        self.health = health
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        return families(self.health)
+
+
+def registry(health: Health) -> CollectorRegistry:
+    """A registry of its own holding the health's gauges (never the process-wide default registry)."""
+    found = CollectorRegistry()
+    found.register(_HealthCollector(health))
+    return found
+
+
+def render(health: Health) -> str:
+    """The text exposition (format 0.0.4): HELP and TYPE once per family, then its samples."""
+    return generate_latest(registry(health)).decode()
 
 
 def write_metrics(path: str, health: Health) -> bool:
     """Write the textfile atomically; a failure is logged (monitoring never changes an exit code)."""
     try:
-        storage.write_bytes_atomic(path, render(health).encode())
-    except LenetError as exc:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        write_to_textfile(path, registry(health))
+    except OSError as exc:
         log.error("metrics file %s not written: %s", path, exc)
         return False
     log.info("metrics: %s (%s)", path, health.state)

@@ -12,7 +12,7 @@ from lenet_batch.config import Recipe
 from lenet_batch.data.batch import ImageBatch
 from lenet_batch.data.classes import CLASS_NAMES, NUM_CLASSES
 from lenet_batch.scoring.partitions import PREDICTION_SCHEMA
-from lenet_batch.training import loop, model
+from lenet_batch.training import inference, model
 
 _CLASS_NAMES = pa.array(CLASS_NAMES, pa.string())
 
@@ -88,7 +88,7 @@ class Predictor:
         self.scored_at = scored_at or dt.datetime.now(dt.UTC)
 
     def __call__(self, batch: ImageBatch) -> pa.RecordBatch:
-        logits = loop.predict_logits(self.net, batch.images, self.ctx, self.recipe)
+        logits = inference.predict_logits(self.net, batch.images, self.ctx, self.recipe)
         return to_record_batch(batch, logits, self.model_sha256, self.scored_at)
 
     def score(self, batches: Iterable[ImageBatch]) -> Iterator[pa.RecordBatch]:
@@ -99,7 +99,7 @@ class Predictor:
         """
         pending = None
         for batch in batches:
-            launched = (batch, loop.launch_logits(self.net, batch.images, self.ctx, self.recipe))
+            launched = (batch, inference.launch_logits(self.net, batch.images, self.ctx, self.recipe))
             if pending is not None:
                 yield self._rows(*pending)
             pending = launched
@@ -107,4 +107,4 @@ class Predictor:
             yield self._rows(*pending)
 
     def _rows(self, batch: ImageBatch, outs: list) -> pa.RecordBatch:
-        return to_record_batch(batch, loop.gather_logits(outs), self.model_sha256, self.scored_at)
+        return to_record_batch(batch, inference.gather_logits(outs), self.model_sha256, self.scored_at)

@@ -48,7 +48,7 @@ def predict_classes(
     run: RunRef, seed: int, model: tuple[bytes, SeedMetrics], images: np.ndarray
 ) -> np.ndarray:
     """The classes a seed's model (as load_model returns it) predicts for uint8 images, on the CPU."""
-    from lenet_batch.training.loop import predict_logits
+    from lenet_batch.training.inference import predict_logits
     from lenet_batch.training.model import load_lenet
 
     params, metrics = model

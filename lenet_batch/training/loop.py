@@ -1,4 +1,4 @@
-"""One seed's training and evaluation: uint8 arrays in, parameters and per-epoch metrics out."""
+"""One seed's training: uint8 arrays in, parameters and per-epoch metrics out (test accuracy: inference)."""
 
 import logging
 import math
@@ -11,25 +11,17 @@ import mxnet as mx
 import numpy as np
 from mxnet import autograd, gluon
 
-from lenet_batch.config import INFER_BATCH_SIZE, Recipe
-from lenet_batch.data.classes import NUM_CLASSES
+from lenet_batch.config import Recipe
 from lenet_batch.data.fashion_mnist import normalize
 from lenet_batch.errors import SeedDiverged
 from lenet_batch.store.seed_records import EpochMetrics
 from lenet_batch.training import model
 from lenet_batch.training.checkpoints import Checkpoint
+from lenet_batch.training.inference import device_array, evaluate
 
 log = logging.getLogger(__name__)
-# Images per forward pass when predicting: 512 ran 3-4% faster per CPU-second than 256, 1,024 2%, 2,048 and
-# MKLDNN fusion slower (`make bench`, "forward pass"; shared 2-core AMD EPYC). Logits differ from batch 256 by
-# at most ~1e-6; the predictions on the test split not at all.
-INFER_BATCH = 512
-# At most this many images' forward passes are queued ahead of MXNet's engine: as many as a scoring batch
-# holds at the default --infer-batch-size, so that the next batch's passes run while this batch's rows are
-# built and written (a larger --infer-batch-size still queues only this many at a time).
-LOOKAHEAD_IMAGES = INFER_BATCH_SIZE
+# Python queues at most this many training steps ahead of MXNet's engine (see train_epoch).
 LOOKAHEAD_STEPS = 8
-DEFAULT_RECIPE = Recipe()
 
 
 def seed_everything(seed: int) -> None:
@@ -52,15 +44,6 @@ def pixel_table(recipe: Recipe, ctx: mx.Context) -> mx.nd.NDArray:
     """
     values = normalize(np.arange(256, dtype=np.uint8).reshape(1, 16, 16), recipe.mean, recipe.std)
     return mx.nd.array(values.reshape(256), ctx=ctx)
-
-
-def device_array(array: np.ndarray, ctx: mx.Context) -> mx.nd.NDArray:
-    """An NDArray of a NumPy array: zero-copy on CPU (e.g. read straight from Ray's object store)."""
-    array = np.ascontiguousarray(array)
-    if ctx.device_type != "cpu" or array.size == 0:
-        return mx.nd.array(array, ctx=ctx, dtype=array.dtype)
-    # A view, so that from_numpy marking it read-only leaves the caller's array as it was.
-    return mx.nd.from_numpy(array.view(), zero_copy=True)
 
 
 def _normalised(pixels: mx.nd.NDArray, table: mx.nd.NDArray) -> mx.nd.NDArray:
@@ -126,46 +109,6 @@ def train_epoch(
             in_flight.popleft().wait_to_read()
     n = len(order)
     return float(total_loss.asscalar()) / n, float(total_correct.asscalar()) / n
-
-
-def launch_logits(
-    net, images: np.ndarray, ctx: mx.Context, recipe: Recipe = DEFAULT_RECIPE, batch_size: int = INFER_BATCH
-) -> list[mx.nd.NDArray]:
-    """Queue the forward passes of uint8 images in MXNet's engine; returns their (pending) logits.
-
-    Each chunk is normalised in NumPy on this thread while the engine runs the previous chunk's forward
-    pass (bit-identical to the pixel table; 3-4x cheaper than looking pixels up with MXNet's take).
-    """
-    outs = []
-    for start in range(0, len(images), batch_size):
-        x = normalize(images[start : start + batch_size], recipe.mean, recipe.std)
-        outs.append(net(device_array(x, ctx)))
-        ahead = max(1, LOOKAHEAD_IMAGES // batch_size)
-        if len(outs) > ahead:  # bound the chunks (and their inputs) queued ahead of the engine
-            outs[-ahead - 1].wait_to_read()
-    return outs
-
-
-def gather_logits(outs: list[mx.nd.NDArray]) -> np.ndarray:
-    """The logits (N, 10) float32 of launched forward passes (waits for them)."""
-    if not outs:
-        return np.zeros((0, NUM_CLASSES), np.float32)
-    return np.concatenate([out.asnumpy() for out in outs])
-
-
-def predict_logits(
-    net, images: np.ndarray, ctx: mx.Context, recipe: Recipe = DEFAULT_RECIPE, batch_size: int = INFER_BATCH
-) -> np.ndarray:
-    """Logits (N, 10) float32 for uint8 images, in batches."""
-    return gather_logits(launch_logits(net, images, ctx, recipe, batch_size))
-
-
-def evaluate(
-    net, images: np.ndarray, labels: np.ndarray, ctx: mx.Context, recipe: Recipe = DEFAULT_RECIPE
-) -> float:
-    """Accuracy of net on (images, labels)."""
-    predictions = predict_logits(net, images, ctx, recipe).argmax(axis=1)
-    return float((predictions == labels).mean())
 
 
 def _restored(seed: int, ctx: mx.Context, resume: Checkpoint | None):

@@ -1,7 +1,9 @@
 """LeNet-5 (Gluon), MXNet context selection, and safe saving/loading of parameters."""
 
+import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 
 import mxnet as mx
 import numpy as np
@@ -59,26 +61,28 @@ def mxnet_has_cuda() -> bool:
     return mx.runtime.Features().is_enabled("CUDA")
 
 
-def _named_params(net: nn.Block) -> dict:
-    # The names save_parameters writes ("0.weight", ...): structural, independent of the block prefix.
-    return net._collect_params_with_prefix()
+@contextlib.contextmanager
+def _scratch_path() -> Iterator[str]:
+    """A path for one parameter file, removed afterwards: Gluon saves and loads parameters by file name."""
+    with tempfile.TemporaryDirectory(prefix="lenet-params-") as folder:
+        yield os.path.join(folder, "model.params")
 
 
 def params_to_bytes(net: nn.Block) -> bytes:
-    """Serialise the parameters in MXNet's own (non-pickle) format."""
-    arrays = {name: p._reduce() for name, p in _named_params(net).items()}
-    fd, tmp = tempfile.mkstemp(suffix=".params")
-    os.close(fd)
-    try:
-        mx.nd.save(tmp, arrays)
-        with open(tmp, "rb") as f:
+    """The parameters as Gluon's save_parameters writes them: MXNet's own (non-pickle) format."""
+    with _scratch_path() as path:
+        net.save_parameters(path)
+        with open(path, "rb") as f:
             return f.read()
-    finally:
-        os.unlink(tmp)
 
 
-def params_from_bytes(net: nn.Block, data: bytes, name: str, ctx: mx.Context) -> None:
-    """Load parameters into net after checking the format, every name and every shape ourselves."""
+def saved_arrays(net: nn.Block) -> dict[str, mx.nd.NDArray]:
+    """The parameters under the names save_parameters gives them ("0.weight", ...: structural)."""
+    return mx.nd.load_frombuffer(params_to_bytes(net))
+
+
+def _parsed(data: bytes, name: str) -> dict[str, mx.nd.NDArray]:
+    """The named arrays of a parameter file, read without unpickling anything."""
     if not data.startswith(PARAMS_MAGIC):
         raise ModelFileError(f"{name}: not an MXNet parameter file (bad magic); refusing to load it")
     try:
@@ -89,30 +93,43 @@ def params_from_bytes(net: nn.Block, data: bytes, name: str, ctx: mx.Context) ->
         raise ModelFileError(f"{name}: damaged or truncated parameter file ({reason})") from None
     if not isinstance(loaded, dict):
         raise ModelFileError(f"{name}: parameter file has no parameter names")
-    expected = _named_params(net)
+    return loaded
+
+
+def _check(loaded: dict[str, mx.nd.NDArray], expected: dict[str, mx.nd.NDArray], name: str) -> None:
+    """Our own checks (Gluon's are asserts): every name, shape and dtype, and finite values."""
     missing, extra = sorted(set(expected) - set(loaded)), sorted(set(loaded) - set(expected))
     if missing or extra:
         raise ModelFileError(
             f"{name}: parameters do not match LeNet-5 (missing {missing}, unexpected {extra})"
         )
-    for key, param in expected.items():
-        if tuple(loaded[key].shape) != tuple(param.shape):
-            raise ModelFileError(f"{name}: {key} has shape {loaded[key].shape}, LeNet-5 needs {param.shape}")
-        if loaded[key].dtype != np.float32:
-            raise ModelFileError(f"{name}: {key} has dtype {loaded[key].dtype}, expected float32")
+    for key, want in expected.items():
+        got = loaded[key]
+        if tuple(got.shape) != tuple(want.shape):
+            raise ModelFileError(f"{name}: {key} has shape {got.shape}, LeNet-5 needs {want.shape}")
+        if np.dtype(got.dtype) != np.dtype(want.dtype):
+            dtypes = np.dtype(got.dtype).name, np.dtype(want.dtype).name
+            raise ModelFileError(f"{name}: {key} has dtype {dtypes[0]}, expected {dtypes[1]}")
     diverged = [key for key in expected if not np.isfinite(loaded[key].asnumpy()).all()]
     if diverged:
         raise ModelFileError(
             f"{name}: {', '.join(diverged)} hold NaN or infinite values (its training diverged); "
             "refusing to score with it: retrain the seed with a lower --lr"
         )
-    for key, param in expected.items():
-        param.set_data(loaded[key].as_in_context(ctx))
+
+
+def params_from_bytes(net: nn.Block, data: bytes, name: str, ctx: mx.Context) -> None:
+    """Load a parameter file's bytes into net through load_parameters, after checking them ourselves."""
+    _check(_parsed(data, name), saved_arrays(net), name)
+    with _scratch_path() as path:
+        with open(path, "wb") as f:
+            f.write(data)
+        net.load_parameters(path, ctx=ctx)
 
 
 def non_finite_parameters(net: nn.Block) -> list[str]:
     """Names of the parameters holding NaN or infinity (a diverged network); [] when all are finite."""
-    return [name for name, p in _named_params(net).items() if not np.isfinite(p.data().asnumpy()).all()]
+    return [key for key, array in saved_arrays(net).items() if not np.isfinite(array.asnumpy()).all()]
 
 
 def load_lenet(data: bytes, name: str, ctx: mx.Context, hybridize: bool = True) -> nn.HybridSequential:
