@@ -261,3 +261,21 @@ def job_exists(cluster, submission_id: str) -> bool:
 
     jobs = JobSubmissionClient(cluster.dashboard_url).list_jobs()
     return any(j.submission_id == submission_id for j in jobs)
+
+
+def score_seed(run, seed: int, source, **kwargs):
+    """scoring.seed.score_seed with the seed's metrics.json as the run's state reads it (as the infer stage
+    hands it over)."""
+    from lenet_batch.scoring.seed import score_seed as score
+    from lenet_batch.state.run_state import read_state
+
+    return score(run, seed, source, metrics=read_state(run).seed(seed).metrics, **kwargs)
+
+
+def previous_run(run) -> tuple[str | None, str]:
+    """The default baseline of a run as the summary stage finds it: its id (None: none) and why."""
+    from lenet_batch.state.run_state import read_state
+    from lenet_batch.summary.baseline import previous
+
+    found = previous(read_state(run))
+    return found.run_id, found.reason

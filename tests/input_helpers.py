@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 
 from lenet_batch import cli
 from lenet_batch.data.inputs import ImageSource
-from lenet_batch.scoring.seed import score_seed
 from lenet_batch.store.layout import RunRef
+from tests.helpers import score_seed
 from tests.prediction_helpers import fashion, install_run
 
 

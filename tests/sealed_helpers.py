@@ -44,20 +44,25 @@ def train_in_process(argv: list[str]) -> None:
     from lenet_batch.cli import settings_from_args
     from lenet_batch.cli.parser import build_parser
     from lenet_batch.pipeline import stages
-    from lenet_batch.store import run_record
+    from lenet_batch.pipeline.owner import RunOwner
+    from lenet_batch.pipeline.requests import TrainRequest
+    from lenet_batch.state.run_state import read_state
+    from lenet_batch.store.run_record import StageClock
     from lenet_batch.training.seed import run_seed
 
     settings = settings_from_args(build_parser().parse_args(["train", *argv]))
     assert isinstance(settings, config.Settings)
-    run, request = settings.run_ref(), stages.TrainRequest.of(settings)
+    run, request = settings.run_ref(), TrainRequest.of(settings)
     dataset = stages.load_dataset(request.data, run.options)
     info = stages.data_info(dataset, request.data.verify)
-    run_record.start(run, request.recorded_settings, info)
-    rows = [
-        run_seed(dataset.arrays(), data_info=info, recipe=request.recipe, seed=seed, run=run).entry()
+    owner, clock = RunOwner(read_state(run)), StageClock.start()
+    owner.start(config=request.recorded_settings, recipe=request.recipe, seeds=request.seeds, data=info)
+    results = [
+        run_seed(dataset.arrays(), data_info=info, recipe=request.recipe, seed=seed, run=run)
         for seed in request.seeds
     ]
-    run_record.update_stage(run, "train", rows)
+    owner.trained(results)
+    owner.stage_done("train", clock.entry([r.entry() for r in results]))
 
 
 def nightly_in_process(argv: list[str]) -> tuple[int, str, str]:

@@ -15,19 +15,21 @@ from lenet_batch.data.inputs import ImageSource
 from lenet_batch.errors import InputError
 from lenet_batch.scoring.committed import committed_partitions
 from lenet_batch.scoring.partitions import write_partition
-from lenet_batch.scoring.seed import score_seed
-from lenet_batch.store import storage
+from lenet_batch.store import run_record, storage
 from lenet_batch.store.layout import Layout, RunRef
+from lenet_batch.store.run_record import RunRecord
 from tests import helpers
 from tests.fault_helpers import assert_one_line_error
+from tests.helpers import score_seed
 from tests.input_helpers import images, parquet_input, run_main, trained_run_at
 from tests.prediction_helpers import fake_batches, fashion, snapshot
 
 
 @pytest.fixture
 def fake_run(tmp_path) -> str:
-    """An output with run r's committed predictions for seeds 0 and 1 (fake rows, no model)."""
+    """An output with run r's run.json and committed predictions for seeds 0 and 1 (fake rows, no model)."""
     layout = Layout(str(tmp_path / "out"))
+    run_record.write_record(layout.run("r"), RunRecord("r", seeds=(0, 1)))
     for seed in (0, 1):
         write_partition(layout.run("r"), seed, fake_batches(300, 100, seed), "e" * 64)
     return layout.output

@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 
 from lenet_batch.errors import DataError, RegressionDetected
+from lenet_batch.pipeline.single import summarise
+from lenet_batch.state.run_state import read_state
 from lenet_batch.store import storage
 from lenet_batch.store.layout import Layout
 from lenet_batch.summary import baseline, report
-from lenet_batch.summary import stage as summary_stage
+from tests import helpers
 from tests.history_helpers import scored_run, summary_json
 
 ACCURACIES = np.array([0.88, 0.87, 0.89])
@@ -20,7 +22,7 @@ def write_run(
 ) -> None:
     """run.json of a run started on day `day`, its summary stage in the given state (+ summary.json)."""
     run = layout.run(run_id)
-    stages = {"train": {"status": train}}
+    stages = {"train": {"status": train}, "infer": {"status": "complete"}}
     if summary:
         stages["summary"] = {"status": summary}
         storage.write_json_atomic(run.summary_json, summary_json(run_id, [0, 1, 2], ACCURACIES, None))
@@ -29,7 +31,7 @@ def write_run(
 
 
 def previous(layout: Layout, run_id: str) -> tuple[str | None, str]:
-    return baseline.previous_run(layout.run(run_id))
+    return helpers.previous_run(layout.run(run_id))
 
 
 def test_previous_is_the_last_run_started_before_not_the_last_by_name(tmp_path):
@@ -117,7 +119,7 @@ def test_a_damaged_summary_is_passed_over_as_a_baseline_and_named(tmp_path, dama
     base_id, why = previous(layout, "tonight")
     assert base_id is None and "1 summary.json damaged (b)" in why and "1 summary.json missing (a)" in why
     with pytest.raises(DataError, match="--baseline b: .*summary.json.*summarise run b again"):
-        baseline.load_baseline(layout.run("tonight"), "b")  # named by hand: said, not skipped
+        baseline.load_baseline(read_state(layout.run("tonight")), "b")  # named by hand: said, not skipped
 
 
 def test_an_unreadable_run_json_is_named_not_fatal(tmp_path):
@@ -138,14 +140,14 @@ def test_baseline_none_compares_with_nothing_and_says_so(tmp_path, value):
     layout = Layout(str(tmp_path))
     write_run(layout, "a", 1)
     write_run(layout, "b", 2, summary=None)
-    chosen = baseline.load_baseline(layout.run("b"), value)
+    chosen = baseline.load_baseline(read_state(layout.run("b")), value)
     assert chosen.run_id is None and chosen.summary is None and "--baseline none" in chosen.reason
 
 
 def test_a_first_run_reports_gate_not_applicable_rather_than_passed(tmp_path):
     layout = Layout(str(tmp_path))
     scored_run(layout, "first", 1, [0.80, 0.82, 0.81])
-    doc = summary_stage.summarize_run(layout.run("first"))
+    doc = summarise(layout.run("first"))
     line = report.comparison_line(doc)
     assert line == "gate: n/a (no baseline): no earlier run in this output: first is the first"
     folder = tmp_path / "runs" / "first" / "summary"
@@ -159,12 +161,12 @@ def test_a_first_run_reports_gate_not_applicable_rather_than_passed(tmp_path):
 def test_summarising_again_reproduces_the_baseline_and_the_verdict(tmp_path):
     layout = Layout(str(tmp_path))
     scored_run(layout, "mon", 1, [0.95, 0.94, 0.955])
-    summary_stage.summarize_run(layout.run("mon"))
+    summarise(layout.run("mon"))
     scored_run(layout, "tue", 2, [0.50, 0.52, 0.51])
     seen = []
     for _ in range(2):  # as the nightly, then by hand with the same defaults
         with pytest.raises(RegressionDetected, match="Welch one-sided t-test") as caught:
-            summary_stage.summarize_run(layout.run("tue"))
+            summarise(layout.run("tue"))
         written = json.loads((tmp_path / "runs/tue/summary/summary.json").read_text())["comparison"]
         seen.append((str(caught.value), written["baseline_run_id"], written["verdict"], written["sentence"]))
     assert seen[0] == seen[1] and seen[0][1:3] == ("mon", "regressed")

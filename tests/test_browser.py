@@ -12,6 +12,7 @@ import pytest
 
 from lenet_batch.errors import RegressionDetected
 from lenet_batch.history.stage import build_history
+from lenet_batch.pipeline.single import summarise
 from lenet_batch.store.layout import Layout
 from lenet_batch.summary import stage as summary_stage
 from tests import synthetic_runs as syn
@@ -50,7 +51,7 @@ def write_report(tmp_path: Path, monkeypatch, n_seeds: int, epochs: int) -> Path
     syn.write_records(run, range(n_seeds), epochs)
     table = syn.predictions_table("r1", range(n_seeds), 2000 if n_seeds <= 20 else 200)
     monkeypatch.setattr(summary_stage, "read_predictions", lambda layout, run_id, **_: table)
-    summary_stage.summarize_run(run, images=pictures() if n_seeds == 3 else None)
+    summarise(run, images=pictures() if n_seeds == 3 else None)
     build_history(run.layout)  # the report links it
     return Path(run.summary_dir) / "report.html"
 
@@ -120,7 +121,7 @@ def test_a_regressed_run_renders_its_verdict(browser, tmp_path, monkeypatch):
     table = syn.predictions_table("r1", range(3), 300)
     monkeypatch.setattr(summary_stage, "read_predictions", lambda layout, run_id, **_: table)
     with pytest.raises(RegressionDetected):
-        summary_stage.summarize_run(run)
+        summarise(run)
     page = browser.check_page(Path(run.summary_dir) / "report.html")
     (tmp_path / "report-regressed.png").write_bytes(page.screenshot)
     verdict = browser.evaluate("document.querySelector('.verdict').textContent")
@@ -150,7 +151,7 @@ def night(
     table = table.set_column(table.column_names.index("prediction"), "prediction", [predicted])
     monkeypatch.setattr(summary_stage, "read_predictions", lambda layout, run_id, **_: table)
     try:
-        summary_stage.summarize_run(run, images=pictures())
+        summarise(run, images=pictures())
     except RegressionDetected:
         assert worse
 

@@ -110,6 +110,7 @@ def test_redact_masks_credentials_at_any_depth_in_dicts_and_lists():
 
 
 def test_nested_storage_options_from_toml_are_recorded_masked_and_never_in_repr(tmp_path):
+    from lenet_batch.config import Recipe
     from lenet_batch.store import run_record, storage
     from lenet_batch.store.layout import RunRef
 
@@ -118,7 +119,10 @@ def test_nested_storage_options_from_toml_are_recorded_masked_and_never_in_repr(
     settings = config.resolve({}, env={}, config_path=str(toml))
     assert settings.storage_options["client_kwargs"]["aws_secret_access_key"] == "NESTEDSECRET"  # in use
     run = RunRef(str(tmp_path / "out"), "r1", settings.storage_options)
-    run_record.start(run, settings.public_record(), None)
+    record = run_record.started(
+        None, "r1", config=settings.public_record(), recipe=Recipe(), seeds=(0,), data=None
+    )
+    run_record.write_record(run, record)
     recorded = (tmp_path / "out" / "runs" / "r1" / "run.json").read_text()
     for secret in ("AKIAFLATKEY", "NESTEDSECRET", "LISTSECRET"):
         assert secret not in recorded and secret not in repr(settings) and secret not in str(settings)

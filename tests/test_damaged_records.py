@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lenet_batch.monitor.night import OUTCOMES
 
 from lenet_batch.cli import output as cli_output
 from lenet_batch.history import runs_table
 from lenet_batch.history import stage as history_stage
 from lenet_batch.history.rows import STATES, run_rows
 from lenet_batch.monitor import health
-from lenet_batch.monitor.night import OUTCOMES
 from lenet_batch.store import record_reads, storage
 from lenet_batch.store.layout import Layout
 from lenet_batch.store.record_reads import printable
@@ -141,10 +141,9 @@ def test_a_folder_name_that_is_not_a_run_id_is_listed_once_as_damaged(out, capsy
 
 
 def test_a_name_no_run_can_have_is_not_a_baseline(out):
-    from lenet_batch.summary import baseline
 
     rename_run(out, HEALTHY[0], "r 2 ünï ☃")
-    base, why = baseline.previous_run(Layout(str(out)).run(DAMAGED))
+    base, why = helpers.previous_run(Layout(str(out)).run(DAMAGED))
     assert base is None and "1 damaged (r 2 ünï ☃)" in why
 
 

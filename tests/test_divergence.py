@@ -11,13 +11,13 @@ import pytest
 from lenet_batch.config import Recipe
 from lenet_batch.errors import ModelFileError, SeedDiverged
 from lenet_batch.records import DataInfo
-from lenet_batch.scoring.seed import score_seed
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
 from lenet_batch.training import loop, model
 from lenet_batch.training.seed import run_seed
 from tests import helpers
 from tests.fault_helpers import assert_one_line_error
+from tests.helpers import score_seed
 from tests.prediction_helpers import install_run, tiny_arrays
 
 

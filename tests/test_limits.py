@@ -4,13 +4,13 @@ import json
 
 import numpy as np
 import pytest
+from lenet_batch.training.plan import SeedState, plan_seeds
 
 from lenet_batch import cli, config
 from lenet_batch.config import Recipe
 from lenet_batch.data.limits import balanced_indices, limited, quotas
 from lenet_batch.errors import ConfigError, DataError
 from lenet_batch.records import DataInfo
-from lenet_batch.training.plan import SeedState, plan_seeds
 
 
 @pytest.mark.parametrize(

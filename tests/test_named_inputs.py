@@ -11,9 +11,9 @@ import pytest
 from lenet_batch import cli
 from lenet_batch.data.inputs import ImageSource, name_from_uri
 from lenet_batch.scoring.committed import read_predictions
-from lenet_batch.scoring.seed import score_seed
 from lenet_batch.store.layout import Layout, RunRef
 from tests import helpers
+from tests.helpers import score_seed
 from tests.input_helpers import images, trained_run_at
 from tests.prediction_helpers import fashion, snapshot
 

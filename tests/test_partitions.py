@@ -14,10 +14,10 @@ import pytest
 from lenet_batch.data.inputs import ImageSource
 from lenet_batch.scoring.committed import committed_partitions, read_predictions
 from lenet_batch.scoring.partitions import write_partition
-from lenet_batch.scoring.seed import score_seed
 from lenet_batch.store import storage
 from lenet_batch.store.layout import Layout, RunRef
 from tests import helpers
+from tests.helpers import score_seed
 from tests.prediction_helpers import fake_batches, fashion, install_run, snapshot
 
 

@@ -87,18 +87,18 @@ import sys
 from lenet_batch.config import Recipe
 from lenet_batch.data import fashion_mnist
 from lenet_batch.data.inputs import ImageSource
-from lenet_batch.scoring.seed import score_seed
+from lenet_batch.pipeline.single import summarise
 from lenet_batch.store import lock, storage
 from lenet_batch.store.layout import Layout
-from lenet_batch.summary.stage import summarize_run
 from lenet_batch.training.seed import run_seed
+from tests.helpers import score_seed
 
 data = fashion_mnist.load(sys.argv[2], verify=False)
 run = Layout(sys.argv[1]).run("p1")
 lock.acquire(run, stale_seconds=60)  # left held: its mode is checked too
 run_seed(data.arrays(), data_info=data.info(), recipe=Recipe(epochs=1), seed=0, run=run)
 score_seed(run, 0, ImageSource(batch_size=4096), test_split=data.arrays())
-summarize_run(run, images=data.arrays())
+summarise(run)
 storage.write_json_atomic(run.layout.heartbeat(), {"run_id": "p1"})
 """
 

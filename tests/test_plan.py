@@ -3,12 +3,12 @@
 import dataclasses
 
 import pytest
+from lenet_batch.training.plan import RESUME, SKIP, TRAIN, SeedState, plan_seed, plan_seeds
 
 from lenet_batch.config import Recipe
 from lenet_batch.errors import ConfigError
 from lenet_batch.pipeline.placement import LOCAL_RAY_MIN_IMAGES, inside_ray_job, score_on_ray
 from lenet_batch.records import DataInfo
-from lenet_batch.training.plan import RESUME, SKIP, TRAIN, SeedState, plan_seed, plan_seeds
 
 RECIPE = Recipe(epochs=3)
 DIGESTS = {

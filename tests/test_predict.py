@@ -20,10 +20,10 @@ from lenet_batch.scoring import partitions
 from lenet_batch.scoring.committed import committed_partitions, read_predictions
 from lenet_batch.scoring.partitions import MARKER, PREDICTION_SCHEMA, write_partition
 from lenet_batch.scoring.predictor import Predictor
-from lenet_batch.scoring.seed import score_seed
 from lenet_batch.store import storage
 from lenet_batch.store.layout import Layout, RunRef
 from lenet_batch.training import inference, model
+from tests.helpers import score_seed
 from tests.prediction_helpers import fake_batches, fashion, install_run, snapshot, trained
 
 DOCUMENTED_COLUMNS = [

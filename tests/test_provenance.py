@@ -15,6 +15,7 @@ from lenet_batch import provenance
 from lenet_batch.config import Settings
 from lenet_batch.errors import RegressionDetected
 from lenet_batch.pipeline import stages
+from lenet_batch.pipeline.single import summarise
 from lenet_batch.records import DataInfo
 from lenet_batch.store import storage
 from lenet_batch.store.layout import Layout
@@ -142,7 +143,7 @@ def metadata_run(tmp_path, monkeypatch):
     table = syn.predictions_table("r1", range(4), 200)
     monkeypatch.setattr(summary_stage, "read_predictions", lambda layout, run_id, **_: table)
     with pytest.raises(RegressionDetected, match=r"1 seed\(s\) failed: \[4\]"):
-        summary_stage.summarize_run(run)
+        summarise(run)
     return run, Path(run.summary_dir)
 
 

@@ -15,12 +15,12 @@ from lenet_batch.records import DataInfo
 from lenet_batch.scoring.committed import read_predictions
 from lenet_batch.scoring.partitions import write_partition
 from lenet_batch.scoring.query import run_query
-from lenet_batch.scoring.seed import score_seed
 from lenet_batch.store import storage
 from lenet_batch.store.layout import Layout
 from lenet_batch.training import inference, model
 from lenet_batch.training.seed import run_seed
 from tests import helpers
+from tests.helpers import score_seed
 from tests.prediction_helpers import fake_batches, fashion, snapshot, tiny_arrays
 
 

@@ -20,7 +20,7 @@ from lenet_batch.records import DataInfo, GitCommit, digest_of_test_split
 from lenet_batch.store import storage
 from lenet_batch.store.layout import Layout
 from lenet_batch.store.runs_index import night_key
-from lenet_batch.summary import baseline, gate
+from lenet_batch.summary import gate
 from lenet_batch.summary.report import headline_line, interval_text
 from lenet_batch.summary.report_render import render_markdown
 from lenet_batch.summary.statistics import ACCURACY_BOUNDS, spread
@@ -32,6 +32,7 @@ from lenet_batch.summary.types import (
     ScoredInput,
     VersionRow,
 )
+from tests import helpers
 from tests.history_helpers import run_json, summary_json
 from tests.test_gate import summary_of
 
@@ -75,7 +76,7 @@ def test_a_backfilled_night_is_compared_with_the_night_before_it(tmp_path):
     record(layout, "2026-11-30", "2026-11-30T02:00:00Z")
     record(layout, "2026-12-02", "2026-12-02T02:00:00Z")
     record(layout, "2026-12-01", "2026-12-03T09:00:00Z", summary=None)  # started after 12-02
-    assert baseline.previous_run(layout.run("2026-12-01"))[0] == "2026-11-30"
+    assert helpers.previous_run(layout.run("2026-12-01"))[0] == "2026-11-30"
     # the history, runs.parquet and `runs` list the nights in the same order, newest first
     assert [r.run_id for r in list_runs(layout)] == ["2026-12-02", "2026-12-01", "2026-11-30"]
 
@@ -85,13 +86,13 @@ def test_the_default_baseline_is_the_nearest_earlier_night_on_the_same_test_data
     record(layout, "n1", "2026-12-01T02:00:00Z")
     record(layout, "n2", "2026-12-02T02:00:00Z", test=TEST_B)  # a night on other test data
     record(layout, "n3", "2026-12-03T02:00:00Z", summary=None)
-    assert baseline.previous_run(layout.run("n3")) == (
+    assert helpers.previous_run(layout.run("n3")) == (
         "n1",
         "the previous completed night on the same test data",
     )
     storage.remove(layout.run("n1").run_json)
     storage.remove(layout.run("n1").summary_json, recursive=False)
-    base_id, why = baseline.previous_run(layout.run("n3"))
+    base_id, why = helpers.previous_run(layout.run("n3"))
     assert (
         base_id is None
         and f"1 on other test data than {digest_of_test_split(DataInfo(sha256=TEST_A))} (n2)" in why

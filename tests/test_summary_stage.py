@@ -9,9 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from lenet_batch.errors import ConfigError, RegressionDetected
+from lenet_batch.pipeline.single import summarise
 from lenet_batch.store import run_record, storage
 from lenet_batch.store.layout import Layout
-from lenet_batch.store.run_record import SeedEntry
+from lenet_batch.store.run_record import RunRecord, SeedEntry, StageClock
 from lenet_batch.summary import stage as summary_stage
 from tests.pixels import read_png
 from tests.report_helpers import N_SAMPLES, metrics_json, pictures, predictions_table
@@ -32,9 +33,12 @@ def fake_predictions(monkeypatch) -> dict[str, pa.Table]:
 def make_run(layout: Layout, tables: dict, run_id: str, accuracy: float, seeds=(0, 1, 2), failed=()) -> None:
     """A trained and scored run: run.json with its train stage, metrics.json per seed, predictions."""
     run = layout.run(run_id)
-    storage.write_json_atomic(run.run_json, {"run_id": run_id, "config": {"seeds": "0-2"}})
     rows = [SeedEntry(s, "failed" if s in failed else "trained") for s in (0, 1, 2)]
-    run_record.update_stage(run, "train", rows)
+    clock = StageClock.start()
+    scored = [SeedEntry(s, "scored") for s in seeds]
+    record = RunRecord(run_id, seeds=(0, 1, 2)).with_stage("train", clock.entry(rows))
+    record = record.with_stage("infer", clock.entry(scored))
+    run_record.write_record(run, record)
     for seed in seeds:
         storage.write_json_atomic(run.metrics_json(seed), metrics_json(seed))
     tables[run_id] = predictions_table(run_id, accuracy, seeds)
@@ -43,7 +47,7 @@ def make_run(layout: Layout, tables: dict, run_id: str, accuracy: float, seeds=(
 def test_summarize_run_writes_every_output(tmp_path, fake_predictions):
     layout = Layout(str(tmp_path))
     make_run(layout, fake_predictions, "2026-11-01", 0.8)
-    doc = summary_stage.summarize_run(Layout(str(tmp_path)).run("2026-11-01"), images=pictures())
+    doc = summarise(Layout(str(tmp_path)).run("2026-11-01"), images=pictures())
     folder = tmp_path / "runs" / "2026-11-01" / "summary"
     names = {
         "summary.parquet",
@@ -80,10 +84,10 @@ def test_summarize_run_writes_every_output(tmp_path, fake_predictions):
 def test_gate_fails_after_writing_against_a_better_previous_run(tmp_path, fake_predictions):
     layout = Layout(str(tmp_path))
     make_run(layout, fake_predictions, "2026-11-01", 0.95)
-    summary_stage.summarize_run(Layout(str(tmp_path)).run("2026-11-01"))
+    summarise(Layout(str(tmp_path)).run("2026-11-01"))
     make_run(layout, fake_predictions, "2026-11-02", 0.5)
     with pytest.raises(RegressionDetected) as caught:
-        summary_stage.summarize_run(Layout(str(tmp_path)).run("2026-11-02"), baseline="previous")
+        summarise(Layout(str(tmp_path)).run("2026-11-02"), baseline="previous")
     assert caught.value.exit_code == 4 and "2026-11-02" in str(caught.value)
     written = json.loads((tmp_path / "runs/2026-11-02/summary/summary.json").read_text())
     assert written["comparison"]["regressed"] and written["comparison"]["baseline_run_id"] == "2026-11-01"
@@ -91,26 +95,26 @@ def test_gate_fails_after_writing_against_a_better_previous_run(tmp_path, fake_p
     assert storage.read_json(layout.run("2026-11-02").run_json)["stages"]["summary"]["status"] == "regressed"
     # A regressed run is not a baseline: the next run is compared with the last good one.
     make_run(layout, fake_predictions, "2026-11-03", 0.95)
-    doc = summary_stage.summarize_run(Layout(str(tmp_path)).run("2026-11-03"), baseline="previous")
+    doc = summarise(Layout(str(tmp_path)).run("2026-11-03"), baseline="previous")
     assert doc.comparison.baseline_run_id == "2026-11-01" and not doc.comparison.regressed
 
 
 def test_failed_seed_fails_the_gate_without_a_baseline(tmp_path, fake_predictions):
     make_run(Layout(str(tmp_path)), fake_predictions, "r1", 0.8, seeds=(0, 1), failed=(2,))
     with pytest.raises(RegressionDetected, match=r"seed\(s\) failed: \[2\]"):
-        summary_stage.summarize_run(Layout(str(tmp_path)).run("r1"))
+        summarise(Layout(str(tmp_path)).run("r1"))
 
 
 def test_missing_baseline_run_is_a_config_error(tmp_path, fake_predictions):
     make_run(Layout(str(tmp_path)), fake_predictions, "r1", 0.8)
     with pytest.raises(ConfigError, match="nope"):
-        summary_stage.summarize_run(Layout(str(tmp_path)).run("r1"), baseline="nope")
+        summarise(Layout(str(tmp_path)).run("r1"), baseline="nope")
 
 
 def test_summarize_run_writes_through_fsspec(fake_predictions):
     output = "memory://lenet-report-test"
     make_run(Layout(output), fake_predictions, "r1", 0.8)
-    doc = summary_stage.summarize_run(Layout(output).run("r1"))
+    doc = summarise(Layout(output).run("r1"))
     assert doc.report_html == "memory://lenet-report-test/runs/r1/summary/report.html"
     assert storage.read_bytes(doc.report_html).startswith(b"<!DOCTYPE html>")
     assert set(doc.files) <= set(storage.list_dir(Layout(output).run("r1").summary_dir))
@@ -119,11 +123,11 @@ def test_summarize_run_writes_through_fsspec(fake_predictions):
 
 def test_resummarising_without_images_drops_the_old_pictures(tmp_path, fake_predictions):
     make_run(Layout(str(tmp_path)), fake_predictions, "r1", 0.8)
-    summary_stage.summarize_run(Layout(str(tmp_path)).run("r1"), images=pictures())
+    summarise(Layout(str(tmp_path)).run("r1"), images=pictures())
     # nothing new: the summary with its pictures is reused as it is; made again, it has none
-    reused = summary_stage.summarize_run(Layout(str(tmp_path)).run("r1"))
+    reused = summarise(Layout(str(tmp_path)).run("r1"))
     assert "train_images.png" in reused.files
-    doc = summary_stage.summarize_run(Layout(str(tmp_path)).run("r1"), force=True)
+    doc = summarise(Layout(str(tmp_path)).run("r1"), force=True)
     folder = tmp_path / "runs" / "r1" / "summary"
     assert not (folder / "train_images.png").exists() and not (folder / "test_predictions.png").exists()
     assert set(doc.files) == {p.name for p in folder.iterdir()}
@@ -131,7 +135,7 @@ def test_resummarising_without_images_drops_the_old_pictures(tmp_path, fake_pred
 
 def test_per_seed_csv_lists_every_seed_worst_first(tmp_path, fake_predictions):
     make_run(Layout(str(tmp_path)), fake_predictions, "r1", 0.8)
-    doc = summary_stage.summarize_run(Layout(str(tmp_path)).run("r1"))
+    doc = summarise(Layout(str(tmp_path)).run("r1"))
     rows = (tmp_path / "runs/r1/summary/per_seed.csv").read_text().splitlines()
     assert rows[0].startswith("run_id,seed,n_samples,test_accuracy")
     accuracies = [float(r.split(",")[3]) for r in rows[1:]]
@@ -144,7 +148,7 @@ def test_per_seed_csv_lists_every_seed_worst_first(tmp_path, fake_predictions):
 def test_the_article_pictures_show_the_first_18_images_of_a_whole_split(tmp_path, fake_predictions, caplog):
     make_run(Layout(str(tmp_path)), fake_predictions, "r1", 0.8)
     with caplog.at_level(logging.WARNING, logger="lenet_batch"):
-        summary_stage.summarize_run(Layout(str(tmp_path)).run("r1"), images=pictures(N_SAMPLES))
+        summarise(Layout(str(tmp_path)).run("r1"), images=pictures(N_SAMPLES))
     folder = tmp_path / "runs" / "r1" / "summary"
     for name in ("train_images.png", "test_predictions.png"):
         assert read_png((folder / name).read_bytes()).shape[:2] == (350, 1080)  # 2 rows of 9

@@ -8,10 +8,10 @@ The real nightly pair (another --lr) is tests/test_monitor_nightly.py's and test
 import dataclasses
 
 import pytest
+from lenet_batch.monitor.night import night_status
 from prometheus_client.parser import text_string_to_metric_families
 
 from lenet_batch.monitor import health, metrics, notify
-from lenet_batch.monitor.night import night_status
 from lenet_batch.provenance import Machine
 from lenet_batch.store.run_record import RunRecord
 from lenet_batch.summary import gate

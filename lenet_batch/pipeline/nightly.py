@@ -75,10 +75,12 @@ def dry_run(settings: Settings, force: bool = False) -> Plan:
 
 
 def _nightly(settings: Settings, force: bool, watch: NightWatch) -> NightResult:
+    run = settings.run_ref()
+    if not force:  # a nightly of this run under way: refused before anything is read (exit 5)
+        lock.refuse_if_held(run.layout, "nightly", run.run_id, settings.stale_lock_seconds)
     planned = plan_night(settings, force)
     if planned.plan.empty:
         return _nothing_to_do(planned)
-    run = planned.state.run
     with lock.run_lock(run, settings.stale_lock_seconds):
         hand_writers.refuse_if_hand_writers(run.layout, run.run_id, settings.stale_lock_seconds)
         if stamp(run) != planned.state.stamp:  # another command wrote the run since it was read

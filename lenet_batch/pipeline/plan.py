@@ -241,12 +241,15 @@ def plan_history(state: RunState, earlier: list[Step]) -> Step:
 
 
 def refuse_damaged(state: RunState) -> None:
-    """DataError (exit 2) naming a finished seed's record that does not read: no stage can use that seed."""
+    """DataError (exit 2) naming run.json, or a finished seed's record, that does not read: no stage can use
+    the run, or that seed (a summary.json that does not read is made again)."""
+    if state.record_problem:
+        raise DataError(f"{state.record_problem}; restore it, or use a new --run-id")
     for seed, seed_state in sorted((state.seeds or {}).items()):
         if seed_state.problems:
             raise DataError(
-                f"seed {seed} of run {state.run_id}: {seed_state.problems[0]}; restore it, or move the seed's "
-                "folder away to train it again"
+                f"seed {seed} of run {state.run_id}: {seed_state.problems[0]}; restore it, or move the "
+                "seed's folder away to train it again"
             )
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lenet_batch.cluster.preflight import check_local_gpus
-from lenet_batch.config import Settings
+from lenet_batch.config import DataRequest, GateRule, Settings
 from lenet_batch.errors import DataError, ModelFileError
 from lenet_batch.pipeline import run_data, stages
 from lenet_batch.pipeline.owner import RunOwner
@@ -27,10 +27,11 @@ from lenet_batch.pipeline.requests import (
 )
 from lenet_batch.state import listing
 from lenet_batch.state.run_state import RunState, read_state
-from lenet_batch.store import hand_writers, run_log
+from lenet_batch.store import hand_writers, lock, run_log, storage
 from lenet_batch.store.backends import check_reachable_by_workers
+from lenet_batch.store.layout import RunRef
 from lenet_batch.store.seed_records import ScoreResult, TrainResult
-from lenet_batch.summary.baseline import load_baseline
+from lenet_batch.summary.baseline import PREVIOUS, Baseline, load_baseline
 from lenet_batch.summary.types import RunSummary
 
 log = logging.getLogger(__name__)
@@ -55,10 +56,10 @@ def preflight(settings: Settings, *inputs: str | None) -> None:
 
 def require_run(state: RunState) -> None:
     """A run that was never written is "no such run" (exit 2), naming the newest there is."""
-    if state.exists:
+    if state.exists or storage.exists(state.run.run_dir, state.run.options):
         return
     layout = state.run.layout
-    newest = listing.newest_run_id(layout) if state.run.layout.output else None
+    newest = listing.newest_run_id(layout) if storage.exists(layout.runs_root(), layout.options) else None
     where = f"newest: {newest}" if newest else f"no runs under {layout.runs_root()}"
     raise DataError(f"no such run: {state.run_id} ({where}); check --run and --output")
 
@@ -95,6 +96,8 @@ def infer(settings: Settings, force: bool = False, dry_run: bool = False) -> Don
     request, run = InferRequest.of(settings), settings.run_ref()
     source = request.source
     preflight(settings, source.uri, source.labels_uri)
+    if not dry_run:  # a nightly writing this run refuses the command first (exit 5)
+        lock.refuse_if_held(run.layout, "infer", run.run_id, settings.stale_lock_seconds)
     state = read_state(run, input_name=source.partition_name)
     require_run(state)
     source, dataset = run_data.sealed_source(state, source, request.data, None)
@@ -111,42 +114,65 @@ def infer(settings: Settings, force: bool = False, dry_run: bool = False) -> Don
 def summary(settings: Settings, force: bool = False, dry_run: bool = False) -> Done:
     """Summarise the run (or reuse its summary when nothing is new); raises RegressionDetected (exit 4)."""
     request, run, data = SummaryRequest.of(settings), settings.run_ref(), settings.data_request()
+    if dry_run:
+        return Done(_summary_plan(read_state(run), request, data, force)[0])
+    lock.refuse_if_held(run.layout, "summary", run.run_id, settings.stale_lock_seconds)  # exit 5 first
+    with _hand(settings, "summary", run.run_id):
+        summary = summarise(run, baseline=request.baseline, rule=request.rule, data=data, force=force)
+    return Done(Plan(run.run_id), summary=summary)
+
+
+def summarise(
+    run: RunRef,
+    *,
+    baseline: str = PREVIOUS,
+    rule: GateRule | None = None,
+    data: DataRequest | None = None,
+    images: dict | None = None,
+    force: bool = False,
+) -> RunSummary:
+    """Summarise a run as `lenet-batch summary` does, from a program: against `baseline` by `rule`, with
+    the pictures drawn from `images` (the test split's arrays) or else the test split of `data` (None: no
+    pictures); raises RegressionDetected (exit 4) with the summary."""
+    request = SummaryRequest(baseline, rule or GateRule())
     state = read_state(run)
+    planned, base, loaded = _summary_plan(state, request, data, force, images)
+    owner = RunOwner(state)
+    pictures = (lambda: loaded or run_data.pictures(state, data)) if data is not None else (lambda: loaded)
+    with _written_or_nothing(owner):
+        return stages.summarize(owner, planned, base, request.rule, pictures)
+
+
+def _summary_plan(
+    state: RunState,
+    request: SummaryRequest,
+    data: DataRequest | None,
+    force: bool,
+    images: dict | None = None,
+) -> tuple[Plan, Baseline, dict | None]:
+    """The summary's plan, its baseline, and the pictures' images when they had to be loaded to make it.
+
+    Other test data (--data) is refused before anything is written; a summary without the pictures is
+    made again only when they can be drawn now."""
     require_run(state)
     dataset = None
-    if data.uri:  # other test data is refused before anything is written
-        dataset = run_data.load_for_run(run, run_data.data_for_run(state, data))
+    if data is not None and data.uri:
+        dataset = run_data.load_for_run(state.run, run_data.data_for_run(state, data))
     base = load_baseline(state, request.baseline)
-    planned, images = _summary_plan(state, request, base, data, dataset, force)
-    if dry_run:
-        return Done(planned)
-    owner = RunOwner(state)
-    with _hand(settings, "summary", run.run_id), _written_or_nothing(owner):
-        result = stages.summarize(
-            owner, planned, base, request.rule, lambda: images or _pictures(state, data)
-        )
-    return Done(planned, summary=result)
-
-
-def _summary_plan(state, request, base, data, dataset, force) -> tuple[Plan, dict | None]:
-    """The summary's plan, and the pictures' images when they had to be loaded to make it: a summary
-    without the pictures is made again only when they can be drawn now."""
-    images = dataset.arrays() if dataset is not None else None
+    images = dataset.arrays() if dataset is not None else images
     digest = summary_digest(state, base, request.rule)
-    asked = Request(("summary",), None, summary_digest=digest, pictures=images is not None, force=force)
-    planned = plan(state, asked)
+    planned = plan(
+        state, Request(("summary",), None, summary_digest=digest, pictures=images is not None, force=force)
+    )
     standing = state.summary
-    if planned.empty and images is None and standing is not None and "train_images.png" not in standing.files:
+    lacks = standing is not None and "train_images.png" not in standing.files
+    if planned.empty and images is None and data is not None and lacks:
         images = run_data.pictures(state, data)
         if images is not None:
             planned = plan(
                 state, Request(("summary",), None, summary_digest=digest, pictures=True, force=force)
             )
-    return planned, images
-
-
-def _pictures(state: RunState, data) -> dict | None:
-    return run_data.pictures(state, data)
+    return planned, base, images
 
 
 def predict(settings: Settings, seed: int, first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

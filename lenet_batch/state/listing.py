@@ -36,7 +36,9 @@ def _records(layout: Layout, refs: list[RunRef], reads: dict[str, Read]) -> tupl
 def _with_summaries(layout: Layout, states: list[RunState], runs: dict[str, Read]) -> list[RunState]:
     """The states again with their summary.json (read many at once)."""
     reads = record_reads.read_small_many([s.run.summary_json for s in states], layout.options)
-    return [light_state(s.run, runs[s.run_id], reads[s.run.summary_json], _named(s.run_id)) for s in states]
+    return [
+        light_state(s.run, runs[s.run.run_json], reads[s.run.summary_json], _named(s.run_id)) for s in states
+    ]
 
 
 def read_nights(

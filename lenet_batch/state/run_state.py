@@ -74,6 +74,7 @@ class RunState:
     seeds: Mapping[int, SeedState] | None = None
     problems: tuple[str, ...] = ()
     stamp: str | None = None  # run.json's size and time when it was read (None: absent, or a listing)
+    record_problem: str | None = None  # why run.json does not read (None: it reads, or is absent)
 
     @property
     def run_id(self) -> str:
@@ -119,7 +120,7 @@ def light_state(run: RunRef, record: Read, summary: Read, problems: tuple[str, .
     parsed, bad_record = parse_record(run.run_json, run.run_id, record)
     checked, bad_summary = checked_summary(run.summary_json, run.run_id, summary)
     found = tuple(record_reads.printable(p) for p in (bad_record, bad_summary) if p)
-    return RunState(run, parsed, checked, None, problems + found)
+    return RunState(run, parsed, checked, None, problems + found, record_problem=bad_record)
 
 
 def stamp(run: RunRef) -> str | None:
@@ -190,9 +191,11 @@ def _typed(
             return kind.from_json(doc, uri), ()
         except DataError as exc:
             problem = str(exc)
+    if problem and complete_only:
+        return None, (problem,)  # a finished seed's record: the command refuses, naming it
     if problem:
-        log.warning("%s", problem)
-    return None, ((problem,) if problem and complete_only else ())
+        log.warning("ignoring %s (made again)", problem)
+    return None, ()
 
 
 def _attempts(uri: str, reads: dict[str, Read]) -> tuple[Attempt, ...]:

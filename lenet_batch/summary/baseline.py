@@ -45,7 +45,9 @@ def _read_summary(run: RunRef) -> tuple[RunSummary | None, str | None]:
 
 def _why_not(state: RunState, current: RunState) -> str | None:
     """Why an earlier night (its run.json only) cannot be the baseline, or None when it may be."""
-    if state.record is None or state.problems:
+    if state.record is None:
+        return "without a readable run.json"
+    if state.problems:  # e.g. a folder name no command can name: never a baseline
         return "damaged"
     status = state.stage_status("summary")
     if status != "complete":

@@ -89,9 +89,9 @@ def infer(params: dict) -> dict[str, Any]:
 
     from lenet_batch.data.fashion_mnist import normalize
     from lenet_batch.data.inputs import ImageSource
-    from lenet_batch.scoring.seed import score_seed
     from lenet_batch.store.layout import RunRef
     from lenet_batch.training.inference import INFER_BATCH
+    from tests.helpers import score_seed
 
     arrays = fashion_mnist_arrays()
     test_split = None if params.get("input") else arrays
