@@ -7,6 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from lenet_batch import pages
 from lenet_batch.config import GateRule
 from lenet_batch.summary import figures as fig
 from lenet_batch.summary import gate
@@ -114,14 +115,16 @@ def test_html_embeds_every_figure_as_a_decodable_data_uri(doc):
     for uri, figure in zip(sources, figures.values(), strict=True):
         assert uri.startswith("data:image/png;base64,")
         assert base64.b64decode(uri.split(",", 1)[1]) == figure.png
-    # Nothing is fetched: the only links are to the tables written beside the report, to anchors, and to
-    # the history page of the output (no baseline here, so no baseline report).
+    # Nothing is fetched: the only links are to the tables and figures written beside the report (each
+    # figure opens its PNG at full size), to anchors, and to the history page of the output (no baseline
+    # here, so no baseline report).
     hrefs = set(re.findall(r'href="([^"#]*)"', page)) - {"data:,"}
     assert hrefs == {
         "per_seed.csv",
         "summary.parquet",
         "disagreement.parquet",
         "../../../history/history.html",
+        *figures,
     }
     assert f"{doc.across_seeds.mean:.4f}" in page and "Against the baseline" in page
 
@@ -138,9 +141,17 @@ def html_and_markdown(doc: RunSummary, figures: dict | None = None) -> tuple[str
     return render_html(doc, figures or {}), render_markdown(doc, figures or {})
 
 
+# The verdict as a chip (its word, its colour class), the gate's sentence one click away in <details>.
+VERDICT = re.compile(
+    r'<details class="gate"><summary>gate: <span class="verdict chip" data-tone="(\w+)">([^<]*)</span>'
+    r"</summary><p>([^<]*)</p></details>"
+)
+
+
 def test_without_a_baseline_the_gate_is_not_applicable(doc):
     page, text = html_and_markdown(doc)
-    assert '<span class="verdict na">gate: n/a (no baseline): ' in page
+    tone, word, sentence = VERDICT.search(page).groups()
+    assert (tone, word) == ("neutral", "n/a") and sentence.startswith("gate: n/a (no baseline): ")
     assert "gate: n/a (no baseline)" in text and "passed" not in text
 
 
@@ -149,7 +160,7 @@ def test_failed_seeds_fail_the_gate_even_without_a_baseline(doc):
     page, _ = html_and_markdown(failed)
     line = failed.comparison.line()
     assert line.startswith("gate: REGRESSED") and "1 seed(s) failed: [2]" in line
-    assert f'<span class="verdict regressed">{line}</span>' in page
+    assert VERDICT.search(page).groups() == ("bad", "regressed", line)
 
 
 def test_the_comparison_is_rendered_as_rows_a_person_reads(doc):
@@ -171,7 +182,7 @@ def test_the_comparison_is_rendered_as_rows_a_person_reads(doc):
     assert "| alpha (one-sided) | 0.0100 |" in text and "largest drop allowed" not in text
     assert "baseline reason" not in text and "fallback" not in text and "failed seeds" not in text
     assert (
-        '<a href="../../2026-11-26/summary/report.html">the baseline night&#x27;s report (2026-11-26)</a>'
+        '<a href="../../2026-11-26/summary/report.html">the baseline night&#39;s report (2026-11-26)</a>'
         in page
     )
 
@@ -209,3 +220,30 @@ def test_per_seed_table_is_worst_first_and_folds_past_20_rows():
 def test_a_short_table_does_not_fold(doc):
     page = render_html(doc, {})
     assert "<details>" not in page and "Full list beside this report" in page
+
+
+@pytest.mark.parametrize(
+    "word, tone",
+    [
+        ("passed", "good"),
+        ("regressed", "bad"),
+        ("seeds_failed", "bad"),
+        ("inconclusive", "warn"),
+        ("drift", "warn"),
+        ("n/a", "neutral"),
+        ("not comparable", "neutral"),
+        ("a word added later", "neutral"),
+        (None, "neutral"),
+    ],
+)
+def test_any_verdict_word_gets_a_chip_coloured_through_one_table(word, tone):
+    chip = pages.environment().get_template("macros.html").module.chip(word or "")
+    assert pages.tone(word) == tone and f'data-tone="{tone}"' in chip
+    assert (word or "").replace("_", " ") in chip  # the word as it is, never dropped
+
+
+def test_the_report_escapes_what_it_shows(doc):
+    evil = replace(doc, run_id="<b>r1</b>", comparison=replace(doc.comparison, verdict="<i>new</i>"))
+    page = render_html(evil, {})
+    assert "<b>" not in page and "<i>" not in page and "&lt;b&gt;r1&lt;/b&gt;" in page
+    assert 'data-tone="neutral">&lt;i&gt;new&lt;/i&gt;</span>' in page
