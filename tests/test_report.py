@@ -11,6 +11,8 @@ from lenet_batch import pages
 from lenet_batch.config import GateRule
 from lenet_batch.summary import figures as fig
 from lenet_batch.summary import gate
+from lenet_batch.summary.report import duration_text
+from lenet_batch.summary.report_metadata import recipe_rows
 from lenet_batch.summary.report_render import render_html, render_markdown
 from lenet_batch.summary.statistics import compute_statistics
 from lenet_batch.summary.types import RunSummary
@@ -220,6 +222,35 @@ def test_per_seed_table_is_worst_first_and_folds_past_20_rows():
 def test_a_short_table_does_not_fold(doc):
     page = render_html(doc, {})
     assert "<details>" not in page and "Full list beside this report" in page
+
+
+@pytest.mark.parametrize(
+    "seconds, text",
+    [
+        (None, "—"),
+        (0.034, "0.03 s"),
+        (41.24, "41.2 s"),
+        (59.97, "1 min 0 s"),
+        (192.4, "3 min 12 s"),
+        (3599.4, "59 min 59 s"),
+        (3599.6, "1.0 h"),
+        (7560.0, "2.1 h"),
+    ],
+)
+def test_durations_read_in_the_largest_unit_that_reads_well(seconds, text):
+    assert duration_text(seconds) == text
+
+
+def test_the_recipe_names_mean_and_std_as_the_inputs_normalisation():
+    recipe = {"epochs": 10, "batch_size": 256, "lr": 0.1, "mean": 0.13, "std": 0.31}
+    assert recipe_rows(recipe) == [
+        ["epochs", "10"],
+        ["batch_size", "256"],
+        ["lr", "0.1"],
+        ["input normalisation", "Normalize(mean=0.13, std=0.31)"],
+    ]
+    # a recipe without both numbers keeps what it has, as it has it
+    assert recipe_rows({"lr": 0.01, "mean": "?"}) == [["lr", "0.01"], ["mean", "?"]]
 
 
 @pytest.mark.parametrize(

@@ -64,6 +64,18 @@ def fmt(value: object, digits: int = 4) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+def duration_text(seconds: float | None) -> str:
+    """A duration in the largest unit that reads well: '41.2 s', '3 min 12 s', '2.1 h' (None: '—')."""
+    if seconds is None:
+        return "—"
+    if seconds < 59.95:
+        return f"{seconds:.2f} s" if seconds < 1 else f"{seconds:.1f} s"
+    whole = round(seconds)
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{seconds / 3600:.1f} h"
+
+
 def interval_text(spread: Spread) -> str:
     """The 95% CI of a mean as a person reads it: '95% CI [0.8773, 0.8847]' (bounds never joined by a
     hyphen), cut at 0 or 1 and saying where, or 'too few seeds for an interval' below MIN_INTERVAL_SEEDS."""

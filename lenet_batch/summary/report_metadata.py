@@ -1,8 +1,11 @@
-"""The report's last section, what made the run: recipe, seeds, data and its digests, versions on the driver
-and in the workers, git commit, machine, stage wall times, the hosts and attempts of each seed."""
+"""The report's last section, what made the run: recipe (the input's normalisation named as such), seeds,
+data and its digests, versions on the driver and in the workers, git commit, machine, stage wall times, the
+hosts and attempts of each seed."""
+
+from collections.abc import Mapping
 
 from lenet_batch.records import digest_of_test_split
-from lenet_batch.summary.report import Section, Table, fmt
+from lenet_batch.summary.report import Section, Table, duration_text, fmt
 from lenet_batch.summary.types import DataInfo, GitCommit, RunMetadata
 
 LISTED_SEEDS = 20  # seeds named in a sentence; the tables have them all
@@ -21,9 +24,20 @@ def _git_text(git: GitCommit | None) -> str:
     return f"Code: git commit {git.commit}{dirty}."
 
 
+def recipe_rows(recipe: Mapping[str, int | float | str]) -> list[list[str]]:
+    """The recipe, a row a key; mean and std named for what they are, the input's normalisation."""
+    norm = (recipe.get("mean"), recipe.get("std"))
+    shown = all(isinstance(v, int | float) for v in norm)
+    rows = [[k, f"{v:g}" if isinstance(v, float) else str(v)] for k, v in recipe.items()]
+    rows = [row for row in rows if not (shown and row[0] in ("mean", "std"))]
+    if shown:
+        rows.append(["input normalisation", f"Normalize(mean={norm[0]:g}, std={norm[1]:g})"])
+    return rows
+
+
 def _provenance_tables(meta: RunMetadata) -> tuple[Table, ...]:
     """The recipe, the data's digests, the versions on the driver and in the seeds' workers, the stages."""
-    recipe = Table(("recipe", "value"), [[k, fmt(v)] for k, v in meta.recipe.items()], title="Recipe")
+    recipe = Table(("recipe", "value"), recipe_rows(meta.recipe), title="Recipe")
     digests = meta.data.sha256
     data = Table(("file", "sha256"), [[name, str(d)] for name, d in digests.items()], title="Data digests")
     versions = []
@@ -38,10 +52,10 @@ def _provenance_tables(meta: RunMetadata) -> tuple[Table, ...]:
         )
         versions.append([v.package, fmt(v.driver), on_seeds])
     stages = [
-        [s.stage, fmt(s.status), fmt(s.started_at), fmt(s.finished_at), fmt(s.seconds, 1)]
+        [s.stage, fmt(s.status), fmt(s.started_at), fmt(s.finished_at), duration_text(s.seconds)]
         for s in meta.stages
     ]
-    stage_header = ("stage", "status", "started (UTC)", "finished (UTC)", "wall seconds")
+    stage_header = ("stage", "status", "started (UTC)", "finished (UTC)", "wall time")
     return (
         recipe,
         *((data,) if digests else ()),

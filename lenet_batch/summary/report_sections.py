@@ -7,7 +7,7 @@ between seeds, the pictures, and last what made the run (recipe, data, versions,
 from collections.abc import Mapping
 from typing import Any
 
-from lenet_batch.summary.report import Section, Table, fmt, headline_bullets, headline_line
+from lenet_batch.summary.report import Section, Table, duration_text, fmt, headline_bullets, headline_line
 from lenet_batch.summary.report_metadata import metadata_section
 from lenet_batch.summary.types import Comparison, Delta, RunSummary, SeedRow, changes_text
 
@@ -130,7 +130,7 @@ def seeds_table(per_seed: tuple[SeedRow, ...], mean: float | None) -> Table:
             fmt(r.mean_disagreement),
             fmt(r.final_train_loss),
             fmt(r.final_train_accuracy),
-            fmt(r.train_seconds, 1),
+            duration_text(r.train_seconds),
             fmt(r.epochs),
             fmt(r.attempts),
             r.hosts or "—",
@@ -140,7 +140,7 @@ def seeds_table(per_seed: tuple[SeedRow, ...], mean: float | None) -> Table:
     header = ("seed", "test accuracy", "vs mean", "disagreement", "train loss", "train accuracy")
     links = (("all seeds as CSV", "per_seed.csv"), ("Parquet", "summary.parquet"))
     return Table(
-        (*header, "train s", "epochs", "attempts", "hosts"),
+        (*header, "train time", "epochs", "attempts", "hosts"),
         rows,
         title="Seeds, worst first (disagreement: mean share of samples predicted unlike the other seeds)",
         noun="seeds",
