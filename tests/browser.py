@@ -31,7 +31,8 @@ FLAGS = (
     "--mute-audio",
     "--remote-debugging-pipe",
 )
-WIDTH = 1280  # the pages are read on a laptop: every check and screenshot at this width
+WIDTH = 1280  # a laptop; the pages are also checked on a phone:
+PHONE = (390, 844)  # a phone's viewport (CSS pixels): its first screen is 844 px tall
 IMAGES_JS = """JSON.stringify(Array.from(document.images).map(i => ({
   src: i.currentSrc.slice(0, 40), complete: i.complete, width: i.naturalWidth, height: i.naturalHeight})))"""
 
@@ -53,24 +54,30 @@ def find_chromium() -> str | None:
 
 # What a person would see as broken layout, measured in the page: the page scrolls sideways, an element
 # reaches past the viewport, text spills out of its box (clipped, or over its neighbour), an in-page link
-# points at no element. Relative links come back to be checked against the files beside the page.
+# points at no element. A box made to scroll sideways (overflow-x auto or scroll: a wide table's) is not
+# broken: what is inside it may reach past the viewport, and the boxes that do scroll are listed apart.
+# Relative links come back to be checked against the files beside the page.
 LAYOUT_JS = """(() => {
   const width = document.documentElement.clientWidth;
   const name = e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') +
     (e.className && typeof e.className === 'string' ? '.' + e.className.split(' ').join('.') : '');
-  const wide = [], clipped = [], text = ['TD', 'TH', 'FIGCAPTION', 'P', 'LI', 'H1', 'H2'];
+  const scroller = e => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+  const inScroller = e => {
+    for (let p = e.parentElement; p; p = p.parentElement) if (scroller(p)) return true;
+    return false; };
+  const wide = [], clipped = [], scrolls = [], text = ['TD', 'TH', 'FIGCAPTION', 'P', 'LI', 'H1', 'H2'];
   for (const e of document.body.querySelectorAll('*')) {
-    const r = e.getBoundingClientRect();
-    if (r.width && (r.right > width + 0.5 || r.left < -0.5)) wide.push(name(e) + ' ' + Math.round(r.right));
-    const style = getComputedStyle(e);
-    const boxed = style.overflowX !== 'visible' || text.includes(e.tagName);
-    if (boxed && e.tagName !== 'DETAILS' && e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0)
-      clipped.push(name(e) + ': ' + e.textContent.slice(0, 60));
+    const r = e.getBoundingClientRect(), over = e.scrollWidth > e.clientWidth + 1 && e.clientWidth > 0;
+    if (scroller(e)) { if (over) scrolls.push(name(e) + ': ' + e.textContent.slice(0, 60)); continue; }
+    if (r.width && (r.right > width + 0.5 || r.left < -0.5) && !inScroller(e))
+      wide.push(name(e) + ' ' + Math.round(r.right));
+    const boxed = getComputedStyle(e).overflowX !== 'visible' || text.includes(e.tagName);
+    if (boxed && e.tagName !== 'DETAILS' && over) clipped.push(name(e) + ': ' + e.textContent.slice(0, 60));
   }
   const anchors = Array.from(document.querySelectorAll('a[href]')).map(a => a.getAttribute('href'));
   const missing = anchors.filter(h => h.startsWith('#') && !document.getElementById(h.slice(1)));
   return JSON.stringify({
-    overflow: document.documentElement.scrollWidth - width, wide, clipped, missing,
+    overflow: document.documentElement.scrollWidth - width, wide, clipped, missing, scrolls,
     links: anchors.filter(h => !h.startsWith('#'))});
 })()"""
 
@@ -83,6 +90,9 @@ class Layout:
     wide: list[str]
     clipped: list[str]
     missing: list[str]  # in-page links to no element
+    scrolls: list[
+        str
+    ]  # boxes that scroll sideways (on purpose: overflow-x auto) because their content is wider
     links: list[str]
 
     def unresolved(self, page: Path) -> list[str]:
@@ -209,14 +219,16 @@ class Chromium:
                 found.append(params["entry"].get("text", "error"))
         return found
 
-    def check_page(self, path: Path) -> PageCheck:
-        """Load a local HTML file; its images, console errors, page height and a full-page screenshot."""
+    def check_page(self, path: Path, width: int = WIDTH) -> PageCheck:
+        """Load a local HTML file in a window this wide (a phone's, with its viewport, at PHONE's width); its
+        images, console errors, page height and a full-page screenshot."""
         self.events.clear()  # what an earlier page reported is not this page's
         for domain in ("Page", "Runtime", "Log"):
             self.call(f"{domain}.enable")
+        phone = width <= PHONE[0]
         self.call(
             "Emulation.setDeviceMetricsOverride",
-            {"width": WIDTH, "height": 900, "deviceScaleFactor": 1, "mobile": False},
+            {"width": width, "height": PHONE[1] if phone else 900, "deviceScaleFactor": 1, "mobile": phone},
         )
         self.call("Page.navigate", {"url": path.resolve().as_uri()})
         self.wait_for("Page.loadEventFired")

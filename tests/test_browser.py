@@ -1,7 +1,8 @@
-"""report.html and history.html in a real browser (headless Chromium, offline, 1280 px wide): every image
-loads, no console error, a sane height, no sideways scrolling, nothing wider than the window, no text spilling
-out of its box, every link resolving. Each test saves its screenshot in its tmp_path for a person to look at
-(the path is printed)."""
+"""report.html and history.html in a real browser (headless Chromium, offline), on a laptop (1280 px) and on
+a phone (390 x 844 px): every image loads, no console error, a sane height, no page-level sideways scrolling,
+nothing wider than the window (a wide table scrolls in its own box; on a laptop none needs to), no text
+spilling out of its box, every link resolving; on the phone, the first screen shows the verdict and the mean.
+Each test saves its screenshots in its tmp_path for a person to look at (the paths are printed)."""
 
 import json
 import re
@@ -16,7 +17,7 @@ from lenet_batch.pipeline.single import summarise
 from lenet_batch.store.layout import Layout
 from lenet_batch.summary import stage as summary_stage
 from tests import synthetic_runs as syn
-from tests.browser import WIDTH, Chromium, PageCheck, find_chromium
+from tests.browser import PHONE, WIDTH, Chromium, PageCheck, find_chromium
 from tests.pixels import read_png
 
 CHROMIUM = find_chromium()
@@ -59,26 +60,25 @@ def write_report(tmp_path: Path, monkeypatch, n_seeds: int, epochs: int) -> Path
 @pytest.mark.parametrize("n_seeds, epochs", [(1, 1), (3, 10), (20, 5), (256, 5), (1000, 1)])
 def test_report_renders_in_a_browser(browser, tmp_path, monkeypatch, n_seeds, epochs):
     report = write_report(tmp_path, monkeypatch, n_seeds, epochs)
-    page = browser.check_page(report)
-    shot = tmp_path / f"report-{n_seeds}-seeds.png"
-    shot.write_bytes(page.screenshot)
-    print(f"screenshot: {shot}")
     figures = 4 + (n_seeds > 1) + 2 * (n_seeds == 3)  # disagreement from 2 seeds; pictures when given
+    # the tables beside the report (no disagreement table with 1 seed), history.html, each figure's PNG
+    page = looked_at(browser, report, tmp_path / f"report-{n_seeds}-seeds.png", (3 + (n_seeds > 1)) + figures)
     assert len(page.images) == figures
     assert all(i["complete"] and i["width"] > 0 and i["height"] > 0 for i in page.images), page.images
-    assert page.errors == []
     assert MIN_HEIGHT < page.height < MAX_HEIGHT, page.height
     assert read_png(page.screenshot).shape[:2] == (page.height, WIDTH)
-    assert_laid_out(page, report, n_links=4 if n_seeds > 1 else 3)  # no disagreement table with 1 seed
 
 
-def assert_laid_out(page: PageCheck, path: Path, n_links: int) -> None:
-    """Nothing wider than the window, no text out of its box, every link resolving (and as many as said)."""
+def assert_laid_out(page: PageCheck, path: Path, n_links: int, width: int = WIDTH) -> None:
+    """Nothing wider than the window, no text out of its box, every link resolving (and as many as said);
+    on a laptop no table needs to scroll sideways in its box."""
     layout = page.layout
     assert layout.overflow <= 0 and layout.wide == [], (layout.overflow, layout.wide[:5])
     assert layout.clipped == [], layout.clipped[:5]
     assert layout.missing == [] and layout.unresolved(path) == [], (layout.missing, layout.unresolved(path))
     assert len(layout.links) == n_links, layout.links
+    if width >= WIDTH:
+        assert layout.scrolls == [], layout.scrolls[:5]
 
 
 def test_the_check_sees_a_broken_page(browser, tmp_path):
@@ -110,6 +110,19 @@ def test_the_layout_check_sees_overflow_clipped_text_and_dead_links(browser, tmp
     assert any(c.startswith("p: a sentence cut off") for c in layout.clipped)
     assert layout.missing == ["#nowhere"]
     assert layout.unresolved(page_file) == ["https://example.com/", "gone.html"]
+    assert layout.scrolls == []
+
+
+def test_a_wide_table_in_a_scrolling_box_is_not_overflow_but_a_scroll(browser, tmp_path):
+    page_file = tmp_path / "scroll.html"
+    cells = "".join(f'<td style="white-space:nowrap">2026-11-28 cell {k}</td>' for k in range(30))
+    page_file.write_text(
+        '<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body>'
+        f'<div style="overflow-x:auto"><table><tr>{cells}</tr></table></div></body></html>'
+    )
+    layout = browser.check_page(page_file, PHONE[0]).layout
+    assert layout.overflow <= 0 and layout.wide == [] and layout.clipped == []
+    assert len(layout.scrolls) == 1 and layout.scrolls[0].startswith("div: 2026-11-28 cell 0")
 
 
 def test_a_regressed_run_renders_its_verdict(browser, tmp_path, monkeypatch):
@@ -126,9 +139,19 @@ def test_a_regressed_run_renders_its_verdict(browser, tmp_path, monkeypatch):
     (tmp_path / "report-regressed.png").write_bytes(page.screenshot)
     verdict = browser.evaluate("document.querySelector('.verdict').textContent")
     colour = browser.evaluate("getComputedStyle(document.querySelector('.verdict')).backgroundColor")
-    assert verdict.startswith("gate: REGRESSED") and "1 seed(s) failed: [3]" in verdict
-    assert colour == "rgb(251, 227, 225)"
+    assert verdict == "regressed" and colour == "rgb(251, 227, 225)"
+    sentence = assert_a_click_away(browser, "details.gate")
+    assert sentence.startswith("gate: REGRESSED") and "1 seed(s) failed: [3]" in sentence
     assert page.errors == []
+
+
+def assert_a_click_away(browser, details: str) -> str:
+    """The <details> block's text is hidden until its summary is clicked, then shown; returns that text."""
+    shown = f"document.querySelector('{details} > :not(summary)').checkVisibility()"
+    assert browser.evaluate(shown) is False
+    browser.evaluate(f"document.querySelector('{details} > summary').click()")
+    assert browser.evaluate(shown) is True
+    return browser.evaluate(f"document.querySelector('{details} > :not(summary)').textContent")
 
 
 def night(
@@ -163,22 +186,30 @@ def test_report_and_history_of_nights_read_well(browser, tmp_path, monkeypatch, 
         night(out, monkeypatch, day, worse=day == 8, seeds=seeds)
     build_history(Layout(str(out)))
     report = out / "runs" / f"2026-11-2{5 + nights}" / "summary" / "report.html"
-    # The report links its tables, history.html and, with a baseline, the baseline night's report.
+    # The report links its tables, history.html, its 7 figures' PNGs and, with a baseline, the baseline
+    # night's report.
     page = looked_at(
-        browser, report, tmp_path / f"report-{nights}-nights-{seeds}-seeds.png", 4 + (nights > 1)
+        browser, report, tmp_path / f"report-{nights}-nights-{seeds}-seeds.png", 4 + 7 + (nights > 1)
     )
     verdict = browser.evaluate("document.querySelector('.verdict').textContent")
-    assert verdict.startswith("gate: REGRESSED" if nights == 3 else "gate: n/a (no baseline)")
+    assert verdict == ("regressed" if nights == 3 else "n/a")
+    sentence = assert_a_click_away(browser, "details.gate")
+    assert sentence.startswith("gate: REGRESSED" if nights == 3 else "gate: n/a (no baseline)")
     assert len(page.images) == 7
     lead = assert_intervals_read(browser, seeds)
     assert lead.startswith(f"run 2026-11-2{5 + nights}: {seeds} seeds, mean test accuracy 0.")
-    # The history links each night's report; run ids, start times and stages each stay on one line.
+    # The history links each night's report and its 2 figures' PNGs; run ids, start times and stages each
+    # stay on one line, every row is one or two lines tall, and its gate's sentence is a click away.
     history = out / "history" / "history.html"
-    looked_at(browser, history, tmp_path / f"history-{nights}-nights-{seeds}-seeds.png", nights)
+    looked_at(browser, history, tmp_path / f"history-{nights}-nights-{seeds}-seeds.png", nights + 2)
     lines = json.loads(browser.evaluate(LINES_JS))
     assert len(lines) == 3 * nights and set(lines) == {1}, lines
+    heights = json.loads(browser.evaluate(ROW_HEIGHTS_JS))
+    assert len(heights) == nights + 1 and max(heights[1:]) <= 2 * heights[0] + 2, heights  # header: 1 line
     cells = assert_intervals_read(browser, seeds)
     assert len(cells) == nights
+    said = assert_a_click_away(browser, "#runs tbody tr:first-child details")
+    assert said.startswith("gate: REGRESSED" if nights == 3 else "gate: n/a (no baseline)")
     if seeds < 3:  # no band either: the trend's caption says why
         assert "too few seeds for a band" in browser.evaluate(
             "document.querySelector('figcaption').textContent"
@@ -189,9 +220,11 @@ def test_an_interval_cut_at_0_and_1_says_so_on_both_pages(browser, tmp_path, mon
     out = tmp_path / "out"
     night(out, monkeypatch, 6, one_bad_seed=True)
     build_history(Layout(str(out)))
-    looked_at(browser, out / "runs" / "2026-11-26" / "summary" / "report.html", tmp_path / "report.png", 4)
+    looked_at(
+        browser, out / "runs" / "2026-11-26" / "summary" / "report.html", tmp_path / "report.png", 4 + 7
+    )
     assert "(95% CI [0.0000, 1.0000], clipped at 0 and 1)" in assert_intervals_read(browser, 3)
-    looked_at(browser, out / "history" / "history.html", tmp_path / "history.png", 1)
+    looked_at(browser, out / "history" / "history.html", tmp_path / "history.png", 1 + 2)
     assert assert_intervals_read(browser, 3) == ["[0.0000, 1.0000]clipped at 0 and 1"]
 
 
@@ -212,7 +245,7 @@ def assert_intervals_read(browser, seeds: int) -> str | list[str]:
         assert 0.0 <= float(low) <= float(high) <= 1.0, (low, high)
     if seeds < 3:
         assert "95% CI [" not in text and "too few seeds for an interval" in text
-    is_report = browser.evaluate("document.querySelector('.lead') !== null")
+    is_report = browser.evaluate("document.querySelector('#headline') !== null")
     if is_report:
         lead = browser.evaluate("document.querySelector('.lead').textContent")
         said = "(too few seeds for an interval)" if seeds < 3 else "(95% CI ["
@@ -230,11 +263,30 @@ LINES_JS = """JSON.stringify(Array.from(document.querySelectorAll('td.nowrap')).
   return new Set(Array.from(range.getClientRects()).map(r => Math.round(r.bottom))).size; }))"""
 
 
+# Each row's height in the runs table, the header's first (one line).
+ROW_HEIGHTS_JS = """JSON.stringify(Array.from(document.querySelectorAll('#runs tr')).map(
+  tr => tr.getBoundingClientRect().height))"""
+# Where the verdict's chip and the lead (the mean's sentence) end, and what the lead says.
+FIRST_SCREEN_JS = """JSON.stringify(['.verdict', '.lead'].map(s => { const e = document.querySelector(s);
+  return e && [e.getBoundingClientRect().width, e.getBoundingClientRect().bottom, e.textContent]; }))"""
+# How many lines each part of a title that must not break (a date, a run id) takes.
+TITLE_LINES_JS = LINES_JS.replace("td.nowrap", "h1 .nowrap")
+
+
 def looked_at(browser, path: Path, shot: Path, n_links: int) -> PageCheck:
-    """The page checked in the browser, its screenshot saved: images, console, layout and links."""
-    page = browser.check_page(path)
-    shot.write_bytes(page.screenshot)
-    print(f"screenshot: {shot}")
-    assert page.errors == [] and all(i["complete"] and i["width"] > 0 for i in page.images)
-    assert_laid_out(page, path, n_links)
+    """The page checked on a phone, then on a laptop (left loaded), each screenshot saved: images, console,
+    layout and links; on the phone, a first screen that shows the verdict and the mean; a title that never
+    breaks inside a date or run id."""
+    for width in (PHONE[0], WIDTH):
+        page = browser.check_page(path, width)
+        saved = shot.with_name(f"{shot.stem}-{width}{shot.suffix}")
+        saved.write_bytes(page.screenshot)
+        print(f"screenshot: {saved}")
+        assert page.errors == [] and all(i["complete"] and i["width"] > 0 for i in page.images)
+        assert_laid_out(page, path, n_links, width)
+        assert set(json.loads(browser.evaluate(TITLE_LINES_JS))) <= {1}
+        if width == PHONE[0]:
+            verdict, lead = json.loads(browser.evaluate(FIRST_SCREEN_JS))
+            assert verdict[0] > 0 and verdict[1] <= PHONE[1] and lead[1] <= PHONE[1], (verdict, lead)
+            assert re.search(r"mean test accuracy \d\.\d{4}", lead[2]), lead
     return page

@@ -32,6 +32,8 @@ LIGHT_MODULES = [
     "lenet_batch.history.runs_table",
     "lenet_batch.history.figures",
     "lenet_batch.history.page",
+    "lenet_batch.pages",
+    "lenet_batch.summary.report_render",
     "lenet_batch.history.stage",
     "lenet_batch.pipeline.nightly",
     "lenet_batch.data.fashion_mnist",

@@ -4,13 +4,16 @@ import json
 
 import numpy as np
 import pytest
-from lenet_batch.training.plan import SeedState, plan_seeds
 
 from lenet_batch import cli, config
 from lenet_batch.config import Recipe
 from lenet_batch.data.limits import balanced_indices, limited, quotas
 from lenet_batch.errors import ConfigError, DataError
+from lenet_batch.pipeline.plan import Request, plan
 from lenet_batch.records import DataInfo
+from lenet_batch.state.run_state import RunState, SeedState
+from lenet_batch.store.layout import RunRef
+from lenet_batch.store.seed_records import EpochMetrics, SeedMetrics
 
 
 @pytest.mark.parametrize(
@@ -69,9 +72,9 @@ def test_data_info_round_trips_and_older_records_read_as_whole_splits():
 @pytest.mark.parametrize(
     ("recorded", "requested", "said"),
     [
-        ((6000, 1000), (None, 1000), "train_limit recorded 6000 (seeds [0]), requested none (whole split)"),
-        ((None, None), (None, 500), "test_limit recorded none (whole split) (seeds [0]), requested 500"),
-        ((6000, 1000), (6000, 2000), "test_limit recorded 1000 (seeds [0]), requested 2000"),
+        ((6000, 1000), (None, 1000), "data train_limit recorded 6000 (seeds [0]), requested whole split"),
+        ((None, None), (None, 500), "data test_limit recorded whole split (seeds [0]), requested 500"),
+        ((6000, 1000), (6000, 2000), "data test_limit recorded 1000 (seeds [0]), requested 2000"),
     ],
 )
 def test_a_run_refuses_other_limits_for_its_seeds(recorded, requested, said):
@@ -80,10 +83,14 @@ def test_a_run_refuses_other_limits_for_its_seeds(recorded, requested, said):
             sha256={"test_images": "c" * 64}, verified=True, train_limit=limits[0], test_limit=limits[1]
         )
 
-    state = SeedState(0, finished=True, epoch=1, recipe={"epochs": 1}, data=data(recorded))
+    epoch = EpochMetrics(1, 0.5, 0.8, 0.8, 1.0)
+    metrics = SeedMetrics("r", 0, Recipe(epochs=1), (epoch,), "m" * 64, data(recorded))
+    state = RunState(RunRef("/out", "r"), seeds={0: SeedState(0, metrics=metrics)})
+    asked = Request(("train",), (0,), Recipe(epochs=1), data(requested))
     with pytest.raises(ConfigError, match=said.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
-        plan_seeds("r", [0], {0: state}, Recipe(epochs=1), data(requested))
-    assert plan_seeds("r", [0], {0: state}, Recipe(epochs=1), data(recorded))[0].action == "skip"
+        plan(state, asked)
+    same = Request(("train",), (0,), Recipe(epochs=1), data(recorded))
+    assert plan(state, same).steps[0].action == "skip"
 
 
 @pytest.mark.parametrize("value", [0, -5])

@@ -77,7 +77,8 @@ def test_a_much_worse_recipe_exits_4_naming_the_test_and_still_writes_report_and
     nights, _ = marks(read_png((output / "history" / "accuracy_trend.png").read_bytes()))
     assert nights == ["ok", "ok", "regressed"]
     assert (
-        '<tr class="regressed"><td class="nowrap"><a href="../runs/third/summary/report.html">third</a>'
+        '<tr class="regressed" data-tone="bad"><td class="nowrap">'
+        '<a href="../runs/third/summary/report.html">third</a>'
         in (output / "history" / "history.html").read_text()
     )
     heartbeat = json.loads((output / "_last_success.json").read_text())

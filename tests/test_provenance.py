@@ -155,12 +155,13 @@ def test_report_has_a_run_metadata_section(metadata_run):
         "Seeds: 0-3",
         "git commit 0123456789abcdef0123456789abcdef01234567, clean tree",
         "<td>lr</td>",
+        "<td>input normalisation</td><td>Normalize(mean=0.13, std=0.31)</td>",  # not read as accuracies
         "ab" * 32,  # the data digest
         "<td>ray</td>",
         "2.60.0",
         "<td>train</td>",
-        "540.0",
-        "61.5",
+        '<td class="num">9 min 0 s</td>',  # the stages' wall times (540 s, 61.5 s) in the unit that reads
+        '<td class="num">1 min 2 s</td>',
         "writing this report",
         "node-a",
         "node-c",
@@ -169,6 +170,7 @@ def test_report_has_a_run_metadata_section(metadata_run):
         assert expected in metadata, expected
     failed = re.search(r"<caption>Failed seeds</caption>.*?</table>", metadata).group(0)
     assert '<td class="num">4</td><td class="num">3</td><td>node-c</td>' in failed
+    assert "<td>mean</td>" not in metadata and "0.1300" not in metadata
     assert "## Run metadata" in (folder / "report.md").read_text()
 
 

@@ -57,6 +57,9 @@ def assert_upload_is_small_and_clean(package: Path) -> None:
     names = {p.name for p in package.iterdir()}
     assert {"lenet_batch", "jobs", "pyproject.toml"} <= names
     assert not names & {".venv", ".git", "runs", "tests", "deploy"}, names
+    # the pages' templates travel with the package: the job renders report.html and history.html from them
+    shipped = {p.name for p in (package / "lenet_batch" / "pages" / "templates").iterdir()}
+    assert {"report.html", "report.md", "history.html"} <= shipped, shipped
     size = sum(p.stat().st_size for p in package.rglob("*") if p.is_file())
     assert size < 2_000_000, f"uploaded working dir is {size} bytes"
 

@@ -133,7 +133,15 @@ def test_the_check_states_and_their_codes_are_the_programs():
 
     shown = {line.split()[0]: int(line.split()[1]) for line in readme.block("check-states").splitlines()}
     assert shown == health.EXIT_CODES
-    assert list(shown) == ["running", "failed", "seeds_failed", "regressed", "inconclusive", "stale", "healthy"]
+    assert list(shown) == [
+        "running",
+        "failed",
+        "seeds_failed",
+        "regressed",
+        "inconclusive",
+        "stale",
+        "healthy",
+    ]
 
 
 def test_the_two_commands_are_what_ci_runs_in_that_order():

@@ -7,9 +7,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from lenet_batch import pages
 from lenet_batch.config import GateRule
 from lenet_batch.summary import figures as fig
 from lenet_batch.summary import gate
+from lenet_batch.summary.report import duration_text
+from lenet_batch.summary.report_metadata import recipe_rows
 from lenet_batch.summary.report_render import render_html, render_markdown
 from lenet_batch.summary.statistics import compute_statistics
 from lenet_batch.summary.types import RunSummary
@@ -114,14 +117,16 @@ def test_html_embeds_every_figure_as_a_decodable_data_uri(doc):
     for uri, figure in zip(sources, figures.values(), strict=True):
         assert uri.startswith("data:image/png;base64,")
         assert base64.b64decode(uri.split(",", 1)[1]) == figure.png
-    # Nothing is fetched: the only links are to the tables written beside the report, to anchors, and to
-    # the history page of the output (no baseline here, so no baseline report).
+    # Nothing is fetched: the only links are to the tables and figures written beside the report (each
+    # figure opens its PNG at full size), to anchors, and to the history page of the output (no baseline
+    # here, so no baseline report).
     hrefs = set(re.findall(r'href="([^"#]*)"', page)) - {"data:,"}
     assert hrefs == {
         "per_seed.csv",
         "summary.parquet",
         "disagreement.parquet",
         "../../../history/history.html",
+        *figures,
     }
     assert f"{doc.across_seeds.mean:.4f}" in page and "Against the baseline" in page
 
@@ -138,9 +143,17 @@ def html_and_markdown(doc: RunSummary, figures: dict | None = None) -> tuple[str
     return render_html(doc, figures or {}), render_markdown(doc, figures or {})
 
 
+# The verdict as a chip (its word, its colour class), the gate's sentence one click away in <details>.
+VERDICT = re.compile(
+    r'<details class="gate"><summary>gate: <span class="verdict chip" data-tone="(\w+)">([^<]*)</span>'
+    r"</summary><p>([^<]*)</p></details>"
+)
+
+
 def test_without_a_baseline_the_gate_is_not_applicable(doc):
     page, text = html_and_markdown(doc)
-    assert '<span class="verdict na">gate: n/a (no baseline): ' in page
+    tone, word, sentence = VERDICT.search(page).groups()
+    assert (tone, word) == ("neutral", "n/a") and sentence.startswith("gate: n/a (no baseline): ")
     assert "gate: n/a (no baseline)" in text and "passed" not in text
 
 
@@ -149,7 +162,7 @@ def test_failed_seeds_fail_the_gate_even_without_a_baseline(doc):
     page, _ = html_and_markdown(failed)
     line = failed.comparison.line()
     assert line.startswith("gate: REGRESSED") and "1 seed(s) failed: [2]" in line
-    assert f'<span class="verdict regressed">{line}</span>' in page
+    assert VERDICT.search(page).groups() == ("bad", "regressed", line)
 
 
 def test_the_comparison_is_rendered_as_rows_a_person_reads(doc):
@@ -171,7 +184,7 @@ def test_the_comparison_is_rendered_as_rows_a_person_reads(doc):
     assert "| alpha (one-sided) | 0.0100 |" in text and "largest drop allowed" not in text
     assert "baseline reason" not in text and "fallback" not in text and "failed seeds" not in text
     assert (
-        '<a href="../../2026-11-26/summary/report.html">the baseline night&#x27;s report (2026-11-26)</a>'
+        '<a href="../../2026-11-26/summary/report.html">the baseline night&#39;s report (2026-11-26)</a>'
         in page
     )
 
@@ -209,3 +222,59 @@ def test_per_seed_table_is_worst_first_and_folds_past_20_rows():
 def test_a_short_table_does_not_fold(doc):
     page = render_html(doc, {})
     assert "<details>" not in page and "Full list beside this report" in page
+
+
+@pytest.mark.parametrize(
+    "seconds, text",
+    [
+        (None, "—"),
+        (0.034, "0.03 s"),
+        (41.24, "41.2 s"),
+        (59.97, "1 min 0 s"),
+        (192.4, "3 min 12 s"),
+        (3599.4, "59 min 59 s"),
+        (3599.6, "1.0 h"),
+        (7560.0, "2.1 h"),
+    ],
+)
+def test_durations_read_in_the_largest_unit_that_reads_well(seconds, text):
+    assert duration_text(seconds) == text
+
+
+def test_the_recipe_names_mean_and_std_as_the_inputs_normalisation():
+    recipe = {"epochs": 10, "batch_size": 256, "lr": 0.1, "mean": 0.13, "std": 0.31}
+    assert recipe_rows(recipe) == [
+        ["epochs", "10"],
+        ["batch_size", "256"],
+        ["lr", "0.1"],
+        ["input normalisation", "Normalize(mean=0.13, std=0.31)"],
+    ]
+    # a recipe without both numbers keeps what it has, as it has it
+    assert recipe_rows({"lr": 0.01, "mean": "?"}) == [["lr", "0.01"], ["mean", "?"]]
+
+
+@pytest.mark.parametrize(
+    "word, tone",
+    [
+        ("passed", "good"),
+        ("regressed", "bad"),
+        ("seeds_failed", "bad"),
+        ("inconclusive", "warn"),
+        ("drift", "warn"),
+        ("n/a", "neutral"),
+        ("not comparable", "neutral"),
+        ("a word added later", "neutral"),
+        (None, "neutral"),
+    ],
+)
+def test_any_verdict_word_gets_a_chip_coloured_through_one_table(word, tone):
+    chip = pages.environment().get_template("macros.html").module.chip(word or "")
+    assert pages.tone(word) == tone and f'data-tone="{tone}"' in chip
+    assert (word or "").replace("_", " ") in chip  # the word as it is, never dropped
+
+
+def test_the_report_escapes_what_it_shows(doc):
+    evil = replace(doc, run_id="<b>r1</b>", comparison=replace(doc.comparison, verdict="<i>new</i>"))
+    page = render_html(evil, {})
+    assert "<b>" not in page and "<i>" not in page and "&lt;b&gt;r1&lt;/b&gt;" in page
+    assert 'data-tone="neutral">&lt;i&gt;new&lt;/i&gt;</span>' in page

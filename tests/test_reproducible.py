@@ -15,8 +15,8 @@ import pytest
 from lenet_batch import provenance
 from lenet_batch.config import Recipe
 from lenet_batch.records import DataInfo
+from lenet_batch.state.run_state import read_state
 from lenet_batch.store.layout import RunRef
-from lenet_batch.store.seed_records import load_complete
 from lenet_batch.training import loop
 from lenet_batch.training.seed import run_seed
 
@@ -80,7 +80,7 @@ def test_this_machine_is_recorded_with_its_isa_in_metrics_json(tmp_path, fashion
     assert recorded["machine"] == provenance.machine().to_json()
     assert recorded["machine"]["isa"] in dict(provenance.ONEDNN_ISAS)
     assert recorded["machine"]["omp_num_threads"] == os.environ["OMP_NUM_THREADS"] == "1"
-    assert load_complete(run, 0).machine == provenance.machine()  # and reads back as the record
+    assert read_state(run).seed(0).metrics.machine == provenance.machine()  # and reads back as the record
 
 
 def test_the_same_seed_trained_twice_here_gives_identical_bits(fashion_mnist):

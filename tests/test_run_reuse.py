@@ -15,10 +15,12 @@ from lenet_batch.config import Recipe
 from lenet_batch.data import fashion_mnist
 from lenet_batch.errors import ConfigError
 from lenet_batch.records import DataInfo
+from lenet_batch.state.manifest import Manifest
+from lenet_batch.state.run_state import read_state
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
 from lenet_batch.store.seed_records import EpochMetrics
-from lenet_batch.training.checkpoints import save_checkpoint, seed_state
+from lenet_batch.training.checkpoints import save_checkpoint
 from lenet_batch.training.seed import run_seed
 from tests import helpers
 from tests.prediction_helpers import install_run, tiny_arrays, trained
@@ -58,8 +60,8 @@ def other_data_dir(tmp_path_factory, fashion_mnist) -> str:
         ("--epochs 2", "epochs recorded 1 (seeds [0, 1]), requested 2"),
         ("--lr 0.05", "lr recorded 0.1 (seeds [0, 1]), requested 0.05"),
         ("--batch-size 128", "batch_size recorded 256 (seeds [0, 1]), requested 128"),
-        ("other data", "sha256.test_images recorded "),
-        ("--no-verify", "verified recorded True (seeds [0, 1]), requested False"),
+        ("other data", "data test_images recorded "),
+        ("--no-verify", "data verified recorded true (seeds [0, 1]), requested false"),
         ("nightly --epochs 2", "epochs recorded 1 (seeds [0, 1]), requested 2"),
     ],
 )
@@ -126,9 +128,9 @@ def test_a_checkpoint_records_its_recipe_and_data(tmp_path):
     data = DataInfo("s", {"train_images": "a" * 64}, True)
     history = [EpochMetrics(e, 1.0, 0.5, 0.5, 1.0) for e in (1, 2)]
     save_checkpoint(run, 3, history, b"params", recipe=Recipe(epochs=5, lr=0.2), data=data)
-    state = seed_state(run, 3)
+    state = read_state(run).seed(3)
     assert not state.finished and state.epoch == 2
-    assert state.recipe == dataclasses.asdict(Recipe(epochs=5, lr=0.2)) and state.data == data
+    assert state.manifest() == Manifest(Recipe(epochs=5, lr=0.2), data)
 
 
 def test_a_task_replans_its_seed_from_the_files_as_they_are(tmp_path):
@@ -151,7 +153,9 @@ def test_a_task_replans_its_seed_from_the_files_as_they_are(tmp_path):
     )
     record_attempt(killed, 4)
     save_checkpoint(killed, 4, *epochs[1], recipe=recipe, data=data)
-    with pytest.raises(ConfigError, match=r"epochs recorded 2 \(seeds \[4\]\), requested 3"):
+    with pytest.raises(
+        ConfigError, match=r"its checkpoint was made otherwise \(epochs recorded 2, requested 3\)"
+    ):
         run_seed(arrays, data_info=data, recipe=Recipe(epochs=3), seed=4, run=killed)
     resumed = run_seed(arrays, data_info=data, recipe=recipe, seed=4, run=killed)
     assert (resumed.status, resumed.attempts) == ("resumed", 2)

@@ -251,7 +251,7 @@ def test_the_lr_change_is_named_beside_the_verdict_everywhere(nights, capsys):
     assert cmp["changes"] == [{"key": "lr", "baseline": "0.1", "current": "0.01"}]
     assert cmp["regressed"] and "; changed: lr 0.1 → 0.01" in cmp["sentence"]
     report = (output / "runs" / SECOND / "summary" / "report.html").read_text()
-    verdict = report.index('class="verdict regressed"')
+    verdict = report.index('class="verdict chip" data-tone="bad">regressed</span>')
     assert verdict < report.index(f"Changed since baseline {FIRST}: lr 0.1 → 0.01.") < report.index("<h2>")
     code, stdout, _ = run_main(capsys, "runs", "--output", str(output), "--json")
     rows = {r["run_id"]: r for r in json.loads(stdout)}

@@ -187,13 +187,15 @@ def print_history(result: "HistoryResult") -> None:
     print(f"report: {result.history_html}")
 
 
+PLAN_COLUMNS = ["stage", "seed", "action", "from_epoch", "reason"]
+
+
 def print_plan(plan: "Plan", as_json: bool) -> None:
-    """A --dry-run's plan: each step (stage, seed, action, reason) as a line, or as JSON."""
+    """A --dry-run's plan: a table of its steps (stage, seed, action, from which epoch, why), or them as
+    JSON; then, when every step is a skip, that there is nothing to do."""
     if as_json:
-        print_json(
-            {"run_id": plan.run_id, "nothing_to_do": plan.empty, "steps": [s.to_json() for s in plan.steps]}
-        )
+        print_json([s.to_json() for s in plan.steps])
         return
-    print("\n".join(plan.lines()))
+    print(format_table([s.to_json() for s in plan.steps], PLAN_COLUMNS))
     if plan.empty:
         print(f"nothing to do for run {plan.run_id}: every step is a skip")

@@ -15,11 +15,12 @@ from lenet_batch.state.night import NightStatus
 DPI = 100
 WIDE = (11.0, 4.5)  # inches: 1100 x 450 pixels at DPI
 MAX_TICKS = 16  # run ids shown on the x axis; the others are left out beyond that many nights
-# How each state of a night is marked on the trend: (colour, marker, legend label).
+# How each state of a night is marked on the trend: (colour, marker, legend label); a state not named here
+# (failed, incomplete, damaged, or one added later) is marked as "failed", never left out.
 MARKS = {
     "ok": ("C0", "o", "mean: passed or no baseline"),
     "regressed": ("C3", "o", "mean: regressed (gated)"),
-    "failed": ("C1", "X", "failed, incomplete or damaged night"),
+    "failed": ("C1", "X", "any other night: failed, unfinished, damaged"),
 }
 # File name -> what to look at, in the order history.html shows them (trend_captions adds the numbers).
 FIGURES = {
@@ -76,7 +77,7 @@ def accuracy_trend_png(rows: Sequence[NightStatus]) -> bytes:
     ax.plot(x, _column(rows, "ensemble_accuracy"), "--", color="C2", label="ensemble")
     known = mean[np.isfinite(mean)]
     floor = float(known.min()) - 0.01 if known.size else 0.0  # where nights without a mean are marked
-    states = np.array([r.outcome if r.outcome in ("ok", "regressed") else "failed" for r in rows])
+    states = np.array([r.outcome if r.outcome in MARKS else "failed" for r in rows])
     size = _marker_size(len(rows))
     for name, (colour, marker, label) in MARKS.items():
         chosen = states == name

@@ -70,17 +70,6 @@ class Plan:
     def does(self, stage: str) -> bool:
         return any(s.does for s in self.stage(stage))
 
-    def lines(self) -> list[str]:
-        """The plan in words, a line a step: 'train    seed 3   resume from epoch 5: checkpoint after
-        epoch 4'."""
-        return [_line(s) for s in self.steps] or [f"run {self.run_id}: nothing planned"]
-
-
-def _line(step: Step) -> str:
-    who = f"seed {step.seed}" if step.seed is not None else "-"
-    start = f" from epoch {step.from_epoch}" if step.action == RESUME else ""
-    return f"{step.stage:<8} {who:<8} {step.action}{start}: {step.reason}"
-
 
 @dataclass(frozen=True)
 class Request:

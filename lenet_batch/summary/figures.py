@@ -146,8 +146,9 @@ def _disagreement_caption(summary: RunSummary) -> str:
     most = f"seeds {pair.seeds[0]} and {pair.seeds[1]} differ on {pair.disagreement:.4f}" if pair else "none"
     if summary.n_seeds <= seeds_fig.HEATMAP_MAX:
         return (
-            "The share of test samples on which two seeds predict different classes. Look for a row darker "
-            f"than the rest, a seed unlike all others; the most different pair: {most}."
+            "The share of test samples on which two seeds predict different classes, coloured on a fixed "
+            "scale from 0 (light: always agree) to 1 (dark: always differ), the same on every night. Look "
+            f"for a row darker than the rest, a seed unlike all others; the most different pair: {most}."
         )
     return (
         f"Pairwise disagreement over all {d.n_pairs:,} pairs of seeds (median {d.median:.4f}). Look at "

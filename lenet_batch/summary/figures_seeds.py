@@ -211,20 +211,20 @@ def disagreement_figure(matrix: np.ndarray, seeds: Sequence[int], n_samples: int
     n = len(seeds)
     if n <= HEATMAP_MAX:
         fig, ax = plt.subplots(figsize=SQUARE, layout="constrained")
-        # The zero diagonal would squash the colour scale: leave it blank so the pairs' range fills it.
+        # One fixed scale, 0 to 1, so that a colour means the same share on every night (the diagonal, a
+        # seed against itself, is left blank).
         pairs = np.ma.masked_array(matrix, mask=np.eye(n, dtype=bool))
-        image = ax.imshow(pairs, cmap="magma_r")
+        image = ax.imshow(pairs, cmap="magma_r", vmin=0.0, vmax=1.0)
         step = max(1, int(np.ceil(n / 20)))  # at most 20 labels per axis
         ticks = np.arange(0, n, step)
         ax.set_xticks(ticks, [str(seeds[t]) for t in ticks], rotation=90 if n > 10 else 0)
         ax.set_yticks(ticks, [str(seeds[t]) for t in ticks])
         ax.set(xlabel="seed", ylabel="seed", title=f"Pairwise disagreement of {n} seeds")
         fig.colorbar(image, ax=ax, label="share of samples predicted differently")
-        if n <= ANNOTATED_MAX:  # the colours stretch small differences: the numbers keep them honest
-            middle = (pairs.min() + pairs.max()) / 2
+        if n <= ANNOTATED_MAX:  # small differences look alike on a 0-1 scale: the numbers tell them apart
             for (i, j), value in np.ndenumerate(matrix):
                 if i != j:
-                    colour = "white" if value > middle else "black"
+                    colour = "white" if value > 0.5 else "black"
                     ax.text(j, i, f"{value:.3f}", ha="center", va="center", fontsize=8, color=colour)
         return fig
     pairs = matrix[np.triu_indices(n, k=1)]

@@ -22,6 +22,22 @@ class Table:
     noun: str = "rows"  # what the folded rows are: "the other 236 seeds"
     links: tuple[tuple[str, str], ...] = ()  # (text, href relative to the report)
 
+    def _longest(self) -> list[int]:
+        return [
+            max([len(w) for w in self.header[i].split()] + [len(row[i]) for row in self.rows] + [3])
+            for i in range(len(self.header))
+        ]
+
+    def widths(self) -> list[float]:
+        """Column widths in percent, in proportion to their longest content (a folded table's two parts)."""
+        longest = self._longest()
+        return [100 * n / sum(longest) for n in longest]
+
+    def min_width(self) -> int:
+        """The narrowest the table gets, in characters (a long text wraps past 16): below it, it scrolls
+        sideways in its box."""
+        return sum(min(n, 16) + 2 for n in self._longest())
+
 
 @dataclass(frozen=True)
 class Section:
@@ -29,7 +45,7 @@ class Section:
 
     title: str
     anchor: str
-    verdict: tuple[str, str] | None = None  # (passed | regressed | na, sentence)
+    verdict: tuple[str, str] | None = None  # (the verdict word: passed, regressed, n/a, …; the sentence)
     paragraphs: tuple[str, ...] = ()
     bullets: tuple[str, ...] = ()
     figures: tuple[str, ...] = ()
@@ -46,6 +62,18 @@ def fmt(value: object, digits: int = 4) -> str:
     if value is None:
         return "—"
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def duration_text(seconds: float | None) -> str:
+    """A duration in the largest unit that reads well: '41.2 s', '3 min 12 s', '2.1 h' (None: '—')."""
+    if seconds is None:
+        return "—"
+    if seconds < 59.95:
+        return f"{seconds:.2f} s" if seconds < 1 else f"{seconds:.1f} s"
+    whole = round(seconds)
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{seconds / 3600:.1f} h"
 
 
 def interval_text(spread: Spread) -> str:

@@ -7,29 +7,16 @@ between seeds, the pictures, and last what made the run (recipe, data, versions,
 from collections.abc import Mapping
 from typing import Any
 
-from lenet_batch.records import digest_of_test_split
-from lenet_batch.summary.report import Section, Table, fmt, headline_bullets, headline_line
-from lenet_batch.summary.types import (
-    NOT_COMPARABLE,
-    Comparison,
-    DataInfo,
-    Delta,
-    GitCommit,
-    RunMetadata,
-    RunSummary,
-    SeedRow,
-    changes_text,
-)
-
-LISTED_SEEDS = 20  # seeds named in a sentence; the tables have them all
+from lenet_batch.summary.report import Section, Table, duration_text, fmt, headline_bullets, headline_line
+from lenet_batch.summary.report_metadata import metadata_section
+from lenet_batch.summary.types import Comparison, Delta, RunSummary, SeedRow, changes_text
 
 
 def verdict_badge(cmp: Comparison | None) -> tuple[str, str]:
-    """The gate's outcome as (status, sentence): passed, regressed or n/a, in the gate's own words."""
+    """The gate's outcome as (verdict word, sentence): passed, regressed, n/a, … in the gate's own words."""
     if cmp is None:
-        return "na", "gate: n/a (no baseline): not compared"
-    said = cmp.outcome()
-    return ("na" if said in ("n/a", NOT_COMPARABLE) else said), cmp.line()
+        return "n/a", "gate: n/a (no baseline): not compared"
+    return cmp.outcome(), cmp.line()
 
 
 def changes_line(cmp: Comparison | None) -> str | None:
@@ -143,7 +130,7 @@ def seeds_table(per_seed: tuple[SeedRow, ...], mean: float | None) -> Table:
             fmt(r.mean_disagreement),
             fmt(r.final_train_loss),
             fmt(r.final_train_accuracy),
-            fmt(r.train_seconds, 1),
+            duration_text(r.train_seconds),
             fmt(r.epochs),
             fmt(r.attempts),
             r.hosts or "—",
@@ -153,7 +140,7 @@ def seeds_table(per_seed: tuple[SeedRow, ...], mean: float | None) -> Table:
     header = ("seed", "test accuracy", "vs mean", "disagreement", "train loss", "train accuracy")
     links = (("all seeds as CSV", "per_seed.csv"), ("Parquet", "summary.parquet"))
     return Table(
-        (*header, "train s", "epochs", "attempts", "hosts"),
+        (*header, "train time", "epochs", "attempts", "hosts"),
         rows,
         title="Seeds, worst first (disagreement: mean share of samples predicted unlike the other seeds)",
         noun="seeds",
@@ -204,94 +191,6 @@ def agreement_section(summary: RunSummary, figures: Mapping[str, Any]) -> Sectio
 
 def _present(figures: Mapping[str, Any], *names: str) -> tuple[str, ...]:
     return tuple(n for n in names if n in figures)
-
-
-def _subset(data: DataInfo) -> str:
-    """The smoke subset a run was made on, if any (--train-limit, --test-limit)."""
-    parts = [f"{n:,} {split}" for split, n in (("train", data.train_limit), ("test", data.test_limit)) if n]
-    return f" (a class-balanced subset: {' and '.join(parts)} images)" if parts else ""
-
-
-def _git_text(git: GitCommit | None) -> str:
-    if not git:
-        return "Code: no git commit recorded (not run from a git checkout, or git was unavailable)."
-    dirty = ", with uncommitted changes in the tree" if git.dirty else ", clean tree"
-    return f"Code: git commit {git.commit}{dirty}."
-
-
-def _provenance_tables(meta: RunMetadata) -> tuple[Table, ...]:
-    """The recipe, the data's digests, the versions on the driver and in the seeds' workers, the stages."""
-    recipe = Table(("recipe", "value"), [[k, fmt(v)] for k, v in meta.recipe.items()], title="Recipe")
-    digests = meta.data.sha256
-    data = Table(("file", "sha256"), [[name, str(d)] for name, d in digests.items()], title="Data digests")
-    versions = []
-    for v in meta.versions:
-        same = list(v.seeds) == [str(v.driver)]
-        on_seeds = (
-            "—"
-            if not v.seeds
-            else "same"
-            if same
-            else ", ".join(f"{k} ({n} seeds)" for k, n in v.seeds.items())
-        )
-        versions.append([v.package, fmt(v.driver), on_seeds])
-    stages = [
-        [s.stage, fmt(s.status), fmt(s.started_at), fmt(s.finished_at), fmt(s.seconds, 1)]
-        for s in meta.stages
-    ]
-    stage_header = ("stage", "status", "started (UTC)", "finished (UTC)", "wall seconds")
-    return (
-        recipe,
-        *((data,) if digests else ()),
-        Table(("package", "driver", "seeds' workers"), versions, title="Versions"),
-        Table(stage_header, stages, title="Stages (the summary as of this report)"),
-    )
-
-
-def _hosts_tables(meta: RunMetadata) -> tuple[Table, ...]:
-    """Seeds per host, and the attempts of seeds that left no predictions."""
-    hosts = Table(
-        ("host", "seeds that ran on it"),
-        [[h, str(n)] for h, n in meta.hosts.items()],
-        title="Hosts",
-        noun="hosts",
-    )
-    if not meta.failed_seed_attempts:
-        return (hosts,)
-    rows = [[str(r.seed), fmt(r.attempts), r.hosts or "—"] for r in meta.failed_seed_attempts]
-    return hosts, Table(("seed", "attempts", "hosts"), rows, title="Failed seeds", noun="failed seeds")
-
-
-def _machine_text(meta: RunMetadata) -> str:
-    m = meta.machine
-    if m is None:
-        return "Machine: not recorded."
-    return (
-        f"Machine (driver): {m.cpu_model or 'CPU unknown'}, oneDNN ISA {m.isa or '?'} (class "
-        f"{m.isa_class or '?'}), OMP_NUM_THREADS {m.omp_num_threads or 'unset'}."
-    )
-
-
-def metadata_section(meta: RunMetadata) -> Section:
-    """Recipe, seeds, data digests, versions, git commit, stage wall times, hosts and attempts."""
-    retried = list(meta.retried_seeds)
-    listed = ", ".join(map(str, retried[:LISTED_SEEDS])) + (", …" if len(retried) > LISTED_SEEDS else "")
-    attempts = (
-        f"{len(retried)} seed(s) needed more than one attempt: {listed} (the per-seed table has each "
-        "seed's attempts and hosts)."
-        if retried
-        else "Every seed with predictions finished in its first attempt."
-    )
-    paragraphs = (
-        f"Seeds: {meta.seeds or 'none'}; run created {fmt(meta.created_at)}.",
-        _git_text(meta.git),
-        f"Data: {fmt(meta.data.source)}{_subset(meta.data)} (test split "
-        f"{digest_of_test_split(meta.data) or 'not recorded'}); scored input: {fmt(meta.input)}.",
-        _machine_text(meta),
-        attempts,
-    )
-    tables = (*_provenance_tables(meta), *_hosts_tables(meta))
-    return Section("Run metadata", "metadata", paragraphs=paragraphs, tables=tables)
 
 
 def sections(summary: RunSummary, figures: Mapping[str, Any]) -> list[Section]:

@@ -17,7 +17,7 @@ from lenet_batch.records import Attempt, DataInfo
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
 from lenet_batch.store.seed_records import EpochMetrics, SeedMetrics, TrainResult, record_attempt
-from lenet_batch.training.checkpoints import Checkpoint, load_checkpoint, save_checkpoint
+from lenet_batch.training.checkpoints import load_checkpoint, save_checkpoint
 from lenet_batch.training.loop import train_seed
 from lenet_batch.training.model import mx_context
 
@@ -71,8 +71,10 @@ def run_seed(
     """
     if storage.exists(run.metrics_json(seed), run.options):
         return _finished_meanwhile(run, seed)
+    resume = load_checkpoint(run, seed, recipe, data_info)  # another recipe's is refused, nothing written
     attempts = record_attempt(run, seed)
-    resume = _resume_point(run, seed, recipe, data_info, len(attempts))
+    if resume is not None:
+        log.info("seed %d: resuming after epoch %d (attempt %d)", seed, resume.epoch, len(attempts))
     started = time.perf_counter()
 
     def on_epoch(hist, p):
@@ -97,14 +99,6 @@ def _finished_meanwhile(run: RunRef, seed: int) -> TrainResult:
     return TrainResult(
         seed, "skipped", metrics.test_accuracy, metrics.train_seconds, len(metrics.attempts), metrics=metrics
     )
-
-
-def _resume_point(run: RunRef, seed: int, recipe: Recipe, data: DataInfo, attempt: int) -> Checkpoint | None:
-    """The seed's last epoch checkpoint (None: none readable, start over)."""
-    resume = load_checkpoint(run, seed, recipe, data)
-    if resume is not None:
-        log.info("seed %d: resuming after epoch %d (attempt %d)", seed, resume.epoch, attempt)
-    return resume
 
 
 def _commit(run: RunRef, seed: int, params: bytes, metrics: SeedMetrics) -> None:
