@@ -1,9 +1,13 @@
 """The Makefile: help shows real defaults; `make run` passes RUN_ID and ARGS; `make smoke` is the README's
 first night; CI runs it, then the tests; and none of it leaves the checkout dirty."""
 
+import importlib.metadata
+import json
 import shlex
 import shutil
 import subprocess
+import sysconfig
+from pathlib import Path
 
 import pytest
 
@@ -153,3 +157,16 @@ def test_make_run_twice_a_day_and_with_other_settings_as_the_readme_says(
     assert sorted(p.name for p in (out / "runs").iterdir()) == [night, f"{night}-e2"]
     assert checkout_state() == before
 
+
+def test_make_install_puts_the_checkout_on_the_path_without_an_import_hook():
+    # The record in site-packages (the checkout's lenet_batch.egg-info may come first on sys.path).
+    site = sysconfig.get_paths()["purelib"]
+    (dist,) = [
+        d for d in importlib.metadata.distributions(path=[site]) if d.metadata["Name"] == "lenet-batch"
+    ]
+    if not json.loads(dist.read_text("direct_url.json") or "{}").get("dir_info", {}).get("editable"):
+        pytest.skip("lenet-batch is not installed editable here (make install does that)")
+    # setuptools' import-hook mode (a *_finder.py module) is the one that warns through `pip --quiet`.
+    assert not [f.name for f in dist.files if f.name.endswith("_finder.py")]
+    (pth,) = [f for f in dist.files if f.name.startswith("__editable__") and f.name.endswith(".pth")]
+    assert Path(pth.locate().read_text().strip()).resolve() == REPO.resolve()
