@@ -6,7 +6,8 @@
 # ENV_FILE (default: $LENET_BATCH_ENV, else deploy/nightly.env beside this script) holds KEY=VALUE lines
 # (no shell expansion; '#' starts a comment line; values may be quoted). Variables already set in the
 # environment win over the file, so `LENET_BATCH_RUN_ID=2026-11-26 deploy/nightly.sh` re-runs a night.
-#   LENET_BATCH_OUTPUT    where outputs go: an absolute path or s3://bucket/prefix (required)
+#   LENET_BATCH_OUTPUT    where outputs go: an absolute path or s3://bucket/prefix (required; a relative
+#                         path is refused, as in every path setting: it would land in the checkout)
 #   LENET_BATCH_SEEDS     seeds, e.g. 0-7 (default of lenet-batch: 0-3)
 #   LENET_BATCH_EPOCHS    epochs per seed (default 10)
 #   LENET_BATCH_DATA      Fashion-MNIST folder/URI (optional; see README "Where the data comes from")
@@ -21,7 +22,8 @@
 #   AWS_*                 S3 credentials/region for local runs (submitted jobs use the cluster's own)
 #   Any other LENET_BATCH_<SETTING> (MAX_DROP, STALE_LOCK_SECONDS, GPUS_PER_SEED, …) is passed on too.
 # Exit status: that of `python -m jobs.nightly` (0 ok, 1 bug, 2 usage/config, 3 seeds failed,
-# 4 accuracy regression, 5 another run holds the lock/submission), 143 if the Ray job was stopped.
+# 4 accuracy regression, 5 another run holds the lock/submission), 143 if the Ray job was stopped. A
+# submitted night's exit follows the job's end within about half a second (ray_job.py POLL_SECONDS).
 set -euo pipefail
 
 DEPLOY_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -58,6 +60,23 @@ if [[ -n $(find "$ENV_FILE" -perm -o=r 2>/dev/null) ]] &&
     log "warning: $ENV_FILE holds secrets and is world-readable; chmod 600 it"
 fi
 load_env_file "$ENV_FILE"
+
+# Paths in the settings are read after `cd "$REPO"` below, or on the cluster: a relative one would land in
+# the checkout (or nowhere). Each is absolute, or (where a URI may stand) scheme://…
+require_absolute() {  # NAME [URI_TOO]
+    local name=$1 value=${!1:-}
+    [[ -z $value || $value == /* ]] && return 0
+    if [[ -n ${2:-} ]]; then
+        [[ $value =~ ^[A-Za-z][A-Za-z0-9+.-]*:// && ! $value =~ ^file://[^/] ]] && return 0
+        die 2 "$name=$value: give an absolute path or a URI such as s3://bucket/prefix, not a relative path"
+    fi
+    die 2 "$name=$value: give an absolute path, not a relative one"
+}
+require_absolute LENET_BATCH_VENV
+require_absolute LENET_BATCH_OUTPUT uri
+require_absolute LENET_BATCH_DATA uri
+require_absolute LENET_BATCH_METRICS_FILE
+require_absolute RAY_AUTH_TOKEN_PATH
 
 VENV=${LENET_BATCH_VENV:-$REPO/.venv}
 PY=$VENV/bin/python
@@ -98,23 +117,20 @@ else
 fi
 SUBMITTER="${HOSTNAME:-$(uname -n)}:$$:$(date -u +%s%N)"
 METADATA=$(printf '{"submitter": "%s", "run_id": "%s"}' "$SUBMITTER" "$RUN_ID")
-RUNTIME_ENV=$("${HELPER[@]}" runtime-env "$REPO" "$VENV")
 # The job's driver runs on the head under the head's PATH, which need not start with the venv (a bare
 # `python` there may lack every dependency): name the interpreter.
 CLUSTER_PYTHON=${LENET_BATCH_CLUSTER_PYTHON:-$PY}
 [[ $CLUSTER_PYTHON == /* ]] || die 2 "LENET_BATCH_CLUSTER_PYTHON=$CLUSTER_PYTHON: give an absolute path"
 
 log "run $RUN_ID: submitting job $SUBMISSION_ID to $RAY_ADDRESS ($CLUSTER_PYTHON) -> $LENET_BATCH_OUTPUT"
-# Plain records, no colour codes, UTC ISO-8601 timestamps: this output ends up in the cron log file.
-set +e
-ray job submit --no-wait --address "$RAY_ADDRESS" --submission-id "$SUBMISSION_ID" --working-dir "$REPO" \
-    --runtime-env-json "$RUNTIME_ENV" --metadata-json "$METADATA" --log-style record --log-color false \
-    -- "$CLUSTER_PYTHON" -m jobs.nightly "${ARGS[@]}" 2>&1 | "${HELPER[@]}" relog
-submit_rc=${PIPESTATUS[0]}
-set -e
-# The job's lines as they come, each with a UTC time; then its entrypoint's own exit status (`ray job
-# submit` would exit 1 for every failed job and 0 for a stopped one).
+# Through the Jobs API's SDK, in one line (see ray_job.py). A refused submission (another submitter won the
+# id) is not the end: `wait` reads whose job holds the id.
+submit_rc=0
+"${HELPER[@]}" submit "$RAY_ADDRESS" "$SUBMISSION_ID" "$REPO" "$VENV" "$METADATA" \
+    -- "$CLUSTER_PYTHON" -m jobs.nightly "${ARGS[@]}" || submit_rc=$?
+# The job's lines as they come, each with a UTC time; then, as soon as it ends, its entrypoint's own exit
+# status (`ray job submit` would exit 1 for every failed job and 0 for a stopped one).
 job_rc=0
 "${HELPER[@]}" wait "$RAY_ADDRESS" "$SUBMISSION_ID" "$SUBMITTER" || job_rc=$?
-log "run $RUN_ID: job $SUBMISSION_ID exit status $job_rc (ray job submit returned $submit_rc)"
+log "run $RUN_ID: job $SUBMISSION_ID exit status $job_rc (submission returned $submit_rc)"
 exit "$job_rc"

@@ -1,14 +1,16 @@
-"""Helpers of deploy/nightly.sh for the Ray Jobs API: runtime env, submission id, the job's exit status.
+"""nightly.sh's helper for the Ray Jobs API: submission id, submission, the job's log and exit status.
 
 Run with the venv's Python (it needs only `ray`, not lenet_batch):
-  ray_job.py runtime-env REPO VENV           print the --runtime-env-json for `ray job submit`
   ray_job.py pick-id ADDRESS BASE_ID         print `submit ID`, `running ID` or `succeeded ID`
+  ray_job.py submit ADDRESS ID REPO VENV METADATA_JSON -- ENTRYPOINT...
+                                             submit the job (REPO uploaded as its working dir); one line
   ray_job.py wait ADDRESS ID SUBMITTER       stream the job's lines as they come (each with a UTC time),
                                              then exit with its entrypoint's exit code
-  ray_job.py relog < lines                   copy lines: colour codes removed, Ray's times in UTC ISO-8601
 
-`ray job submit` itself exits 1 for any failed job and 0 for a stopped one, so the exact status comes
-from the job's record (JobDetails.driver_exit_code), read here.
+It talks to the Jobs API through Ray's SDK rather than `ray job submit`, whose notes (".git is now ignored",
+"Ignoring upload … .gitignore", a "Next steps" block) would fill the cron log, and which exits 1 for any
+failed job and 0 for a stopped one: the exact status comes from the job's record
+(JobDetails.driver_exit_code), read here.
 """
 
 import asyncio
@@ -17,6 +19,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -26,7 +29,9 @@ from pathlib import Path
 EXCLUDES = [
     ".git",
     ".venv",
+    "venv",
     "/runs/",
+    "/smoke/",
     "/tests/",
     "/bench-results/",
     "__pycache__",
@@ -46,7 +51,16 @@ SCRIPT_ONLY = {
 AWS_PLAIN = ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
 AWS_SECRET = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 EXIT_USAGE, EXIT_LOCKED, EXIT_STOPPED = 2, 5, 143
-POLL_SECONDS, PATIENCE_SECONDS = 3.0, 600.0  # poll period; how long the Jobs API may be unreachable
+# How often the job's status is read while its log streams (the script exits within this of the job's end;
+# the stream alone ends a second or two later), and how long the Jobs API may be unreachable.
+POLL_SECONDS, PATIENCE_SECONDS = 0.5, 600.0
+# Ray's notes while it packages and uploads the working dir ("Ignoring upload …", "Uploading package …",
+# "… already exists, skipping upload") and while it streams logs ("WebSocket closed …"): not for the cron log.
+QUIET_LOGGERS = (
+    "ray._private.runtime_env",
+    "ray.dashboard.modules.dashboard_sdk",
+    "ray.dashboard.modules.job.sdk",
+)
 
 
 def runtime_env(repo: str, venv: str) -> dict:
@@ -98,16 +112,42 @@ def pick_id(address: str, base: str) -> str:
     fail(EXIT_USAGE, f"{base}: 49 earlier attempts failed; set LENET_BATCH_SUBMISSION_ID to go on")
 
 
+def submit(
+    address: str, submission_id: str, repo: str, venv: str, metadata: dict, entrypoint: list[str]
+) -> int:
+    """Submit the job, REPO its working dir; 0, or 1 with one line (a duplicate id, a failed upload)."""
+    client = _client(address)
+    env = {**runtime_env(repo, venv), "working_dir": repo}
+    # EXCLUDES holds Ray's defaults (.git, .venv, venv, __pycache__): no note that they are "now ignored".
+    os.environ["RAY_OVERRIDE_RUNTIME_ENV_DEFAULT_EXCLUDES"] = ""
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    command = shlex.join(entrypoint)
+    try:
+        client.submit_job(entrypoint=command, submission_id=submission_id, runtime_env=env, metadata=metadata)
+    except Exception as exc:  # noqa: BLE001 - `wait` then says whose job holds the id, if any
+        log(f"job {submission_id} was not submitted: {first_line(str(exc)) or repr(exc)}")
+        return 1
+    log(f"job {submission_id} submitted (working dir {env['working_dir']}): {command}")
+    return 0
+
+
 def wait(address: str, submission_id: str, submitter: str, out=None) -> int:
     """Stream the job's lines to `out` until it ends; return its entrypoint's exit code (143: stopped)."""
     client = _client(address)
     info = _info(client, submission_id)
     if info is None:
-        fail(1, f"job {submission_id} was not created (see the `ray job submit` output above)")
+        fail(1, f"job {submission_id} was not created (see the line above)")
     if (info.metadata or {}).get("submitter") != submitter:
         fail(EXIT_LOCKED, f"job {submission_id} was submitted by another run ({info.metadata}); refused")
-    follow(client, submission_id, out or sys.stdout)
-    info = poll_until_done(client, submission_id, info)
+    tail = Tail(out or sys.stdout)
+    info = asyncio.run(follow(client, submission_id, info, tail))
+    tail.finish(_whole_log(client, submission_id))
+    return exit_status(submission_id, info)
+
+
+def exit_status(submission_id: str, info) -> int:
+    """The entrypoint's exit code of an ended job: 143 when stopped, 128 + N when killed by signal N."""
     status = info.status.value
     if status == "SUCCEEDED":
         return 0
@@ -118,20 +158,71 @@ def wait(address: str, submission_id: str, submitter: str, out=None) -> int:
     log(f"job {submission_id} failed with exit code {code}: {first_line(info.message)}")
     if code is None:  # the job failed before its entrypoint ran (e.g. its runtime env)
         return 1
-    return 128 - code if code < 0 else code  # killed by signal N: 128 + N, as a shell reports it
+    return 128 - code if code < 0 else code
 
 
-def poll_until_done(client, submission_id: str, info):
-    """The job's final details; rides out up to PATIENCE_SECONDS of an unreachable Jobs API."""
+async def follow(client, submission_id: str, info, tail: "Tail"):
+    """Copy the job's log stream into `tail` while reading its status every POLL_SECONDS; its final details
+    as soon as it ends (the stream is then dropped: `Tail.finish` adds what it had not brought yet).
+    Rides out up to PATIENCE_SECONDS of an unreachable Jobs API."""
+    stream = asyncio.create_task(_copy(client, submission_id, tail))
     last_ok = time.monotonic()
-    while not info.status.is_terminal():
-        time.sleep(POLL_SECONDS)
-        try:
-            info, last_ok = client.get_job_info(submission_id), time.monotonic()
-        except Exception as exc:  # noqa: BLE001 - network blips while a night's job runs on
-            if time.monotonic() - last_ok > PATIENCE_SECONDS:
-                fail(1, f"lost the Ray Jobs API while job {submission_id} runs: {first_line(str(exc))}")
+    try:
+        while not info.status.is_terminal():
+            await asyncio.sleep(POLL_SECONDS)
+            try:
+                info = await asyncio.to_thread(client.get_job_info, submission_id)
+                last_ok = time.monotonic()
+            except Exception as exc:  # noqa: BLE001 - network blips while a night's job runs on
+                if time.monotonic() - last_ok > PATIENCE_SECONDS:
+                    fail(1, f"lost the Ray Jobs API while job {submission_id} runs: {first_line(str(exc))}")
+    finally:
+        stream.cancel()
+        await asyncio.gather(stream, return_exceptions=True)
     return info
+
+
+async def _copy(client, submission_id: str, tail: "Tail") -> None:
+    """The log stream into `tail`; a broken stream is said once (the status still decides the end)."""
+    try:
+        async for chunk in client.tail_job_logs(submission_id):
+            tail.add(chunk)
+    except Exception as exc:  # noqa: BLE001 - a broken stream is not a failed job
+        reason = first_line(str(exc)) or repr(exc)
+        log(f"the log stream of job {submission_id} broke off ({reason}); waiting")
+
+
+def _whole_log(client, submission_id: str) -> str | None:
+    """The job's whole log once it ended, or None (said in one line) when it cannot be read."""
+    try:
+        return client.get_job_logs(submission_id)
+    except Exception as exc:  # noqa: BLE001 - the lines streamed so far stand
+        log(f"could not read the end of job {submission_id}'s log: {first_line(str(exc)) or repr(exc)}")
+        return None
+
+
+class Tail:
+    """The job's log written to `out` line by line as chunks come, each line stamped (stamped_line)."""
+
+    def __init__(self, out) -> None:
+        self.out, self.received, self.pending = out, 0, ""
+
+    def add(self, chunk: str) -> None:
+        """Write the chunk's complete lines; keep a trailing partial line for the next chunk."""
+        self.received += len(chunk)
+        *lines, self.pending = (self.pending + chunk).split("\n")
+        for line in lines:
+            self.out.write(stamped_line(line) + "\n")
+        self.out.flush()
+
+    def finish(self, whole: str | None) -> None:
+        """Write what the whole log holds beyond what the stream brought (the stream is its beginning)."""
+        if whole is not None and len(whole) > self.received:
+            self.add(whole[self.received :])
+        if self.pending:
+            self.out.write(stamped_line(self.pending) + "\n")
+            self.out.flush()
+            self.pending = ""
 
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
@@ -163,41 +254,6 @@ def stamped_line(line: str, now: dt.datetime | None = None) -> str:
     return f"{now.strftime('%Y-%m-%dT%H:%M:%S')}.{now.microsecond // 1000:03d}Z {line}"
 
 
-def relog(lines, out) -> None:
-    """Copy lines as they come (the job's log is streamed), each through relog_line."""
-    for line in lines:
-        out.write(relog_line(line.rstrip("\n")) + "\n")
-        out.flush()
-
-
-def follow(client, submission_id: str, out) -> bool:
-    """Copy the job's log to `out` line by line as the Jobs API streams it, until the job ends.
-
-    False when the stream broke off (the caller then polls the job's status instead).
-    """
-
-    async def copy() -> None:
-        pending = ""
-        async for chunk in client.tail_job_logs(submission_id):
-            *lines, pending = (pending + chunk).split("\n")
-            for line in lines:
-                out.write(stamped_line(line) + "\n")
-            out.flush()
-        if pending:
-            out.write(stamped_line(pending) + "\n")
-            out.flush()
-
-    # The SDK says "WebSocket closed …" at the end, in Ray's own local-time format: not for the cron log.
-    logging.getLogger("ray.dashboard.modules.job.sdk").setLevel(logging.WARNING)
-    try:
-        asyncio.run(copy())
-        return True
-    except Exception as exc:  # noqa: BLE001 - a broken stream is not a failed job
-        reason = first_line(str(exc)) or repr(exc)
-        log(f"the log stream of job {submission_id} broke off ({reason}); waiting")
-        return False
-
-
 def first_line(text: str | None) -> str:
     return (text or "").strip().split("\n", 1)[0]
 
@@ -212,22 +268,31 @@ def fail(code: int, message: str):
     sys.exit(code)
 
 
+USAGE = (
+    "usage: ray_job.py pick-id ADDRESS BASE_ID | wait ADDRESS ID SUBMITTER | "
+    "submit ADDRESS ID REPO VENV METADATA_JSON -- ENTRYPOINT..."
+)
+
+
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["runtime-env"] and len(argv) == 3:
-        print(json.dumps(runtime_env(argv[1], argv[2])))
-    elif argv[:1] == ["pick-id"] and len(argv) == 3:
+    if argv[:1] == ["pick-id"] and len(argv) == 3:
         print(pick_id(argv[1], argv[2]))
-    elif argv[:1] == ["relog"] and len(argv) == 1:
-        relog(sys.stdin, sys.stdout)
+    elif argv[:1] == ["submit"] and len(argv) > 7 and argv[6] == "--":
+        return submit(argv[1], argv[2], argv[3], argv[4], json.loads(argv[5]), argv[7:])
     elif argv[:1] == ["wait"] and len(argv) == 4:
         return wait(argv[1], argv[2], argv[3])
     else:
-        fail(
-            EXIT_USAGE,
-            "usage: ray_job.py runtime-env REPO VENV | pick-id ADDRESS BASE_ID | wait ADDRESS ID SUBMITTER",
-        )
+        fail(EXIT_USAGE, USAGE)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        status = main(sys.argv[1:])
+    except SystemExit as exc:  # fail(): its line is written
+        status = exc.code if isinstance(exc.code, int) else 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # No interpreter teardown: unloading Ray's modules takes a second or two on a busy host, after the job
+    # has ended (nothing here needs an exit handler: the log stream and HTTP sessions are closed).
+    os._exit(status)

@@ -5,6 +5,7 @@ import re
 from typing import Any
 
 from lenet_batch.errors import ConfigError
+from lenet_batch.units import parse_duration  # noqa: F401 - its old home; monitor.watch imports it here
 
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 INT_MAX = 2**31 - 1  # counts handed to C code (MXNet, Arrow, Ray) stay within a C int
@@ -93,14 +94,3 @@ def check_storage_options(options: dict[str, Any]) -> None:
                 f"storage option {key}: must be a table of options (TOML [storage_options.{key}] or "
                 f'--storage-option \'{key}={{"name": "value"}}\')'
             )
-
-
-DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str, flag: str) -> float:
-    """Seconds in '26h', '90m', '2d', '3600s' or '3600' (seconds); ConfigError naming the flag."""
-    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([smhd]?)\s*", str(text))
-    if not m or float(m.group(1)) <= 0:
-        raise ConfigError(f"{flag} {text!r}: give a positive duration such as 26h, 90m, 2d or 3600s")
-    return float(m.group(1)) * DURATION_UNITS[m.group(2) or "s"]

@@ -19,7 +19,6 @@ from lenet_batch.checks import (
     check_number,
     check_run_id,
     check_storage_options,
-    parse_duration,
 )
 from lenet_batch.config_layers import NEGATED_FLAGS, coerce, flag_spellings, from_env, load_toml
 from lenet_batch.errors import ConfigError
@@ -28,6 +27,7 @@ from lenet_batch.redaction import has_secret, redact, redact_uri, redact_webhook
 from lenet_batch.store import backends
 from lenet_batch.store.backends import StorageOptions
 from lenet_batch.store.layout import Layout, RunRef
+from lenet_batch.units import parse_duration
 
 DEFAULT_SEEDS = "0-3"
 GATE_RULES = ("welch", "threshold")  # the regression gate: seed-noise test, or a fixed drop

@@ -1,12 +1,18 @@
 """deploy/: manifests parse and name what exists, the GPU type gets the CUDA build, cron, nightly.sh."""
 
+import asyncio
+import configparser
 import copy
+import grp
+import io
 import os
+import pwd
 import re
 import shlex
 import shutil
 import stat
 import subprocess
+import threading
 import tomllib
 from pathlib import Path
 
@@ -14,7 +20,7 @@ import pytest
 import yaml
 
 from lenet_batch.cli import build_parser
-from tests.helpers import REPO, free_port, ray_job_module
+from tests.helpers import REPO, VENV_BIN, free_port, ray_job_module
 
 DEPLOY = REPO / "deploy"
 NIGHTLY_SH = DEPLOY / "nightly.sh"
@@ -143,20 +149,114 @@ def test_raycronjob_runs_the_same_job_as_rayjob_every_night():
     assert cron["spec"]["suspend"] is False
 
 
-def test_crontab_runs_nightly_sh_under_flock_in_utc_with_a_log():
+def cron_command() -> list[str]:
+    """The words of deploy/crontab's one job, after its five schedule fields (checked here)."""
     lines = [
         ln for ln in (DEPLOY / "crontab").read_text().splitlines() if ln.strip() and not ln.startswith("#")
     ]
     assert "CRON_TZ=UTC" in lines
     jobs = [ln for ln in lines if not re.match(r"^[A-Z_]+=", ln)]
     assert len(jobs) == 1
+    assert "%" not in jobs[0]  # cron would turn it into a newline
     fields = jobs[0].split()
     assert fields[:5] == ["0", "2", "*", "*", "*"]
-    command = fields[5:]
+    return fields[5:]
+
+
+def test_crontab_runs_nightly_sh_under_flock_in_utc_with_a_log():
+    command = cron_command()
     assert command[:5] == ["flock", "-n", "-E", "5", "/var/lock/lenet-batch.lock"]
     assert command[5].endswith("/deploy/nightly.sh") and command[6].endswith(".env")  # env file path
     assert command[7].startswith(">>/var/log/") and command[8] == "2>&1"
-    assert "%" not in jobs[0]  # cron would turn it into a newline
+
+
+def test_crontab_prints_only_when_a_night_fails_so_cron_mails_only_then(tmp_path):
+    command = cron_command()
+    log = command[7].removeprefix(">>")
+    assert command[9:] == ["||", "tail", "-n", "40", log]
+    # The entry as bash runs it, its night replaced by one that fails or succeeds.
+    for night, printed in (("exit 4", "night failed\n"), ("exit 0", "")):
+        script = tmp_path / "night.sh"
+        script.write_text(f"#!/bin/bash\necho night failed\n{night}\n")
+        script.chmod(0o755)
+        entry = [
+            str(script),
+            f">>{tmp_path / 'n.log'}",
+            "2>&1",
+            "||",
+            "tail",
+            "-n",
+            "40",
+            str(tmp_path / "n.log"),
+        ]
+        (tmp_path / "n.log").unlink(missing_ok=True)
+        done = subprocess.run(["bash", "-c", " ".join(entry)], capture_output=True, text=True)
+        assert done.stdout == printed and done.stderr == ""
+
+
+def test_logrotate_rotates_the_crontabs_log_and_leaves_creating_it_to_cron(tmp_path):
+    text = (DEPLOY / "logrotate").read_text()
+    log = cron_command()[7].removeprefix(">>")
+    assert re.search(rf"^{re.escape(log)} \{{$", text, re.M)
+    directives = {ln.split()[0] for ln in text.splitlines() if ln.startswith("    ")}
+    assert {"nocreate", "missingok", "compress", "rotate"} <= directives and "copytruncate" not in directives
+    if shutil.which("logrotate") is None:
+        pytest.skip("logrotate is not installed (Debian package logrotate)")
+    (tmp_path / "nightly.log").write_text("a night\n" * 10)
+    config = tmp_path / "lenet-batch"
+    config.write_text(text.replace(log, str(tmp_path / "nightly.log")))
+    config.chmod(0o644)
+    args = ["logrotate", "--state", str(tmp_path / "state")]
+    done = subprocess.run([*args, "--debug", str(config)], capture_output=True, text=True)
+    assert done.returncode == 0 and "error" not in done.stderr.lower(), done.stderr
+    done = subprocess.run([*args, "--force", str(config)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "nightly.log.1").read_text() == "a night\n" * 10  # delaycompress: .1 stays plain
+    assert not (tmp_path / "nightly.log").exists()  # nocreate: the next night's `>>` makes it
+
+
+UNITS = ["lenet-batch-nightly.service", "lenet-batch-nightly.timer"]
+
+
+def unit(name: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str  # keys are case-sensitive
+    parser.read_string((DEPLOY / name).read_text())
+    return parser
+
+
+def test_the_timer_runs_the_service_at_two_utc_and_catches_up_after_downtime():
+    timer, service = unit(UNITS[1])["Timer"], unit(UNITS[0])["Service"]
+    assert timer["OnCalendar"] == "*-*-* 02:00:00 UTC" and timer["Persistent"] == "true"
+    assert timer["Unit"] == UNITS[0] and unit(UNITS[1])["Install"]["WantedBy"] == "timers.target"
+    assert service["Type"] == "oneshot"
+    # The crontab's command (lock, script, env file), without its log: the journal keeps it.
+    words = shlex.split(service["ExecStart"])
+    assert words[0] == "/usr/bin/flock" and words[1:] == cron_command()[1:7]
+
+
+@pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None,
+    reason="systemd-analyze is not installed (Debian package systemd)",
+)
+def test_systemd_analyze_verifies_the_units_as_installed_from_this_checkout(tmp_path):
+    user = pwd.getpwuid(os.getuid())
+    group = grp.getgrgid(os.getgid()).gr_name
+    for name in UNITS:  # the checkout in place of /opt/lenet-batch, this user in place of lenet
+        text = (DEPLOY / name).read_text().replace("/opt/lenet-batch", str(REPO))
+        text = text.replace("User=lenet", f"User={user.pw_name}").replace("Group=lenet", f"Group={group}")
+        (tmp_path / name).write_text(text)
+    done = subprocess.run(
+        ["systemd-analyze", "verify", *(str(tmp_path / n) for n in UNITS)], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and done.stdout + done.stderr == "", done.stdout + done.stderr
+    calendar = subprocess.run(
+        ["systemd-analyze", "calendar", "--iterations=2", unit(UNITS[1])["Timer"]["OnCalendar"]],
+        capture_output=True,
+        text=True,
+    )
+    elapses = re.findall(r"(?:Next elapse|Iter\. #2): \w+ (\S+) (\S+) UTC", calendar.stdout)
+    assert [time for _, time in elapses] == ["02:00:00", "02:00:00"], calendar.stdout
 
 
 def test_nightly_sh_is_strict_executable_bash():
@@ -191,6 +291,49 @@ def test_nightly_sh_rejects_bad_settings_with_exit_2(tmp_path, lines, message):
     result = run_nightly_sh(tmp_path, ["# comment", "", *lines])
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
+
+
+URI_OR_ABSOLUTE = "give an absolute path or a URI such as s3://bucket/prefix, not a relative path"
+ABSOLUTE = "give an absolute path, not a relative one"
+
+
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("LENET_BATCH_OUTPUT=relout", URI_OR_ABSOLUTE),
+        ("LENET_BATCH_OUTPUT=./relout", URI_OR_ABSOLUTE),
+        ("LENET_BATCH_OUTPUT=~/relout", URI_OR_ABSOLUTE),  # no shell expansion in the env file
+        ("LENET_BATCH_OUTPUT=file://relout", URI_OR_ABSOLUTE),
+        ("LENET_BATCH_DATA=relout/fashion-mnist", URI_OR_ABSOLUTE),
+        ("LENET_BATCH_METRICS_FILE=relout/lenet_batch.prom", ABSOLUTE),
+        ("LENET_BATCH_VENV=relout/.venv", ABSOLUTE),
+        ("RAY_AUTH_TOKEN_PATH=relout/token", ABSOLUTE),
+    ],
+)
+def test_nightly_sh_refuses_a_relative_path_in_one_line_writing_nothing(tmp_path, setting, message):
+    name, value = setting.split("=", 1)
+    # Were it taken, the night would meet an unreachable cluster at once (nothing trained, nothing written).
+    settings = {
+        "LENET_BATCH_OUTPUT": str(tmp_path / "out"),
+        "LENET_BATCH_VENV": str(VENV_BIN.parent),
+        "RAY_ADDRESS": f"http://127.0.0.1:{free_port()}",
+        name: value,
+    }
+    result = run_nightly_sh(tmp_path, [f"{k}={v}" for k, v in settings.items()])
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.endswith(f"nightly.sh: error: {setting}: {message}"), line
+    assert not (REPO / "relout").exists() and not (tmp_path / "relout").exists()
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("output", ["s3://bucket/lenet", "file:///srv/lenet", "/srv/lenet", "gs://b/p"])
+def test_nightly_sh_takes_absolute_paths_and_uris(tmp_path, output):
+    # Past the path checks, the (unreachable) cluster is the next thing it meets.
+    lines = [f"LENET_BATCH_OUTPUT={output}", f"LENET_BATCH_VENV={VENV_BIN.parent}"]
+    lines.append(f"RAY_ADDRESS=http://127.0.0.1:{free_port()}")
+    result = run_nightly_sh(tmp_path, lines)
+    assert result.returncode == 2 and "cannot use the Ray Jobs API" in result.stderr, result.stderr
 
 
 def test_nightly_sh_missing_env_file_is_exit_2(tmp_path):
@@ -231,14 +374,22 @@ def test_runtime_env_excludes_heavy_and_secret_files_and_forwards_settings(monke
 
 
 class FakeJobs:
-    """A Jobs API client that knows some jobs: submission id -> (status, exit code, metadata)."""
+    """A Jobs API client that knows some jobs: submission id -> (status, exit code, metadata).
 
-    def __init__(self, jobs: dict, chunks: tuple[str, ...] = ()):
-        self.jobs, self.chunks = jobs, chunks
+    A job answers RUNNING to its first `running` status reads; its log streams as `chunks`, and the whole
+    log (read once it ended) is the chunks and then `unstreamed`.
+    """
+
+    def __init__(self, jobs: dict, chunks: tuple[str, ...] = (), running: int = 0, unstreamed: str = ""):
+        self.jobs, self.chunks, self.running, self.unstreamed = jobs, chunks, running, unstreamed
+        self.reads = 0
 
     async def tail_job_logs(self, submission_id):
         for chunk in self.chunks:
             yield chunk
+
+    def get_job_logs(self, submission_id):
+        return "".join(self.chunks) + self.unstreamed
 
     def get_job_info(self, submission_id):
         from types import SimpleNamespace
@@ -248,10 +399,21 @@ class FakeJobs:
         if submission_id not in self.jobs:
             raise RuntimeError(f"Request failed with status code 404: Job {submission_id} does not exist.")
         status, code, metadata = self.jobs[submission_id]
+        self.reads += 1
+        if self.reads <= self.running:
+            status, code = "RUNNING", None
         message = f"Job entrypoint command failed with exit code {code}" if status == "FAILED" else ""
         return SimpleNamespace(
             status=JobStatus(status), driver_exit_code=code, metadata=metadata, message=message
         )
+
+
+@pytest.fixture
+def ray_job(monkeypatch):
+    """deploy/ray_job.py, reading a job's status every 10 ms."""
+    module = ray_job_module()
+    monkeypatch.setattr(module, "POLL_SECONDS", 0.01)
+    return module
 
 
 @pytest.mark.parametrize(
@@ -303,10 +465,7 @@ def test_pick_id_reuses_nothing_that_ran_and_retries_failed_nights(monkeypatch, 
     assert ray_job.pick_id("http://x", "b") == expected
 
 
-def test_wait_streams_the_jobs_lines_as_they_come_each_with_a_utc_time(monkeypatch, capsys):
-    import io
-
-    ray_job = ray_job_module()
+def test_wait_streams_the_jobs_lines_as_they_come_each_with_a_utc_time(ray_job, monkeypatch, capsys):
     out = io.StringIO()
     seen_before_next_chunk = []
 
@@ -315,15 +474,15 @@ def test_wait_streams_the_jobs_lines_as_they_come_each_with_a_utc_time(monkeypat
             for chunk in self.chunks:
                 seen_before_next_chunk.append(out.getvalue())
                 yield chunk
+            self.running = 0  # the job ends with its last line
 
     chunks = (
         "Running entrypoint for job j: python -m jobs.nightly\n2026-11-28T02:00:01.234Z INFO seed 0 ep",
         "och 1/2 loss 0.5\n2026-11-28 02:00:02,345\tINFO worker.py:1 -- \x1b[32mStarted\x1b[39m\n",
         "Traceback (most recent call last):",
     )
-    monkeypatch.setattr(
-        ray_job, "_client", lambda address: Streaming({"j": ("FAILED", 3, {"submitter": "me"})}, chunks)
-    )
+    jobs = {"j": ("FAILED", 3, {"submitter": "me"})}
+    monkeypatch.setattr(ray_job, "_client", lambda address: Streaming(jobs, chunks, running=10**6))
     monkeypatch.setenv("TZ", "UTC")
     assert ray_job.wait("http://x", "j", "me", out) == 3
     lines = out.getvalue().splitlines()
@@ -332,25 +491,117 @@ def test_wait_streams_the_jobs_lines_as_they_come_each_with_a_utc_time(monkeypat
     assert lines[1] == "2026-11-28T02:00:01.234Z INFO seed 0 epoch 1/2 loss 0.5"  # its own time, kept
     assert lines[2] == "2026-11-28T02:00:02.345Z INFO Started"  # Ray's local time, as UTC, no colours
     assert re.fullmatch(stamp + "Traceback \\(most recent call last\\):", lines[3])
+    assert len(lines) == 4  # the end of the whole log repeats nothing the stream brought
     # Each line was written as its chunk arrived, not when the job ended.
     assert seen_before_next_chunk[1].splitlines() == lines[:1]
     assert seen_before_next_chunk[2].splitlines() == lines[:3]
     assert "broke off" not in capsys.readouterr().err
 
 
-def test_a_broken_log_stream_still_waits_for_the_jobs_own_status(monkeypatch, capsys):
-    import io
-
-    ray_job = ray_job_module()
-
+def test_a_broken_log_stream_still_waits_for_the_jobs_own_status(ray_job, monkeypatch, capsys):
     class Broken(FakeJobs):
         async def tail_job_logs(self, submission_id):
             yield "2026-11-28T02:00:01.234Z INFO first line\n"
             raise RuntimeError("Connection closed unexpectedly")
 
     jobs = {"j": ("SUCCEEDED", 0, {"submitter": "me"})}
-    monkeypatch.setattr(ray_job, "_client", lambda address: Broken(jobs))
+    fake = Broken(jobs, ("2026-11-28T02:00:01.234Z INFO first line\n",), running=20)
+    monkeypatch.setattr(ray_job, "_client", lambda address: fake)
     out = io.StringIO()
     assert ray_job.wait("http://x", "j", "me", out) == 0
     assert out.getvalue() == "2026-11-28T02:00:01.234Z INFO first line\n"
     assert "log stream of job j broke off (Connection closed unexpectedly)" in capsys.readouterr().err
+    assert fake.reads == 21  # the status still decided the end
+
+
+class OpenStream(FakeJobs):
+    """A log stream that stays open after its chunks, as the Jobs API's does for a second or two after
+    the job ended (its server polls the status every second)."""
+
+    async def tail_job_logs(self, submission_id):
+        for chunk in self.chunks:
+            yield chunk
+        await asyncio.Event().wait()
+
+
+def wait_in_thread(ray_job, out) -> int:
+    """ray_job.wait in a thread (a wait that never ends fails the test instead of hanging it)."""
+    done = {}
+    thread = threading.Thread(target=lambda: done.update(code=ray_job.wait("http://x", "j", "me", out)))
+    thread.start()
+    thread.join(timeout=60)
+    assert not thread.is_alive(), "wait did not end with the job"
+    return done["code"]
+
+
+def test_wait_ends_at_the_first_status_read_that_says_the_job_ended(ray_job, monkeypatch):
+    # The stream never ends; the job's last line was written after the stream's last chunk.
+    first, last = "2026-11-28T02:00:01.000Z INFO first\n", "2026-11-28T02:00:09.000Z INFO last\n"
+    fake = OpenStream({"j": ("FAILED", 4, {"submitter": "me"})}, (first,), running=3, unstreamed=last)
+    monkeypatch.setattr(ray_job, "_client", lambda address: fake)
+    out = io.StringIO()
+    assert wait_in_thread(ray_job, out) == 4
+    assert out.getvalue() == first + last  # each line once, in order
+    assert fake.reads == 4  # three RUNNING, then the end: no read (or sleep) after it
+
+
+def test_the_end_of_a_log_that_cannot_be_read_leaves_the_streamed_lines_and_the_status(
+    ray_job, monkeypatch, capsys
+):
+    class NoWholeLog(OpenStream):
+        def get_job_logs(self, submission_id):
+            raise RuntimeError("Request failed with status code 500")
+
+    partial = "2026-11-28T02:00:01.000Z INFO first\n2026-11-28T02:00:02.000Z INFO sec"
+    fake = NoWholeLog({"j": ("SUCCEEDED", 0, {"submitter": "me"})}, (partial,), running=2)
+    monkeypatch.setattr(ray_job, "_client", lambda address: fake)
+    out = io.StringIO()
+    assert wait_in_thread(ray_job, out) == 0
+    assert out.getvalue().splitlines() == partial.splitlines()  # the partial line too, as it stands
+    assert (
+        "could not read the end of job j's log: Request failed with status code 500"
+        in capsys.readouterr().err
+    )
+
+
+class Submissions(FakeJobs):
+    """A Jobs API client that records submissions (and refuses an id it already has)."""
+
+    def __init__(self, jobs: dict):
+        super().__init__(jobs)
+        self.submitted: list[dict] = []
+
+    def submit_job(self, **kwargs):
+        if kwargs["submission_id"] in self.jobs:
+            raise RuntimeError(
+                f"Job with submission_id {kwargs['submission_id']} already exists.\nUse another."
+            )
+        self.submitted.append(kwargs)
+        return kwargs["submission_id"]
+
+
+def test_submit_uploads_the_repo_with_the_excludes_and_says_so_in_one_line(ray_job, monkeypatch, capsys):
+    fake = Submissions({})
+    monkeypatch.setattr(ray_job, "_client", lambda address: fake)
+    entrypoint = ["/opt/venv/bin/python", "-m", "jobs.nightly", "--output", "s3://b/x y"]
+    assert (
+        ray_job.submit("http://x", "lenet-nightly-n1", str(REPO), "/opt/venv", {"run_id": "n1"}, entrypoint)
+        == 0
+    )
+    (call,) = fake.submitted
+    assert shlex.split(call["entrypoint"]) == entrypoint and call["metadata"] == {"run_id": "n1"}
+    assert call["runtime_env"]["working_dir"] == str(REPO)
+    assert {".git", ".venv", "venv", "__pycache__", "/runs/", "/smoke/"} <= set(
+        call["runtime_env"]["excludes"]
+    )
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.endswith(
+        f"nightly.sh: job lenet-nightly-n1 submitted (working dir {REPO}): {call['entrypoint']}"
+    )
+
+
+def test_a_refused_submission_is_one_line_and_exit_1(ray_job, monkeypatch, capsys):
+    monkeypatch.setattr(ray_job, "_client", lambda address: Submissions({"j": ("RUNNING", None, {})}))
+    assert ray_job.submit("http://x", "j", str(REPO), "/opt/venv", {}, ["python"]) == 1
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.endswith("nightly.sh: job j was not submitted: Job with submission_id j already exists.")

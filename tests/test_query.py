@@ -1,6 +1,8 @@
 """SQL and pyarrow.dataset over the committed predictions: partition filters, committed files only, errors."""
 
 import json
+import os
+import re
 import shutil
 from pathlib import Path
 
@@ -9,14 +11,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 
-from lenet_batch.errors import ConfigError, DataError
+from lenet_batch.errors import ConfigError, DataError, StorageError
+from lenet_batch.history.stage import build_history
 from lenet_batch.scoring.committed import committed_partitions, predictions_dataset, read_predictions
 from lenet_batch.scoring.partitions import write_partition
 from lenet_batch.scoring.query import run_query
 from lenet_batch.store.layout import Layout
 from tests import helpers
+from tests.history_helpers import write_synthetic_runs
 from tests.prediction_helpers import fake_batches
 
 # (run, seed) -> rows: distinct counts, so a wrong filter shows in the numbers. The run ids look like dates
@@ -164,6 +169,101 @@ def test_no_committed_predictions_is_a_clear_error(tmp_path, output):
     with pytest.raises(
         DataError, match="no committed predictions for any run under .*; run `lenet-batch infer`"
     ):
-        run_query("SELECT 1", Layout(str(tmp_path / "empty")))
+        run_query("SELECT count(*) FROM predictions", Layout(str(tmp_path / "empty")))
     with pytest.raises(DataError, match="no committed predictions for run 1999-01-01"):
-        run_query("SELECT 1", Layout(output), run_id="1999-01-01")
+        run_query("SELECT * FROM predictions p", Layout(output), run_id="1999-01-01")
+    # A query naming no view needs neither.
+    assert run_query("SELECT 1 AS one", Layout(str(tmp_path / "empty"))).to_pylist() == [{"one": 1}]
+
+
+# --- the `runs` view: history/runs.parquet, one row per (run, seed) -----------------------------------------
+
+
+@pytest.fixture
+def history(tmp_path) -> str:
+    """Three synthetic nights of two seeds (the last regressed), their runs.parquet, and the first night's
+    predictions for its two seeds."""
+    out = str(tmp_path / "out")
+    nights = write_synthetic_runs(out, 3, 2, {2: "regressed"})
+    build_history(Layout(out))
+    for seed, rows in ((0, 40), (1, 50)):
+        write_partition(Layout(out).run(nights[0]), seed, fake_batches(rows, 20, seed), "e" * 64)
+    return out
+
+
+def test_the_runs_view_is_runs_parquet(history):
+    table = run_query("SELECT * FROM runs", Layout(history))
+    on_disk = pq.read_table(Path(history) / "history" / "runs.parquet")
+    assert table.column_names == on_disk.column_names and table.num_rows == on_disk.num_rows == 6
+    order = [("run_id", "ascending"), ("seed", "ascending")]
+    # DuckDB hands timestamps back in microseconds: the same instants.
+    assert table.sort_by(order).equals(on_disk.cast(table.schema).sort_by(order))
+    typed = run_query("SELECT DISTINCT typeof(run_id) AS t FROM runs", Layout(history))
+    assert typed.to_pylist() == [{"t": "VARCHAR"}]  # a date-shaped run id stays a string
+
+
+def test_run_id_limits_the_runs_view_too(history):
+    nights = sorted({r["run_id"] for r in run_query("SELECT run_id FROM runs", Layout(history)).to_pylist()})
+    table = run_query(
+        "SELECT DISTINCT run_id, seed FROM runs ORDER BY seed", Layout(history), run_id=nights[1]
+    )
+    assert table.to_pylist() == [{"run_id": nights[1], "seed": 2}, {"run_id": nights[1], "seed": 3}]
+
+
+def test_the_two_views_join_on_run_and_seed(history):
+    sql = (
+        "SELECT p.seed, count(*) AS n, any_value(r.epochs) AS epochs FROM predictions p "
+        "JOIN runs r USING (run_id, seed) GROUP BY p.seed ORDER BY p.seed"
+    )
+    assert run_query(sql, Layout(history)).to_pylist() == [
+        {"seed": 0, "n": 40, "epochs": 10},
+        {"seed": 1, "n": 50, "epochs": 10},
+    ]
+
+
+def test_a_view_whose_files_are_missing_says_so_and_the_other_still_works(output, history):
+    with pytest.raises(
+        DataError, match=r"no .*/history/runs\.parquet yet: a nightly or `lenet-batch history`"
+    ):
+        run_query("SELECT count(*) FROM runs", Layout(output))
+    assert run_query("SELECT count(*) AS n FROM predictions", Layout(output)).to_pylist() == [{"n": 680}]
+    shutil.rmtree(Path(history) / "predictions")
+    assert run_query("SELECT count(*) AS n FROM runs", Layout(history)).to_pylist() == [{"n": 6}]
+    with pytest.raises(DataError, match="no committed predictions for any run"):
+        run_query("SELECT count(*) FROM Predictions", Layout(history))
+
+
+def _fifo(path: Path) -> None:
+    path.unlink()
+    os.mkfifo(path)
+
+
+def _loop(path: Path) -> None:
+    path.unlink()
+    path.symlink_to(path.name)
+
+
+def _folder(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+def _dev_zero(path: Path) -> None:
+    path.unlink()
+    path.symlink_to("/dev/zero")
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (_folder, "runs.parquet: is a folder, not a file"),
+        (_fifo, "runs.parquet: not a regular file (a device, FIFO or socket)"),
+        (_dev_zero, "runs.parquet: not a regular file (a device, FIFO or socket)"),
+        (_loop, "runs.parquet: a symlink loop"),
+    ],
+)
+def test_a_runs_parquet_that_is_not_a_file_is_one_line_at_once(history, make, message):
+    make(Path(history) / "history" / "runs.parquet")
+    with pytest.raises(StorageError, match=re.escape(message)) as err:
+        run_query("SELECT count(*) FROM predictions", Layout(history), timeout=30)
+    assert "\n" not in str(err.value) and err.value.exit_code == 2

@@ -1,4 +1,5 @@
-"""`query` is one read-only SELECT that sees only the output's prediction files, unless --unrestricted."""
+"""`query` is one read-only SELECT that sees only the output's prediction files and runs.parquet, unless
+--unrestricted."""
 
 import json
 from pathlib import Path
@@ -6,9 +7,11 @@ from pathlib import Path
 import pytest
 
 from lenet_batch import cli
+from lenet_batch.history.stage import build_history
 from lenet_batch.scoring.partitions import write_partition
 from lenet_batch.store.layout import Layout
 from tests.fault_helpers import assert_one_line_error
+from tests.history_helpers import write_synthetic_runs
 from tests.prediction_helpers import fake_batches
 
 
@@ -98,6 +101,22 @@ def test_unrestricted_lifts_the_sandbox(output, tmp_path, capsys):
     assert code == 0 and json.loads(out) == {"content": "do not read"}, err
 
 
+def test_the_runs_view_is_readable_and_the_rest_of_history_is_not(tmp_path, capsys):
+    out = str(tmp_path / "out")
+    write_synthetic_runs(out, 2, 2)
+    build_history(Layout(out))
+    code, got, err = query(capsys, out, "SELECT count(*) AS n, count(DISTINCT run_id) AS nights FROM runs")
+    assert code == 0 and json.loads(got) == {"n": 4, "nights": 2}, err
+    for name in ("history.html", "runs.parquet/../history.html"):
+        code, _, err = query(capsys, out, f"SELECT * FROM read_text('{out}/history/{name}')")
+        assert_one_line_error(code, err, 2, "Permission Error: Cannot access file")
+    (tmp_path / "out" / "history" / "copy.parquet").write_bytes(
+        (tmp_path / "out" / "history" / "runs.parquet").read_bytes()
+    )
+    code, _, err = query(capsys, out, f"SELECT count(*) FROM read_parquet('{out}/history/copy.parquet')")
+    assert_one_line_error(code, err, 2, "Permission Error: Cannot access file")
+
+
 def test_remote_outputs_are_queried_through_fsspec_and_sandboxed(s3_endpoint, capsys):
     layout = Layout(s3_endpoint.uri("out"))
     write_partition(layout.run("r1"), 3, fake_batches(70, 70, 3), "e" * 64)
@@ -106,4 +125,14 @@ def test_remote_outputs_are_queried_through_fsspec_and_sandboxed(s3_endpoint, ca
     assert [json.loads(line) for line in out.splitlines()] == [{"seed": 3, "n": 70}]
     marker = f"{layout.output}/predictions/run_id=r1/seed=3/_COMMITTED.json"
     code, _, err = query(capsys, layout.output, f"SELECT * FROM read_text('{marker}')")
+    assert_one_line_error(code, err, 2, "Permission Error")
+    code, _, err = query(capsys, layout.output, "SELECT count(*) FROM runs")  # no history yet
+    assert_one_line_error(code, err, 2, f"no {layout.output}/history/runs.parquet yet")
+    write_synthetic_runs(layout.output, 2, 1)
+    build_history(layout)
+    code, out, err = query(capsys, layout.output, "SELECT run_id, seed FROM runs ORDER BY run_id")
+    assert code == 0, err
+    assert [json.loads(line)["seed"] for line in out.splitlines()] == [0, 1]
+    page = f"{layout.output}/history/history.html"
+    code, _, err = query(capsys, layout.output, f"SELECT * FROM read_text('{page}')")
     assert_one_line_error(code, err, 2, "Permission Error")

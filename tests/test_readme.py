@@ -149,9 +149,10 @@ def test_the_two_commands_are_what_ci_runs_in_that_order():
     ci = [
         ln.strip() for ln in (REPO / ".ci" / "run").read_text().splitlines() if ln.strip().startswith("make ")
     ]
-    assert (
-        [c.split()[:2] for c in ci] == [s.split()[:2] for s in shown] == [["make", "run"], ["make", "test"]]
-    )
+    assert [s.split()[:2] for s in shown] == [["make", "run"], ["make", "test"]]
+    # CI's `make run` is the README's first night, `make smoke` (into ./smoke, through `make run`: see
+    # test_make_and_ci), so that ./runs stays the user's.
+    assert ci == ["make smoke", "make test"]
 
 
 def test_the_kubernetes_probe_runs_a_valid_check():

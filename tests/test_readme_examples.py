@@ -170,6 +170,15 @@ def test_the_query_examples_agree_with_each_other(in_nights, capsys):
     assert duckdb.sql(f"SELECT DISTINCT typeof(run_id) FROM {source}").fetchall() == [("VARCHAR",)]
 
 
+def test_the_runs_view_lists_the_nights_that_regressed_in_the_last_month(in_nights, capsys):
+    command = " ".join(readme.block("query-runs").split())
+    code, got = run_here([*argv_of(command), "--json"], capsys)
+    assert code == 0, got
+    rows = [json.loads(line) for line in got.splitlines()]
+    assert [(r["run_id"], r["baseline_run_id"]) for r in rows] == [("2026-11-28", "2026-11-27")]
+    assert "lr" in rows[0]["changes"]
+
+
 def test_the_history_queries_name_the_regressed_night_and_its_change(in_nights):
     text = readme.block("history-sql")
     queries = [q for q in "\n".join(x for x in text.splitlines() if not x.startswith("--")).split(";")]

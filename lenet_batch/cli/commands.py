@@ -186,8 +186,8 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     """The output's health for monitors: one line (or JSON), the state's exit code, optional metrics."""
-    from lenet_batch.checks import parse_duration
     from lenet_batch.monitor import health, metrics
+    from lenet_batch.units import parse_duration
 
     max_age = parse_duration(settings.max_age, "--max-age")
     found = health.assess(settings.layout(), max_age, settings.stale_lock_seconds)

@@ -236,7 +236,9 @@ def build_parser() -> Parser:
     _force_flag(p, "score seeds again whose partition was made from their model and this input")
     _dry_run_flag(p, "score")
 
-    p = sub.add_parser("query", parents=[parent], help="SQL over the predictions (a `predictions` view)")
+    p = sub.add_parser(
+        "query", parents=[parent], help="SQL over the views `predictions` and `runs` (history/runs.parquet)"
+    )
     _common(p, "output")
     p.add_argument(
         "--run-id", "--run", dest="run_id", default=None, help="only this run (default: every run)"

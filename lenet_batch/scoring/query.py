@@ -1,9 +1,11 @@
-"""`lenet-batch query`: SQL (DuckDB, in-process) over the committed predictions, as an Arrow table.
+"""`lenet-batch query`: SQL (DuckDB, in-process) over an output's committed predictions and its runs index
+(history/runs.parquet), as an Arrow table.
 
-By default a query is one read-only SELECT that can read the output's prediction files and nothing else.
+By default a query is one read-only SELECT that can read those files and nothing else.
 """
 
 import logging
+import re
 import threading
 from typing import Any
 
@@ -11,75 +13,33 @@ import duckdb
 import pyarrow as pa
 
 from lenet_batch.errors import ConfigError, StorageError
-from lenet_batch.scoring.committed import require_committed
-from lenet_batch.store import storage
+from lenet_batch.scoring.query_sources import PREDICTIONS, RUNS, Sources, connect, find_sources
 from lenet_batch.store.layout import Layout
+from lenet_batch.units import format_duration
 
 log = logging.getLogger(__name__)
 
-VIEW = "predictions"
-# Typed, not inferred: DuckDB would otherwise read a run id such as 2026-11-27 as a DATE.
-HIVE_TYPES = "{'run_id': 'VARCHAR', 'seed': 'BIGINT'}"
 READ_ONLY = (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN)
 UNRESTRICTED = "--unrestricted lifts this"
 DEFAULT_TIMEOUT = 300.0  # seconds (`query --timeout`)
 STOP_GRACE_SECONDS = 5.0  # an interrupted query unwinds within this (else it is left to the process exit)
+VIEW_FILES = "prediction files and runs.parquet"
+# DuckDB's words for a table it does not know: "Catalog Error: Table with name runs does not exist!"
+UNKNOWN_TABLE = re.compile(r"Table with name (\w+) does not exist")
 
 
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def connect(
-    files: list[str], remote_fs: object | None = None, *, restricted: bool = True
-) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with a `predictions` view over exactly these Parquet files.
-
-    Restricted (the default), it can read those files and nothing else: no other file, no network, no
-    extension, no writes, and the settings are locked so that SQL cannot lift any of it.
-    """
-    # Never fetch extensions from the network: Parquet is built in, remote files go through fsspec.
-    con = duckdb.connect(
-        ":memory:",
-        config={
-            "autoinstall_known_extensions": False,
-            "autoload_known_extensions": False,
-            "python_enable_replacements": not restricted,  # no scans of this process's Python variables
-        },
-    )
-    if remote_fs is not None:
-        con.register_filesystem(remote_fs)
-    listed = ", ".join(_sql_string(f) for f in files)
-    con.execute(
-        f"CREATE VIEW {VIEW} AS SELECT * FROM read_parquet([{listed}], hive_partitioning = true, "
-        f"hive_types = {HIVE_TYPES})"
-    )
-    if restricted:
-        con.execute(f"SET allowed_paths = [{listed}]")
-        con.execute("SET enable_external_access = false")
-        con.execute("SET lock_configuration = true")
-    return con
-
-
-def _files(layout: Layout, run_id: str | None, input_name: str | None) -> tuple[list[str], object | None]:
-    """The committed files as DuckDB should name them, and the fsspec filesystem to register (remote only)."""
-    uris = [p.uri for p in require_committed(layout, run_id, input_name=input_name)]
-    if storage.is_local(layout.output):
-        return [storage.get_fs(uri, layout.options)[1] for uri in uris], None
-    fs, _ = storage.get_fs(layout.output, layout.options)
-    return uris, fs
-
-
-def _error(exc: duckdb.Error) -> Exception:
-    """One line for the user: a bad query is a ConfigError, an unreadable file a StorageError."""
+def _error(exc: duckdb.Error, sources: Sources | None = None) -> Exception:
+    """One line for the user: a bad query is a ConfigError, an unreadable file a StorageError, and a view
+    whose files are not there yet the error that says so."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     message = lines[0] if lines else type(exc).__name__
+    unknown = UNKNOWN_TABLE.search(message) if isinstance(exc, duckdb.CatalogException) else None
+    if unknown and sources is not None and unknown.group(1).lower() in sources.missing:
+        return sources.missing[unknown.group(1).lower()]
     if isinstance(exc, duckdb.PermissionException):
-        return ConfigError(
-            f"query: {message} (query reads only the output's prediction files; {UNRESTRICTED})"
-        )
+        return ConfigError(f"query: {message} (query reads only the output's {VIEW_FILES}; {UNRESTRICTED})")
     if isinstance(exc, duckdb.IOException | duckdb.HTTPException):
-        return StorageError(f"query: cannot read the predictions: {message}")
+        return StorageError(f"query: cannot read the {VIEW_FILES}: {message}")
     return ConfigError(f"query: {message}")
 
 
@@ -105,11 +65,12 @@ def run_query(
     restricted: bool = True,
     timeout: float | None = DEFAULT_TIMEOUT,
 ) -> pa.Table:
-    """Run SQL against the view `predictions` (committed partitions only; run_id limits it to one run).
+    """Run SQL against the views `predictions` (committed partitions only) and `runs` (runs.parquet);
+    run_id limits both to one run.
 
-    The view covers the test-split predictions, or those of a named --input. Restricted (the default), the
-    SQL is one read-only statement that sees only those files. A query running longer than `timeout`
-    seconds (None: no limit) is stopped (ConfigError).
+    `predictions` covers the test split, or a named --input. Restricted (the default), the SQL is one
+    read-only statement that sees only those files. A query running longer than `timeout` seconds (None:
+    no limit) is stopped (ConfigError).
     """
     if not sql.strip():
         raise ConfigError(
@@ -117,22 +78,28 @@ def run_query(
         )
     if restricted:
         check_statement(sql)
-    files, remote_fs = _files(layout, run_id, input_name)
-    con = connect(files, remote_fs, restricted=restricted)
-    log.debug("query over %d partition files: running (at most %s s)", len(files), timeout)
+    sources = find_sources(layout, run_id, input_name)
+    con = connect(sources, restricted=restricted)
+    limit = "no limit" if timeout is None else f"at most {format_duration(timeout)}"
+    log.debug("query over %d files: running (%s)", len(sources.files()), limit)
     try:
         table = _execute(con, sql, timeout)
+    except duckdb.Error as exc:
+        raise _error(exc, sources) from None
     finally:
         con.close()
     if table is None:
-        raise ConfigError("query: the statement returns no rows; give a SELECT over the view `predictions`")
-    log.info("query over %d partition files returned %d rows", len(files), table.num_rows)
+        raise ConfigError(
+            f"query: the statement returns no rows; give a SELECT over the views `{PREDICTIONS}` or `{RUNS}`"
+        )
+    log.info("query over %d files returned %d rows", len(sources.files()), table.num_rows)
     return table
 
 
 def _execute(con: duckdb.DuckDBPyConnection, sql: str, timeout: float | None) -> pa.Table | None:
     """The query's rows, computed in a thread while this one waits: a SIGTERM or Ctrl-C handled here, or
-    the timeout, stops DuckDB (con.interrupt) rather than waiting for it to finish."""
+    the timeout, stops DuckDB (con.interrupt) rather than waiting for it to finish. DuckDB's own error
+    is raised as is."""
     outcome: dict[str, Any] = {}
     # An Event, not Thread.join: a join interrupted by a signal handler's exception marks the thread
     # stopped while it still runs (Python 3.11), and the connection would be closed under it.
@@ -156,11 +123,11 @@ def _execute(con: duckdb.DuckDBPyConnection, sql: str, timeout: float | None) ->
     if not finished:
         _stop(con, done)
         raise ConfigError(
-            f"query: stopped after {timeout:g} s (--timeout); narrow it (e.g. WHERE run_id = '…', or "
-            "--run-id) or give it longer with --timeout SECONDS"
+            f"query: stopped after {format_duration(timeout)} (--timeout); narrow it (e.g. WHERE run_id = "
+            "'…', or --run-id) or give it longer with --timeout SECONDS"
         )
     if "error" in outcome:
-        raise _error(outcome["error"]) from None
+        raise outcome["error"]
     return outcome.get("table")
 
 
