@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from lenet_batch import cli
-from lenet_batch.history.rows import STATES
+from lenet_batch.state.outcome import OUTCOMES
 from tests.history_helpers import run_id, write_synthetic_runs
 
 NIGHTS = 3
@@ -80,9 +80,9 @@ def assert_listed_once(found: Listing, damaged: str, fragment: str) -> dict:
     assert sorted(ids) == sorted([*HEALTHY, damaged]), ids
     by_id = {r["run_id"]: r for r in found.rows}
     row = by_id[damaged]
-    assert row["state"] == "damaged" and fragment in row["problem"], row
-    assert "\n" not in row["problem"] and all(r["state"] in STATES for r in found.rows)
-    assert [by_id[h]["state"] for h in HEALTHY] == ["ok"] * len(HEALTHY)
+    assert row["outcome"] == "damaged" and fragment in row["reason"], row
+    assert "\n" not in row["reason"] and all(r["outcome"] in OUTCOMES for r in found.rows)
+    assert [by_id[h]["outcome"] for h in HEALTHY] == ["ok"] * len(HEALTHY)
     assert sum(line.startswith(f"{damaged} ") for line in found.table.splitlines()) == 1
     assert f"  {damaged}: " in found.table  # the reason, below the table
     assert found.history_code == 0 and found.check_code not in (1, 2)

@@ -279,3 +279,8 @@ def previous_run(run) -> tuple[str | None, str]:
 
     found = previous(read_state(run))
     return found.run_id, found.reason
+
+
+def stage_status(night: dict, stage: str) -> str | None:
+    """A stage's status in a night as `runs --json` and `check --json` give it (None: not recorded)."""
+    return next((s["status"] for s in night["stages"] if s["stage"] == stage), None)

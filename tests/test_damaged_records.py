@@ -17,13 +17,14 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from lenet_batch.monitor.night import OUTCOMES
 
 from lenet_batch.cli import output as cli_output
 from lenet_batch.history import runs_table
 from lenet_batch.history import stage as history_stage
-from lenet_batch.history.rows import STATES, run_rows
+from lenet_batch.history.rows import night_rows
 from lenet_batch.monitor import health
+from lenet_batch.state import listing
+from lenet_batch.state.outcome import OUTCOMES
 from lenet_batch.store import record_reads, storage
 from lenet_batch.store.layout import Layout
 from lenet_batch.store.record_reads import printable
@@ -80,7 +81,7 @@ def test_a_damaged_summary_json_is_listed_once_as_damaged(out, capsys, member):
     rewrite(out / "runs" / DAMAGED / "summary" / "summary.json", change)
     found = list_everything(capsys, str(out), history=member in DRAWN)
     row = assert_listed_once(found, DAMAGED, fragment)
-    assert row["train"] == "complete" and row["mean_accuracy"] is None  # what run.json says still shows
+    assert helpers.stage_status(row, "train") == "complete" and row["mean_accuracy"] is None  # run.json shows
     if member in DRAWN:
         assert history_run_states(out) == {HEALTHY[0]: "ok", DAMAGED: "damaged", HEALTHY[1]: "ok"}
 
@@ -132,7 +133,7 @@ def test_a_folder_name_that_is_not_a_run_id_is_listed_once_as_damaged(out, capsy
     assert shown.isprintable() and "\n" not in shown
     found = list_everything(capsys, str(out))
     row = assert_listed_once(found, shown, "the folder name is not a run id")
-    assert row["train"] == "complete" and row["mean_accuracy"] is not None  # its records still read
+    assert helpers.stage_status(row, "train") == "complete" and row["mean_accuracy"] is not None
     if name == ODD_NAMES[-1]:  # a real process: undecodable bytes never reach stdout raw
         table = helpers.run_cli("runs", "--output", str(out))
         assert table.returncode == 0 and f"\n{shown} " in table.stdout, table.stderr[-2000:]
@@ -205,7 +206,7 @@ def test_empty_folders_are_not_nights_and_cost_little(out, capsys):
     assert [r.run_id for r in rows] == ["2026-01-03", "2026-01-02", "2026-01-01"]
     assert seconds < 10  # 0.15 s measured in process on an AMD EPYC (2 cores); room for a busy host
     found = list_everything(capsys, str(out))
-    assert len(found.rows) == 3 and {r["state"] for r in found.rows} == {"ok"}
+    assert len(found.rows) == 3 and {r["outcome"] for r in found.rows} == {"ok"}
     assert found.stderr.count("empty folder(s)") == 1 and f"{EMPTY_FOLDERS + 1} empty" in found.stderr
     assert found.stderr.count("\n") == 1 and found.check["night"]["run_id"] == "2026-01-03"
 
@@ -258,7 +259,7 @@ def test_a_prefix_without_run_json_on_s3_is_damaged_and_an_empty_one_is_no_night
     assert "2 empty folder(s)" in found.stderr and found.check["night"]["run_id"] == "2026-01-03"
     fs.pipe({f"{root}/runs/an-object": b"x"})  # an object where a run's prefix should be: not hidden
     rows = {row.run_id: row for row in history_stage.list_runs(Layout(output))}
-    assert rows["an-object"].state == "damaged" and "not found" in rows["an-object"].problem
+    assert rows["an-object"].outcome == "damaged" and "not found" in rows["an-object"].reason
 
 
 # --- several damaged runs at once, through the real command ----------------------------------------------
@@ -279,7 +280,7 @@ def test_several_damaged_runs_in_one_output_through_the_real_command(tmp_path):
     (runs / "empty").mkdir()
     listed = helpers.run_cli("runs", "--output", str(output), "--json")
     assert listed.returncode == 0, listed.stderr[-3000:]
-    states = {r["run_id"]: r["state"] for r in strict_loads(listed.stdout)}
+    states = {r["run_id"]: r["outcome"] for r in strict_loads(listed.stdout)}
     damaged = {run_id(k) for k in (0, 2, 3, 4, 5, 6)} | {"r 2 ünï ☃"}
     assert states == {**{run_id(k): "ok" for k in (1, 7)}, **dict.fromkeys(damaged, "damaged")}
     assert listed.stderr.count(" is damaged: ") == len(damaged) and "Traceback" not in listed.stderr
@@ -314,20 +315,21 @@ def test_any_shape_of_the_records_lists_each_run_once_as_strict_json(run_doc, su
         if which in ("sum", "both"):
             (runs / "summary" / "summary.json").write_text(as_text(summary_doc))
         layout = Layout(folder)
-        nights = history_stage.read_nights(layout)
-        rows = run_rows(nights)
+        nights = listing.read_nights(layout)
+        rows = night_rows(nights)
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
             cli_output.print_json([row.to_json() for row in rows])  # what `runs --json` prints
             cli_output.print_runs(rows)  # and `runs`
         listed = strict_loads(printed.getvalue()[: printed.getvalue().index("\n]\n") + 3])
         assert sorted(r["run_id"] for r in listed) == sorted([*HEALTHY, DAMAGED])
-        assert {r["run_id"]: r["state"] for r in listed if r["run_id"] in HEALTHY} == dict.fromkeys(
+        assert {r["run_id"]: r["outcome"] for r in listed if r["run_id"] in HEALTHY} == dict.fromkeys(
             HEALTHY, "ok"
         )
-        assert all(r["state"] in STATES and (r["state"] != "damaged" or r["problem"]) for r in listed)
+        assert all(r["outcome"] in OUTCOMES and (r["outcome"] != "damaged" or r["reason"]) for r in listed)
         assert runs_table.runs_table(nights, rows).num_rows >= NIGHTS  # runs.parquet's table builds
-        assert health.read_night(layout, DAMAGED).outcome in OUTCOMES  # what `check` reads
+        said = {r["run_id"]: r["outcome"] for r in listed}
+        assert health.read_night(layout, DAMAGED).outcome == said[DAMAGED]  # what `check` reads
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,11 @@ import pytest
 from lenet_batch.errors import StorageError
 from lenet_batch.history import runs_table
 from lenet_batch.history import stage as history_stage
-from lenet_batch.pipeline import nightly
+from lenet_batch.pipeline import history_step
+from lenet_batch.pipeline.owner import RunOwner
+from lenet_batch.state.run_state import read_state
 from lenet_batch.store import record_reads, storage
 from lenet_batch.store.layout import Layout
-from lenet_batch.summary.types import RunSummary
 from tests import helpers, readme
 from tests.history_helpers import marks, read_png, run_id, write_synthetic_runs
 
@@ -44,9 +45,12 @@ def test_runs_lists_every_night_newest_first_with_its_verdict(output):
     by_id = {line.split()[0]: line for line in lines[1 : NIGHTS + 1]}
     assert "regressed vs 2026-01-02" in by_id[run_id(2)]
     assert "passed vs 2026-01-02" in by_id[run_id(3)]  # the regressed night is not a baseline
-    assert "2+1 failed" in by_id[run_id(4)] and by_id[run_id(4)].rstrip().endswith("failed")
+    assert "2+1 failed" in by_id[run_id(4)] and by_id[run_id(4)].rstrip().endswith("seeds_failed")
     assert by_id[run_id(0)].rstrip().endswith("n/a")
-    assert lines[-1] == f"{run_id(6)}: incomplete"
+    assert (
+        lines[-1]
+        == f"{run_id(6)}: failed: infer did not finish (no status recorded) and no nightly holds the lock"
+    )
 
 
 def test_runs_json_and_last(output):
@@ -55,11 +59,13 @@ def test_runs_json_and_last(output):
     rows = json.loads(result.stdout)
     assert [r["run_id"] for r in rows] == [run_id(6), run_id(5), run_id(4)]
     five = rows[1]
-    assert five["gate"] == "passed" and five["baseline_run_id"] == run_id(3) and five["seeds_ok"] == SEEDS
+    assert five["verdict"] == "passed" and five["baseline_run_id"] == run_id(3) and five["seeds_ok"] == SEEDS
     assert five["ci95_low"] < five["mean_accuracy"] < five["ci95_high"]
-    assert five["gate_sentence"].startswith(f"gate: passed — baseline {run_id(3)}: mean ")
-    assert "Welch one-sided t-test" in five["gate_sentence"]
-    assert rows[2]["state"] == "failed" and rows[2]["train"] == "failed" and rows[2]["seeds_failed"] == 1
+    assert five["gate"].startswith(f"gate: passed — baseline {run_id(3)}: mean ")
+    assert "Welch one-sided t-test" in five["gate"]
+    four = rows[2]
+    assert four["outcome"] == "seeds_failed" and helpers.stage_status(four, "train") == "failed"
+    assert len(four["failed_seeds"]) == 1 and four["stage"] == "train"
 
 
 @pytest.mark.parametrize(
@@ -148,8 +154,8 @@ def test_history_html_is_self_contained_and_links_only_existing_reports(output):
     linked = {link.split("/")[2] for link in reports}
     assert linked == {run_id(k) for k in range(NIGHTS) if KINDS.get(k) in (None, "regressed")}
     assert re.search(rf'<tr class="regressed"[^>]*><td class="nowrap"><a [^>]*>{run_id(2)}</a>', page)
-    assert re.search(rf'<tr class="failed"[^>]*><td class="nowrap">{run_id(4)}</td>', page)
-    assert re.search(rf'<tr class="incomplete"[^>]*><td class="nowrap">{run_id(6)}</td>', page)
+    assert re.search(rf'<tr class="seeds_failed"[^>]*><td class="nowrap">{run_id(4)}</td>', page)
+    assert re.search(rf'<tr class="failed"[^>]*><td class="nowrap">{run_id(6)}</td>', page)
 
 
 def test_runs_reads_only_run_json_and_summary_json(output, monkeypatch):
@@ -173,8 +179,8 @@ def test_an_unreadable_summary_marks_the_night_and_keeps_the_others(tmp_path):
     result = helpers.run_cli("runs", "--output", str(tmp_path), "--json")
     assert result.returncode == 0, result.stderr[-2000:]
     rows = {r["run_id"]: r for r in json.loads(result.stdout)}
-    assert rows[run_id(1)]["state"] == "damaged" and "not valid JSON" in rows[run_id(1)]["problems"][0]
-    assert rows[run_id(2)]["state"] == "ok" and "summary.json: not valid JSON" in result.stderr
+    assert rows[run_id(1)]["outcome"] == "damaged" and "not valid JSON" in rows[run_id(1)]["problems"][0]
+    assert rows[run_id(2)]["outcome"] == "ok" and "summary.json: not valid JSON" in result.stderr
     assert helpers.run_cli("history", "--output", str(tmp_path)).returncode == 0
 
 
@@ -187,7 +193,10 @@ def test_history_at_a_larger_scale(tmp_path):
     assert table.num_rows == 960 and len(set(table.column("run_id").to_pylist())) == 120
     # ok nights' marks touch at this density; the marked ones stand alone among them
     nights, _ = marks(read_png((tmp_path / "history" / "accuracy_trend.png").read_bytes()))
-    assert nights.count("regressed") == len(range(10, 120, 17)) and nights.count("failed") == 4
+    outcomes = [row.outcome for row in history_stage.list_runs(Layout(str(tmp_path)))]
+    regressed = outcomes.count("regressed")  # the kinds asked for, and nights the real gate found so
+    assert regressed >= len(range(10, 120, 17)) and nights.count("regressed") == regressed
+    assert nights.count("failed") == sum(o not in ("ok", "regressed") for o in outcomes) == 4
 
 
 def test_history_on_s3(s3_endpoint):
@@ -212,14 +221,12 @@ def test_history_on_s3(s3_endpoint):
 def test_a_good_night_whose_history_cannot_be_written_fails_saying_the_run_completed(tmp_path, caplog):
     write_synthetic_runs(str(tmp_path), 2, 2)
     (tmp_path / "history").write_text("a file where the history folder should be")
-    run = Layout(str(tmp_path)).run(run_id(1))
-    result = RunSummary.from_json(
-        json.loads((tmp_path / "runs" / run_id(1) / "summary" / "summary.json").read_text())
-    )
+    owner = RunOwner(read_state(Layout(str(tmp_path)).run(run_id(1))))
     with pytest.raises(StorageError) as caught:
-        nightly._history_after_success(run, result)
+        history_step.after_success(owner)
     message = str(caught.value)
     assert message.startswith(f"run {run_id(1)} completed (gate: passed; report: ")
     assert "but the history was not written" in message and "lenet-batch history --output" in message
-    nightly._history_after_failure(run)  # after a failed night: logged, the night's error stands
+    assert not (tmp_path / "_last_success.json").exists()  # no heartbeat: the night did not succeed
+    assert history_step.after_failure(owner) is None  # after a failed night: logged, its error stands
     assert "was not rebuilt after the failed night" in caplog.text

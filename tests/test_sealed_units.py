@@ -13,10 +13,11 @@ import pytest
 from scipy import stats
 
 from lenet_batch.config import GateRule
-from lenet_batch.history.rows import run_row
 from lenet_batch.history.stage import list_runs
 from lenet_batch.provenance import Machine
 from lenet_batch.records import DataInfo, GitCommit, digest_of_test_split
+from lenet_batch.state.night import NightStatus, night_status
+from lenet_batch.state.run_state import RunState
 from lenet_batch.store import storage
 from lenet_batch.store.layout import Layout
 from lenet_batch.store.runs_index import night_key
@@ -215,11 +216,11 @@ def test_fewer_than_3_seeds_say_too_few_seeds_for_an_interval(values):
     assert (row.ci95_low, row.ci95_high) == (None, None)
 
 
-def run_row_of(summary: RunSummary):
-    from lenet_batch.history.rows import Night
+def run_row_of(summary: RunSummary) -> NightStatus:
+    from lenet_batch.store.layout import RunRef
     from lenet_batch.store.run_record import RunRecord
 
-    return run_row(Night(summary.run_id, RunRecord(summary.run_id), summary))
+    return night_status(RunState(RunRef("/out", summary.run_id), RunRecord(summary.run_id), summary))
 
 
 def test_an_interval_past_a_bound_is_cut_there_and_says_so():
@@ -249,7 +250,7 @@ def test_a_version_1_summary_reads_and_renders_with_this_version(name):
     assert summary.across_seeds.interval() == summary.across_seeds.ci95  # 3 seeds: shown as written
     assert "## Headline" in render_markdown(summary, {})
     row = run_row_of(summary)
-    assert row.gate == doc["comparison"]["verdict"] and row.changes is None
+    assert row.verdict == doc["comparison"]["verdict"] and row.changed is None
     # a version-3 night compared with a version-1 baseline: its test split from the run metadata
     tonight = dataclasses.replace(summary, run_id="tonight", schema_version=SCHEMA_VERSION)
     cmp = gate.compare(tonight, summary)
@@ -277,12 +278,20 @@ def test_an_older_summarys_interval_past_0_or_1_is_cut_in_the_history():
 )
 def test_the_runs_table_says_where_an_interval_was_cut(low, high, clipped, shown, capsys):
     from lenet_batch.cli import output
-    from lenet_batch.history.rows import RunRow
 
-    row = RunRow(
-        *("n3", "2026-12-02T00:00:00Z", "complete", "complete", "regressed", 3, 0, 0.3, low, high, 0.1, 0.5),
-        *(0.4, "regressed", "n2", "welch", 0.004, -0.3, "gate: REGRESSED", "regressed", None),
+    row = NightStatus(
+        "n3",
+        "regressed",
+        created_at="2026-12-02T00:00:00Z",
+        seeds_ok=3,
+        mean_accuracy=0.3,
+        ci95_low=low,
+        ci95_high=high,
         ci95_clipped=clipped,
+        ensemble_accuracy=0.4,
+        verdict="regressed",
+        gate="gate: REGRESSED",
+        baseline_run_id="n2",
     )
     output.print_runs([row])
     line = capsys.readouterr().out.splitlines()[1]

@@ -8,11 +8,13 @@ The real nightly pair (another --lr) is tests/test_monitor_nightly.py's and test
 import dataclasses
 
 import pytest
-from lenet_batch.monitor.night import night_status
 from prometheus_client.parser import text_string_to_metric_families
 
 from lenet_batch.monitor import health, metrics, notify
 from lenet_batch.provenance import Machine
+from lenet_batch.state.night import NightStatus, night_status
+from lenet_batch.state.run_state import RunState
+from lenet_batch.store.layout import RunRef
 from lenet_batch.store.run_record import RunRecord
 from lenet_batch.summary import gate
 from lenet_batch.summary.report_sections import changes_line
@@ -31,11 +33,11 @@ def nights(machine_tonight: Machine | None, machine_before: Machine | None) -> R
     return dataclasses.replace(current, comparison=gate.compare(current, base))
 
 
-def told(summary: RunSummary) -> tuple[health.NightStatus, notify.Notice]:
+def told(summary: RunSummary) -> tuple[NightStatus, notify.Notice]:
     """The night as `check` reads it and as the webhook is told it."""
     kind = "regressed" if summary.comparison and summary.comparison.regressed else "ok"
     record = RunRecord.from_json(run_json(summary.run_id, 0, list(summary.seeds), kind))
-    night = night_status(summary.run_id, record, summary)
+    night = night_status(RunState(RunRef("/out", summary.run_id), record, summary))
     return night, notify.notice_of(night, "/out", "/out/history/history.html", "", 4)
 
 

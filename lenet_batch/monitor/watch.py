@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from lenet_batch.checks import parse_duration
+from lenet_batch.units import parse_duration
 from lenet_batch.config import Settings
 from lenet_batch.errors import EXIT_BUG
 from lenet_batch.monitor import health, metrics, notify

@@ -23,7 +23,6 @@ TONES = {
     "inconclusive": "warn",
     "drift": "warn",
     "damaged": "warn",
-    "incomplete": "warn",
     "interrupted": "warn",
     "running": "info",
 }
