@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 PROBLEMS = ("failed", "seeds_failed", "regressed")
 RETRY_PAUSE = 0.5  # seconds between the two attempts (when the timeout leaves room)
 ABORT_WAIT = 2.0  # seconds for the POST's thread to end once its socket is closed (a connect in progress)
+NO_ANSWER = "no answer"  # an attempt that timed out
 URL_SAFE = "/%:@!$&'()*+,;=-._~"  # what a URL's path keeps as it is (RFC 3986's reserved and unreserved)
 WORDS = {"ok": "OK", "failed": "FAILED", "seeds_failed": "SEEDS FAILED", "regressed": "REGRESSED"}
 
@@ -154,8 +155,10 @@ def _post_once(url: str, body: bytes, timeout: float, tracked: _Tracked) -> str:
     except urllib.error.HTTPError as exc:
         return f"HTTP {exc.code} {exc.reason}"
     except urllib.error.URLError as exc:
-        return str(exc.reason)
-    except Exception as exc:  # noqa: BLE001 - timeouts, resets, a malformed answer: never out of the thread
+        return NO_ANSWER if isinstance(exc.reason, TimeoutError) else str(exc.reason)
+    except TimeoutError:
+        return NO_ANSWER
+    except Exception as exc:  # noqa: BLE001 - resets, a malformed answer, anything: never out of the thread
         return type(exc).__name__ + (f": {exc}" if str(exc) else "")
 
 
@@ -187,8 +190,9 @@ def _why(attempts: _Attempts, waiting: bool, timeout: float, took: float) -> str
     """What happened, and when: 'Connection refused (2 attempts in 0.6 s)', or 'no answer within 10 s' for
     an attempt still `waiting` when the time was up (read before its socket is closed)."""
     counted = f"{attempts.begun} attempt{'s' if attempts.begun > 1 else ''}"
-    if waiting:
-        before = f"; attempt 1: {attempts.problems[0]}" if attempts.begun > 1 and attempts.problems else ""
+    if waiting or attempts.problems[-1] == NO_ANSWER:
+        first = attempts.problems[0] if attempts.problems else NO_ANSWER
+        before = f"; attempt 1: {first}" if attempts.begun > 1 and first != NO_ANSWER else ""
         return f"no answer within {timeout:g} s ({counted}{before})"
     return f"{attempts.problems[-1]} ({counted} in {took:.1f} s)"
 
