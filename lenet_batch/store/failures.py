@@ -4,12 +4,22 @@ storage_errors() is the context every storage call runs in; storage.py re-export
 """
 
 import contextlib
+import errno
 from collections.abc import Iterator
 
 from lenet_batch.errors import LenetError, StorageError
 from lenet_batch.store import backends, local_files
 
 MESSAGE_LIMIT = 400  # characters of a backend's message in an error line
+DISK_ERRORS = {  # the OS's words (what `df`, `mount` and the kernel's log say), then what to do
+    errno.EROFS: "Read-only file system: nothing can be written there",
+    errno.ENOSPC: "No space left on device: free some, or write elsewhere",
+    errno.EDQUOT: "Disk quota exceeded: free some, or write elsewhere",
+}
+
+
+class Refused(StorageError):
+    """The store refuses the request whatever is tried again: a read-only file system, permission denied."""
 
 
 def _first_line(exc: BaseException) -> str:
@@ -56,8 +66,10 @@ def storage_error(uri: str, exc: BaseException) -> StorageError:
         return StorageError(f"{uri}: not found")
     if local_files.not_readable_kind(exc):
         return StorageError(f"{uri}: {local_files.reason(exc)}")
+    if isinstance(exc, OSError) and exc.errno in DISK_ERRORS:  # the OS's own text names a temporary file
+        return (Refused if exc.errno == errno.EROFS else StorageError)(f"{uri}: {DISK_ERRORS[exc.errno]}")
     if isinstance(exc, PermissionError):
-        return StorageError(f"{uri}: permission denied ({text}); check the path or the credentials")
+        return Refused(f"{uri}: permission denied ({text}); check the path or the credentials")
     if isinstance(exc, NotADirectoryError | FileExistsError):
         return StorageError(f"{uri}: a file is in the way where a folder must be ({text})")
     if isinstance(exc, IsADirectoryError):

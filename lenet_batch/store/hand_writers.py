@@ -24,6 +24,7 @@ from lenet_batch.errors import LenetError, LockHeld
 from lenet_batch.json_records import RecordError
 from lenet_batch.provenance import now_utc, parse_utc
 from lenet_batch.store import found_files, lock, storage, writers
+from lenet_batch.store.failures import Refused
 from lenet_batch.store.layout import Layout
 
 log = logging.getLogger(__name__)
@@ -78,15 +79,20 @@ def _mark(layout: Layout, uri: str, mark: WriterMark) -> bool:
     """Write our mark; False when there is nothing to mark or it cannot be written.
 
     A local output that does not exist holds no run to protect, and marking it would create it (a command
-    refused later must leave nothing behind). A store that refuses the mark (a full disk) gets no mark:
-    the command goes on and reports the store's problem (one line) where it meets it.
+    refused later must leave nothing behind). A store that cannot take the mark now (a full disk) gets no
+    mark: the command goes on and reports the store's problem (one line) where it meets it. One that
+    refuses every write (read-only, permission denied) stops the command here, before it writes anything.
     """
     if storage.is_local(layout.output) and not storage.exists(layout.output):
         return False
     try:
         storage.write_json_atomic(uri, mark.to_json(), layout.options)
+    except Refused as exc:
+        why = str(exc).removeprefix(f"{uri}: ")
+        raise Refused(f"{layout.output}: cannot be written ({why}); `{mark.command}` wrote nothing") from None
     except LenetError as exc:  # said once, by the command, when it meets the same store
         log.debug("could not mark this %s as writing: %s", mark.command, exc)
+        _remove(layout, uri)  # the folder made for it, if that is all the write left
         return False
     return True
 
