@@ -12,6 +12,7 @@ from typing import Any
 from lenet_batch.errors import ConfigError
 from lenet_batch.redaction import is_secret_key
 from lenet_batch.store import local_files
+from lenet_batch.store.backends import StorageOptions
 
 ENV_PREFIX = "LENET_BATCH_"
 TABLE_SETTING = "storage_options"  # the one setting that is a table, not a single value
@@ -123,11 +124,11 @@ def _option_value(key: str, value: str) -> Any:
     return value  # numbers stay strings: a secret or a bucket may be all digits
 
 
-def parse_storage_options(pairs: list[str] | None) -> dict[str, object] | None:
+def parse_storage_options(pairs: list[str] | None) -> StorageOptions | None:
     """--storage-option key=value pairs into a dict (see _option_value for how values are read)."""
     if not pairs:
         return None
-    options: dict[str, object] = {}
+    options: StorageOptions = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():

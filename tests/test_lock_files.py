@@ -78,18 +78,22 @@ def _lock_dated(when: dt.datetime, **holder) -> bytes:
     return json.dumps(fields).encode()
 
 
-NOW = dt.datetime.now(dt.UTC)
-FUTURE = {
-    "year 2999, another host": (dt.datetime(2999, 1, 1, tzinfo=dt.UTC), {"host": "another-host"}),
-    "year 2999, this host, pid 1": (dt.datetime(2999, 1, 1, tzinfo=dt.UTC), {"host": socket.gethostname()}),
-    "an hour ahead": (NOW + dt.timedelta(hours=1), {}),
-    "11 minutes ahead": (NOW + dt.timedelta(minutes=11), {}),
+YEAR_2999 = dt.datetime(2999, 1, 1, tzinfo=dt.UTC)
+FUTURE = {  # when (a time, or how far ahead of the test's start), and who holds it
+    "year 2999, another host": (YEAR_2999, {"host": "another-host"}),
+    "year 2999, this host, pid 1": (YEAR_2999, {"host": socket.gethostname()}),
+    "an hour ahead": (dt.timedelta(hours=1), {}),
+    "11 minutes ahead": (dt.timedelta(minutes=11), {}),
 }
+
+
+def _when(given: dt.datetime | dt.timedelta) -> dt.datetime:
+    return dt.datetime.now(dt.UTC) + given if isinstance(given, dt.timedelta) else given
 
 
 @pytest.mark.parametrize("case", FUTURE.values(), ids=FUTURE.keys())
 def test_a_lock_dated_ahead_of_this_clock_is_stale_and_taken_over_with_a_warning(tmp_path, caplog, case):
-    when, holder = case
+    when, holder = _when(case[0]), case[1]
     (tmp_path / "_lock.json").write_bytes(_lock_dated(when, **holder))
     layout = Layout(str(tmp_path))
     seen = lock.holder(layout, stale_seconds=3600)
@@ -105,7 +109,7 @@ def test_a_lock_dated_ahead_of_this_clock_is_stale_and_taken_over_with_a_warning
 
 def test_a_lock_a_few_minutes_ahead_is_believed(tmp_path):
     """Clocks of two hosts differ by seconds or minutes: within 10 minutes, the lock holds."""
-    (tmp_path / "_lock.json").write_bytes(_lock_dated(NOW + dt.timedelta(minutes=5)))
+    (tmp_path / "_lock.json").write_bytes(_lock_dated(_when(dt.timedelta(minutes=5))))
     with pytest.raises(LockHeld, match="is held by run old"):
         lock.acquire(Layout(str(tmp_path)).run("new"), stale_seconds=3600)
 
@@ -119,7 +123,7 @@ def test_a_corrupt_lock_last_changed_in_the_future_is_taken_over(tmp_path, caplo
 
 
 def test_a_hand_command_passes_a_future_lock_with_a_warning(tmp_path, caplog):
-    (tmp_path / "_lock.json").write_bytes(_lock_dated(dt.datetime(2999, 1, 1, tzinfo=dt.UTC), run_id="n"))
+    (tmp_path / "_lock.json").write_bytes(_lock_dated(YEAR_2999, run_id="n"))
     lock.refuse_if_held(Layout(str(tmp_path)), "summary", "n", stale_seconds=3600)
     assert f"{tmp_path}/_lock.json counts as stale: its acquired_at 2999-01-01" in caplog.text
 
@@ -223,7 +227,7 @@ def test_on_s3_a_prefix_named_like_the_lock_is_not_in_its_way(s3_endpoint):
 
 def test_on_s3_a_lock_dated_ahead_is_taken_over(s3_endpoint, caplog):
     layout = Layout(s3_endpoint.uri("out"))
-    storage.write_bytes_atomic(layout.lock(), _lock_dated(dt.datetime(2999, 1, 1, tzinfo=dt.UTC)))
+    storage.write_bytes_atomic(layout.lock(), _lock_dated(YEAR_2999))
     lock.release(layout.run("new"), lock.acquire(layout.run("new"), stale_seconds=3600))
     assert "ahead of this host's clock" in caplog.text and not storage.exists(layout.lock())
 

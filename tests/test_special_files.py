@@ -7,6 +7,7 @@ dataset files under --data, --input and --labels files, run records, a seed's ch
 """
 
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -153,3 +154,42 @@ def test_a_checkpoint_pointer_that_is_not_a_regular_file_means_start_over(tmp_pa
     with deadline(10), caplog.at_level(logging.WARNING):
         assert checkpoints.load_checkpoint(run, 0) is None
     assert f"ignoring unreadable checkpoint ({folder}/latest.json: {reason})" in caplog.text
+
+
+# --- the same on S3: no FIFOs or devices, but prefixes that look like folders and objects too large --------
+
+
+def test_on_s3_a_prefix_read_as_a_file_is_a_folder_and_reads_are_bounded(s3_endpoint):
+    folder = s3_endpoint.uri("out", "record.json")
+    storage.write_bytes_atomic(storage.join(folder, "inside"), b"x")  # record.json/ is a prefix
+    for read in (storage.read_bytes, storage.read_json, lambda u: storage.open_stream(u).__enter__()):
+        with pytest.raises(StorageError) as refused:
+            read(folder)
+        assert str(refused.value) == f"{folder}: is a folder, not a file"
+    with pytest.raises(StorageError, match=r"^s3://lenet-test/out/missing.json: not found$"):
+        storage.read_bytes(s3_endpoint.uri("out", "missing.json"))
+    big, empty = s3_endpoint.uri("big"), s3_endpoint.uri("empty")
+    storage.write_bytes_atomic(big, b"x" * 101)
+    storage.write_bytes_atomic(empty, b"")
+    with pytest.raises(StorageError, match=r"big: too large \(more than 100 bytes"):
+        storage.read_bytes(big, limit=100)
+    assert storage.read_bytes(big, limit=101) == b"x" * 101 and storage.read_bytes(empty, limit=5) == b""
+
+
+def test_on_s3_a_dataset_file_that_is_a_folder_exits_2_naming_it(s3_endpoint, small_data_dir, capsys):
+    data = s3_endpoint.uri("data")
+    for name in sorted(os.listdir(small_data_dir)):
+        if name.startswith("t10k-labels"):
+            storage.write_bytes_atomic(storage.join(data, name, "part-0"), b"x")
+        else:
+            storage.write_bytes_atomic(storage.join(data, name), Path(small_data_dir, name).read_bytes())
+    code, err = run_main(capsys, "data", "--data", data, "--no-verify")
+    assert_one_line_error(code, err, 2, f"{data}/t10k-labels-idx1-ubyte.gz: is a folder, not a file")
+
+
+def test_on_s3_an_input_that_is_a_folder_is_refused_in_one_line(s3_endpoint):
+    uri = s3_endpoint.uri("inputs", "x.npy")
+    storage.write_bytes_atomic(storage.join(uri, "part-0"), b"x")
+    with pytest.raises(LenetError, match=rf"^{uri}: is a folder, not a file$") as refused:
+        list(iter_batches(uri, 64))
+    assert refused.value.exit_code == 2

@@ -18,6 +18,9 @@ DISK_ERRORS = {  # the OS's words (what `df`, `mount` and the kernel's log say),
 }
 
 
+NOT_FOUND_CODES = ("NoSuchKey", "404", "NotFound")  # what S3 answers for a key that is not there
+
+
 class Refused(StorageError):
     """The store refuses the request whatever is tried again: a read-only file system, permission denied."""
 
@@ -48,7 +51,8 @@ def _hidden_cause(exc: FileNotFoundError) -> BaseException | None:
     cause = exc.__cause__
     if cause is None or isinstance(cause, FileNotFoundError) or getattr(cause, "status", None) == 404:
         return None
-    return cause
+    code = (getattr(cause, "response", None) or {}).get("Error", {}).get("Code")  # botocore's ClientError
+    return None if code in NOT_FOUND_CODES else cause
 
 
 def storage_error(uri: str, exc: BaseException) -> StorageError:

@@ -4,6 +4,7 @@ Every file and folder is created so that the process umask decides its mode (064
 """
 
 import contextlib
+import errno
 import json
 import os
 import posixpath
@@ -54,7 +55,19 @@ def read_bytes(
     with storage_errors(uri):
         if is_local(uri):
             return local_files.read_regular(path, limit)
-        return _bounded(uri, backends.read_head(fs, path, limit + 1), limit)
+        with _folder_is_not_found(fs, path):
+            return _bounded(uri, backends.read_head(fs, path, limit + 1), limit)
+
+
+@contextlib.contextmanager
+def _folder_is_not_found(fs: fsspec.AbstractFileSystem, path: str) -> Iterator[None]:
+    """An object store answers "no such key" for a prefix (a folder): say that it is one."""
+    try:
+        yield
+    except FileNotFoundError:
+        if fs.isdir(path):
+            raise IsADirectoryError(errno.EISDIR, "is a folder", path) from None
+        raise
 
 
 def _bounded(uri: str, data: bytes, limit: int) -> bytes:
@@ -69,7 +82,14 @@ def open_stream(uri: str, options: StorageOptions | None = None) -> Iterator[Bin
     FIFO or an endless device), its errors StorageErrors (the block's own LenetErrors pass through)."""
     fs, path = get_fs(uri, options)
     with storage_errors(uri):
-        f = local_files.open_regular(path) if is_local(uri) else fs.open(path, "rb")
+        if is_local(uri):
+            f = local_files.open_regular(path)
+        else:
+            with _folder_is_not_found(fs, path):
+                f = fs.open(path, "rb")
+            if backends.protocols(uri)[0] in backends.BUCKET_STORES and fs.isdir(path):
+                f.close()  # s3fs opens a prefix as an empty file
+                raise IsADirectoryError(errno.EISDIR, "is a folder", path)
         with f:
             yield f
 
