@@ -8,11 +8,13 @@ dataset files under --data, --input and --labels files, run records, a seed's ch
 
 import logging
 import os
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
+from lenet_batch import cli
 from lenet_batch.data.inputs import iter_batches
 from lenet_batch.errors import DataError, LenetError, StorageError
 from lenet_batch.store import local_files, storage
@@ -193,3 +195,30 @@ def test_on_s3_an_input_that_is_a_folder_is_refused_in_one_line(s3_endpoint):
     with pytest.raises(LenetError, match=rf"^{uri}: is a folder, not a file$") as refused:
         list(iter_batches(uri, 64))
     assert refused.value.exit_code == 2
+
+
+@pytest.mark.parametrize("member", MEMBERS)
+def test_require_file_refuses_what_a_library_would_wait_on(tmp_path, member):
+    """For paths handed to DuckDB or pyarrow, which open them themselves."""
+    reason = make(member, tmp_path / "part-00000.parquet")
+    with deadline(10), pytest.raises(StorageError, match=re.escape(f": {reason}") + "$"):
+        storage.require_file(str(tmp_path / "part-00000.parquet"))
+    (tmp_path / "ok.parquet").write_bytes(b"PAR1")
+    storage.require_file(str(tmp_path / "ok.parquet"))
+
+
+@pytest.mark.parametrize("member", MEMBERS)
+def test_check_replaces_a_metrics_file_target_of_any_kind_without_waiting(tmp_path, capsys, member):
+    """The metrics file is written beside and renamed over its target: never opened, never waited on."""
+    from tests.history_helpers import write_synthetic_runs
+
+    write_synthetic_runs(str(tmp_path / "out"), 2, 2)
+    target = tmp_path / "lenet.prom"
+    make(member, target)
+    with deadline(30):
+        cli.main(["check", "--output", str(tmp_path / "out"), "--metrics-file", str(target)])
+    err = capsys.readouterr().err
+    if member == "folder":  # cannot be renamed over: said in one line (its exit code is check's to choose)
+        assert "is a folder, not a file" in err and "Traceback" not in err
+    else:
+        assert target.is_file() and not target.is_symlink() and "lenet_batch_" in target.read_text()

@@ -111,6 +111,13 @@ def open_for_reading(uri: str, options: StorageOptions | None = None) -> Iterato
             yield whole
 
 
+def require_file(uri: str, options: StorageOptions | None = None) -> None:
+    """A StorageError unless the URI is a file to read (locally: a regular file), for a path that a library
+    opens itself (DuckDB, pyarrow) and would wait on if it were a FIFO."""
+    with open_stream(uri, options):
+        pass
+
+
 def exists(uri: str, options: StorageOptions | None = None) -> bool:
     """True when something stands at the URI (locally a symlink loop or a dangling link too: what reads it
     says what it is); in a bucket that does not exist, a StorageError saying so."""
