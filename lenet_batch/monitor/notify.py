@@ -132,6 +132,8 @@ class _Tracked:
         self.opener = urllib.request.build_opener(urllib.request.ProxyHandler(), Http(), Https())
 
     def made(self, kind: type) -> Callable[..., http.client.HTTPConnection]:
+        """A factory of `kind` connections (what urllib's do_open takes) that keeps each one it makes."""
+
         def make(*args: Any, **kwargs: Any) -> http.client.HTTPConnection:
             connection = kind(*args, **kwargs)
             self.connections.append(connection)

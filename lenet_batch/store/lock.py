@@ -104,6 +104,7 @@ class Held:
 
     @property
     def age_seconds(self) -> float:
+        """Seconds since it counts (negative when dated ahead of this host's clock)."""
         return found_files.age_seconds(self.since)
 
 
