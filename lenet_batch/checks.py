@@ -1,10 +1,13 @@
 """Checks of single setting values, each naming its flag: numbers, run ids, addresses, storage options."""
 
+import ipaddress
 import math
 import re
+import urllib.parse
 from typing import Any
 
 from lenet_batch.errors import ConfigError
+from lenet_batch.redaction import redact_webhook
 from lenet_batch.units import parse_duration  # noqa: F401 - its old home; monitor.watch imports it here
 
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -94,3 +97,75 @@ def check_storage_options(options: dict[str, Any]) -> None:
                 f"storage option {key}: must be a table of options (TOML [storage_options.{key}] or "
                 f'--storage-option \'{key}={{"name": "value"}}\')'
             )
+
+
+
+HOST_LIMIT = 253  # characters of a DNS name (RFC 1035), IDNA-encoded
+SHOWN_LIMIT = 80  # characters of a bad URL shown in the error line
+HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+
+
+def _shown_url(url: str) -> str:
+    """The URL as an error line may show it: scheme and host only, escaped, cut short."""
+    text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in redact_webhook(url))
+    return text if len(text) <= SHOWN_LIMIT else text[: SHOWN_LIMIT - 1] + "…"
+
+
+def _webhook_host(host: str) -> str:
+    """'' for a valid host (a DNS name, IDNA, at most 253 characters; an IPv4; [IPv6]); else what is wrong."""
+    if host.startswith("["):
+        try:
+            ipaddress.IPv6Address(host[1:-1] if host.endswith("]") else "-")
+        except ValueError:
+            return f"{host[:60]!r} is not an IPv6 address in brackets"
+        return ""
+    if not host:
+        return "it names no host"
+    if len(host) > HOST_LIMIT:
+        return f"the host is {len(host)} characters long; at most {HOST_LIMIT}"
+    try:
+        ascii_host = host.encode("idna").decode("ascii")  # IDNA: each label 1-63 characters
+    except UnicodeError:
+        ascii_host = ""
+    labels = ascii_host.rstrip(".").split(".")
+    if len(ascii_host) > HOST_LIMIT or not all(HOST_LABEL.fullmatch(label) for label in labels):
+        return "the host is not a valid name (labels of 1-63 letters, digits or '-' between dots)"
+    return ""
+
+
+def _split_host_port(hostport: str) -> tuple[str, str | None]:
+    """(host, port text or None) of 'host', 'host:port', '[v6]' or '[v6]:port'."""
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        if end < 0:
+            return hostport, None
+        rest = hostport[end + 1 :]
+        return hostport[: end + 1], (rest[1:] if rest.startswith(":") else rest or None)
+    host, sep, port = hostport.partition(":")
+    return host, port if sep else None
+
+
+def _webhook_problem(url: str) -> str:
+    """'' for a URL a webhook can be POSTed to; else what is wrong with it, in a few words."""
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        return "it holds whitespace or control characters (a space, a line break, a tab)"
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as exc:  # "Invalid IPv6 URL": a bracket left open
+        return f"not a URL ({exc})"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "give an http:// or https:// URL"
+    host, port = _split_host_port(parts.netloc.rpartition("@")[2])
+    if port and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        return f"port {port[:20]!r} is not a port (1-65535)"
+    return _webhook_host(host)
+
+
+def check_webhook_url(url: str, flag: str = "--notify") -> str:
+    """A webhook URL checked whole before any work: http(s), a valid host ([IPv6] in brackets, at most 253
+    characters once IDNA-encoded), a port of 1-65535, no whitespace or control characters; else a
+    ConfigError naming the flag (the URL shown as redact_webhook shows it: its path may be the secret)."""
+    problem = _webhook_problem(url)
+    if problem:
+        raise ConfigError(f"{flag} {_shown_url(url)}: {problem}")
+    return url

@@ -19,6 +19,7 @@ from lenet_batch.checks import (
     check_number,
     check_run_id,
     check_storage_options,
+    check_webhook_url,
 )
 from lenet_batch.config_layers import NEGATED_FLAGS, coerce, flag_spellings, from_env, load_toml
 from lenet_batch.errors import ConfigError
@@ -271,8 +272,8 @@ def check_monitoring(s: Settings) -> None:
     if s.notify_on not in NOTIFY_ON:
         raise ConfigError(f"--notify-on {s.notify_on!r}: use one of {', '.join(NOTIFY_ON)}")
     check_number("--notify-timeout", s.notify_timeout, 0.0, 600.0, low_excluded=True)
-    if s.notify and not s.notify.startswith(("http://", "https://")):
-        raise ConfigError(f"--notify {redact_webhook(s.notify)}: give an http:// or https:// URL")
+    if s.notify:
+        check_webhook_url(s.notify)
     if s.metrics_file and "://" in s.metrics_file.removeprefix("file://"):
         raise ConfigError(f"--metrics-file {s.metrics_file}: give a local path (the textfile folder)")
     parse_duration(s.max_age, "--max-age")

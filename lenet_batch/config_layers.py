@@ -11,9 +11,12 @@ from typing import Any
 
 from lenet_batch.errors import ConfigError
 from lenet_batch.redaction import is_secret_key
+from lenet_batch.store import local_files
+from lenet_batch.store.backends import StorageOptions
 
 ENV_PREFIX = "LENET_BATCH_"
 TABLE_SETTING = "storage_options"  # the one setting that is a table, not a single value
+TOML_LIMIT = 2**20  # bytes of a --config file: settings, not data
 
 
 def _to_bool(value: str) -> bool:
@@ -86,15 +89,14 @@ def _quoted(value: Any) -> bool:
 
 def load_toml(path: str) -> dict[str, Any]:
     """Read a --config TOML file (flat keys, as the flags are named with '_' for '-')."""
-    try:
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
+    try:  # a regular file only: a FIFO or a device in its place is refused, never waited on
+        raw = tomllib.loads(local_files.read_regular(path, TOML_LIMIT).decode())
     except FileNotFoundError:
         raise ConfigError(f"--config {path}: file not found") from None
     except IsADirectoryError:
         raise ConfigError(f"--config {path}: is a folder; give the TOML file") from None
     except OSError as exc:
-        raise ConfigError(f"--config {path}: cannot read it ({exc.strerror or exc})") from None
+        raise ConfigError(f"--config {path}: {local_files.reason(exc)}") from None
     except ValueError as exc:  # TOMLDecodeError, or bytes that are not UTF-8
         raise ConfigError(f"--config {path}: invalid TOML ({str(exc).splitlines()[0]})") from None
     return {k.replace("-", "_"): v for k, v in raw.items()}
@@ -122,11 +124,11 @@ def _option_value(key: str, value: str) -> Any:
     return value  # numbers stay strings: a secret or a bucket may be all digits
 
 
-def parse_storage_options(pairs: list[str] | None) -> dict[str, object] | None:
+def parse_storage_options(pairs: list[str] | None) -> StorageOptions | None:
     """--storage-option key=value pairs into a dict (see _option_value for how values are read)."""
     if not pairs:
         return None
-    options: dict[str, object] = {}
+    options: StorageOptions = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():

@@ -28,7 +28,7 @@ def _test_token() -> None:
 
 
 _test_token()
-pytest_plugins = ["tests.s3_server"]
+pytest_plugins = ["tests.s3_server", "tests.hygiene"]
 # Gone for the whole session, so that session- and module-scoped fixtures (built before `hermetic` runs)
 # do not see them either.
 for _name in [k for k in os.environ if helpers.isolated(k)]:

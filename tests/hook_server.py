@@ -2,7 +2,6 @@
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ class Hook:
     received: list[dict] = field(default_factory=list)
     headers: list[dict] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
+    stopped: threading.Event = field(default_factory=threading.Event)
 
 
 def _handler(hook: Hook) -> type[BaseHTTPRequestHandler]:
@@ -29,7 +29,7 @@ def _handler(hook: Hook) -> type[BaseHTTPRequestHandler]:
             hook.headers.append(dict(self.headers))
             hook.paths.append(self.path)
             if hook.mode == "slow":
-                time.sleep(hook.delay)
+                hook.stopped.wait(hook.delay)  # ends at once when the receiver stops: no thread left
             try:
                 self.send_response(500 if hook.mode == "error" else 200)
                 self.send_header("Content-Length", "2")
@@ -56,5 +56,7 @@ def hook_server(mode: str = "ok", path: str = "/services/T0/B0/secret-token") ->
     try:
         yield hook
     finally:
+        hook.stopped.set()
         server.shutdown()
         server.server_close()
+        thread.join(5)

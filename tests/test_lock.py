@@ -134,7 +134,7 @@ def test_a_fresh_lock_whose_holder_may_be_alive_is_refused(tmp_path, holder):
 
 
 def test_a_pid_reused_by_another_process_counts_as_gone(tmp_path):
-    me = writers.this_process()
+    me = writers.this_process().to_json()
     holder = {**me, "pid_started": me["pid_started"] - 1}  # our pid, but not the process that took it
     (tmp_path / "_lock.json").write_bytes(_lock_of(holder))
     lock.release(Layout(str(tmp_path)).run("new"), lock.acquire(Layout(str(tmp_path)).run("new"), 3600))

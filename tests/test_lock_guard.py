@@ -30,7 +30,7 @@ def _dead_holder() -> dict:
     """This machine's identity (host, boot id, pid namespace) with the pid of a process that has exited."""
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
-    return {**writers.this_process(), "pid": child.pid, "pid_started": None}
+    return {**writers.this_process().to_json(), "pid": child.pid, "pid_started": None}
 
 
 def _lines(capsys) -> list[str]:
@@ -47,7 +47,7 @@ def test_a_hand_command_on_what_a_nightly_writes_is_refused_naming_the_holder(ou
         lines = _lines(capsys)
         assert code == 5 and len(lines) == 1, lines
         assert "is being written by a nightly" in lines[0] and f"`{command}` is refused" in lines[0]
-        assert f"pid {writers.this_process()['pid']}" in lines[0]
+        assert f"pid {writers.this_process().pid}" in lines[0]
         assert not storage.exists(layout.run("night").summary_dir)  # nothing was written
         assert storage.list_dir(layout.run("night").run_dir) == ["run.json"]  # not even a log
     finally:

@@ -2,6 +2,8 @@
 and the URL's credentials (its userinfo, its path) are never logged or recorded."""
 
 import logging
+import re
+import threading
 import time
 
 import pytest
@@ -11,6 +13,7 @@ from lenet_batch.errors import ConfigError, LockHeld, RegressionDetected, SeedsF
 from lenet_batch.monitor import health, notify
 from lenet_batch.monitor.watch import NightWatch
 from lenet_batch.store.layout import Layout
+from tests.fault_helpers import assert_one_line_error, silent_endpoint
 from tests.helpers import free_port
 from tests.history_helpers import write_synthetic_runs
 from tests.hook_server import hook_server
@@ -68,9 +71,14 @@ def test_a_hook_that_fails_is_logged_within_the_timeout(output, caplog, mode):
     assert took < 2.3, took
     assert len(hook.received) == {"error": 2, "slow": 1, "down": 0}[mode]  # one retry when there is time
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
-    assert len(errors) == 1 and f"night {NEWEST} not delivered within 2 s" in errors[0]
-    said = {"error": ("HTTP 500",), "slow": ("no answer", "timed out"), "down": ("refused",)}[mode]
-    assert any(word in errors[0] for word in said), errors[0]
+    assert len(errors) == 1 and f"night {NEWEST} not delivered: " in errors[0]
+    # What happened and when: a refusal after 0.5 s is not "within 2 s"
+    said = {
+        "error": r"HTTP 500 Internal Server Error \(2 attempts in 0\.\d s\)$",
+        "slow": r"no answer within 2 s \(1 attempt\)$",
+        "down": r"Connection refused \(2 attempts in 0\.\d s\)$",
+    }[mode]
+    assert re.search(said, errors[0]), errors[0]
 
 
 def test_the_urls_credentials_and_path_are_never_logged(output, caplog):
@@ -140,3 +148,78 @@ def test_a_run_that_completed_but_whose_night_failed_is_a_failure(good):
     told = notify.notice_of(night, good, None, "the history was not written: disk full", 2)
     assert told.state == "failed" and told.reason == "the history was not written: disk full"
     assert notify.wanted(told, "problems")
+
+
+BAD_URLS = {
+    "a space": "http://hooks.example/a b",
+    "CR/LF": "http://hooks.example/a\r\nX-Injected: 1",
+    "a tab in the host": "http://hooks.\texample/a",
+    "a bracket left open": "http://[::1/hook",
+    "not IPv6 in brackets": "http://[not-v6]:80/hook",
+    "a 5,000-character host": "http://" + "h" * 5000 + "/hook",
+    "a 64-character label": "http://" + "h" * 64 + ".example/hook",
+    "an empty label": "http://hooks..example/hook",
+    "port 99999": "http://hooks.example:99999/hook",
+    "port 0": "http://hooks.example:0/hook",
+    "a port of letters": "http://hooks.example:http/hook",
+    "no host": "http:///hook",
+    "another scheme": "ftp://hooks.example/hook",
+}
+
+
+@pytest.mark.parametrize("url", BAD_URLS.values(), ids=BAD_URLS.keys())
+def test_a_bad_hook_url_exits_2_with_one_line_before_anything_starts(tmp_path, capsys, url):
+    from lenet_batch import cli
+
+    threads = threading.active_count()
+    code = cli.main(["nightly", "--output", str(tmp_path / "out"), "--seeds", "0", "--notify", url])
+    err = capsys.readouterr().err
+    line = assert_one_line_error(code, err, 2, f"--notify {url[:4]}")
+    assert "Exception in thread" not in err and len(line) < 300
+    assert "hook\r" not in line and "X-Injected" not in line  # the path (a secret) is never shown
+    assert not (tmp_path / "out").exists() and threading.active_count() == threads
+
+
+@pytest.mark.parametrize("layer", ["toml", "env"])
+def test_a_bad_hook_url_from_any_layer_is_refused(tmp_path, layer):
+    url = BAD_URLS["port 99999"]
+    (tmp_path / "c.toml").write_text(f'notify = "{url}"\n')
+    given = {"config_path": str(tmp_path / "c.toml"), "env": {}}
+    if layer == "env":
+        given = {"env": {"LENET_BATCH_NOTIFY": url}}
+    with pytest.raises(
+        ConfigError, match=r"--notify http://hooks.example:99999/…: port '99999' is not a port"
+    ):
+        config.resolve({}, **given)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::1]:8080/h", "https://user:pw@hooks.example/x?t=1", "http://bücher.example/x"]
+)
+def test_good_hook_urls_pass_the_check(url):
+    assert config.resolve({"notify": url}, env={}).notify == url
+
+
+def test_the_request_goes_out_in_ascii_with_the_credentials_as_basic_auth():
+    request = notify._request("http://us%20er:pw@Bücher.example:8080/päth/x?q=ü&a=b", b"{}")
+    assert request.full_url == "http://xn--bcher-kva.example:8080/p%C3%A4th/x?q=%C3%BC&a=b"
+    assert request.get_header("Authorization") == "Basic dXMgZXI6cHc="  # "us er:pw"
+
+
+def test_a_hook_that_never_answers_leaves_no_thread_and_says_so(output, caplog):
+    with silent_endpoint() as port:
+        started = time.monotonic()
+        assert notify.send(f"http://127.0.0.1:{port}/hook", notice(output), timeout=1.0) is False
+        took = time.monotonic() - started
+        assert not [t for t in threading.enumerate() if t.name == "notify"]  # closed, not left waiting
+    assert took < 1.5, took
+    (error,) = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert error.endswith("not delivered: no answer within 1 s (1 attempt)"), error
+
+
+def test_the_posting_thread_never_raises(output, caplog, monkeypatch):
+    raised = []
+    monkeypatch.setattr(threading, "excepthook", raised.append)
+    monkeypatch.setattr(notify, "_request", lambda *_: 1 / 0)
+    assert notify.send("http://127.0.0.1:9/hook", notice(output), timeout=2.0) is False
+    assert raised == [] and "ZeroDivisionError: division by zero (2 attempts in" in caplog.text

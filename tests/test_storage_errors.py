@@ -19,7 +19,7 @@ from lenet_batch import cli
 from lenet_batch.data.inputs import iter_batches
 from lenet_batch.errors import StorageError
 from lenet_batch.scoring.partitions import write_partition
-from lenet_batch.store import backends, storage
+from lenet_batch.store import backends, failures, storage
 from lenet_batch.store.layout import RunRef
 from tests import helpers
 from tests.fault_helpers import closed_port, fill, small_tmpfs
@@ -162,7 +162,7 @@ def test_a_backend_message_split_over_lines_is_kept_whole():
     class Multi(ValueError):
         pass
 
-    error = storage._storage_error("s3://b/k", Multi("Parameter validation failed:\nInvalid thing: why"))
+    error = failures.storage_error("s3://b/k", Multi("Parameter validation failed:\nInvalid thing: why"))
     assert str(error) == "s3://b/k: Parameter validation failed: Invalid thing: why"
 
 

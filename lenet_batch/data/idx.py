@@ -2,6 +2,7 @@
 
 import gzip
 import hashlib
+import io
 import zlib
 
 import numpy as np
@@ -13,16 +14,22 @@ GZIP_MAGIC = b"\x1f\x8b"
 # IDX type codes; Fashion-MNIST uses only 0x08 (unsigned byte).
 IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 MAX_DIMS = 4
+DECOMPRESSED_LIMIT = 1 << 30  # bytes; Fashion-MNIST's largest file unpacks to 47 MB
 
 
-def decompress(raw: bytes, name: str) -> bytes:
-    """Return the IDX bytes of a file that may be gzip-compressed; a damaged gzip is a DataError."""
+def decompress(raw: bytes, name: str, limit: int = DECOMPRESSED_LIMIT) -> bytes:
+    """Return the IDX bytes of a file that may be gzip-compressed, at most `limit` of them; a damaged gzip,
+    or one that unpacks to more (a small file may hold gigabytes of zeros), is a DataError."""
     if not raw.startswith(GZIP_MAGIC):
         return raw
     try:
-        return gzip.decompress(raw)
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+            data = stream.read(limit + 1)
     except (EOFError, OSError, zlib.error) as exc:
         raise DataError(f"{name}: damaged or truncated gzip data ({exc})") from None
+    if len(data) > limit:
+        raise DataError(f"{name}: unpacks to more than {limit} bytes; not an image set this job reads")
+    return data
 
 
 def sha256_hex(data: bytes) -> str:

@@ -13,12 +13,13 @@ from lenet_batch.data import idx
 from lenet_batch.data.batch import HEIGHT, IMAGE_BYTES, WIDTH, ImageBatch, check_labels, check_not_empty
 from lenet_batch.errors import DataError
 from lenet_batch.store import storage
+from lenet_batch.store.backends import StorageOptions
 
 log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
-def _idx_stream(uri: str, options: dict | None) -> Iterator[BinaryIO]:
+def _idx_stream(uri: str, options: StorageOptions | None) -> Iterator[BinaryIO]:
     """The decompressed byte stream of an IDX file (gzip detected from its magic)."""
     with storage.open_for_reading(uri, options) as raw:
         compressed = raw.read(2) == idx.GZIP_MAGIC
@@ -54,7 +55,7 @@ def _idx_header(stream: BinaryIO, uri: str, ndim: int) -> tuple[int, ...]:
     return shape
 
 
-def _idx_shapes(images_uri: str, labels_uri: str | None, options: dict | None) -> int:
+def _idx_shapes(images_uri: str, labels_uri: str | None, options: StorageOptions | None) -> int:
     """Validate the headers of the image (and label) file; returns the image count."""
     with _idx_stream(images_uri, options) as stream:
         shape = _idx_header(stream, images_uri, 3)
@@ -71,7 +72,7 @@ def _idx_shapes(images_uri: str, labels_uri: str | None, options: dict | None) -
 
 
 def idx_batches(
-    images_uri: str, labels_uri: str | None, batch_size: int, options: dict | None
+    images_uri: str, labels_uri: str | None, batch_size: int, options: StorageOptions | None
 ) -> Iterator[ImageBatch]:
     """Validate the headers now; then stream the images (and labels) in batches of at most batch_size."""
     n = _idx_shapes(images_uri, labels_uri, options)
@@ -83,7 +84,7 @@ def idx_batches(
 
 
 def _idx_read(
-    images_uri: str, labels_uri: str | None, n: int, batch_size: int, options: dict | None
+    images_uri: str, labels_uri: str | None, n: int, batch_size: int, options: StorageOptions | None
 ) -> Iterator[ImageBatch]:
     with contextlib.ExitStack() as stack:
         images = stack.enter_context(_idx_stream(images_uri, options))

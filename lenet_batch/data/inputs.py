@@ -23,6 +23,7 @@ from lenet_batch.data.parquet_input import PARQUET_MAGIC, parquet_batches
 from lenet_batch.errors import ConfigError, DataError, InputError
 from lenet_batch.redaction import redact_uri
 from lenet_batch.store import storage
+from lenet_batch.store.backends import StorageOptions
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class ImageSource:
             return None
         return self.input_name or name_from_uri(self.uri)
 
-    def batches(self, options: dict | None) -> Iterator[ImageBatch]:
+    def batches(self, options: StorageOptions | None) -> Iterator[ImageBatch]:
         """The source's batches; the input is opened and validated now."""
         return iter_batches(
             self.uri,
@@ -69,7 +70,7 @@ class ImageSource:
 def iter_batches(
     input_uri: str | None,
     batch_size: int,
-    options: dict | None = None,
+    options: StorageOptions | None = None,
     dataset_loader: Callable[..., Any] = fashion_mnist.load,
     *,
     data_uri: str | None = None,
@@ -148,10 +149,9 @@ def bounded(batches: Iterator[ImageBatch], batch_size: int) -> Iterator[ImageBat
             yield ImageBatch(batch.sample_ids[start:stop], batch.images[start:stop], labels)
 
 
-def sniff(uri: str, options: dict | None) -> str:
+def sniff(uri: str, options: StorageOptions | None) -> str:
     """'idx', 'npy' or 'parquet', from the file's first bytes (not its name)."""
-    fs, path = storage.get_fs(uri, options)
-    with storage.storage_errors(uri), fs.open(path, "rb") as f:
+    with storage.open_stream(uri, options) as f:
         head = f.read(8)  # the start of a file reads even where a server refuses ranges
     if head.startswith(NPY_MAGIC):
         return "npy"

@@ -10,6 +10,7 @@ from lenet_batch.data.batch import HEIGHT, IMAGE_BYTES, WIDTH, ImageBatch, check
 from lenet_batch.data.idx_input import read_exact
 from lenet_batch.errors import DataError
 from lenet_batch.store import storage
+from lenet_batch.store.backends import StorageOptions
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def _check_npy(uri: str, shape: tuple[int, ...], fortran_order: bool, dtype: np.
         raise DataError(f"{uri}: the array is stored in Fortran order; save np.ascontiguousarray(array)")
 
 
-def npy_batches(uri: str, batch_size: int, options: dict | None) -> Iterator[ImageBatch]:
+def npy_batches(uri: str, batch_size: int, options: StorageOptions | None) -> Iterator[ImageBatch]:
     """Validate the header and size now; then yield batches of at most batch_size images."""
     fs, path = storage.get_fs(uri, options)
     with storage.open_for_reading(uri, options) as f:
@@ -53,19 +54,25 @@ def npy_batches(uri: str, batch_size: int, options: dict | None) -> Iterator[Ima
     check_not_empty(shape[0], uri)
     log.info("scoring %d images from .npy %s", shape[0], uri)
     if storage.is_local(uri):
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
-        return _npy_mapped(array, batch_size)
+        return _npy_mapped(uri, offset, shape[0], batch_size, options)
     return _npy_ranged(uri, offset, shape[0], batch_size, options)
 
 
-def _npy_mapped(array: np.ndarray, batch_size: int) -> Iterator[ImageBatch]:
+def _npy_mapped(
+    uri: str, offset: int, n: int, batch_size: int, options: StorageOptions | None
+) -> Iterator[ImageBatch]:
+    """Batches copied out of a memory map of the local file (opened as every local file is read)."""
+    with storage.open_for_reading(uri, options) as f:  # the map keeps its own handle of the file
+        array = np.memmap(f, np.uint8, mode="r", offset=offset, shape=(n, HEIGHT, WIDTH))
     # Copy each slice out of the map: the batch owns its memory and the page cache can drop the rest.
     for start in range(0, len(array), batch_size):
         stop = min(start + batch_size, len(array))
         yield ImageBatch(np.arange(start, stop, dtype=np.int64), np.array(array[start:stop]), None)
 
 
-def _npy_ranged(uri: str, offset: int, n: int, batch_size: int, options: dict | None) -> Iterator[ImageBatch]:
+def _npy_ranged(
+    uri: str, offset: int, n: int, batch_size: int, options: StorageOptions | None
+) -> Iterator[ImageBatch]:
     with storage.open_for_reading(uri, options) as f:
         for start in range(0, n, batch_size):
             count = min(batch_size, n - start)

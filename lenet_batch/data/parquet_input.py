@@ -13,6 +13,7 @@ from lenet_batch.data.batch import HEIGHT, IMAGE_BYTES, WIDTH, ImageBatch, check
 from lenet_batch.data.classes import check_label_range
 from lenet_batch.errors import DataError
 from lenet_batch.store import storage
+from lenet_batch.store.backends import StorageOptions
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def _parquet_columns(schema: pa.Schema, uri: str) -> list[str]:
     return ["image", "label"]
 
 
-def parquet_batches(uri: str, batch_size: int, options: dict | None) -> Iterator[ImageBatch]:
+def parquet_batches(uri: str, batch_size: int, options: StorageOptions | None) -> Iterator[ImageBatch]:
     """Validate the file's schema now; then stream its rows in batches of at most batch_size."""
     with storage.open_for_reading(uri, options) as f:
         parquet = _parquet_file(f, uri)
@@ -63,7 +64,7 @@ def parquet_batches(uri: str, batch_size: int, options: dict | None) -> Iterator
 
 
 def _parquet_read(
-    uri: str, columns: list[str], batch_size: int, options: dict | None
+    uri: str, columns: list[str], batch_size: int, options: StorageOptions | None
 ) -> Iterator[ImageBatch]:
     start = 0
     with storage.open_for_reading(uri, options) as f:

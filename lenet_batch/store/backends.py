@@ -109,6 +109,21 @@ def error_types() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
+def unsatisfiable(exc: BaseException) -> bool:
+    """True for the answer to a ranged GET of an empty object (HTTP 416; S3 says InvalidRange)."""
+    return "range is not satisfiable" in str(exc).lower() or "InvalidRange" in str(exc)
+
+
+def read_head(fs: Any, path: str, size: int) -> bytes:
+    """At most the first `size` bytes of a remote object, in one ranged GET (an empty object gives b"")."""
+    try:
+        return fs.cat_file(path, start=0, end=size)
+    except OSError as exc:
+        if unsatisfiable(exc):
+            return b""
+        raise
+
+
 def refuses_ranges(f: Any) -> bool:
     """True for an HTTP file whose server answers a request for byte 1 with something else."""
     if type(f).__name__ != "HTTPFile" or not getattr(f, "size", 0) or f.size < 2:

@@ -5,18 +5,26 @@ run may score side by side, each partition committed atomically. Instead each si
 looks for the other: a hand command writes a marker under <output>/_writers/ and then checks the lock; the
 nightly takes the lock and then checks the markers. Whichever comes second sees the first and is refused
 (exit 5), so the two never interleave. A marker whose process is certainly gone, or older than the lock's
-stale age, is ignored; the marker is removed when the hand command ends, however it ends.
+stale age, is ignored; so is one dated more than 10 minutes ahead of this host's clock (warned: waiting for
+it would block every nightly for ever). A mark that does not read as one -- a folder, a FIFO, a device, a
+symlink loop in its place, or a file that is not a mark's JSON -- refuses the nightly (exit 5) naming the
+path to delete, as an unreadable lock does; a damaged file stops refusing once it is older than the stale
+age. The marker is removed when the hand command ends, however it ends.
 """
 
 import contextlib
 import datetime as dt
+import json
 import logging
+import os
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
 
 from lenet_batch.errors import LenetError, LockHeld
+from lenet_batch.json_records import RecordError
 from lenet_batch.provenance import now_utc, parse_utc
-from lenet_batch.store import lock, record_reads, storage, writers
+from lenet_batch.store import found_files, lock, storage, writers
+from lenet_batch.store.failures import Refused
 from lenet_batch.store.layout import Layout
 
 log = logging.getLogger(__name__)
@@ -24,9 +32,19 @@ log = logging.getLogger(__name__)
 MARKERS = "_writers"  # under the output, beside _lock.json
 
 
-def marker_uri(layout: Layout, command: str, run_id: str | None, me: dict[str, Any]) -> str:
-    """Where `me` (writers.this_process()) marks itself as running `command` on run_id (None: history/)."""
-    name = f"{command}-{run_id or 'history'}-{me['host']}-{me['pid']}.json"
+@dataclass(frozen=True, kw_only=True)
+class WriterMark(writers.Process):
+    """A mark under _writers/: a hand `command` (infer, summary, history) writing run_id (None: history/)
+    since started_at, and the process doing it."""
+
+    command: str
+    run_id: str | None = None
+    started_at: str
+
+
+def marker_uri(layout: Layout, mark: WriterMark) -> str:
+    """Where a hand command's mark lives."""
+    name = f"{mark.command}-{mark.run_id or 'history'}-{mark.host}-{mark.pid}.json"
     return storage.join(layout.output, MARKERS, name)
 
 
@@ -45,9 +63,9 @@ def hand_writer(layout: Layout, command: str, run_id: str | None, stale_seconds:
     """Refuse (LockHeld) when a nightly writes what `command` would (run_id None: history/), else mark
     this process as writing it for the duration of the block."""
     lock.refuse_if_held(layout, command, run_id, stale_seconds)  # the usual case: refused, nothing written
-    me = writers.this_process()
-    uri = marker_uri(layout, command, run_id, me)
-    if not _mark(layout, uri, {"command": command, "run_id": run_id, "started_at": now_utc(), **me}):
+    mark = writers.this_process(WriterMark, command=command, run_id=run_id, started_at=now_utc())
+    uri = marker_uri(layout, mark)
+    if not _mark(layout, uri, mark):
         yield
         return
     try:
@@ -57,56 +75,107 @@ def hand_writer(layout: Layout, command: str, run_id: str | None, stale_seconds:
         _remove(layout, uri)
 
 
-def _mark(layout: Layout, uri: str, marker: dict[str, Any]) -> bool:
-    """Write our marker; False when there is nothing to mark or it cannot be written.
+def _mark(layout: Layout, uri: str, mark: WriterMark) -> bool:
+    """Write our mark; False when there is nothing to mark or it cannot be written.
 
     A local output that does not exist holds no run to protect, and marking it would create it (a command
-    refused later must leave nothing behind). A store that refuses the marker (a full disk) gets no
-    marker: the command goes on and reports the store's problem (one line) where it meets it.
+    refused later must leave nothing behind). A store that cannot take the mark now (a full disk) gets no
+    mark: the command goes on and reports the store's problem (one line) where it meets it. One that
+    refuses every write (read-only, permission denied) stops the command here, before it writes anything.
     """
     if storage.is_local(layout.output) and not storage.exists(layout.output):
         return False
     try:
-        storage.write_json_atomic(uri, marker, layout.options)
+        storage.write_json_atomic(uri, mark.to_json(), layout.options)
+    except Refused as exc:
+        why = str(exc).removeprefix(f"{uri}: ")
+        raise Refused(f"{layout.output}: cannot be written ({why}); `{mark.command}` wrote nothing") from None
     except LenetError as exc:  # said once, by the command, when it meets the same store
-        log.debug("could not mark this %s as writing: %s", marker["command"], exc)
+        log.debug("could not mark this %s as writing: %s", mark.command, exc)
+        _remove(layout, uri)  # the folder made for it, if that is all the write left
         return False
     return True
 
 
-def _age_seconds(started_at: Any) -> float | None:
-    started = parse_utc(started_at)
-    return None if started is None else (dt.datetime.now(dt.UTC) - started).total_seconds()
+def _parse(raw: bytes) -> tuple[WriterMark | None, dt.datetime | None, str]:
+    """The mark and its start as an aware time; (None, None, why) when the file is not a mark."""
+    try:
+        mark = WriterMark.from_json(json.loads(raw), "mark")
+    except RecursionError:
+        return None, None, "nested too deeply"
+    except RecordError as exc:
+        return None, None, str(exc)
+    except ValueError:
+        return None, None, "empty" if not raw.strip() else "not valid JSON"
+    started = parse_utc(mark.started_at)
+    if started is None:
+        return None, None, f"started_at {mark.started_at[:40]!r} is not an ISO-8601 time"
+    return mark, started, ""
 
 
-def _live_markers(layout: Layout, stale_seconds: int) -> list[dict[str, Any]]:
-    """The markers of hand commands that may still be writing: not certainly gone, not older than stale."""
+def _unreadable(layout: Layout, uri: str, problem: str, fixable: bool, stale_seconds: int) -> LockHeld:
+    """The refusal of a nightly by something in _writers/ that does not read as a mark."""
+    later = f" (it stops counting once it is {stale_seconds} s old)" if fixable else ""
+    return LockHeld(
+        f"{uri} is not a readable writer mark ({problem}); a hand command may be writing {layout.output}, so "
+        f"the nightly is refused: if none is, delete {uri} and start again{later}"
+    )
+
+
+def _live(layout: Layout, uri: str, stale_seconds: int) -> WriterMark | None:
+    """The mark at `uri` if its hand command may still be writing; LockHeld when it does not read as one."""
+    found = found_files.find(uri, layout.options)
+    if found is None:  # removed since the listing: its command ended
+        return None
+    if found.raw is None:
+        raise _unreadable(layout, uri, found.problem, False, stale_seconds)
+    mark, started, problem = _parse(found.raw)
+    since = started or found.modified
+    lead = found_files.ahead(since)
+    if lead:
+        log.warning(
+            "%s counts as stale: its start lies %s ahead of this host's clock (check the clocks of this host "
+            "and of host %s); delete it if no hand command is running",
+            uri, lead, mark.host if mark else "?",
+        )  # fmt: skip
+        return None
+    if found_files.age_seconds(since) > stale_seconds:
+        return None
+    if mark is None:
+        raise _unreadable(layout, uri, problem, True, stale_seconds)
+    return None if writers.certainly_gone(mark, same_boot=not storage.is_local(uri)) else mark
+
+
+def _require_folder(layout: Layout, folder: str) -> None:
+    """A local _writers that is not a folder (a file, a FIFO, a symlink loop) holds no marks, and no hand
+    command can mark itself there: refuse the nightly (LockHeld) naming it."""
+    if not storage.is_local(folder):
+        return  # an object store has no such things: a key named like the folder is not in its way
+    path = storage.get_fs(folder, layout.options)[1]
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise LockHeld(
+            f"{folder} is not a folder; hand commands mark themselves in it, so the nightly is refused: "
+            f"delete {folder} and start again"
+        )
+
+
+def _live_markers(layout: Layout, stale_seconds: int) -> list[WriterMark]:
+    """The marks of hand commands that may still be writing: not certainly gone, not older than stale."""
     folder = storage.join(layout.output, MARKERS)
+    _require_folder(layout, folder)
     names = [n for n in storage.list_dir(folder, layout.options) if n.endswith(".json")]
-    found = record_reads.read_small_many([storage.join(folder, n) for n in names], layout.options)
-    live = []
-    for uri, read in found.items():
-        marker, problem = record_reads.parse_object(uri, read)  # bounded, regular files only, as listings
-        if marker is None:  # removed since the listing (its command ended), or damaged
-            if problem:
-                log.warning("%s; not a marker, ignored", problem)
-            continue
-        age = _age_seconds(marker.get("started_at"))
-        if age is None or age > stale_seconds:
-            continue
-        if not writers.certainly_gone(marker, same_boot=not storage.is_local(uri)):
-            live.append(marker)
-    return live
+    marks = [_live(layout, storage.join(folder, name), stale_seconds) for name in names]
+    return [mark for mark in marks if mark is not None]
 
 
 def refuse_if_hand_writers(layout: Layout, run_id: str, stale_seconds: int) -> None:
     """Refuse (LockHeld) the nightly of run_id, which holds the lock, while a hand command writes that run
     or the history (which every nightly rewrites)."""
-    for marker in _live_markers(layout, stale_seconds):
-        if marker.get("run_id") in (None, run_id):
-            what = f"run {run_id}" if marker.get("run_id") else f"{layout.output}'s history"
+    for mark in _live_markers(layout, stale_seconds):
+        if mark.run_id in (None, run_id):
+            what = f"run {run_id}" if mark.run_id else f"{layout.output}'s history"
             raise LockHeld(
-                f"{what} is being written by a hand `{marker.get('command')}` (host {marker.get('host')}, "
-                f"pid {marker.get('pid')}, since {marker.get('started_at')}); the nightly is refused rather "
-                f"than interleaved with it: run it again once that command has ended"
+                f"{what} is being written by a hand `{mark.command}` (host {mark.host}, pid {mark.pid}, "
+                f"since {mark.started_at}); the nightly is refused rather than interleaved with it: run it "
+                "again once that command has ended"
             )

@@ -6,21 +6,18 @@ must not break the listing: each file is read on its own, at most RECORD_LIMIT b
 with it is said in one line naming it.
 """
 
-import errno
 import json
 import os
 import posixpath
-import stat
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from lenet_batch.errors import StorageError
-from lenet_batch.store import storage
+from lenet_batch.store import backends, local_files, storage
 from lenet_batch.store.backends import StorageOptions
 
-# A summary of a thousand seeds (its disagreement matrix) is ~20 MB; a record past this is not one of ours.
-RECORD_LIMIT = 64 * 2**20
+RECORD_LIMIT = storage.RECORD_LIMIT
 READ_BATCH = 64  # concurrent GETs on object stores, as storage.read_many
 Read = tuple[bytes | None, str | None]  # (the bytes, or None: absent or unreadable; what is wrong)
 
@@ -34,38 +31,22 @@ def printable(text: str) -> str:
 
 
 def _local_error(uri: str, exc: OSError) -> str:
-    """One line for an OSError reading a local record."""
-    if exc.errno == errno.ELOOP:
-        return f"{uri}: a symlink loop"
-    if isinstance(exc, PermissionError):
-        return f"{uri}: permission denied"
+    """One line for an OSError reading a local record (local_files says what the path holds)."""
+    if isinstance(exc, local_files.FileTooLarge):
+        return f"{uri}: too large for a record ({exc.size} bytes; at most {exc.limit})"
     if isinstance(exc, NotADirectoryError):
         return f"{posixpath.dirname(uri)}: a file, not a run folder"
-    return f"{uri}: cannot be read ({exc.strerror or type(exc).__name__})"
+    return f"{uri}: {local_files.reason(exc)}"
 
 
 def _read_local(uri: str, path: str, limit: int) -> Read:
     """A local record: regular files only (never a folder, a device or a FIFO), at most `limit` bytes."""
-    try:  # O_NONBLOCK: opening a FIFO must not wait for a writer
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        return local_files.read_regular(path, limit), None
     except FileNotFoundError:
         return None, None
     except OSError as exc:
         return None, _local_error(uri, exc)
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            return None, f"{uri}: is a folder, not a file"
-        if not stat.S_ISREG(info.st_mode):
-            return None, f"{uri}: not a regular file (a device, FIFO or socket)"
-        if info.st_size > limit:
-            return None, f"{uri}: too large for a record ({info.st_size} bytes; at most {limit})"
-        with os.fdopen(os.dup(fd), "rb") as f:
-            return _bounded(uri, f.read(limit + 1), limit)
-    except OSError as exc:
-        return None, _local_error(uri, exc)
-    finally:
-        os.close(fd)
 
 
 def _bounded(uri: str, data: bytes, limit: int) -> Read:
@@ -79,7 +60,7 @@ def _remote_result(uri: str, value: bytes | BaseException, limit: int) -> Read:
     if isinstance(value, FileNotFoundError):
         return None, None
     if isinstance(value, BaseException):
-        if "range is not satisfiable" in str(value).lower():  # HTTP 416 for bytes=0-N: an empty object
+        if backends.unsatisfiable(value):  # HTTP 416 for bytes=0-N: an empty object
             return b"", None
         try:
             with storage.storage_errors(uri):

@@ -4,6 +4,7 @@ Every file and folder is created so that the process umask decides its mode (064
 """
 
 import contextlib
+import errno
 import json
 import os
 import posixpath
@@ -13,12 +14,14 @@ from typing import Any, BinaryIO
 
 import fsspec
 
-from lenet_batch.errors import LenetError, StorageError
+from lenet_batch.errors import StorageError
 from lenet_batch.redaction import redact_strings
-from lenet_batch.store import backends
+from lenet_batch.store import backends, local_files
 from lenet_batch.store.backends import StorageOptions
+from lenet_batch.store.failures import bucket_of, storage_errors
 
-MESSAGE_LIMIT = 400  # characters of a backend's message in an error line
+# A summary of a thousand seeds (its disagreement matrix) is ~20 MB; a record past this is not one of ours.
+RECORD_LIMIT = 64 * 2**20
 
 
 def is_local(uri: str) -> bool:
@@ -43,111 +46,84 @@ def get_fs(uri: str, options: StorageOptions | None = None) -> tuple[fsspec.Abst
     return fs, path
 
 
-def _first_line(exc: BaseException) -> str:
-    """The error's message on one line: its first line, and the next ones while a line ends with ':'
-    ("Parameter validation failed:" says what failed on the line after)."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    if not lines:
-        return type(exc).__name__
-    text = lines[0]
-    for line in lines[1:]:
-        if not text.endswith(":"):
-            break
-        text = f"{text} {line}"
-    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…"
-
-
-def _bucket(uri: str) -> str:
-    """s3://bucket of s3://bucket/key (the URI itself for other stores)."""
-    protocol, sep, rest = uri.partition("://")
-    return f"{protocol}://{rest.split('/', 1)[0]}" if sep else uri
-
-
-def _hidden_cause(exc: FileNotFoundError) -> BaseException | None:
-    """The real error behind a FileNotFoundError that is not one: fsspec's HTTP filesystem reports every
-    failed lookup (connection refused, timed out, HTTP 403 or 500) as "not found", its cause attached."""
-    cause = exc.__cause__
-    if cause is None or isinstance(cause, FileNotFoundError) or getattr(cause, "status", None) == 404:
-        return None
-    return cause
-
-
-def _storage_error(uri: str, exc: BaseException) -> StorageError:
-    """One line for a filesystem's error on one URI, saying what to check."""
-    text = _first_line(exc)
-    if isinstance(exc, FileNotFoundError) and _hidden_cause(exc) is not None:
-        return _storage_error(uri, _hidden_cause(exc))
-    if "NoSuchBucket" in f"{text} {exc.__cause__}" or "bucket does not exist" in text.lower():
-        return StorageError(f"{_bucket(uri)}: the bucket does not exist; check its name, or create it")
-    if "Invalid bucket name" in text:
-        return StorageError(
-            f"{_bucket(uri)}: not a valid bucket name (S3: 3-63 lowercase letters, digits, '.' and '-')"
-        )
-    if isinstance(exc, FileNotFoundError):
-        return StorageError(f"{uri}: not found")
-    if isinstance(exc, PermissionError):
-        return StorageError(f"{uri}: permission denied ({text}); check the path or the credentials")
-    if isinstance(exc, NotADirectoryError | FileExistsError):
-        return StorageError(f"{uri}: a file is in the way where a folder must be ({text})")
-    if isinstance(exc, IsADirectoryError):
-        return StorageError(f"{uri}: is a folder, not a file")
-    name = type(exc).__name__.lower()
-    if isinstance(exc, TimeoutError) or "timeout" in name:
-        return StorageError(
-            f"{uri}: no answer in time ({type(exc).__name__}); check the endpoint, or raise storage_timeout"
-        )
-    if isinstance(exc, ConnectionError) or "connect" in name:
-        return StorageError(f"{uri}: cannot connect ({text}); check the endpoint, network and credentials")
-    if isinstance(getattr(exc, "status", None), int):  # an HTTP answer (aiohttp's ClientResponseError)
-        return StorageError(f"{uri}: the server answered HTTP {exc.status} ({getattr(exc, 'message', text)})")
-    if isinstance(exc, TypeError):  # from a filesystem call: an option it does not take, or of a wrong type
-        return StorageError(f"{uri}: the filesystem rejected the storage options ({text})")
-    if isinstance(exc, OSError | ValueError):  # e.g. an invalid endpoint URL, a damaged Parquet page
-        return StorageError(f"{uri}: {text}")
-    return StorageError(f"{uri}: {type(exc).__name__}: {text}")
+def read_bytes(
+    uri: str, options: StorageOptions | None = None, limit: int = backends.WHOLE_OBJECT_LIMIT
+) -> bytes:
+    """Read a whole object of at most `limit` bytes; a local one only if it is a regular file (a FIFO, a
+    device or a folder in its place is a StorageError saying so, never a wait)."""
+    fs, path = get_fs(uri, options)
+    with storage_errors(uri):
+        if is_local(uri):
+            return local_files.read_regular(path, limit)
+        with _folder_is_not_found(fs, path):
+            return _bounded(uri, backends.read_head(fs, path, limit + 1), limit)
 
 
 @contextlib.contextmanager
-def storage_errors(uri: str) -> Iterator[None]:
-    """Turn the filesystem's errors for one URI (any backend: refused, timed out, rejected) into one line."""
+def _folder_is_not_found(fs: fsspec.AbstractFileSystem, path: str) -> Iterator[None]:
+    """An object store answers "no such key" for a prefix (a folder): say that it is one."""
     try:
         yield
-    except LenetError:
+    except FileNotFoundError:
+        if fs.isdir(path):
+            raise IsADirectoryError(errno.EISDIR, "is a folder", path) from None
         raise
-    except (OSError, TypeError, ValueError, *backends.error_types()) as exc:
-        raise _storage_error(uri, exc) from None
 
 
-def read_bytes(uri: str, options: StorageOptions | None = None) -> bytes:
-    """Read a whole object."""
+def _bounded(uri: str, data: bytes, limit: int) -> bytes:
+    if len(data) > limit:
+        raise StorageError(f"{uri}: too large (more than {limit} bytes; at most {limit} are read at once)")
+    return data
+
+
+@contextlib.contextmanager
+def open_stream(uri: str, options: StorageOptions | None = None) -> Iterator[BinaryIO]:
+    """A file of `uri` to read from its start (a local one only if it is a regular file: never a wait on a
+    FIFO or an endless device), its errors StorageErrors (the block's own LenetErrors pass through)."""
     fs, path = get_fs(uri, options)
     with storage_errors(uri):
-        return fs.cat_file(path)
+        if is_local(uri):
+            f = local_files.open_regular(path)
+        else:
+            with _folder_is_not_found(fs, path):
+                f = fs.open(path, "rb")
+            if backends.protocols(uri)[0] in backends.BUCKET_STORES and fs.isdir(path):
+                f.close()  # s3fs opens a prefix as an empty file
+                raise IsADirectoryError(errno.EISDIR, "is a folder", path)
+        with f:
+            yield f
 
 
 @contextlib.contextmanager
 def open_for_reading(uri: str, options: StorageOptions | None = None) -> Iterator[BinaryIO]:
-    """A seekable file of `uri`, its errors StorageErrors (the block's own LenetErrors pass through).
+    """A seekable file of `uri`, as open_stream gives it.
 
     An HTTP server that ignores range requests (Python's http.server, some proxies) lets fsspec read a
     file only from its start: its whole object is read into memory once instead (up to
     backends.WHOLE_OBJECT_LIMIT; beyond, a StorageError saying why).
     """
     fs, path = get_fs(uri, options)
-    with storage_errors(uri):
-        f = fs.open(path, "rb")
-        try:
-            if backends.refuses_ranges(f):
-                f.close()
-                f = backends.whole_object(fs, path, uri)
+    with open_stream(uri, options) as f, storage_errors(uri):
+        if not backends.refuses_ranges(f):
             yield f
-        finally:
-            f.close()
+            return
+        with backends.whole_object(fs, path, uri) as whole:
+            yield whole
+
+
+def require_file(uri: str, options: StorageOptions | None = None) -> None:
+    """A StorageError unless the URI is a file to read (locally: a regular file), for a path that a library
+    opens itself (DuckDB, pyarrow) and would wait on if it were a FIFO."""
+    with open_stream(uri, options):
+        pass
 
 
 def exists(uri: str, options: StorageOptions | None = None) -> bool:
-    """True when the object or folder exists; in a bucket that does not exist, a StorageError saying so."""
+    """True when something stands at the URI (locally a symlink loop or a dangling link too: what reads it
+    says what it is); in a bucket that does not exist, a StorageError saying so."""
     fs, path = get_fs(uri, options)
+    if is_local(uri):
+        return os.path.lexists(path)
     with storage_errors(uri):
         found = fs.exists(path)
         if not found:
@@ -166,7 +142,7 @@ def _require_bucket(fs: fsspec.AbstractFileSystem, path: str, uri: str) -> None:
     if bucket in _BUCKETS_SEEN or fs.exists(bucket):
         _BUCKETS_SEEN.add(bucket)
         return
-    raise StorageError(f"{_bucket(uri)}: the bucket does not exist; check its name, or create it")
+    raise StorageError(f"{bucket_of(uri)}: the bucket does not exist; check its name, or create it")
 
 
 def create_new(path: str, data: bytes) -> None:
@@ -215,8 +191,8 @@ def write_bytes_atomic(uri: str, data: bytes, options: StorageOptions | None = N
 
 
 def read_json(uri: str, options: StorageOptions | None = None) -> Any:
-    """Read a JSON object; a malformed file is a StorageError naming it."""
-    raw = read_bytes(uri, options)
+    """Read a JSON record (at most RECORD_LIMIT bytes); a malformed file is a StorageError naming it."""
+    raw = read_bytes(uri, options, RECORD_LIMIT)
     try:
         return json.loads(raw)
     except ValueError as exc:
@@ -260,6 +236,9 @@ def read_many(uris: list[str], options: StorageOptions | None = None) -> dict[st
         return {}
     fs, _ = get_fs(uris[0], options)
     paths = {fs._strip_protocol(uri): uri for uri in uris}
+    if is_local(uris[0]):
+        found = {uri: _read_if_present(uri, path) for path, uri in paths.items()}
+        return {uri: data for uri, data in found.items() if data is not None}
     extra = {"batch_size": READ_MANY_BATCH} if getattr(fs, "async_impl", False) else {}
     with storage_errors(uris[0]):
         found = fs.cat(list(paths), on_error="return", **extra)
@@ -272,3 +251,12 @@ def read_many(uris: list[str], options: StorageOptions | None = None) -> dict[st
                 raise value
         out[paths[path]] = value
     return out
+
+
+def _read_if_present(uri: str, path: str) -> bytes | None:
+    """A local object's bytes (a regular file only), or None when it is missing."""
+    with storage_errors(uri):
+        try:
+            return local_files.read_regular(path, backends.WHOLE_OBJECT_LIMIT)
+        except FileNotFoundError:
+            return None

@@ -2,8 +2,27 @@
 
 import os
 import socket
-from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from lenet_batch.json_records import JsonRecord
+
+PID_MAX = 2**22  # Linux's highest pid (PID_MAX_LIMIT): a larger one was not a process of ours
+
+
+@dataclass(frozen=True, kw_only=True)
+class Process(JsonRecord):
+    """A process as a lock or a writer mark records it (the fields of those records that say who wrote it):
+    host, boot id, pid, pid namespace and start time (which tells a reused pid). None where not known."""
+
+    host: str | None = None
+    boot_id: str | None = None
+    pid: int | None = None
+    pid_ns: str | None = None
+    pid_started: int | None = None  # clock ticks since boot (Linux)
+
+
+P = TypeVar("P", bound=Process)
 
 
 def pid_alive(pid: int) -> bool:
@@ -44,19 +63,21 @@ def boot_id() -> str | None:
         return None
 
 
-def this_process() -> dict[str, Any]:
-    """Who we are, as a lock records it: host, boot id, pid, pid namespace and start time (a reused pid)."""
+def this_process(kind: type[P] = Process, **fields: Any) -> P:
+    """Who we are, as a lock or a mark records it: a `kind` (Process or a record that extends it) holding
+    our host, boot id, pid, pid namespace and start time, and the record's own `fields`."""
     pid = os.getpid()
-    return {
-        "host": socket.gethostname(),
-        "boot_id": boot_id(),
-        "pid": pid,
-        "pid_ns": _pid_namespace(),
-        "pid_started": process_start(pid),
-    }
+    return kind(
+        host=socket.gethostname(),
+        boot_id=boot_id(),
+        pid=pid,
+        pid_ns=_pid_namespace(),
+        pid_started=process_start(pid),
+        **fields,
+    )
 
 
-def certainly_gone(holder: Mapping[str, Any], same_boot: bool = False) -> bool:
+def certainly_gone(holder: Process, same_boot: bool = False) -> bool:
     """True only when the holder ran on this host, in our pid namespace, and its process no longer runs.
 
     A pid now used by another process (its start time differs) counts as gone. A holder on another host, in
@@ -64,16 +85,15 @@ def certainly_gone(holder: Mapping[str, Any], same_boot: bool = False) -> bool:
     `same_boot` also asks for the holder's recorded boot id to be ours: for shared storage (S3), where
     another machine may carry the same host name.
     """
-    pid, started = holder.get("pid"), holder.get("pid_started")
-    if type(pid) is not int or pid <= 0 or holder.get("host") != socket.gethostname():
+    pid, started = holder.pid, holder.pid_started
+    if pid is None or not 0 < pid <= PID_MAX or holder.host != socket.gethostname():
         return False
-    if holder.get("pid_ns") not in (None, _pid_namespace()):
+    if holder.pid_ns not in (None, _pid_namespace()):
         return False
-    recorded_boot = holder.get("boot_id")
-    if recorded_boot is not None and recorded_boot != boot_id():
+    if holder.boot_id is not None and holder.boot_id != boot_id():
         return False
-    if same_boot and (recorded_boot is None or boot_id() is None):
+    if same_boot and (holder.boot_id is None or boot_id() is None):
         return False
     if not pid_alive(pid):
         return True
-    return type(started) is int and process_start(pid) not in (None, started)  # the pid was reused
+    return started is not None and process_start(pid) not in (None, started)  # the pid was reused
