@@ -99,7 +99,6 @@ def check_storage_options(options: dict[str, Any]) -> None:
             )
 
 
-
 HOST_LIMIT = 253  # characters of a DNS name (RFC 1035), IDNA-encoded
 SHOWN_LIMIT = 80  # characters of a bad URL shown in the error line
 HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")

@@ -11,7 +11,6 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from lenet_batch.units import parse_duration
 from lenet_batch.config import Settings
 from lenet_batch.errors import EXIT_BUG
 from lenet_batch.monitor import health, metrics, notify
@@ -19,6 +18,7 @@ from lenet_batch.state import listing
 from lenet_batch.state.night import NightStatus, night_status
 from lenet_batch.store import storage
 from lenet_batch.store.layout import Layout
+from lenet_batch.units import parse_duration
 
 if TYPE_CHECKING:
     from lenet_batch.pipeline.owner import RunOwner
