@@ -205,7 +205,7 @@ from lenet_batch.store.layout import RunRef
 from tests.prediction_helpers import fake_batches
 run, seed, rows = RunRef(sys.argv[1], "r"), 0, int(sys.argv[2])
 for i in range(int(sys.argv[3])):
-    write_partition(run, seed, fake_batches(rows, 200, seed), "e" * 64, writer=sys.argv[2])
+    write_partition(run, seed, fake_batches(rows, 200, seed), "e" * 64)
 """
 
 

@@ -15,6 +15,7 @@ from lenet_batch.history import runs_table
 from lenet_batch.history import stage as history_stage
 from lenet_batch.pipeline import history_step
 from lenet_batch.pipeline.owner import RunOwner
+from lenet_batch.state.listing import Nights
 from lenet_batch.state.run_state import read_state
 from lenet_batch.store import record_reads, storage
 from lenet_batch.store.layout import Layout
@@ -223,10 +224,12 @@ def test_a_good_night_whose_history_cannot_be_written_fails_saying_the_run_compl
     (tmp_path / "history").write_text("a file where the history folder should be")
     owner = RunOwner(read_state(Layout(str(tmp_path)).run(run_id(1))))
     with pytest.raises(StorageError) as caught:
-        history_step.after_success(owner)
+        history_step.after_success(owner, Nights(owner.run.layout, skip=owner.run.run_id))
     message = str(caught.value)
     assert message.startswith(f"run {run_id(1)} completed (gate: passed; report: ")
     assert "but the history was not written" in message and "lenet-batch history --output" in message
     assert not (tmp_path / "_last_success.json").exists()  # no heartbeat: the night did not succeed
-    assert history_step.after_failure(owner) is None  # after a failed night: logged, its error stands
+    assert (
+        history_step.after_failure(owner, Nights(owner.run.layout, skip=owner.run.run_id)) is None
+    )  # after a failed night: logged, its error stands
     assert "was not rebuilt after the failed night" in caplog.text

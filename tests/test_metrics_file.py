@@ -50,7 +50,7 @@ def test_check_writes_every_family_with_its_labels(output, tmp_path, capsys):
     found = parse(path.read_text())
     assert set(found) == {metrics.PREFIX + name for name in metrics.FAMILIES}
     assert value(found["lenet_batch_health"], state="regressed") == 1
-    assert sum(s.value for s in found["lenet_batch_health"]) == 1 and len(found["lenet_batch_health"]) == 6
+    assert sum(s.value for s in found["lenet_batch_health"]) == 1 and len(found["lenet_batch_health"]) == 7
     run = {"output": output, "run_id": NEWEST}
     assert value(found["lenet_batch_last_run_state"], state="regressed", **run) == 1
     assert value(found["lenet_batch_regressed"], **run) == 1

@@ -105,7 +105,7 @@ def test_full_test_split_rows_and_accuracy_equal_the_model_on_10000_images(tmp_p
         assert set(part["model_sha256"].to_pylist()) == {metrics["model_sha256"]}
         marker = storage.read_json(storage.join(layout.run("acc").partition_dir(row.seed), MARKER))
         assert marker["rows"] == 10_000 and marker["model_sha256"] == metrics["model_sha256"]
-        assert marker["bytes"] == part_file(tmp_path, "acc", row.seed).stat().st_size
+        assert marker["bytes"] == part_file(tmp_path, "acc", row.seed).stat().st_size  # (as read back)
     assert rows[0].accuracy != rows[1].accuracy  # two seeds, two models
     assert pq.read_schema(part_file(tmp_path, "acc", 0)).remove_metadata() == PREDICTION_SCHEMA
 
@@ -117,7 +117,7 @@ def test_row_groups_are_sized_for_scans_and_zstd_compressed(tmp_path, monkeypatc
     meta = pq.ParquetFile(part_file(tmp_path, "rg", 0)).metadata
     assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [1000, 1000, 500]
     assert meta.row_group(0).column(0).compression == "ZSTD"
-    assert marker["rows"] == 2500 and marker["file"] == "part-00000.parquet"
+    assert marker.rows == 2500 and marker.file == "part-00000.parquet"
 
 
 @pytest.fixture
@@ -145,7 +145,7 @@ def _corrupt_params(out: str, keep_digest: bool) -> None:
 @pytest.mark.parametrize(
     "case, error, match",
     [
-        ("missing-run", DataError, "run 'nope' not found"),
+        ("missing-run", ModelFileError, "seed 0 of run nope has no finished model"),
         ("seed-without-model", ModelFileError, "seed 7 of run r has no finished model"),
         ("incomplete-seed", ModelFileError, "seed 0 of run r has no finished model"),
         ("missing-params", ModelFileError, "cannot read the model of seed 0"),

@@ -103,21 +103,32 @@ class StubDataset:
 
 def test_train_and_infer_stages_record_their_start_and_wall_seconds(tmp_path, monkeypatch):
     from lenet_batch.cluster import train_tasks
+    from lenet_batch.config import Recipe
+    from lenet_batch.data.inputs import ImageSource
     from lenet_batch.pipeline import infer_work
+    from lenet_batch.pipeline.owner import RunOwner
+    from lenet_batch.pipeline.plan import Request, plan
+    from lenet_batch.pipeline.requests import InferRequest, TrainRequest
+    from lenet_batch.state.run_state import read_state
+    from lenet_batch.store.seed_records import EpochMetrics, SeedMetrics
+
+    metrics = SeedMetrics("r1", 0, Recipe(), (EpochMetrics(1, 0.5, 0.8, 0.8, 1.0),), "m" * 64)
 
     def slow_train(run, seeds, **_):
         time.sleep(1.0)
-        return [TrainResult(0, "trained", 0.8, 1.0, 1)]
+        return [TrainResult(0, "trained", 0.8, 1.0, 1, metrics=metrics)]
 
     # No cluster: the stages' own bookkeeping around it is what is timed.
     monkeypatch.setattr(stages, "_cluster_while_loading", lambda *a: contextlib.nullcontext(a[2]))
     monkeypatch.setattr(train_tasks, "train_seeds", slow_train)
     monkeypatch.setattr(infer_work, "score", lambda *a: [ScoreResult(0, "scored", 10, 0.8, 0.1)])
-    monkeypatch.setattr(infer_work, "seeds_to_score", lambda run, seeds: [0])
     settings = Settings(output=str(tmp_path), run_id="r1", seeds="0")
     run = settings.run_ref()
-    stages.train(run, stages.TrainRequest.of(settings), StubDataset())
-    stages.infer(run, stages.InferRequest.of(settings, [0]), StubDataset())
+    owner = RunOwner(read_state(run))
+    trained = plan(owner.state, Request(("train",), (0,), Recipe()))
+    stages.train(owner, trained, TrainRequest.of(settings), StubDataset())
+    scored = plan(owner.state, Request(("infer",), (0,), test_split="x"))
+    stages.infer(owner, scored, InferRequest.of(settings, [0]), ImageSource(digest="x"), StubDataset())
     record = storage.read_json(run.run_json)
     train, infer = record["stages"]["train"], record["stages"]["infer"]
     assert train["seconds"] >= 1.0 and 0 <= infer["seconds"] < train["seconds"]

@@ -107,9 +107,13 @@ def test_dry_run_lists_what_each_seed_would_do(tmp_path, small_data_dir):
     code, out, err, heavy = cli(*args)
     assert code == 0, err[-3000:]
     assert "nothing trained (--dry-run)" in out.splitlines()[0]
-    table = [line.strip().split(None, 3) for line in out.splitlines()[1:]]
-    assert table[0] == ["seed", "action", "from_epoch", "reason"]
-    assert [row[:3] for row in table[1:]] == [["0", "skip", "-"], ["1", "resume", "2"], ["2", "train", "1"]]
+    table = [line.strip().split(None, 4) for line in out.splitlines()[1:]]
+    assert table[0] == ["stage", "seed", "action", "from_epoch", "reason"]
+    assert [row[:4] for row in table[1:]] == [
+        ["train", "0", "skip", "-"],
+        ["train", "1", "resume", "2"],
+        ["train", "2", "train", "1"],
+    ]
     code, out, _, heavy_json = cli(*args, "--json")
     assert [(p["seed"], p["action"], p["from_epoch"]) for p in json.loads(out)] == [
         (0, "skip", None),

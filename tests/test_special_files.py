@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from lenet_batch import cli
+from lenet_batch.config import Recipe
 from lenet_batch.data.inputs import iter_batches
 from lenet_batch.errors import DataError, LenetError, StorageError
+from lenet_batch.records import DataInfo
 from lenet_batch.store import local_files, storage
 from lenet_batch.store.layout import RunRef
 from lenet_batch.training import checkpoints
@@ -154,7 +156,7 @@ def test_a_checkpoint_pointer_that_is_not_a_regular_file_means_start_over(tmp_pa
     folder.mkdir(parents=True)
     reason = make(member, folder / "latest.json")
     with deadline(10), caplog.at_level(logging.WARNING):
-        assert checkpoints.load_checkpoint(run, 0) is None
+        assert checkpoints.load_checkpoint(run, 0, Recipe(), DataInfo()) is None
     assert f"ignoring unreadable checkpoint ({folder}/latest.json: {reason})" in caplog.text
 
 

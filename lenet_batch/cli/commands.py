@@ -42,7 +42,9 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     """Train the seeds on Ray; print the per-seed table (--dry-run: the plan); exit 3 when a seed failed."""
     from lenet_batch.pipeline import single
 
-    done = single.train(settings, dry_run=args.dry_run)
+    show = lambda rows: output.print_rows([r.to_row() for r in rows], TrainResult.COLUMNS, args.json)  # noqa: E731
+    with _document_printed(show):
+        done = single.train(settings, dry_run=args.dry_run)
     if args.dry_run:
         if not args.json:
             print(
@@ -54,7 +56,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             )
         output.print_plan(done.plan, args.json)
         return EXIT_OK
-    output.print_rows([r.to_row() for r in done.rows or []], TrainResult.COLUMNS, args.json)
+    show(done.rows or [])
     return EXIT_OK
 
 
@@ -77,11 +79,13 @@ def cmd_infer(args: argparse.Namespace, settings: Settings) -> int:
     """Score the input with every trained seed's model; write Parquet partitions (skipping those done)."""
     from lenet_batch.pipeline import single
 
-    done = single.infer(settings, force=args.force, dry_run=args.dry_run)
+    show = lambda rows: output.print_rows([r.to_row() for r in rows], ScoreResult.COLUMNS, args.json)  # noqa: E731
+    with _document_printed(show):
+        done = single.infer(settings, force=args.force, dry_run=args.dry_run)
     if args.dry_run:
         output.print_plan(done.plan, args.json)
     else:
-        output.print_rows([r.to_row() for r in done.rows or []], ScoreResult.COLUMNS, args.json)
+        show(done.rows or [])
     return EXIT_OK
 
 

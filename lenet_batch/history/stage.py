@@ -45,18 +45,22 @@ def _parquet(table: pa.Table) -> bytes:
     return buf.getvalue()
 
 
-def _nights(layout: Layout, tonight: RunState | None) -> list[RunState]:
-    """Every night, newest first; tonight's as the nightly holds it in memory (never read back)."""
+def _nights(layout: Layout, tonight: RunState | None, others: listing.Nights | None) -> list[RunState]:
+    """Every night, newest first; tonight's as the nightly holds it in memory, and the others as it has
+    read them (no record is read twice)."""
     if tonight is None:
         return listing.read_nights(layout)
-    others = listing.read_nights(layout, skip=tonight.run_id)
-    return sorted([*others, tonight], key=listing.order_key, reverse=True)
+    nights = (others or listing.Nights(layout, skip=tonight.run_id)).all()
+    return sorted([*nights, tonight], key=listing.order_key, reverse=True)
 
 
-def build_history(layout: Layout, tonight: RunState | None = None) -> HistoryResult:
+def build_history(
+    layout: Layout, tonight: RunState | None = None, others: listing.Nights | None = None
+) -> HistoryResult:
     """Write history/{runs.parquet, *.png, history.html}, each atomically, the page last; what was written.
-    `tonight`: the night the nightly just ran, as its owner holds it (its records are not read again)."""
-    states = _nights(layout, tonight)  # newest first
+    `tonight`: the night the nightly just ran, as its owner holds it; `others`: the other nights as it read
+    them (neither is read again)."""
+    states = _nights(layout, tonight, others)  # newest first
     rows = night_rows(states)
     names, matrix = per_class_matrix(list(reversed(states)))
     pngs = figures.draw_trend_figures(list(reversed(rows)), names, matrix) if rows else {}

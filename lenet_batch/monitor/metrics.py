@@ -12,10 +12,12 @@ from collections.abc import Iterable, Iterator
 from prometheus_client import CollectorRegistry, generate_latest, write_to_textfile
 from prometheus_client.core import GaugeMetricFamily
 
+from lenet_batch.errors import StorageError
 from lenet_batch.monitor.health import STATES, Health
 from lenet_batch.provenance import parse_utc
 from lenet_batch.state.night import NightStatus
 from lenet_batch.state.outcome import OUTCOMES, STAGES
+from lenet_batch.store import storage
 
 log = logging.getLogger(__name__)
 
@@ -128,9 +130,10 @@ def render(health: Health) -> str:
 def write_metrics(path: str, health: Health) -> bool:
     """Write the textfile atomically; a failure is logged (monitoring never changes an exit code)."""
     try:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        write_to_textfile(path, registry(health))
-    except OSError as exc:
+        with storage.storage_errors(path):  # one line: a folder in its place, a read-only mount, a full disk
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            write_to_textfile(path, registry(health))
+    except StorageError as exc:
         log.error("metrics file %s not written: %s", path, exc)
         return False
     log.info("metrics: %s (%s)", path, health.state)

@@ -38,6 +38,7 @@ class NightWatch:
     max_age_seconds: float
     stale_lock_seconds: int
     owner: "RunOwner | None" = field(default=None)
+    nights: "listing.Nights | None" = field(default=None)  # the other nights as the nightly read them
 
     @classmethod
     def start(cls, settings: Settings) -> "NightWatch":
@@ -82,6 +83,7 @@ class NightWatch:
     def _health(self, night: NightStatus) -> health.Health:
         """What `check` would say now: from tonight's status when it is the newest night (no record read
         again), else read as `check` reads it."""
-        if listing.newest_run_id(self.layout) != night.run_id:
+        newest = self.nights.newest(self.owner.state) if self.nights and self.owner else None
+        if newest != night.run_id:
             return health.assess(self.layout, self.max_age_seconds, self.stale_lock_seconds)
         return health.health_of(self.layout, night, health.read_heartbeat(self.layout), self.max_age_seconds)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from lenet_batch.errors import LenetError
 from lenet_batch.pipeline.owner import RunOwner
+from lenet_batch.state.listing import Nights
 from lenet_batch.store.heartbeat import write_heartbeat
 from lenet_batch.store.run_record import StageClock
 from lenet_batch.summary.report import headline_line
@@ -20,23 +21,23 @@ HISTORY = (
 )
 
 
-def _build(owner: RunOwner, then: Callable[[], object] = lambda: None) -> "HistoryResult":
+def _build(owner: RunOwner, nights: Nights, then: Callable[[], object] = lambda: None) -> "HistoryResult":
     """The history with tonight's night, then `then` (the heartbeat), then the stage recorded."""
     from lenet_batch.history.stage import build_history
 
     clock = StageClock.start()
     with owner.stage(HISTORY):
-        history = build_history(owner.run.layout, tonight=owner.state)
+        history = build_history(owner.run.layout, tonight=owner.state, others=nights)
         then()
     owner.stage_done(HISTORY, clock.entry(None, "complete"))
     return history
 
 
-def after_failure(owner: RunOwner) -> "HistoryResult | None":
+def after_failure(owner: RunOwner, nights: Nights) -> "HistoryResult | None":
     """Rebuild the history after a failed night; its own failure is logged in one line, the night's exit
     code stands."""
     try:
-        return _build(owner)
+        return _build(owner, nights)
     except LenetError as exc:
         log.error(
             "the history under %s was not rebuilt after the failed night: %s",
@@ -50,7 +51,7 @@ def after_failure(owner: RunOwner) -> "HistoryResult | None":
     return None
 
 
-def after_success(owner: RunOwner) -> "HistoryResult":
+def after_success(owner: RunOwner, nights: Nights) -> "HistoryResult":
     """The history, then the heartbeat; a history that cannot be written says that the run itself completed
     (and no heartbeat is written: a good night whose history is missing is not a success)."""
     state = owner.state
@@ -60,7 +61,8 @@ def after_success(owner: RunOwner) -> "HistoryResult":
     verdict = cmp.outcome() if cmp else "n/a"
     done = f"run {state.run_id} completed (gate: {verdict}; report: {summary.report_html})"
     try:
-        return _build(owner, lambda: write_heartbeat(owner.run.layout, state.run_id, headline_line(summary)))
+        beat = lambda: write_heartbeat(owner.run.layout, state.run_id, headline_line(summary))  # noqa: E731
+        return _build(owner, nights, beat)
     except LenetError as exc:
         raise type(exc)(
             f"{done}, but the history was not written: {exc}; "

@@ -12,6 +12,7 @@ from lenet_batch.pipeline.plan import Plan, plan
 from lenet_batch.pipeline.requests import SummaryRequest, TrainRequest, night_plan_request
 from lenet_batch.pipeline.single import preflight
 from lenet_batch.records import DataInfo, digest_of_test_split
+from lenet_batch.state.listing import Nights
 from lenet_batch.state.run_state import RunState, read_state
 from lenet_batch.summary.baseline import Baseline, load_baseline
 
@@ -22,6 +23,7 @@ class NightPlan:
     also the dataset and the test split it scores (None before)."""
 
     state: RunState
+    nights: Nights  # the other nights, each record read at most once (baseline search, then history)
     base: Baseline
     plan: Plan
     training: TrainRequest
@@ -51,10 +53,11 @@ def plan_night(settings: Settings, force: bool, state: RunState | None = None) -
     preflight(settings)
     training, gating, data = TrainRequest.of(settings), SummaryRequest.of(settings), settings.data_request()
     state = state or read_state(settings.run_ref())
-    base = load_baseline(state, gating.baseline)
+    nights = Nights(state.run.layout, skip=state.run_id)
+    base = load_baseline(state, gating.baseline, nights)
     split = recorded_test_split(state, data)
     asked = night_plan_request(state, (training, gating), base, data=None, test_split=split, force=force)
-    return NightPlan(state, base, plan(state, asked), training, gating, data)
+    return NightPlan(state, nights, base, plan(state, asked), training, gating, data)
 
 
 def with_data(planned: NightPlan, dataset: FashionMNIST, force: bool) -> NightPlan:

@@ -89,7 +89,7 @@ def _nightly(settings: Settings, force: bool, watch: NightWatch) -> NightResult:
         planned = locked_plan(planned, force)
         if planned.plan.empty:
             return _nothing_to_do(planned)
-        watch.owner = RunOwner(planned.state)
+        watch.owner, watch.nights = RunOwner(planned.state), planned.nights
         night = _carry_out(planned, watch.owner, settings)
     return night
 
@@ -100,13 +100,13 @@ def _carry_out(planned: NightPlan, owner: RunOwner, settings: Settings) -> Night
     try:
         _stages(planned, owner, settings, done)
     except LenetError as exc:
-        history = history_step.after_failure(owner) if owner.wrote else None
+        history = history_step.after_failure(owner, planned.nights) if owner.wrote else None
         if not owner.wrote:
             run_log.nothing_written()
         if exc.exit_code in (EXIT_SEEDS_FAILED, EXIT_REGRESSION):  # the night ran: its document
             exc.document = done.result(owner, str(exc), history)
         raise
-    history = history_step.after_success(owner)
+    history = history_step.after_success(owner, planned.nights)
     return done.result(owner, "", history)
 
 

@@ -14,6 +14,8 @@ import numpy as np
 
 from lenet_batch.cluster.preflight import check_local_gpus
 from lenet_batch.config import DataRequest, GateRule, Settings
+from lenet_batch.data.fashion_mnist import FashionMNIST
+from lenet_batch.data.inputs import ImageSource
 from lenet_batch.errors import DataError, ModelFileError
 from lenet_batch.pipeline import run_data, stages
 from lenet_batch.pipeline.owner import RunOwner
@@ -100,15 +102,24 @@ def infer(settings: Settings, force: bool = False, dry_run: bool = False) -> Don
         lock.refuse_if_held(run.layout, "infer", run.run_id, settings.stale_lock_seconds)
     state = read_state(run, input_name=source.partition_name)
     require_run(state)
-    source, dataset = run_data.sealed_source(state, source, request.data, None)
-    planned = plan(state, Request(("infer",), request.seeds, test_split=source.digest, force=force))
     if dry_run:
-        return Done(planned)
+        return Done(_infer_plan(state, request, force)[0])
     owner = RunOwner(state)
-    with _hand(settings, "infer", run.run_id), _written_or_nothing(owner):
+    with _written_or_nothing(owner), _hand(settings, "infer", run.run_id):  # marked before any loading
+        planned, source, dataset = _infer_plan(state, request, force)
         results = stages.infer(owner, planned, request, source, dataset)
         stages.raise_if_failed(results, "infer")
     return Done(planned, results)
+
+
+def _infer_plan(
+    state: RunState, request: InferRequest, force: bool
+) -> tuple[Plan, ImageSource, FashionMNIST | None]:
+    """The infer plan, with the source sealed (its digest: an --input hashed, other test data refused) and
+    the test split if it had to be loaded to know its digest."""
+    source, dataset = run_data.sealed_source(state, request.source, request.data, None)
+    planned = plan(state, Request(("infer",), request.seeds, test_split=source.digest, force=force))
+    return planned, source, dataset
 
 
 def summary(settings: Settings, force: bool = False, dry_run: bool = False) -> Done:
@@ -117,8 +128,8 @@ def summary(settings: Settings, force: bool = False, dry_run: bool = False) -> D
     if dry_run:
         return Done(_summary_plan(read_state(run), request, data, force)[0])
     lock.refuse_if_held(run.layout, "summary", run.run_id, settings.stale_lock_seconds)  # exit 5 first
-    with _hand(settings, "summary", run.run_id):
-        summary = summarise(run, baseline=request.baseline, rule=request.rule, data=data, force=force)
+    hand = _hand(settings, "summary", run.run_id)
+    summary = summarise(run, baseline=request.baseline, rule=request.rule, data=data, force=force, hand=hand)
     return Done(Plan(run.run_id), summary=summary)
 
 
@@ -130,16 +141,18 @@ def summarise(
     data: DataRequest | None = None,
     images: dict | None = None,
     force: bool = False,
+    hand: contextlib.AbstractContextManager[None] | None = None,
 ) -> RunSummary:
     """Summarise a run as `lenet-batch summary` does, from a program: against `baseline` by `rule`, with
     the pictures drawn from `images` (the test split's arrays) or else the test split of `data` (None: no
-    pictures); raises RegressionDetected (exit 4) with the summary."""
+    pictures); raises RegressionDetected (exit 4) with the summary. `hand`: a hand command's mark, held
+    while it writes."""
     request = SummaryRequest(baseline, rule or GateRule())
     state = read_state(run)
     planned, base, loaded = _summary_plan(state, request, data, force, images)
     owner = RunOwner(state)
     pictures = (lambda: loaded or run_data.pictures(state, data)) if data is not None else (lambda: loaded)
-    with _written_or_nothing(owner):
+    with _written_or_nothing(owner), hand or contextlib.nullcontext():
         return stages.summarize(owner, planned, base, request.rule, pictures)
 
 

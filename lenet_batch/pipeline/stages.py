@@ -40,10 +40,12 @@ def load_dataset(data: DataRequest, options: StorageOptions | None = None) -> Fa
 
 
 def raise_if_failed(results: list[TrainResult] | list[ScoreResult], stage: str) -> None:
-    """Exit code 3 when some seeds failed (the others' outputs are kept)."""
+    """Exit code 3 when some seeds failed (the others' outputs are kept); the rows are its document."""
     failed = [r.seed for r in results if r.status == "failed"]
     if failed:
-        raise SeedsFailed(f"{stage}: {len(failed)} of {len(results)} seeds failed: {failed}")
+        raise SeedsFailed(
+            f"{stage}: {len(failed)} of {len(results)} seeds failed: {failed}", document=results
+        )
 
 
 def data_info(dataset: FashionMNIST, verify: bool) -> DataInfo:

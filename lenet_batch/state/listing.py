@@ -7,7 +7,9 @@ problem (state/damage.py). Empty folders under runs/ are not nights.
 """
 
 import logging
+from dataclasses import replace
 
+from lenet_batch.state.damage import checked_summary
 from lenet_batch.state.run_state import RunState, light_state
 from lenet_batch.store import record_reads, runs_index
 from lenet_batch.store.layout import Layout, RunRef
@@ -83,3 +85,48 @@ def newest_run_id(layout: Layout) -> str | None:
         return None
     states = read_nights(layout, summaries=False, warn=False)
     return states[0].run_id if states else None
+
+
+class Nights:
+    """The other nights of an output as one command sees them, each record read at most once: every
+    run.json when made, a summary.json when first asked for (the baseline search), the rest together
+    when every night is wanted (the history)."""
+
+    def __init__(self, layout: Layout, skip: str | None = None) -> None:
+        self.layout = layout
+        self._states = {s.run_id: s for s in read_nights(layout, summaries=False, warn=False, skip=skip)}
+        self._read: set[str] = set()  # nights whose summary.json was read (or found absent)
+
+    def without_summaries(self) -> list[RunState]:
+        """Every night, newest first, with only its run.json read."""
+        return sorted(self._states.values(), key=order_key, reverse=True)
+
+    def with_summary(self, run_id: str) -> RunState:
+        """One night with its summary.json (read now unless it was)."""
+        if run_id not in self._read:
+            self._fill([run_id])
+        return self._states[run_id]
+
+    def all(self) -> list[RunState]:
+        """Every night with its summary.json, newest first (those not read yet, many at once); each damaged
+        one said in one line."""
+        self._fill([i for i in self._states if i not in self._read])
+        nights = self.without_summaries()
+        for night in (n for n in nights if n.problems):
+            log.warning("run %s is damaged: %s", printable(night.run_id), "; ".join(night.problems))
+        return nights
+
+    def newest(self, tonight: RunState) -> str:
+        """The newest night's id, tonight's among them (nothing is read)."""
+        return max([*self._states.values(), tonight], key=order_key).run_id
+
+    def _fill(self, run_ids: list[str]) -> None:
+        states = [self._states[i] for i in run_ids]
+        reads = record_reads.read_small_many([s.run.summary_json for s in states], self.layout.options)
+        for state in states:
+            checked, problem = checked_summary(
+                state.run.summary_json, state.run_id, reads[state.run.summary_json]
+            )
+            problems = state.problems + ((printable(problem),) if problem else ())
+            self._states[state.run_id] = replace(state, summary=checked, problems=problems)
+            self._read.add(state.run_id)

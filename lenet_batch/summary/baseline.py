@@ -74,42 +74,46 @@ def _why_none(current: RunState, passed_over: dict[str, str]) -> str:
 
 
 def _candidate(night: RunState) -> tuple[RunSummary | None, str | None]:
-    """An earlier night's summary when the night is good, else None and why it is not a baseline."""
-    summary, problem = _read_summary(night.run)
-    if problem:  # one damaged night is passed over, as the listings do, not the end of tonight's gate
-        log.warning("run %s is not a baseline: %s", night.run_id, problem)
+    """An earlier night (its run.json good, its summary.json read) as a baseline: its summary when the
+    night is good, else None and why not."""
+    if night.problems:  # one damaged night is passed over, as the listings do, not the end of tonight's gate
+        log.warning("run %s is not a baseline: %s", night.run_id, night.problems[-1])
         return None, "summary.json damaged"
-    if summary is None:
+    if night.summary is None:
         return None, "summary.json missing"
-    outcome = night_outcome(night.with_summary(summary)).outcome
-    return (summary, None) if outcome == OK else (None, outcome)
+    outcome = night_outcome(night).outcome
+    return (night.summary, None) if outcome == OK else (None, outcome)
 
 
-def previous(current: RunState) -> Baseline:
-    """The previous good night on the same test data, its summary read once (or why there is none)."""
-    nights = listing.read_nights(current.run.layout, summaries=False, warn=False)
+def previous(current: RunState, nights: listing.Nights | None = None) -> Baseline:
+    """The previous good night on the same test data (or why there is none); `nights`: the other nights
+    as the command has read them (each summary.json is read once, when it is a candidate)."""
+    nights = nights or listing.Nights(current.run.layout, skip=current.run_id)
     key = listing.order_key(current)
     passed_over: dict[str, str] = {}
-    for night in (n for n in nights if n.run_id != current.run_id and listing.order_key(n) < key):
+    earlier = (
+        n for n in nights.without_summaries() if n.run_id != current.run_id and listing.order_key(n) < key
+    )
+    for night in earlier:
         summary, why = None, _why_not(night, current)
         if why is None:
-            summary, why = _candidate(night)
+            summary, why = _candidate(nights.with_summary(night.run_id))
         if summary is not None:
             return Baseline(night.run_id, summary, "the previous completed night on the same test data")
         passed_over[night.run_id] = why or "not a baseline"
     return Baseline(None, None, _why_none(current, passed_over))
 
 
-def load_baseline(current: RunState, baseline: str) -> Baseline:
+def load_baseline(current: RunState, baseline: str, nights: listing.Nights | None = None) -> Baseline:
     """The baseline: a run id, "previous" (the default) or "none"; a named one that is missing or damaged
-    is refused (exit 2)."""
+    is refused (exit 2). `nights`: the other nights as the command has read them."""
     run = current.run
     if baseline in NO_BASELINE:
         return Baseline(None, None, "--baseline none: no comparison asked for")
     if baseline == PREVIOUS:
-        found = previous(current)
+        found = previous(current, nights)
         said = f"baseline {found.run_id} ({found.reason})" if found.run_id else f"no baseline: {found.reason}"
-        log.info("run %s: %s", run.run_id, said)
+        log.debug("run %s: %s", run.run_id, said)  # the gate's line says it again, where it matters
         return found
     if baseline == run.run_id:
         raise ConfigError(f"--baseline {baseline}: the baseline must be another run than {run.run_id}")
@@ -122,5 +126,5 @@ def load_baseline(current: RunState, baseline: str) -> Baseline:
         )
     if summary is None:  # a baseline named by hand and damaged: say so rather than compare with nothing
         raise DataError(f"--baseline {baseline}: {problem}; summarise run {baseline} again or pick another")
-    log.info("run %s: baseline %s (--baseline %s)", run.run_id, baseline, baseline)
+    log.debug("run %s: baseline %s (--baseline %s)", run.run_id, baseline, baseline)
     return Baseline(baseline, summary, f"--baseline {baseline}")
