@@ -190,13 +190,11 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     """The output's health for monitors: one line (or JSON), the state's exit code, optional metrics."""
-    from lenet_batch.monitor import health, metrics
+    from lenet_batch.monitor.check import check
     from lenet_batch.units import parse_duration
 
     max_age = parse_duration(settings.max_age, "--max-age")
-    found = health.assess(settings.layout(), max_age, settings.stale_lock_seconds)
-    if settings.metrics_file:
-        metrics.write_metrics(settings.metrics_file, found)
+    found = check(settings.layout(), max_age, settings.stale_lock_seconds, settings.metrics_file)
     if args.json:
         output.print_json(found.to_json())
     else:

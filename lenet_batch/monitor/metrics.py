@@ -5,19 +5,22 @@ values escaped by its exposition writer).
 Every series carries the output; those about one night carry its run_id too (one new series per night).
 """
 
+import datetime as dt
 import logging
 import os
 from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest, write_to_textfile
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.parser import text_string_to_metric_families
 
-from lenet_batch.errors import StorageError
+from lenet_batch.errors import LenetError
 from lenet_batch.monitor.health import STATES, Health
 from lenet_batch.provenance import parse_utc
 from lenet_batch.state.night import NightStatus
-from lenet_batch.state.outcome import OUTCOMES, STAGES
+from lenet_batch.state.outcome import OUTCOMES, STAGES, AttemptEnd
 from lenet_batch.store import storage
+from lenet_batch.store.record_reads import RECORD_LIMIT
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,15 @@ FAMILIES = {
     "night differ from its baseline's (0: nothing recorded changed)",
     "change_info": "1 for each recorded key of the newest night that differs from its baseline's, with "
     "its values in the labels baseline and current",
+    "last_attempt_timestamp_seconds": "when the last nightly attempt ended, however it ended (Unix time)",
+    "last_attempt_exit_code": "the exit code of the last nightly attempt (0 ok, 2 refused, 3 seeds failed, "
+    "4 regressed, 5 locked, 8 inconclusive, 9 Ray unavailable, 1 a bug, 130/143 stopped)",
+    "last_attempt_outcome": "1 for how the last nightly attempt ended (the outcome of its night, or refused, "
+    "locked, interrupted), 0 for the others",
+    "check_success": "1 when the last `lenet-batch check` read and judged the output, 0 when it could not",
+    "check_timestamp_seconds": "when `lenet-batch check` last wrote this file (Unix time)",
 }
+CARRIED = ("last_attempt_", "check_")  # families another writer of the file owns: kept as they were
 
 Sample = tuple[str, dict[str, str], float]  # (family, labels, value)
 
@@ -77,8 +88,30 @@ def _night_samples(night: NightStatus, output: str) -> Iterable[Sample]:
             )
 
 
-def samples(health: Health) -> list[Sample]:
-    """Every sample the health gives, family by family."""
+def attempt_samples(end: AttemptEnd, output: str) -> list[Sample]:
+    """The last nightly attempt: when it ended, its exit code and its outcome."""
+    run = {"output": output, "run_id": end.run_id}
+    when = parse_utc(end.finished_at)
+    return [
+        ("last_attempt_timestamp_seconds", {"output": output}, when.timestamp() if when else 0.0),
+        ("last_attempt_exit_code", run, float(end.exit_code)),
+        *(("last_attempt_outcome", {**run, "outcome": o}, float(end.outcome == o)) for o in OUTCOMES),
+    ]
+
+
+def check_samples(success: bool, output: str) -> list[Sample]:
+    """The check itself: whether it read and judged the output, and when."""
+    now = dt.datetime.now(dt.UTC).timestamp()
+    return [
+        ("check_success", {"output": output}, float(success)),
+        ("check_timestamp_seconds", {"output": output}, now),
+    ]
+
+
+def samples(health: Health | None) -> list[Sample]:
+    """Every sample the health gives, family by family (none when the output could not be judged)."""
+    if health is None:
+        return []
     out: list[Sample] = [
         ("health", {"output": health.output, "state": s}, float(health.state == s)) for s in STATES
     ]
@@ -90,10 +123,10 @@ def samples(health: Health) -> list[Sample]:
     return out
 
 
-def families(health: Health) -> Iterator[GaugeMetricFamily]:
+def families(found: list[Sample]) -> Iterator[GaugeMetricFamily]:
     """The gauges with samples, in FAMILIES' order, each with its help text."""
     by_family: dict[str, list[tuple[dict[str, str], float]]] = {}
-    for name, labels, value in samples(health):
+    for name, labels, value in found:
         by_family.setdefault(name, []).append((labels, value))
     for name, help_text in FAMILIES.items():
         if name not in by_family:
@@ -105,36 +138,52 @@ def families(health: Health) -> Iterator[GaugeMetricFamily]:
         yield family
 
 
-class _HealthCollector:
-    """A custom collector of one Health value (prometheus_client asks it for its families)."""
+class _Collector:
+    """A custom collector of fixed samples (prometheus_client asks it for its families)."""
 
-    def __init__(self, health: Health) -> None:
-        self.health = health
+    def __init__(self, found: list[Sample]) -> None:
+        self.found = found
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        return families(self.health)
+        return families(self.found)
 
 
-def registry(health: Health) -> CollectorRegistry:
-    """A registry of its own holding the health's gauges (never the process-wide default registry)."""
-    found = CollectorRegistry()
-    found.register(_HealthCollector(health))
-    return found
+def registry(found: list[Sample]) -> CollectorRegistry:
+    """A registry of its own holding the samples' gauges (never the process-wide default registry)."""
+    held = CollectorRegistry()
+    held.register(_Collector(found))
+    return held
 
 
-def render(health: Health) -> str:
+def render(health: Health | None, *more: Sample) -> str:
     """The text exposition (format 0.0.4): HELP and TYPE once per family, then its samples."""
-    return generate_latest(registry(health)).decode()
+    return generate_latest(registry([*samples(health), *more])).decode()
 
 
-def write_metrics(path: str, health: Health) -> bool:
-    """Write the textfile atomically; a failure is logged (monitoring never changes an exit code)."""
+def _carried(path: str, output: str, mine: list[Sample]) -> list[Sample]:
+    """The samples of the families another writer owns (the nightly's attempt, check's own), of this
+    output, from the file as it is: one writer of the file never drops the other's."""
+    owned = {name for name, _, _ in mine}
     try:
-        with storage.storage_errors(path):  # one line: a folder in its place, a read-only mount, a full disk
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-            write_to_textfile(path, registry(health))
-    except StorageError as exc:
-        log.error("metrics file %s not written: %s", path, exc)
-        return False
-    log.info("metrics: %s (%s)", path, health.state)
-    return True
+        text = storage.read_bytes(path, limit=RECORD_LIMIT).decode()
+        parsed = list(text_string_to_metric_families(text))
+    except (LenetError, ValueError, UnicodeDecodeError):
+        return []  # none yet, or not ours to read
+    return [
+        (f.name.removeprefix(PREFIX), dict(s.labels), s.value)
+        for f in parsed
+        if f.name.removeprefix(PREFIX).startswith(CARRIED) and f.name.removeprefix(PREFIX) not in owned
+        for s in f.samples
+        if s.labels.get("output") == output
+    ]
+
+
+def write_metrics(path: str, output: str, health: Health | None, *more: Sample) -> None:
+    """Write the textfile atomically: the output's health (None: not known) and `more` samples, with the
+    other writer's families kept; StorageError (one line) when it cannot be written."""
+    found = [*samples(health), *more]
+    found += _carried(path, output, found)
+    with storage.storage_errors(path):  # one line: a folder in its place, a read-only mount, a full disk
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        write_to_textfile(path, registry(found))
+    log.info("metrics: %s (%s)", path, health.state if health else "not judged")

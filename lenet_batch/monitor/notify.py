@@ -28,27 +28,26 @@ from lenet_batch import __version__
 from lenet_batch.json_records import JsonRecord
 from lenet_batch.redaction import redact_text, redact_webhook
 from lenet_batch.state.night import NightStatus, changed_line
+from lenet_batch.state.outcome import AttemptEnd
 
 log = logging.getLogger(__name__)
 
-PROBLEMS = ("failed", "seeds_failed", "regressed")
 RETRY_PAUSE = 0.5  # seconds between the two attempts (when the timeout leaves room)
 ABORT_WAIT = 2.0  # seconds for the POST's thread to end once its socket is closed (a connect in progress)
 NO_ANSWER = "no answer"  # an attempt that timed out
 URL_SAFE = "/%:@!$&'()*+,;=-._~"  # what a URL's path keeps as it is (RFC 3986's reserved and unreserved)
-WORDS = {"ok": "OK", "failed": "FAILED", "seeds_failed": "SEEDS FAILED", "regressed": "REGRESSED"}
 
 
 @dataclass(frozen=True)
 class Notice(JsonRecord):
-    """What the webhook receives about one night."""
+    """What the webhook receives about one end of a night."""
 
     run_id: str
-    state: str  # ok, failed, seeds_failed or regressed
+    state: str  # how the attempt ended (state/outcome.py): ok, regressed, failed, refused, interrupted, …
     exit_code: int
     output: str
     headline: str
-    stage: str | None = None  # where it failed
+    stage: str | None = None  # where it failed or stopped
     reason: str = ""
     changes: str | None = None  # since the baseline: "lr 0.1 → 0.01" or "nothing recorded changed"
     report: str | None = None
@@ -56,39 +55,38 @@ class Notice(JsonRecord):
     text: str = ""  # one message for people (Slack's and Teams' incoming webhooks show it)
 
 
-def notice_of(night: NightStatus, output: str, history: str | None, error: str, exit_code: int) -> Notice:
-    """The night as the webhook tells it; `error` (with its exit code) is what ended the night, if any."""
-    state = night.outcome if night.outcome in WORDS else "failed"
-    reason = night.reason
-    if error and state == "ok":  # the run completed but the night did not (e.g. its history)
-        state, reason = "failed", error
-    headline = night.headline or reason or error or "no summary"
-    where = f" in {night.stage}" if state == "failed" and night.stage else ""
+def notice_of(night: NightStatus | None, end: AttemptEnd, output: str, history: str | None) -> Notice:
+    """How the attempt ended as the webhook tells it, with the night's numbers when there is a night."""
+    reason = end.reason or (night.reason if night else "")
+    headline = (night.headline if night else None) or reason or "no summary"
+    stage = night.stage if night is not None and end.outcome != "ok" else None
+    where = f" in {stage}" if stage else ""
+    word = end.outcome.upper().replace("_", " ")
     lines = [
-        f"lenet-batch night {night.run_id}: {WORDS[state]}{where} (exit {exit_code})",
+        f"lenet-batch night {end.run_id}: {word}{where} (exit {end.exit_code})",
         headline,
         reason if reason != headline else "",
-        changed_line(night) or "",
-        f"report: {night.report}" if night.report else "",
+        (changed_line(night) if night else None) or "",
+        f"report: {night.report}" if night and night.report else "",
     ]
     return Notice(
-        run_id=night.run_id,
-        state=state,
-        exit_code=exit_code,
+        run_id=end.run_id,
+        state=end.outcome,
+        exit_code=end.exit_code,
         output=output,
         headline=headline,
-        stage=night.stage if state != "ok" else None,
+        stage=stage,
         reason=reason,
-        changes=night.changes,
-        report=night.report,
+        changes=night.changes if night else None,
+        report=night.report if night else None,
         history=history,
         text=redact_text("\n".join(x for x in lines if x)),
     )
 
 
 def wanted(notice: Notice, on: str) -> bool:
-    """Whether --notify-on asks for this night: problems (failures, failed seeds, regressions) or always."""
-    return on == "always" or notice.state in PROBLEMS
+    """Whether --notify-on asks for this end: problems (every non-zero exit) or always."""
+    return on == "always" or notice.exit_code != 0
 
 
 def _ascii_url(parts: urllib.parse.SplitResult) -> str:

@@ -59,9 +59,7 @@ def nightly(settings: Settings, force: bool = False) -> NightResult:
     file and the webhook). `force` scores and summarises again what is already done."""
     settings = _evaluation_only(settings)
     with NightWatch.start(settings) as watch:
-        night = _nightly(settings, force, watch)
-        watch.night_ended(watch.owner)
-        return night
+        return _nightly(settings, force, watch)
 
 
 def dry_run(settings: Settings, force: bool = False) -> Plan:
@@ -79,19 +77,22 @@ def _nightly(settings: Settings, force: bool, watch: NightWatch) -> NightResult:
     if not force:  # a nightly of this run under way: refused before anything is read (exit 5)
         lock.refuse_if_held(run.layout, "nightly", run.run_id, settings.stale_lock_seconds)
     planned = plan_night(settings, force)
+    watch.state, watch.nights = planned.state, planned.nights
     if planned.plan.empty:
+        watch.nothing_to_do = True
         return _nothing_to_do(planned)
     with lock.run_lock(run, settings.stale_lock_seconds):
         hand_writers.refuse_if_hand_writers(run.layout, run.run_id, settings.stale_lock_seconds)
         if stamp(run) != planned.state.stamp:  # another command wrote the run since it was read
             log.info("run %s changed since it was read: reading it again", run.run_id)
             planned = plan_night(settings, force, read_state(run))
-        planned = locked_plan(planned, force)
+        owner = watch.owner = RunOwner(planned.state)
+        with owner.stage("train"):  # the data loads (a crash or a stop here reads as the night's)
+            planned = locked_plan(planned, force)
         if planned.plan.empty:
+            watch.nothing_to_do = True
             return _nothing_to_do(planned)
-        watch.owner, watch.nights = RunOwner(planned.state), planned.nights
-        night = _carry_out(planned, watch.owner, settings)
-    return night
+        return _carry_out(planned, owner, settings)
 
 
 def _carry_out(planned: NightPlan, owner: RunOwner, settings: Settings) -> NightResult:

@@ -12,7 +12,8 @@ from dataclasses import replace
 from typing import Any
 
 from lenet_batch.config import Recipe
-from lenet_batch.errors import LenetError
+from lenet_batch.errors import EXIT_LOCKED, EXIT_USAGE, LenetError
+from lenet_batch.provenance import now_utc
 from lenet_batch.records import DataInfo
 from lenet_batch.state.run_state import RunState
 from lenet_batch.store import run_record
@@ -70,21 +71,32 @@ class RunOwner:
 
     @contextlib.contextmanager
     def stage(self, stage: str) -> Iterator[None]:
-        """Record the stage as 'interrupted' in run.json when the command is stopped inside the block.
+        """Record in run.json how the stage ended when it did not end well: 'interrupted' when the command
+        is stopped inside the block, 'failed' with the reason when it breaks (a bug, a Ray that would not
+        start), even before the run was recorded, so that the night reads as what happened to it. A
+        refusal that wrote nothing (exit 2 or 5) records nothing.
 
         The CLI turns SIGTERM into KeyboardInterrupt (what Ray's blocking calls let through), as Ctrl-C is.
         """
         try:
             yield
-        except KeyboardInterrupt:
-            if self.state.record is not None:  # not recorded yet: nothing to mark
-                try:
-                    self.stage_done(stage, StageEntry(status="interrupted"))
-                except LenetError as exc:  # the stop must not wait on, or fail for, the record
-                    log.warning(
-                        "could not mark stage %s interrupted in %s: %s", stage, self.run.run_json, exc
-                    )
+        except KeyboardInterrupt as exc:
+            self._ended(stage, "interrupted", "stopped by SIGTERM" if str(exc) == "SIGTERM" else "stopped")
             raise
+        except Exception as exc:
+            refused = isinstance(exc, LenetError) and exc.exit_code in (EXIT_USAGE, EXIT_LOCKED)
+            if self.wrote or not refused:
+                self._ended(stage, "failed", " ".join(str(exc).split())[:300] or type(exc).__name__)
+            raise
+
+    def _ended(self, stage: str, status: str, reason: str) -> None:
+        """The stage's end in run.json (a new record when there is none); a failure to write is logged."""
+        if self.state.record is None:
+            self.state = self.state.with_record(RunRecord(self.run.run_id, created_at=now_utc()))
+        try:
+            self.stage_done(stage, StageEntry(status=status, finished_at=now_utc(), reason=reason))
+        except LenetError as exc:  # the stop must not wait on, or fail for, the record
+            log.warning("could not mark stage %s %s in %s: %s", stage, status, self.run.run_json, exc)
 
     def _write(self, record: RunRecord) -> None:
         run_record.write_record(self.run, record)

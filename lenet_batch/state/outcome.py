@@ -87,13 +87,14 @@ def _stage_outcome(state: RunState, stage: str) -> NightOutcome | None:
         return NightOutcome(
             SEEDS_FAILED, stage, f"{len(failed)} of {len(rows)} seeds failed in {stage}: {failed}"
         )
+    entry = state.record.stages.get(stage) if state.record else None
+    why = entry.reason if entry is not None else None
     if status == "failed":
-        every = f": every seed ({len(rows)}) failed" if failed else ""
+        every = f": every seed ({len(rows)}) failed" if failed else f": {why}" if why else ""
         return NightOutcome(FAILED, stage, f"{stage} failed{every}")
     if status == "interrupted":
-        return NightOutcome(
-            INTERRUPTED, stage, f"{stage} was interrupted (SIGTERM or Ctrl-C); the next nightly resumes it"
-        )
+        said = f" ({why})" if why else " (SIGTERM or Ctrl-C)"
+        return NightOutcome(INTERRUPTED, stage, f"{stage} was interrupted{said}; the next nightly resumes it")
     shown = f"status {status!r}" if status else "no status recorded"
     return NightOutcome(FAILED, stage, f"{stage} did not finish ({shown}) and no nightly holds the lock")
 
@@ -117,3 +118,15 @@ def night_outcome(state: RunState, running: bool = False) -> NightOutcome:
     if verdict in GATE_OUTCOMES:
         return NightOutcome(GATE_OUTCOMES[verdict], "summary", f"the gate found the night {verdict}")
     return NightOutcome(OK)
+
+
+@dataclass(frozen=True)
+class AttemptEnd(JsonRecord):
+    """How one attempt at a night ended: its outcome (OUTCOMES: refused and locked included), its exit
+    code, one line why (empty for ok) and when."""
+
+    run_id: str
+    outcome: str
+    exit_code: int
+    reason: str = ""
+    finished_at: str = ""

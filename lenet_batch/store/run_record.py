@@ -45,6 +45,7 @@ class StageEntry(JsonRecord):
     finished_at: str | None = None
     seeds: tuple[SeedEntry, ...] | None = None
     input: str | None = None  # infer: what was scored
+    reason: str | None = None  # a stage that failed or was stopped: why, in one line
     mean_accuracy: float | None = None  # summary: the verdict in brief
     ensemble_accuracy: float | None = None
     baseline_run_id: str | None = None
