@@ -6,7 +6,7 @@ from lenet_batch import config
 
 
 def add_gate_flags(p: argparse.ArgumentParser) -> None:
-    """--baseline, the rule and its thresholds, the evidence a pass needs, the floor and the exit policy."""
+    """--baseline and the rule with its thresholds; then what a pass needs, the floor, the exit policy."""
     p.add_argument(
         "--baseline",
         default=None,
@@ -31,6 +31,11 @@ def add_gate_flags(p: argparse.ArgumentParser) -> None:
         help="the drop a pass must rule out (welch) or not exceed (threshold, and < 2 seeds on a side) "
         "(default 0.01)",
     )
+    _evidence_flags(p)
+
+
+def _evidence_flags(p: argparse.ArgumentParser) -> None:
+    """What a pass needs, the floor, the exit policy and the reference night's window."""
     p.add_argument(
         "--confidence",
         type=float,

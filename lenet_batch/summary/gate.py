@@ -82,6 +82,18 @@ def _verdict(reasons: list[str], night: str | None, ref: ReferenceCheck | None, 
     return NOT_APPLICABLE if same_data else NOT_COMPARABLE
 
 
+def _night_to_night(
+    ours: list[float], theirs: list[float], mean: Delta, rule: GateRule, comparable_night: bool
+) -> tuple[Judgement | None, Evidence, str | None]:
+    """The rule's judgement of the drop, the evidence of the noise, and the verdict night to night (None,
+    Evidence() and None when nothing was compared: no baseline, no mean, or other test data)."""
+    if not comparable_night or mean.delta is None:
+        return None, Evidence(), None
+    judgement = judge(ours, theirs, -mean.delta, rule)
+    proof = evidence(ours, theirs, -mean.delta, rule, judgement.applied)
+    return judgement, proof, verdict_of(judgement, proof, rule)
+
+
 def compare(
     current: RunSummary,
     baseline: RunSummary | None,
@@ -96,10 +108,7 @@ def compare(
     ens = _delta(current.ensemble.accuracy, baseline.ensemble.accuracy if baseline else None)
     ours, theirs = current.seed_accuracies(), baseline.seed_accuracies() if baseline else []
     digests, same_data = comparable(current, baseline) if baseline else (None, True)
-    judged = baseline is not None and mean.delta is not None and same_data
-    judgement = judge(ours, theirs, -mean.delta, rule) if judged else None
-    proof = evidence(ours, theirs, -mean.delta, rule, judgement.applied) if judgement else Evidence()
-    night = verdict_of(judgement, proof, rule) if judgement else None
+    judgement, proof, night = _night_to_night(ours, theirs, mean, rule, baseline is not None and same_data)
     ref = against_reference(current, reference, rule) if reference is not None else None
     reasons = _reasons(current, rule, judgement, ref)
     comparison = Comparison(
