@@ -18,7 +18,7 @@ from lenet_batch.config import GateRule
 from lenet_batch.errors import ConfigError
 from lenet_batch.summary import gate, power
 from lenet_batch.summary.power import Noise
-from lenet_batch.summary.types import RunSummary
+from lenet_batch.summary.types import Comparison, RunSummary
 from tests.test_gate import summary_of
 
 DATA = Path(__file__).parent / "data"
@@ -174,6 +174,7 @@ def test_drift_since_the_reference_regresses_a_night_the_night_to_night_gate_pas
     assert cmp.reasons == (cmp.reference.sentence,) and cmp.reference.run_id == "ref"
     assert cmp.reference.sentence.startswith("drift since ref: mean 0.8850 → 0.8750 (-0.0100), Welch")
     assert "drift since ref" in cmp.line() and cmp.reference.mean_accuracy.baseline == pytest.approx(0.885)
+    assert Comparison.from_json(json.loads(json.dumps(cmp.to_json(), allow_nan=False))) == cmp
 
 
 def test_a_reference_on_other_test_data_is_not_compared():
