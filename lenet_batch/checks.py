@@ -12,6 +12,8 @@ from lenet_batch.units import parse_duration  # noqa: F401 - its old home; monit
 
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 INT_MAX = 2**31 - 1  # counts handed to C code (MXNet, Arrow, Ray) stay within a C int
+GATE_RULES = ("welch", "threshold")  # the regression gate: seed-noise test, or a fixed drop
+FAIL_ON = ("inconclusive", "regressed")  # --fail-on: the mildest gate verdict that exits non-zero
 
 
 def check_run_id(run_id: str, flag: str = "--run-id") -> str:
@@ -34,6 +36,7 @@ NUMBER_RANGES = (
     ("max_retries", "--max-retries", 0, 1000, False),
     ("infer_batch_size", "--infer-batch-size", 1, INT_MAX, False),
     ("max_drop", "--max-drop", 0.0, 1.0, False),
+    ("reference_window", "--reference-window", 1, 3660, False),  # nights: ten years at most
     ("stale_lock_seconds", "stale_lock_seconds", 1, INT_MAX, False),
     ("storage_timeout", "storage_timeout", 0.0, 3600.0, True),
     ("storage_retries", "storage_retries", 0, 100, False),
@@ -55,6 +58,24 @@ def check_number(flag: str, value: float, low: float, high: float, low_excluded:
         raise ConfigError(f"{flag} must be {bound}, got {_shown(value)}")
     if value > high:
         raise ConfigError(f"{flag} must be at most {_shown(high)}, got {_shown(value)}")
+
+
+def check_gate(s: Any) -> None:
+    """The gate's settings (config.Settings): rule, alpha, min effect, confidence, floor, --fail-on."""
+    if s.gate not in GATE_RULES:
+        raise ConfigError(f"--gate {s.gate!r}: use one of {', '.join(GATE_RULES)}")
+    check_number("--alpha", s.alpha, 0.0, 1.0, low_excluded=True)
+    if s.alpha >= 1:
+        raise ConfigError(f"--alpha must be below 1, got {s.alpha:g}")
+    check_number("--min-effect", s.min_effect, 0.0, 1.0)
+    # Below 0.5 the drop's "upper bound" would lie below the measured drop: no evidence at all.
+    check_number("--confidence", s.confidence, 0.5, 1.0)
+    if s.confidence >= 1:
+        raise ConfigError(f"--confidence must be below 1, got {s.confidence:g}")
+    if s.min_accuracy is not None:
+        check_number("--min-accuracy", s.min_accuracy, 0.0, 1.0)
+    if s.fail_on not in FAIL_ON:
+        raise ConfigError(f"--fail-on {s.fail_on!r}: use one of {', '.join(FAIL_ON)}")
 
 
 # host:port of a GCS (or ray://host:port of a Ray Client server): a DNS name, IPv4 or [IPv6], and a port.

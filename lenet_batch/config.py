@@ -13,9 +13,12 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from lenet_batch.checks import (
+    FAIL_ON,
+    GATE_RULES,
     INT_MAX,
     NUMBER_RANGES,
     check_address,
+    check_gate,
     check_number,
     check_run_id,
     check_storage_options,
@@ -31,7 +34,6 @@ from lenet_batch.store.layout import Layout, RunRef
 from lenet_batch.units import parse_duration
 
 DEFAULT_SEEDS = "0-3"
-GATE_RULES = ("welch", "threshold")  # the regression gate: seed-noise test, or a fixed drop
 # NumPy's legacy seeding (np.random.seed) takes 0 .. 2**32-1; MXNet's seed is a C int that wraps, so every
 # seed in that range still seeds it differently.
 SEED_MAX = 2**32 - 1
@@ -76,12 +78,15 @@ class DataRequest:
 
 @dataclass(frozen=True)
 class GateRule:
-    """How the regression gate decides (flags --gate, --alpha, --min-effect, --max-drop)."""
+    """How the regression gate decides (--gate, --alpha, --min-effect, --max-drop, --confidence,
+    --min-accuracy)."""
 
     rule: str = GATE_RULES[0]
     alpha: float = 0.01
     min_effect: float = 0.002
     max_drop: float = 0.01
+    confidence: float = 0.9  # passed: the drop's one-sided upper bound at this level is below max_drop
+    min_accuracy: float | None = None  # a floor under tonight's mean accuracy; None: no floor
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,10 @@ class Settings:
     alpha: float = GateRule.alpha  # welch: significance level of the one-sided test
     min_effect: float = GateRule.min_effect  # welch: smallest drop of mean accuracy that counts
     max_drop: float = GateRule.max_drop  # threshold (and the fallback with < 2 seeds a side): allowed drop
+    confidence: float = GateRule.confidence  # welch: level of the drop's upper bound that a pass needs
+    min_accuracy: float | None = GateRule.min_accuracy  # fail any night whose mean is below; None: off
+    fail_on: str = FAIL_ON[0]  # inconclusive: exit 8 on an inconclusive night (and 4 on a regressed one)
+    reference_window: int = 7  # nights back to look for the reference night (slow drift)
     stale_lock_seconds: int = 6 * 3600
     query_timeout: float = 300.0  # `query --timeout`: seconds before a query is stopped (exit 2)
     train_limit: int | None = None  # a class-balanced subset of the train split (smoke runs; data/limits.py)
@@ -148,7 +157,9 @@ class Settings:
 
     def gate_rule(self) -> GateRule:
         """How the summary's regression gate decides."""
-        return GateRule(self.gate, self.alpha, self.min_effect, self.max_drop)
+        return GateRule(
+            self.gate, self.alpha, self.min_effect, self.max_drop, self.confidence, self.min_accuracy
+        )
 
     def seed_list(self) -> list[int]:
         """The seeds as a sorted list of ints (DEFAULT_SEEDS when none were given)."""
@@ -236,12 +247,7 @@ def validate(s: Settings) -> None:
     for flag, value in (("--run-id", s.run_id), ("--input-name", s.input_name)):
         if value:
             check_run_id(value, flag)
-    if s.gate not in GATE_RULES:
-        raise ConfigError(f"--gate {s.gate!r}: use one of {', '.join(GATE_RULES)}")
-    check_number("--alpha", s.alpha, 0.0, 1.0, low_excluded=True)
-    if s.alpha >= 1:
-        raise ConfigError(f"--alpha must be below 1, got {s.alpha:g}")
-    check_number("--min-effect", s.min_effect, 0.0, 1.0)
+    check_gate(s)
     if s.baseline and s.baseline != BASELINE_PREVIOUS:
         check_run_id(s.baseline, "--baseline")  # a run of this output, never a path: no escape from it
     if not s.output:

@@ -22,9 +22,13 @@ def summary_of(output: Path, run_id: str) -> dict:
 
 @pytest.fixture(scope="module")
 def nights(ray_cluster, small_data_dir, tmp_path_factory):
-    """Nightlies "first" (seeds 0-2), "second" (3-5), "third" (6-8, --lr 0.01), then `summary` of second."""
+    """Nightlies "first" (seeds 0-2), "second" (3-5), "third" (6-8, --lr 0.01), then `summary` of second.
+
+    3 seeds of 1 epoch differ by several points: a pass must rule out a drop of --max-drop, so these smoke
+    nights allow 0.1 (at the default 0.01 the second night is inconclusive: tests/test_gate_nights.py).
+    """
     output = tmp_path_factory.mktemp("nights")
-    data = ("--output", str(output), "--data", small_data_dir, "--no-verify")
+    data = ("--output", str(output), "--data", small_data_dir, "--no-verify", "--max-drop", "0.1")
 
     def nightly(run_id: str, seeds: str, *extra: str):
         return helpers.run_cli(

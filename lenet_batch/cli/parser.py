@@ -4,6 +4,7 @@ import argparse
 import sys
 
 from lenet_batch import __version__, config, errors
+from lenet_batch.cli.gate_flags import add_gate_flags
 from lenet_batch.redaction import redact_text
 
 
@@ -55,33 +56,6 @@ def _recipe_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=None, help="SGD learning rate (default 0.1)")
     p.add_argument(
         "--max-retries", type=int, default=None, help="retries of a seed whose worker died (default 3)"
-    )
-
-
-def _gate_flags(p: argparse.ArgumentParser) -> None:
-    """The regression gate's flags (summary and nightly: the same defaults, hence the same verdict)."""
-    p.add_argument(
-        "--baseline",
-        default=None,
-        help="run id to compare with, 'previous' (default: the last run started before this one whose "
-        "summary completed without regressing) or 'none'",
-    )
-    p.add_argument(
-        "--gate",
-        choices=config.GATE_RULES,
-        default=None,
-        help="welch (default): one-sided Welch t-test on per-seed accuracies, regressed when p < --alpha "
-        "and the mean fell by >= --min-effect; threshold: the mean fell by > --max-drop",
-    )
-    p.add_argument("--alpha", type=float, default=None, help="welch: significance level (default 0.01)")
-    p.add_argument(
-        "--min-effect", type=float, default=None, help="welch: smallest drop that counts (default 0.002)"
-    )
-    p.add_argument(
-        "--max-drop",
-        type=float,
-        default=None,
-        help="threshold rule, and welch with < 2 seeds on a side: allowed drop of the mean (default 0.01)",
     )
 
 
@@ -266,7 +240,7 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("summary", parents=[parent], help="accuracy across seeds: tables, plots, report, gate")
     _common(p, "output", "run_id", "data", "verify_data")
-    _gate_flags(p)
+    add_gate_flags(p)
     p.add_argument("--json", action="store_true", help="print summary.json to stdout (on exit 4 too)")
     _force_flag(p, "summarise again even when nothing is new since the run's summary")
     _dry_run_flag(p, "summarise")
@@ -275,7 +249,7 @@ def build_parser() -> Parser:
     _common(p, "output", "run_id", "seeds", "data", "verify_data", *CLUSTER_FLAGS)
     _recipe_flags(p)
     _limit_flags(p)
-    _gate_flags(p)
+    add_gate_flags(p)
     p.add_argument("--json", action="store_true", help="print the night as JSON (on exits 3 and 4 too)")
     _force_flag(p, "score and summarise again what is done (trained seeds are never trained again)")
     _dry_run_flag(p, "train, resume, score, summarise, build")

@@ -21,7 +21,7 @@ TONES = {
     "failed": "bad",
     "seeds_failed": "bad",
     "inconclusive": "warn",
-    "drift": "warn",
+    "drift": "bad",  # a regression since the reference night
     "damaged": "warn",
     "interrupted": "warn",
     "running": "info",

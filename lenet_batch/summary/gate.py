@@ -1,86 +1,52 @@
-"""The regression gate: tonight's run against its baseline run, judged against the seed noise it measured.
+"""The regression gate: tonight's run against its baseline run (and its reference night), judged against the
+seed noise it measured, with three verdicts.
 
-Rule "welch" (default): a regression is a one-sided Welch t-test on the two runs' per-seed test accuracies
-with p < alpha AND a drop of the mean of at least min_effect. With fewer than 2 seeds on either side, or no
-seed variance on either side, there is no noise to test against and the threshold rule applies (said so).
-Rule "threshold": a regression is a drop of the mean of more than max_drop. Failed seeds always regress.
-Rule "separation", under welch, needs no variance estimate (with 2 or 3 seeds a side Welch has little power):
-when every seed of tonight is below every seed of the baseline and the mean fell by more than max_drop, it is
-a regression whatever p says.
-Runs scored on different test splits are never compared: the verdict is "not comparable", naming both.
-Every comparison carries what changed between the two runs' records (summary/changes.py).
+- regressed: the rule's test says so (summary/judge.py: Welch at alpha with min_effect, the separation rule,
+  or the threshold rule), or the drift since the reference (summary/drift.py), tonight's mean below the
+  floor (min_accuracy), or failed seeds;
+- passed needs evidence: the drop's one-sided upper bound at `confidence` is below max_drop (and so is the
+  drop since the reference). With no noise to bound it with (fewer than 2 seeds a side, or none varying),
+  today's threshold rule decides, and the sentence says so;
+- inconclusive: neither. The mean may have fallen by more than max_drop; the noise is too large to tell.
+Every verdict says the smallest drop it could have detected at that noise (summary/power.py), and an
+inconclusive one how many seeds a side would settle it. Runs scored on different test splits are never
+compared: the verdict is "not comparable", naming both. Every comparison carries what changed between the
+two runs' records (summary/changes.py).
 """
 
-import math
-import warnings
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 
-import numpy as np
-
-from lenet_batch.config import GATE_RULES, GateRule
-from lenet_batch.records import digest_of_test_split
+from lenet_batch.config import FAIL_ON, GateRule
+from lenet_batch.errors import EXIT_INCONCLUSIVE, EXIT_OK, EXIT_REGRESSION
 from lenet_batch.summary.changes import run_changes
-from lenet_batch.summary.types import (
+from lenet_batch.summary.comparison import (
+    DRIFT,
+    INCONCLUSIVE,
+    NOT_APPLICABLE,
     NOT_COMPARABLE,
+    PASSED,
+    REGRESSED,
     Comparison,
     Delta,
-    RunSummary,
+    ReferenceCheck,
     SeedCounts,
-    WelchTest,
-    changes_text,
 )
+from lenet_batch.summary.drift import against_reference
+from lenet_batch.summary.gate_words import sentence
+from lenet_batch.summary.judge import (
+    Evidence,
+    Judgement,
+    below_floor,
+    comparable,
+    evidence,
+    judge,
+    prob_superiority,
+    verdict_of,
+    welch_less,
+)
+from lenet_batch.summary.types import RunSummary
 
-WELCH, THRESHOLD = GATE_RULES
-SEPARATION = "separation"  # the rule that decided when every seed fell below every baseline seed
-# A drop equal to max_drop must not fail the gate just because 0.90 - 0.89 > 0.01 in binary floating point.
-GATE_TOLERANCE = 1e-9
-MIN_SEEDS = 2  # per side, for a variance to test against
-
-
-@dataclass(frozen=True)
-class Judgement:
-    """What the applied rule said about the change of the mean."""
-
-    applied: str  # welch or threshold
-    regressed: bool
-    text: str  # the test and its conclusion, in words
-    test: WelchTest | None = None
-    fallback: str | None = None  # why welch was asked for but the threshold rule applied
-
-
-def _finite(values: Sequence[float | None]) -> np.ndarray:
-    return np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=np.float64)
-
-
-def welch_less(current: Sequence[float | None], baseline: Sequence[float | None]) -> WelchTest | None:
-    """scipy's one-sided Welch test (alternative: current < baseline); None when there is no noise to test.
-
-    None with fewer than 2 values on either side, and when every value within each side is the same: the
-    standard error is 0 (or, where the mean of equal floats rounds, a few 1e-17), so t would be ±inf or
-    0/0 and no p-value would mean anything. With one side constant, the other side's variance carries the
-    test (df = n - 1 there).
-    """
-    from scipy import stats  # here: `lenet-batch runs` reads verdicts and should not pay for scipy's import
-
-    x, y = _finite(current), _finite(baseline)
-    if x.size < MIN_SEEDS or y.size < MIN_SEEDS or (np.ptp(x) == 0 and np.ptp(y) == 0):
-        return None
-    with warnings.catch_warnings():
-        # scipy warns of "catastrophic cancellation" when one side is constant: that side's variance is
-        # ~0 either way and the other side carries the test, so the warning would only be noise on stderr.
-        warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
-        result = stats.ttest_ind(x, y, equal_var=False, alternative="less")
-    return WelchTest(statistic=float(result.statistic), df=float(result.df), p_value=float(result.pvalue))
-
-
-def prob_superiority(current: Sequence[float | None], baseline: Sequence[float | None]) -> float | None:
-    """Share of (tonight's seed, baseline's seed) pairs in which tonight's is better, ties counted half."""
-    x, y = _finite(current), _finite(baseline)
-    if x.size == 0 or y.size == 0:
-        return None
-    wins = (x[:, None] > y[None, :]).sum() + 0.5 * (x[:, None] == y[None, :]).sum()
-    return float(wins / (x.size * y.size))
+__all__ = ["compare", "exit_code", "judge", "prob_superiority", "welch_less"]  # the tests: summary/judge.py
 
 
 def _delta(current: float | None, baseline: float | None) -> Delta:
@@ -89,65 +55,43 @@ def _delta(current: float | None, baseline: float | None) -> Delta:
     return Delta(current, baseline, (current - baseline) if both else None)
 
 
-def _threshold(drop: float, rule: GateRule, fallback: str | None) -> Judgement:
-    """Today's rule: a drop of the mean beyond max_drop."""
-    regressed = drop > rule.max_drop + GATE_TOLERANCE
-    if regressed:
-        verdict = f"drop {drop:.4f} > max drop {rule.max_drop:g}: regression"
-    else:
-        verdict = "no drop" if drop <= 0 else f"drop {drop:.4f} <= max drop {rule.max_drop:g}"
-    rule_text = f"threshold rule (max drop {rule.max_drop:g}" + (f"; {fallback})" if fallback else ")")
-    return Judgement(THRESHOLD, regressed, f"{rule_text}: {verdict}", fallback=fallback)
+def _reasons(
+    current: RunSummary, rule: GateRule, judgement: Judgement | None, ref: ReferenceCheck | None
+) -> list[str]:
+    """Each reason tonight regressed: the test, drift since the reference, the floor, failed seeds."""
+    reasons = [judgement.text] if judgement and judgement.regressed else []
+    if ref is not None and ref.verdict == DRIFT:
+        reasons.append(ref.sentence)
+    floor = below_floor(current.across_seeds.mean, rule.min_accuracy)
+    if floor:
+        reasons.append(floor)
+    failed = sorted(current.failed_seeds)
+    if failed:
+        reasons.append(f"{len(failed)} seed(s) failed: {failed}")
+    return reasons
 
 
-def _no_test_reason(current: list[float], baseline: list[float]) -> str:
-    if len(current) < MIN_SEEDS or len(baseline) < MIN_SEEDS:
-        return (
-            f"the Welch test needs {MIN_SEEDS} seeds on each side, tonight has {len(current)} and the "
-            f"baseline {len(baseline)}"
-        )
-    return "no seed variance on either side to test against"
+def _verdict(reasons: list[str], night: str | None, ref: ReferenceCheck | None, same_data: bool) -> str:
+    """regressed, inconclusive (night to night or since the reference), passed, n/a or not comparable."""
+    if reasons:
+        return REGRESSED
+    if night == INCONCLUSIVE or (ref is not None and ref.verdict == INCONCLUSIVE):
+        return INCONCLUSIVE
+    if night is not None:
+        return PASSED
+    return NOT_APPLICABLE if same_data else NOT_COMPARABLE
 
 
-def judge(current: list[float], baseline: list[float], drop: float, rule: GateRule) -> Judgement:
-    """Apply the rule to the drop of the mean (baseline minus tonight) and the per-seed accuracies."""
-    welch = welch_less(current, baseline) if rule.rule == WELCH else None
-    if welch is None:
-        fallback = _no_test_reason(current, baseline) if rule.rule == WELCH else None
-        return _threshold(drop, rule, fallback)
-    significant, large = welch.p_value < rule.alpha, drop >= rule.min_effect - GATE_TOLERANCE
-    test = f"Welch one-sided t-test t = {welch.statistic:.2f}, df = {welch.df:.1f}, p = {welch.p_value:.2g}"
-    effect = f"drop {drop:.4f}"
-    if significant and large:
-        verdict = f"p < {rule.alpha:g} and {effect} >= {rule.min_effect:g}: regression beyond seed noise"
-    elif significant:
-        verdict = f"p < {rule.alpha:g} but {effect} < min effect {rule.min_effect:g}: too small to count"
-    else:
-        verdict = "no drop" if drop <= 0 else "within seed noise"
-    judgement = Judgement(WELCH, significant and large, f"{test}: {verdict}", welch)
-    return judgement if judgement.regressed else _separated(current, baseline, drop, rule, judgement)
-
-
-def _separated(current: list[float], baseline: list[float], drop: float, rule: GateRule, welch: Judgement):
-    """The separation rule: every seed below every baseline seed and the mean fell by more than max_drop."""
-    if not current or not baseline or max(current) >= min(baseline):
-        return welch
-    if drop <= rule.max_drop + GATE_TOLERANCE:
-        return welch
-    text = (
-        f"{welch.text}, but every seed is below every seed of the baseline (best {max(current):.4f} < "
-        f"worst {min(baseline):.4f}) and drop {drop:.4f} > max drop {rule.max_drop:g}: regression "
-        "whatever p says"
-    )
-    return Judgement(SEPARATION, True, text, welch.test)
-
-
-def test_digest(summary: RunSummary) -> str | None:
-    """The digest of the test split a run's predictions were scored on (what the run recorded, for a
-    summary.json from before `scored`); None when neither is known."""
-    if summary.scored is not None and summary.scored.digest:
-        return summary.scored.digest
-    return digest_of_test_split(summary.run_metadata.data) if summary.run_metadata else None
+def _night_to_night(
+    ours: list[float], theirs: list[float], mean: Delta, rule: GateRule, comparable_night: bool
+) -> tuple[Judgement | None, Evidence, str | None]:
+    """The rule's judgement of the drop, the evidence of the noise, and the verdict night to night (None,
+    Evidence() and None when nothing was compared: no baseline, no mean, or other test data)."""
+    if not comparable_night or mean.delta is None:
+        return None, Evidence(), None
+    judgement = judge(ours, theirs, -mean.delta, rule)
+    proof = evidence(ours, theirs, -mean.delta, rule, judgement.applied)
+    return judgement, proof, verdict_of(judgement, proof, rule)
 
 
 def compare(
@@ -155,25 +99,22 @@ def compare(
     baseline: RunSummary | None,
     rule: GateRule | None = None,
     why_none: str = "",
+    reference: RunSummary | None = None,
 ) -> Comparison:
-    """Tonight against the baseline; with no baseline nothing is compared and why_none says why."""
+    """Tonight against the baseline (and the reference night, when given); with no baseline nothing is
+    compared night to night and why_none says why."""
     rule = rule or GateRule()
     mean = _delta(current.across_seeds.mean, baseline.across_seeds.mean if baseline else None)
     ens = _delta(current.ensemble.accuracy, baseline.ensemble.accuracy if baseline else None)
     ours, theirs = current.seed_accuracies(), baseline.seed_accuracies() if baseline else []
-    digests = (test_digest(current), test_digest(baseline)) if baseline else None
-    comparable = digests is None or None in digests or digests[0] == digests[1]
-    judged = baseline is not None and mean.delta is not None and comparable
-    judgement = judge(ours, theirs, -mean.delta, rule) if judged else None
-    reasons = [judgement.text] if judgement and judgement.regressed else []
-    failed = sorted(current.failed_seeds)
-    if failed:
-        reasons.append(f"{len(failed)} seed(s) failed: {failed}")
-    verdict = "regressed" if reasons else "passed" if judgement else "n/a"
+    digests, same_data = comparable(current, baseline) if baseline else (None, True)
+    judgement, proof, night = _night_to_night(ours, theirs, mean, rule, baseline is not None and same_data)
+    ref = against_reference(current, reference, rule) if reference is not None else None
+    reasons = _reasons(current, rule, judgement, ref)
     comparison = Comparison(
         baseline_run_id=baseline.run_id if baseline else None,
         baseline_reason=None if baseline is not None else (why_none or "no baseline run"),
-        **asdict(rule),  # rule, alpha, min_effect, max_drop
+        **asdict(rule),  # rule, alpha, min_effect, max_drop, confidence, min_accuracy
         applied_rule=judgement.applied if judgement else None,
         fallback=judgement.fallback if judgement else None,
         n_seeds=SeedCounts(len(ours), len(theirs) if baseline is not None else None),
@@ -182,39 +123,25 @@ def compare(
         effect=mean.delta,
         test=judgement.test if judgement else None,
         prob_superiority=prob_superiority(ours, theirs) if baseline is not None else None,
-        failed_seeds=tuple(failed),
+        failed_seeds=tuple(sorted(current.failed_seeds)),
         regressed=bool(reasons),
         reasons=tuple(reasons),
-        verdict=verdict if comparable or reasons else NOT_COMPARABLE,
+        verdict=_verdict(reasons, night, ref, same_data),
         changes=run_changes(current, baseline) if baseline is not None else None,
         test_digests=digests,
+        drop_upper_bound=proof.upper,
+        detectable_drop=proof.detectable,
+        seeds_needed=proof.seeds_needed,
+        reference=ref,
     )
-    return _with_sentence(comparison, judgement)
+    return replace(comparison, sentence=sentence(comparison, judgement, night))
 
 
-def _changed(cmp: Comparison) -> str:
-    """'; changed: lr 0.1 → 0.01', and for a regression with nothing recorded changed, that finding."""
-    text = changes_text(cmp.changes)
-    if text is None:
-        return ""
-    if not cmp.changes:
-        return f"; {text}: look at the environment" if cmp.regressed else f"; {text}"
-    return f"; changed: {text}"
-
-
-def _with_sentence(cmp: Comparison, judgement: Judgement | None) -> Comparison:
-    """The comparison with its sentence: numbers, test, verdict and what changed, in words a person reads."""
-    failed = list(cmp.failed_seeds)
-    tail = f"; {len(failed)} seed(s) failed: {failed}" if failed else ""
-    if cmp.baseline_run_id is None:
-        return replace(cmp, sentence=f"no baseline ({cmp.baseline_reason}){tail}")
-    if judgement is None:  # another test split: the means are not compared
-        ours, theirs = cmp.test_digests or (None, None)
-        text = f"{NOT_COMPARABLE}: test data {ours} vs {theirs} of baseline {cmp.baseline_run_id}"
-        return replace(cmp, sentence=f"{text}, so accuracy was not compared{_changed(cmp)}{tail}")
-    mean = cmp.mean_accuracy
-    change = f"{mean.baseline:.4f} → {mean.current:.4f} ({mean.delta:+.4f})"
-    head = f"baseline {cmp.baseline_run_id}: mean {change}"
-    superiority = cmp.prob_superiority
-    odds = "" if superiority is None else f"; P(tonight's seed beats the baseline's) = {superiority:.2f}"
-    return replace(cmp, sentence=f"{head}, {judgement.text}{odds}{_changed(cmp)}{tail}")
+def exit_code(cmp: Comparison | None, fail_on: str = FAIL_ON[0]) -> int:
+    """The gate's exit code: 4 regressed, 8 inconclusive (0 with fail_on 'regressed'), else 0."""
+    said = cmp.outcome() if cmp is not None else NOT_APPLICABLE
+    if said == REGRESSED:
+        return EXIT_REGRESSION
+    if said == INCONCLUSIVE and fail_on == INCONCLUSIVE:
+        return EXIT_INCONCLUSIVE
+    return EXIT_OK

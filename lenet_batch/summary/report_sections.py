@@ -13,10 +13,11 @@ from lenet_batch.summary.types import Comparison, Delta, RunSummary, SeedRow, ch
 
 
 def verdict_badge(cmp: Comparison | None) -> tuple[str, str]:
-    """The gate's outcome as (verdict word, sentence): passed, regressed, n/a, … in the gate's own words."""
+    """The gate's chip and sentence: passed, regressed, inconclusive, drift, n/a, … in the gate's words (the
+    sentence names the smallest detectable drop and, when inconclusive, the seeds a side that would tell)."""
     if cmp is None:
         return "n/a", "gate: n/a (no baseline): not compared"
-    return cmp.outcome(), cmp.line()
+    return cmp.chip(), cmp.line()
 
 
 def changes_line(cmp: Comparison | None) -> str | None:
@@ -77,6 +78,26 @@ def _test_rows(cmp: Comparison) -> list[list[str]]:
         ]
     if cmp.prob_superiority is not None:
         rows.append(["P(tonight's seed beats the baseline's)", _number(cmp.prob_superiority)])
+    return rows + _evidence_rows(cmp)
+
+
+def _evidence_rows(cmp: Comparison) -> list[list[str]]:
+    """What the noise let the gate tell (version 4 on): the drop's bound, the detectable drop, the seeds
+    needed, the reference night, the floor; then the failed seeds."""
+    rows = []
+    if cmp.drop_upper_bound is not None and cmp.confidence is not None:
+        bound = f"the drop's one-sided {cmp.confidence:.0%} upper bound (a pass: below {cmp.max_drop:g})"
+        rows.append([bound, _number(cmp.drop_upper_bound)])
+    if cmp.detectable_drop is not None:
+        rows.append(["smallest detectable drop (power 0.8)", _number(cmp.detectable_drop)])
+    if cmp.seeds_needed is not None:
+        rows.append([f"seeds a side to tell a drop of {cmp.max_drop:g}", str(cmp.seeds_needed)])
+    ref = cmp.reference
+    if ref is not None:
+        delta = "—" if ref.mean_accuracy.delta is None else f"{ref.mean_accuracy.delta:+.4f}"
+        rows.append([f"since the reference {ref.run_id}", f"{ref.verdict}: mean {delta}"])
+    if cmp.min_accuracy is not None:
+        rows.append(["floor (min accuracy)", _number(cmp.min_accuracy)])
     if cmp.failed_seeds:
         rows.append(["failed seeds", ", ".join(map(str, cmp.failed_seeds))])
     return rows
@@ -106,6 +127,11 @@ def headline_section(summary: RunSummary) -> Section:
     )
 
 
+def _report_link(role: str, run_id: str) -> tuple[str, str]:
+    """(text, href) of another night's report, beside this one's."""
+    return f"the {role} night's report ({run_id})", f"../../{run_id}/summary/report.html"
+
+
 def comparison_section(summary: RunSummary) -> Section:
     """What the run was compared with and what changed."""
     cmp = summary.comparison
@@ -113,8 +139,12 @@ def comparison_section(summary: RunSummary) -> Section:
     if not base:
         why = cmp.baseline_reason if cmp and cmp.baseline_reason else "none was asked for"
         return Section("Against the baseline", "baseline", paragraphs=(f"No baseline run: {why}.",))
-    said = (f"Compared with run {base}.", *((cmp.fallback,) if cmp.fallback else ()))
-    links = ((f"the baseline night's report ({base})", f"../../{base}/summary/report.html"),)
+    ref = cmp.reference
+    against = f"Compared with run {base}" + (f" and the reference night {ref.run_id}." if ref else ".")
+    said = (against, *((cmp.fallback,) if cmp.fallback else ()), *((ref.sentence,) if ref else ()))
+    links = (_report_link("baseline", base),)
+    if ref is not None and ref.run_id != base:
+        links += (_report_link("reference", ref.run_id),)
     changed = changes_table(cmp)
     tables = (*((changed,) if changed else ()), *comparison_tables(cmp))
     return Section("Against the baseline", "baseline", paragraphs=said, tables=tables, links=links)

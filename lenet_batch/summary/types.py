@@ -4,7 +4,9 @@ The summary stage builds a RunSummary; the gate adds its Comparison; the report,
 and the CLI read attributes. Only to_json()/from_json() (json_records) see a dict.
 Schema version 2 added `schema_version` to the keys of version 1 (which had none); version 3 added what was
 scored (`scored`), what the summary was made from (`inputs_digest`), the comparison's `changes` and test
-data, the machine in the run metadata, and `ci95_clipped`. Every version reads.
+data, the machine in the run metadata, and `ci95_clipped`; version 4 the gate's third verdict, its evidence
+and the reference night (summary/comparison.py). Every version reads: a field a version did not write reads
+as its default (None: not computed), never as a claim that version did not make.
 """
 
 from dataclasses import dataclass, field, replace
@@ -13,15 +15,46 @@ from typing import ClassVar
 from lenet_batch.json_records import JsonRecord, decode
 from lenet_batch.provenance import Machine
 from lenet_batch.records import DataInfo, GitCommit
+from lenet_batch.summary.comparison import (
+    NOT_COMPARABLE,
+    VERDICTS,
+    Change,
+    Comparison,
+    Delta,
+    ReferenceCheck,
+    SeedCounts,
+    WelchTest,
+    changes_text,
+)
 
-# What changed since the baseline is the manifests' comparison (state/manifest.py); named here too, as the
-# summary's readers (gate, report) know it.
-from lenet_batch.state.manifest import Change, changes_text  # noqa: F401
-
-SCHEMA_VERSION = 3
-NOT_COMPARABLE = "not comparable"  # the gate's verdict for runs scored on different test data
-# The gate's verdicts ("" in summary.json files written before the verdict was recorded).
-VERDICTS = ("passed", "regressed", "n/a", NOT_COMPARABLE, "")
+__all__ = [  # the gate's records (summary/comparison.py) are read from here too
+    "SCHEMA_VERSION",
+    "MIN_INTERVAL_SEEDS",
+    "NOT_COMPARABLE",
+    "VERDICTS",
+    "Change",
+    "ClassRow",
+    "Comparison",
+    "Delta",
+    "Disagreement",
+    "Ensemble",
+    "Interval",
+    "MajorityVote",
+    "ReferenceCheck",
+    "RunMetadata",
+    "RunSummary",
+    "ScoredInput",
+    "SeedAttempts",
+    "SeedCounts",
+    "SeedPair",
+    "SeedRow",
+    "Spread",
+    "StageTime",
+    "VersionRow",
+    "WelchTest",
+    "changes_text",
+]
+SCHEMA_VERSION = 4
 MIN_INTERVAL_SEEDS = 3  # below, a t-interval is too wide to mean anything: "too few seeds for an interval"
 
 
@@ -132,77 +165,6 @@ class Disagreement(JsonRecord):
     matrix: tuple[tuple[float, ...], ...] | None = None
     matrix_max_seeds: int = 50
     pairs_file: str = "disagreement.parquet"
-
-
-@dataclass(frozen=True)
-class Delta(JsonRecord):
-    """A number tonight and in the baseline, and their difference (None when either is missing)."""
-
-    current: float | None
-    baseline: float | None = None
-    delta: float | None = None
-
-
-@dataclass(frozen=True)
-class WelchTest(JsonRecord):
-    """One-sided Welch t-test of "tonight's mean is lower than the baseline's"."""
-
-    statistic: float  # (mean tonight - mean baseline) / its standard error
-    df: float  # Welch-Satterthwaite degrees of freedom
-    p_value: float  # P(T <= statistic) under equal means
-
-
-@dataclass(frozen=True)
-class SeedCounts(JsonRecord):
-    """Seeds with an accuracy tonight and in the baseline (None: no baseline)."""
-
-    current: int
-    baseline: int | None = None
-
-
-@dataclass(frozen=True)
-class Comparison(JsonRecord):
-    """Tonight against its baseline run: the numbers, the test, the verdict and the sentence saying so."""
-
-    baseline_run_id: str | None
-    baseline_reason: str | None  # why there is no baseline (None when there is one)
-    rule: str  # the rule asked for, and its parameters
-    alpha: float
-    min_effect: float
-    max_drop: float
-    applied_rule: str | None  # welch, separation, or threshold (also welch's fallback); None: not compared
-    fallback: str | None
-    n_seeds: SeedCounts
-    mean_accuracy: Delta
-    ensemble_accuracy: Delta
-    effect: float | None
-    test: WelchTest | None
-    prob_superiority: float | None
-    failed_seeds: tuple[int, ...] = ()
-    regressed: bool = False
-    reasons: tuple[str, ...] = ()
-    verdict: str = ""  # passed, regressed, n/a or not comparable ("" before it was recorded)
-    sentence: str = ""
-    changes: tuple[Change, ...] | None = None  # run vs baseline (empty: none); None: no baseline or records
-    test_digests: tuple[str | None, str | None] | None = None  # (tonight's, the baseline's) test split
-
-    def outcome(self) -> str:
-        """regressed, passed, n/a or not comparable (also for a summary.json from before the verdict)."""
-        if self.verdict:
-            return self.verdict
-        if self.regressed:
-            return "regressed"
-        return "passed" if self.baseline_run_id else "n/a"
-
-    def line(self) -> str:
-        """One line: "gate: passed — <sentence>", "gate: REGRESSED — …", or "gate: n/a (no baseline): why"."""
-        said = self.outcome()
-        if said == "n/a":
-            return f"gate: n/a (no baseline): {self.baseline_reason or 'nothing to compare with'}"
-        if said == NOT_COMPARABLE:
-            return f"gate: {self.sentence}"
-        text = self.sentence or "; ".join(self.reasons)
-        return f"gate: {'REGRESSED' if said == 'regressed' else said}" + (f" — {text}" if text else "")
 
 
 @dataclass(frozen=True)

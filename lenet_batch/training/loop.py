@@ -12,6 +12,7 @@ import numpy as np
 from mxnet import autograd, gluon
 
 from lenet_batch.config import Recipe
+from lenet_batch.data.classes import CHANCE_MARGIN, DIVERGED_ACCURACY
 from lenet_batch.data.fashion_mnist import normalize
 from lenet_batch.errors import SeedDiverged
 from lenet_batch.store.seed_records import EpochMetrics
@@ -138,6 +139,19 @@ def check_finite(net, seed: int, epoch: int, loss: float) -> None:
         )
 
 
+def check_learned(seed: int, last: EpochMetrics) -> None:
+    """A seed at or below chance plus 2 points after its last epoch did not learn: it counts as diverged
+    (SeedDiverged), like a NaN loss. Checked before the last epoch is checkpointed, so a rerun says it again.
+    """
+    if last.test_accuracy <= DIVERGED_ACCURACY:
+        raise SeedDiverged(
+            f"seed {seed} diverged: test accuracy {last.test_accuracy:.4f} after its last epoch "
+            f"({last.epoch}) is at or below chance + {CHANCE_MARGIN:g} ({DIVERGED_ACCURACY:g}), so it did "
+            "not learn; lower --lr, or train longer or on more data, under a new --run-id (a run keeps one "
+            "recipe)"
+        )
+
+
 def train_seed(
     arrays: dict[str, np.ndarray],
     recipe: Recipe,
@@ -169,6 +183,9 @@ def train_seed(
             "seed %d epoch %d/%d loss %.4f train acc %.4f test acc %.4f %.1fs",
             *(seed, epoch, recipe.epochs, loss, accuracy, test_accuracy, seconds),
         )
+        if epoch == recipe.epochs:
+            check_learned(seed, history[-1])
         if on_epoch is not None:
             on_epoch(history, model.params_to_bytes(net))
+    check_learned(seed, history[-1])  # also a seed resumed from the checkpoint of its last epoch
     return model.params_to_bytes(net), history
