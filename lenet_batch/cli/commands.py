@@ -12,13 +12,25 @@ from typing import Any
 from lenet_batch.cli import output
 from lenet_batch.config import Settings
 from lenet_batch.data.classes import CLASS_NAMES
-from lenet_batch.errors import EXIT_OK, EXIT_REGRESSION, EXIT_SEEDS_FAILED, DataError, LenetError
+from lenet_batch.errors import (
+    EXIT_INCONCLUSIVE,
+    EXIT_OK,
+    EXIT_REGRESSION,
+    EXIT_SEEDS_FAILED,
+    DataError,
+    LenetError,
+)
 from lenet_batch.pipeline import stages
 from lenet_batch.store import hand_writers, storage
 from lenet_batch.store.layout import Layout
 from lenet_batch.store.seed_records import ScoreResult, TrainResult
 
 log = logging.getLogger(__name__)
+DOCUMENTED = (
+    EXIT_SEEDS_FAILED,
+    EXIT_REGRESSION,
+    EXIT_INCONCLUSIVE,
+)  # exits that print the command's document
 
 
 def cmd_data(args: argparse.Namespace, settings: Settings) -> int:
@@ -149,7 +161,11 @@ def _document_printed(show: Callable[[Any], None]) -> Iterator[None]:
     try:
         yield
     except LenetError as exc:
-        if exc.document is not None and exc.exit_code in (EXIT_SEEDS_FAILED, EXIT_REGRESSION):
+        if exc.document is not None and exc.exit_code in (
+            EXIT_SEEDS_FAILED,
+            EXIT_REGRESSION,
+            EXIT_INCONCLUSIVE,
+        ):
             show(exc.document)
         raise
 

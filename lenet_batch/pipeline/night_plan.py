@@ -54,7 +54,7 @@ def plan_night(settings: Settings, force: bool, state: RunState | None = None) -
     training, gating, data = TrainRequest.of(settings), SummaryRequest.of(settings), settings.data_request()
     state = state or read_state(settings.run_ref())
     nights = Nights(state.run.layout, skip=state.run_id)
-    base = load_baseline(state, gating.baseline, nights)
+    base = load_baseline(state, gating.baseline, nights, gating.reference_window)
     split = recorded_test_split(state, data)
     asked = night_plan_request(state, (training, gating), base, data=None, test_split=split, force=force)
     return NightPlan(state, nights, base, plan(state, asked), training, gating, data)

@@ -12,7 +12,14 @@ import logging
 from dataclasses import dataclass
 
 from lenet_batch.config import Settings
-from lenet_batch.errors import EXIT_REGRESSION, EXIT_SEEDS_FAILED, LenetError, RegressionDetected
+from lenet_batch.errors import (
+    EXIT_INCONCLUSIVE,
+    EXIT_REGRESSION,
+    EXIT_SEEDS_FAILED,
+    GateInconclusive,
+    LenetError,
+    RegressionDetected,
+)
 from lenet_batch.json_records import JsonRecord
 from lenet_batch.monitor.watch import NightWatch
 from lenet_batch.pipeline import history_step, stages
@@ -20,7 +27,7 @@ from lenet_batch.pipeline.night_plan import NightPlan, locked_plan, plan_night
 from lenet_batch.pipeline.owner import RunOwner
 from lenet_batch.pipeline.plan import Plan, Step
 from lenet_batch.pipeline.requests import InferRequest
-from lenet_batch.state.outcome import OK, night_outcome
+from lenet_batch.state.outcome import night_outcome
 from lenet_batch.state.run_state import read_state, stamp
 from lenet_batch.store import hand_writers, lock, run_log
 from lenet_batch.store.run_record import SeedEntry
@@ -104,7 +111,7 @@ def _carry_out(planned: NightPlan, owner: RunOwner, settings: Settings) -> Night
         history = history_step.after_failure(owner, planned.nights) if owner.wrote else None
         if not owner.wrote:
             run_log.nothing_written()
-        if exc.exit_code in (EXIT_SEEDS_FAILED, EXIT_REGRESSION):  # the night ran: its document
+        if exc.exit_code in (EXIT_SEEDS_FAILED, EXIT_REGRESSION, EXIT_INCONCLUSIVE):  # it ran: its document
             exc.document = done.result(owner, str(exc), history)
         raise
     history = history_step.after_success(owner, planned.nights)
@@ -152,14 +159,15 @@ def _stages(planned: NightPlan, owner: RunOwner, settings: Settings, done: _Prog
     run_log.save_all()
     images = planned.dataset.arrays if planned.dataset is not None else (lambda: None)
     try:
-        done.summary = stages.summarize(owner, plan, planned.base, gating.rule, images)
-    except RegressionDetected as exc:
+        done.summary = stages.summarize(owner, plan, planned.base, gating, images)
+    except (RegressionDetected, GateInconclusive) as exc:
         done.summary = exc.document if isinstance(exc.document, RunSummary) else None
         raise
 
 
 def _nothing_to_do(planned: NightPlan) -> NightResult:
-    """A finished night: said once, nothing written (no log kept either); a regressed one exits 4 again."""
+    """A finished night: said once, nothing written (no log kept either); a regressed or inconclusive one
+    exits 4 or 8 again."""
     state = planned.state
     summary = state.summary
     assert summary is not None  # a night with nothing left has its summary
@@ -169,13 +177,9 @@ def _nothing_to_do(planned: NightPlan) -> NightResult:
         summary.generated_at,
     )
     run_log.nothing_written()
-    outcome = night_outcome(state)
+    outcome = night_outcome(state).outcome
     night = NightResult(
-        state.run_id, outcome.outcome, headline_line(summary), True, planned.plan.steps, summary=summary
+        state.run_id, outcome, headline_line(summary), True, planned.plan.steps, summary=summary
     )
-    cmp = summary.comparison
-    if outcome.outcome != OK and cmp is not None and cmp.regressed:
-        raise RegressionDetected(
-            f"run {state.run_id}: {cmp.line()} (report: {summary.report_html})", document=night
-        )
+    stages.raise_if_judged(state.run_id, summary, planned.gating.fail_on, night)
     return night

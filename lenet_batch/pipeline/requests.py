@@ -62,19 +62,22 @@ class InferRequest:
 
 @dataclass(frozen=True)
 class SummaryRequest:
-    """What the summary stage is asked: the baseline to compare with and the gate's rule."""
+    """What the summary stage is asked: the baseline to compare with, the gate's rule, how far back the
+    reference night may be, and which verdicts fail the command."""
 
     baseline: str
     rule: GateRule
+    reference_window: int = 7
+    fail_on: str = "inconclusive"
 
     @classmethod
     def of(cls, settings: Settings) -> "SummaryRequest":
-        return cls(settings.baseline, settings.gate_rule())
+        return cls(settings.baseline, settings.gate_rule(), settings.reference_window, settings.fail_on)
 
 
 def summary_digest(state: RunState, base: Baseline, rule: GateRule) -> str:
     """What the run's summary would be made from now (summary/reuse.py)."""
-    return inputs_digest(state, base.summary, base.run_id, rule)
+    return inputs_digest(state, base.summary, base.run_id, rule, base.reference)
 
 
 def train_plan_request(request: TrainRequest, data: DataInfo | None) -> Request:

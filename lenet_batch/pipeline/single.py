@@ -129,7 +129,7 @@ def summary(settings: Settings, force: bool = False, dry_run: bool = False) -> D
         return Done(_summary_plan(read_state(run), request, data, force)[0])
     lock.refuse_if_held(run.layout, "summary", run.run_id, settings.stale_lock_seconds)  # exit 5 first
     hand = _hand(settings, "summary", run.run_id)
-    summary = summarise(run, baseline=request.baseline, rule=request.rule, data=data, force=force, hand=hand)
+    summary = summarise(run, request=request, data=data, force=force, hand=hand)
     return Done(Plan(run.run_id), summary=summary)
 
 
@@ -138,6 +138,7 @@ def summarise(
     *,
     baseline: str = PREVIOUS,
     rule: GateRule | None = None,
+    request: SummaryRequest | None = None,
     data: DataRequest | None = None,
     images: dict | None = None,
     force: bool = False,
@@ -147,13 +148,13 @@ def summarise(
     the pictures drawn from `images` (the test split's arrays) or else the test split of `data` (None: no
     pictures); raises RegressionDetected (exit 4) with the summary. `hand`: a hand command's mark, held
     while it writes."""
-    request = SummaryRequest(baseline, rule or GateRule())
+    request = request or SummaryRequest(baseline, rule or GateRule())
     state = read_state(run)
     planned, base, loaded = _summary_plan(state, request, data, force, images)
     owner = RunOwner(state)
     pictures = (lambda: loaded or run_data.pictures(state, data)) if data is not None else (lambda: loaded)
     with _written_or_nothing(owner), hand or contextlib.nullcontext():
-        return stages.summarize(owner, planned, base, request.rule, pictures)
+        return stages.summarize(owner, planned, base, request, pictures)
 
 
 def _summary_plan(
@@ -171,7 +172,7 @@ def _summary_plan(
     dataset = None
     if data is not None and data.uri:
         dataset = run_data.load_for_run(state.run, run_data.data_for_run(state, data))
-    base = load_baseline(state, request.baseline)
+    base = load_baseline(state, request.baseline, window=request.reference_window)
     images = dataset.arrays() if dataset is not None else images
     digest = summary_digest(state, base, request.rule)
     planned = plan(

@@ -10,16 +10,29 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from lenet_batch.config import DataRequest, GateRule
+from lenet_batch.config import DataRequest
 from lenet_batch.data import fashion_mnist
 from lenet_batch.data.fashion_mnist import FashionMNIST
 from lenet_batch.data.inputs import ImageSource
 from lenet_batch.data.limits import limited
-from lenet_batch.errors import RegressionDetected, SeedsFailed, StorageError
+from lenet_batch.errors import (
+    EXIT_OK,
+    EXIT_REGRESSION,
+    GateInconclusive,
+    RegressionDetected,
+    SeedsFailed,
+    StorageError,
+)
 from lenet_batch.pipeline import infer_work
 from lenet_batch.pipeline.owner import RunOwner
 from lenet_batch.pipeline.plan import RECORD, RESUME, SCORE, SKIP, TRAIN, Plan, refuse_other_settings
-from lenet_batch.pipeline.requests import InferRequest, TrainRequest, summary_digest, train_plan_request
+from lenet_batch.pipeline.requests import (
+    InferRequest,
+    SummaryRequest,
+    TrainRequest,
+    summary_digest,
+    train_plan_request,
+)
 from lenet_batch.records import DataInfo
 from lenet_batch.state.run_state import SeedState
 from lenet_batch.store.backends import StorageOptions
@@ -175,11 +188,12 @@ def summarize(
     owner: RunOwner,
     plan: Plan,
     base: Baseline,
-    rule: GateRule,
+    request: SummaryRequest,
     load_images: Callable[[], dict | None],
 ) -> RunSummary:
     """Carry out the summary step: make the summary (tables, plots, report, the gate's verdict) or reuse the
-    one that stands; raises RegressionDetected (exit 4) with it as its document."""
+    one that stands; raises RegressionDetected (exit 4) or GateInconclusive (exit 8, unless --fail-on
+    regressed) with it as its document."""
     from lenet_batch.summary.report import comparison_line
     from lenet_batch.summary.stage import stage_entry, summarize_run
 
@@ -191,17 +205,26 @@ def summarize(
     else:
         clock = StageClock.start()
         with owner.stage("summary"), _kept_outputs_named(owner):
-            digest = summary_digest(owner.state, base, rule)
+            digest, rule = summary_digest(owner.state, base, request.rule), request.rule
             summary = summarize_run(owner.state, base, rule=rule, images=load_images(), inputs_digest=digest)
             owner.summarised(summary)
             owner.stage_done("summary", stage_entry(summary, clock))
     log.info("%s", comparison_line(summary))
-    cmp = summary.comparison
-    if cmp is not None and cmp.regressed:
-        raise RegressionDetected(
-            f"run {owner.run.run_id}: {cmp.line()} (report: {summary.report_html})", document=summary
-        )
+    raise_if_judged(owner.run.run_id, summary, request.fail_on, summary)
     return summary
+
+
+def raise_if_judged(run_id: str, summary: RunSummary, fail_on: str, document: object) -> None:
+    """RegressionDetected (exit 4) for a regressed night, GateInconclusive (exit 8) for an inconclusive one
+    unless --fail-on regressed; `document` is what the command prints with it."""
+    from lenet_batch.summary.gate import exit_code
+
+    cmp = summary.comparison
+    code = exit_code(cmp, fail_on)
+    if code == EXIT_OK or cmp is None:
+        return
+    error = RegressionDetected if code == EXIT_REGRESSION else GateInconclusive
+    raise error(f"run {run_id}: {cmp.line()} (report: {summary.report_html})", document=document)
 
 
 def _standing_summary(owner: RunOwner) -> RunSummary:

@@ -62,6 +62,16 @@ class StageEntry(JsonRecord):
 
 
 @dataclass(frozen=True)
+class Acceptance(JsonRecord):
+    """A night accepted by hand (`lenet-batch accept`) as the new baseline and reference: a deliberate
+    change (a new recipe, new data), why, who (user@host) and when."""
+
+    reason: str
+    by: str
+    at: str
+
+
+@dataclass(frozen=True)
 class RunRecord(JsonRecord):
     """runs/<run_id>/run.json: the settings as given (secrets masked), the recipe, seeds and data the run
     recorded, versions, commit, machine and each stage's entry."""
@@ -77,6 +87,7 @@ class RunRecord(JsonRecord):
     created_at: str | None = None
     updated_at: str | None = None
     stages: dict[str, StageEntry] = field(default_factory=dict)
+    acceptance: Acceptance | None = None  # accepted by hand as the new baseline and reference
     extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know, kept
 
     @classmethod

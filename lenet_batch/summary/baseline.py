@@ -10,6 +10,7 @@ backfilled since: then the rerun compares with that one.
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from lenet_batch.config import BASELINE_PREVIOUS
@@ -30,11 +31,13 @@ NO_BASELINE = ("none", "")
 
 @dataclass(frozen=True)
 class Baseline:
-    """The run to compare with (its summary), or None and why there is none."""
+    """The run to compare with (its summary), or None and why there is none; and the reference night that
+    catches slow drift (None: none, or not searched)."""
 
     run_id: str | None
     summary: RunSummary | None
     reason: str  # how it was chosen, or why there is none
+    reference: RunSummary | None = None
 
 
 def _read_summary(run: RunRef) -> tuple[RunSummary | None, str | None]:
@@ -82,36 +85,66 @@ def _candidate(night: RunState) -> tuple[RunSummary | None, str | None]:
     if night.summary is None:
         return None, "summary.json missing"
     outcome = night_outcome(night).outcome
-    return (night.summary, None) if outcome == OK else (None, outcome)
+    accepted = night.record is not None and night.record.acceptance is not None
+    return (night.summary, None) if outcome == OK or accepted else (None, outcome)
 
 
-def previous(current: RunState, nights: listing.Nights | None = None) -> Baseline:
-    """The previous good night on the same test data (or why there is none); `nights`: the other nights
-    as the command has read them (each summary.json is read once, when it is a candidate)."""
-    nights = nights or listing.Nights(current.run.layout, skip=current.run_id)
+def _good_nights(
+    current: RunState, nights: listing.Nights, passed_over: dict[str, str]
+) -> Iterator[RunState]:
+    """The earlier nights that may be a baseline or reference, nearest first (each summary read once); the
+    others go into `passed_over` with why. An accepted night ends the search: what came before it is of
+    another recipe or data, deliberately."""
     key = listing.order_key(current)
-    passed_over: dict[str, str] = {}
-    earlier = (
-        n for n in nights.without_summaries() if n.run_id != current.run_id and listing.order_key(n) < key
-    )
-    for night in earlier:
+    for night in (n for n in nights.without_summaries() if listing.order_key(n) < key):
         summary, why = None, _why_not(night, current)
         if why is None:
-            summary, why = _candidate(nights.with_summary(night.run_id))
-        if summary is not None:
-            return Baseline(night.run_id, summary, "the previous completed night on the same test data")
-        passed_over[night.run_id] = why or "not a baseline"
-    return Baseline(None, None, _why_none(current, passed_over))
+            night = nights.with_summary(night.run_id)
+            summary, why = _candidate(night)
+        if summary is None:
+            passed_over[night.run_id] = why or "not a baseline"
+            continue
+        yield night
+        if night.record is not None and night.record.acceptance is not None:
+            return
 
 
-def load_baseline(current: RunState, baseline: str, nights: listing.Nights | None = None) -> Baseline:
-    """The baseline: a run id, "previous" (the default) or "none"; a named one that is missing or damaged
-    is refused (exit 2). `nights`: the other nights as the command has read them."""
+def previous(current: RunState, nights: listing.Nights | None = None, window: int = 7) -> Baseline:
+    """The latest earlier good night (passed, or accepted) on the same test data, and the oldest such
+    within the `window` nights before tonight as its reference (or why there is none); `nights`: the other
+    nights as the command has read them (each summary.json is read once, when it is a candidate)."""
+    nights = nights or listing.Nights(current.run.layout, skip=current.run_id)
+    passed_over: dict[str, str] = {}
+    good = _good_nights(current, nights, passed_over)
+    base = next(good, None)
+    if base is None:
+        return Baseline(None, None, _why_none(current, passed_over))
+    within, reference = {n.run_id for n in _nearest(current, nights, window)}, None
+    for night in good if base.run_id in within else ():  # nearest first: the last one within is the oldest
+        if night.run_id not in within:
+            break
+        reference = night
+    why = "the latest earlier night that passed (or was accepted) on the same test data"
+    return Baseline(base.run_id, base.summary, why, reference.summary if reference else None)
+
+
+def _nearest(current: RunState, nights: listing.Nights, window: int) -> list[RunState]:
+    """The `window` nights before tonight, in night order, whatever their outcome."""
+    key = listing.order_key(current)
+    return [n for n in nights.without_summaries() if listing.order_key(n) < key][:window]
+
+
+def load_baseline(
+    current: RunState, baseline: str, nights: listing.Nights | None = None, window: int = 7
+) -> Baseline:
+    """The baseline: a run id, "previous" (the default: with a reference night within `window`) or
+    "none"; a named one that is missing or damaged is refused (exit 2). `nights`: the other nights as the
+    command has read them."""
     run = current.run
     if baseline in NO_BASELINE:
         return Baseline(None, None, "--baseline none: no comparison asked for")
     if baseline == PREVIOUS:
-        found = previous(current, nights)
+        found = previous(current, nights, window)
         said = f"baseline {found.run_id} ({found.reason})" if found.run_id else f"no baseline: {found.reason}"
         log.debug("run %s: %s", run.run_id, said)  # the gate's line says it again, where it matters
         return found

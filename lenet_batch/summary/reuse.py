@@ -35,7 +35,11 @@ def _predictions(state: RunState) -> dict[str, object]:
 
 
 def inputs_digest(
-    state: RunState, baseline: RunSummary | None, baseline_id: str | None, rule: GateRule
+    state: RunState,
+    baseline: RunSummary | None,
+    baseline_id: str | None,
+    rule: GateRule,
+    reference: RunSummary | None = None,
 ) -> str:
     """The digest of everything the run's summary is made from (see the module's docstring)."""
     record = state.record
@@ -51,6 +55,7 @@ def inputs_digest(
             else {},
         },
         "baseline": [baseline_id, baseline.generated_at, baseline.inputs_digest] if baseline else None,
+        "reference": [reference.run_id, reference.generated_at] if reference else None,
         "rule": asdict(rule),
     }
     text = json.dumps(parts, sort_keys=True, default=str)

@@ -150,7 +150,8 @@ def _summary_files(
         run_metadata=run_metadata(record, summary.per_seed, metrics, attempts, writing),
         scored=scored_input(state, summary),
     )
-    summary = replace(summary, comparison=gate.compare(summary, base.summary, rule, why_none=base.reason))
+    cmp = gate.compare(summary, base.summary, rule, why_none=base.reason, reference=base.reference)
+    summary = replace(summary, comparison=cmp)
     pictures, test_predictions = picture_inputs(images, result.samples)
     drawn = figures.draw_run_figures(summary, metrics, result.disagreement_matrix, pictures, test_predictions)
     tables = table_files(result, run.run_id)
@@ -197,7 +198,8 @@ def stage_entry(summary: RunSummary, clock: StageClock | None) -> StageEntry:
         verdict=cmp.outcome() if cmp else "n/a",
         report_html=summary.report_html,
     )
-    status = "regressed" if cmp is not None and cmp.regressed else "complete"
+    said = cmp.outcome() if cmp is not None else "n/a"
+    status = said if said in ("regressed", "inconclusive") else "complete"
     if clock is None:
         return StageEntry(status=status, finished_at=now_utc(), seeds=tuple(rows), **fields)
     return clock.entry(rows, status, **fields)
