@@ -161,11 +161,7 @@ def _document_printed(show: Callable[[Any], None]) -> Iterator[None]:
     try:
         yield
     except LenetError as exc:
-        if exc.document is not None and exc.exit_code in (
-            EXIT_SEEDS_FAILED,
-            EXIT_REGRESSION,
-            EXIT_INCONCLUSIVE,
-        ):
+        if exc.document is not None and exc.exit_code in DOCUMENTED:
             show(exc.document)
         raise
 
