@@ -40,7 +40,10 @@ def test_previous_is_the_last_run_started_before_not_the_last_by_name(tmp_path):
     write_run(layout, "alpha", 2)  # a later nightly with a new run id that sorts first by name
     write_run(layout, "mid", 3, summary=None)
     assert previous(layout, "alpha")[0] == "zeta"
-    assert previous(layout, "mid") == ("alpha", "the previous completed night on the same test data")
+    assert previous(layout, "mid") == (
+        "alpha",
+        "the latest earlier night that passed (or was accepted) on the same test data",
+    )
     assert previous(layout, "zeta")[0] is None  # nothing was started before the first
 
 

@@ -150,7 +150,9 @@ def test_a_seed_that_did_not_learn_leaves_no_model_no_metrics_and_not_its_last_e
     with pytest.raises(SeedDiverged, match="did not learn"):
         run_seed(one_class(3), data_info=DataInfo("tiny"), recipe=Recipe(epochs=2), seed=0, run=run)
     assert not storage.exists(run.metrics_json(0)) and not storage.exists(run.model_params(0))
-    assert load_checkpoint(run, 0).epoch == 1  # a rerun trains the last epoch again, and says it again
+    assert (
+        load_checkpoint(run, 0, Recipe(epochs=2), DataInfo("tiny")).epoch == 1
+    )  # a rerun trains the last epoch again, and says it again
 
 
 def test_a_seed_resumed_from_its_last_epochs_checkpoint_at_chance_diverges():

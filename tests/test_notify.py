@@ -1,6 +1,7 @@
 """The nightly's webhook: the document delivered, a hook down, slow or failing never holds or fails the night,
 and the URL's credentials (its userinfo, its path) are never logged or recorded."""
 
+import contextlib
 import logging
 import re
 import threading
@@ -9,15 +10,24 @@ import time
 import pytest
 
 from lenet_batch import config
-from lenet_batch.errors import ConfigError, LockHeld, RegressionDetected, SeedsFailed
-from lenet_batch.monitor import health, notify
-from lenet_batch.monitor.watch import NightWatch
+from lenet_batch.errors import (
+    ClusterUnavailable,
+    ConfigError,
+    LockHeld,
+    RegressionDetected,
+    SeedsFailed,
+    StorageError,
+)
+from lenet_batch.monitor import notify
+from lenet_batch.monitor.watch import NightWatch, attempt_end
+from lenet_batch.state.night import night_status
+from lenet_batch.state.run_state import read_state
 from lenet_batch.store.layout import Layout
 from tests.fault_helpers import assert_one_line_error, silent_endpoint
 from tests.helpers import free_port
 from tests.history_helpers import write_synthetic_runs
 from tests.hook_server import hook_server
-from tests.test_check import NEWEST, edit_run, record_changes
+from tests.test_check import NEWEST, record_changes
 
 
 @pytest.fixture
@@ -36,9 +46,12 @@ def good(tmp_path) -> str:
     return out
 
 
-def notice(output: str, error: str = "", code: int = 4) -> notify.Notice:
-    night = health.read_night(Layout(output), NEWEST)
-    return notify.notice_of(night, output, f"{output}/history/history.html", error, code)
+def notice(output: str, error: BaseException | None = None) -> notify.Notice:
+    """How the webhook tells the newest night ending with `error` (default: a regression)."""
+    error = error or RegressionDetected("regressed")
+    state = read_state(Layout(output).run(NEWEST))
+    end = attempt_end(NEWEST, error, state, wrote=True)
+    return notify.notice_of(night_status(state), end, output, f"{output}/history/history.html")
 
 
 def test_the_document_is_delivered_with_a_text_for_chat_hooks(output):
@@ -53,7 +66,9 @@ def test_the_document_is_delivered_with_a_text_for_chat_hooks(output):
     assert doc["changes"] == "lr 0.1 → 0.01" and doc["reason"].startswith(
         "gate: REGRESSED against 2026-01-02: mean 0.8"
     )
-    assert doc["report"] == f"runs/{NEWEST}/summary/report.html" and doc["history"].endswith("history.html")
+    assert doc["report"] == f"{output}/runs/{NEWEST}/summary/report.html" and doc["history"].endswith(
+        "history.html"
+    )
     lines = doc["text"].splitlines()
     assert lines[0] == f"lenet-batch night {NEWEST}: REGRESSED (exit 4)" and lines[1] == doc["headline"]
     assert lines[2:4] == [doc["reason"], "changed since 2026-01-02: lr 0.1 → 0.01"]
@@ -111,43 +126,52 @@ def test_the_hook_is_set_by_flag_toml_or_environment_and_checked(tmp_path):
 
 
 def watch(output: str, url: str, on: str = "problems") -> NightWatch:
+    """The watch of a nightly of the newest night, which has read its state (as the nightly does)."""
     settings = config.resolve({"output": output, "run_id": NEWEST, "notify": url, "notify_on": on}, env={})
-    return NightWatch.start(settings, settings.run_ref())
+    told = NightWatch.start(settings)
+    told.state = read_state(settings.run_ref())
+    return told
 
 
-def touch(output: str) -> None:
-    """Change run.json, as a night that started does."""
-    edit_run(output, NEWEST, lambda doc: doc.update(updated_at="2026-01-03T03:00:00Z"))
+ENDS = [  # (what ended the night, how the webhook names it, the exit code it says)
+    (LockHeld("another run holds the lock"), "locked", 5),
+    (ConfigError("--epochs 3: another recipe"), "refused", 2),
+    (KeyboardInterrupt("SIGTERM"), "interrupted", 143),
+    (KeyboardInterrupt(), "interrupted", 130),
+    (ClusterUnavailable("Ray could not be started: timed out"), "failed", 9),
+    (RuntimeError("boom"), "failed", 1),
+    (SeedsFailed("train: 1 of 3 seeds failed"), "seeds_failed", 3),
+    (RegressionDetected("regressed"), "regressed", 4),
+]
 
 
-def test_the_watch_tells_a_night_that_started_and_not_a_refusal(output):
+def test_the_watch_tells_every_end_of_a_night_however_it_ends(output):
     with hook_server() as hook:
-        for refused in (LockHeld("held"), SeedsFailed("nothing written"), KeyboardInterrupt()):
-            watch(output, hook.url).finish(refused)  # run.json unchanged, another run's lock, SIGTERM
-        assert hook.received == []
-        night = watch(output, hook.url)
-        touch(output)
-        night.finish(RegressionDetected("regressed"))
-        assert [d["state"] for d in hook.received] == ["regressed"]
+        for error, _, _ in ENDS:
+            with contextlib.suppress(BaseException), watch(output, hook.url):
+                raise error
+    said = [(d["state"], d["exit_code"]) for d in hook.received]
+    assert said == [(state, code) for _, state, code in ENDS]
+    assert all(d["text"].startswith(f"lenet-batch night {NEWEST}: ") for d in hook.received)
+    assert "boom" in hook.received[5]["reason"] and hook.received[5]["reason"].startswith(
+        "a bug: RuntimeError"
+    )
 
 
 def test_the_watch_posts_success_only_when_asked_and_never_raises(good):
     with hook_server() as hook:
-        watch(good, hook.url).finish()
+        watch(good, hook.url).tell(None)
         assert hook.received == []  # a good night is news only with --notify-on always
-        watch(good, hook.url, on="always").finish()
+        watch(good, hook.url, on="always").tell(None)
         assert [(d["state"], d["exit_code"]) for d in hook.received] == [("ok", 0)]
         assert hook.received[0]["text"].startswith(f"lenet-batch night {NEWEST}: OK (exit 0)")
-    w = watch(good, f"http://127.0.0.1:{free_port()}/x")
-    touch(good)
-    w.finish(SeedsFailed("2 of 3 seeds failed"))  # logged, not raised
+    watch(good, f"http://127.0.0.1:{free_port()}/x").tell(SeedsFailed("2 of 3 seeds failed"))  # logged
 
 
 def test_a_run_that_completed_but_whose_night_failed_is_a_failure(good):
-    night = health.read_night(Layout(good), NEWEST)
-    told = notify.notice_of(night, good, None, "the history was not written: disk full", 2)
+    told = notice(good, StorageError("the history was not written: disk full"))
     assert told.state == "failed" and told.reason == "the history was not written: disk full"
-    assert notify.wanted(told, "problems")
+    assert notify.wanted(told, "problems") and told.exit_code == 2
 
 
 BAD_URLS = {

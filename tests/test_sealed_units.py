@@ -89,7 +89,7 @@ def test_the_default_baseline_is_the_nearest_earlier_night_on_the_same_test_data
     record(layout, "n3", "2026-12-03T02:00:00Z", summary=None)
     assert helpers.previous_run(layout.run("n3")) == (
         "n1",
-        "the previous completed night on the same test data",
+        "the latest earlier night that passed (or was accepted) on the same test data",
     )
     storage.remove(layout.run("n1").run_json)
     storage.remove(layout.run("n1").summary_json, recursive=False)

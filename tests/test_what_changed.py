@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from lenet_batch.monitor import health, metrics, notify
 from lenet_batch.provenance import Machine
 from lenet_batch.state.night import NightStatus, night_status
+from lenet_batch.state.outcome import AttemptEnd
 from lenet_batch.state.run_state import RunState
 from lenet_batch.store.layout import RunRef
 from lenet_batch.store.run_record import RunRecord
@@ -38,7 +39,8 @@ def told(summary: RunSummary) -> tuple[NightStatus, notify.Notice]:
     kind = "regressed" if summary.comparison and summary.comparison.regressed else "ok"
     record = RunRecord.from_json(run_json(summary.run_id, 0, list(summary.seeds), kind))
     night = night_status(RunState(RunRef("/out", summary.run_id), record, summary))
-    return night, notify.notice_of(night, "/out", "/out/history/history.html", "", 4)
+    end = AttemptEnd(summary.run_id, night.outcome, 4 if kind == "regressed" else 0)
+    return night, notify.notice_of(night, end, "/out", "/out/history/history.html")
 
 
 def test_a_changed_isa_class_alone_is_named_beside_the_verdict():

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from lenet_batch import pages
 from lenet_batch.history.figures import FIGURES
 from lenet_batch.state.night import NightStatus
-from lenet_batch.state.outcome import JUDGED_STAGES
+from lenet_batch.state.outcome import GATE_OUTCOMES, JUDGED_STAGES
 from lenet_batch.summary.report import clipped_text
 from lenet_batch.summary.types import MIN_INTERVAL_SEEDS
 
@@ -40,10 +40,11 @@ def gate_text(row: NightStatus) -> str:
 
 
 def stage_text(row: NightStatus) -> str:
-    """'complete' when every stage completed; else the stages that ended otherwise, and how (or the first
-    one that did not run)."""
+    """'complete' when every stage completed (a summary the gate judged too: the gate's column says how);
+    else the stages that ended otherwise, and how (or the first one that did not run)."""
     statuses = {stage: row.status(stage) for stage in JUDGED_STAGES}
-    ended = [f"{stage} {status}" for stage, status in statuses.items() if status not in (None, "complete")]
+    done = (None, "complete", *GATE_OUTCOMES)
+    ended = [f"{stage} {status}" for stage, status in statuses.items() if status not in done]
     missing = [f"{stage} not run" for stage, status in statuses.items() if status is None]
     return ", ".join(ended or missing[:1]) or "complete"
 

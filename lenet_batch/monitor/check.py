@@ -2,7 +2,7 @@
 
 import contextlib
 
-from lenet_batch.errors import LenetError
+from lenet_batch.errors import LenetError, StorageError
 from lenet_batch.monitor import metrics
 from lenet_batch.monitor.health import Health, assess
 from lenet_batch.store.layout import Layout
@@ -21,5 +21,8 @@ def check(layout: Layout, max_age_seconds: float, stale_lock_seconds: int, metri
                 metrics.write_metrics(metrics_file, output, None, *metrics.check_samples(False, output))
         raise
     if metrics_file:
-        metrics.write_metrics(metrics_file, output, found, *metrics.check_samples(True, output))
+        try:
+            metrics.write_metrics(metrics_file, output, found, *metrics.check_samples(True, output))
+        except LenetError as exc:
+            raise StorageError(f"metrics file {metrics_file} not written: {exc}") from None
     return found

@@ -57,10 +57,11 @@ class Notice(JsonRecord):
 
 def notice_of(night: NightStatus | None, end: AttemptEnd, output: str, history: str | None) -> Notice:
     """How the attempt ended as the webhook tells it, with the night's numbers when there is a night."""
-    reason = end.reason or (night.reason if night else "")
+    own = night is not None and night.outcome == end.outcome and night.reason  # the night's own words
+    reason = night.reason if own else end.reason
     headline = (night.headline if night else None) or reason or "no summary"
     stage = night.stage if night is not None and end.outcome != "ok" else None
-    where = f" in {stage}" if stage else ""
+    where = f" in {stage}" if stage and end.outcome in ("failed", "interrupted") else ""
     word = end.outcome.upper().replace("_", " ")
     lines = [
         f"lenet-batch night {end.run_id}: {word}{where} (exit {end.exit_code})",

@@ -14,12 +14,32 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lenet_batch.config import Settings
-from lenet_batch.errors import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USAGE, LenetError, LockHeld
+from lenet_batch.errors import (
+    EXIT_BUG,
+    EXIT_INCONCLUSIVE,
+    EXIT_INTERRUPTED,
+    EXIT_REGRESSION,
+    EXIT_SEEDS_FAILED,
+    EXIT_USAGE,
+    LenetError,
+    LockHeld,
+)
 from lenet_batch.monitor import health, metrics, notify
 from lenet_batch.provenance import now_utc
 from lenet_batch.state import listing
 from lenet_batch.state.night import NightStatus, night_status
-from lenet_batch.state.outcome import FAILED, INTERRUPTED, LOCKED, REFUSED, AttemptEnd, night_outcome
+from lenet_batch.state.outcome import (
+    FAILED,
+    INCONCLUSIVE,
+    INTERRUPTED,
+    LOCKED,
+    OK,
+    REFUSED,
+    REGRESSED,
+    SEEDS_FAILED,
+    AttemptEnd,
+    night_outcome,
+)
 from lenet_batch.state.run_state import RunState
 from lenet_batch.store import storage
 from lenet_batch.store.layout import Layout
@@ -37,24 +57,27 @@ def _one_line(error: BaseException) -> str:
     return text if isinstance(error, LenetError) else f"a bug: {type(error).__name__}: {text}"
 
 
+BY_EXIT = {EXIT_SEEDS_FAILED: SEEDS_FAILED, EXIT_REGRESSION: REGRESSED, EXIT_INCONCLUSIVE: INCONCLUSIVE}
+
+
 def attempt_end(run_id: str, error: BaseException | None, night: RunState | None, wrote: bool) -> AttemptEnd:
-    """How the attempt ended, in the outcome vocabulary, from what ended it (None: a good end)."""
+    """How the attempt ended, in the outcome vocabulary, from what ended it (None: a good end, named by the
+    night's outcome); a usage error before anything was written is a refusal."""
+    said = "" if error is None else _one_line(error)
     if isinstance(error, KeyboardInterrupt):
         sigterm = str(error) == "SIGTERM"  # cli.signals raises it so for SIGTERM
-        code = EXIT_INTERRUPTED if sigterm else EXIT_CTRL_C
-        return AttemptEnd(
-            run_id, INTERRUPTED, code, "stopped by SIGTERM" if sigterm else "stopped by Ctrl-C", now_utc()
-        )
-    if isinstance(error, LockHeld):
-        return AttemptEnd(run_id, LOCKED, error.exit_code, _one_line(error), now_utc())
+        said = "stopped by SIGTERM" if sigterm else "stopped by Ctrl-C"
+        return AttemptEnd(run_id, INTERRUPTED, EXIT_INTERRUPTED if sigterm else EXIT_CTRL_C, said, now_utc())
     if error is None:
-        found = night_outcome(night) if night is not None else None
-        return AttemptEnd(run_id, found.outcome if found else "ok", 0, "", now_utc())
+        return AttemptEnd(run_id, night_outcome(night).outcome if night else OK, 0, "", now_utc())
     code = error.exit_code if isinstance(error, LenetError) else EXIT_BUG
-    if code == EXIT_USAGE and not wrote:
-        return AttemptEnd(run_id, REFUSED, code, _one_line(error), now_utc())
-    judged = night_outcome(night).outcome if night is not None and code != EXIT_BUG else FAILED
-    return AttemptEnd(run_id, judged if judged != "ok" else FAILED, code, _one_line(error), now_utc())
+    if isinstance(error, LockHeld):
+        outcome = LOCKED
+    elif code == EXIT_USAGE and not wrote:
+        outcome = REFUSED
+    else:
+        outcome = BY_EXIT.get(code, FAILED)
+    return AttemptEnd(run_id, outcome, code, said, now_utc())
 
 
 @dataclass
