@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lenet_batch.errors import DataError, RegressionDetected
-from lenet_batch.pipeline.single import summarise
+from lenet_batch.pipeline.hand_summary import summarise
 from lenet_batch.state.run_state import read_state
 from lenet_batch.store import storage
 from lenet_batch.store.layout import Layout

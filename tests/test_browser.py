@@ -13,7 +13,7 @@ import pytest
 
 from lenet_batch.errors import GateInconclusive, RegressionDetected
 from lenet_batch.history.stage import build_history
-from lenet_batch.pipeline.single import summarise
+from lenet_batch.pipeline.hand_summary import summarise
 from lenet_batch.store.layout import Layout
 from lenet_batch.summary import stage as summary_stage
 from tests import synthetic_runs as syn

@@ -87,7 +87,7 @@ import sys
 from lenet_batch.config import Recipe
 from lenet_batch.data import fashion_mnist
 from lenet_batch.data.inputs import ImageSource
-from lenet_batch.pipeline.single import summarise
+from lenet_batch.pipeline.hand_summary import summarise
 from lenet_batch.store import lock, storage
 from lenet_batch.store.layout import Layout
 from lenet_batch.training.seed import run_seed

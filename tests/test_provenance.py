@@ -15,7 +15,7 @@ from lenet_batch import provenance
 from lenet_batch.config import Settings
 from lenet_batch.errors import RegressionDetected
 from lenet_batch.pipeline import stages
-from lenet_batch.pipeline.single import summarise
+from lenet_batch.pipeline.hand_summary import summarise
 from lenet_batch.records import DataInfo
 from lenet_batch.store import storage
 from lenet_batch.store.layout import Layout

@@ -10,8 +10,8 @@ import pytest
 
 from lenet_batch.config import GateRule
 from lenet_batch.errors import ConfigError, GateInconclusive, RegressionDetected
+from lenet_batch.pipeline.hand_summary import summarise
 from lenet_batch.pipeline.requests import SummaryRequest
-from lenet_batch.pipeline.single import summarise
 from lenet_batch.store import run_record, storage
 from lenet_batch.store.layout import Layout
 from lenet_batch.store.run_record import RunRecord, SeedEntry, StageClock

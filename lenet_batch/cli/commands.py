@@ -126,11 +126,11 @@ def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
 
     Nothing new since the run's summary: it is reused (nothing written) and its verdict stands; --force
     makes it again. Its document goes to stdout on exit 4 too."""
-    from lenet_batch.pipeline import single
+    from lenet_batch.pipeline import hand_summary
 
     show = lambda summary: output.print_summary(summary, args.json)  # noqa: E731 - twice, below
     with _document_printed(show):
-        done = single.summary(settings, force=args.force, dry_run=args.dry_run)
+        done = hand_summary.summary(settings, force=args.force, dry_run=args.dry_run)
     if args.dry_run:
         output.print_plan(done.plan, args.json)
     else:
@@ -214,6 +214,32 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     return found.exit_code
 
 
+def cmd_accept(args: argparse.Namespace, settings: Settings) -> int:
+    """Record a night as accepted: the new baseline and reference (its verdict stays as it is)."""
+    from lenet_batch.pipeline import verdicts
+
+    night = verdicts.accept(settings, args.reason)
+    if args.json:
+        output.print_json(night.to_json())
+    else:
+        said = night.accepted
+        assert said is not None  # accept() records it or raises
+        print(f"run {night.run_id} accepted as the new baseline and reference: {said.reason!r} ({said.by})")
+    return EXIT_OK
+
+
+def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
+    """The gate's verdict of one run against another, by the given rule; nothing is written."""
+    from lenet_batch.pipeline import verdicts
+
+    cmp = verdicts.compare(settings, args.baseline_run, args.compared_run)
+    if args.json:
+        output.print_json(cmp.to_json())
+    else:
+        print(f"{args.compared_run} against {args.baseline_run}: {cmp.line()}")
+    return EXIT_OK
+
+
 # Each subcommand's handler, by the name the parser gives it.
 COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "data": cmd_data,
@@ -226,4 +252,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "runs": cmd_runs,
     "history": cmd_history,
     "check": cmd_check,
+    "accept": cmd_accept,
+    "compare": cmd_compare,
 }

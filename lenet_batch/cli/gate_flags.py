@@ -6,13 +6,32 @@ from lenet_batch import config
 
 
 def add_gate_flags(p: argparse.ArgumentParser) -> None:
-    """--baseline and the rule with its thresholds; then what a pass needs, the floor, the exit policy."""
+    """--baseline, the rule with its thresholds, what a pass needs, the floor, and the exit policy."""
     p.add_argument(
         "--baseline",
         default=None,
-        help="run id to compare with, 'previous' (default: the last run started before this one whose "
-        "summary completed without regressing) or 'none'",
+        help="run id to compare with, 'previous' (default: the latest earlier night in night order that "
+        "passed, or was accepted, on the same test data) or 'none'",
     )
+    add_rule_flags(p)
+    p.add_argument(
+        "--fail-on",
+        choices=config.FAIL_ON,
+        default=None,
+        help="inconclusive (default): exit 8 on an inconclusive night and 4 on a regressed one; "
+        "regressed: exit 0 on an inconclusive night (still recorded as inconclusive)",
+    )
+    p.add_argument(
+        "--reference-window",
+        type=int,
+        default=None,
+        metavar="N",
+        help="compare with the oldest passed or accepted night of the N before too: drift (default 7)",
+    )
+
+
+def add_rule_flags(p: argparse.ArgumentParser) -> None:
+    """The rule with its thresholds, what a pass needs and the floor (`compare` takes these alone)."""
     p.add_argument(
         "--gate",
         choices=config.GATE_RULES,
@@ -31,11 +50,6 @@ def add_gate_flags(p: argparse.ArgumentParser) -> None:
         help="the drop a pass must rule out (welch) or not exceed (threshold, and < 2 seeds on a side) "
         "(default 0.01)",
     )
-    _evidence_flags(p)
-
-
-def _evidence_flags(p: argparse.ArgumentParser) -> None:
-    """What a pass needs, the floor, the exit policy and the reference night's window."""
     p.add_argument(
         "--confidence",
         type=float,
@@ -49,18 +63,4 @@ def _evidence_flags(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="X",
         help="regressed whenever the mean accuracy is below X, baseline or not (default: no floor)",
-    )
-    p.add_argument(
-        "--fail-on",
-        choices=config.FAIL_ON,
-        default=None,
-        help="inconclusive (default): exit 8 on an inconclusive night and 4 on a regressed one; "
-        "regressed: exit 0 on an inconclusive night (still recorded as inconclusive)",
-    )
-    p.add_argument(
-        "--reference-window",
-        type=int,
-        default=None,
-        metavar="N",
-        help="compare with the oldest passed or accepted night of the N before too: drift (default 7)",
     )

@@ -4,7 +4,7 @@ import argparse
 import sys
 
 from lenet_batch import __version__, config, errors
-from lenet_batch.cli.gate_flags import add_gate_flags
+from lenet_batch.cli.gate_flags import add_gate_flags, add_rule_flags
 from lenet_batch.redaction import redact_text
 
 
@@ -255,7 +255,27 @@ def build_parser() -> Parser:
     _dry_run_flag(p, "train, resume, score, summarise, build")
     _monitor_flags(p, nightly=True)
     _history_commands(sub, parent)
+    _verdict_commands(sub, parent)
     return parser
+
+
+def _verdict_commands(sub: argparse._SubParsersAction, parent: Parser) -> None:
+    """`accept` and `compare`: a verdict recorded by hand, and a what-if that writes nothing."""
+    p = sub.add_parser(
+        "accept", parents=[parent], help="record a night as the new baseline: a deliberate change"
+    )
+    _common(p, "output")
+    p.add_argument("run_id", metavar="RUN", help="the night to accept (its verdict stays as it is)")
+    p.add_argument("--reason", required=True, help="why the change is deliberate (shown with the night)")
+    p.add_argument("--json", action="store_true", help="print the night as JSON")
+    p = sub.add_parser(
+        "compare", parents=[parent], help="the gate's verdict of RUN against BASELINE; writes nothing"
+    )
+    _common(p, "output")
+    p.add_argument("baseline_run", metavar="BASELINE", help="the run to compare with")
+    p.add_argument("compared_run", metavar="RUN", help="the run judged")
+    add_rule_flags(p)
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
 
 
 def _history_commands(sub: argparse._SubParsersAction, parent: Parser) -> None:

@@ -29,7 +29,7 @@ def interval_note(row: NightStatus) -> str:
 def verdict_word(row: NightStatus) -> str:
     """The chip's word: the gate's verdict, or the night's outcome when it has no gate or ended otherwise."""
     judged = row.outcome in ("ok", "regressed", "inconclusive") and row.verdict is not None
-    return row.verdict if judged else row.outcome
+    return (row.chip or row.verdict) if judged else row.outcome  # type: ignore[return-value]
 
 
 def gate_text(row: NightStatus) -> str:

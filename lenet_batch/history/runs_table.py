@@ -39,6 +39,10 @@ COLUMNS = {
     "gate_effect": pa.float64(),  # mean accuracy minus the baseline's
     "baseline_run_id": pa.string(),
     "changes": pa.string(),  # since the baseline: "lr 0.1 → 0.01", or "nothing recorded changed"
+    "gate_detectable_drop": pa.float64(),  # the smallest drop the gate could tell at those seeds and noise
+    "gate_seeds_needed": pa.int64(),  # seeds a side that would tell a drop of max_drop at that noise
+    "reference_run_id": pa.string(),  # the reference night it was also compared with (slow drift)
+    "accepted_reason": pa.string(),  # accepted by hand as the new baseline and reference: why
 }
 SCHEMA = pa.schema(list(COLUMNS.items()))
 
@@ -111,6 +115,10 @@ def _run_columns(state: RunState, row: NightStatus) -> dict[str, Cell]:
         "gate_effect": row.effect,
         "baseline_run_id": row.baseline_run_id,
         "changes": row.changes,
+        "gate_detectable_drop": row.detectable_drop,
+        "gate_seeds_needed": row.seeds_needed,
+        "reference_run_id": row.reference_run_id,
+        "accepted_reason": row.accepted.reason if row.accepted else None,
     }
 
 

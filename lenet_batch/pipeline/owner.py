@@ -18,7 +18,7 @@ from lenet_batch.records import DataInfo
 from lenet_batch.state.run_state import RunState
 from lenet_batch.store import run_record
 from lenet_batch.store.layout import RunRef
-from lenet_batch.store.run_record import RunRecord, StageEntry
+from lenet_batch.store.run_record import Acceptance, RunRecord, StageEntry
 from lenet_batch.store.seed_records import ScoreResult, TrainResult
 from lenet_batch.summary.types import RunSummary
 
@@ -47,6 +47,11 @@ class RunOwner:
     def stage_done(self, stage: str, entry: StageEntry) -> None:
         """Record how a stage ended in run.json."""
         self._write((self.state.record or RunRecord(self.run.run_id)).with_stage(stage, entry))
+
+    def accept(self, acceptance: Acceptance) -> None:
+        """Record the run as accepted by hand (the new baseline and reference)."""
+        record = self.state.record or RunRecord(self.run.run_id)
+        self._write(replace(record, acceptance=acceptance, updated_at=now_utc()))
 
     def trained(self, results: Sequence[TrainResult]) -> None:
         """The seeds' metrics.json as their training wrote them."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lenet_batch.cluster.preflight import check_local_gpus
-from lenet_batch.config import DataRequest, GateRule, Settings
+from lenet_batch.config import Settings
 from lenet_batch.data.fashion_mnist import FashionMNIST
 from lenet_batch.data.inputs import ImageSource
 from lenet_batch.errors import DataError, ModelFileError
@@ -22,18 +22,14 @@ from lenet_batch.pipeline.owner import RunOwner
 from lenet_batch.pipeline.plan import Plan, Request, plan
 from lenet_batch.pipeline.requests import (
     InferRequest,
-    SummaryRequest,
     TrainRequest,
-    summary_digest,
     train_plan_request,
 )
 from lenet_batch.state import listing
 from lenet_batch.state.run_state import RunState, read_state
 from lenet_batch.store import hand_writers, lock, run_log, storage
 from lenet_batch.store.backends import check_reachable_by_workers
-from lenet_batch.store.layout import RunRef
 from lenet_batch.store.seed_records import ScoreResult, TrainResult
-from lenet_batch.summary.baseline import PREVIOUS, Baseline, load_baseline
 from lenet_batch.summary.types import RunSummary
 
 log = logging.getLogger(__name__)
@@ -67,7 +63,7 @@ def require_run(state: RunState) -> None:
 
 
 @contextlib.contextmanager
-def _written_or_nothing(owner: RunOwner) -> Iterator[None]:
+def written_or_nothing(owner: RunOwner) -> Iterator[None]:
     """A command that ended (however) without writing to the run keeps no log of it."""
     try:
         yield
@@ -87,7 +83,7 @@ def train(settings: Settings, dry_run: bool = False) -> Done:
         plan(state, train_plan_request(request, stages.data_info(dataset, request.data.verify)))
         return Done(planned, notes={"data": f"{dataset.source} ({len(dataset.train_images)} train)"})
     owner = RunOwner(state)
-    with _written_or_nothing(owner):
+    with written_or_nothing(owner):
         results, _ = stages.train(owner, planned, request)
         stages.raise_if_failed(results, "train")
     return Done(planned, results)
@@ -105,7 +101,7 @@ def infer(settings: Settings, force: bool = False, dry_run: bool = False) -> Don
     if dry_run:
         return Done(_infer_plan(state, request, force)[0])
     owner = RunOwner(state)
-    with _written_or_nothing(owner), _hand(settings, "infer", run.run_id):  # marked before any loading
+    with written_or_nothing(owner), hand_mark(settings, "infer", run.run_id):  # marked before any loading
         planned, source, dataset = _infer_plan(state, request, force)
         results = stages.infer(owner, planned, request, source, dataset)
         stages.raise_if_failed(results, "infer")
@@ -120,73 +116,6 @@ def _infer_plan(
     source, dataset = run_data.sealed_source(state, request.source, request.data, None)
     planned = plan(state, Request(("infer",), request.seeds, test_split=source.digest, force=force))
     return planned, source, dataset
-
-
-def summary(settings: Settings, force: bool = False, dry_run: bool = False) -> Done:
-    """Summarise the run (or reuse its summary when nothing is new); raises RegressionDetected (exit 4)."""
-    request, run, data = SummaryRequest.of(settings), settings.run_ref(), settings.data_request()
-    if dry_run:
-        return Done(_summary_plan(read_state(run), request, data, force)[0])
-    lock.refuse_if_held(run.layout, "summary", run.run_id, settings.stale_lock_seconds)  # exit 5 first
-    hand = _hand(settings, "summary", run.run_id)
-    summary = summarise(run, request=request, data=data, force=force, hand=hand)
-    return Done(Plan(run.run_id), summary=summary)
-
-
-def summarise(
-    run: RunRef,
-    *,
-    baseline: str = PREVIOUS,
-    rule: GateRule | None = None,
-    request: SummaryRequest | None = None,
-    data: DataRequest | None = None,
-    images: dict | None = None,
-    force: bool = False,
-    hand: contextlib.AbstractContextManager[None] | None = None,
-) -> RunSummary:
-    """Summarise a run as `lenet-batch summary` does, from a program: against `baseline` by `rule`, with
-    the pictures drawn from `images` (the test split's arrays) or else the test split of `data` (None: no
-    pictures); raises RegressionDetected (exit 4) with the summary. `hand`: a hand command's mark, held
-    while it writes."""
-    request = request or SummaryRequest(baseline, rule or GateRule())
-    state = read_state(run)
-    planned, base, loaded = _summary_plan(state, request, data, force, images)
-    owner = RunOwner(state)
-    pictures = (lambda: loaded or run_data.pictures(state, data)) if data is not None else (lambda: loaded)
-    with _written_or_nothing(owner), hand or contextlib.nullcontext():
-        return stages.summarize(owner, planned, base, request, pictures)
-
-
-def _summary_plan(
-    state: RunState,
-    request: SummaryRequest,
-    data: DataRequest | None,
-    force: bool,
-    images: dict | None = None,
-) -> tuple[Plan, Baseline, dict | None]:
-    """The summary's plan, its baseline, and the pictures' images when they had to be loaded to make it.
-
-    Other test data (--data) is refused before anything is written; a summary without the pictures is
-    made again only when they can be drawn now."""
-    require_run(state)
-    dataset = None
-    if data is not None and data.uri:
-        dataset = run_data.load_for_run(state.run, run_data.data_for_run(state, data))
-    base = load_baseline(state, request.baseline, window=request.reference_window)
-    images = dataset.arrays() if dataset is not None else images
-    digest = summary_digest(state, base, request.rule)
-    planned = plan(
-        state, Request(("summary",), None, summary_digest=digest, pictures=images is not None, force=force)
-    )
-    standing = state.summary
-    lacks = standing is not None and "train_images.png" not in standing.files
-    if planned.empty and images is None and data is not None and lacks:
-        images = run_data.pictures(state, data)
-        if images is not None:
-            planned = plan(
-                state, Request(("summary",), None, summary_digest=digest, pictures=True, force=force)
-            )
-    return planned, base, images
 
 
 def predict(settings: Settings, seed: int, first: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -213,7 +142,9 @@ def predict(settings: Settings, seed: int, first: int) -> tuple[np.ndarray, np.n
     return images, labels, predict_classes(run, seed, model, images)
 
 
-def _hand(settings: Settings, command: str, run_id: str | None) -> contextlib.AbstractContextManager[None]:
+def hand_mark(
+    settings: Settings, command: str, run_id: str | None
+) -> contextlib.AbstractContextManager[None]:
     """A hand command on what a nightly writes: refused while one does, marked while it runs (exit 5 for
     a nightly that starts meanwhile; store/hand_writers.py)."""
     return hand_writers.hand_writer(settings.layout(), command, run_id, settings.stale_lock_seconds)

@@ -9,6 +9,7 @@ from lenet_batch.state.outcome import STAGES, NightOutcome, night_outcome, seed_
 from lenet_batch.state.run_state import RunState
 from lenet_batch.store import storage
 from lenet_batch.store.record_reads import printable
+from lenet_batch.store.run_record import Acceptance
 from lenet_batch.summary.report import headline_line
 from lenet_batch.summary.types import Comparison
 
@@ -43,12 +44,17 @@ class NightStatus(JsonRecord):
     min_accuracy: float | None = None
     max_accuracy: float | None = None
     ensemble_accuracy: float | None = None
-    verdict: str | None = None  # the gate's: passed, regressed, n/a, not comparable (None: no summary)
+    verdict: str | None = None  # the gate's: passed, regressed, inconclusive, n/a, not comparable
+    chip: str | None = None  # the verdict's word on the pages: the verdict, or drift
     gate: str | None = None  # the gate's line: verdict and its full sentence
     gate_rule: str | None = None  # the rule applied: welch, separation or threshold
     p_value: float | None = None
     effect: float | None = None  # mean accuracy minus the baseline's
     baseline_run_id: str | None = None
+    reference_run_id: str | None = None  # the reference night it was also compared with (slow drift)
+    detectable_drop: float | None = None  # the smallest drop the gate could tell at these seeds and noise
+    seeds_needed: int | None = None  # seeds a side that would tell a drop of max_drop at this noise
+    accepted: Acceptance | None = None  # accepted by hand as the new baseline and reference
     changes: str | None = None  # since the baseline, in words: "lr 0.1 → 0.01", "nothing recorded changed"
     changed: tuple[Change, ...] | None = (
         None  # the same, one (key, baseline, current) each; None: not compared
@@ -94,7 +100,11 @@ def _gate(cmp: Comparison | None) -> dict:
     compared = cmp.baseline_run_id is not None
     return {
         "verdict": cmp.outcome(),
+        "chip": cmp.chip(),
         "gate": cmp.line(),
+        "reference_run_id": cmp.reference.run_id if cmp.reference else None,
+        "detectable_drop": cmp.detectable_drop,
+        "seeds_needed": cmp.seeds_needed,
         "gate_rule": cmp.applied_rule or cmp.rule,
         "p_value": cmp.test.p_value if cmp.test else None,
         "effect": cmp.mean_accuracy.delta,
@@ -147,6 +157,7 @@ def night_status(state: RunState, running: bool = False, outcome: NightOutcome |
         seeds_ok=ok,
         failed_seeds=failed,
         problems=state.problems,
+        accepted=record.acceptance if record else None,
         **_accuracy(state),
         **_gate(cmp),
     )

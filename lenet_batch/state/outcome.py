@@ -77,7 +77,7 @@ def seed_counts(state: RunState) -> tuple[int, tuple[int, ...]]:
 def _stage_outcome(state: RunState, stage: str) -> NightOutcome | None:
     """The outcome a stage that did not complete gives the night, or None when it completed."""
     status = state.stage_status(stage)
-    if status == "complete":
+    if status == "complete" or (status in GATE_OUTCOMES and state.record and state.record.acceptance):
         return None
     if status in GATE_OUTCOMES:  # summary status of older versions: "regressed"
         return NightOutcome(GATE_OUTCOMES[status], stage, f"the gate found the night {status}")
@@ -115,6 +115,11 @@ def night_outcome(state: RunState, running: bool = False) -> NightOutcome:
         return NightOutcome(FAILED, "summary", f"{state.run.summary_json}: not found")
     cmp = state.summary.comparison
     verdict = cmp.outcome() if cmp is not None else "n/a"
+    accepted = state.record.acceptance
+    if verdict in GATE_OUTCOMES and accepted is not None:  # a deliberate change: its alarm is over
+        return NightOutcome(
+            OK, None, f"{verdict}, accepted by {accepted.by} ({accepted.at}): {accepted.reason}"
+        )
     if verdict in GATE_OUTCOMES:
         return NightOutcome(GATE_OUTCOMES[verdict], "summary", f"the gate found the night {verdict}")
     return NightOutcome(OK)
