@@ -9,6 +9,7 @@ problem (state/damage.py). Empty folders under runs/ are not nights.
 import logging
 from dataclasses import replace
 
+from lenet_batch.provenance import now_utc
 from lenet_batch.state.damage import checked_summary
 from lenet_batch.state.run_state import RunState, light_state
 from lenet_batch.store import record_reads, runs_index
@@ -18,9 +19,10 @@ from lenet_batch.store.record_reads import Read, printable
 log = logging.getLogger(__name__)
 
 
-def order_key(state: RunState) -> tuple[str, str, str]:
-    """The night's place in night order (runs_index.night_key)."""
-    created = state.record.created_at if state.record else None
+def order_key(state: RunState, unrecorded_now: bool = False) -> tuple[str, str, str]:
+    """The night's place in night order (runs_index.night_key); a night not recorded yet is one that
+    starts now when `unrecorded_now` (tonight's own, before its run.json is written)."""
+    created = state.record.created_at if state.record else (now_utc() if unrecorded_now else None)
     return runs_index.night_key(state.run_id, created)
 
 

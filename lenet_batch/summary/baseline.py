@@ -95,7 +95,7 @@ def _good_nights(
     """The earlier nights that may be a baseline or reference, nearest first (each summary read once); the
     others go into `passed_over` with why. An accepted night ends the search: what came before it is of
     another recipe or data, deliberately."""
-    key = listing.order_key(current)
+    key = listing.order_key(current, unrecorded_now=True)
     for night in (n for n in nights.without_summaries() if listing.order_key(n) < key):
         summary, why = None, _why_not(night, current)
         if why is None:
@@ -130,7 +130,7 @@ def previous(current: RunState, nights: listing.Nights | None = None, window: in
 
 def _nearest(current: RunState, nights: listing.Nights, window: int) -> list[RunState]:
     """The `window` nights before tonight, in night order, whatever their outcome."""
-    key = listing.order_key(current)
+    key = listing.order_key(current, unrecorded_now=True)
     return [n for n in nights.without_summaries() if listing.order_key(n) < key][:window]
 
 
