@@ -149,12 +149,12 @@ def _stages(planned: NightPlan, owner: RunOwner, settings: Settings, done: _Prog
     """Train, infer and summarise as planned; raises SeedsFailed (3) or RegressionDetected (4)."""
     plan, training, gating = planned.plan, planned.training, planned.gating
     trained, _ = stages.train(owner, plan, training, planned.dataset)
-    done.train = tuple(r.entry() for r in trained) if plan.does("train") else None
+    done.train = tuple(r.entry() for r in trained)
     stages.raise_if_failed(trained, "train")
     run_log.save_all()  # the durable log, at each stage boundary
     scoring = InferRequest.of(settings, training.seeds)
     scored = stages.infer(owner, plan, scoring, planned.source, planned.dataset)
-    done.infer = tuple(r.entry() for r in scored) if plan.does("infer") else None
+    done.infer = tuple(r.entry() for r in scored)
     stages.raise_if_failed(scored, "infer")
     run_log.save_all()
     images = planned.dataset.arrays if planned.dataset is not None else (lambda: None)
