@@ -86,7 +86,8 @@ class RunOwner:
         try:
             yield
         except KeyboardInterrupt as exc:
-            self._ended(stage, "interrupted", "stopped by SIGTERM" if str(exc) == "SIGTERM" else "stopped")
+            said = "stopped by SIGTERM" if str(exc) == "SIGTERM" else "stopped by SIGTERM or Ctrl-C"
+            self._ended(stage, "interrupted", said)
             raise
         except Exception as exc:
             refused = isinstance(exc, LenetError) and exc.exit_code in (EXIT_USAGE, EXIT_LOCKED)
