@@ -55,7 +55,8 @@ def _guarded(layout: Layout, stale_seconds: int, refuse_history: bool) -> tuple[
     held = lock.holder(layout, stale_seconds)
     if held is not None and not held.stale:
         said = f"{layout.lock()} is held by run {held.run_id} (host {held.host}, pid {held.pid})"
-        said = f"{said}: prune waits until it is released (exit 5)"
+        said = f"{layout.lock()} does not read as a lock ({held.problem})" if held.problem else said
+        said = f"{said}: prune is refused (exit 5) until it is released"
         if held.run_id is not None:
             guarded[held.run_id] = f"a nightly is writing it (host {held.host}, pid {held.pid})"
     for mark in hand_writers.live_marks(layout, stale_seconds):
