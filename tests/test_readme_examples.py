@@ -138,6 +138,23 @@ def test_the_output_layout_names_what_a_night_writes(in_copy, capsys):
         assert list(in_copy.glob(f"runs/{pattern}")), path
 
 
+def test_prune_prints_what_the_readme_shows_and_its_dry_run_writes_nothing(in_copy, capsys):
+    def files() -> dict[str, int]:
+        return {str(p.relative_to(in_copy)): p.stat().st_size for p in in_copy.rglob("*") if p.is_file()}
+
+    (dry, shown), *_ = readme.commands_and_output(readme.block("prune"))
+    before = files()
+    code, got = run_here(argv_of(dry), capsys)
+    assert code == 0 and files() == before
+    assert_same_shape(shown, got, dry)
+    code, _ = run_here([*argv_of(dry)[:-1], "-q"], capsys)  # the same without --dry-run
+    assert code == 0 and not list(in_copy.glob("runs/predictions/run_id=2026-11-27/*"))
+    code, got = run_here(["runs"], capsys)
+    rows = {line.split()[0]: line for line in got.splitlines()[1:4]}
+    assert code == 0 and got.split("\n", 1)[0].endswith("note") and "  pruned 20" in rows["2026-11-27"]
+    assert "pruned" not in rows["2026-11-26"] + rows["2026-11-28"]
+
+
 def write_npy(folder: Path) -> str:
     import numpy as np
 

@@ -18,7 +18,7 @@ from lenet_batch.records import DataInfo
 from lenet_batch.state.run_state import RunState
 from lenet_batch.store import run_record
 from lenet_batch.store.layout import RunRef
-from lenet_batch.store.run_record import Acceptance, RunRecord, StageEntry
+from lenet_batch.store.run_record import Acceptance, Pruning, RunRecord, StageEntry
 from lenet_batch.store.seed_records import ScoreResult, TrainResult
 from lenet_batch.summary.types import RunSummary
 
@@ -52,6 +52,11 @@ class RunOwner:
         """Record the run as accepted by hand (the new baseline and reference)."""
         record = self.state.record or RunRecord(self.run.run_id)
         self._write(replace(record, acceptance=acceptance, updated_at=now_utc()))
+
+    def pruned(self, pruning: Pruning) -> None:
+        """Record the run's pruning: before its first file goes, and again once the last one has."""
+        record = self.state.record or RunRecord(self.run.run_id)
+        self._write(replace(record, pruning=pruning, updated_at=now_utc()))
 
     def trained(self, results: Sequence[TrainResult]) -> None:
         """The seeds' metrics.json as their training wrote them."""

@@ -2,15 +2,13 @@
 reference; `compare` shows the gate's verdict of any two runs and writes nothing (a what-if never changes
 a night)."""
 
-import getpass
 import logging
-import socket
 
 from lenet_batch.config import Settings
 from lenet_batch.errors import ConfigError, DataError
 from lenet_batch.pipeline.owner import RunOwner
 from lenet_batch.pipeline.single import hand_mark, require_run, written_or_nothing
-from lenet_batch.provenance import now_utc
+from lenet_batch.provenance import now_utc, who
 from lenet_batch.state.damage import checked_summary
 from lenet_batch.state.night import NightStatus, night_status
 from lenet_batch.state.outcome import INCONCLUSIVE, OK, REGRESSED, night_outcome
@@ -22,15 +20,6 @@ from lenet_batch.summary.types import Comparison, RunSummary
 
 log = logging.getLogger(__name__)
 ACCEPTABLE = (OK, REGRESSED, INCONCLUSIVE)  # a night that ran to its verdict; never a failed or damaged one
-
-
-def _who() -> str:
-    """user@host of whoever accepts (as far as the OS says)."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (a container's uid)
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
 
 
 def accept(settings: Settings, reason: str) -> NightStatus:
@@ -53,7 +42,7 @@ def accept(settings: Settings, reason: str) -> NightStatus:
         return night_status(state)
     owner = RunOwner(state)
     with written_or_nothing(owner), hand_mark(settings, "accept", run.run_id):
-        owner.accept(Acceptance(reason, _who(), now_utc()))
+        owner.accept(Acceptance(reason, who(), now_utc()))
         _history_again(owner, settings.stale_lock_seconds)
     return night_status(owner.state)
 
