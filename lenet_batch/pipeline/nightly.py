@@ -28,7 +28,7 @@ from lenet_batch.pipeline.owner import RunOwner
 from lenet_batch.pipeline.plan import Plan, Step
 from lenet_batch.pipeline.requests import InferRequest
 from lenet_batch.state.outcome import night_outcome
-from lenet_batch.state.run_state import read_state, stamp
+from lenet_batch.state.run_state import stamp
 from lenet_batch.store import hand_writers, lock, run_log
 from lenet_batch.store.run_record import SeedEntry
 from lenet_batch.summary.report import headline_line
@@ -92,7 +92,7 @@ def _nightly(settings: Settings, force: bool, watch: NightWatch) -> NightResult:
         hand_writers.refuse_if_hand_writers(run.layout, run.run_id, settings.stale_lock_seconds)
         if stamp(run) != planned.state.stamp:  # another command wrote the run since it was read
             log.info("run %s changed since it was read: reading it again", run.run_id)
-            planned = plan_night(settings, force, read_state(run))
+            planned = plan_night(settings, force, RunOwner.read(run).state)
         owner = watch.owner = RunOwner(planned.state)
         with owner.stage("train"):  # the data loads (a crash or a stop here reads as the night's)
             planned = locked_plan(planned, force)

@@ -15,7 +15,7 @@ from lenet_batch.config import Recipe
 from lenet_batch.errors import EXIT_LOCKED, EXIT_USAGE, LenetError
 from lenet_batch.provenance import now_utc
 from lenet_batch.records import DataInfo
-from lenet_batch.state.run_state import RunState
+from lenet_batch.state.run_state import RunState, read_state
 from lenet_batch.store import run_record
 from lenet_batch.store.layout import RunRef
 from lenet_batch.store.run_record import Acceptance, Pruning, RunRecord, StageEntry
@@ -31,6 +31,12 @@ class RunOwner:
     def __init__(self, state: RunState) -> None:
         self.state = state
         self.wrote = False  # this command changed the run (run.json, a seed, a partition or the summary)
+
+    @classmethod
+    def read(cls, run: RunRef, input_name: str | None = None) -> "RunOwner":
+        """The owner of the run for one command, its state read once (the one reader of a run's records:
+        state/run_state.read_state; listings read many runs' light states in state/listing.py)."""
+        return cls(read_state(run, input_name))
 
     @property
     def run(self) -> RunRef:

@@ -12,7 +12,6 @@ from lenet_batch.provenance import now_utc, who
 from lenet_batch.state.damage import checked_summary
 from lenet_batch.state.night import NightStatus, night_status
 from lenet_batch.state.outcome import INCONCLUSIVE, OK, REGRESSED, night_outcome
-from lenet_batch.state.run_state import read_state
 from lenet_batch.store import lock, record_reads
 from lenet_batch.store.layout import RunRef
 from lenet_batch.store.run_record import Acceptance
@@ -29,7 +28,7 @@ def accept(settings: Settings, reason: str) -> NightStatus:
         raise ConfigError("--reason is empty: say why the change is deliberate (it is shown with the night)")
     run = settings.run_ref()
     lock.refuse_if_held(run.layout, "accept", run.run_id, settings.stale_lock_seconds)
-    state = read_state(run)
+    state = RunOwner.read(run).state
     require_run(state)
     outcome = night_outcome(state)
     if outcome.outcome not in ACCEPTABLE:
