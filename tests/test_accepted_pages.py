@@ -2,6 +2,7 @@
 click away, and links each night's baseline and reference; the trend figure rings it, its legend and caption
 saying so, and marks an inconclusive night as its own state. Synthetic nights judged by the real gate."""
 
+import html
 import re
 
 import numpy as np
@@ -84,8 +85,8 @@ ROW = re.compile(r'<tr class="[^"]*" data-tone="\w+">(.*?)</tr>', re.S)
 def test_history_marks_each_accepted_night_beside_its_chip_and_links_what_it_was_compared_with(nights):
     layout, accepted = nights
     build_history(layout)
-    html = open(f"{layout.output}/history/history.html").read()
-    rows = ROW.findall(html)[::-1]  # oldest first
+    text = open(f"{layout.output}/history/history.html").read()
+    rows = ROW.findall(text)[::-1]  # oldest first
     assert len(rows) == len(NIGHTS)
     for k, cells in enumerate(rows):
         summary = re.search(r"<summary>(.*?)</summary>", cells).group(1)
@@ -96,6 +97,11 @@ def test_history_marks_each_accepted_night_beside_its_chip_and_links_what_it_was
         if why:
             assert re.fullmatch(rf"accepted by \S+@\S+ \(\S+Z\): &#39;change of night {k}&#39;", why.group(1))
         cmp = recorded(layout, run_id(k))
+        sentence = html.unescape(re.search(r'<span class="sentence">(.*?)</span>', cells).group(1))
+        if cmp["baseline_run_id"]:  # the evidence is in the sentence behind the chip
+            assert f"smallest detectable drop {cmp['detectable_drop']:.4f} (power 0.8" in sentence
+            needed = f"this noise needs about {cmp['seeds_needed']} seeds a side to tell a drop of 0.01"
+            assert (needed in sentence) is (cmp["verdict"] == "inconclusive"), sentence
         nights_compared = [("baseline", cmp["baseline_run_id"])]
         nights_compared += [("reference", cmp["reference"]["run_id"])] if cmp["reference"] else []
         links = re.findall(r'<a href="\.\./runs/([^/]+)/summary/report\.html">(\w+) ([\d-]+)</a>', cells)
