@@ -219,3 +219,16 @@ def test_summary_dry_run_prints_its_plan_and_writes_nothing(copy, tmp_path, caps
     code, out, _ = run(capsys, "summary", "--run", SECOND, "--output", copy.output, "--dry-run", "--json")
     assert code == 0 and [s["action"] for s in json.loads(out)] == ["skip"]
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("fail_on, code", [(None, 8), ("inconclusive", 8), ("regressed", 0)])
+def test_an_inconclusive_night_exits_8_unless_fail_on_regressed_and_stays_inconclusive(
+    copy, capsys, fail_on, code
+):
+    scored_run(copy, THIRD, 2, [0.91, 0.85, 0.905])  # a drop of 0.018 in noise no 3 seeds can tell
+    argv = ("--fail-on", fail_on) if fail_on else ()
+    said = run(capsys, "summary", "--run", THIRD, "--output", copy.output, *argv)
+    assert said[0] == code and "gate: INCONCLUSIVE — baseline 2026-01-01" in said[1], said
+    assert recorded(copy, THIRD)["verdict"] == "inconclusive"  # the regressed night is passed over
+    found, state, _ = run(capsys, "check", "--output", copy.output)
+    assert (found, state.split(":")[0]) == (8, "inconclusive")
