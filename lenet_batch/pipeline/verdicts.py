@@ -9,6 +9,7 @@ import socket
 from lenet_batch.checks import check_run_id
 from lenet_batch.config import Settings
 from lenet_batch.errors import ConfigError, DataError
+from lenet_batch.pipeline.hand_summary import rebuild_history
 from lenet_batch.pipeline.owner import RunOwner
 from lenet_batch.pipeline.single import hand_mark, require_run, written_or_nothing
 from lenet_batch.provenance import now_utc
@@ -56,17 +57,8 @@ def accept(settings: Settings, reason: str) -> NightStatus:
     owner = RunOwner(state)
     with written_or_nothing(owner), hand_mark(settings, "accept", run.run_id):
         owner.accept(Acceptance(reason, _who(), now_utc()))
-        _history_again(owner, settings.stale_lock_seconds)
+        rebuild_history(owner, settings.stale_lock_seconds)
     return night_status(owner.state)
-
-
-def _history_again(owner: RunOwner, stale_lock_seconds: int) -> None:
-    from lenet_batch.history.stage import build_history
-    from lenet_batch.store import hand_writers
-
-    layout = owner.run.layout
-    with hand_writers.hand_writer(layout, "history", None, stale_lock_seconds):
-        build_history(layout, tonight=owner.state)
 
 
 def _judged(layout: Layout, run_id: str, said: str) -> tuple[RunSummary, str | None]:
