@@ -117,6 +117,27 @@ def test_an_accepted_change_stops_the_alarms_that_follow_it(tmp_path, capsys, ac
     assert code == (0 if accepted else 4), said
 
 
+@pytest.mark.parametrize("verdict", ["regressed", "inconclusive"])
+def test_accepting_the_newest_night_makes_it_the_last_success_and_an_older_one_does_not(
+    tmp_path, capsys, verdict
+):
+    # No heartbeat written by hand: the one `accept` writes is what turns check's alarm into healthy.
+    layout, rid = nights(tmp_path, verdict)
+    out = layout.output
+    heartbeat = tmp_path / "out/_last_success.json"
+    assert run(capsys, "check", "--output", out)[0] == {"regressed": 4, "inconclusive": 8}[verdict]
+    assert run(capsys, "accept", run_id(1), "--reason", "older", "--output", out)[0] == 0
+    assert not heartbeat.exists()  # an older night accepted: the newest night's alarm stands
+    assert run(capsys, "check", "--output", out)[0] != 0
+    assert run(capsys, "accept", rid, "--reason", "new recipe", "--output", out)[0] == 0
+    beat = json.loads(heartbeat.read_text())
+    record = json.loads((tmp_path / "out/runs" / rid / "run.json").read_text())
+    summary_end = record["stages"]["summary"].get("finished_at") or record["updated_at"]
+    assert beat["run_id"] == rid and beat["finished_at"] == summary_end  # when it finished, not now
+    code, said, _ = run(capsys, "check", "--output", out, "--max-age", "3650d")
+    assert code == 0 and said.startswith(f"healthy: run {rid}: 3 seeds"), said
+
+
 @pytest.mark.parametrize(
     "kind, seeds, argv, said",
     [

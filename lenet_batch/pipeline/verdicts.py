@@ -12,13 +12,16 @@ from lenet_batch.pipeline.owner import RunOwner
 from lenet_batch.pipeline.single import hand_mark, require_run, written_or_nothing
 from lenet_batch.provenance import now_utc, who
 from lenet_batch.state.damage import checked_summary
+from lenet_batch.state.listing import newest_run_id
 from lenet_batch.state.night import NightStatus, night_status
 from lenet_batch.state.outcome import INCONCLUSIVE, OK, REGRESSED, night_outcome
 from lenet_batch.state.run_state import light_state
 from lenet_batch.store import lock, record_reads
+from lenet_batch.store.heartbeat import write_heartbeat
 from lenet_batch.store.layout import Layout
 from lenet_batch.store.run_record import Acceptance
 from lenet_batch.summary.baseline import accepted_words
+from lenet_batch.summary.report import headline_line
 from lenet_batch.summary.types import Comparison, RunSummary
 
 log = logging.getLogger(__name__)
@@ -46,8 +49,21 @@ def accept(settings: Settings, reason: str) -> NightStatus:
     owner = RunOwner(state)
     with written_or_nothing(owner), hand_mark(settings, "accept", run.run_id):
         owner.accept(Acceptance(reason, who(), now_utc()))
+        _heartbeat_if_newest(owner)
         rebuild_history(owner, settings.stale_lock_seconds)
     return night_status(owner.state)
+
+
+def _heartbeat_if_newest(owner: RunOwner) -> None:
+    """An accepted newest night is the output's last success (check and the metrics file say healthy, not
+    regressed): the heartbeat names it, dated when the night's summary finished, not now, so a schedule
+    that stopped still reads stale."""
+    state = owner.state
+    if state.summary is None or state.record is None or newest_run_id(owner.run.layout) != state.run_id:
+        return  # an older night accepted: the newer nights' heartbeat stands
+    summary_stage = state.record.stages.get("summary")
+    finished = (summary_stage.finished_at if summary_stage else None) or state.record.updated_at
+    write_heartbeat(owner.run.layout, state.run_id, headline_line(state.summary), finished)
 
 
 def _judged(layout: Layout, run_id: str, said: str) -> tuple[RunSummary, str | None]:
