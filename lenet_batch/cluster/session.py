@@ -51,7 +51,7 @@ def ray_session(
     if ray.is_initialized():
         yield
         return
-    _restamp_ray_logs()
+    restamp_ray_logs()
     watchdog = None
     try:
         with _sigterm_left_to_us():
@@ -61,7 +61,7 @@ def ray_session(
                 # before ray.init: a driver killed while Ray starts is covered too
                 watchdog = reaper.start_watchdog()
                 _start_local(num_cpus, worker_env)
-        _restamp_ray_logs()
+        restamp_ray_logs()
         yield
     finally:
         _local_env = None
@@ -190,7 +190,6 @@ def _quiet(logger_name: str) -> Iterator[None]:
 
 # Set by the CLI on its stderr handler (cli.configure_logging): Ray's lines follow that handler's level.
 TERMINAL_MARK = "_lenet_batch_stderr"
-SINK_TIMEOUT_SECONDS = 30.0  # a task waits this long for the driver to take one line, then uses stderr
 ANSI_CODES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 
@@ -223,7 +222,7 @@ def _terminal_level() -> int:
     return min(levels, default=logging.NOTSET)
 
 
-def _restamp_ray_logs() -> None:
+def restamp_ray_logs() -> None:
     """Ray's own lines in the driver get lenet-batch's line format (ISO-8601 UTC timestamps)."""
     ray_logger = logging.getLogger("ray")
     if not any(isinstance(h, _RayLines) for h in ray_logger.handlers):
@@ -242,47 +241,3 @@ def _loopback_only() -> None:
 
     ray_constants.ENABLE_RAY_CLUSTER = False
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-
-
-class _SinkHandler(logging.Handler):
-    """In a task: each lenet-batch record goes to the driver through the sink actor before the call returns.
-
-    So when the driver sees the task end, every line of it is in the sink (progress.collect relays them).
-    Should the sink fail (the driver gone), the lines go to stderr, which Ray forwards at best.
-    """
-
-    def __init__(self, sink: ray.actor.ActorHandle) -> None:
-        super().__init__()
-        self.sink = sink
-        self.setFormatter(logging.Formatter("%(message)s"))  # the message and any traceback; no time
-        self.fallback = logging.StreamHandler()
-        self.fallback.setFormatter(run_log.formatter())
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if self.sink is not None:
-            line = (record.created, record.levelno, record.name, self.format(record))
-            try:
-                ray.get(self.sink.put.remote(line), timeout=SINK_TIMEOUT_SECONDS)
-                return
-            except Exception:  # noqa: BLE001 - any failure to deliver: say so once, keep the line
-                self.sink = None
-                sys.stderr.write("lenet-batch: the driver no longer takes log lines; they go to stderr\n")
-        self.fallback.handle(record)
-
-
-def worker_logging(sink: ray.actor.ActorHandle | None = None) -> None:
-    """Inside a task: lenet-batch's lines (and others' warnings) to the driver's `sink`, else to stderr.
-
-    A worker runs many tasks: each call replaces the handler the previous task installed.
-    """
-    root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, "_lenet_batch", False)]:
-        root.removeHandler(old)
-    handler: logging.Handler = _SinkHandler(sink) if sink is not None else logging.StreamHandler()
-    if sink is None:
-        handler.setFormatter(run_log.formatter())
-    handler.addFilter(run_log.ours_or_warnings)
-    handler._lenet_batch = True
-    root.addHandler(handler)
-    logging.getLogger("lenet_batch").setLevel(logging.INFO)
-    _restamp_ray_logs()
