@@ -1,10 +1,12 @@
-"""What Ray's Jobs API itself does that deploy/nightly.sh relies on, checked against a real cluster.
+"""What Ray itself does that we rely on, checked against a real cluster: its Jobs API (deploy/nightly.sh)
+and what lenet_batch.cluster sets or patches.
 
 These pin Ray's behaviour, not ours: if an upgrade of Ray changes one, nightly.sh's submission id, exit
-status or token handling must change with it.
+status or token handling, or the cluster code that relies on it, must change with it.
 """
 
 import os
+import subprocess
 import urllib.error
 import urllib.request
 import uuid
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import job_exists, job_info, ray_cli, submit
+from tests.helpers import VENV_BIN, job_exists, job_info, ray_cli, submit
 
 pytestmark = pytest.mark.slow
 
@@ -72,3 +74,32 @@ def test_jobs_api_needs_the_token_over_plain_http_and_accepts_a_token_path(clust
     env |= {"HOME": str(tmp_path), "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token_file())}
     result = ray_cli("job", "list", "--address", cluster.dashboard_url, env=env)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+# --- what lenet_batch.cluster relies on ---------------------------------------------------------------------
+
+NODE_LOOKUP = """
+import sys, time
+import ray._private.services as services
+started = time.monotonic()
+try:
+    services.get_node(sys.argv[1], "ff" * 28)  # a node that never registers
+except RuntimeError:
+    print(time.monotonic() - started)
+"""
+
+
+@pytest.mark.parametrize("seconds", [2, 5])
+def test_rays_start_wait_setting_bounds_its_wait_for_a_node_to_register(ray_cluster, seconds):
+    # connect.START_WAIT_SECONDS: ray.init's start waits for its raylet through this lookup, whose wait
+    # RAY_raylet_start_wait_time_s sets (about 30 s in all without it).
+    env = {**ray_cluster.env(), "RAY_raylet_start_wait_time_s": str(seconds)}
+    result = subprocess.run(
+        [str(VENV_BIN / "python"), "-c", NODE_LOOKUP, ray_cluster.address],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0 and result.stdout.strip(), result.stderr[-2000:]
+    assert seconds - 0.5 < float(result.stdout) < seconds + 3

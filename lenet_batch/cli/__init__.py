@@ -15,6 +15,8 @@ from lenet_batch.store import run_log
 log = logging.getLogger("lenet_batch")
 # Commands that work on one run: their log is also kept under runs/<run_id>/logs/.
 RUN_COMMANDS = {"train", "infer", "summary", "nightly"}
+# Ends before any work: the run gets no log (its folder would otherwise be a night without run.json).
+NOTHING_RAN = (errors.EXIT_USAGE, errors.EXIT_LOCKED, errors.EXIT_CLUSTER_UNAVAILABLE)
 
 
 def settings_from_args(args: argparse.Namespace) -> config.Settings:
@@ -90,8 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = _run(args, settings)
     finally:
-        if durable is not None:  # refused runs (usage, lock) did nothing worth a log in the run
-            run_log.detach(durable, keep=code not in (errors.EXIT_USAGE, errors.EXIT_LOCKED))
+        if durable is not None:  # refused runs (usage, lock, no Ray) did nothing worth a log in the run
+            run_log.detach(durable, keep=code not in NOTHING_RAN)
     return code
 
 

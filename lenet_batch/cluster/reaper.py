@@ -21,16 +21,28 @@ OWNER_VARIABLE = "LENET_BATCH_RAY_OWNER"
 SWEEP_SECONDS = 5.0  # keep killing marked processes this long (a raylet may have spawned one meanwhile)
 
 
+_watchdog_pid: int | None = None  # this driver's watchdog, which carries the mark too
+
+
 def start_watchdog() -> subprocess.Popen:
     """Mark this process's environment for the local Ray it starts next, and start its watchdog."""
+    global _watchdog_pid
     mark = f"{os.getpid()}-{time.time_ns()}"  # the driver's pid first: the watchdog spares it
     os.environ[OWNER_VARIABLE] = mark
-    return subprocess.Popen(
+    watchdog = subprocess.Popen(
         [sys.executable, "-I", os.path.abspath(__file__), mark],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    _watchdog_pid = watchdog.pid
+    return watchdog
+
+
+def sweep_own() -> int:
+    """In the driver, after a failed start: kill what that start left (not the watchdog); returns how many."""
+    mark = os.environ.get(OWNER_VARIABLE)
+    return sweep(mark, spare={_watchdog_pid}) if mark else 0
 
 
 def stop_watchdog(watchdog: subprocess.Popen | None) -> None:
@@ -47,10 +59,10 @@ def stop_watchdog(watchdog: subprocess.Popen | None) -> None:
         watchdog.wait()
 
 
-def marked(mark: str) -> list[int]:
-    """Processes whose environment holds OWNER_VARIABLE=mark, except this one and the driver."""
+def marked(mark: str, spare: set[int | None] = frozenset()) -> list[int]:
+    """Processes whose environment holds OWNER_VARIABLE=mark, except this one, the driver and `spare`."""
     entry = f"{OWNER_VARIABLE}={mark}".encode()
-    spared = {os.getpid(), int(mark.split("-", 1)[0])}
+    spared = {os.getpid(), int(mark.split("-", 1)[0]), *spare}
     found = []
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) in spared:
@@ -64,12 +76,12 @@ def marked(mark: str) -> list[int]:
     return found
 
 
-def sweep(mark: str, seconds: float = SWEEP_SECONDS) -> int:
+def sweep(mark: str, seconds: float = SWEEP_SECONDS, spare: set[int | None] = frozenset()) -> int:
     """SIGKILL the marked processes until none is left (or `seconds` pass); returns how many were killed."""
     killed: set[int] = set()
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        pids = marked(mark)
+        pids = marked(mark, spare)
         if not pids:
             break
         for pid in pids:

@@ -14,14 +14,10 @@ from types import FrameType
 
 import ray
 
-from lenet_batch.checks import check_address
-from lenet_batch.cluster import reaper
-from lenet_batch.cluster.preflight import check_reachable
+from lenet_batch.cluster import connect, reaper
 from lenet_batch.store import run_log
 
 log = logging.getLogger(__name__)
-# Ray 2.60 logs, on every local start, that token auth is on and where it saved a new token.
-TOKEN_SETUP_LOGGER = "ray._private.authentication.authentication_token_setup"
 
 
 # The thread caps the workers of the local Ray this driver started inherited (None: none started).
@@ -56,7 +52,7 @@ def ray_session(
     try:
         with _sigterm_left_to_us():
             if address:
-                _join(address, connect_timeout)
+                connect.join(address, connect_timeout)
             else:
                 # before ray.init: a driver killed while Ray starts is covered too
                 watchdog = reaper.start_watchdog()
@@ -70,25 +66,12 @@ def ray_session(
             reaper.stop_watchdog(watchdog)
 
 
-def _join(address: str, connect_timeout: float) -> None:
-    """Join the cluster at `address`, giving up (exit 2) when it does not answer within connect_timeout."""
-    check_reachable(check_address(address), connect_timeout)
-    ray.init(address=address, log_to_driver=True)
-    log.info("joined Ray cluster at %s: %s", address, ray.cluster_resources())
-
-
 def _start_local(num_cpus: int | None, worker_env: dict[str, str] | None) -> None:
     """Start a local Ray on 127.0.0.1 whose processes inherit `worker_env`."""
     global _local_env
-    _loopback_only()
+    connect.loopback_only()
     os.environ.update(worker_env or {})
-    with _quiet(TOKEN_SETUP_LOGGER):  # token auth stays on; its notice says nothing to act on here
-        ray.init(
-            num_cpus=num_cpus or os.cpu_count(),
-            include_dashboard=False,
-            _node_ip_address="127.0.0.1",
-            log_to_driver=True,
-        )
+    connect.start_local(num_cpus or os.cpu_count() or 1)
     _local_env = dict(worker_env or {})
     log.info("started a local Ray on 127.0.0.1: %s", ray.cluster_resources())
 
@@ -176,18 +159,6 @@ def stopped_by_failure(future: Future | None) -> Iterator[None]:
         signal.signal(STOP_SIGNAL, previous)
 
 
-@contextlib.contextmanager
-def _quiet(logger_name: str) -> Iterator[None]:
-    """Only errors from one logger for the block."""
-    logger = logging.getLogger(logger_name)
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 # Set by the CLI on its stderr handler (cli.configure_logging): Ray's lines follow that handler's level.
 TERMINAL_MARK = "_lenet_batch_stderr"
 ANSI_CODES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
@@ -229,15 +200,3 @@ def restamp_ray_logs() -> None:
         for handler in list(ray_logger.handlers):
             ray_logger.removeHandler(handler)
         ray_logger.addHandler(_RayLines())
-
-
-def _loopback_only() -> None:
-    """Make a local Ray use 127.0.0.1 for every process (ray.init maps 127.0.0.1 to the host's address).
-
-    Ray does this on its own where it treats the host as single-node (macOS/Windows); the constant is read
-    at call time and the variable is inherited by the raylet and workers this driver starts.
-    """
-    import ray._private.ray_constants as ray_constants
-
-    ray_constants.ENABLE_RAY_CLUSTER = False
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
