@@ -229,3 +229,70 @@ def test_query_is_interruptible(predictions, sig, code, line):
     assert got == code and "Traceback" not in err, err[-3000:]
     assert err.strip().splitlines()[-1].endswith(line)
     assert time.monotonic() - started < 10
+
+
+# --- a signal's interrupt is never lost, and never cuts Ray's start or stop short ---------------------------
+
+
+class _SignalInFinalizer:
+    """An object whose finalizer is running when the signal's handler runs (as one in the summary was)."""
+
+    def __init__(self, sig: int) -> None:
+        self.sig = sig
+
+    def __del__(self) -> None:
+        os.kill(os.getpid(), self.sig)
+        time.sleep(0.2)  # the handler runs in here: its KeyboardInterrupt is "ignored" by Python
+
+
+@pytest.mark.parametrize(("sig", "by_sigterm"), [(signal.SIGTERM, True), (signal.SIGINT, False)])
+def test_an_interrupt_a_finalizer_swallowed_is_raised_again(sig, by_sigterm, capsys):
+    from lenet_batch.cli import signals
+
+    with pytest.raises(KeyboardInterrupt), signals.sigterm_handled():
+        _SignalInFinalizer(sig)  # collected at once
+        for _ in range(200):
+            time.sleep(0.01)
+    assert signals.stopped_by_sigterm() is by_sigterm
+    assert "Traceback" not in capsys.readouterr().err  # not printed as an ignored exception
+
+
+def test_a_command_that_ends_after_a_sigterm_it_did_not_see_exits_143(monkeypatch, tmp_path, capsys):
+    from lenet_batch.cli import commands, signals
+
+    def swallows(args, settings) -> int:
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.5)
+        except KeyboardInterrupt:  # as a library's `except BaseException` might
+            pass
+        return 0
+
+    monkeypatch.setitem(commands.COMMANDS, "runs", swallows)
+    from lenet_batch import cli
+
+    assert cli.main(["runs", "--output", str(tmp_path)]) == 143
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith("runs: stopped by SIGTERM as it ended; what it ran is complete")
+    )
+    assert signals.stopped_by_sigterm()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGUSR1])
+def test_signals_held_during_a_block_are_handled_once_when_it_ends(sig):
+    from lenet_batch.cluster.held_signals import signals_held
+
+    seen: list[tuple[int, float]] = []
+    previous = signal.signal(sig, lambda got, frame: seen.append((got, time.monotonic())))
+    try:
+        with signals_held(signal.SIGUSR1):
+            os.kill(os.getpid(), sig)
+            os.kill(os.getpid(), sig)
+            time.sleep(0.1)
+            ended = time.monotonic()
+            assert seen == []  # nothing cut the block short
+        assert [got for got, _ in seen] == [sig] and seen[0][1] >= ended
+    finally:
+        signal.signal(sig, previous)

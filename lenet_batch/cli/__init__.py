@@ -55,11 +55,12 @@ def _run(args: argparse.Namespace, settings: config.Settings) -> int:
 
     try:
         with sigterm_handled():
-            return COMMANDS[args.command](args, settings)
+            code = COMMANDS[args.command](args, settings)
+        return _late_sigterm(args.command) if stopped_by_sigterm() else code
     except errors.LenetError as exc:
         log.debug("%s", exc, exc_info=True)
         sys.stderr.write(f"lenet-batch {args.command}: error: {exc}\n")
-        return exc.exit_code
+        return _late_sigterm(args.command) if stopped_by_sigterm() else exc.exit_code
     except KeyboardInterrupt:
         if stopped_by_sigterm():
             log.warning("stopped by SIGTERM")
@@ -73,6 +74,13 @@ def _run(args: argparse.Namespace, settings: config.Settings) -> int:
     except Exception:
         log.exception("lenet-batch %s: a bug, please report it with this traceback", args.command)
         return errors.EXIT_BUG
+
+
+def _late_sigterm(command: str) -> int:
+    """A SIGTERM whose interrupt something swallowed: the command ended on its own, and says so (143)."""
+    log.warning("stopped by SIGTERM as the command ended")
+    sys.stderr.write(f"lenet-batch {command}: stopped by SIGTERM as it ended; what it ran is complete\n")
+    return errors.EXIT_INTERRUPTED
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,6 +16,7 @@ import ray
 
 from lenet_batch.checks import shown_address
 from lenet_batch.cluster import reaper
+from lenet_batch.cluster.held_signals import STOP_SIGNAL, signals_held
 from lenet_batch.cluster.preflight import check_reachable
 from lenet_batch.errors import ClusterUnavailable
 
@@ -51,7 +52,8 @@ def _join_once(address: str, deadline: float, timeout: float) -> None:
     check_reachable(target, deadline - time.monotonic(), timeout, shown=_named(address, target))
     left = max(1, math.ceil(deadline - time.monotonic()))
     try:
-        with _environ({JOIN_WAIT_VARIABLE: str(left)}):  # Ray's own connect loop stops with our deadline
+        # Ray's own connect loop stops with our deadline; a signal meanwhile is handled once it is done
+        with _environ({JOIN_WAIT_VARIABLE: str(left)}), signals_held(STOP_SIGNAL):
             ray.init(address=target, log_to_driver=True)
     except Exception as exc:  # noqa: BLE001 - whatever Ray raised: the cluster is not usable from here
         _clean_up()
@@ -98,7 +100,10 @@ def _start_once(num_cpus: int) -> None:
     level = logger.level
     logger.setLevel(logging.ERROR)  # token auth stays on; its notice says nothing to act on here
     try:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=True)
+        with signals_held(STOP_SIGNAL):  # a start cut short leaves Ray half set up: see held_signals
+            ray.init(
+                num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=True
+            )
     finally:
         logger.setLevel(level)
 

@@ -15,6 +15,7 @@ from types import FrameType
 import ray
 
 from lenet_batch.cluster import connect, reaper
+from lenet_batch.cluster.held_signals import STOP_SIGNAL, signals_held
 from lenet_batch.store import run_log
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ def ray_session(
         yield
     finally:
         _local_env = None
-        with _sigterm_after():  # stopping Ray is not cut short; a SIGTERM meanwhile is handled after it
+        with signals_held(STOP_SIGNAL):  # stopping Ray is not cut short; a signal meanwhile is handled after
             ray.shutdown()
             reaper.stop_watchdog(watchdog)
 
@@ -97,28 +98,8 @@ def _sigterm_left_to_us() -> Iterator[None]:
         ray_utils.set_sigterm_handler = original
 
 
-@contextlib.contextmanager
-def _sigterm_after() -> Iterator[None]:
-    """A SIGTERM during the block is handed to the current handler when the block ends (main thread)."""
-    handler = signal.getsignal(signal.SIGTERM)
-    if not callable(handler) or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-    signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, handler)
-        if received:
-            handler(signal.SIGTERM, None)
-
-
 class _Stopped(BaseException):
     """Raised in the main thread to stop a block early (not an Exception: no retry loop may swallow it)."""
-
-
-STOP_SIGNAL = signal.SIGUSR1  # simulated in-process by interrupt_main; nothing is sent to the process
 
 
 @contextlib.contextmanager
