@@ -194,7 +194,7 @@ def rows(doc: dict) -> list[dict]:
         out.append(
             row("1-core fp32 matmul, best of NumPy/MXNet (GFLOP/s)", gflops, busy=busy(doc["roofline"]))
         )
-    from tests.benchmarks import rows_perf, rows_summary
+    from tests.benchmarks import rows_perf, rows_summary, signal_loop
 
     makers = {
         "train": (per_core_rows, machine_rows),
@@ -205,6 +205,7 @@ def rows(doc: dict) -> list[dict]:
         "nightly": (nightly_rows,),
         "summary": (rows_summary.summary_rows,),
         "history": (rows_summary.history_rows,),
+        "signals": (signal_loop.rows,),
     }
     for section, makes in makers.items():
         if section in doc:
