@@ -2,8 +2,9 @@
 
 ray.init starts the local Ray's own processes (GCS, raylet) with PR_SET_PDEATHSIG, so they die with the
 driver; the worker processes the raylet started do not: a worker in the middle of a task trains on until
-it next looks at its raylet, and its agents linger for a minute or two. So the driver starts this
-watchdog before ray.init, with a mark in its environment (OWNER_VARIABLE) that every process of that Ray
+it next looks at its raylet, and its agents (DashboardAgent, RuntimeEnvAgent) linger for a minute or two.
+So the driver starts this watchdog before ray.init, in a session of its own (a kill of the driver's
+process group spares it), with a mark in its environment (OWNER_VARIABLE) that every process of that Ray
 inherits. The watchdog blocks on a pipe from the driver; when the pipe closes (the driver stopped Ray, or
 died) it SIGKILLs every process that still carries the mark, the driver excepted, until none is left.
 
@@ -18,7 +19,9 @@ import sys
 import time
 
 OWNER_VARIABLE = "LENET_BATCH_RAY_OWNER"
-SWEEP_SECONDS = 5.0  # keep killing marked processes this long (a raylet may have spawned one meanwhile)
+SWEEP_SECONDS = 30.0  # at most this long killing marked processes (a raylet may spawn one meanwhile)
+QUIET_SCANS = 2  # the sweep ends when this many scans in a row, SCAN_SECONDS apart, find none
+SCAN_SECONDS = 0.1
 
 
 _watchdog_pid: int | None = None  # this driver's watchdog, which carries the mark too
@@ -34,6 +37,7 @@ def start_watchdog() -> subprocess.Popen:
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a SIGKILL to the driver's process group leaves the watchdog to clean up
     )
     _watchdog_pid = watchdog.pid
     return watchdog
@@ -77,18 +81,18 @@ def marked(mark: str, spare: set[int | None] = frozenset()) -> list[int]:
 
 
 def sweep(mark: str, seconds: float = SWEEP_SECONDS, spare: set[int | None] = frozenset()) -> int:
-    """SIGKILL the marked processes until none is left (or `seconds` pass); returns how many were killed."""
+    """SIGKILL the marked processes until scans find none QUIET_SCANS times in a row (or `seconds` pass);
+    returns how many were killed. A process being spawned as one scan passes is found by the next."""
     killed: set[int] = set()
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    deadline, quiet = time.monotonic() + seconds, 0
+    while time.monotonic() < deadline and quiet < QUIET_SCANS:
         pids = marked(mark, spare)
-        if not pids:
-            break
+        quiet = 0 if pids else quiet + 1
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
                 killed.add(pid)
-        time.sleep(0.1)
+        time.sleep(SCAN_SECONDS)
     return len(killed)
 
 
