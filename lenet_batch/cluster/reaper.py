@@ -49,6 +49,20 @@ def sweep_own() -> int:
     return sweep(mark, spare={_watchdog_pid}) if mark else 0
 
 
+def tell_session(watchdog: subprocess.Popen | None, session_dir: str) -> None:
+    """Give the watchdog the started Ray's session folder: a process holding a file in it is that Ray's.
+
+    Ray's agents and workers set their process title, and the title can overwrite the memory that
+    /proc/PID/environ shows, mark included: a DashboardAgent found by the mark alone could outlive a
+    SIGKILLed driver by minutes. Their log files, open under the session folder, do not go away.
+    """
+    if watchdog is None or watchdog.stdin is None:
+        return
+    with contextlib.suppress(OSError, ValueError):
+        watchdog.stdin.write(os.fsencode(session_dir) + b"\n")
+        watchdog.stdin.flush()
+
+
 def stop_watchdog(watchdog: subprocess.Popen | None) -> None:
     """After ray.shutdown: the watchdog kills what is left of that Ray; the mark is dropped."""
     if watchdog is None:
@@ -63,8 +77,23 @@ def stop_watchdog(watchdog: subprocess.Popen | None) -> None:
         watchdog.wait()
 
 
-def marked(mark: str, spare: set[int | None] = frozenset()) -> list[int]:
-    """Processes whose environment holds OWNER_VARIABLE=mark, except this one, the driver and `spare`."""
+def _ray_process_under(pid: str, folders: tuple[bytes, ...]) -> bool:
+    """A process titled `ray::…` (an agent, a worker) with an open file under one of `folders`; a user's
+    `tail -f` of a log there is none of these."""
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        if not f.read().startswith(b"ray::"):
+            return False
+    links = [f"/proc/{pid}/fd/{fd}" for fd in os.listdir(f"/proc/{pid}/fd")]
+    for link in links:
+        with contextlib.suppress(OSError):
+            if os.readlink(os.fsencode(link)).startswith(folders):
+                return True
+    return False
+
+
+def marked(mark: str, spare: set[int | None] = frozenset(), folders: tuple[bytes, ...] = ()) -> list[int]:
+    """Processes whose environment holds OWNER_VARIABLE=mark or that hold a file under one of `folders`,
+    except this one, the driver and `spare`."""
     entry = f"{OWNER_VARIABLE}={mark}".encode()
     spared = {os.getpid(), int(mark.split("-", 1)[0]), *spare}
     found = []
@@ -73,20 +102,25 @@ def marked(mark: str, spare: set[int | None] = frozenset()) -> list[int]:
             continue
         try:
             with open(f"/proc/{name}/environ", "rb") as f:
-                if entry in f.read().split(b"\0"):
+                if entry in f.read().split(b"\0") or (folders and _ray_process_under(name, folders)):
                     found.append(int(name))
         except OSError:  # gone meanwhile, or another user's
             continue
     return found
 
 
-def sweep(mark: str, seconds: float = SWEEP_SECONDS, spare: set[int | None] = frozenset()) -> int:
+def sweep(
+    mark: str,
+    seconds: float = SWEEP_SECONDS,
+    spare: set[int | None] = frozenset(),
+    folders: tuple[bytes, ...] = (),
+) -> int:
     """SIGKILL the marked processes until scans find none QUIET_SCANS times in a row (or `seconds` pass);
     returns how many were killed. A process being spawned as one scan passes is found by the next."""
     killed: set[int] = set()
     deadline, quiet = time.monotonic() + seconds, 0
     while time.monotonic() < deadline and quiet < QUIET_SCANS:
-        pids = marked(mark, spare)
+        pids = marked(mark, spare, folders)
         quiet = 0 if pids else quiet + 1
         for pid in pids:
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -101,8 +135,9 @@ def _watch(mark: str) -> int:
     # Ctrl-C or a SIGTERM to the whole process group reaches the driver too, which stops Ray itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    sys.stdin.buffer.read()  # returns at EOF
-    sweep(mark)
+    # Lines are the session folders the driver tells (tell_session); EOF: the driver is done, or dead.
+    folders = tuple(os.path.join(line.rstrip(b"\n"), b"") for line in sys.stdin.buffer if line.strip())
+    sweep(mark, folders=folders)
     return 0
 
 

@@ -58,6 +58,10 @@ def ray_session(
                 # before ray.init: a driver killed while Ray starts is covered too
                 watchdog = reaper.start_watchdog()
                 _start_local(num_cpus, worker_env)
+                context = ray.get_runtime_context()
+                reaper.tell_session(
+                    watchdog, os.path.join(context.get_temp_dir(), context.get_session_name())
+                )
         restamp_ray_logs()
         yield
     finally:
