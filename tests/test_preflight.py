@@ -329,8 +329,8 @@ def test_a_local_start_gives_rays_node_registration_two_minutes(monkeypatch):
     monkeypatch.delenv(connect.START_WAIT_VARIABLE, raising=False)
     monkeypatch.delenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", raising=False)
     monkeypatch.setattr(ray_constants, "ENABLE_RAY_CLUSTER", True)
-    connect.loopback_only()
+    connect.prepare_local()
     assert os.environ[connect.START_WAIT_VARIABLE] == "120"  # inherited by the Ray processes it starts
     monkeypatch.setenv(connect.START_WAIT_VARIABLE, "600")
-    connect.loopback_only()
+    connect.prepare_local()
     assert os.environ[connect.START_WAIT_VARIABLE] == "600"  # an operator's own setting wins

@@ -169,7 +169,7 @@ import sys
 import ray
 from lenet_batch.cluster import connect
 if sys.argv[1] == "single node":
-    connect.loopback_only()
+    connect.prepare_local()
 ray.init(num_cpus=1, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
 print("up", flush=True)
 sys.stdin.read()
@@ -179,7 +179,7 @@ ray.shutdown()
 
 @pytest.mark.parametrize("mode", ["as Ray chooses", "single node"])
 def test_a_local_ray_listens_on_loopback_only_when_treated_as_single_node(tag, mode):
-    # connect.loopback_only: ray.init(_node_ip_address="127.0.0.1") alone maps 127.0.0.1 to the host's
+    # connect.prepare_local: ray.init(_node_ip_address="127.0.0.1") alone maps 127.0.0.1 to the host's
     # address and listens on every interface.
     driver = _python(LOCAL_RAY, mode, tag=tag, stdin=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
@@ -212,3 +212,18 @@ def test_rays_processes_outlive_a_sigkilled_driver_without_our_watchdog(tag):
     time.sleep(10)
     left = [Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode() for pid in tagged(tag)]
     assert left, "no process of the driver's Ray outlived it by 10 s"
+
+
+def test_the_settings_a_local_ray_gets_are_still_rays():
+    # connect.LOCAL_SETTINGS: Ray reads each as an environment variable, in its Python code or as a
+    # RAY_<name> of its C++ config; a name Ray no longer knows would be silently ignored.
+    import ray
+
+    from lenet_batch.cluster import connect
+
+    root = Path(ray.__file__).parent
+    python = "\n".join(p.read_text(errors="replace") for p in root.rglob("*.py") if "tests" not in p.parts)
+    binary = (root / "_raylet.so").read_bytes()
+    for name in connect.LOCAL_SETTINGS:
+        cpp = name.removeprefix("RAY_")
+        assert f'"{name}"' in python or (name.startswith("RAY_") and cpp.encode() + b"\0" in binary), name

@@ -26,6 +26,15 @@ RETRY_PAUSE = 2.0
 # is too short for a 2-core machine at load 17: "The current node timed out during startup").
 START_WAIT_SECONDS = 120
 START_WAIT_VARIABLE = "RAY_raylet_start_wait_time_s"
+# Ray's own settings for a local Ray (environment variables its processes read): see prepare_local.
+LOCAL_SETTINGS = {
+    START_WAIT_VARIABLE: str(START_WAIT_SECONDS),
+    "RAY_enable_metrics_collection": "0",  # no metrics exported to the agents (nobody scrapes them)
+    "REPORTER_UPDATE_INTERVAL_MS": "60000",  # DashboardAgent's node stats, for a dashboard not started
+    "METRICS_RECORD_INTERVAL_S": "60",
+    "SCAN_EVENT_DIR_INTERVAL_SECONDS": "60",  # the agent's scan for dashboard events
+    "AUTOSCALER_UPDATE_INTERVAL_S": "60",  # a local Ray of fixed size: nothing to scale
+}
 # Ray's own connect loop when joining: about one try a second for this many tries (default 20).
 JOIN_WAIT_VARIABLE = "RAY_gcs_server_port_wait_time_s"
 # Ray 2.60 logs, on every local start, that token auth is on and where it saved a new token.
@@ -108,18 +117,21 @@ def _start_once(num_cpus: int) -> None:
         logger.setLevel(level)
 
 
-def loopback_only() -> None:
-    """Make a local Ray use 127.0.0.1 for every process (ray.init maps 127.0.0.1 to the host's address).
+def prepare_local() -> None:
+    """Settings for a local Ray, read by ray.init and inherited by every process it starts.
 
-    Ray does this on its own where it treats the host as single-node (macOS/Windows); the constant is read
-    at call time and the variable is inherited by the raylet and workers this driver starts. Set only for a
-    local start: a driver joining a cluster must give the nodes its real address.
+    Loopback only: ray.init maps 127.0.0.1 to the host's address and listens on every interface unless it
+    treats the host as single-node, as it does on macOS/Windows (the constant is read at call time; a
+    driver joining a cluster must give the nodes its real address, so it is set here only). Then Ray's own
+    settings for a Ray nobody watches: no dashboard (ray.init), no metrics, and the agents' and the
+    autoscaler's periodic reports once a minute; an operator's own values win.
     """
     import ray._private.ray_constants as ray_constants
 
     ray_constants.ENABLE_RAY_CLUSTER = False
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    os.environ.setdefault(START_WAIT_VARIABLE, str(START_WAIT_SECONDS))
+    for name, value in LOCAL_SETTINGS.items():
+        os.environ.setdefault(name, value)
 
 
 def _clean_up() -> None:

@@ -53,10 +53,31 @@ class LineSink:
         return lines, [task for task, _ in complete]
 
 
+_session_sink: ray.actor.ActorHandle | None = None  # the open Ray session's sink (open_sink)
+
+
+def open_sink() -> None:
+    """A sink for the whole Ray session, started with it: its process starts while the workers warm and
+    the data loads, not beside the first seeds' training."""
+    global _session_sink
+    _session_sink = LineSink.remote()
+
+
+def close_sink() -> None:
+    """Stop the session's sink (before ray.shutdown)."""
+    global _session_sink
+    sink, _session_sink = _session_sink, None
+    if sink is not None:
+        with contextlib.suppress(Exception):  # unwinding a stop or a Ray failure: never mask that error
+            ray.kill(sink)
+
+
 @contextlib.contextmanager
 def line_sink() -> Iterator[ray.actor.ActorHandle]:
-    """A sink for one stage's tasks, stopped after it. Its process is a new one: Ray gives an actor none of
-    the workers that ran tasks (the warmed ones), and with no runtime_env it starts in about a second."""
+    """The session's sink, or one for this stage's tasks, stopped after it (a session opened elsewhere)."""
+    if _session_sink is not None:
+        yield _session_sink
+        return
     sink = LineSink.remote()
     try:
         yield sink

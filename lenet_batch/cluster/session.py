@@ -14,7 +14,7 @@ from types import FrameType
 
 import ray
 
-from lenet_batch.cluster import connect, reaper
+from lenet_batch.cluster import connect, progress, reaper
 from lenet_batch.cluster.held_signals import STOP_SIGNAL, signals_held
 from lenet_batch.store import run_log
 
@@ -63,9 +63,11 @@ def ray_session(
                     watchdog, os.path.join(context.get_temp_dir(), context.get_session_name())
                 )
         restamp_ray_logs()
+        progress.open_sink()
         yield
     finally:
         _local_env = None
+        progress.close_sink()
         with signals_held(STOP_SIGNAL):  # stopping Ray is not cut short; a signal meanwhile is handled after
             ray.shutdown()
             reaper.stop_watchdog(watchdog)
@@ -74,7 +76,7 @@ def ray_session(
 def _start_local(num_cpus: int | None, worker_env: dict[str, str] | None) -> None:
     """Start a local Ray on 127.0.0.1 whose processes inherit `worker_env`."""
     global _local_env
-    connect.loopback_only()
+    connect.prepare_local()
     os.environ.update(worker_env or {})
     connect.start_local(num_cpus or os.cpu_count() or 1)
     _local_env = dict(worker_env or {})
