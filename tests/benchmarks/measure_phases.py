@@ -135,4 +135,24 @@ class _step:
         self.clock[self.name] = time.perf_counter() - self.started
 
 
-KINDS = {"ray-phases": ray_phases}
+def plain_phases(params: dict) -> dict[str, Any]:
+    """One seed in this process, no Ray: the training stack's import, the data load, then the same phases
+    a task has (what the Ray path is compared with, phase by phase)."""
+    started = time.perf_counter()
+    import lenet_batch.training.seed  # noqa: F401 - MXNet and the training stack, as a worker imports them
+    from lenet_batch.config import Recipe, Settings
+    from lenet_batch.pipeline.stages import data_info, load_dataset
+
+    imported = time.perf_counter() - started
+    settings = Settings(seeds=str(params["seed"]), epochs=params["epochs"], output=params["output"])
+    request, run = _request(settings), settings.run_ref()
+    began = time.perf_counter()
+    dataset = load_dataset(request.data, run.options)
+    loaded = time.perf_counter() - began
+    info = data_info(dataset, request.data.verify)
+    recipe = Recipe(epochs=params["epochs"])
+    phases = phased_seed(dataset.arrays(), info, recipe, params["seed"], run, time.time())
+    return {**phases, "imports": imported, "data_load": loaded, "waited_for_worker": 0.0}
+
+
+KINDS = {"ray-phases": ray_phases, "plain-phases": plain_phases}

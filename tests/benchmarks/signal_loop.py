@@ -23,8 +23,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-TAG = "LENET_BATCH_TEST_TAG"  # inherited by the driver's local Ray: finds its processes, and only them
+from tests.test_signals import TAG, of_its_ray, session_dirs, tagged
+
 # (boundary, the line that marks it): the nightly of 2 seeds x 1 epoch crosses them in this order.
 BOUNDARIES = [
     ("data loaded, Ray starting", r"INFO Fashion-MNIST from"),
@@ -46,24 +46,12 @@ def lenet_batch() -> str:
     return str(Path(sys.executable).with_name("lenet-batch"))
 
 
-def tagged(tag: str) -> list[int]:
-    """Processes whose environment carries TAG=tag."""
-    entry = f"{TAG}={tag}".encode()
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            if entry in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
-                found.append(int(pid))
-        except OSError:
-            continue
-    return found
-
-
-def gone_within(tag: str, seconds: float) -> bool:
+def gone_within(tag: str, folders: set[str], seconds: float) -> bool:
+    """No process of the night's Ray is left within `seconds` (found as the tests find them)."""
     deadline = time.monotonic() + seconds
-    while tagged(tag) and time.monotonic() < deadline:
+    while of_its_ray(tag, folders) and time.monotonic() < deadline:
         time.sleep(0.1)
-    return not tagged(tag)
+    return not of_its_ray(tag, folders)
 
 
 class Night:
@@ -80,12 +68,19 @@ class Night:
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as a foreground job
         )
         self.lines: list[str] = []
+        self.folders: set[str] = set()  # its Ray's session folders, seen while the night runs
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
+        threading.Thread(target=self._watch, args=(tag,), daemon=True).start()
 
     def _read(self) -> None:
         for line in self.proc.stderr:
             self.lines.append(line)
+
+    def _watch(self, tag: str) -> None:
+        while self.proc.poll() is None:
+            self.folders |= session_dirs(tagged(tag))
+            time.sleep(0.5)
 
     def wait_for(self, pattern: str, timeout: float = 600) -> bool:
         """True once a line matches; False if the night ended (or the time ran out) first."""
@@ -119,7 +114,7 @@ def trial(args: list[str], out: Path, pattern: str, offset: float, sig: int) -> 
         "code": code,
         "traceback": "Traceback" in err,
         "lock_left": (out / "_lock.json").exists(),
-        "processes_left": not gone_within(tag, 10),
+        "processes_left": not gone_within(tag, night.folders, 10),
     }
     again, again_err = Night(args, tag).finish()
     found["next_night"] = again
