@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import VENV_BIN, job_exists, job_info, ray_cli, submit
+from tests.helpers import REPO, VENV_BIN, job_exists, job_info, ray_cli, submit
 from tests.test_ray_jobs import listening_addresses
 from tests.test_signals import TAG, tagged
 
@@ -227,3 +227,12 @@ def test_the_settings_a_local_ray_gets_are_still_rays():
     for name in connect.LOCAL_SETTINGS:
         cpp = name.removeprefix("RAY_")
         assert f'"{name}"' in python or (name.startswith("RAY_") and cpp.encode() + b"\0" in binary), name
+
+
+def test_the_readme_names_the_ray_version_that_is_pinned_and_installed():
+    import re
+    from importlib import metadata
+
+    installed = metadata.version("ray")
+    pins = set(re.findall(r"ray\[default\]==([0-9.]+)", (REPO / "README.md").read_text()))
+    assert pins == {installed} and f'"ray[default]=={installed}"' in (REPO / "pyproject.toml").read_text()

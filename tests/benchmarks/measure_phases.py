@@ -5,8 +5,8 @@
 The driver runs the train stage's own steps (data load in a thread while Ray starts, warm-up, put, tasks,
 shutdown) and times each. Each seed runs the product's run_seed in a task of the same options as
 _train_task, with timers wrapped around the training loop's functions inside the worker, so the task's
-time splits into: waiting for a worker (and the arrays), imports, set-up and first (hybridized) step,
-epochs, evaluation, checkpoints and writes.
+time splits into: waiting for a worker (and the arrays), imports, set-up, the first epoch (with the
+hybridized graph), a later epoch, evaluation, checkpoints and writes.
 """
 
 import os
@@ -14,7 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-PHASES = ("imports", "setup", "first_step", "epochs", "evaluation", "checkpoints", "writes")
+PHASES = ("imports", "setup", "first_epoch", "later_epochs", "evaluation", "checkpoints", "writes")
 
 
 def _timed(store: dict[str, float], name: str, func):
@@ -57,9 +57,8 @@ def phased_seed(arrays, data_info, recipe, seed: int, run, sent_at: float) -> di
         whole = time.perf_counter() - began
     finally:
         loop.train_epoch, loop.evaluate, seed_module.save_checkpoint, seed_module._commit = originals
-    steady = min(epochs[1:]) if len(epochs) > 1 else epochs[0]
-    took["first_step"] = epochs[0] - steady  # the first epoch's extra: hybridize's graph, allocations
-    took["epochs"] = sum(epochs) - took["first_step"]
+    took["first_epoch"] = epochs[0]  # with hybridize's graph and the first allocations
+    took["later_epochs"] = sum(epochs[1:]) / max(1, len(epochs) - 1)  # each, on average
     took["setup"] = whole - sum(epochs) - took["evaluation"] - took["checkpoints"] - took["writes"]
     return {"seed": seed, "waited_for_worker": entered - sent_at, "pid": os.getpid(), **took}
 

@@ -11,8 +11,8 @@ TASK_PHASES = (  # (label, the task's phases, the plain process's phases)
         ("imports", "data_load"),
     ),
     ("set-up: seeding, model, trainer", ("setup",), ("setup",)),
-    ("first step's extra (hybridized graph)", ("first_step",), ("first_step",)),
-    ("epochs", ("epochs",), ("epochs",)),
+    ("first epoch, with the hybridized graph", ("first_epoch",), ("first_epoch",)),
+    ("a later epoch", ("later_epochs",), ("later_epochs",)),
     ("evaluation", ("evaluation",), ("evaluation",)),
     ("checkpoints and writes", ("checkpoints", "writes"), ("checkpoints", "writes")),
 )
