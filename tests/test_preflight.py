@@ -157,10 +157,22 @@ def test_a_name_that_does_not_resolve_fails_saying_so():
         preflight.check_reachable("no-such-host.invalid:6379", 5, 5)
 
 
+def _listens(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("scheme", ["", "ray://"])
 def test_a_real_cluster_passes_the_check(ray_cluster, scheme):
-    address = ray_cluster.address if not scheme else f"ray://127.0.0.1:{ray_cluster.client_port}"
+    port = ray_cluster.client_port if scheme else ray_cluster.port
+    deadline = time.monotonic() + 60  # `ray start` returns before its Ray Client server listens
+    while not _listens(port) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    address = f"{scheme}127.0.0.1:{port}"
     preflight.check_reachable(address, 10, 10)
 
 

@@ -42,7 +42,8 @@ def ray_session(
     A local Ray's processes inherit this driver's environment: `worker_env` (the tasks' thread caps) is
     set here first, so that the workers the node starts at once can run the tasks (see task_options). A
     watchdog stops them if this driver dies without stopping them (see reaper). The caller's SIGTERM
-    handler stays in force throughout, Ray's start and stop included.
+    handler stays in force throughout; a signal that comes while Ray starts or stops is handled as soon
+    as it is done (held_signals). A Ray that cannot be started or joined is ClusterUnavailable (connect).
     """
     global _local_env
     if ray.is_initialized():
