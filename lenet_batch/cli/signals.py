@@ -38,7 +38,9 @@ def _raise_again(unraisable: "sys.UnraisableHookArgs", previous) -> None:
     _unwinding.clear()
     # From another thread, a moment later: raised in here, it would be swallowed again.
     signum = signal.SIGTERM if _sigterm.is_set() else signal.SIGINT
-    threading.Timer(RAISE_AGAIN_SECONDS, _thread.interrupt_main, args=(signum,)).start()
+    timer = threading.Timer(RAISE_AGAIN_SECONDS, _thread.interrupt_main, args=(signum,))
+    timer.daemon = True  # never keeps the process alive
+    timer.start()
 
 
 @contextlib.contextmanager
