@@ -54,8 +54,7 @@ def _run(args: argparse.Namespace, settings: config.Settings) -> int:
     from lenet_batch.cli.commands import COMMANDS  # the stages' imports: not for --help or a bad flag
 
     try:
-        with sigterm_handled():
-            code = COMMANDS[args.command](args, settings)
+        code = COMMANDS[args.command](args, settings)
         return _late_sigterm(args.command) if stopped_by_sigterm() else code
     except errors.LenetError as exc:
         log.debug("%s", exc, exc_info=True)
@@ -79,12 +78,24 @@ def _run(args: argparse.Namespace, settings: config.Settings) -> int:
 def _late_sigterm(command: str) -> int:
     """A SIGTERM whose interrupt something swallowed: the command ended on its own, and says so (143)."""
     log.warning("stopped by SIGTERM as the command ended")
-    sys.stderr.write(f"lenet-batch {command}: stopped by SIGTERM as it ended; what it ran is complete\n")
+    who = f"lenet-batch {command}".strip()
+    sys.stderr.write(f"{who}: stopped by SIGTERM as it ended; what it ran is complete\n")
     return errors.EXIT_INTERRUPTED
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of `lenet-batch`; returns the exit code."""
+    """Entry point of `lenet-batch`; returns the exit code. SIGTERM unwinds it from start to end."""
+    with sigterm_handled():
+        try:
+            return _main(argv)
+        except KeyboardInterrupt:  # outside the command: its settings, its log's last save, its output
+            if stopped_by_sigterm():
+                return _late_sigterm("")
+            sys.stderr.write("lenet-batch: interrupted\n")
+            return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose, args.quiet)
     # Read by Ray at import: keep every seed's epoch line (they look alike) and no colour codes in logs.
