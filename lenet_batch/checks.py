@@ -82,22 +82,49 @@ def check_gate(s: Any) -> None:
 ADDRESS_PATTERN = re.compile(
     r"(?:ray://)?(?P<host>[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):(?P<port>[0-9]{1,5})"
 )
+USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)?(?P<userinfo>[^/@]*)@")
+SHOWN_CHARACTERS = 120  # of an address in a message: a 3,000-character host is not printed whole
+MAX_HOST = 253  # DNS: a name of at most 253 characters, each dot-separated label 1-63
+MAX_LABEL = 63
 
 
-def check_address(address: str) -> str:
-    """'auto', HOST:PORT or ray://HOST:PORT; a dashboard URL or anything else is a ConfigError."""
+def shown_address(address: str) -> str:
+    """An address as messages show it: any user:password@ masked, cut to SHOWN_CHARACTERS, quoted only
+    when it holds characters that would break the line."""
+    shown = USERINFO.sub(lambda m: f"{m['scheme'] or ''}***@", address, count=1)
+    cut = shown[:SHOWN_CHARACTERS]
+    cut = cut if cut.isprintable() and " " not in cut else repr(cut)
+    return cut if len(shown) <= SHOWN_CHARACTERS else f"{cut}… ({len(address)} characters)"
+
+
+def check_address(address: str, flag: str = "--address") -> str:
+    """'auto', HOST:PORT or ray://HOST:PORT; a URL, credentials or anything else is a ConfigError."""
+    shown = shown_address(address)
     if address.startswith(("http://", "https://")):
         raise ConfigError(
-            f"--address {address}: that is a dashboard/Jobs API URL; submit with `ray job submit` "
+            f"{flag} {shown}: that is a dashboard/Jobs API URL; submit with `ray job submit` "
             "(see deploy/nightly.sh) or pass the GCS address (host:6379), 'auto' or ray://…"
         )
     if address == "auto":
         return address
+    if USERINFO.match(address):
+        raise ConfigError(
+            f"{flag} {shown}: a Ray address takes no user or password (Ray's token auth reads "
+            "RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH); give HOST:PORT"
+        )
     match = ADDRESS_PATTERN.fullmatch(address)
     if match is None or not 1 <= int(match["port"]) <= 65535:
         raise ConfigError(
-            f"--address {address!r}: not a Ray address; use HOST:PORT of the head's GCS (e.g. "
+            f"{flag} {shown}: not a Ray address; use HOST:PORT of the head's GCS (e.g. "
             "10.0.0.5:6379), ray://HOST:10001, or 'auto' (leave it out to start a local Ray)"
+        )
+    host = match["host"]
+    if not host.startswith("[") and (
+        len(host) > MAX_HOST or any(not 1 <= len(label) <= MAX_LABEL for label in host.split("."))
+    ):
+        raise ConfigError(
+            f"{flag} {shown}: not a host name (at most {MAX_HOST} characters, each part between dots "
+            f"1-{MAX_LABEL}); use HOST:PORT of the head's GCS"
         )
     return address
 

@@ -62,7 +62,7 @@ class ClusterOptions:
     cpus_per_seed: float = 1.0
     gpus_per_seed: float = 0.0
     max_retries: int = 3
-    connect_timeout: float = 30.0  # seconds to reach the cluster at `address` before giving up (exit 2)
+    connect_timeout: float = 30.0  # seconds to reach the cluster at `address` before giving up (exit 9)
 
 
 @dataclass(frozen=True)

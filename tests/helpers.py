@@ -106,6 +106,7 @@ class RayCluster:
         self.temp_dir = tempfile.mkdtemp(prefix="lbray-", dir="/tmp")
         self.port = free_port()
         self.dashboard_port = free_port()
+        self.client_port = free_port()  # the Ray Client server's (ray://)
         self.address = f"127.0.0.1:{self.port}"
         self.dashboard_url = f"http://127.0.0.1:{self.dashboard_port}"
 
@@ -148,7 +149,7 @@ class RayCluster:
             "--dashboard-agent-listen-port",
             str(free_port()),
             "--ray-client-server-port",
-            str(free_port()),
+            str(self.client_port),
             "--num-cpus",
             str(self.num_cpus),
             "--num-gpus",

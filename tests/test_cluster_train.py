@@ -189,3 +189,37 @@ def test_infer_command_scores_an_idx_input_with_its_labels(
     assert not (tmp_path / "predictions" / "run_id=inf").exists()
     assert table.column("label").to_pylist() == fashion_mnist.test_labels[:300].tolist()
     assert table.column("sample_id").to_pylist() == list(range(300))
+
+
+def most_at_once(intervals: list[tuple[dt.datetime, dt.datetime]]) -> int:
+    """The largest number of intervals that overlap at one moment (an end before a start at a tie)."""
+    events = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    running = peak = 0
+    for _, step in events:
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+def test_most_at_once_counts_overlaps():
+    t = [dt.datetime(2026, 1, 1, 0, 0, s) for s in range(10)]
+    assert most_at_once([(t[0], t[2]), (t[1], t[3]), (t[2], t[4])]) == 2  # touching ends do not overlap
+    assert most_at_once([(t[0], t[5]), (t[1], t[3]), (t[2], t[4])]) == 3
+
+
+def test_four_seeds_on_two_cpus_train_at_most_two_at_a_time(ray_cluster, small_data_dir, tmp_path):
+    # Every seed logs its epochs to the driver; a task that blocked on that (ray.get) gave its CPU away,
+    # and Ray started a third seed on two cores.
+    args = ("--seeds", "0-3", "--epochs", "3", "--cpus-per-seed", "1")
+    result = helpers.run_cli(
+        *train_args(ray_cluster, tmp_path, "fit", small_data_dir, *args), env=ray_cluster.env()
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    intervals = []
+    for seed in range(4):
+        folder = seed_dir(tmp_path, "fit", seed)
+        started = json.loads((folder / "attempts.json").read_text())[-1]["started_at"]
+        finished = json.loads((folder / "metrics.json").read_text())["finished_at"]
+        intervals.append((dt.datetime.fromisoformat(started), dt.datetime.fromisoformat(finished)))
+    assert most_at_once(intervals) == 2, intervals
+    assert result.stderr.count("epoch 3/3") == 4  # every seed's lines, once each

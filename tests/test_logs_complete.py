@@ -79,7 +79,7 @@ def test_quiet_keeps_relayed_warnings_in_the_terminal_and_every_line_in_the_dura
 @pytest.mark.parametrize("quiet", [False, True])
 def test_rays_own_info_lines_follow_the_terminals_level(terminal, quiet):
     cli.configure_logging(verbose=False, quiet=quiet)
-    session._restamp_ray_logs()
+    session.restamp_ray_logs()
     ray_logger = logging.getLogger("ray._private.worker")
     ray_logger.info("Started a local Ray instance.")
     ray_logger.warning("dashboard at \x1b[1m\x1b[32mhttp://127.0.0.1:8265\x1b[39m\x1b[22m")

@@ -15,6 +15,8 @@ from lenet_batch.store import run_log
 log = logging.getLogger("lenet_batch")
 # Commands that work on one run: their log is also kept under runs/<run_id>/logs/.
 RUN_COMMANDS = {"train", "infer", "summary", "nightly"}
+# Ends before any work: the run gets no log (its folder would otherwise be a night without run.json).
+NOTHING_RAN = (errors.EXIT_USAGE, errors.EXIT_LOCKED, errors.EXIT_CLUSTER_UNAVAILABLE)
 
 
 def settings_from_args(args: argparse.Namespace) -> config.Settings:
@@ -52,12 +54,12 @@ def _run(args: argparse.Namespace, settings: config.Settings) -> int:
     from lenet_batch.cli.commands import COMMANDS  # the stages' imports: not for --help or a bad flag
 
     try:
-        with sigterm_handled():
-            return COMMANDS[args.command](args, settings)
+        code = COMMANDS[args.command](args, settings)
+        return _late_sigterm(args.command) if stopped_by_sigterm() else code
     except errors.LenetError as exc:
         log.debug("%s", exc, exc_info=True)
         sys.stderr.write(f"lenet-batch {args.command}: error: {exc}\n")
-        return exc.exit_code
+        return _late_sigterm(args.command) if stopped_by_sigterm() else exc.exit_code
     except KeyboardInterrupt:
         if stopped_by_sigterm():
             log.warning("stopped by SIGTERM")
@@ -73,8 +75,27 @@ def _run(args: argparse.Namespace, settings: config.Settings) -> int:
         return errors.EXIT_BUG
 
 
+def _late_sigterm(command: str) -> int:
+    """A SIGTERM whose interrupt something swallowed: the command ended on its own, and says so (143)."""
+    log.warning("stopped by SIGTERM as the command ended")
+    who = f"lenet-batch {command}".strip()
+    sys.stderr.write(f"{who}: stopped by SIGTERM as it ended; what it ran is complete\n")
+    return errors.EXIT_INTERRUPTED
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of `lenet-batch`; returns the exit code."""
+    """Entry point of `lenet-batch`; returns the exit code. SIGTERM unwinds it from start to end."""
+    with sigterm_handled():
+        try:
+            return _main(argv)
+        except KeyboardInterrupt:  # outside the command: its settings, its log's last save, its output
+            if stopped_by_sigterm():
+                return _late_sigterm("")
+            sys.stderr.write("lenet-batch: interrupted\n")
+            return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.verbose, args.quiet)
     # Read by Ray at import: keep every seed's epoch line (they look alike) and no colour codes in logs.
@@ -90,8 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = _run(args, settings)
     finally:
-        if durable is not None:  # refused runs (usage, lock) did nothing worth a log in the run
-            run_log.detach(durable, keep=code not in (errors.EXIT_USAGE, errors.EXIT_LOCKED))
+        if durable is not None:  # refused runs (usage, lock, no Ray) did nothing worth a log in the run
+            run_log.detach(durable, keep=code not in NOTHING_RAN)
     return code
 
 

@@ -1,6 +1,6 @@
 """Checks made before Ray starts or is joined: the cluster answers in time, the GPUs asked for exist.
 
-Without them, `--address 127.0.0.1:1` retries forever inside ray.init, and `--gpus-per-seed 0.5` on a
+Without them, `--address 127.0.0.1:1` retries for minutes inside ray.init, and `--gpus-per-seed 0.5` on a
 machine without GPUs starts a local Ray and records the run before the tasks cannot be placed.
 """
 
@@ -9,52 +9,63 @@ import os
 import socket
 import time
 
-from lenet_batch.checks import address_host_port
-from lenet_batch.errors import ConfigError
+from lenet_batch.checks import address_host_port, shown_address
+from lenet_batch.errors import ClusterUnavailable, ConfigError
 
 log = logging.getLogger(__name__)
 
 
-def check_reachable(address: str, timeout: float) -> None:
-    """The cluster at `address` accepts a connection and speaks gRPC within `timeout` s; else ConfigError.
+# The gRPC method each kind of address must answer: a GCS (HOST:PORT) or a Ray Client server (ray://).
+PROBES = {False: "/ray.rpc.NodeInfoGcsService/GetClusterId", True: "/ray.rpc.RayletDriver/ClusterInfo"}
+# What a Ray server answers an empty request without a token: OK, or UNAUTHENTICATED under token auth.
+RAY_ANSWERS = ("OK", "UNAUTHENTICATED", "PERMISSION_DENIED")
+ADVICE = "check that the head node runs (`ray status`) and the address's port, or raise --ray-connect-timeout"
 
-    ray.init would otherwise wait on an unreachable GCS for minutes (in C++, deaf to signals); 'auto' is
-    left to Ray, which says at once when no local cluster runs.
+
+def check_reachable(address: str, left: float, timeout: float, shown: str = "") -> None:
+    """A Ray cluster answers at `address` within `left` s; else ClusterUnavailable saying what happened.
+
+    A TCP connection, then one real Ray call (a GCS's, or a Ray Client server's for ray://): a port that
+    accepts and never answers, a full listen backlog, or a proxy that answers HTTP/2 with 404 is not a
+    cluster, and ray.init would wait on it for minutes (partly in C++, deaf to signals). `timeout` is the
+    --ray-connect-timeout the message names.
     """
-    target = address_host_port(address)
-    if target is None:
-        return
-    host, port = target
-    deadline = time.monotonic() + timeout
+    host, port = address_host_port(address)
+    shown = shown or shown_address(address)
+    deadline = time.monotonic() + left
     try:
-        with socket.create_connection((host, port), timeout=timeout):
+        with socket.create_connection((host, port), timeout=max(0.1, left)):
             pass
     except socket.gaierror as exc:
-        raise ConfigError(f"--address {address}: cannot resolve {host} ({exc.strerror})") from None
+        raise ClusterUnavailable(f"--address {shown}: cannot resolve {host} ({exc.strerror})") from None
     except OSError as exc:
         waited = f"no answer within {timeout:g} s" if isinstance(exc, TimeoutError) else exc.strerror
-        raise ConfigError(
-            f"--address {address}: cannot connect ({waited or type(exc).__name__}); check that the head "
-            "node runs (`ray status`) and its GCS port, or raise --ray-connect-timeout"
-        ) from None
+        said = f"cannot connect ({waited or type(exc).__name__})"
+        raise ClusterUnavailable(f"--address {shown}: {said}; {ADVICE}") from None
     if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
         return  # a plain-text probe cannot speak to a TLS GCS; ray.init does its own handshake
-    _check_grpc(address, host, port, max(0.1, deadline - time.monotonic()), timeout)
+    client = address.startswith("ray://")
+    answer = _ray_call(host, port, client, max(0.1, deadline - time.monotonic()))
+    if answer == "DEADLINE_EXCEEDED":
+        raise ClusterUnavailable(f"--address {shown}: no Ray cluster answered within {timeout:g} s; {ADVICE}")
+    if answer not in RAY_ANSWERS:
+        kind = "Ray Client server" if client else "Ray GCS"
+        said = f"the port answers, but not as a {kind} ({answer})"
+        raise ClusterUnavailable(f"--address {shown}: {said}; {ADVICE}")
 
 
-def _check_grpc(address: str, host: str, port: int, left: float, timeout: float) -> None:
-    """The port speaks gRPC (a GCS or a Ray Client server does): a silent socket is not a cluster."""
+def _ray_call(host: str, port: int, client: bool, left: float) -> str:
+    """The gRPC status name of one empty Ray call to host:port (a GCS's, or a Ray Client server's)."""
     import grpc  # installed with Ray
 
     target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     channel = grpc.insecure_channel(target)
     try:
-        grpc.channel_ready_future(channel).result(timeout=left)
-    except grpc.FutureTimeoutError:
-        raise ConfigError(
-            f"--address {address}: the port accepts connections but no Ray cluster answered within "
-            f"{timeout:g} s; check the address (the GCS port, 6379 by default) or raise --ray-connect-timeout"
-        ) from None
+        call = channel.unary_unary(PROBES[client], request_serializer=bytes, response_deserializer=bytes)
+        call(b"", timeout=left, wait_for_ready=True)
+        return "OK"
+    except grpc.RpcError as exc:
+        return exc.code().name
     finally:
         channel.close()
 

@@ -9,7 +9,8 @@ import ray
 
 from lenet_batch.cluster.progress import collect, line_sink
 from lenet_batch.cluster.resources import context_for, error_text, task_options
-from lenet_batch.cluster.session import inherited_env, worker_logging
+from lenet_batch.cluster.session import inherited_env
+from lenet_batch.cluster.task_log import worker_logging
 from lenet_batch.cluster.train_tasks import check_gpus
 from lenet_batch.config import ClusterOptions
 from lenet_batch.data.fashion_mnist import FashionMNIST
@@ -27,9 +28,13 @@ def _score_task(
 ) -> ScoreResult:
     from lenet_batch.scoring.seed import score_seed  # MXNet: imported in the worker, not by the driver
 
-    worker_logging(sink)  # its lines go to the driver, which logs them (progress.collect)
-    context = context_for(ray.get_gpu_ids(), os.environ.get("CUDA_VISIBLE_DEVICES"))
-    return score_seed(run, seed, source, metrics=metrics, context=context, test_split=test_split)
+    lines = worker_logging(sink)  # its lines go to the driver, which logs them (progress.collect)
+    try:
+        context = context_for(ray.get_gpu_ids(), os.environ.get("CUDA_VISIBLE_DEVICES"))
+        return score_seed(run, seed, source, metrics=metrics, context=context, test_split=test_split)
+    finally:
+        if lines is not None:
+            lines.finish()  # sent, not waited for: the driver waits for them before it takes the result
 
 
 def score_seeds(

@@ -14,14 +14,11 @@ from types import FrameType
 
 import ray
 
-from lenet_batch.checks import check_address
-from lenet_batch.cluster import reaper
-from lenet_batch.cluster.preflight import check_reachable
+from lenet_batch.cluster import connect, progress, reaper
+from lenet_batch.cluster.held_signals import STOP_SIGNAL, signals_held
 from lenet_batch.store import run_log
 
 log = logging.getLogger(__name__)
-# Ray 2.60 logs, on every local start, that token auth is on and where it saved a new token.
-TOKEN_SETUP_LOGGER = "ray._private.authentication.authentication_token_setup"
 
 
 # The thread caps the workers of the local Ray this driver started inherited (None: none started).
@@ -45,50 +42,44 @@ def ray_session(
     A local Ray's processes inherit this driver's environment: `worker_env` (the tasks' thread caps) is
     set here first, so that the workers the node starts at once can run the tasks (see task_options). A
     watchdog stops them if this driver dies without stopping them (see reaper). The caller's SIGTERM
-    handler stays in force throughout, Ray's start and stop included.
+    handler stays in force throughout; a signal that comes while Ray starts or stops is handled as soon
+    as it is done (held_signals). A Ray that cannot be started or joined is ClusterUnavailable (connect).
     """
     global _local_env
     if ray.is_initialized():
         yield
         return
-    _restamp_ray_logs()
+    restamp_ray_logs()
     watchdog = None
     try:
         with _sigterm_left_to_us():
             if address:
-                _join(address, connect_timeout)
+                connect.join(address, connect_timeout)
             else:
                 # before ray.init: a driver killed while Ray starts is covered too
                 watchdog = reaper.start_watchdog()
                 _start_local(num_cpus, worker_env)
-        _restamp_ray_logs()
+                context = ray.get_runtime_context()
+                reaper.tell_session(
+                    watchdog, os.path.join(context.get_temp_dir(), context.get_session_name())
+                )
+        restamp_ray_logs()
+        progress.open_sink()
         yield
     finally:
         _local_env = None
-        with _sigterm_after():  # stopping Ray is not cut short; a SIGTERM meanwhile is handled after it
+        progress.close_sink()
+        with signals_held(STOP_SIGNAL):  # stopping Ray is not cut short; a signal meanwhile is handled after
             ray.shutdown()
             reaper.stop_watchdog(watchdog)
-
-
-def _join(address: str, connect_timeout: float) -> None:
-    """Join the cluster at `address`, giving up (exit 2) when it does not answer within connect_timeout."""
-    check_reachable(check_address(address), connect_timeout)
-    ray.init(address=address, log_to_driver=True)
-    log.info("joined Ray cluster at %s: %s", address, ray.cluster_resources())
 
 
 def _start_local(num_cpus: int | None, worker_env: dict[str, str] | None) -> None:
     """Start a local Ray on 127.0.0.1 whose processes inherit `worker_env`."""
     global _local_env
-    _loopback_only()
+    connect.prepare_local()
     os.environ.update(worker_env or {})
-    with _quiet(TOKEN_SETUP_LOGGER):  # token auth stays on; its notice says nothing to act on here
-        ray.init(
-            num_cpus=num_cpus or os.cpu_count(),
-            include_dashboard=False,
-            _node_ip_address="127.0.0.1",
-            log_to_driver=True,
-        )
+    connect.start_local(num_cpus or os.cpu_count() or 1)
     _local_env = dict(worker_env or {})
     log.info("started a local Ray on 127.0.0.1: %s", ray.cluster_resources())
 
@@ -114,28 +105,8 @@ def _sigterm_left_to_us() -> Iterator[None]:
         ray_utils.set_sigterm_handler = original
 
 
-@contextlib.contextmanager
-def _sigterm_after() -> Iterator[None]:
-    """A SIGTERM during the block is handed to the current handler when the block ends (main thread)."""
-    handler = signal.getsignal(signal.SIGTERM)
-    if not callable(handler) or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-    signal.signal(signal.SIGTERM, lambda signum, frame: received.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, handler)
-        if received:
-            handler(signal.SIGTERM, None)
-
-
 class _Stopped(BaseException):
     """Raised in the main thread to stop a block early (not an Exception: no retry loop may swallow it)."""
-
-
-STOP_SIGNAL = signal.SIGUSR1  # simulated in-process by interrupt_main; nothing is sent to the process
 
 
 @contextlib.contextmanager
@@ -176,21 +147,8 @@ def stopped_by_failure(future: Future | None) -> Iterator[None]:
         signal.signal(STOP_SIGNAL, previous)
 
 
-@contextlib.contextmanager
-def _quiet(logger_name: str) -> Iterator[None]:
-    """Only errors from one logger for the block."""
-    logger = logging.getLogger(logger_name)
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 # Set by the CLI on its stderr handler (cli.configure_logging): Ray's lines follow that handler's level.
 TERMINAL_MARK = "_lenet_batch_stderr"
-SINK_TIMEOUT_SECONDS = 30.0  # a task waits this long for the driver to take one line, then uses stderr
 ANSI_CODES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 
@@ -223,66 +181,10 @@ def _terminal_level() -> int:
     return min(levels, default=logging.NOTSET)
 
 
-def _restamp_ray_logs() -> None:
+def restamp_ray_logs() -> None:
     """Ray's own lines in the driver get lenet-batch's line format (ISO-8601 UTC timestamps)."""
     ray_logger = logging.getLogger("ray")
     if not any(isinstance(h, _RayLines) for h in ray_logger.handlers):
         for handler in list(ray_logger.handlers):
             ray_logger.removeHandler(handler)
         ray_logger.addHandler(_RayLines())
-
-
-def _loopback_only() -> None:
-    """Make a local Ray use 127.0.0.1 for every process (ray.init maps 127.0.0.1 to the host's address).
-
-    Ray does this on its own where it treats the host as single-node (macOS/Windows); the constant is read
-    at call time and the variable is inherited by the raylet and workers this driver starts.
-    """
-    import ray._private.ray_constants as ray_constants
-
-    ray_constants.ENABLE_RAY_CLUSTER = False
-    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-
-
-class _SinkHandler(logging.Handler):
-    """In a task: each lenet-batch record goes to the driver through the sink actor before the call returns.
-
-    So when the driver sees the task end, every line of it is in the sink (progress.collect relays them).
-    Should the sink fail (the driver gone), the lines go to stderr, which Ray forwards at best.
-    """
-
-    def __init__(self, sink: ray.actor.ActorHandle) -> None:
-        super().__init__()
-        self.sink = sink
-        self.setFormatter(logging.Formatter("%(message)s"))  # the message and any traceback; no time
-        self.fallback = logging.StreamHandler()
-        self.fallback.setFormatter(run_log.formatter())
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if self.sink is not None:
-            line = (record.created, record.levelno, record.name, self.format(record))
-            try:
-                ray.get(self.sink.put.remote(line), timeout=SINK_TIMEOUT_SECONDS)
-                return
-            except Exception:  # noqa: BLE001 - any failure to deliver: say so once, keep the line
-                self.sink = None
-                sys.stderr.write("lenet-batch: the driver no longer takes log lines; they go to stderr\n")
-        self.fallback.handle(record)
-
-
-def worker_logging(sink: ray.actor.ActorHandle | None = None) -> None:
-    """Inside a task: lenet-batch's lines (and others' warnings) to the driver's `sink`, else to stderr.
-
-    A worker runs many tasks: each call replaces the handler the previous task installed.
-    """
-    root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, "_lenet_batch", False)]:
-        root.removeHandler(old)
-    handler: logging.Handler = _SinkHandler(sink) if sink is not None else logging.StreamHandler()
-    if sink is None:
-        handler.setFormatter(run_log.formatter())
-    handler.addFilter(run_log.ours_or_warnings)
-    handler._lenet_batch = True
-    root.addHandler(handler)
-    logging.getLogger("lenet_batch").setLevel(logging.INFO)
-    _restamp_ray_logs()

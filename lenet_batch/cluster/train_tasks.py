@@ -7,7 +7,8 @@ import ray
 
 from lenet_batch.cluster.progress import collect, line_sink
 from lenet_batch.cluster.resources import context_for, error_text, task_options
-from lenet_batch.cluster.session import inherited_env, worker_logging
+from lenet_batch.cluster.session import inherited_env
+from lenet_batch.cluster.task_log import worker_logging
 from lenet_batch.config import ClusterOptions, Recipe
 from lenet_batch.data.fashion_mnist import FashionMNIST
 from lenet_batch.errors import ConfigError
@@ -22,9 +23,13 @@ log = logging.getLogger(__name__)
 def _train_task(arrays, data_info: DataInfo, recipe: Recipe, seed: int, run: RunRef, sink) -> TrainResult:
     from lenet_batch.training.seed import run_seed  # MXNet: imported in the worker, not by the driver
 
-    worker_logging(sink)  # every epoch line goes to the driver, which logs it (progress.collect)
-    context = context_for(ray.get_gpu_ids(), os.environ.get("CUDA_VISIBLE_DEVICES"))
-    return run_seed(arrays, data_info=data_info, recipe=recipe, seed=seed, run=run, context=context)
+    lines = worker_logging(sink)  # every epoch line goes to the driver, which logs it (progress.collect)
+    try:
+        context = context_for(ray.get_gpu_ids(), os.environ.get("CUDA_VISIBLE_DEVICES"))
+        return run_seed(arrays, data_info=data_info, recipe=recipe, seed=seed, run=run, context=context)
+    finally:
+        if lines is not None:
+            lines.finish()  # sent, not waited for: the driver waits for them before it takes the result
 
 
 @ray.remote

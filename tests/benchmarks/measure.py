@@ -161,9 +161,9 @@ KINDS = {
 
 def main(argv: list[str]) -> int:
     """Run one measurement; its JSON result is the last line on stdout."""
-    from tests.benchmarks import measure_infer, measure_latency
+    from tests.benchmarks import measure_infer, measure_latency, measure_phases
 
-    kinds = {**KINDS, **measure_infer.KINDS, **measure_latency.KINDS}
+    kinds = {**KINDS, **measure_infer.KINDS, **measure_latency.KINDS, **measure_phases.KINDS}
     kind, params = argv[0], json.loads(argv[1]) if len(argv) > 1 else {}
     result = kinds[kind](params)
     print(json.dumps({"kind": kind, "params": params, **result}), flush=True)

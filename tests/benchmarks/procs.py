@@ -116,6 +116,26 @@ def _pss_mib(pid: int) -> float:
     return 0.0
 
 
+def short_name(cmdline: str) -> str:
+    """A process's name as a breakdown shows it: 'raylet', 'ray::DashboardAgent', 'log_monitor.py'."""
+    words = cmdline.split()
+    if not words:
+        return "?"
+    if words[0].startswith("ray::"):
+        return words[0]
+    scripts = [w for w in words[1:] if w.endswith(".py") or w.startswith("ray.")]
+    named = scripts[0] if "python" in words[0] and scripts else words[0]
+    return named.rsplit("/", 1)[-1]
+
+
+def rays_own(cmdline: str) -> bool:
+    """A process Ray runs for itself (GCS, raylet, dashboard, monitors, agents) or our LineSink actor."""
+    ours = ("lenet-batch", "tests.benchmarks", "reaper.py", "default_worker.py")
+    if cmdline.startswith("ray::"):
+        return "Agent" in cmdline or "LineSink" in cmdline
+    return role(cmdline) == "ray system" and not any(word in cmdline for word in ours)
+
+
 def role(cmdline: str) -> str:
     """What a process is, from its command line."""
     if cmdline.startswith("ray::") or "default_worker.py" in cmdline:
@@ -181,6 +201,8 @@ class ProcSampler:
                 continue
             rss, pss = int(statm.split()[1]) * PAGE / MIB, _pss_mib(pid)
             proc = self.procs.setdefault(pid, {"cmd": self._cmdline(pid), "peak_rss_mib": 0.0})
+            if not proc["cmd"].startswith("ray::"):  # a Ray process sets its title once it runs
+                proc["cmd"] = self._cmdline(pid) or proc["cmd"]
             proc["peak_rss_mib"] = max(proc["peak_rss_mib"], rss)
             proc["cpu_seconds"] = cpu
             total_pss, total_rss = total_pss + pss, total_rss + rss
@@ -207,4 +229,14 @@ class ProcSampler:
             "peak_total_pss_mib": round(self.peak_total_pss, 1),
             "peak_total_rss_mib": round(self.peak_total_rss, 1),
             "processes": len(self.procs),
+            "ray_cpu_seconds": self._ray_cpu(),
         }
+
+    def _ray_cpu(self) -> dict[str, float]:
+        """CPU seconds of Ray's own processes (not the workers running tasks), summed by name."""
+        found: dict[str, float] = {}
+        for proc in self.procs.values():
+            if rays_own(proc["cmd"]):
+                name = short_name(proc["cmd"])
+                found[name] = round(found.get(name, 0.0) + proc.get("cpu_seconds", 0.0), 2)
+        return found

@@ -23,9 +23,10 @@ from tests.benchmarks import table
 from tests.benchmarks.procs import ProcSampler, machine, wait_for_quiet
 from tests.benchmarks.sections import SECTIONS as PERF_SECTIONS
 from tests.benchmarks.sections_summary import history, summary
+from tests.benchmarks.signal_loop import section as signals
 
 REPO = Path(__file__).resolve().parents[2]
-SECTIONS = {**PERF_SECTIONS, "summary": summary, "history": history}
+SECTIONS = {**PERF_SECTIONS, "summary": summary, "history": history, "signals": signals}
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MXNET_CPU_WORKER_NTHREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 

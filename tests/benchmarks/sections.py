@@ -64,7 +64,33 @@ def ray_cost(bench, args: argparse.Namespace) -> dict:
     }
     if (args.seeds, args.epochs) != (cores(), 1):
         found["large"] = _ray_vs_plain(bench, args.seeds, args.epochs)
-    return found
+    return {**found, **_phases(bench, args), "fit": _fit(bench, args.train_epochs)}
+
+
+def _phases(bench, args: argparse.Namespace) -> dict:
+    """One train stage on a fresh local Ray, step by step, and the same seeds in plain processes."""
+    epochs = max(2, args.train_epochs)  # the first epoch's extra needs a second to compare with
+    ray = {"seeds": cores(), "epochs": epochs, "output": str(bench.work / "phases-ray")}
+    plain = [{"seed": s, "epochs": epochs, "output": str(bench.work / f"phases-{s}")} for s in range(cores())]
+    return {
+        "phases": bench.measure("ray-phases", [ray], one_thread=False),
+        "plain_phases": bench.measure("plain-phases", plain, one_thread=True),
+    }
+
+
+def _fit(bench, epochs: int) -> dict:
+    """Twice as many seeds as CPUs against as many seeds as CPUs, once Ray is up: seeds queue, none
+    trains beside the others on a borrowed CPU (the goal: 2x the seeds in at most 2.1x the time)."""
+    runs = {}
+    for name, seeds in (("half", cores()), ("full", 2 * cores())):
+        params = {
+            "seeds": seeds,
+            "epochs": epochs,
+            "output": str(bench.work / f"fit-{name}"),
+            "num_cpus": cores(),
+        }
+        runs[name] = bench.measure("train-ray", [params], one_thread=False)
+    return runs
 
 
 def infer(bench, args: argparse.Namespace) -> dict:

@@ -194,17 +194,18 @@ def rows(doc: dict) -> list[dict]:
         out.append(
             row("1-core fp32 matmul, best of NumPy/MXNet (GFLOP/s)", gflops, busy=busy(doc["roofline"]))
         )
-    from tests.benchmarks import rows_perf, rows_summary
+    from tests.benchmarks import rows_perf, rows_ray, rows_summary, signal_loop
 
     makers = {
         "train": (per_core_rows, machine_rows),
-        "ray": (rows_perf.ray_rows,),
+        "ray": (rows_perf.ray_rows, rows_ray.fit_rows, rows_ray.phase_rows),
         "infer": (rows_perf.infer_rows,),
         "paths": (rows_perf.paths_rows,),
         "latency": (rows_perf.latency_rows,),
         "nightly": (nightly_rows,),
         "summary": (rows_summary.summary_rows,),
         "history": (rows_summary.history_rows,),
+        "signals": (signal_loop.rows,),
     }
     for section, makes in makers.items():
         if section in doc:
