@@ -10,6 +10,7 @@ from typing import Any
 from lenet_batch import config, config_layers, errors
 from lenet_batch.cli.parser import build_parser
 from lenet_batch.cli.signals import sigterm_handled, stopped_by_sigterm
+from lenet_batch.stops import SIGTERM_SEEN
 from lenet_batch.store import run_log
 
 log = logging.getLogger("lenet_batch")
@@ -90,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = _run(args, settings)
     finally:
+        SIGTERM_SEEN.clear()  # the next command in this process (tests, notebooks) starts unstopped
         if durable is not None:  # refused runs (usage, lock) did nothing worth a log in the run
             run_log.detach(durable, keep=code not in (errors.EXIT_USAGE, errors.EXIT_LOCKED))
     return code

@@ -41,6 +41,7 @@ from lenet_batch.state.outcome import (
     night_outcome,
 )
 from lenet_batch.state.run_state import RunState
+from lenet_batch.stops import by_sigterm
 from lenet_batch.store import storage
 from lenet_batch.store.layout import Layout
 from lenet_batch.units import parse_duration
@@ -65,7 +66,7 @@ def attempt_end(run_id: str, error: BaseException | None, night: RunState | None
     night's outcome); a usage error before anything was written is a refusal."""
     said = "" if error is None else _one_line(error)
     if isinstance(error, KeyboardInterrupt):
-        sigterm = str(error) == "SIGTERM"  # cli.signals raises it so for SIGTERM
+        sigterm = by_sigterm(error)
         said = "stopped by SIGTERM" if sigterm else "stopped by Ctrl-C"
         return AttemptEnd(run_id, INTERRUPTED, EXIT_INTERRUPTED if sigterm else EXIT_CTRL_C, said, now_utc())
     if error is None:

@@ -16,6 +16,7 @@ from lenet_batch.errors import EXIT_LOCKED, EXIT_USAGE, LenetError
 from lenet_batch.provenance import now_utc
 from lenet_batch.records import DataInfo
 from lenet_batch.state.run_state import RunState
+from lenet_batch.stops import by_sigterm
 from lenet_batch.store import run_record
 from lenet_batch.store.layout import RunRef
 from lenet_batch.store.run_record import Acceptance, RunRecord, StageEntry
@@ -86,7 +87,7 @@ class RunOwner:
         try:
             yield
         except KeyboardInterrupt as exc:
-            self._ended(stage, "interrupted", "stopped by SIGTERM" if str(exc) == "SIGTERM" else "stopped")
+            self._ended(stage, "interrupted", "stopped by SIGTERM" if by_sigterm(exc) else "stopped")
             raise
         except Exception as exc:
             refused = isinstance(exc, LenetError) and exc.exit_code in (EXIT_USAGE, EXIT_LOCKED)
