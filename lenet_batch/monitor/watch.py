@@ -139,7 +139,8 @@ class NightWatch:
 
     def _notify(self, night: NightStatus | None, end: AttemptEnd) -> None:
         history = storage.join(self.layout.history_dir(), "history.html")
-        notice = notify.notice_of(night, end, self.layout.output, history)
+        base = self.settings.report_base_url
+        notice = notify.notice_of(night, end, self.layout.output, history, base)
         if notify.wanted(notice, self.settings.notify_on):
             notify.send(self.settings.notify, notice, self.settings.notify_timeout)
 
