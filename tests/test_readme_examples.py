@@ -22,6 +22,7 @@ import yaml
 
 from lenet_batch import cli
 from lenet_batch.monitor import health, notify
+from lenet_batch.state.outcome import AttemptEnd
 from lenet_batch.store.layout import Layout
 from tests import helpers, readme
 from tests.sealed_helpers import nightly_in_process, train_in_process
@@ -218,7 +219,8 @@ def test_the_webhook_document_is_what_the_regressed_night_sends(in_nights, night
     code, text = nights["printed"][readme.commands_and_output(readme.block("three-nights"))[2][0]]
     error = text.splitlines()[-1].removeprefix("lenet-batch nightly: error: ")
     night = health.read_night(Layout("./runs"), "2026-11-28")
-    sent = notify.notice_of(night, "./runs", "runs/history/history.html", error, code).to_json()
+    end = AttemptEnd("2026-11-28", "regressed", code, error)
+    sent = notify.notice_of(night, end, "./runs", "runs/history/history.html").to_json()
     assert list(shown) == list(sent)
     for key, value in shown.items():
         if isinstance(value, str) and "…" in value:  # elided: the pieces shown appear in order

@@ -298,3 +298,27 @@ def test_a_stop_mid_training_is_told_before_the_night_exits(
     assert (row["outcome"], row["stage"]) == ("interrupted", "train"), row
     assert ("stopped by SIGTERM" in row["reason"]) == (sig == signal.SIGTERM), row  # which stop, inside Ray
     assert not (out / "_lock.json").exists()
+
+
+@pytest.mark.parametrize("stopped", [False, True], ids=["refused", "stopped before the lock"])
+def test_a_first_night_on_a_new_output_is_told_without_a_word_about_its_health(
+    tmp_path, monkeypatch, capsys, stopped
+):
+    out = tmp_path / "new"
+    if stopped:
+        _stop_before_the_lock(monkeypatch, signal.SIGTERM)
+    with hook_server() as hook:
+        code = night(out, str(tmp_path / "no-data"), hook.url)
+    err = capsys.readouterr().err
+    assert code == (143 if stopped else 2) and "health" not in err, err  # the night's own line says why
+    assert not [p for p in out.rglob("*")]  # nothing in it (the lock's folder may be left, empty)
+    assert_told(out, hook, code, "interrupted" if stopped else "refused")
+
+
+def test_settings_that_do_not_parse_are_refused_before_the_watch_knows_where_to_tell(
+    output, tmp_path, capsys
+):
+    with hook_server() as hook:
+        code = night(output, str(tmp_path), hook.url, "--epochs", "0")
+    assert code == 2 and "--epochs must be at least 1" in capsys.readouterr().err
+    assert hook.received == [] and not (output.parent / "m.prom").exists()

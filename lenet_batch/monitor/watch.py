@@ -124,8 +124,9 @@ class NightWatch:
     def _write_metrics(self, night: NightStatus | None, end: AttemptEnd) -> None:
         try:
             found = self._health(night)
-        except LenetError as exc:
-            log.error("the output's health could not be read for the metrics file: %s", exc)
+        except LenetError as exc:  # after a failed attempt, its own line has said why already
+            said = log.warning if end.exit_code == 0 else log.info
+            said("the output's health could not be read for the metrics file: %s", exc)
             found = None
         try:
             metrics.write_metrics(
@@ -144,12 +145,14 @@ class NightWatch:
         if notify.wanted(notice, self.settings.notify_on):
             notify.send(self.settings.notify, notice, self.settings.notify_timeout)
 
-    def _health(self, night: NightStatus | None) -> health.Health:
+    def _health(self, night: NightStatus | None) -> health.Health | None:
         """What `check` would say now: from tonight's status when it is the newest night (no record read
-        again), else read as `check` reads it."""
+        again), else read as `check` reads it; None for an output nothing was written to yet."""
         max_age = parse_duration(self.settings.max_age, "--max-age")
         tonight = self.owner.state if self.owner is not None else self.state
         newest = self.nights.newest(tonight) if self.nights is not None and tonight is not None else None
         if night is None or newest != night.run_id:
+            if not storage.exists(self.layout.output, self.layout.options):
+                return None  # a first night that ended before writing: only its attempt is told
             return health.assess(self.layout, max_age, self.settings.stale_lock_seconds)
         return health.health_of(self.layout, night, health.read_heartbeat(self.layout), max_age)
