@@ -30,6 +30,10 @@ def _common(p: argparse.ArgumentParser, *names: str) -> None:
         "seeds": (["--seeds"], {"help": "K, A-B or A,B,C (default 0-3)"}),
         "data": (["--data"], {"help": "Fashion-MNIST folder: path, s3://… or https://…"}),
         "address": (["--address"], {"help": "Ray cluster address (default $RAY_ADDRESS, else a local Ray)"}),
+        "report_base_url": (
+            ["--report-base-url"],
+            {"metavar": "URL", "help": "http(s) URL serving the output's root: reports as links under it"},
+        ),
         "ray_connect_timeout": (
             ["--ray-connect-timeout"],
             {"type": float, "metavar": "SECONDS", "help": "give up joining --address after (default 30)"},
@@ -81,20 +85,9 @@ def _limit_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test-limit", type=int, default=None, metavar="M", help=test)
 
 
-def _links_flag(p: argparse.ArgumentParser) -> None:
-    """--report-base-url (nightly, check, runs): the links to the report and the history page."""
-    p.add_argument(
-        "--report-base-url",
-        default=None,
-        metavar="URL",
-        help="the http(s) URL that serves the output's root: the webhook, check and runs then give the "
-        "report and history.html as links under it",
-    )
-
-
 def _monitor_flags(p: argparse.ArgumentParser, nightly: bool) -> None:
     """--metrics-file and --report-base-url (nightly and check) and, on the nightly, the webhook's flags."""
-    _links_flag(p)
+    _common(p, "report_base_url")
     p.add_argument(
         "--metrics-file",
         default=None,
@@ -297,8 +290,8 @@ def _history_commands(sub: argparse._SubParsersAction, parent: Parser) -> None:
     )
     _common(p, "output")
     p.add_argument("--last", type=_positive, default=None, metavar="N", help="only the N newest runs")
+    _common(p, "report_base_url")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
-    _links_flag(p)
 
     p = sub.add_parser(
         "history", parents=[parent], help="rebuild history/: runs.parquet, trend PNGs and history.html"
