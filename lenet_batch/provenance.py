@@ -2,9 +2,11 @@
 bits, the git commit. Pure: reads package metadata and /proc/cpuinfo, imports neither MXNet nor Ray."""
 
 import datetime as dt
+import getpass
 import importlib.metadata
 import os
 import platform
+import socket
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +38,15 @@ ISA_CAP = "DNNL_MAX_CPU_ISA"  # oneDNN 2.4 ignores the older MKLDNN_MAX_CPU_ISA 
 def now_utc() -> str:
     """The current UTC time, ISO 8601 with a Z (e.g. 2026-11-28T06:30:00Z)."""
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def who() -> str:
+    """user@host of whoever runs this (as far as the OS says): who accepted or pruned a night."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (a container's uid)
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
 
 
 def parse_utc(text: object) -> dt.datetime | None:

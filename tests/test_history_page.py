@@ -43,7 +43,7 @@ def test_every_night_has_a_chip_and_its_sentence_a_click_away(rows):
 def test_a_state_or_verdict_word_added_later_is_shown_as_it_is(rows):
     later = [
         replace(rows[0], outcome="running"),
-        replace(rows[2], outcome="inconclusive", verdict="inconclusive"),
+        replace(rows[2], outcome="inconclusive", verdict="inconclusive", chip="inconclusive"),
     ]
     html = page.render_history_html(later, {}, "t")
     found = ROW.findall(html)

@@ -91,7 +91,7 @@ def test_smoke_nights_tell_the_hook_and_the_metrics_file_and_check_reads_them(
     assert check.returncode == 4, check.stderr
     doc = json.loads(check.stdout)
     assert doc["night"]["run_id"] == "n2" and doc["last_success"]["run_id"] == "n1"
-    assert [s["stage"] for s in doc["night"]["stages"]] == ["train", "infer", "summary"]
+    assert [s["stage"] for s in doc["night"]["stages"]] == ["train", "infer", "summary", "history"]
     assert (doc["night"]["changes"], doc["night"]["changed"]) == ("lr 0.1 → 0.05", lr)
     line = helpers.run_cli("check", "--output", str(out), "-q").stdout
     assert line.startswith("regressed: run n2: gate: REGRESSED against n1: mean ")

@@ -2,6 +2,7 @@
 
 import hashlib
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import mxnet as mx
@@ -197,16 +198,16 @@ def test_unlabelled_npy_input_has_null_labels_and_no_accuracy(scored_run, tmp_pa
 def test_infer_seeds_on_a_local_ray_scores_finished_seeds_and_refuses_seeds_without_a_model(tmp_path):
     ray = pytest.importorskip("ray")
     from lenet_batch.config import Settings
-    from lenet_batch.pipeline.stages import InferRequest, infer
+    from lenet_batch.pipeline import single
 
     out = str(tmp_path)
     install_run(out, "ray", [0, 1])
-    settings = Settings(output=out, infer_batch_size=4096, cpus_per_seed=1, max_retries=0)
+    settings = Settings(output=out, run_id="ray", infer_batch_size=4096, cpus_per_seed=1, max_retries=0)
     with pytest.raises(ModelFileError, match=r"no finished model for seed\(s\) \[3\] \(trained: \[0, 1\]\)"):
-        infer(RunRef(out, "ray"), InferRequest.of(settings, [0, 1, 3]))  # before anything is scored
+        single.infer(replace(settings, seeds="0,1,3"))  # before anything is scored
     ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
-    try:
-        rows = [r.to_row() for r in infer(RunRef(out, "ray"), InferRequest.of(settings, [0, 1]))]
+    try:  # a session is open: the seeds are scored as Ray tasks
+        rows = [r.to_row() for r in single.infer(replace(settings, seeds="0,1")).rows]
     finally:
         ray.shutdown()
     assert [(r["seed"], r["status"], r["rows"]) for r in rows] == [

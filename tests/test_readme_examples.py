@@ -20,8 +20,11 @@ import duckdb
 import pytest
 
 from lenet_batch import cli
-from lenet_batch.monitor import health, notify
-from lenet_batch.state.outcome import AttemptEnd
+from lenet_batch.errors import RegressionDetected
+from lenet_batch.monitor import notify
+from lenet_batch.monitor.watch import attempt_end
+from lenet_batch.state.night import night_status
+from lenet_batch.state.run_state import read_state
 from lenet_batch.store.layout import Layout
 from tests import helpers, readme
 from tests.sealed_helpers import nightly_in_process, train_in_process
@@ -134,6 +137,23 @@ def test_the_output_layout_names_what_a_night_writes(in_copy, capsys):
         assert list(in_copy.glob(f"runs/{pattern}")), path
 
 
+def test_prune_prints_what_the_readme_shows_and_its_dry_run_writes_nothing(in_copy, capsys):
+    def files() -> dict[str, int]:
+        return {str(p.relative_to(in_copy)): p.stat().st_size for p in in_copy.rglob("*") if p.is_file()}
+
+    (dry, shown), *_ = readme.commands_and_output(readme.block("prune"))
+    before = files()
+    code, got = run_here(argv_of(dry), capsys)
+    assert code == 0 and files() == before
+    assert_same_shape(shown, got, dry)
+    code, _ = run_here([*argv_of(dry)[:-1], "-q"], capsys)  # the same without --dry-run
+    assert code == 0 and not list(in_copy.glob("runs/predictions/run_id=2026-11-27/*"))
+    code, got = run_here(["runs"], capsys)
+    rows = {line.split()[0]: line for line in got.splitlines()[1:4]}
+    assert code == 0 and got.split("\n", 1)[0].endswith("note") and "  pruned 20" in rows["2026-11-27"]
+    assert "pruned" not in rows["2026-11-26"] + rows["2026-11-28"]
+
+
 def write_npy(folder: Path) -> str:
     import numpy as np
 
@@ -190,7 +210,7 @@ def test_the_history_queries_name_the_regressed_night_and_its_change(in_nights):
     assert "lr" in str(changes)
 
 
-def test_the_metrics_file_has_the_readme_families_and_the_rules_use_only_them(in_nights, tmp_path, capsys):
+def test_the_metrics_file_has_the_readme_families(in_nights, tmp_path, capsys):
     prom = tmp_path / "lenet_batch.prom"
     code, _ = run_here(["check", "--metrics-file", str(prom)], capsys)
     assert code == 4
@@ -213,9 +233,9 @@ def test_the_webhook_document_is_what_the_regressed_night_sends(in_nights, night
     shown = json.loads(readme.block("webhook"))
     code, text = nights["printed"][readme.commands_and_output(readme.block("three-nights"))[2][0]]
     error = text.splitlines()[-1].removeprefix("lenet-batch nightly: error: ")
-    night = health.read_night(Layout("./runs"), "2026-11-28")
-    end = AttemptEnd("2026-11-28", "regressed", code, error)
-    sent = notify.notice_of(night, end, "./runs", "runs/history/history.html").to_json()
+    state = read_state(Layout("./runs").run("2026-11-28"))
+    end = attempt_end("2026-11-28", RegressionDetected(error), state, wrote=True)
+    sent = notify.notice_of(night_status(state), end, "./runs", "runs/history/history.html").to_json()
     assert list(shown) == list(sent)
     for key, value in shown.items():
         if isinstance(value, str) and "…" in value:  # elided: the pieces shown appear in order

@@ -236,7 +236,7 @@ def test_a_night_with_a_failed_seed_prints_its_document_on_exit_3(nights, out, c
     code, stdout, err = run_main(capsys, "nightly", *args, "--epochs", "1", "--json")
     assert code == 3, err
     night = json.loads(stdout)
-    assert night["outcome"] == "seeds failed" and night["summary"] is None
+    assert night["outcome"] == "seeds_failed" and night["summary"] is None
     assert [(r["seed"], r["status"]) for r in night["infer"]] == [(0, "skipped"), (1, "failed")]
     assert night["headline"] == f"run {FIRST}: infer: 1 of 2 seeds failed: [1]"
     code, stdout, err = run_main(capsys, "nightly", *args, "--epochs", "1")
@@ -256,7 +256,8 @@ def test_the_lr_change_is_named_beside_the_verdict_everywhere(nights, capsys):
     assert verdict < report.index(f"Changed since baseline {FIRST}: lr 0.1 → 0.03.") < report.index("<h2>")
     code, stdout, _ = run_main(capsys, "runs", "--output", str(output), "--json")
     rows = {r["run_id"]: r for r in json.loads(stdout)}
-    assert rows[SECOND]["changes"] == cmp["changes"] and rows[FIRST]["changes"] is None
+    assert rows[SECOND]["changed"] == cmp["changes"] and rows[FIRST]["changed"] is None
+    assert rows[SECOND]["changes"] == "lr 0.1 → 0.03"
     table = pq.read_table(output / "history" / "runs.parquet").to_pylist()
     assert {r["run_id"]: r["changes"] for r in table} == {FIRST: None, SECOND: "lr 0.1 → 0.03"}
     assert '<span class="nowrap">lr 0.1 → 0.03</span>' in (output / "history" / "history.html").read_text()

@@ -105,7 +105,7 @@ def _stages(out: Path) -> dict[str, str]:
 SIGTERM_MOMENTS = [
     ("Ray shutdown after training", r"\[2/2 seeds done\]", "train"),
     ("scoring", r"scoring 2 seeds in this process", "infer"),
-    ("the summary's baseline line", r"no baseline", "summary"),
+    ("the summary's start", r"summarising \(", "summary"),
     ("the gate line", r"INFO gate: n/a", None),
 ]
 

@@ -224,3 +224,19 @@ def test_check_replaces_a_metrics_file_target_of_any_kind_without_waiting(tmp_pa
         assert "is a folder, not a file" in err and "Traceback" not in err
     else:
         assert target.is_file() and not target.is_symlink() and "lenet_batch_" in target.read_text()
+
+
+@pytest.mark.parametrize("member", MEMBERS)
+def test_a_prediction_file_that_is_not_a_regular_file_ends_the_query_in_one_line(tmp_path, capsys, member):
+    """DuckDB opens the prediction files itself: each is checked first, so a FIFO never makes it wait."""
+    from lenet_batch.scoring.partitions import write_partition
+    from tests.prediction_helpers import fake_batches
+
+    run = RunRef(str(tmp_path / "out"), "r")
+    write_partition(run, 0, fake_batches(100, 50, 0), "e" * 64)
+    part = Path(run.partition_dir(0)) / "part-00000.parquet"
+    part.unlink()
+    reason = make(member, part)
+    with deadline(30):
+        code, err = run_main(capsys, "query", "SELECT count(*) FROM predictions", "--output", run.output)
+    assert_one_line_error(code, err, 2, reason)

@@ -25,7 +25,7 @@ def fake_predictions(monkeypatch) -> dict[str, pa.Table]:
     """Serve hand-made tables as the summary stage's predictions of each run."""
     tables: dict[str, pa.Table] = {}
 
-    def read_predictions(layout, run_id, seeds=None, input_name=None, columns=None):
+    def read_predictions(layout, run_id, seeds=None, input_name=None, columns=None, parts=None):
         return tables[run_id]
 
     monkeypatch.setattr(summary_stage, "read_predictions", read_predictions)

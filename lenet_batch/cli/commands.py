@@ -202,6 +202,22 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
+    """Remove the predictions, models and logs of the nights older than --keep (their records stay), then
+    rewrite the history; --dry-run lists what would go and writes nothing."""
+    from lenet_batch.pipeline.prune import prune
+
+    result = prune(
+        settings.layout(),
+        args.keep,
+        dry_run=args.dry_run,
+        stale_seconds=settings.stale_lock_seconds,
+        window=settings.reference_window,
+    )
+    output.print_prune(result, args.json)
+    return EXIT_OK
+
+
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     """The output's health for monitors: one line (or JSON), the state's exit code, optional metrics."""
     from lenet_batch.monitor.check import check
@@ -259,6 +275,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "nightly": cmd_nightly,
     "runs": cmd_runs,
     "history": cmd_history,
+    "prune": cmd_prune,
     "check": cmd_check,
     "accept": cmd_accept,
     "compare": cmd_compare,

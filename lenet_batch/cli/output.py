@@ -6,6 +6,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from lenet_batch.state.night import pruned_line
 from lenet_batch.summary.report import clipped_text, comparison_line, headline_line
 from lenet_batch.summary.types import MIN_INTERVAL_SEEDS
 
@@ -13,6 +14,7 @@ if TYPE_CHECKING:  # annotations only: printing a result must not import the sta
     from lenet_batch.history.stage import HistoryResult
     from lenet_batch.pipeline.nightly import NightResult
     from lenet_batch.pipeline.plan import Plan
+    from lenet_batch.pipeline.prune import PruneResult
     from lenet_batch.state.night import NightStatus
     from lenet_batch.summary.types import RunSummary
 
@@ -153,6 +155,7 @@ def _run_cells(row: "NightStatus") -> dict[str, Any]:
         "95% CI": ci,
         "ensemble": row.ensemble_accuracy,
         "gate": gate,
+        "note": pruned_line(row),
     }
 
 
@@ -169,7 +172,8 @@ def print_runs(rows: Sequence["NightStatus"], links: dict[str, str | None] | Non
     if not rows:
         print("(no runs)")
         return
-    print(format_table([_run_cells(r) for r in rows], RUN_COLUMNS))
+    columns = RUN_COLUMNS + (["note"] if any(r.pruned for r in rows) else [])  # a pruned night says so
+    print(format_table([_run_cells(r) for r in rows], columns))
     damaged = [r for r in rows if r.outcome == "damaged"]
     if damaged:
         print(f"\n{len(damaged)} damaged run(s): their records do not read")
@@ -206,3 +210,42 @@ def print_plan(plan: "Plan", as_json: bool) -> None:
     print(format_table([s.to_json() for s in plan.steps], PLAN_COLUMNS))
     if plan.empty:
         print(f"nothing to do for run {plan.run_id}: every step is a skip")
+
+
+def size_text(n: int | None) -> str | None:
+    """Bytes as people read them: '812 B', '3.4 KiB', '1.2 MiB', '5.0 GiB' (None stays None)."""
+    if n is None:
+        return None
+    shown, unit = float(n), "B"
+    for bigger in ("KiB", "MiB", "GiB", "TiB"):
+        if shown < 1024:
+            break
+        shown, unit = shown / 1024, bigger
+    return f"{n} B" if unit == "B" else f"{shown:.1f} {unit}"
+
+
+PRUNE_COLUMNS = ["run_id", "action", "files", "size", "why"]
+PRUNE_SHOWN = ("prune", "finish", "protected", "skip")  # the nights kept in the window are only counted
+
+
+def print_prune(result: "PruneResult", as_json: bool) -> None:
+    """`lenet-batch prune`: the nights that go, are protected or left alone, each with why; the totals."""
+    if as_json:
+        print_json(result.to_json())
+        return
+    shown = [n for n in result.nights if n.action in PRUNE_SHOWN]
+    if shown:
+        cells = [{**n.to_json(), "size": size_text(n.bytes), "why": n.reason} for n in shown]
+        print(format_table(cells, PRUNE_COLUMNS))
+    counts = {a: sum(n.action == a for n in result.nights) for a in ("keep", "pruned", "protected")}
+    rest = f"{counts['keep']} kept within --keep {result.keep}, {counts['protected']} protected"
+    rest += f", {counts['pruned']} pruned before" if counts["pruned"] else ""
+    gone = f"{result.pruned} night(s), {size_text(result.bytes)}"
+    if result.dry_run:
+        print(f"would prune {gone}; {rest}; nothing removed (--dry-run)")
+    else:
+        print(f"pruned {gone}; {rest}" if result.pruned else f"nothing to prune: {rest}")
+    if result.lock:
+        print(result.lock)
+    if result.history:
+        print(f"history: {result.history}")

@@ -5,6 +5,7 @@ import sys
 
 from lenet_batch import __version__, config, errors
 from lenet_batch.cli.gate_flags import add_gate_flags, add_rule_flags
+from lenet_batch.cli.monitor_flags import add_links_flag, add_monitor_flags
 from lenet_batch.redaction import redact_text
 
 
@@ -30,10 +31,6 @@ def _common(p: argparse.ArgumentParser, *names: str) -> None:
         "seeds": (["--seeds"], {"help": "K, A-B or A,B,C (default 0-3)"}),
         "data": (["--data"], {"help": "Fashion-MNIST folder: path, s3://… or https://…"}),
         "address": (["--address"], {"help": "Ray cluster address (default $RAY_ADDRESS, else a local Ray)"}),
-        "report_base_url": (
-            ["--report-base-url"],
-            {"metavar": "URL", "help": "http(s) URL serving the output's root: reports as links under it"},
-        ),
         "ray_connect_timeout": (
             ["--ray-connect-timeout"],
             {"type": float, "metavar": "SECONDS", "help": "give up joining --address after (default 30)"},
@@ -83,40 +80,6 @@ def _limit_flags(p: argparse.ArgumentParser) -> None:
     train, test = "train on N " + how.format("N"), "evaluate on M " + how.format("M")
     p.add_argument("--train-limit", type=int, default=None, metavar="N", help=train)
     p.add_argument("--test-limit", type=int, default=None, metavar="M", help=test)
-
-
-def _monitor_flags(p: argparse.ArgumentParser, nightly: bool) -> None:
-    """--metrics-file and --report-base-url (nightly and check) and, on the nightly, the webhook's flags."""
-    _common(p, "report_base_url")
-    p.add_argument(
-        "--metrics-file",
-        default=None,
-        metavar="PATH",
-        help="write the night's state in Prometheus text format to PATH, atomically (node_exporter's "
-        "textfile collector reads *.prom files)",
-    )
-    if not nightly:
-        return
-    p.add_argument(
-        "--notify",
-        default=None,
-        metavar="URL",
-        help="POST a JSON document (run id, state, headline, what changed, report, and a `text` for Slack/"
-        "Teams) to URL when the night fails, has failed seeds or regresses",
-    )
-    p.add_argument(
-        "--notify-on",
-        choices=config.NOTIFY_ON,
-        default=None,
-        help="problems (default): failures, failed seeds and regressions; always: every night",
-    )
-    p.add_argument(
-        "--notify-timeout",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="the most the hook may take, its one retry included (default 10); it never fails the night",
-    )
 
 
 def _positive(text: str) -> int:
@@ -258,7 +221,7 @@ def build_parser() -> Parser:
     p.add_argument("--json", action="store_true", help="print the night as JSON (on exits 3 and 4 too)")
     _force_flag(p, "score and summarise again what is done (trained seeds are never trained again)")
     _dry_run_flag(p, "train, resume, score, summarise, build")
-    _monitor_flags(p, nightly=True)
+    add_monitor_flags(p, nightly=True)
     _history_commands(sub, parent)
     _verdict_commands(sub, parent)
     return parser
@@ -284,13 +247,13 @@ def _verdict_commands(sub: argparse._SubParsersAction, parent: Parser) -> None:
 
 
 def _history_commands(sub: argparse._SubParsersAction, parent: Parser) -> None:
-    """`runs` and `history`: the runs of an output across nights, from their small records."""
+    """`runs`, `history`, `prune` and `check`: the runs of an output across nights, from their records."""
     p = sub.add_parser(
         "runs", parents=[parent], help="one line per run, newest first: stages, accuracy, gate"
     )
     _common(p, "output")
     p.add_argument("--last", type=_positive, default=None, metavar="N", help="only the N newest runs")
-    _common(p, "report_base_url")
+    add_links_flag(p)
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
 
     p = sub.add_parser(
@@ -298,6 +261,20 @@ def _history_commands(sub: argparse._SubParsersAction, parent: Parser) -> None:
     )
     _common(p, "output")
     p.add_argument("--json", action="store_true", help="print what was written as JSON")
+
+    p = sub.add_parser(
+        "prune", parents=[parent], help="remove old nights' predictions, models and logs; keep their records"
+    )
+    _common(p, "output")
+    p.add_argument(
+        "--keep",
+        required=True,
+        metavar="90d|N",
+        help="keep the nights of the last 90 days (90d) or the N newest; never pruned: the newest night, the "
+        "baseline, the reference, accepted nights and nights being written",
+    )
+    p.add_argument("--dry-run", action="store_true", help="list what would go and its size; write nothing")
+    p.add_argument("--json", action="store_true", help="print every night's fate and the totals as JSON")
 
     p = sub.add_parser(
         "check",
@@ -312,5 +289,5 @@ def _history_commands(sub: argparse._SubParsersAction, parent: Parser) -> None:
         metavar="DURATION",
         help="stale when no night succeeded within it: 26h (default), 90m, 2d, 3600s",
     )
-    _monitor_flags(p, nightly=False)
+    add_monitor_flags(p, nightly=False)
     p.add_argument("--json", action="store_true", help="print the state and its details as JSON")

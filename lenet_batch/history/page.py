@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from lenet_batch import pages
 from lenet_batch.history.figures import FIGURES
-from lenet_batch.state.night import NightStatus
+from lenet_batch.state.night import NightStatus, pruned_line
 from lenet_batch.state.outcome import GATE_OUTCOMES, JUDGED_STAGES
 from lenet_batch.summary.report import clipped_text
 from lenet_batch.summary.types import MIN_INTERVAL_SEEDS
@@ -41,12 +41,15 @@ def gate_text(row: NightStatus) -> str:
 
 def stage_text(row: NightStatus) -> str:
     """'complete' when every stage completed (a summary the gate judged too: the gate's column says how);
-    else the stages that ended otherwise, and how (or the first one that did not run)."""
+    else the stages that ended otherwise, and how (or the first one that did not run); and when the night
+    was pruned."""
     statuses = {stage: row.status(stage) for stage in JUDGED_STAGES}
     done = (None, "complete", *GATE_OUTCOMES)
     ended = [f"{stage} {status}" for stage, status in statuses.items() if status not in done]
     missing = [f"{stage} not run" for stage, status in statuses.items() if status is None]
-    return ", ".join(ended or missing[:1]) or "complete"
+    text = ", ".join(ended or missing[:1]) or "complete"
+    pruned = pruned_line(row)
+    return f"{text}; {pruned}" if pruned else text
 
 
 def nights_in_brief(rows: Sequence[NightStatus]) -> str:

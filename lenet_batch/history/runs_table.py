@@ -43,6 +43,7 @@ COLUMNS = {
     "gate_seeds_needed": pa.int64(),  # seeds a side that would tell a drop of max_drop at that noise
     "reference_run_id": pa.string(),  # the reference night it was also compared with (slow drift)
     "accepted_reason": pa.string(),  # accepted by hand as the new baseline and reference: why
+    "pruned_at": pa.timestamp("ms", tz="UTC"),  # its predictions, models and logs removed since (`prune`)
 }
 SCHEMA = pa.schema(list(COLUMNS.items()))
 
@@ -119,6 +120,7 @@ def _run_columns(state: RunState, row: NightStatus) -> dict[str, Cell]:
         "gate_seeds_needed": row.seeds_needed,
         "reference_run_id": row.reference_run_id,
         "accepted_reason": row.accepted.reason if row.accepted else None,
+        "pruned_at": _timestamp(row.pruned.started_at) if row.pruned else None,
     }
 
 

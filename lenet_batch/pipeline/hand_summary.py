@@ -16,7 +16,7 @@ from lenet_batch.pipeline.owner import RunOwner
 from lenet_batch.pipeline.plan import Plan, Request, plan
 from lenet_batch.pipeline.requests import SummaryRequest, summary_digest
 from lenet_batch.pipeline.single import Done, hand_mark, require_run, written_or_nothing
-from lenet_batch.state.run_state import RunState, read_state
+from lenet_batch.state.run_state import RunState
 from lenet_batch.store import lock
 from lenet_batch.store.layout import RunRef
 from lenet_batch.summary.baseline import PREVIOUS, Baseline, load_baseline
@@ -30,7 +30,7 @@ def summary(settings: Settings, force: bool = False, dry_run: bool = False) -> D
     """Summarise the run (or reuse its summary when nothing is new); raises RegressionDetected (exit 4)."""
     request, run, data = SummaryRequest.of(settings), settings.run_ref(), settings.data_request()
     if dry_run:
-        return Done(_summary_plan(read_state(run), request, data, force)[0])
+        return Done(_summary_plan(RunOwner.read(run).state, request, data, force)[0])
     lock.refuse_if_held(run.layout, "summary", run.run_id, settings.stale_lock_seconds)  # exit 5 first
     hand = hand_mark(settings, "summary", run.run_id)
     stale = settings.stale_lock_seconds
@@ -56,7 +56,7 @@ def summarise(
     while it writes; `history_lock`: rebuild the history after a new summary (a nightly's lock older than
     these seconds is stale)."""
     request = request or SummaryRequest(baseline, rule or GateRule())
-    state = read_state(run)
+    state = RunOwner.read(run).state
     planned, base, loaded = _summary_plan(state, request, data, force, images)
     owner = RunOwner(state)
     pictures = (lambda: loaded or run_data.pictures(state, data)) if data is not None else (lambda: loaded)

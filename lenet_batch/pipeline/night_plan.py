@@ -8,12 +8,13 @@ from lenet_batch.config import DataRequest, Settings
 from lenet_batch.data.fashion_mnist import FashionMNIST
 from lenet_batch.data.inputs import ImageSource
 from lenet_batch.pipeline import run_data, stages
+from lenet_batch.pipeline.owner import RunOwner
 from lenet_batch.pipeline.plan import Plan, plan
 from lenet_batch.pipeline.requests import SummaryRequest, TrainRequest, night_plan_request
 from lenet_batch.pipeline.single import preflight
 from lenet_batch.records import DataInfo, digest_of_test_split
 from lenet_batch.state.listing import Nights
-from lenet_batch.state.run_state import RunState, read_state
+from lenet_batch.state.run_state import RunState
 from lenet_batch.summary.baseline import Baseline, load_baseline
 
 
@@ -52,7 +53,7 @@ def plan_night(settings: Settings, force: bool, state: RunState | None = None) -
     baseline named by hand."""
     preflight(settings)
     training, gating, data = TrainRequest.of(settings), SummaryRequest.of(settings), settings.data_request()
-    state = state or read_state(settings.run_ref())
+    state = state or RunOwner.read(settings.run_ref()).state
     nights = Nights(state.run.layout, skip=state.run_id)
     base = load_baseline(state, gating.baseline, nights, gating.reference_window)
     split = recorded_test_split(state, data)

@@ -28,7 +28,7 @@ from lenet_batch.pipeline.owner import RunOwner
 from lenet_batch.pipeline.plan import Plan, Step
 from lenet_batch.pipeline.requests import InferRequest
 from lenet_batch.state.outcome import night_outcome
-from lenet_batch.state.run_state import read_state, stamp
+from lenet_batch.state.run_state import stamp
 from lenet_batch.store import hand_writers, lock, run_log
 from lenet_batch.store.run_record import SeedEntry
 from lenet_batch.summary.report import headline_line
@@ -92,7 +92,7 @@ def _nightly(settings: Settings, force: bool, watch: NightWatch) -> NightResult:
         hand_writers.refuse_if_hand_writers(run.layout, run.run_id, settings.stale_lock_seconds)
         if stamp(run) != planned.state.stamp:  # another command wrote the run since it was read
             log.info("run %s changed since it was read: reading it again", run.run_id)
-            planned = plan_night(settings, force, read_state(run))
+            planned = plan_night(settings, force, RunOwner.read(run).state)
         owner = watch.owner = RunOwner(planned.state)
         with owner.stage("train"):  # the data loads (a crash or a stop here reads as the night's)
             planned = locked_plan(planned, force)
@@ -149,12 +149,12 @@ def _stages(planned: NightPlan, owner: RunOwner, settings: Settings, done: _Prog
     """Train, infer and summarise as planned; raises SeedsFailed (3) or RegressionDetected (4)."""
     plan, training, gating = planned.plan, planned.training, planned.gating
     trained, _ = stages.train(owner, plan, training, planned.dataset)
-    done.train = tuple(r.entry() for r in trained) if plan.does("train") else None
+    done.train = tuple(r.entry() for r in trained)
     stages.raise_if_failed(trained, "train")
     run_log.save_all()  # the durable log, at each stage boundary
     scoring = InferRequest.of(settings, training.seeds)
     scored = stages.infer(owner, plan, scoring, planned.source, planned.dataset)
-    done.infer = tuple(r.entry() for r in scored) if plan.does("infer") else None
+    done.infer = tuple(r.entry() for r in scored)
     stages.raise_if_failed(scored, "infer")
     run_log.save_all()
     images = planned.dataset.arrays if planned.dataset is not None else (lambda: None)

@@ -15,11 +15,11 @@ from lenet_batch.config import Recipe
 from lenet_batch.errors import EXIT_LOCKED, EXIT_USAGE, LenetError
 from lenet_batch.provenance import now_utc
 from lenet_batch.records import DataInfo
-from lenet_batch.state.run_state import RunState
+from lenet_batch.state.run_state import RunState, read_state
 from lenet_batch.stops import by_sigterm
 from lenet_batch.store import run_record
 from lenet_batch.store.layout import RunRef
-from lenet_batch.store.run_record import Acceptance, RunRecord, StageEntry
+from lenet_batch.store.run_record import Acceptance, Pruning, RunRecord, StageEntry
 from lenet_batch.store.seed_records import ScoreResult, TrainResult
 from lenet_batch.summary.types import RunSummary
 
@@ -32,6 +32,12 @@ class RunOwner:
     def __init__(self, state: RunState) -> None:
         self.state = state
         self.wrote = False  # this command changed the run (run.json, a seed, a partition or the summary)
+
+    @classmethod
+    def read(cls, run: RunRef, input_name: str | None = None) -> "RunOwner":
+        """The owner of the run for one command, its state read once (the one reader of a run's records:
+        state/run_state.read_state; listings read many runs' light states in state/listing.py)."""
+        return cls(read_state(run, input_name))
 
     @property
     def run(self) -> RunRef:
@@ -53,6 +59,11 @@ class RunOwner:
         """Record the run as accepted by hand (the new baseline and reference)."""
         record = self.state.record or RunRecord(self.run.run_id)
         self._write(replace(record, acceptance=acceptance, updated_at=now_utc()))
+
+    def pruned(self, pruning: Pruning) -> None:
+        """Record the run's pruning: before its first file goes, and again once the last one has."""
+        record = self.state.record or RunRecord(self.run.run_id)
+        self._write(replace(record, pruning=pruning, updated_at=now_utc()))
 
     def trained(self, results: Sequence[TrainResult]) -> None:
         """The seeds' metrics.json as their training wrote them."""
@@ -87,7 +98,8 @@ class RunOwner:
         try:
             yield
         except KeyboardInterrupt as exc:
-            self._ended(stage, "interrupted", "stopped by SIGTERM" if by_sigterm(exc) else "stopped")
+            said = "stopped by SIGTERM" if by_sigterm(exc) else "stopped by Ctrl-C"
+            self._ended(stage, "interrupted", said)
             raise
         except Exception as exc:
             refused = isinstance(exc, LenetError) and exc.exit_code in (EXIT_USAGE, EXIT_LOCKED)

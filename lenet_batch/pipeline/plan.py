@@ -4,7 +4,8 @@ do it or skip it, each with its reason; or refuse the whole command, saying why.
 `train`, `infer`, `summary` and `nightly` read the run's state, plan, and then either print the plan
 (`--dry-run`, in words or as --json) or carry it out (pipeline/stages.py). "Nothing to do" is a plan with
 nothing but skips. Refused: seeds that recorded another recipe or other data than asked (the manifests'
-comparison), a seed whose metrics.json does not read, seeds to score that have no finished model.
+comparison), a seed whose metrics.json does not read, seeds to score that have no finished model, any work
+on a pruned night.
 """
 
 from dataclasses import dataclass, field
@@ -242,6 +243,18 @@ def refuse_damaged(state: RunState) -> None:
             )
 
 
+def refuse_pruned(state: RunState, steps: list[Step]) -> None:
+    """ConfigError (exit 2) for work on a pruned night: its predictions and models are gone for good."""
+    pruning = state.record.pruning if state.record is not None else None
+    doing = next((s for s in steps if s.does), None)
+    if pruning is not None and doing is not None:
+        raise ConfigError(
+            f"run {state.run_id} was pruned ({pruning.started_at}, --keep {pruning.keep}): its predictions, "
+            f"models and logs are gone, its records stay; `{doing.stage}` cannot {doing.action} it. Nothing "
+            "was written: use a new --run-id"
+        )
+
+
 def plan(state: RunState, request: Request) -> Plan:
     """The command's plan on the run (refusals raise: ConfigError, DataError or ModelFileError, exit 2)."""
     refuse_damaged(state)
@@ -255,4 +268,5 @@ def plan(state: RunState, request: Request) -> Plan:
         steps.append(plan_summary(state, request, steps))
     if "history" in request.stages:
         steps.append(plan_history(state, steps))
+    refuse_pruned(state, steps)
     return Plan(state.run_id, tuple(steps))

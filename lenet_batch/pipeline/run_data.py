@@ -96,9 +96,8 @@ def check_test_split(run: RunRef, data: RunData, dataset: FashionMNIST) -> None:
 
 def file_digest(uri: str, options: StorageOptions | None) -> str:
     """SHA-256 of a file's bytes, read in chunks (an --input's identity for the skip of a rerun)."""
-    fs, path = storage.get_fs(uri, options)
     digest = hashlib.sha256()
-    with storage.storage_errors(uri), fs.open(path, "rb") as f:
+    with storage.open_stream(uri, options) as f:  # a regular file only: never a wait on a FIFO or a device
         while chunk := f.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()

@@ -26,7 +26,7 @@ from lenet_batch.pipeline.requests import (
     train_plan_request,
 )
 from lenet_batch.state import listing
-from lenet_batch.state.run_state import RunState, read_state
+from lenet_batch.state.run_state import RunState
 from lenet_batch.store import hand_writers, lock, run_log, storage
 from lenet_batch.store.backends import check_reachable_by_workers
 from lenet_batch.store.seed_records import ScoreResult, TrainResult
@@ -76,7 +76,7 @@ def train(settings: Settings, dry_run: bool = False) -> Done:
     """Train the seeds with work left; the plan first (another recipe or other data is refused)."""
     request, run = TrainRequest.of(settings), settings.run_ref()
     preflight(settings)
-    state = read_state(run)
+    state = RunOwner.read(run).state
     planned = plan(state, train_plan_request(request, None))  # another recipe: refused before loading
     if dry_run:
         dataset = stages.load_dataset(request.data, run.options)
@@ -96,7 +96,7 @@ def infer(settings: Settings, force: bool = False, dry_run: bool = False) -> Don
     preflight(settings, source.uri, source.labels_uri)
     if not dry_run:  # a nightly writing this run refuses the command first (exit 5)
         lock.refuse_if_held(run.layout, "infer", run.run_id, settings.stale_lock_seconds)
-    state = read_state(run, input_name=source.partition_name)
+    state = RunOwner.read(run, input_name=source.partition_name).state
     require_run(state)
     if dry_run:
         return Done(_infer_plan(state, request, force)[0])
@@ -124,7 +124,7 @@ def predict(settings: Settings, seed: int, first: int) -> tuple[np.ndarray, np.n
     from lenet_batch.scoring.seed import load_model, predict_classes
 
     run = settings.run_ref()
-    state = read_state(run)
+    state = RunOwner.read(run).state
     try:  # the same checked loading as batch inference: run exists, training complete, digest matches
         require_run(state)
         model = load_model(run, seed, state.seed(seed).metrics)

@@ -204,6 +204,7 @@ def summarize(
             owner.stage_done("summary", stage_entry(summary, None))
     else:
         clock = StageClock.start()
+        log.info("run %s: summarising (%s)", owner.run.run_id, step.reason)
         with owner.stage("summary"), _kept_outputs_named(owner):
             digest, rule = summary_digest(owner.state, base, request.rule), request.rule
             summary = summarize_run(owner.state, base, rule=rule, images=load_images(), inputs_digest=digest)

@@ -2,19 +2,16 @@
 reference; `compare` shows the gate's verdict of any two runs and writes nothing (a what-if never changes
 a night)."""
 
-import getpass
 import logging
-import socket
 
 from lenet_batch.config import Settings
 from lenet_batch.errors import ConfigError, DataError
 from lenet_batch.pipeline.owner import RunOwner
 from lenet_batch.pipeline.single import hand_mark, require_run, written_or_nothing
-from lenet_batch.provenance import now_utc
+from lenet_batch.provenance import now_utc, who
 from lenet_batch.state.damage import checked_summary
 from lenet_batch.state.night import NightStatus, night_status
 from lenet_batch.state.outcome import INCONCLUSIVE, OK, REGRESSED, night_outcome
-from lenet_batch.state.run_state import read_state
 from lenet_batch.store import lock, record_reads
 from lenet_batch.store.layout import RunRef
 from lenet_batch.store.run_record import Acceptance
@@ -24,15 +21,6 @@ log = logging.getLogger(__name__)
 ACCEPTABLE = (OK, REGRESSED, INCONCLUSIVE)  # a night that ran to its verdict; never a failed or damaged one
 
 
-def _who() -> str:
-    """user@host of whoever accepts (as far as the OS says)."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (a container's uid)
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
-
-
 def accept(settings: Settings, reason: str) -> NightStatus:
     """Record the run as accepted (reason, who, when) in its run.json, then rebuild the history; the same
     reason again is nothing to do. ConfigError (exit 2) for a night that did not end in a verdict."""
@@ -40,7 +28,7 @@ def accept(settings: Settings, reason: str) -> NightStatus:
         raise ConfigError("--reason is empty: say why the change is deliberate (it is shown with the night)")
     run = settings.run_ref()
     lock.refuse_if_held(run.layout, "accept", run.run_id, settings.stale_lock_seconds)
-    state = read_state(run)
+    state = RunOwner.read(run).state
     require_run(state)
     outcome = night_outcome(state)
     if outcome.outcome not in ACCEPTABLE:
@@ -53,7 +41,7 @@ def accept(settings: Settings, reason: str) -> NightStatus:
         return night_status(state)
     owner = RunOwner(state)
     with written_or_nothing(owner), hand_mark(settings, "accept", run.run_id):
-        owner.accept(Acceptance(reason, _who(), now_utc()))
+        owner.accept(Acceptance(reason, who(), now_utc()))
         _history_again(owner, settings.stale_lock_seconds)
     return night_status(owner.state)
 

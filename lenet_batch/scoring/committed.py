@@ -72,12 +72,17 @@ def require_committed(
 
 
 def predictions_dataset(
-    layout: Layout, run_id: str | None = None, seeds: list[int] | None = None, input_name: str | None = None
+    layout: Layout,
+    run_id: str | None = None,
+    seeds: list[int] | None = None,
+    input_name: str | None = None,
+    parts: list[Partition] | None = None,
 ) -> ds.Dataset:
     """A pyarrow dataset over the committed partitions (of the test split, or of a named input), with typed
-    run_id and seed columns from the paths."""
+    run_id and seed columns from the paths; `parts`: the partitions as the caller knows them from their
+    markers (else listed and their markers read)."""
     root_uri = predictions_root(layout, input_name)
-    parts = require_committed(layout, run_id, seeds, input_name)
+    parts = parts or require_committed(layout, run_id, seeds, input_name)
     fs, root = storage.get_fs(root_uri, layout.options)
     paths = [storage.get_fs(p.uri, layout.options)[1] for p in parts]
     schema = pa.unify_schemas([PREDICTION_SCHEMA, PARTITION_SCHEMA])
@@ -99,9 +104,10 @@ def read_predictions(
     seeds: list[int] | None = None,
     input_name: str | None = None,
     columns: list[str] | None = None,
+    parts: list[Partition] | None = None,
 ) -> pa.Table:
     """The committed predictions of one run (optionally some seeds, some columns; the test split unless
-    input_name names a scored --input), with run_id and seed columns."""
-    dataset = predictions_dataset(layout, run_id, seeds, input_name)
+    input_name names a scored --input), with run_id and seed columns; `parts` as predictions_dataset."""
+    dataset = predictions_dataset(layout, run_id, seeds, input_name, parts)
     with storage.storage_errors(predictions_root(layout, input_name)):
         return dataset.to_table(columns=columns)

@@ -73,6 +73,8 @@ def find_sources(layout: Layout, run_id: str | None = None, input_name: str | No
         uris = [p.uri for p in require_committed(layout, run_id, input_name=input_name)]
     except DataError as exc:
         missing[PREDICTIONS] = exc
+    for uri in uris:  # DuckDB opens the files itself: one that is a FIFO or a device would make it wait
+        storage.require_file(uri, layout.options)
     runs = None
     try:
         runs = runs_file(layout)

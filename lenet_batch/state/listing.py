@@ -94,10 +94,13 @@ class Nights:
     run.json when made, a summary.json when first asked for (the baseline search), the rest together
     when every night is wanted (the history)."""
 
-    def __init__(self, layout: Layout, skip: str | None = None) -> None:
+    def __init__(self, layout: Layout, skip: str | None = None, states: list[RunState] | None = None) -> None:
+        """`states`: the nights as already read with their summaries (then nothing is read)."""
         self.layout = layout
-        self._states = {s.run_id: s for s in read_nights(layout, summaries=False, warn=False, skip=skip)}
-        self._read: set[str] = set()  # nights whose summary.json was read (or found absent)
+        read = states is not None
+        states = states if states is not None else read_nights(layout, summaries=False, warn=False, skip=skip)
+        self._states = {s.run_id: s for s in states if s.run_id != skip}
+        self._read: set[str] = set(self._states) if read else set()  # summary.json read (or found absent)
 
     def without_summaries(self) -> list[RunState]:
         """Every night, newest first, with only its run.json read."""

@@ -9,7 +9,7 @@ from lenet_batch.state.outcome import STAGES, NightOutcome, night_outcome, seed_
 from lenet_batch.state.run_state import RunState
 from lenet_batch.store import storage
 from lenet_batch.store.record_reads import printable
-from lenet_batch.store.run_record import Acceptance
+from lenet_batch.store.run_record import Acceptance, Pruning
 from lenet_batch.summary.report import headline_line
 from lenet_batch.summary.types import Comparison
 
@@ -26,7 +26,8 @@ class StageStatus(JsonRecord):
 @dataclass(frozen=True)
 class NightStatus(JsonRecord):
     """A night: its outcome (state/outcome.py), where and why, its stages and seeds, its accuracy with the
-    95% interval, the gate's verdict against its baseline and what changed since, and its report."""
+    95% interval, the gate's verdict against its baseline and what changed since, its report, and whether
+    it was pruned."""
 
     run_id: str
     outcome: str
@@ -55,6 +56,7 @@ class NightStatus(JsonRecord):
     detectable_drop: float | None = None  # the smallest drop the gate could tell at these seeds and noise
     seeds_needed: int | None = None  # seeds a side that would tell a drop of max_drop at this noise
     accepted: Acceptance | None = None  # accepted by hand as the new baseline and reference
+    pruned: Pruning | None = None  # its predictions, models and logs removed (`prune`); its outcome stands
     changes: str | None = None  # since the baseline, in words: "lr 0.1 → 0.01", "nothing recorded changed"
     changed: tuple[Change, ...] | None = (
         None  # the same, one (key, baseline, current) each; None: not compared
@@ -77,6 +79,14 @@ def changed_line(night: NightStatus) -> str | None:
     if not night.changed:
         return f"{night.changes} since {night.baseline_run_id}"
     return f"changed since {night.baseline_run_id}: {night.changes}"
+
+
+def pruned_line(night: NightStatus) -> str | None:
+    """The note of a pruned night: "pruned 2026-12-06", or that a prune stopped halfway (None: none)."""
+    p = night.pruned
+    if p is None:
+        return None
+    return f"pruned {p.finished_at[:10]}" if p.finished_at else "pruning stopped: the next prune finishes it"
 
 
 def verdict_in_brief(cmp: Comparison) -> str:
@@ -158,6 +168,7 @@ def night_status(state: RunState, running: bool = False, outcome: NightOutcome |
         failed_seeds=failed,
         problems=state.problems,
         accepted=record.acceptance if record else None,
+        pruned=record.pruning if record else None,
         **_accuracy(state),
         **_gate(cmp),
     )

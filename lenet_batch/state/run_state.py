@@ -9,6 +9,7 @@ damage (`problems`, one line each, naming the file and why), so that every comma
 
 import json
 import logging
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -154,11 +155,20 @@ def read_state(run: RunRef, input_name: str | None = None) -> RunState:
 
 
 def _seed_folders(run: RunRef) -> list[int]:
-    """Seeds that have a folder in the run, finished or not."""
+    """Seeds that have a folder in the run, finished or not (locally, a file in a seed folder's place is not
+    one: its seed has nothing recorded, and fails on its own when it is trained)."""
     if not storage.exists(run.seeds_dir, run.options):
         return []
     names = storage.list_dir(run.seeds_dir, run.options)
-    return sorted(int(m.group(1)) for n in names if (m := SEED_FOLDER.fullmatch(n)))
+    local = storage.is_local(run.seeds_dir)
+    found = [(n, m) for n in names if (m := SEED_FOLDER.fullmatch(n))]
+    return sorted(
+        int(m.group(1)) for n, m in found if not local or _is_folder(storage.join(run.seeds_dir, n))
+    )
+
+
+def _is_folder(uri: str) -> bool:
+    return os.path.isdir(storage.get_fs(uri)[1])
 
 
 def _seed_uris(run: RunRef, seed: int, input_name: str | None) -> dict[str, str]:

@@ -10,6 +10,10 @@ it would block every nightly for ever). A mark that does not read as one -- a fo
 symlink loop in its place, or a file that is not a mark's JSON -- refuses the nightly (exit 5) naming the
 path to delete, as an unreadable lock does; a damaged file stops refusing once it is older than the stale
 age. The marker is removed when the hand command ends, however it ends.
+
+`prune` is a hand command on the history that removes other nights' files: every hand command (and a second
+prune) looks for a live prune's mark after marking itself, and is refused (exit 5) while one runs; the
+prune, once marked, leaves alone the nights that hand commands are writing.
 """
 
 import contextlib
@@ -34,8 +38,8 @@ MARKERS = "_writers"  # under the output, beside _lock.json
 
 @dataclass(frozen=True, kw_only=True)
 class WriterMark(writers.Process):
-    """A mark under _writers/: a hand `command` (infer, summary, history) writing run_id (None: history/)
-    since started_at, and the process doing it."""
+    """A mark under _writers/: a hand `command` (infer, summary, accept, history, prune) writing run_id
+    (None: history/) since started_at, and the process doing it."""
 
     command: str
     run_id: str | None = None
@@ -70,9 +74,31 @@ def hand_writer(layout: Layout, command: str, run_id: str | None, stale_seconds:
         return
     try:
         lock.refuse_if_held(layout, command, run_id, stale_seconds)  # a nightly that started meanwhile
+        _refuse_while_pruning(layout, command, uri, stale_seconds)
         yield
     finally:
         _remove(layout, uri)
+
+
+def _refuse_while_pruning(layout: Layout, command: str, own: str, stale_seconds: int) -> None:
+    """Refuse (LockHeld) a hand command, a second prune included, while a prune removes old nights: each
+    marks itself and then looks for the other, so the two never interleave. A mark that does not read
+    refuses the nightly, not a hand command."""
+    folder = storage.join(layout.output, MARKERS)
+    for name in storage.list_dir(folder, layout.options):
+        uri = storage.join(folder, name)
+        if not name.startswith("prune-") or uri == own:
+            continue
+        try:
+            mark = _live(layout, uri, stale_seconds)
+        except LockHeld:
+            continue
+        if mark is not None:
+            raise LockHeld(
+                f"{layout.output} is being pruned (host {mark.host}, pid {mark.pid}, since "
+                f"{mark.started_at}); `{command}` is refused rather than interleaved with it: run it again "
+                "once the prune has ended"
+            )
 
 
 def _mark(layout: Layout, uri: str, mark: WriterMark) -> bool:
@@ -159,7 +185,7 @@ def _require_folder(layout: Layout, folder: str) -> None:
         )
 
 
-def _live_markers(layout: Layout, stale_seconds: int) -> list[WriterMark]:
+def live_marks(layout: Layout, stale_seconds: int) -> list[WriterMark]:
     """The marks of hand commands that may still be writing: not certainly gone, not older than stale."""
     folder = storage.join(layout.output, MARKERS)
     _require_folder(layout, folder)
@@ -171,7 +197,7 @@ def _live_markers(layout: Layout, stale_seconds: int) -> list[WriterMark]:
 def refuse_if_hand_writers(layout: Layout, run_id: str, stale_seconds: int) -> None:
     """Refuse (LockHeld) the nightly of run_id, which holds the lock, while a hand command writes that run
     or the history (which every nightly rewrites)."""
-    for mark in _live_markers(layout, stale_seconds):
+    for mark in live_marks(layout, stale_seconds):
         if mark.run_id in (None, run_id):
             what = f"run {run_id}" if mark.run_id else f"{layout.output}'s history"
             raise LockHeld(

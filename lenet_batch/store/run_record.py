@@ -72,6 +72,19 @@ class Acceptance(JsonRecord):
 
 
 @dataclass(frozen=True)
+class Pruning(JsonRecord):
+    """A night whose predictions, models and logs `lenet-batch prune` removed (its records stay): by whom,
+    under which --keep, how many bytes; recorded before the first file goes, `finished_at` once the last
+    one has (a pruning without it was stopped halfway: the next prune finishes it)."""
+
+    keep: str
+    by: str
+    started_at: str
+    bytes: int | None = None  # what it found to remove
+    finished_at: str | None = None
+
+
+@dataclass(frozen=True)
 class RunRecord(JsonRecord):
     """runs/<run_id>/run.json: the settings as given (secrets masked), the recipe, seeds and data the run
     recorded, versions, commit, machine and each stage's entry."""
@@ -88,6 +101,7 @@ class RunRecord(JsonRecord):
     updated_at: str | None = None
     stages: dict[str, StageEntry] = field(default_factory=dict)
     acceptance: Acceptance | None = None  # accepted by hand as the new baseline and reference
+    pruning: Pruning | None = None  # its predictions, models and logs removed (pipeline/prune.py)
     extra: dict[str, Any] = field(default_factory=dict)  # keys this version does not know, kept
 
     @classmethod

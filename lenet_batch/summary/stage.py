@@ -15,12 +15,13 @@ from lenet_batch.config import GateRule
 from lenet_batch.data.inputs import TEST_SPLIT
 from lenet_batch.errors import DataError
 from lenet_batch.provenance import now_utc
-from lenet_batch.scoring.committed import read_predictions
+from lenet_batch.scoring.committed import Partition, read_predictions
 from lenet_batch.state.run_state import RunState
 from lenet_batch.store import storage
 from lenet_batch.store.layout import RunRef
 from lenet_batch.store.run_record import RunRecord, SeedEntry, StageClock, StageEntry
 from lenet_batch.store.seed_records import SeedMetrics
+from lenet_batch.store.storage import join
 from lenet_batch.summary import disagreement, figures, gate
 from lenet_batch.summary.baseline import Baseline
 from lenet_batch.summary.prediction_frame import PREDICTION_COLUMNS
@@ -102,7 +103,9 @@ def write_outputs(run: RunRef, tables: dict[str, bytes], drawn: dict, summary: R
 def _statistics(state: RunState) -> tuple[RunStatistics, dict[int, SeedMetrics | None]]:
     """The run's statistics from its committed predictions, and each predicted seed's metrics."""
     run = state.run
-    table = read_predictions(run.layout, run.run_id, columns=list(PREDICTION_COLUMNS))
+    marked = sorted((seed, s.marker) for seed, s in (state.seeds or {}).items() if s.marker is not None)
+    parts = [Partition(run.run_id, seed, join(run.partition_dir(seed), m.file)) for seed, m in marked]
+    table = read_predictions(run.layout, run.run_id, columns=list(PREDICTION_COLUMNS), parts=parts or None)
     if table.num_rows == 0:
         raise DataError(
             f"run {run.run_id}: no predictions under {run.layout.predictions_root()}; run infer first"
