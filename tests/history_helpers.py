@@ -21,8 +21,14 @@ from lenet_batch.summary import gate
 from lenet_batch.summary.statistics import spread
 from lenet_batch.summary.types import RunSummary
 
-# matplotlib's cycle: the trend marks ok nights in C0, regressed in C3, failed or incomplete in C1
-MARK_COLOURS = {"ok": (0x1F, 0x77, 0xB4), "regressed": (0xD6, 0x27, 0x28), "failed": (0xFF, 0x7F, 0x0E)}
+# matplotlib's cycle: the trend marks ok nights in C0, regressed in C3, inconclusive in C8, failed or
+# incomplete in C1
+MARK_COLOURS = {
+    "ok": (0x1F, 0x77, 0xB4),
+    "regressed": (0xD6, 0x27, 0x28),
+    "inconclusive": (0xBC, 0xBD, 0x22),
+    "failed": (0xFF, 0x7F, 0x0E),
+}
 START = dt.datetime(2026, 1, 1, 2, 0, tzinfo=dt.UTC)
 MEAN, NOISE, REGRESSED_MEAN = 0.88, 0.003, 0.80
 DIGESTS = {
@@ -172,8 +178,8 @@ def read_png(data: bytes) -> np.ndarray:
     return mpimg.imread(io.BytesIO(data), format="png")
 
 
-def marks(pixels: np.ndarray) -> tuple[list[str], list[str]]:
-    """The trend figure's marks, by colour: (one state per night, left to right; the legend's, sorted)."""
+def mark_positions(pixels: np.ndarray) -> list[tuple[float, str]]:
+    """The trend figure's marks by colour, the legend's included: (x of its centre, state), left to right."""
     found = []
     for name, rgb in MARK_COLOURS.items():
         mask = (np.abs(pixels[..., :3] - np.array(rgb) / 255) < 0.06).all(axis=-1)
@@ -181,6 +187,26 @@ def marks(pixels: np.ndarray) -> tuple[list[str], list[str]]:
         for k, where in enumerate(ndimage.find_objects(blobs), start=1):
             if 15 < (blobs[where] == k).sum() < 400:  # a marker, not a line or a stray pixel
                 found.append(((where[1].start + where[1].stop) / 2, name))
+    return sorted(found)
+
+
+def marks(pixels: np.ndarray) -> tuple[list[str], list[str]]:
+    """The trend figure's marks, by colour: (one state per night, left to right; the legend's, sorted)."""
+    found = mark_positions(pixels)
     legend_x = max(x for x, _ in found)  # the legend sits right of the axes, its marks in one column
-    nights = [name for x, name in sorted(found) if x < legend_x - 20]
+    nights = [name for x, name in found if x < legend_x - 20]
     return nights, sorted(name for x, name in found if x >= legend_x - 20)
+
+
+def rings(pixels: np.ndarray) -> list[float]:
+    """The x of the centre of each black ring (an accepted night's, and the legend's), left to right: a
+    hollow, round blob of dark pixels 15-30 px across (text and the axes' lines are neither)."""
+    dark = (pixels[..., :3] < 0.2).all(axis=-1)
+    blobs, _ = ndimage.label(dark)
+    found = []
+    for rows, cols in ndimage.find_objects(blobs):
+        height, width = rows.stop - rows.start, cols.stop - cols.start
+        hollow = not dark[(rows.start + rows.stop) // 2, (cols.start + cols.stop) // 2]
+        if 15 <= height <= 30 and abs(height - width) <= 2 and hollow:
+            found.append((cols.start + cols.stop) / 2)
+    return sorted(found)

@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from lenet_batch.config import Settings
 from lenet_batch.errors import GateInconclusive, RegressionDetected
 from lenet_batch.history.stage import build_history
 from lenet_batch.pipeline.hand_summary import summarise
+from lenet_batch.pipeline.verdicts import accept
 from lenet_batch.store.layout import Layout
 from lenet_batch.summary import stage as summary_stage
 from tests import synthetic_runs as syn
@@ -189,12 +191,11 @@ def test_report_and_history_of_nights_read_well(browser, tmp_path, monkeypatch, 
     build_history(Layout(str(out)))
     report = out / "runs" / f"2026-11-2{5 + nights}" / "summary" / "report.html"
     # The report links its tables, history.html, its 7 figures' PNGs and the reports of its baseline and
-    # reference nights.
-    cmp = json.loads((report.parent / "summary.json").read_text())["comparison"]
-    compared = {cmp["baseline_run_id"], (cmp.get("reference") or {}).get("run_id")} - {None}
+    # reference nights (twice: in the verdict's box and in the section on them).
+    compared = compared_nights(out, f"2026-11-2{5 + nights}")
     assert len(compared) == (0 if nights == 1 else 1 if seeds == 2 else 2)  # 2 seeds: night 7 inconclusive
     page = looked_at(
-        browser, report, tmp_path / f"report-{nights}-nights-{seeds}-seeds.png", 4 + 7 + len(compared)
+        browser, report, tmp_path / f"report-{nights}-nights-{seeds}-seeds.png", 4 + 7 + 2 * len(compared)
     )
     verdict = browser.evaluate("document.querySelector('.verdict').textContent")
     assert verdict == ("regressed" if nights == 3 else "n/a")
@@ -203,10 +204,13 @@ def test_report_and_history_of_nights_read_well(browser, tmp_path, monkeypatch, 
     assert len(page.images) == 7
     lead = assert_intervals_read(browser, seeds)
     assert lead.startswith(f"run 2026-11-2{5 + nights}: {seeds} seeds, mean test accuracy 0.")
-    # The history links each night's report and its 2 figures' PNGs; run ids, start times and stages each
-    # stay on one line, every row is one or two lines tall, and its gate's sentence is a click away.
+    # The history links each night's report, its 2 figures' PNGs, and each night's baseline and reference
+    # (last night's twice: in its row and at the top); run ids, start times and stages each stay on one
+    # line, every row is one or two lines tall, and its gate's sentence is a click away.
     history = out / "history" / "history.html"
-    looked_at(browser, history, tmp_path / f"history-{nights}-nights-{seeds}-seeds.png", nights + 2)
+    linked = sum(len(compared_nights(out, f"2026-11-2{day}")) for day in range(6, 6 + nights))
+    shot = tmp_path / f"history-{nights}-nights-{seeds}-seeds.png"
+    looked_at(browser, history, shot, nights + 2 + linked + len(compared))
     lines = json.loads(browser.evaluate(LINES_JS))
     assert len(lines) == 3 * nights and set(lines) == {1}, lines
     heights = json.loads(browser.evaluate(ROW_HEIGHTS_JS))
@@ -219,6 +223,12 @@ def test_report_and_history_of_nights_read_well(browser, tmp_path, monkeypatch, 
         assert "too few seeds for a band" in browser.evaluate(
             "document.querySelector('figcaption').textContent"
         )
+
+
+def compared_nights(out: Path, rid: str) -> set[str]:
+    """The nights a night's gate compared it with: its baseline and reference (none: no baseline)."""
+    cmp = json.loads((out / "runs" / rid / "summary" / "summary.json").read_text())["comparison"]
+    return {cmp["baseline_run_id"], (cmp.get("reference") or {}).get("run_id")} - {None}
 
 
 def test_an_interval_cut_at_0_and_1_says_so_on_both_pages(browser, tmp_path, monkeypatch):
@@ -295,3 +305,51 @@ def looked_at(browser, path: Path, shot: Path, n_links: int) -> PageCheck:
             assert verdict[0] > 0 and verdict[1] <= PHONE[1] and lead[1] <= PHONE[1], (verdict, lead)
             assert re.search(r"mean test accuracy \d\.\d{4}", lead[2]), lead
     return page
+
+
+# The accepted night's row: where its chip and its "accepted" mark are, and what the mark says.
+ACCEPTED_ROW_JS = """JSON.stringify((() => {
+  const tr = Array.from(document.querySelectorAll('#runs tbody tr')).find(t => t.cells[0].textContent === ID);
+  const chip = tr.querySelector('summary .verdict').getBoundingClientRect();
+  const mark = tr.querySelector('summary .accepted');
+  const box = mark.getBoundingClientRect();
+  return {chip: [chip.top, chip.bottom, chip.right], mark: [box.top, box.bottom, box.left, box.width],
+          said: mark.textContent, tone: getComputedStyle(mark).backgroundColor}; })())"""
+
+
+def test_an_accepted_night_is_marked_beside_its_chip_and_the_next_night_names_it(
+    browser, tmp_path, monkeypatch
+):
+    out = tmp_path / "out"
+    for day in (6, 7, 8):
+        night(out, monkeypatch, day, worse=day == 8)
+    reason = "a harder test split, on purpose"
+    accept(Settings(output=str(out), run_id="2026-11-28"), reason=reason)
+    night(out, monkeypatch, 9, worse=True)  # at the accepted night's level: it passes against it
+    build_history(Layout(str(out)))
+    assert compared_nights(out, "2026-11-29") == {"2026-11-28"}  # an acceptance ends the reference's search
+    history = out / "history" / "history.html"
+    linked = sum(len(compared_nights(out, f"2026-11-2{day}")) for day in range(6, 10))
+    looked_at(browser, history, tmp_path / "history-accepted.png", 4 + 2 + linked + 1)
+    for width in (PHONE[0], WIDTH):
+        browser.check_page(history, width)
+        row = json.loads(browser.evaluate(ACCEPTED_ROW_JS.replace("ID", "'2026-11-28'")))
+        chip, mark = row["chip"], row["mark"]
+        assert row["said"] == "accepted" and mark[3] > 0 and row["tone"] == "rgb(225, 236, 251)", row
+        assert abs(mark[0] - chip[0]) < 3 and chip[2] <= mark[2] < chip[2] + 12, (width, row)  # beside it
+        heights = json.loads(browser.evaluate(ROW_HEIGHTS_JS))
+        assert max(heights[1:]) <= 2 * heights[0] + 2, (width, heights)  # every row one or two lines tall
+        details = "#runs tbody tr:nth-child(2) details"  # newest first: the accepted night is second
+        sentence = assert_a_click_away(browser, details)
+        assert sentence.startswith("gate: REGRESSED — baseline 2026-11-27")
+        why = browser.evaluate(f"document.querySelector('{details} .accepted-why').textContent")
+        assert re.fullmatch(rf"accepted by \S+@\S+ \(\S+Z\): '{reason}'", why), why
+        newest = assert_a_click_away(browser, "#runs tbody tr:first-child details")
+        assert re.match(rf"gate: passed — baseline 2026-11-28, accepted: (.+, )?'{reason}': mean ", newest)
+    # the next night's report: its verdict names the accepted baseline, and links it from the verdict's box
+    report = out / "runs" / "2026-11-29" / "summary" / "report.html"
+    looked_at(browser, report, tmp_path / "report-after-accepted.png", 4 + 7 + 2)
+    sentence = assert_a_click_away(browser, "details.gate")
+    assert re.match(rf"gate: passed — baseline 2026-11-28, accepted: (.+, )?'{reason}': mean ", sentence)
+    link = browser.evaluate("document.querySelector('details.gate .links a').getAttribute('href')")
+    assert link == "../../2026-11-28/summary/report.html"

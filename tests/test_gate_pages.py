@@ -44,10 +44,14 @@ def test_the_chip_names_the_verdict_and_its_sentence_says_what_the_noise_allowed
     tone = CASES[case][3]
     chip = re.search(
         r'<details class="gate"><summary>gate: <span class="verdict chip" data-tone="(\w+)">'
-        r"([^<]+)</span></summary><p>([^<]+)</p></details>",
+        r'([^<]+)</span></summary><p>([^<]+)</p><p class="links">compared with (.*?)</p></details>',
         page,
     )
     assert chip and chip.groups()[:2] == (tone, case)
+    # the nights it was compared with, each linking its report beside this one's
+    links = re.findall(r'<a href="([^"]+)">([^<]+)</a>', chip.group(4))
+    compared = [("baseline", "base-night"), *([("reference", "ref-night")] if case == "drift" else [])]
+    assert links == [(f"../../{rid}/summary/report.html", f"{role} {rid}") for role, rid in compared]
     sentence = html.unescape(chip.group(3))
     assert sentence == summary.comparison.line()
     assert f"smallest detectable drop {summary.comparison.detectable_drop:.4f}" in sentence

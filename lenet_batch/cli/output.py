@@ -144,6 +144,8 @@ def _run_cells(row: "NightStatus") -> dict[str, Any]:
     gate = row.verdict if row.outcome in ("ok", "regressed", "inconclusive") else row.outcome
     if row.baseline_run_id:
         gate = f"{gate} vs {row.baseline_run_id}"
+    if row.accepted is not None:
+        gate = f"{gate}, accepted"
     return {
         "run_id": row.run_id,
         "created": row.created_at,
@@ -162,7 +164,7 @@ def _run_cells(row: "NightStatus") -> dict[str, Any]:
 def _said(night: "NightStatus") -> str:
     """A night in words: the gate's line when the night was judged, else its outcome and why."""
     if night.gate and night.outcome in ("ok", "regressed", "inconclusive"):
-        return night.gate
+        return night.gate + (f"; {night.accepted.text()}" if night.accepted else "")
     return f"{night.outcome}: {night.reason}" if night.reason else night.outcome
 
 

@@ -210,7 +210,7 @@ def build_parser() -> Parser:
     _common(p, "output", "run_id", "data", "verify_data")
     add_gate_flags(p)
     p.add_argument("--json", action="store_true", help="print summary.json to stdout (on exit 4 too)")
-    _force_flag(p, "summarise again even when nothing is new since the run's summary")
+    _force_flag(p, "summarise again, nothing new or another baseline or rule (it replaces the verdict)")
     _dry_run_flag(p, "summarise")
 
     p = sub.add_parser("nightly", parents=[parent], help="train, infer and summarise one run (the main job)")

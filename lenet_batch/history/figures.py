@@ -20,14 +20,18 @@ MAX_TICKS = 16  # run ids shown on the x axis; the others are left out beyond th
 MARKS = {
     "ok": ("C0", "o", "mean: passed or no baseline"),
     "regressed": ("C3", "o", "mean: regressed (gated)"),
+    "inconclusive": ("C8", "o", "mean: inconclusive (too noisy to tell)"),
     "failed": ("C1", "X", "any other night: failed, unfinished, damaged"),
 }
+ACCEPTED = "accepted by hand: the new baseline"  # a ring around the night's mark
 # File name -> what to look at, in the order history.html shows them (trend_captions adds the numbers).
 FIGURES = {
     "accuracy_trend.png": "Each night's mean test accuracy over its seeds (blue: passed or nothing to "
-    "compare with; red: the gate found a regression; orange x: a failed or unfinished night), the 95% CI "
-    "of that mean (band, within [0, 1]), the range of single seeds (grey) and the ensemble (dashed). Look "
-    "for a point below the band of the nights before it, and for grey bars that grow.",
+    "compare with; red: the gate found a regression; olive: inconclusive, too noisy to tell; orange x: a "
+    "failed or unfinished night; a black ring: a night accepted by hand as the new baseline, a deliberate "
+    "change), the 95% CI of that mean (band, within [0, 1]), the range of single seeds (grey) and the "
+    "ensemble (dashed). Look for a point below the band of the nights before it, and for grey bars that "
+    "grow.",
     "per_class_trend.png": "Each class's mean test accuracy (rows) per night (columns), the number in the "
     "cell. Look along a row for a class that drops while the others hold; a column darker than its "
     "neighbours is a night that was worse for every class.",
@@ -64,6 +68,28 @@ def _marker_size(n: int) -> float:
     return 7.0 if n <= 60 else 4.0 if n <= 300 else 2.0
 
 
+def _state(row: NightStatus) -> str:
+    """How a night is marked: its outcome, or the gate's verdict for one accepted by hand (its ring says
+    that its alarm is over); a state MARKS does not name is marked as failed, never left out."""
+    said = row.verdict if row.accepted is not None and row.verdict in MARKS else row.outcome
+    return said if said in MARKS else "failed"
+
+
+def _marks(ax: Any, rows: Sequence[NightStatus], x: np.ndarray, y: np.ndarray) -> None:
+    """Each night's mark at y, coloured by its state, and a ring around each night accepted by hand."""
+    states, size = np.array([_state(r) for r in rows]), _marker_size(len(rows))
+    for name, (colour, marker, label) in MARKS.items():
+        chosen = states == name
+        if chosen.any():
+            ax.plot(
+                x[chosen], y[chosen], marker, color=colour, markersize=size, linestyle="none", label=label
+            )
+    accepted = np.array([r.accepted is not None for r in rows], dtype=bool)
+    if accepted.any():
+        ring = {"markersize": 2 * size, "markerfacecolor": "none", "markeredgewidth": 1.5}
+        ax.plot(x[accepted], y[accepted], "o", color="k", linestyle="none", label=ACCEPTED, **ring)
+
+
 def accuracy_trend_png(rows: Sequence[NightStatus]) -> bytes:
     """One mark per night at its mean accuracy (coloured by state), CI band, min-max, ensemble line."""
     fig = _trend_figure()
@@ -77,13 +103,7 @@ def accuracy_trend_png(rows: Sequence[NightStatus]) -> bytes:
     ax.plot(x, _column(rows, "ensemble_accuracy"), "--", color="C2", label="ensemble")
     known = mean[np.isfinite(mean)]
     floor = float(known.min()) - 0.01 if known.size else 0.0  # where nights without a mean are marked
-    states = np.array([r.outcome if r.outcome in MARKS else "failed" for r in rows])
-    size = _marker_size(len(rows))
-    for name, (colour, marker, label) in MARKS.items():
-        chosen = states == name
-        if chosen.any():
-            y = np.where(np.isfinite(mean[chosen]), mean[chosen], floor)
-            ax.plot(x[chosen], y, marker, color=colour, markersize=size, linestyle="none", label=label)
+    _marks(ax, rows, x, np.where(np.isfinite(mean), mean, floor))
     _run_id_ticks(ax, [r.run_id for r in rows])
     ax.set(xlabel="night (run id)", ylabel="test accuracy", title="Test accuracy per night")
     ax.grid(alpha=0.3)
@@ -142,6 +162,11 @@ def trend_captions(
         )
         if all(r.ci95_low is None for r in scored):
             captions["accuracy_trend.png"] += " No night has 3 seeds or more: too few seeds for a band."
+    accepted = [r for r in rows if r.accepted is not None]
+    if accepted:
+        said = "; ".join(f"{r.run_id} ('{r.accepted.reason}')" for r in accepted[-3:])  # type: ignore[union-attr]
+        more = f" and {len(accepted) - 3} earlier" if len(accepted) > 3 else ""
+        captions["accuracy_trend.png"] += f" Accepted as the new baseline (ringed): {said}{more}."
     done = [j for j in range(matrix.shape[1]) if np.isfinite(matrix[:, j]).any()] if matrix.ndim == 2 else []
     if class_names and done:
         newest = matrix[:, done[-1]]

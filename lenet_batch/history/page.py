@@ -5,7 +5,7 @@ never wrap; each figure's caption says what to look at.
 """
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from lenet_batch import pages
 from lenet_batch.history.figures import FIGURES
@@ -13,6 +13,8 @@ from lenet_batch.state.night import NightStatus, pruned_line
 from lenet_batch.state.outcome import GATE_OUTCOMES, JUDGED_STAGES
 from lenet_batch.summary.report import clipped_text
 from lenet_batch.summary.types import MIN_INTERVAL_SEEDS
+
+Link = tuple[str, str]  # (text, href)
 
 
 def interval_note(row: NightStatus) -> str:
@@ -67,6 +69,18 @@ def report_link(row: NightStatus) -> str | None:
     return f"runs/{row.run_id}/summary/report.html" if row.report else None
 
 
+def compared_with(rows: Sequence[NightStatus], link_prefix: str) -> Callable[[NightStatus], list[Link]]:
+    """A night's baseline and reference, each linking its report when the history holds it (else named in
+    the gate's sentence alone)."""
+    reports = {row.run_id: link for row in rows if (link := report_link(row))}
+
+    def compared(row: NightStatus) -> list[Link]:
+        nights = [("baseline", row.baseline_run_id), ("reference", row.reference_run_id)]
+        return [(f"{role} {rid}", link_prefix + reports[rid]) for role, rid in nights if rid in reports]
+
+    return compared
+
+
 def render_history_html(
     rows: Sequence[NightStatus],
     figures: dict[str, bytes],
@@ -88,4 +102,5 @@ def render_history_html(
         word=verdict_word,
         gate=gate_text,
         report=report_link,
+        compared=compared_with(rows, link_prefix),
     )

@@ -65,7 +65,7 @@ def summarise(
             return stages.summarize(owner, planned, base, request, pictures)
         finally:  # a new verdict (exit 4 and 8 too): the history says it as `runs` and `check` do
             if owner.wrote and history_lock is not None:
-                _rebuild_history(owner, history_lock)
+                rebuild_history(owner, history_lock)
 
 
 def _summary_plan(
@@ -123,8 +123,9 @@ def refuse_another_verdict(state: RunState, base: Baseline, rule: GateRule) -> N
     )
 
 
-def _rebuild_history(owner: RunOwner, stale_lock_seconds: int) -> None:
-    """The history again after a hand summary changed a verdict (its own failure is one line)."""
+def rebuild_history(owner: RunOwner, stale_lock_seconds: int) -> None:
+    """The history again after a hand command changed a night (a verdict, an acceptance); its own failure
+    is one line, and the night's change stands."""
     from lenet_batch.history.stage import build_history
     from lenet_batch.store import hand_writers
 

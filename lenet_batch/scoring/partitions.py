@@ -193,16 +193,9 @@ def write_partition(
     Until the new file is committed the old one (if any) stays in place and readable; a failure (or a
     kill) leaves at most a staged object that readers never see.
     """
-    options = run.options
     staged, final = _staging_uri(run, seed), storage.join(partition_dir(run, seed, input_name), PART_FILE)
     count = _Count()
-    try:
-        rows = _write_staged(staged, count.passing(batches), options)
-        size = _move_into_place(staged, final, options)
-    except BaseException:
-        _remove_quietly(staged, options)
-        _remove_staging_folder(run)
-        raise
+    rows, size = _stage_and_move(run, staged, final, count.passing(batches))
     marker = Marker(
         file=PART_FILE,
         rows=rows,
@@ -218,12 +211,26 @@ def write_partition(
         correct=count.correct,
         omp_num_threads=os.environ.get("OMP_NUM_THREADS"),  # the bits depend on it (see cluster.resources)
     )
-    storage.write_json_atomic(run.marker_json(seed, input_name), marker.to_json(), options)
+    storage.write_json_atomic(run.marker_json(seed, input_name), marker.to_json(), run.options)
     if not storage.is_local(final):  # locally the rename consumed it
-        _remove_quietly(staged, options)
+        _remove_quietly(staged, run.options)
     _discard_dead_writers(run, seed)
     _remove_staging_folder(run)
     return marker
+
+
+def _stage_and_move(
+    run: RunRef, staged: str, final: str, batches: Iterable[pa.RecordBatch]
+) -> tuple[int, int]:
+    """Write the batches to the staged file and move it into place: (rows, bytes); on any failure the
+    staged file and folder go and the old partition (if any) stays."""
+    try:
+        rows = _write_staged(staged, batches, run.options)
+        return rows, _move_into_place(staged, final, run.options)
+    except BaseException:
+        _remove_quietly(staged, run.options)
+        _remove_staging_folder(run)
+        raise
 
 
 @dataclass

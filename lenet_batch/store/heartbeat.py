@@ -18,8 +18,9 @@ class Heartbeat(JsonRecord):
     headline: str | None = None
 
 
-def write_heartbeat(layout: Layout, run_id: str, headline: str) -> Heartbeat:
-    """Record a successful night now; returns what was written."""
-    beat = Heartbeat(run_id, now_utc(), headline)
+def write_heartbeat(layout: Layout, run_id: str, headline: str, finished_at: str | None = None) -> Heartbeat:
+    """Record a successful night (finished now, or at `finished_at`: a night accepted later); returns what
+    was written."""
+    beat = Heartbeat(run_id, finished_at or now_utc(), headline)
     storage.write_json_atomic(layout.heartbeat(), beat.to_json(), layout.options)
     return beat

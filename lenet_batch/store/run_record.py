@@ -70,6 +70,10 @@ class Acceptance(JsonRecord):
     by: str
     at: str
 
+    def text(self) -> str:
+        """In words: "accepted by ann@host (2026-12-04T09:12:00Z): 'faster schedule'"."""
+        return f"accepted by {self.by} ({self.at}): '{self.reason}'"
+
 
 @dataclass(frozen=True)
 class Pruning(JsonRecord):

@@ -17,7 +17,8 @@ from lenet_batch.config import BASELINE_PREVIOUS
 from lenet_batch.errors import ConfigError, DataError
 from lenet_batch.state import listing
 from lenet_batch.state.damage import checked_summary
-from lenet_batch.state.outcome import OK, night_outcome
+from lenet_batch.state.manifest import changes_text
+from lenet_batch.state.outcome import GATE_OUTCOMES, OK, night_outcome
 from lenet_batch.state.run_state import RunState
 from lenet_batch.store import record_reads
 from lenet_batch.store.layout import RunRef
@@ -38,12 +39,24 @@ class Baseline:
     summary: RunSummary | None
     reason: str  # how it was chosen, or why there is none
     reference: RunSummary | None = None
+    accepted: str | None = None  # the baseline was accepted by hand: what changed then, and why
 
 
 def _read_summary(run: RunRef) -> tuple[RunSummary | None, str | None]:
     """A run's summary.json as a baseline reads it (the damage rules of every reader), or why not."""
     uri = run.summary_json
     return checked_summary(uri, run.run_id, record_reads.read_small_many([uri], run.options)[uri])
+
+
+def accepted_words(night: RunState) -> str | None:
+    """What an accepted night changed since its own baseline and why, as the next night's gate line says
+    it: "lr 0.1 → 0.05, 'faster schedule'" (None: not accepted)."""
+    acceptance = night.record.acceptance if night.record is not None else None
+    if acceptance is None:
+        return None
+    cmp = night.summary.comparison if night.summary is not None else None
+    changed = changes_text(cmp.changes) if cmp is not None and cmp.changes else None
+    return f"{changed}, '{acceptance.reason}'" if changed else f"'{acceptance.reason}'"
 
 
 def _why_not(state: RunState, current: RunState) -> str | None:
@@ -53,7 +66,8 @@ def _why_not(state: RunState, current: RunState) -> str | None:
     if state.problems:  # e.g. a folder name no command can name: never a baseline
         return "damaged"
     status = state.stage_status("summary")
-    if status != "complete":
+    accepted = status in GATE_OUTCOMES and state.record.acceptance is not None  # its alarm is over
+    if status != "complete" and not accepted:
         failed = next((s for s in ("train", "infer") if state.stage_status(s) == "failed"), None)
         return status or (f"failed in {failed}" if failed else "never summarised")
     ours, theirs = current.manifest().test_split, state.manifest().test_split
@@ -125,7 +139,8 @@ def previous(current: RunState, nights: listing.Nights | None = None, window: in
             break
         reference = night
     why = "the latest earlier night that passed (or was accepted) on the same test data"
-    return Baseline(base.run_id, base.summary, why, reference.summary if reference else None)
+    reference_summary = reference.summary if reference else None
+    return Baseline(base.run_id, base.summary, why, reference_summary, accepted_words(base))
 
 
 def _nearest(current: RunState, nights: listing.Nights, window: int) -> list[RunState]:

@@ -2,8 +2,9 @@
 evidence, the verdict and the sentence saying so (lenet_batch/summary/gate.py makes them).
 
 Version 4 of summary.json added the verdict `inconclusive`, the rule's `confidence` and `min_accuracy`, the
-evidence (`drop_upper_bound`, `detectable_drop`, `seeds_needed`) and the `reference` comparison; in older
-documents these read as None: not computed, since the gate of that version did not.
+evidence (`drop_upper_bound`, `detectable_drop`, `seeds_needed`), the `reference` comparison and
+`baseline_accepted` (the baseline night was accepted by hand); in older documents these read as None: not
+computed, since the gate of that version did not.
 """
 
 from dataclasses import dataclass
@@ -92,6 +93,7 @@ class Comparison(JsonRecord):
     detectable_drop: float | None = None  # the smallest drop the rule catches at power 0.8 at this noise
     seeds_needed: int | None = None  # seeds a side that would tell a drop of max_drop at this noise
     reference: ReferenceCheck | None = None  # tonight against its reference night; None: none given
+    baseline_accepted: str | None = None  # the baseline was accepted by hand: what changed then, and why
 
     def outcome(self) -> str:
         """regressed, passed, inconclusive, n/a or not comparable (also for a summary.json from before the

@@ -100,9 +100,11 @@ def compare(
     rule: GateRule | None = None,
     why_none: str = "",
     reference: RunSummary | None = None,
+    accepted: str | None = None,
 ) -> Comparison:
     """Tonight against the baseline (and the reference night, when given); with no baseline nothing is
-    compared night to night and why_none says why."""
+    compared night to night and why_none says why; `accepted`: the baseline was accepted by hand (what
+    changed then, and why), said with its name."""
     rule = rule or GateRule()
     mean = _delta(current.across_seeds.mean, baseline.across_seeds.mean if baseline else None)
     ens = _delta(current.ensemble.accuracy, baseline.ensemble.accuracy if baseline else None)
@@ -133,6 +135,7 @@ def compare(
         detectable_drop=proof.detectable,
         seeds_needed=proof.seeds_needed,
         reference=ref,
+        baseline_accepted=accepted if baseline is not None else None,
     )
     return replace(comparison, sentence=sentence(comparison, judgement, night))
 

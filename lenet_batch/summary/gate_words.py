@@ -54,6 +54,12 @@ def evidence_words(cmp: Comparison, night: str | None) -> str:
     return "".join(f"; {part}" for part in parts)
 
 
+def baseline_words(cmp: Comparison) -> str:
+    """'baseline 2026-12-04', or 'baseline 2026-12-04, accepted: lr 0.1 → 0.05, 'faster schedule''."""
+    accepted = f", accepted: {cmp.baseline_accepted}" if cmp.baseline_accepted else ""
+    return f"baseline {cmp.baseline_run_id}{accepted}"
+
+
 def sentence(cmp: Comparison, judgement: Judgement | None, night: str | None) -> str:
     """The comparison's sentence; `night` is the night-to-night verdict (None: nothing compared)."""
     failed = list(cmp.failed_seeds)
@@ -64,11 +70,11 @@ def sentence(cmp: Comparison, judgement: Judgement | None, night: str | None) ->
         return f"no baseline ({cmp.baseline_reason}){ref}{tail}"
     if judgement is None:  # another test split: the means are not compared
         ours, theirs = cmp.test_digests or (None, None)
-        text = f"{NOT_COMPARABLE}: test data {ours} vs {theirs} of baseline {cmp.baseline_run_id}"
+        text = f"{NOT_COMPARABLE}: test data {ours} vs {theirs} of {baseline_words(cmp)}"
         return f"{text}, so accuracy was not compared{ref}{_changed(cmp)}{tail}"
     mean = cmp.mean_accuracy
     change = f"{mean.baseline:.4f} → {mean.current:.4f} ({mean.delta:+.4f})"
-    head = f"baseline {cmp.baseline_run_id}: mean {change}, {judgement.text}"
+    head = f"{baseline_words(cmp)}: mean {change}, {judgement.text}"
     superiority = cmp.prob_superiority
     odds = "" if superiority is None else f"; P(tonight's seed beats the baseline's) = {superiority:.2f}"
     return f"{head}{evidence_words(cmp, night)}{odds}{ref}{_changed(cmp)}{tail}"

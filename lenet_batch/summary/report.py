@@ -51,6 +51,7 @@ class Section:
     figures: tuple[str, ...] = ()
     tables: tuple[Table, ...] = ()
     links: tuple[tuple[str, str], ...] = ()  # (text, href relative to the report), after the paragraphs
+    compared: tuple[tuple[str, str], ...] = ()  # the verdict's baseline and reference nights, linked
 
     def is_empty(self) -> bool:
         """Nothing to show: the report leaves the section out."""

@@ -115,14 +115,24 @@ def comparison_tables(cmp: Comparison) -> tuple[Table, ...]:
     return metrics, Table(("the gate", "value"), _test_rows(cmp), title="How the gate decided")
 
 
+def compared_links(cmp: Comparison | None) -> tuple[tuple[str, str], ...]:
+    """The nights the verdict compared tonight with, each linking its report: the baseline, the reference."""
+    if cmp is None or not cmp.baseline_run_id:
+        return ()
+    ref = cmp.reference
+    nights = [("baseline", cmp.baseline_run_id), *([("reference", ref.run_id)] if ref else [])]
+    return tuple((f"{role} {rid}", f"../../{rid}/summary/report.html") for role, rid in nights)
+
+
 def headline_section(summary: RunSummary) -> Section:
-    """The one line to read, the gate's verdict, then the numbers behind them."""
+    """The one line to read, the gate's verdict (with the nights it compared, linked), then the numbers."""
     changed = changes_line(summary.comparison)
     return Section(
         title="Headline",
         anchor="headline",
         paragraphs=(headline_line(summary),),
         verdict=verdict_badge(summary.comparison),
+        compared=compared_links(summary.comparison),
         bullets=(*([changed] if changed else []), *headline_bullets(summary)),
     )
 

@@ -153,7 +153,9 @@ def _summary_files(
         run_metadata=run_metadata(record, summary.per_seed, metrics, attempts, writing),
         scored=scored_input(state, summary),
     )
-    cmp = gate.compare(summary, base.summary, rule, why_none=base.reason, reference=base.reference)
+    cmp = gate.compare(
+        summary, base.summary, rule, why_none=base.reason, reference=base.reference, accepted=base.accepted
+    )
     summary = replace(summary, comparison=cmp)
     pictures, test_predictions = picture_inputs(images, result.samples)
     drawn = figures.draw_run_figures(summary, metrics, result.disagreement_matrix, pictures, test_predictions)
