@@ -8,12 +8,13 @@ from typing import Any
 
 from lenet_batch.errors import ConfigError
 from lenet_batch.redaction import redact_webhook
-from lenet_batch.units import parse_duration  # noqa: F401 - its old home; monitor.watch imports it here
+from lenet_batch.units import parse_duration
 
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 INT_MAX = 2**31 - 1  # counts handed to C code (MXNet, Arrow, Ray) stay within a C int
 GATE_RULES = ("welch", "threshold")  # the regression gate: seed-noise test, or a fixed drop
 FAIL_ON = ("inconclusive", "regressed")  # --fail-on: the mildest gate verdict that exits non-zero
+NOTIFY_ON = ("problems", "always")  # when the nightly's webhook is called
 
 
 def check_run_id(run_id: str, flag: str = "--run-id") -> str:
@@ -216,3 +217,34 @@ def check_webhook_url(url: str, flag: str = "--notify") -> str:
     if problem:
         raise ConfigError(f"{flag} {_shown_url(url)}: {problem}")
     return url
+
+
+def check_base_url(url: str, flag: str = "--report-base-url") -> str:
+    """The URL that serves the output's root, checked whole as a webhook's is (check_webhook_url), with
+    neither a query nor a fragment: the files' paths are appended to it."""
+    check_webhook_url(url, flag)
+    parts = urllib.parse.urlsplit(url)
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise ConfigError(
+            f"{flag} {_shown_url(url)}: give the URL that serves the output's root, without a ?query or "
+            "#fragment"
+        )
+    return url
+
+
+def check_monitoring(s: Any) -> None:
+    """The smoke limits, the webhook, its timeout, the report links, the metrics file and --max-age (of
+    config.Settings)."""
+    for flag, limit in (("--train-limit", s.train_limit), ("--test-limit", s.test_limit)):
+        if limit is not None:
+            check_number(flag, limit, 1, INT_MAX)
+    if s.notify_on not in NOTIFY_ON:
+        raise ConfigError(f"--notify-on {s.notify_on!r}: use one of {', '.join(NOTIFY_ON)}")
+    check_number("--notify-timeout", s.notify_timeout, 0.0, 600.0, low_excluded=True)
+    if s.notify:
+        check_webhook_url(s.notify)
+    if s.report_base_url:
+        check_base_url(s.report_base_url)
+    if s.metrics_file and "://" in s.metrics_file.removeprefix("file://"):
+        raise ConfigError(f"--metrics-file {s.metrics_file}: give a local path (the textfile folder)")
+    parse_duration(s.max_age, "--max-age")

@@ -15,14 +15,14 @@ from typing import Any
 from lenet_batch.checks import (
     FAIL_ON,
     GATE_RULES,
-    INT_MAX,
+    NOTIFY_ON,
     NUMBER_RANGES,
     check_address,
     check_gate,
+    check_monitoring,
     check_number,
     check_run_id,
     check_storage_options,
-    check_webhook_url,
 )
 from lenet_batch.config_layers import NEGATED_FLAGS, coerce, flag_spellings, from_env, load_toml
 from lenet_batch.errors import ConfigError
@@ -31,13 +31,11 @@ from lenet_batch.redaction import has_secret, redact, redact_uri, redact_webhook
 from lenet_batch.store import backends
 from lenet_batch.store.backends import StorageOptions
 from lenet_batch.store.layout import Layout, RunRef
-from lenet_batch.units import parse_duration
 
 DEFAULT_SEEDS = "0-3"
 # NumPy's legacy seeding (np.random.seed) takes 0 .. 2**32-1; MXNet's seed is a C int that wraps, so every
 # seed in that range still seeds it differently.
 SEED_MAX = 2**32 - 1
-NOTIFY_ON = ("problems", "always")  # when the nightly's webhook is called
 BASELINE_PREVIOUS = "previous"  # --baseline previous: the latest earlier run with a complete summary
 INFER_BATCH_SIZE = 8192  # images per scoring batch (--infer-batch-size): what a scoring task holds at once
 
@@ -132,6 +130,7 @@ class Settings:
     notify_timeout: float = 10.0  # seconds the hook may take in all, its one retry included
     metrics_file: str = ""  # a Prometheus textfile the nightly and `check` write (monitor/metrics.py)
     max_age: str = "26h"  # `check`: a night older than this without a success is stale
+    report_base_url: str = ""  # the http(s) URL that serves the output's root: links in the hook, check, runs
 
     def __post_init__(self) -> None:
         # The limits ride in the options so that Ray workers open filesystems with them too.
@@ -268,21 +267,6 @@ def validate(s: Settings) -> None:
     if s.address:
         check_address(s.address)
     check_storage_options(s.storage_options)
-
-
-def check_monitoring(s: Settings) -> None:
-    """The smoke limits, the webhook, its timeout, the metrics file and --max-age."""
-    for flag, limit in (("--train-limit", s.train_limit), ("--test-limit", s.test_limit)):
-        if limit is not None:
-            check_number(flag, limit, 1, INT_MAX)
-    if s.notify_on not in NOTIFY_ON:
-        raise ConfigError(f"--notify-on {s.notify_on!r}: use one of {', '.join(NOTIFY_ON)}")
-    check_number("--notify-timeout", s.notify_timeout, 0.0, 600.0, low_excluded=True)
-    if s.notify:
-        check_webhook_url(s.notify)
-    if s.metrics_file and "://" in s.metrics_file.removeprefix("file://"):
-        raise ConfigError(f"--metrics-file {s.metrics_file}: give a local path (the textfile folder)")
-    parse_duration(s.max_age, "--max-age")
 
 
 def _check_local_output(output: str) -> None:

@@ -57,6 +57,7 @@ def terminal(capsys):
 
 def test_quiet_keeps_relayed_warnings_in_the_terminal_and_every_line_in_the_durable_log(terminal, tmp_path):
     cli.configure_logging(verbose=False, quiet=True)
+    (tmp_path / "runs" / "r").mkdir(parents=True)  # the run exists: its log is kept in it
     durable = run_log.attach(RunRef(str(tmp_path), "r"), "train-test.log")
     progress.relay(
         [

@@ -1,7 +1,9 @@
 """The Prometheus textfile (--metrics-file): parsed by prometheus_client's own parser, written atomically."""
 
+import contextlib
 import datetime as dt
 import os
+import time
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -10,6 +12,8 @@ from lenet_batch import cli
 from lenet_batch.monitor import metrics
 from lenet_batch.store import storage
 from lenet_batch.store.layout import Layout
+from tests import helpers
+from tests.fault_helpers import assert_one_line_error, closed_port, silent_endpoint
 from tests.history_helpers import write_synthetic_runs
 from tests.test_check import NEWEST, beat, edit_run, record_changes
 
@@ -136,3 +140,49 @@ def test_a_metrics_file_that_cannot_be_written_fails_the_check_in_one_line(outpu
 def test_a_remote_metrics_file_is_refused(output, capsys):
     assert cli.main(["check", "--output", output, "--metrics-file", "s3://bucket/m.prom"]) == 2
     assert "--metrics-file s3://bucket/m.prom: give a local path" in capsys.readouterr().err
+
+
+# --- a check that cannot read the output says so in the file: check_success 0, the stale state gone ---------
+
+S3_ENV = {  # an S3 of our own making: nothing of the developer's configuration is read
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_CONFIG_FILE": "/dev/null",
+    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+}
+BEFORE = """# HELP lenet_batch_health as the last check found it
+# TYPE lenet_batch_health gauge
+lenet_batch_health{output="OUT",state="healthy"} 1.0
+# HELP lenet_batch_last_attempt_exit_code the nightly's
+# TYPE lenet_batch_last_attempt_exit_code gauge
+lenet_batch_last_attempt_exit_code{output="OUT",run_id="n1"} 0.0
+"""
+
+
+@contextlib.contextmanager
+def _unreachable(kind: str, tmp_path):
+    """(output, environment) of an output check cannot read: an S3 endpoint that refuses or never answers,
+    or a local folder that is not there."""
+    if kind == "missing folder":
+        yield str(tmp_path / "nowhere"), {}
+        return
+    with contextlib.ExitStack() as stack:
+        port = stack.enter_context(silent_endpoint()) if kind == "silent S3" else closed_port()
+        yield "s3://bucket/lenet", {**S3_ENV, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
+
+
+@pytest.mark.parametrize("kind", ["refusing S3", "silent S3", "missing folder"])
+def test_a_check_that_cannot_read_the_output_writes_check_success_0(tmp_path, kind):
+    prom = tmp_path / "m.prom"
+    with _unreachable(kind, tmp_path) as (out, env):
+        prom.write_text(BEFORE.replace("OUT", out))
+        quick = ("--storage-timeout", "1", "--storage-retries", "0", "-q")
+        done = helpers.run_cli("check", "--output", out, "--metrics-file", str(prom), *quick, env=env)
+    assert_one_line_error(done.returncode, done.stderr, 2, out)
+    found = parse(prom.read_text())
+    assert value(found["lenet_batch_check_success"], output=out) == 0
+    assert abs(value(found["lenet_batch_check_timestamp_seconds"], output=out) - time.time()) < 60
+    assert "lenet_batch_health" not in found  # what the last check found is not shown as still true
+    assert value(found["lenet_batch_last_attempt_exit_code"], run_id="n1") == 0  # the nightly's, kept

@@ -177,12 +177,14 @@ def _layout(settings: Settings) -> Layout:
 def cmd_runs(args: argparse.Namespace, settings: Settings) -> int:
     """One line per run, newest first: stages, seeds, accuracy with its CI, ensemble, gate and baseline."""
     from lenet_batch.history.stage import list_runs
+    from lenet_batch.monitor.links import row_links
 
-    rows = list_runs(_layout(settings), last=args.last)
+    layout, base = _layout(settings), settings.report_base_url
+    rows = list_runs(layout, last=args.last)
     if args.json:
-        output.print_json([row.to_json() for row in rows])
+        output.print_json([{**row.to_json(), **row_links(row.report, layout, base)} for row in rows])
     else:
-        output.print_runs(rows)
+        output.print_runs(rows, row_links(rows[0].report if rows else None, layout, base))
     return EXIT_OK
 
 
@@ -222,7 +224,13 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     from lenet_batch.units import parse_duration
 
     max_age = parse_duration(settings.max_age, "--max-age")
-    found = check(settings.layout(), max_age, settings.stale_lock_seconds, settings.metrics_file)
+    found = check(
+        settings.layout(),
+        max_age,
+        settings.stale_lock_seconds,
+        settings.metrics_file,
+        settings.report_base_url,
+    )
     if args.json:
         output.print_json(found.to_json())
     else:

@@ -1,12 +1,23 @@
-"""The monitoring flags: --metrics-file (nightly and check) and the nightly's webhook."""
+"""The monitoring flags: --metrics-file and --report-base-url (nightly, check) and the nightly's webhook."""
 
 import argparse
 
 from lenet_batch import config
 
 
+def add_links_flag(p: argparse.ArgumentParser) -> None:
+    """--report-base-url (nightly, check, runs): the report and history.html as links people can click."""
+    p.add_argument(
+        "--report-base-url",
+        default=None,
+        metavar="URL",
+        help="the http(s) URL that serves the output's root: the report and history.html as links under it",
+    )
+
+
 def add_monitor_flags(p: argparse.ArgumentParser, nightly: bool) -> None:
-    """--metrics-file (nightly and check) and, on the nightly, the webhook's flags."""
+    """--metrics-file and --report-base-url (nightly and check) and, on the nightly, the webhook's flags."""
+    add_links_flag(p)
     p.add_argument(
         "--metrics-file",
         default=None,
@@ -20,8 +31,8 @@ def add_monitor_flags(p: argparse.ArgumentParser, nightly: bool) -> None:
         "--notify",
         default=None,
         metavar="URL",
-        help="POST a JSON document (run id, state, headline, what changed, report, and a `text` for Slack/"
-        "Teams) to URL when the night fails, has failed seeds or regresses",
+        help="POST a JSON document (run id, state, exit code, headline, what changed, report, and a `text` "
+        "for Slack/Teams) to URL on every end of the night that is not ok",
     )
     p.add_argument(
         "--notify-on",

@@ -168,8 +168,9 @@ def _said(night: "NightStatus") -> str:
     return f"{night.outcome}: {night.reason}" if night.reason else night.outcome
 
 
-def print_runs(rows: Sequence["NightStatus"]) -> None:
-    """`lenet-batch runs`: one line per night, newest first, then the newest night's verdict in words."""
+def print_runs(rows: Sequence["NightStatus"], links: dict[str, str | None] | None = None) -> None:
+    """`lenet-batch runs`: one line per night, newest first, then the newest night's verdict in words and
+    the links (--report-base-url) to its report and to the history page."""
     if not rows:
         print("(no runs)")
         return
@@ -181,6 +182,12 @@ def print_runs(rows: Sequence["NightStatus"]) -> None:
         print("\n".join(f"  {r.run_id}: {r.reason}" for r in damaged))
     newest = rows[0]
     print(f"\n{newest.run_id}: {_said(newest)}")
+    for name, url in (
+        ("report", (links or {}).get("report_url")),
+        ("history", (links or {}).get("history_url")),
+    ):
+        if url:
+            print(f"{name}: {url}")
 
 
 def print_history(result: "HistoryResult") -> None:

@@ -5,7 +5,7 @@ import sys
 
 from lenet_batch import __version__, config, errors
 from lenet_batch.cli.gate_flags import add_gate_flags, add_rule_flags
-from lenet_batch.cli.monitor_flags import add_monitor_flags
+from lenet_batch.cli.monitor_flags import add_links_flag, add_monitor_flags
 from lenet_batch.redaction import redact_text
 
 
@@ -253,6 +253,7 @@ def _history_commands(sub: argparse._SubParsersAction, parent: Parser) -> None:
     )
     _common(p, "output")
     p.add_argument("--last", type=_positive, default=None, metavar="N", help="only the N newest runs")
+    add_links_flag(p)
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
 
     p = sub.add_parser(

@@ -14,8 +14,10 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
+from lenet_batch.stops import SIGTERM_SEEN
+
 RAISE_AGAIN_SECONDS = 0.05
-_sigterm = threading.Event()  # a SIGTERM came during the command
+_sigterm = SIGTERM_SEEN  # a SIGTERM came during the command; the night's owner and its watch read it too
 _unwinding = threading.Event()  # its KeyboardInterrupt is on its way up: a second SIGTERM is ignored
 
 
@@ -59,6 +61,7 @@ def sigterm_handled() -> Iterator[None]:
     finally:
         sys.unraisablehook = previous_hook
         signal.signal(signal.SIGTERM, previous)
+        _sigterm.clear()  # the next command or library call in this process (tests, notebooks): unstopped
 
 
 def stopped_by_sigterm() -> bool:

@@ -8,7 +8,8 @@ States, most pressing first, and their exit codes (0 and 2 keep their meaning fo
 - failed (6): the newest night failed in a stage, was interrupted, or stopped without a word;
 - seeds_failed (3): some of the newest night's seeds failed (the nightly itself exited 3);
 - regressed (4): the newest night's gate found a regression (the nightly itself exited 4);
-- stale (7): the newest night is fine but no night succeeded within --max-age (or none ever did);
+- stale (7): the newest night is fine but no night succeeded within --max-age (or none ever did, or the
+  heartbeat is damaged: not JSON, or dated more than 10 minutes ahead of this host's clock);
 - healthy (0): the newest night succeeded, and a night succeeded within --max-age.
 """
 
@@ -23,10 +24,11 @@ from lenet_batch.state.night import NightStatus, changed_line, night_status
 from lenet_batch.state.outcome import EXIT_CODES as OUTCOME_EXIT_CODES
 from lenet_batch.state.outcome import OK, RUNNING
 from lenet_batch.state.run_state import light_state
-from lenet_batch.store import record_reads, storage
+from lenet_batch.store import found_files, record_reads, storage
 from lenet_batch.store.heartbeat import Heartbeat
 from lenet_batch.store.layout import Layout
 from lenet_batch.store.lock import Holder, holder
+from lenet_batch.units import format_duration
 
 HEALTHY, STALE = "healthy", "stale"
 STATES = (HEALTHY, STALE, "failed", "seeds_failed", "regressed", "inconclusive", RUNNING)
@@ -50,12 +52,15 @@ class Health(JsonRecord):
     last_success_age_seconds: float | None = None
     night: NightStatus | None = None  # the newest night (None: no runs yet)
     lock: Holder | None = None
+    report_url: str | None = None  # the newest night's report.html as a link (--report-base-url)
+    history_url: str | None = None  # history.html as a link (--report-base-url)
 
 
 def _age(when: str | None, now: dt.datetime) -> float | None:
-    """Seconds since an ISO-8601 time (None when missing or not a time)."""
+    """Seconds since an ISO-8601 time (None when missing or not a time); never negative (a time a little
+    ahead of this host's clock is believed as now: a time far ahead is not believed at all)."""
     then = parse_utc(when)
-    return None if then is None else round((now - then).total_seconds(), 1)
+    return None if then is None else round(max((now - then).total_seconds(), 0.0), 1)
 
 
 def read_night(layout: Layout, run_id: str, running: bool = False) -> NightStatus:
@@ -72,9 +77,18 @@ def read_heartbeat(layout: Layout) -> tuple[Heartbeat | None, str | None]:
     if doc is None:
         return None, problem
     try:
-        return Heartbeat.from_json(doc, uri), None
+        beat = Heartbeat.from_json(doc, uri)
     except DataError as exc:
         return None, str(exc)
+    finished = parse_utc(beat.finished_at)
+    lead = found_files.ahead(finished) if finished is not None else ""
+    if lead:  # a clock is wrong: believed, it would read healthy for ever and never go stale
+        return None, (
+            f"{uri} is damaged: its finished_at {beat.finished_at} lies {lead} ahead of this host's clock; "
+            "check the clocks of this host and of the one that wrote it, then delete the file (the next "
+            "good night writes it again)"
+        )
+    return beat, None
 
 
 def assess(layout: Layout, max_age_seconds: float, stale_lock_seconds: int) -> Health:
@@ -102,6 +116,8 @@ def health_of(
     beat, bad_heartbeat = heartbeat
     age = _age(beat.finished_at, dt.datetime.now(dt.UTC)) if beat else None
     live = lock is not None and not lock.stale
+    if lock is not None and lock.age_seconds < 0:  # dated ahead of this clock: no negative age is shown
+        lock = replace(lock, age_seconds=0.0)
     state = _state(night, live, age, max_age_seconds)
     health = Health(
         output=layout.output,
@@ -139,7 +155,7 @@ def _with_message(h: Health, bad_heartbeat: str | None) -> Health:
         f" (run {beat.run_id} at {beat.finished_at})" if beat else ""
     )
     if bad_heartbeat:
-        success += f"; the heartbeat does not read: {bad_heartbeat}"
+        success = f"last success: unknown: the heartbeat does not read: {bad_heartbeat}"
     n = h.night
     if h.state == "running" and h.lock is not None:
         held = h.lock
@@ -148,7 +164,7 @@ def _with_message(h: Health, bad_heartbeat: str | None) -> Health:
         if held.problem:
             text = f"the lock does not read ({held.problem}) and is not stale yet; {success}"
     elif h.state == "stale":
-        limit = f"{h.max_age_seconds / 3600:g} h"
+        limit = format_duration(h.max_age_seconds)
         newest = f"; newest run {n.run_id}: {n.outcome}" if n else "; no runs yet"
         text = f"no night succeeded within {limit}: {success}{newest}"
     elif h.state == "healthy" and n is not None:

@@ -26,6 +26,7 @@ from typing import Any
 
 from lenet_batch import __version__
 from lenet_batch.json_records import JsonRecord
+from lenet_batch.monitor.links import link
 from lenet_batch.redaction import redact_text, redact_webhook
 from lenet_batch.state.night import NightStatus, changed_line
 from lenet_batch.state.outcome import AttemptEnd
@@ -55,9 +56,14 @@ class Notice(JsonRecord):
     text: str = ""  # one message for people (Slack's and Teams' incoming webhooks show it)
 
 
-def notice_of(night: NightStatus | None, end: AttemptEnd, output: str, history: str | None) -> Notice:
-    """How the attempt ended as the webhook tells it, with the night's numbers when there is a night."""
+def notice_of(
+    night: NightStatus | None, end: AttemptEnd, output: str, history: str | None, base_url: str = ""
+) -> Notice:
+    """How the attempt ended as the webhook tells it, with the night's numbers when there is a night; the
+    report and the history as links under `base_url` (--report-base-url) when one is given."""
     own = night is not None and night.outcome == end.outcome and night.reason  # the night's own words
+    report = link(night.report if night else None, output, base_url)
+    history = link(history, output, base_url)
     reason = night.reason if own else end.reason
     headline = (night.headline if night else None) or reason or "no summary"
     stage = night.stage if night is not None and end.outcome != "ok" else None
@@ -68,7 +74,8 @@ def notice_of(night: NightStatus | None, end: AttemptEnd, output: str, history: 
         headline,
         reason if reason != headline else "",
         (changed_line(night) if night else None) or "",
-        f"report: {night.report}" if night and night.report else "",
+        f"report: {report}" if report else "",
+        f"history: {history}" if history and base_url else "",  # a page to open, not a path
     ]
     return Notice(
         run_id=end.run_id,
@@ -79,7 +86,7 @@ def notice_of(night: NightStatus | None, end: AttemptEnd, output: str, history: 
         stage=stage,
         reason=reason,
         changes=night.changes if night else None,
-        report=night.report if night else None,
+        report=report,
         history=history,
         text=redact_text("\n".join(x for x in lines if x)),
     )

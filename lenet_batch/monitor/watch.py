@@ -41,6 +41,7 @@ from lenet_batch.state.outcome import (
     night_outcome,
 )
 from lenet_batch.state.run_state import RunState
+from lenet_batch.stops import by_sigterm
 from lenet_batch.store import storage
 from lenet_batch.store.layout import Layout
 from lenet_batch.units import parse_duration
@@ -65,7 +66,7 @@ def attempt_end(run_id: str, error: BaseException | None, night: RunState | None
     night's outcome); a usage error before anything was written is a refusal."""
     said = "" if error is None else _one_line(error)
     if isinstance(error, KeyboardInterrupt):
-        sigterm = str(error) == "SIGTERM"  # cli.signals raises it so for SIGTERM
+        sigterm = by_sigterm(error)
         said = "stopped by SIGTERM" if sigterm else "stopped by Ctrl-C"
         return AttemptEnd(run_id, INTERRUPTED, EXIT_INTERRUPTED if sigterm else EXIT_CTRL_C, said, now_utc())
     if error is None:
@@ -123,8 +124,9 @@ class NightWatch:
     def _write_metrics(self, night: NightStatus | None, end: AttemptEnd) -> None:
         try:
             found = self._health(night)
-        except LenetError as exc:
-            log.error("the output's health could not be read for the metrics file: %s", exc)
+        except LenetError as exc:  # after a failed attempt, its own line has said why already
+            said = log.warning if end.exit_code == 0 else log.info
+            said("the output's health could not be read for the metrics file: %s", exc)
             found = None
         try:
             metrics.write_metrics(
@@ -138,16 +140,19 @@ class NightWatch:
 
     def _notify(self, night: NightStatus | None, end: AttemptEnd) -> None:
         history = storage.join(self.layout.history_dir(), "history.html")
-        notice = notify.notice_of(night, end, self.layout.output, history)
+        base = self.settings.report_base_url
+        notice = notify.notice_of(night, end, self.layout.output, history, base)
         if notify.wanted(notice, self.settings.notify_on):
             notify.send(self.settings.notify, notice, self.settings.notify_timeout)
 
-    def _health(self, night: NightStatus | None) -> health.Health:
+    def _health(self, night: NightStatus | None) -> health.Health | None:
         """What `check` would say now: from tonight's status when it is the newest night (no record read
-        again), else read as `check` reads it."""
+        again), else read as `check` reads it; None for an output nothing was written to yet."""
         max_age = parse_duration(self.settings.max_age, "--max-age")
         tonight = self.owner.state if self.owner is not None else self.state
         newest = self.nights.newest(tonight) if self.nights is not None and tonight is not None else None
         if night is None or newest != night.run_id:
+            if not storage.exists(self.layout.output, self.layout.options):
+                return None  # a first night that ended before writing: only its attempt is told
             return health.assess(self.layout, max_age, self.settings.stale_lock_seconds)
         return health.health_of(self.layout, night, health.read_heartbeat(self.layout), max_age)

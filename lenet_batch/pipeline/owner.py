@@ -16,6 +16,7 @@ from lenet_batch.errors import EXIT_LOCKED, EXIT_USAGE, LenetError
 from lenet_batch.provenance import now_utc
 from lenet_batch.records import DataInfo
 from lenet_batch.state.run_state import RunState, read_state
+from lenet_batch.stops import by_sigterm
 from lenet_batch.store import run_record
 from lenet_batch.store.layout import RunRef
 from lenet_batch.store.run_record import Acceptance, Pruning, RunRecord, StageEntry
@@ -97,7 +98,7 @@ class RunOwner:
         try:
             yield
         except KeyboardInterrupt as exc:
-            said = "stopped by SIGTERM" if str(exc) == "SIGTERM" else "stopped by SIGTERM or Ctrl-C"
+            said = "stopped by SIGTERM" if by_sigterm(exc) else "stopped by Ctrl-C"
             self._ended(stage, "interrupted", said)
             raise
         except Exception as exc:

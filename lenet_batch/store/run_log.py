@@ -62,7 +62,9 @@ class DurableLogHandler(logging.Handler):
     Locally the lines go into that file one by one as they are logged, once the run's folder exists; the
     lines from before (settings, data loading, Ray starting) are held and written first. On remote storage
     the copy is rewritten every SAVE_SECONDS while lines come in, once the run's run.json exists. A
-    refused command's copy is removed again (detach with keep=False), so it leaves no log.
+    refused command's copy is removed again (detach with keep=False), so it leaves no log; nor does a
+    command that ended before the run existed (a crash or a stop before the lock): a folder holding only
+    logs would read as a damaged night for ever.
     """
 
     def __init__(self, run: RunRef, name: str) -> None:
@@ -138,21 +140,21 @@ class DurableLogHandler(logging.Handler):
         self.file.flush()
         self.held = []
 
-    def save(self, force: bool = False) -> None:
-        """Bring the copy up to date now (at a stage boundary); `force` writes it even before the run has a
-        record (the end of a command that did not fail at the door). A failure is only logged."""
+    def save(self) -> None:
+        """Bring the copy up to date now (at a stage boundary, at the end), in a run that exists. A failure
+        is only logged."""
         with self.saving:  # one save at a time: an older copy never lands after a newer one
-            self._save(force)
+            self._save()
 
-    def _save(self, force: bool) -> None:
+    def _save(self) -> None:
         try:
             if self.local:
                 with self.lock:
-                    if self.file is None and (force or _is_dir(self.run.run_dir)):
+                    if self.file is None and _is_dir(self.run.run_dir):
                         self._open()
                     elif self.file is not None:
                         self.file.flush()
-            elif self.dirty and (force or storage.exists(self.run.run_json, self.run.options)):
+            elif self.dirty and storage.exists(self.run.run_json, self.run.options):
                 with self.lock:
                     data, self.dirty = "".join(self.held).encode(), False
                 storage.write_bytes_atomic(self.uri, data, self.run.options)
@@ -164,7 +166,7 @@ class DurableLogHandler(logging.Handler):
         while not self.stopped.wait(SAVE_SECONDS):
             with self.saving:
                 if not self.stopped.is_set():  # not after the command ended (or was refused)
-                    self._save(force=False)
+                    self._save()
 
     def discard(self) -> None:
         """A refused command: remove the copy, and runs/<id>/logs/ if this handler made it and it is empty."""
@@ -206,7 +208,7 @@ def detach(handler: DurableLogHandler, keep: bool) -> None:
     logging.getLogger().removeHandler(handler)
     if keep and handler.keep:
         handler.stopped.set()  # the periodic saves end before the last one
-        handler.save(force=True)
+        handler.save()  # in a run that exists: none is made for the log alone
         handler.close()
     else:
         handler.discard()
