@@ -15,6 +15,9 @@ EXIT_INCONCLUSIVE = 8  # the gate could not tell a drop beyond --max-drop from s
 EXIT_CLUSTER_UNAVAILABLE = 9  # Ray could not be started or reached (infrastructure, not a bug)
 EXIT_INTERRUPTED = 143  # 128 + SIGTERM, as shells report a process ended by it
 
+# Ends before any work (refused, locked out, no Ray): a run that wrote nothing gets neither record nor log.
+NOTHING_RAN = (EXIT_USAGE, EXIT_LOCKED, EXIT_CLUSTER_UNAVAILABLE)
+
 
 class LenetError(Exception):
     """A user-facing error: printed as one line, no traceback."""

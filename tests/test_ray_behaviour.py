@@ -9,7 +9,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -189,29 +188,6 @@ def test_a_local_ray_listens_on_loopback_only_when_treated_as_single_node(tag, m
         driver.communicate(input="", timeout=120)
     loopback = {"127.0.0.1", "::ffff:7f00:1"}
     assert addresses and (addresses <= loopback) is (mode == "single node"), addresses
-
-
-BUSY_RAY = """
-import time
-import ray
-ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
-ray.remote(lambda: time.sleep(600)).remote()
-time.sleep(3)  # the task runs in a worker by now
-print("up", flush=True)
-time.sleep(600)
-"""
-
-
-def test_rays_processes_outlive_a_sigkilled_driver_without_our_watchdog(tag):
-    # cluster/reaper.py: Ray stops its GCS and raylet with the driver, but a busy worker and the agents
-    # live on for a minute or more; if a Ray upgrade stops them itself, the watchdog can go.
-    driver = _python(BUSY_RAY, tag=tag, stderr=subprocess.DEVNULL)
-    assert driver.stdout.readline().strip() == "up"
-    driver.kill()
-    driver.wait(30)
-    time.sleep(10)
-    left = [Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode() for pid in tagged(tag)]
-    assert left, "no process of the driver's Ray outlived it by 10 s"
 
 
 def test_the_settings_a_local_ray_gets_are_still_rays():

@@ -94,7 +94,8 @@ def folders(output: Path) -> set[str]:
     return {str(p.relative_to(output)) for p in output.rglob("*") if p.is_dir()}
 
 
-# --- a crash while Ray starts: told, recorded as the night's failure, the last success kept ---------------
+# --- a Ray that will not start: told as the night's failure (exit 9), nothing written, the last success kept
+
 
 RAY_START_FAILURES = {
     "the node timed out": RuntimeError("The current node timed out during startup."),
@@ -103,7 +104,7 @@ RAY_START_FAILURES = {
 
 
 @pytest.mark.parametrize("error", RAY_START_FAILURES.values(), ids=RAY_START_FAILURES.keys())
-def test_a_crash_while_ray_starts_is_told_and_leaves_the_last_success_as_it_was(
+def test_a_ray_that_will_not_start_is_told_and_leaves_the_output_as_it_was(
     output, data_dir, monkeypatch, capsys, error
 ):
     import ray
@@ -113,20 +114,20 @@ def test_a_crash_while_ray_starts_is_told_and_leaves_the_last_success_as_it_was(
 
     monkeypatch.setattr(ray, "init", fail)
     heartbeat = (output / "_last_success.json").read_bytes()
+    before, dirs = tree_state(output), folders(output)
     with hook_server() as hook:
         code = night(output, data_dir, hook.url)
-    # 1 (a bug) until cluster/ names a Ray that would not start (9): told as it exited, either way
-    assert code in (1, 9), capsys.readouterr().err[-3000:]
+    assert code == 9, capsys.readouterr().err[-3000:]  # infrastructure, tried twice: not a bug (1)
     doc = assert_told(output, hook, code, "failed")
-    assert doc["stage"] == "train" and doc["text"].startswith(f"lenet-batch night {NEW}: FAILED in train")
-    assert (output / "_last_success.json").read_bytes() == heartbeat  # the crash is no success
+    assert (
+        doc["text"].startswith(f"lenet-batch night {NEW}: FAILED")
+        and "could not start a local Ray" in (doc["text"])
+    )
+    assert tree_state(output) == before and folders(output) == dirs  # nothing of the night was done
+    assert (output / "_last_success.json").read_bytes() == heartbeat  # the failure is no success
     success = parse_utc(json.loads(heartbeat)["finished_at"]).timestamp()
     assert told(output.parent / "m.prom")["last_success"] == pytest.approx(success, abs=1)
-    row = listed(output, capsys)[NEW]  # the night reads as what happened to it, with its log
-    assert (row["outcome"], row["stage"]) == ("failed", "train") and row["reason"], row
-    assert list((output / "runs" / NEW / "logs").glob("nightly-*.log"))
-    assert cli.main(["check", "--output", str(output), "-q"]) == 6
-    assert f"failed: run {NEW} in stage train: " in capsys.readouterr().out
+    assert NEW not in listed(output, capsys)
 
 
 # --- a refusal: nothing written in the output; the metrics file and the hook (outside it) are told --------
@@ -205,7 +206,7 @@ def _stop_while_ray_starts(monkeypatch, sig: int) -> None:
 
     def stopped(*args, **kwargs):
         os.kill(os.getpid(), sig)  # a real signal: the CLI's own handlers unwind the night
-        time.sleep(30)
+        time.sleep(3)  # Ray's start is not cut short (cluster/held_signals.py): the stop is handled after it
 
     monkeypatch.setattr(ray, "init", stopped)
 
@@ -232,7 +233,7 @@ def test_a_stop_while_ray_starts_is_told_and_the_night_reads_interrupted_with_it
     started = time.monotonic()
     with hook_server() as hook:
         assert night(output, data_dir, hook.url) == code
-    assert time.monotonic() - started < 20  # not the 30 s the start would have waited
+    assert time.monotonic() - started < 20  # the start, then the stop: no training, no second try of Ray
     doc = assert_told(output, hook, code, "interrupted")
     assert doc["text"].startswith(f"lenet-batch night {NEW}: INTERRUPTED in train (exit {code})")
     assert not (output / "_lock.json").exists()

@@ -15,8 +15,6 @@ from lenet_batch.store import run_log
 log = logging.getLogger("lenet_batch")
 # Commands that work on one run: their log is also kept under runs/<run_id>/logs/.
 RUN_COMMANDS = {"train", "infer", "summary", "nightly"}
-# Ends before any work: the run gets no log (its folder would otherwise be a night without run.json).
-NOTHING_RAN = (errors.EXIT_USAGE, errors.EXIT_LOCKED, errors.EXIT_CLUSTER_UNAVAILABLE)
 
 
 def settings_from_args(args: argparse.Namespace) -> config.Settings:
@@ -112,7 +110,7 @@ def _main(argv: Sequence[str] | None) -> int:
         code = _run(args, settings)
     finally:
         if durable is not None:  # refused runs (usage, lock, no Ray) did nothing worth a log in the run
-            run_log.detach(durable, keep=code not in NOTHING_RAN)
+            run_log.detach(durable, keep=code not in errors.NOTHING_RAN)
     return code
 
 

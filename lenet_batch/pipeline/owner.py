@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from lenet_batch.config import Recipe
-from lenet_batch.errors import EXIT_LOCKED, EXIT_USAGE, LenetError
+from lenet_batch.errors import NOTHING_RAN, LenetError
 from lenet_batch.provenance import now_utc
 from lenet_batch.records import DataInfo
 from lenet_batch.state.run_state import RunState, read_state
@@ -89,9 +89,10 @@ class RunOwner:
     @contextlib.contextmanager
     def stage(self, stage: str) -> Iterator[None]:
         """Record in run.json how the stage ended when it did not end well: 'interrupted' when the command
-        is stopped inside the block, 'failed' with the reason when it breaks (a bug, a Ray that would not
-        start), even before the run was recorded, so that the night reads as what happened to it. A
-        refusal that wrote nothing (exit 2 or 5) records nothing.
+        is stopped inside the block, 'failed' with the reason when it breaks (a bug, storage), even before
+        the run was recorded, so that the night reads as what happened to it. A command that wrote nothing
+        and was refused (exit 2 or 5) or found no Ray to run on (9: nothing of the run was done) records
+        nothing; the nightly's watch tells those ends outside the output.
 
         The CLI turns SIGTERM into KeyboardInterrupt (what Ray's blocking calls let through), as Ctrl-C is.
         """
@@ -102,8 +103,8 @@ class RunOwner:
             self._ended(stage, "interrupted", said)
             raise
         except Exception as exc:
-            refused = isinstance(exc, LenetError) and exc.exit_code in (EXIT_USAGE, EXIT_LOCKED)
-            if self.wrote or not refused:
+            not_run = isinstance(exc, LenetError) and exc.exit_code in NOTHING_RAN
+            if self.wrote or not not_run:
                 self._ended(stage, "failed", " ".join(str(exc).split())[:300] or type(exc).__name__)
             raise
 
