@@ -175,6 +175,18 @@ def test_the_check_states_and_their_codes_are_the_programs():
     ]
 
 
+def test_checks_help_names_every_state_and_its_code():
+    import argparse
+
+    from lenet_batch.cli.parser import build_parser
+    from lenet_batch.monitor import health
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    said = next(c.help for c in sub._choices_actions if c.dest == "check")
+    named = dict(re.findall(r"(\w+) (\d+)", said.split(": ", 1)[1]))
+    assert {state: int(code) for state, code in named.items()} == health.EXIT_CODES
+
+
 def test_the_two_commands_are_what_ci_runs_in_that_order():
     shown = [line.split("#")[0].strip() for line in readme.block("two-commands").splitlines()]
     ci = [
