@@ -10,7 +10,7 @@
 #                         path is refused, as in every path setting: it would land in the checkout)
 #   LENET_BATCH_SEEDS     seeds, e.g. 0-7 (default of lenet-batch: 0-3)
 #   LENET_BATCH_EPOCHS    epochs per seed (default 10)
-#   LENET_BATCH_DATA      Fashion-MNIST folder/URI (optional; see README "Where the data comes from")
+#   LENET_BATCH_DATA      Fashion-MNIST folder/URI (optional; see docs/reproducibility.md)
 #   LENET_BATCH_RUN_ID    run id (default: today's UTC date, computed once here)
 #   LENET_BATCH_VENV      the project's virtualenv (default: <repo>/.venv)
 #   RAY_ADDRESS           set: submit to that cluster's Jobs API (http://host:8265); unset: run locally

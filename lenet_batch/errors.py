@@ -2,7 +2,7 @@
 
 from lenet_batch.redaction import redact_text
 
-# Exit codes shared by every command and job (see README, "Exit codes").
+# Exit codes shared by every command and job (README, "The CLI").
 EXIT_OK = 0
 EXIT_BUG = 1
 EXIT_USAGE = 2

@@ -139,7 +139,7 @@ def onednn_isa(flags: set[str], cap: str | None = None) -> str | None:
 
 def isa_class(isa: str | None) -> str | None:
     """The class of an ISA level that decides float32 results: every avx512_core* level runs the same
-    float32 kernels (bit-identical here, README "Reproducibility"); AVX2, AVX and SSE4.1 each differ."""
+    float32 kernels (bit-identical here, docs/reproducibility.md); AVX2, AVX and SSE4.1 each differ."""
     return "avx512_core" if isa and isa.startswith("avx512_core") else isa
 
 

@@ -1,4 +1,5 @@
-"""Every fenced block of the README is run by a test (which names it) or marked illustrative, saying why."""
+"""Every fenced block of the README and docs/ is run by a test (which names it) or marked illustrative,
+saying why; every link between them, and to the repository's files, resolves."""
 
 import re
 
@@ -23,11 +24,11 @@ def test_every_block_is_run_by_a_test_or_marked_illustrative():
     problems = []
     for b in readme.blocks():
         if not b.kind:
-            problems.append(f"line {b.line}: no <!-- readme: NAME --> or <!-- illustrative: WHY --> above it")
+            problems.append(f"{b.where()}: no <!-- readme: NAME --> or <!-- illustrative: WHY --> above it")
         elif b.kind == "readme" and b.name not in run:
-            problems.append(f"line {b.line}: no test runs readme.block({b.name!r})")
+            problems.append(f"{b.where()}: no test runs readme.block({b.name!r})")
         elif b.kind == "illustrative" and len(b.name) < 10:
-            problems.append(f"line {b.line}: say why it is illustrative")
+            problems.append(f"{b.where()}: say why it is illustrative")
     assert not problems, "\n".join(problems)
 
 
@@ -35,6 +36,36 @@ def test_block_names_are_unique_and_every_name_a_test_asks_for_exists():
     named = [b.name for b in readme.blocks() if b.kind == "readme"]
     assert len(named) == len(set(named)), named
     assert names_tests_run() <= set(named), sorted(names_tests_run() - set(named))
+
+
+def test_the_readme_is_a_five_minute_read_and_every_page_of_docs_is_linked_from_it():
+    text = readme.README.read_text()
+    assert len(text.splitlines()) < 250
+    unlinked = [p.name for p in readme.documents()[1:] if f"](docs/{p.name})" not in text]
+    assert not unlinked, f"pages of docs/ the README does not link: {unlinked}"
+
+
+def test_every_link_resolves():
+    pages = [*readme.documents(), REPO / "deploy" / "README.md"]
+    problems = [problem for page in pages for problem in readme.dead_links(page)]
+    assert not problems, "\n".join(problems)
+
+
+def test_a_dead_link_is_found(tmp_path):
+    # The checker itself: a missing file, a missing heading and a good pair, in a page of its own.
+    (tmp_path / "other.md").write_text("# Other\n\n## A `quoted` heading, with punctuation!\n")
+    page = tmp_path / "page.md"
+    page.write_text(
+        "[ok](other.md) [ok](other.md#a-quoted-heading-with-punctuation) [ok](#the-page)\n"
+        "[gone](missing.md) [no heading](other.md#nowhere) ![no image](gone.png) [web](https://example.org/x)\n"
+        "```text\n[inside a block](not-a-link.md)\n```\n# The page\n"
+    )
+    problems = readme.dead_links(page)
+    assert [p.split(": ", 1)[1] for p in problems] == [
+        "missing.md: no such file",
+        "other.md#nowhere: no such heading",
+        "gone.png: no such file",
+    ]
 
 
 def test_shapes_ignore_numbers_and_spacing_but_not_words():
@@ -142,6 +173,18 @@ def test_the_check_states_and_their_codes_are_the_programs():
         "stale",
         "healthy",
     ]
+
+
+def test_checks_help_names_every_state_and_its_code():
+    import argparse
+
+    from lenet_batch.cli.parser import build_parser
+    from lenet_batch.monitor import health
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    said = next(c.help for c in sub._choices_actions if c.dest == "check")
+    named = dict(re.findall(r"(\w+) (\d+)", said.split(": ", 1)[1]))
+    assert {state: int(code) for state, code in named.items()} == health.EXIT_CODES
 
 
 def test_the_two_commands_are_what_ci_runs_in_that_order():

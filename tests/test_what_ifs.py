@@ -1,20 +1,24 @@
-"""What-ifs never change a night: `compare A B` prints a verdict and writes nothing; `summary` refuses to
-judge a night again by another baseline or rule (exit 2, nothing written) unless --force, which replaces the
-verdict and rebuilds the history; an unknown run is "no such run" before any data is loaded; `summary
---dry-run` prints its plan. The CLI in-process; synthetic nights judged by the real gate
+"""What-ifs never change a night: `compare A B` prints a verdict and writes nothing; `summary` and the
+nightly refuse to judge a night again by another baseline or rule (exit 2, nothing written) unless --force,
+which replaces the verdict (and rebuilds the history); an unknown run is "no such run" before any data is
+loaded; `summary --dry-run` prints its plan. The CLI in-process; synthetic nights judged by the real gate
 (tests/verdict_helpers.py), and nights summarised from real prediction partitions where the summary is made
 again.
 """
 
 import json
 import shutil
+from dataclasses import replace
 
 import pyarrow.parquet as pq
 import pytest
 
+from lenet_batch.config import GateRule
 from lenet_batch.data import fashion_mnist
-from lenet_batch.errors import RegressionDetected
+from lenet_batch.errors import ConfigError, RegressionDetected
 from lenet_batch.pipeline.hand_summary import summarise
+from lenet_batch.pipeline.owner import RunOwner
+from lenet_batch.pipeline.plan import Request, plan
 from lenet_batch.store import storage
 from lenet_batch.store.heartbeat import write_heartbeat
 from lenet_batch.store.layout import Layout
@@ -132,6 +136,41 @@ def test_summary_refuses_to_judge_a_judged_night_again_and_writes_nothing(judged
     assert error.startswith(f"lenet-batch summary: error: run {THIRD} was judged regressed against {SECOND}")
     assert "`lenet-batch compare`" in error and "--force" in error
     assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("--baseline", "none"),
+        ("--baseline", FIRST),
+        ("--gate", "threshold"),
+        ("--max-drop", "0.05"),
+        ("--min-accuracy", "0.5"),
+        ("--max-drop", "0.05", "--dry-run"),
+    ],
+)
+def test_the_nightly_refuses_to_judge_a_judged_night_again_as_summary_does(judged, tmp_path, capsys, argv):
+    # The plan refuses (pipeline/plan.py), so the nightly does before its lock, its data and Ray.
+    before = snapshot(tmp_path)
+    code, out, err = run(
+        capsys, "nightly", "--run-id", THIRD, "--output", judged.output, "--lr", "0.05", *argv
+    )
+    assert code == 2 and out == "", err
+    error = err.splitlines()[-1]
+    assert error.startswith(f"lenet-batch nightly: error: run {THIRD} was judged regressed against {SECOND}")
+    assert "`lenet-batch compare`" in error and "--force" in error
+    assert snapshot(tmp_path) == before
+
+
+def test_the_recorded_baseline_and_rule_plan_the_night_again_and_force_allows_another(judged):
+    state = RunOwner.read(judged.run(THIRD)).state
+    asked = Request(("summary",), None, summary_digest="d", judged_by=(SECOND, GateRule()))
+    plan(state, asked)  # as recorded: planned, no refusal
+    for other in [(FIRST, GateRule()), (SECOND, GateRule(max_drop=0.05)), (None, GateRule())]:
+        with pytest.raises(ConfigError, match=f"run {THIRD} was judged regressed against {SECOND}"):
+            plan(state, replace(asked, judged_by=other))
+        plan(state, replace(asked, judged_by=other, force=True))  # --force replaces the verdict
+    plan(state, replace(asked, judged_by=None))  # no baseline or rule asked (a plan that is no summary's)
 
 
 @pytest.mark.parametrize("command", ["summary", "summary --dry-run", "infer", "accept", "compare"])

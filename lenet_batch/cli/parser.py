@@ -275,12 +275,16 @@ def _history_commands(sub: argparse._SubParsersAction, parent: Parser) -> None:
     )
     p.add_argument("--dry-run", action="store_true", help="list what would go and its size; write nothing")
     p.add_argument("--json", action="store_true", help="print every night's fate and the totals as JSON")
+    _check_command(sub, parent)
 
+
+def _check_command(sub: argparse._SubParsersAction, parent: Parser) -> None:
+    """`check`: the output's health in one line and an exit code per state (monitor/health.py)."""
     p = sub.add_parser(
         "check",
         parents=[parent],
-        help="the output's health for monitors: healthy 0, seeds failed 3, regressed 4, running 5, "
-        "failed 6, stale 7",
+        help="the output's health for monitors: healthy 0, seeds_failed 3, regressed 4, running 5, "
+        "failed 6, stale 7, inconclusive 8",
     )
     _common(p, "output")
     p.add_argument(

@@ -8,9 +8,10 @@ shows it and writes nothing), unless --force, which then also rebuilds the histo
 
 import contextlib
 import logging
+from dataclasses import replace
 
 from lenet_batch.config import DataRequest, GateRule, Settings
-from lenet_batch.errors import ConfigError, LenetError
+from lenet_batch.errors import LenetError
 from lenet_batch.pipeline import run_data, stages
 from lenet_batch.pipeline.owner import RunOwner
 from lenet_batch.pipeline.plan import Plan, Request, plan
@@ -20,10 +21,9 @@ from lenet_batch.state.run_state import RunState
 from lenet_batch.store import lock
 from lenet_batch.store.layout import RunRef
 from lenet_batch.summary.baseline import PREVIOUS, Baseline, load_baseline
-from lenet_batch.summary.types import Comparison, RunSummary
+from lenet_batch.summary.types import RunSummary
 
 log = logging.getLogger(__name__)
-RULE_FIELDS = ("rule", "alpha", "min_effect", "max_drop", "confidence", "min_accuracy")
 
 
 def summary(settings: Settings, force: bool = False, dry_run: bool = False) -> Done:
@@ -84,43 +84,19 @@ def _summary_plan(
     if data is not None and data.uri:
         dataset = run_data.load_for_run(state.run, run_data.data_for_run(state, data))
     base = load_baseline(state, request.baseline, window=request.reference_window)
-    if not force:
-        refuse_another_verdict(state, base, request.rule)
     images = dataset.arrays() if dataset is not None else images
     digest = summary_digest(state, base, request.rule)
-    planned = plan(
-        state, Request(("summary",), None, summary_digest=digest, pictures=images is not None, force=force)
+    asked = Request(
+        ("summary",), None, summary_digest=digest, force=force, judged_by=(base.run_id, request.rule)
     )
+    planned = plan(state, replace(asked, pictures=images is not None))
     standing = state.summary
     lacks = standing is not None and "train_images.png" not in standing.files
     if planned.empty and images is None and data is not None and lacks:
         images = run_data.pictures(state, data)
         if images is not None:
-            planned = plan(
-                state, Request(("summary",), None, summary_digest=digest, pictures=True, force=force)
-            )
+            planned = plan(state, replace(asked, pictures=True))
     return planned, base, images
-
-
-def _same_rule(recorded: Comparison, rule: GateRule) -> bool:
-    return all(getattr(recorded, name, None) == getattr(rule, name) for name in RULE_FIELDS)
-
-
-def refuse_another_verdict(state: RunState, base: Baseline, rule: GateRule) -> None:
-    """ConfigError (exit 2, nothing written) when the run's summary recorded a verdict against another
-    baseline or by another rule than asked now: a what-if never replaces a night's verdict."""
-    recorded = state.summary.comparison if state.summary is not None else None
-    if recorded is None or not recorded.verdict:
-        return
-    if recorded.baseline_run_id == base.run_id and _same_rule(recorded, rule):
-        return
-    against = f"against {recorded.baseline_run_id}" if recorded.baseline_run_id else "with no baseline"
-    asked = f"against {base.run_id}" if base.run_id else "with no baseline"
-    raise ConfigError(
-        f"run {state.run_id} was judged {recorded.outcome()} {against} by the {recorded.rule} rule; "
-        f"judging it {asked} by the rule asked now would replace that verdict. Use `lenet-batch compare` to "
-        "see another comparison (it writes nothing), or --force to replace the verdict"
-    )
 
 
 def rebuild_history(owner: RunOwner, stale_lock_seconds: int) -> None:

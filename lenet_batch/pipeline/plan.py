@@ -5,12 +5,13 @@ do it or skip it, each with its reason; or refuse the whole command, saying why.
 (`--dry-run`, in words or as --json) or carry it out (pipeline/stages.py). "Nothing to do" is a plan with
 nothing but skips. Refused: seeds that recorded another recipe or other data than asked (the manifests'
 comparison), a seed whose metrics.json does not read, seeds to score that have no finished model, any work
-on a pruned night.
+on a pruned night, and a recorded verdict judged again against another baseline or by another rule (unless
+--force: a what-if is `compare`'s, which writes nothing).
 """
 
 from dataclasses import dataclass, field
 
-from lenet_batch.config import Recipe
+from lenet_batch.config import GateRule, Recipe
 from lenet_batch.errors import ConfigError, DataError, ModelFileError
 from lenet_batch.json_records import JsonRecord
 from lenet_batch.records import DataInfo
@@ -84,6 +85,7 @@ class Request:
     summary_digest: str | None = None  # what a summary would be made from (summary/reuse.inputs_digest)
     pictures: bool = False  # the test split is at hand for the report's pictures
     force: bool = False  # score and summarise again what is done
+    judged_by: tuple[str | None, GateRule] | None = None  # a summary's baseline run id (None: none) and rule
 
 
 def conflict_line(run_id: str, conflicts: dict[int, list[Change]]) -> str:
@@ -255,9 +257,32 @@ def refuse_pruned(state: RunState, steps: list[Step]) -> None:
         )
 
 
+RULE_FIELDS = ("rule", "alpha", "min_effect", "max_drop", "confidence", "min_accuracy")
+
+
+def refuse_another_verdict(state: RunState, baseline_run_id: str | None, rule: GateRule) -> None:
+    """ConfigError (exit 2, nothing written) when the run's summary recorded a verdict against another
+    baseline or by another rule than asked now: a what-if never replaces a night's verdict."""
+    recorded = state.summary.comparison if state.summary is not None else None
+    if recorded is None or not recorded.verdict:
+        return
+    same_rule = all(getattr(recorded, name, None) == getattr(rule, name) for name in RULE_FIELDS)
+    if recorded.baseline_run_id == baseline_run_id and same_rule:
+        return
+    against = f"against {recorded.baseline_run_id}" if recorded.baseline_run_id else "with no baseline"
+    asked = f"against {baseline_run_id}" if baseline_run_id else "with no baseline"
+    raise ConfigError(
+        f"run {state.run_id} was judged {recorded.outcome()} {against} by the {recorded.rule} rule; "
+        f"judging it {asked} by the rule asked now would replace that verdict. Use `lenet-batch compare` to "
+        "see another comparison (it writes nothing), or --force to replace the verdict"
+    )
+
+
 def plan(state: RunState, request: Request) -> Plan:
     """The command's plan on the run (refusals raise: ConfigError, DataError or ModelFileError, exit 2)."""
     refuse_damaged(state)
+    if "summary" in request.stages and request.judged_by is not None and not request.force:
+        refuse_another_verdict(state, *request.judged_by)
     steps: list[Step] = []
     if "train" in request.stages:
         steps += plan_train(state, request)

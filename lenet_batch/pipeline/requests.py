@@ -106,4 +106,5 @@ def night_plan_request(
         summary_digest=summary_digest(state, base, gating.rule),
         pictures=True,
         force=force,
+        judged_by=(base.run_id, gating.rule),
     )

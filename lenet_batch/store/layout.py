@@ -1,4 +1,4 @@
-"""Where every output lives under one output URI, and the handle of a run in it (README, "Output layout")."""
+"""Where every output lives under one output URI, and the handle of a run in it (the tree: README)."""
 
 from dataclasses import dataclass, field
 

@@ -99,7 +99,7 @@ def train_epoch(
             loss, batch_loss, batch_correct = objective(x, y)
         loss.backward()
         # Every gradient weighs 1/batch_size, the last partial batch's too, as the article's
-        # trainer.step(batch_size) does (1/its own size cost 2 points: README, "Figures").
+        # trainer.step(batch_size) does (1/its own size cost 2 points: docs/reproducibility.md, "The recipe").
         trainer.step(recipe.batch_size)
         total_loss += batch_loss  # accumulated on the device: no host sync per batch
         total_correct += batch_correct
