@@ -1,7 +1,7 @@
-"""Every end of a nightly reaches the watch, however it ends: a crash while Ray starts, a refusal (exit 2),
+"""Every end of a nightly reaches the watch, however it ends: a Ray that will not start (9), a refusal (2),
 another's lock (5), a stop before run.json (143/130). Each leaves a metrics file that prometheus_client's
 parser reads with that attempt's exit code and outcome, and a webhook POST that a local receiver captures;
-a crash leaves the last success as it was, a refusal writes nothing in the output, and no end leaves a
+a failure leaves the last success as it was, a refusal or no Ray writes nothing in the output, no end leaves a
 folder that reads "damaged" for ever.
 
 The nightlies run in this process on two synthetic good nights (the newest one's success 3 h ago) and a
