@@ -9,6 +9,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -18,7 +19,7 @@ import pytest
 
 from tests.helpers import REPO, VENV_BIN, job_exists, job_info, ray_cli, submit
 from tests.test_ray_jobs import listening_addresses
-from tests.test_signals import TAG, tagged
+from tests.test_signals import TAG, of_its_ray, session_dirs, tagged
 
 pytestmark = pytest.mark.slow
 
@@ -180,13 +181,18 @@ ray.shutdown()
 def test_a_local_ray_listens_on_loopback_only_when_treated_as_single_node(tag, mode):
     # connect.prepare_local: ray.init(_node_ip_address="127.0.0.1") alone maps 127.0.0.1 to the host's
     # address and listens on every interface.
+    # Ray's processes open their ports as they come up, some after ray.init returns: every socket any of
+    # them listens on over 10 s counts (found by the mark or, for `ray::` titles, by the session folder).
+    loopback, addresses = {"127.0.0.1", "::ffff:7f00:1"}, set()
     driver = _python(LOCAL_RAY, mode, tag=tag, stdin=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:
         assert driver.stdout.readline().strip() == "up"
-        addresses = listening_addresses(tagged(tag))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and addresses <= loopback:
+            addresses |= listening_addresses(of_its_ray(tag, session_dirs(tagged(tag))))
+            time.sleep(0.5)
     finally:
         driver.communicate(input="", timeout=120)
-    loopback = {"127.0.0.1", "::ffff:7f00:1"}
     assert addresses and (addresses <= loopback) is (mode == "single node"), addresses
 
 

@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -45,7 +46,6 @@ def ray_session(
     handler stays in force throughout; a signal that comes while Ray starts or stops is handled as soon
     as it is done (held_signals). A Ray that cannot be started or joined is ClusterUnavailable (connect).
     """
-    global _local_env
     if ray.is_initialized():
         yield
         return
@@ -56,32 +56,37 @@ def ray_session(
             if address:
                 connect.join(address, connect_timeout)
             else:
-                # before ray.init: a driver killed while Ray starts is covered too
-                watchdog = reaper.start_watchdog()
-                _start_local(num_cpus, worker_env)
-                context = ray.get_runtime_context()
-                reaper.tell_session(
-                    watchdog, os.path.join(context.get_temp_dir(), context.get_session_name())
-                )
+                watchdog = reaper.start_watchdog()  # before ray.init: a driver killed while Ray starts too
+                _start_local_watched(watchdog, num_cpus, worker_env)
         restamp_ray_logs()
         progress.open_sink()
         yield
     finally:
-        _local_env = None
+        _forget_local_env()
         progress.close_sink()
         with signals_held(STOP_SIGNAL):  # stopping Ray is not cut short; a signal meanwhile is handled after
             ray.shutdown()
             reaper.stop_watchdog(watchdog)
 
 
-def _start_local(num_cpus: int | None, worker_env: dict[str, str] | None) -> None:
-    """Start a local Ray on 127.0.0.1 whose processes inherit `worker_env`."""
+def _start_local_watched(
+    watchdog: subprocess.Popen, num_cpus: int | None, worker_env: dict[str, str] | None
+) -> None:
+    """Start a local Ray on 127.0.0.1 whose processes inherit `worker_env`, and tell the watchdog its
+    session folder (what it stops if this driver dies)."""
     global _local_env
     connect.prepare_local()
     os.environ.update(worker_env or {})
     connect.start_local(num_cpus or os.cpu_count() or 1)
     _local_env = dict(worker_env or {})
     log.info("started a local Ray on 127.0.0.1: %s", ray.cluster_resources())
+    context = ray.get_runtime_context()
+    reaper.tell_session(watchdog, os.path.join(context.get_temp_dir(), context.get_session_name()))
+
+
+def _forget_local_env() -> None:
+    global _local_env
+    _local_env = None
 
 
 @contextlib.contextmanager

@@ -189,10 +189,8 @@ def write_partition(
 ) -> Marker:
     """Write one (run, seed) partition (of the test split, or of the named input) atomically and mark it;
     returns the marker it committed (rows, bytes, labelled and correct rows, what it was scored from).
-
-    Until the new file is committed the old one (if any) stays in place and readable; a failure (or a
-    kill) leaves at most a staged object that readers never see.
-    """
+    Until then the old file (if any) stays readable; a failure or a kill leaves at most a staged object
+    that readers never see."""
     staged, final = _staging_uri(run, seed), storage.join(partition_dir(run, seed, input_name), PART_FILE)
     count = _Count()
     rows, size = _stage_and_move(run, staged, final, count.passing(batches))
