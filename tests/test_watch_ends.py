@@ -130,6 +130,31 @@ def test_a_ray_that_will_not_start_is_told_and_leaves_the_output_as_it_was(
     assert NEW not in listed(output, capsys)
 
 
+FIRST_NIGHTS_THAT_DO_NOT_RUN = {  # (flags, whether Ray's start fails, exit code, outcome told)
+    "no data where --data points": (["--data", "/nonexistent/fashion"], False, 2, "refused"),
+    "a Ray that will not start": ([], True, 9, "failed"),
+}
+
+
+@pytest.mark.parametrize(
+    ("extra", "no_ray", "code", "outcome"),
+    FIRST_NIGHTS_THAT_DO_NOT_RUN.values(),
+    ids=FIRST_NIGHTS_THAT_DO_NOT_RUN.keys(),
+)
+def test_a_first_night_that_does_not_run_leaves_no_output_folder(
+    tmp_path, data_dir, monkeypatch, extra, no_ray, code, outcome
+):
+    import ray
+
+    if no_ray:
+        monkeypatch.setattr(ray, "init", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("no node")))
+    output = tmp_path / "new" / "deeper" / "out"  # folders the lock makes, then removes again
+    with hook_server() as hook:
+        assert night(output, data_dir, hook.url, *extra) == code
+    assert_told(output, hook, code, outcome)
+    assert sorted(p.name for p in (tmp_path / "new").rglob("*")) == ["deeper", "m.prom"]
+
+
 # --- a refusal: nothing written in the output; the metrics file and the hook (outside it) are told --------
 
 
