@@ -47,10 +47,16 @@ def session_cwd(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def hermetic(tmp_path, monkeypatch):
     """Each test runs in its own empty working directory, without the variables of helpers.isolated
-    (a fixture or an earlier test may have set one since the session started)."""
+    (a fixture or an earlier test may have set one since the session started), and leaves the environment
+    as it found it: what code under test set in os.environ (a local Ray's settings, say) is gone after."""
     monkeypatch.chdir(tmp_path)
     for name in [k for k in os.environ if helpers.isolated(k)]:
         monkeypatch.delenv(name)
+    before = dict(os.environ)
+    yield
+    if dict(os.environ) != before:
+        os.environ.clear()
+        os.environ.update(before)
 
 
 @pytest.fixture(scope="session")

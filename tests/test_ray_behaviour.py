@@ -165,7 +165,9 @@ def test_ray_init_takes_sigterm_from_the_caller_unless_kept_out(tag, ray_hands):
 
 
 LOCAL_RAY = """
-import sys
+import os, sys
+# as Ray chooses: not as an earlier local Ray of this test process left the environment (prepare_local)
+os.environ.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)
 import ray
 from lenet_batch.cluster import connect
 if sys.argv[1] == "single node":
