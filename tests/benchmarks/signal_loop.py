@@ -35,7 +35,7 @@ BOUNDARIES = [
     ("first seed done", r"\[1/2 seeds done\]"),
     ("train done, Ray stopping", r"trained.*\[2/2 seeds done\]"),
     ("scoring", r"scoring 2 seeds"),
-    ("summary", r"run n\d+: no baseline"),
+    ("summary", r"run n\d+: summarising"),
     ("history", r"INFO gate: "),
 ]
 OFFSETS = (0.0, 0.2, 0.5, 1.0, 2.0)
