@@ -115,6 +115,11 @@ def test_compare_of_a_run_that_is_not_a_judged_night_is_refused(judged, tmp_path
     assert snapshot(tmp_path) == before
 
 
+# The plan refuses (pipeline/plan.py), so both commands do, the nightly before its lock, its data and Ray.
+JUDGING_AGAIN = {"summary": ("--run", THIRD), "nightly": ("--run-id", THIRD, "--lr", "0.05")}
+
+
+@pytest.mark.parametrize("command", JUDGING_AGAIN)
 @pytest.mark.parametrize(
     "argv",
     [
@@ -128,36 +133,15 @@ def test_compare_of_a_run_that_is_not_a_judged_night_is_refused(judged, tmp_path
         ("--baseline", "none", "--dry-run"),
     ],
 )
-def test_summary_refuses_to_judge_a_judged_night_again_and_writes_nothing(judged, tmp_path, capsys, argv):
+def test_summary_and_nightly_refuse_to_judge_a_judged_night_again_and_write_nothing(
+    judged, tmp_path, capsys, command, argv
+):
     before = snapshot(tmp_path)
-    code, out, err = run(capsys, "summary", "--run", THIRD, "--output", judged.output, *argv)
+    code, out, err = run(capsys, command, *JUDGING_AGAIN[command], "--output", judged.output, *argv)
     assert code == 2 and out == "", err
     error = err.splitlines()[-1]
-    assert error.startswith(f"lenet-batch summary: error: run {THIRD} was judged regressed against {SECOND}")
-    assert "`lenet-batch compare`" in error and "--force" in error
-    assert snapshot(tmp_path) == before
-
-
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ("--baseline", "none"),
-        ("--baseline", FIRST),
-        ("--gate", "threshold"),
-        ("--max-drop", "0.05"),
-        ("--min-accuracy", "0.5"),
-        ("--max-drop", "0.05", "--dry-run"),
-    ],
-)
-def test_the_nightly_refuses_to_judge_a_judged_night_again_as_summary_does(judged, tmp_path, capsys, argv):
-    # The plan refuses (pipeline/plan.py), so the nightly does before its lock, its data and Ray.
-    before = snapshot(tmp_path)
-    code, out, err = run(
-        capsys, "nightly", "--run-id", THIRD, "--output", judged.output, "--lr", "0.05", *argv
-    )
-    assert code == 2 and out == "", err
-    error = err.splitlines()[-1]
-    assert error.startswith(f"lenet-batch nightly: error: run {THIRD} was judged regressed against {SECOND}")
+    judged_line = f"run {THIRD} was judged regressed against {SECOND}"
+    assert error.startswith(f"lenet-batch {command}: error: {judged_line}")
     assert "`lenet-batch compare`" in error and "--force" in error
     assert snapshot(tmp_path) == before
 
