@@ -20,6 +20,7 @@ from lenet_batch.store.layout import Layout
 from tests import helpers
 from tests.fault_helpers import assert_one_line_error, closed_port, fill, silent_endpoint, small_tmpfs
 from tests.prediction_helpers import fashion, install_run
+from tests.s3_server import s3_env
 
 QUICK_STORAGE = ("--storage-timeout", "1", "--storage-retries", "1")
 
@@ -57,18 +58,6 @@ def _timed_cli(*args: str, env: dict | None = None) -> tuple[subprocess.Complete
     return result, time.monotonic() - started
 
 
-S3_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_CONFIG_FILE": "/dev/null",
-    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-    "NO_PROXY": "127.0.0.1",
-    "no_proxy": "127.0.0.1",
-}
-
-
 @pytest.mark.parametrize(
     ("backend", "args", "message"),
     [
@@ -84,7 +73,7 @@ S3_ENV = {
 )
 def test_a_refused_connection_exits_2_with_one_line(backend, args, message, capsys):
     port = closed_port()
-    env = {**S3_ENV, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"} if backend == "s3" else None
+    env = s3_env(f"http://127.0.0.1:{port}") if backend == "s3" else None
     result, seconds = _timed_cli(*(a.format(port=port) for a in args), *QUICK_STORAGE, env=env)
     assert_one_line_error(result.returncode, result.stderr, 2, message)
     with capsys.disabled():
@@ -102,7 +91,7 @@ def test_a_refused_connection_exits_2_with_one_line(backend, args, message, caps
 )
 def test_a_silent_endpoint_exits_2_within_the_storage_timeout(backend, args, capsys):
     with silent_endpoint() as port:
-        env = {**S3_ENV, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"} if backend == "s3" else None
+        env = s3_env(f"http://127.0.0.1:{port}") if backend == "s3" else None
         result, seconds = _timed_cli(*(a.format(port=port) for a in args), *QUICK_STORAGE, env=env)
     line = result.stderr.strip().splitlines()[-1]
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-3000:]

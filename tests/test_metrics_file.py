@@ -15,6 +15,7 @@ from lenet_batch.store.layout import Layout
 from tests import helpers
 from tests.fault_helpers import assert_one_line_error, closed_port, silent_endpoint
 from tests.history_helpers import write_synthetic_runs
+from tests.s3_server import s3_env
 from tests.test_check import NEWEST, beat, edit_run, record_changes
 
 
@@ -144,14 +145,6 @@ def test_a_remote_metrics_file_is_refused(output, capsys):
 
 # --- a check that cannot read the output says so in the file: check_success 0, the stale state gone ---------
 
-S3_ENV = {  # an S3 of our own making: nothing of the developer's configuration is read
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "AWS_CONFIG_FILE": "/dev/null",
-    "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-}
 BEFORE = """# HELP lenet_batch_health as the last check found it
 # TYPE lenet_batch_health gauge
 lenet_batch_health{output="OUT",state="healthy"} 1.0
@@ -170,7 +163,7 @@ def _unreachable(kind: str, tmp_path):
         return
     with contextlib.ExitStack() as stack:
         port = stack.enter_context(silent_endpoint()) if kind == "silent S3" else closed_port()
-        yield "s3://bucket/lenet", {**S3_ENV, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
+        yield "s3://bucket/lenet", s3_env(f"http://127.0.0.1:{port}")
 
 
 @pytest.mark.parametrize("kind", ["refusing S3", "silent S3", "missing folder"])
