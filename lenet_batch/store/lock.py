@@ -285,7 +285,7 @@ def holder(layout: Layout, stale_seconds: int) -> Holder | None:
 def run_lock(run: RunRef, stale_seconds: int) -> Iterator[None]:
     """Hold the output's lock for the duration of the block. Local folders that taking the lock made are
     removed again if the block left them empty: a refused first night writes nothing."""
-    made = _folders_to_make(run.layout.output)
+    made = storage.missing_local_folders(run.layout.output)
     token = acquire(run, stale_seconds)
     try:
         yield
@@ -296,14 +296,3 @@ def run_lock(run: RunRef, stale_seconds: int) -> Iterator[None]:
                 os.rmdir(folder)
             except OSError:
                 break
-
-
-def _folders_to_make(output: str) -> list[str]:
-    """The local output's folders that do not exist yet, the deepest first (none on object storage)."""
-    if not storage.is_local(output):
-        return []
-    missing, folder = [], os.path.abspath(storage.get_fs(output)[1])
-    while not os.path.isdir(folder) and folder != os.path.dirname(folder):
-        missing.append(folder)
-        folder = os.path.dirname(folder)
-    return missing

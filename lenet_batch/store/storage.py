@@ -163,6 +163,17 @@ def create_new(path: str, data: bytes) -> None:
         raise
 
 
+def missing_local_folders(uri: str) -> list[str]:
+    """The folders of a local `uri` that do not exist yet, the deepest first (none on object storage)."""
+    if not is_local(uri):
+        return []
+    missing, folder = [], os.path.abspath(get_fs(uri)[1])
+    while not os.path.isdir(folder) and folder != os.path.dirname(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    return missing
+
+
 def write_temp(folder: str, data: bytes) -> str:
     """A new, fsynced file of `data` in a local folder (made if missing); returns its path."""
     os.makedirs(folder, exist_ok=True)
